@@ -1,0 +1,258 @@
+//! Configuration building blocks shared by every part of Vigil, and located error reports.
+//!
+//! The whole `vigil.toml` is composed in the `vigil-config` crate from each part's own section; this module
+//! holds the sections that belong to no single part (`[server]`, `[analysis]`, `[[camera]]`) and the
+//! machinery that turns a TOML or validation problem into a [`ConfigErrors`] report: every problem with its
+//! line, column, field path (`camera[1].main`) and the offending source line ([`parse_toml`]). Reading the
+//! file is the caller's job, so this crate stays free of I/O.
+//!
+//! ```toml
+//! [[camera]]
+//! name = "front-door"
+//! main = "rtsp://192.168.1.20:554/Streaming/Channels/101"
+//! sub = "rtsp://192.168.1.20:554/Streaming/Channels/102"
+//! username = "vigil"
+//! password = "change-me"
+//! roles = ["record", "analyze"]
+//! retention = { max_days = 30, max_bytes = "500 GB" }
+//! ```
+//!
+//! Camera passwords are held in a [`Secret`] whose `Debug`/`Display` print `***`. They are plain text in the
+//! file for now; once the store has a master key they will be stored encrypted (and the file will only
+//! reference them).
+
+mod bytesize;
+mod diagnostic;
+mod validate;
+
+pub use bytesize::ByteSize;
+pub use diagnostic::{ConfigDiagnostic, ConfigErrors};
+pub use validate::{FieldPath, Problem, Seg, key, validate_cameras};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use url::Url;
+
+/// Parses TOML text into `T`, then runs `validate` on it. `origin` names the source in messages (usually the
+/// file path). On failure every problem found is returned, each located at its line, column and field.
+pub fn parse_toml<T: DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    validate: impl FnOnce(&T) -> Vec<Problem>,
+) -> Result<T, ConfigErrors> {
+    let document = match toml::de::DeTable::parse(text) {
+        Ok(document) => document,
+        Err(err) => return Err(ConfigErrors::from_toml(origin, text, None, &err)),
+    };
+    let value: T = match toml::from_str(text) {
+        Ok(value) => value,
+        Err(err) => return Err(ConfigErrors::from_toml(origin, text, Some(&document), &err)),
+    };
+    let problems = validate(&value);
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(ConfigErrors::from_problems(
+            origin, text, &document, problems,
+        ))
+    }
+}
+
+/// `[server]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port of the HTTPS API and UI (default `0.0.0.0:8443`).
+    #[serde(default = "ServerConfig::default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl ServerConfig {
+    fn default_listen() -> SocketAddr {
+        SocketAddr::from(([0, 0, 0, 0], 8443))
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: Self::default_listen(),
+        }
+    }
+}
+
+/// `[analysis]` section: the analytics pipeline of every analysed camera.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Run analytics at all (default true). Recording does not depend on it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Threads for inference; 0 (default) sizes from the cores available.
+    #[serde(default)]
+    pub threads: usize,
+    /// Detector model (`yolox-nano` default, `nanodet`, `person-192`).
+    #[serde(default = "AnalysisConfig::default_model")]
+    pub model: String,
+    /// Frames analysed per second per camera (default 5); the rest are decoded but not analysed.
+    #[serde(default = "AnalysisConfig::default_fps")]
+    pub detect_fps: f64,
+    /// Object classes kept (COCO names); absent: people, vehicles, animals and bags.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+}
+
+impl AnalysisConfig {
+    fn default_model() -> String {
+        "yolox-nano".into()
+    }
+
+    fn default_fps() -> f64 {
+        5.0
+    }
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threads: 0,
+            model: Self::default_model(),
+            detect_fps: Self::default_fps(),
+            classes: None,
+        }
+    }
+}
+
+/// What a camera is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraRole {
+    /// Record the main stream.
+    Record,
+    /// Analyse the sub stream (or the main stream when there is no sub stream).
+    Analyze,
+}
+
+/// One `[[camera]]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Unique name (letters, digits, `-`, `_`, `.`); used in paths, topics and URLs.
+    pub name: String,
+    /// Main (high resolution) stream, recorded. `rtsp://host[:port]/path`, without credentials; or
+    /// `file:///path/video.mp4` to play a video file as a camera (looping, at real time).
+    pub main: Url,
+    /// Sub (low resolution) stream, analysed; the main stream is analysed when absent.
+    #[serde(default)]
+    pub sub: Option<Url>,
+    /// RTSP user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// RTSP password (never logged).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// What to do with this camera (default: record and analyze).
+    #[serde(default = "CameraConfig::default_roles")]
+    pub roles: Vec<CameraRole>,
+    /// A disabled camera is kept in the file but not connected to (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Name of the storage directory (`[[storage.dirs]]`) to record into; the first one when absent.
+    #[serde(default)]
+    pub storage: Option<String>,
+    /// How long recordings are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+impl CameraConfig {
+    fn default_roles() -> Vec<CameraRole> {
+        vec![CameraRole::Record, CameraRole::Analyze]
+    }
+
+    /// True when this camera is enabled and has `role`.
+    pub fn has_role(&self, role: CameraRole) -> bool {
+        self.enabled && self.roles.contains(&role)
+    }
+
+    /// The stream analytics reads: `sub` if set, else `main`.
+    pub fn analysis_url(&self) -> &Url {
+        self.sub.as_ref().unwrap_or(&self.main)
+    }
+
+    /// Credentials for the camera's streams, if a user name is configured.
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.username.as_ref().map(|username| Credentials {
+            username: username.clone(),
+            password: self.password.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Retention limits of one camera's recordings; every limit is optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Delete recordings older than this many days (footage around events is kept for the event store's
+    /// `retention_days`; footage under an evidence hold is never deleted).
+    #[serde(default)]
+    pub max_days: Option<u32>,
+    /// Delete the oldest recordings to keep this camera under this many bytes.
+    #[serde(default)]
+    pub max_bytes: Option<ByteSize>,
+}
+
+/// User name and password for a camera.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// User name (not secret, but kept out of URLs).
+    pub username: String,
+    /// Password (redacted in `Debug`).
+    pub password: Secret,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// A secret string (a camera password). `Debug` and `Display` print `***`; read it with [`Secret::expose`]
+/// only where it is handed to the protocol.
+#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value, for the one place that needs it (authentication).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn default_true() -> bool {
+    true
+}

@@ -1,0 +1,325 @@
+//! Events raised by the behaviour rules (line crossings, intrusions, loitering, crowding, queues), shared by
+//! the rules engine that makes them and the event store, alerts and UI that consume them.
+//!
+//! An event is a *situation* with a lifecycle: the rules engine emits one message with [`EventPhase::Start`]
+//! when it begins, zero or more [`EventPhase::Update`] messages while it lasts (new objects joined, a new peak,
+//! a periodic heartbeat) and one [`EventPhase::End`]. Every message carries the whole current state under the
+//! same [`EventId`], so a consumer can upsert by id and never needs to merge.
+
+use crate::detection::ClassId;
+use crate::geometry::BBox;
+use crate::time::Time90k;
+use crate::track::TrackId;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// Unique, time-sortable identity of an event, in the ULID layout: 48 bits of unix milliseconds, then 80 bits
+/// that make it unique (the rules engine uses a hash of the camera name and a per-engine sequence number).
+///
+/// Written as 26 Crockford base-32 characters (e.g. `01HZX3Q4M8000000000000000A`); the text sorts like the
+/// number, and both sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventId(pub u128);
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl EventId {
+    /// An id from a creation time in unix milliseconds (the low 48 bits are kept) and 80 bits of uniqueness.
+    pub fn from_parts(unix_ms: u64, unique: u128) -> Self {
+        let ms = (unix_ms as u128) & ((1u128 << 48) - 1);
+        let low = unique & ((1u128 << 80) - 1);
+        Self((ms << 80) | low)
+    }
+
+    /// The creation time in unix milliseconds.
+    pub fn unix_ms(&self) -> u64 {
+        (self.0 >> 80) as u64
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for i in 0..26 {
+            let shift = 5 * (25 - i);
+            f.write_char(CROCKFORD[((self.0 >> shift) & 31) as usize] as char)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a text is not an [`EventId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event id {text:?}: {problem}")]
+pub struct EventIdError {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl FromStr for EventId {
+    type Err = EventIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |problem| EventIdError {
+            text: s.to_string(),
+            problem,
+        };
+        if s.len() != 26 {
+            return Err(err("must be 26 Crockford base-32 characters"));
+        }
+        let mut v: u128 = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let d = match b.to_ascii_uppercase() {
+                c @ b'0'..=b'9' => c - b'0',
+                b'O' => 0,
+                b'I' | b'L' => 1,
+                c => match CROCKFORD.iter().position(|&x| x == c) {
+                    Some(p) => p as u8,
+                    None => return Err(err("contains a character outside Crockford base 32")),
+                },
+            };
+            if i == 0 && d > 7 {
+                return Err(err("first character must be 0-7 (the value has 128 bits)"));
+            }
+            v = (v << 5) | d as u128;
+        }
+        Ok(Self(v))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A moment of an event on both clocks: the wall clock (for people and alerts) and the camera's media clock
+/// (to find the frames in the recording).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventTime {
+    /// Wall-clock time in unix milliseconds (UTC).
+    pub unix_ms: i64,
+    /// Media time of the frame on the stream's 90 kHz clock.
+    pub media: Time90k,
+}
+
+/// Where an event message is in the event's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventPhase {
+    /// The situation began (alert on this).
+    Start,
+    /// The situation goes on and something changed (objects joined, a new peak, a periodic heartbeat).
+    Update,
+    /// The situation is over; `end` is set and the facts are final.
+    End,
+}
+
+/// Direction of a line crossing. Side A is on the left of a walker going from the line's first point to its
+/// second as drawn on the image (x to the right, y down); side B is on the right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrossingDirection {
+    /// From side A to side B.
+    AToB,
+    /// From side B to side A.
+    BToA,
+}
+
+impl CrossingDirection {
+    /// The other direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Self::AToB => Self::BToA,
+            Self::BToA => Self::AToB,
+        }
+    }
+}
+
+/// What happened, with the facts specific to that kind of event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// Objects crossed a counting line. Crossings close together in time (within the rule's cooldown) are one
+    /// event.
+    LineCrossing {
+        /// Direction of the first crossing in the event.
+        direction: CrossingDirection,
+        /// Whether that direction is the line's inbound direction.
+        inbound: bool,
+        /// Inbound crossings grouped into this event.
+        inbound_count: u32,
+        /// Outbound crossings grouped into this event.
+        outbound_count: u32,
+    },
+    /// Objects entered a zone (while the rule's schedule was armed).
+    Intrusion,
+    /// Objects stayed in a zone longer than the rule allows.
+    Loitering {
+        /// Longest time one object of the event spent in the zone, in milliseconds.
+        dwell_ms: u64,
+        /// The rule's threshold, in milliseconds.
+        min_dwell_ms: u64,
+    },
+    /// More objects than allowed were in a zone for longer than the rule allows.
+    Crowding {
+        /// Objects in the zone now (at the last message).
+        count: u32,
+        /// Most objects in the zone at once during the event.
+        peak: u32,
+        /// The rule's threshold: the event is about more than this many objects.
+        more_than: u32,
+    },
+    /// A queue in a zone grew too long or its wait too high.
+    Queue {
+        /// Objects in the queue now (at the last message).
+        length: u32,
+        /// Longest queue during the event.
+        peak_length: u32,
+        /// Mean wait of the objects in the queue now, in milliseconds.
+        mean_wait_ms: u64,
+        /// Longest wait seen during the event, in milliseconds.
+        max_wait_ms: u64,
+    },
+}
+
+impl EventKind {
+    /// The kind's name as used in configuration and JSON (`line_crossing`, `intrusion`...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::LineCrossing { .. } => "line_crossing",
+            Self::Intrusion => "intrusion",
+            Self::Loitering { .. } => "loitering",
+            Self::Crowding { .. } => "crowding",
+            Self::Queue { .. } => "queue",
+        }
+    }
+}
+
+/// How many distinct objects of one class took part in an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCount {
+    /// Class name (`person`, `car`...).
+    pub class_name: String,
+    /// Class index in the detector's class list.
+    pub class_id: ClassId,
+    /// Distinct tracks of that class.
+    pub count: u32,
+}
+
+/// The best view of an object during an event, so a snapshot can be cut from the recording later.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestObject {
+    /// The track seen.
+    pub track_id: TrackId,
+    /// Its detection score in that frame (the highest of the event).
+    pub score: f32,
+    /// Its box in frame pixels.
+    pub bbox: BBox,
+    /// Width of the analysed frame the box refers to.
+    pub frame_w: u32,
+    /// Height of the analysed frame the box refers to.
+    pub frame_h: u32,
+    /// When that frame was seen.
+    pub time: EventTime,
+}
+
+/// One message about an event: its identity, what happened, where, who, when, and a plain-language line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Identity shared by every message of the event.
+    pub id: EventId,
+    /// Camera name.
+    pub camera: String,
+    /// Name of the rule that raised it.
+    pub rule: String,
+    /// What happened, with its facts.
+    pub kind: EventKind,
+    /// Lifecycle phase of this message.
+    pub phase: EventPhase,
+    /// Main object class (the class of the most objects in the event; the first seen on a tie).
+    pub class_name: String,
+    /// Distinct objects per class that took part.
+    pub objects: Vec<ClassCount>,
+    /// Tracks that took part (the first ones, at most a few dozen; `objects` has the full counts).
+    pub track_ids: Vec<TrackId>,
+    /// Zone name for zone rules.
+    pub zone: Option<String>,
+    /// Line name for line rules.
+    pub line: Option<String>,
+    /// When the situation began (for loitering: when the object entered the zone).
+    pub start: EventTime,
+    /// The latest time the situation was seen to hold.
+    pub last: EventTime,
+    /// When the situation ended; set in the `End` message only (equal to `last` there).
+    pub end: Option<EventTime>,
+    /// The highest-scoring view of an object during the event.
+    pub best: Option<BestObject>,
+    /// A plain-language description for people, in the site's local time.
+    pub description: String,
+}
+
+impl Event {
+    /// How long the situation has lasted so far (start to last), in milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        (self.last.unix_ms - self.start.unix_ms).max(0) as u64
+    }
+
+    /// Distinct objects that took part, all classes together.
+    pub fn object_count(&self) -> u32 {
+        self.objects.iter().map(|c| c.count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_text_round_trips_and_sorts_like_the_number() {
+        let a = EventId::from_parts(1_717_000_000_000, 5);
+        let b = EventId::from_parts(1_717_000_000_000, 6);
+        let c = EventId::from_parts(1_717_000_000_001, 0);
+        assert!(a < b && b < c);
+        let (sa, sb, sc) = (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(sa.len(), 26);
+        assert!(sa < sb && sb < sc);
+        assert_eq!(sa.parse::<EventId>().unwrap(), a);
+        assert_eq!(sa.to_lowercase().parse::<EventId>().unwrap(), a);
+        assert_eq!(a.unix_ms(), 1_717_000_000_000);
+        assert_eq!(EventId(u128::MAX).to_string(), "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        assert_eq!(
+            "7ZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<EventId>().unwrap(),
+            EventId(u128::MAX)
+        );
+    }
+
+    #[test]
+    fn bad_event_id_text_is_refused_with_the_reason() {
+        let e = "8ZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<EventId>().unwrap_err();
+        assert!(e.to_string().contains("0-7"), "{e}");
+        assert!("short".parse::<EventId>().is_err());
+        assert!("0000000000000000000000000U".parse::<EventId>().is_err());
+    }
+
+    #[test]
+    fn kind_names_match_the_configuration_names() {
+        let kind = EventKind::Loitering {
+            dwell_ms: 192_000,
+            min_dwell_ms: 60_000,
+        };
+        assert_eq!(kind.name(), "loitering");
+        assert_eq!(EventKind::Intrusion.name(), "intrusion");
+        assert_eq!(CrossingDirection::AToB.reverse(), CrossingDirection::BToA);
+    }
+}

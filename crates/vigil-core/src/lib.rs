@@ -1,0 +1,24 @@
+//! Vigil domain types shared by every crate: geometry, images, detections, tracks, events and time.
+//!
+//! This crate holds data and the small, exact operations on it (IoU, crops, time conversion).
+//! It has no I/O and no heavy dependencies, so every other crate can use it.
+
+pub mod assign;
+pub mod config;
+pub mod detection;
+pub mod event;
+pub mod geometry;
+pub mod image;
+pub mod media;
+pub mod time;
+pub mod track;
+
+pub use detection::{ClassId, Detection};
+pub use event::{
+    BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind, EventPhase, EventTime,
+};
+pub use geometry::{BBox, Point};
+pub use image::{BgrImage, GrayImage, ImageError};
+pub use media::{EncodedFrame, VideoCodec, VideoParams};
+pub use time::{TICKS_PER_SECOND, Time90k};
+pub use track::{TrackId, TrackedObject};

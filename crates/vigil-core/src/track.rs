@@ -1,0 +1,25 @@
+//! Tracker output: an object followed across frames with a stable identity.
+
+use crate::detection::ClassId;
+use crate::geometry::BBox;
+use serde::{Deserialize, Serialize};
+
+/// Stable identity of a track within one camera (never reused while the process lives).
+pub type TrackId = u64;
+
+/// A confirmed track as seen in one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackedObject {
+    /// Stable track identity.
+    pub id: TrackId,
+    /// Box in frame pixels (the tracker's estimate for this frame).
+    pub bbox: BBox,
+    /// Score of the detection matched in this frame (or the last one matched).
+    pub score: f32,
+    /// Class index (the class most often detected for this track).
+    pub class_id: ClassId,
+    /// Frames since the track was born.
+    pub age: u32,
+    /// True when a detection was matched to the track in this frame; false while it coasts on prediction.
+    pub matched: bool,
+}
