@@ -1,0 +1,124 @@
+//! Live view: turns a camera's frames, as they arrive, into a fragmented MP4 stream for Media Source
+//! Extensions — an init segment whenever the parameters change, then one media segment per GOP (or
+//! per `max_fragment` of video, whichever ends first). A frame's duration is known when the next one
+//! arrives, so a fragment is emitted one frame after its end.
+
+use super::fragment::{FragmentSample, init_segment, media_segment};
+use std::sync::Arc;
+use vigil_core::{EncodedFrame, VideoParams};
+
+/// What [`LiveFragmenter::push`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveOutput {
+    /// An init segment (`ftyp` + `moov`): (re)initialize the player's source buffer with it.
+    Init {
+        /// The bytes.
+        data: Vec<u8>,
+        /// RFC 6381 codec string for `MediaSource.isTypeSupported` / `addSourceBuffer`.
+        codec: String,
+    },
+    /// A media segment (`moof` + `mdat`).
+    Media(Vec<u8>),
+}
+
+/// Builds live fMP4 from frames. Frames before the first key frame (and after a parameter change,
+/// until a key frame) are skipped: a player cannot start from them.
+pub struct LiveFragmenter {
+    params: Option<Arc<VideoParams>>,
+    frames: Vec<EncodedFrame>,
+    durations: Vec<u32>,
+    sequence: u32,
+    base: u64,
+    max_fragment: u64,
+    nominal: u32,
+}
+
+/// Longest plausible frame duration (5 s); longer or negative deltas use the last good duration.
+const MAX_FRAME: i64 = 5 * 90_000;
+
+impl LiveFragmenter {
+    /// A fragmenter emitting at least every `max_fragment_90k` ticks of video (0: every frame).
+    pub fn new(max_fragment_90k: u64) -> Self {
+        Self {
+            params: None,
+            frames: Vec::new(),
+            durations: Vec::new(),
+            sequence: 0,
+            base: 0,
+            max_fragment: max_fragment_90k,
+            nominal: 3000,
+        }
+    }
+
+    /// Takes the next frame; returns the segments that are now complete, in order.
+    pub fn push(&mut self, frame: &EncodedFrame) -> Vec<LiveOutput> {
+        let mut out = Vec::new();
+        let changed = self
+            .params
+            .as_ref()
+            .is_some_and(|p| !Arc::ptr_eq(p, &frame.params) && **p != *frame.params);
+        if let Some(last) = self.frames.last() {
+            let d = frame.pts.0 - last.pts.0;
+            let d = if d > 0 && d <= MAX_FRAME {
+                self.nominal = d as u32;
+                d as u32
+            } else {
+                self.nominal
+            };
+            self.durations.push(d);
+            let fragment: u64 = self.durations.iter().map(|&d| u64::from(d)).sum();
+            if frame.is_key || changed || fragment >= self.max_fragment {
+                out.extend(self.flush());
+            }
+        }
+        if changed {
+            self.frames.clear();
+            self.durations.clear();
+            self.params = None;
+        }
+        if self.params.is_none() {
+            if !frame.is_key {
+                return out;
+            }
+            self.params = Some(frame.params.clone());
+            self.base = 0;
+            out.push(LiveOutput::Init {
+                data: init_segment(&frame.params.sample_entry),
+                codec: frame.params.rfc6381_codec.clone(),
+            });
+        }
+        self.frames.push(frame.clone());
+        out
+    }
+
+    /// Emits the frames still held (the stream ended); the last one gets the nominal duration.
+    pub fn finish(&mut self) -> Option<LiveOutput> {
+        if self.frames.len() > self.durations.len() {
+            self.durations.push(self.nominal);
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> Option<LiveOutput> {
+        if self.durations.is_empty() {
+            return None;
+        }
+        let n = self.durations.len();
+        let samples: Vec<FragmentSample> = self.frames[..n]
+            .iter()
+            .zip(&self.durations)
+            .map(|(f, &d)| FragmentSample {
+                duration: d,
+                size: f.data.len() as u32,
+                is_key: f.is_key,
+            })
+            .collect();
+        let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| f.data.as_slice()).collect();
+        self.sequence = self.sequence.wrapping_add(1);
+        let seg = media_segment(self.sequence, self.base, &samples, &data);
+        self.base += samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+        self.frames.drain(..n);
+        self.durations.clear();
+        Some(LiveOutput::Media(seg))
+    }
+}
