@@ -1,0 +1,19 @@
+//! vigil-vision: the computer-vision stages of the analytics pipeline.
+//!
+//! - [`runtime`]: ONNX Runtime loaded once per process (`ORT_DYLIB_PATH` or an explicit library path).
+//! - [`model`]: the detector registry (files, URLs, pinned hashes, recipes) and the verifying [`model::ModelStore`].
+//! - [`detector`]: [`detector::Detector`], full-frame and region detection with per-stage timings.
+//! - [`preprocess`]: one-pass letterbox resize + normalisation into the model input.
+//! - [`motion`]: learned-background motion detection that gates the detector.
+//! - [`nms`]: class-wise non-maximum suppression.
+//! - [`regions`]: still-image tiling and motion/track-driven region planning.
+//! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
+
+pub mod detector;
+pub mod model;
+pub mod motion;
+pub mod nms;
+pub mod preprocess;
+pub mod regions;
+pub mod runtime;
+pub mod tracker;
