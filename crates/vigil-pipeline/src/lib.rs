@@ -1,0 +1,45 @@
+//! Vigil's per-camera analysis pipeline.
+//!
+//! ```text
+//! decoded frame ──gray (small)──> motion ──boxes──┐
+//!                                                 ├─> region planner ──> detector (shared pool) ──> tracker
+//!               tracker's predicted live tracks ──┘
+//! ```
+//!
+//! - [`Analyzer`]: the per-camera state (motion model, tracker, pixel converter) and [`Analyzer::process`],
+//!   which analyses one decoded frame and reports what it found and where the time went.
+//! - [`FileRun`]: a video file read at the analysis rate, with the decode stage timed.
+//! - [`DetectorPool`]: the detectors shared by every camera of the process, sized to the cores given.
+//! - [`PipelineConfig`] / [`Gating`]: motion-gated region detection (default) or the detector on every
+//!   analysed frame.
+//! - [`stats`]: per-stage latency percentiles, process CPU time and peak memory for `vigil bench`.
+
+mod analyzer;
+mod config;
+mod file;
+mod pool;
+pub mod stats;
+
+pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};
+pub use config::{DEFAULT_CLASSES, Gating, PipelineConfig};
+pub use file::FileRun;
+pub use pool::DetectorPool;
+
+use thiserror::Error;
+
+/// A pipeline failure.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// Decoding or pixel conversion failed.
+    #[error(transparent)]
+    Media(#[from] vigil_media::MediaError),
+    /// The detector failed.
+    #[error(transparent)]
+    Detector(#[from] vigil_vision::detector::DetectorError),
+    /// The motion detector refused its input or configuration.
+    #[error(transparent)]
+    Motion(#[from] vigil_vision::motion::MotionError),
+    /// The configuration is inconsistent.
+    #[error("pipeline configuration: {0}")]
+    Config(String),
+}

@@ -1,0 +1,316 @@
+//! The analysis pipeline on real footage with the real detector: motion gating finds the people the
+//! every-frame detector finds while running it far less; a still scene costs no detector runs; bad input
+//! and bad settings give clear errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vigil_core::BBox;
+use vigil_pipeline::{
+    Analyzer, DetectReason, DetectorPool, FileRun, Gating, PipelineConfig, PipelineError,
+};
+use vigil_vision::detector::DetectorConfig;
+use vigil_vision::model::ModelStore;
+use vigil_vision::runtime::Runtime;
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// A one-detector pool of YOLOX-nano, or `None` (with a visible SKIP) when models or ORT are missing.
+fn pool() -> Option<Arc<DetectorPool>> {
+    let models = shared().join("models");
+    if !models.join("yolox_nano_416.onnx").is_file() {
+        eprintln!("SKIP: {} not found (../shared absent)", models.display());
+        return None;
+    }
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+        return None;
+    }
+    let runtime = Runtime::init(None).unwrap();
+    let model = ModelStore::new(vec![models], None)
+        .load_by_name("yolox-nano")
+        .unwrap();
+    let config = DetectorConfig {
+        threads: Some(1),
+        score_threshold: 0.1,
+        ..DetectorConfig::default()
+    };
+    Some(Arc::new(
+        DetectorPool::new(&runtime, &model, config, 1).unwrap(),
+    ))
+}
+
+fn footage(rel: &str) -> Option<PathBuf> {
+    let p = shared().join("footage").join(rel);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} not found (../shared absent)", p.display());
+        None
+    }
+}
+
+/// Per analysed frame: person track boxes; plus per-track frame counts and detector decisions.
+struct Run {
+    persons: BTreeMap<u64, Vec<BBox>>,
+    track_frames: BTreeMap<u64, u32>,
+    reasons: BTreeMap<DetectReason, u32>,
+    detector_frames: u32,
+}
+
+fn analyse(path: &Path, pool: &Arc<DetectorPool>, gating: Gating, max_frames: usize) -> Run {
+    let mut file = FileRun::open(path, Some(5.0)).unwrap();
+    let config = PipelineConfig {
+        gating,
+        analysis_fps: 5.0,
+        ..Default::default()
+    };
+    let mut analyzer = Analyzer::new(config, pool.clone()).unwrap();
+    let mut run = Run {
+        persons: BTreeMap::new(),
+        track_frames: BTreeMap::new(),
+        reasons: BTreeMap::new(),
+        detector_frames: 0,
+    };
+    while let Some(frame) = file.next_frame() {
+        if run.persons.len() >= max_frames {
+            break;
+        }
+        let a = analyzer.process(&frame, false).unwrap();
+        run.detector_frames += u32::from(a.detector_ran);
+        *run.reasons.entry(a.reason).or_default() += 1;
+        let persons: Vec<_> = a.tracks.iter().filter(|t| t.class_id == 0).collect();
+        run.persons
+            .insert(a.index, persons.iter().map(|t| t.bbox).collect());
+        for t in persons {
+            *run.track_frames.entry(t.id).or_default() += 1;
+        }
+    }
+    assert!(file.ended_early().is_none());
+    run
+}
+
+/// People = person tracks lasting at least one second (5 analysed frames).
+fn people(run: &Run) -> usize {
+    run.track_frames.values().filter(|&&n| n >= 5).count()
+}
+
+#[test]
+fn motion_gating_finds_the_same_people_with_far_fewer_detector_runs() {
+    let (Some(pool), Some(video)) = (pool(), footage("intel/one-by-one-person-detection.mp4"))
+    else {
+        return;
+    };
+    // The first 60 s of video: three people walk through, one at a time, with empty scenes between.
+    let every = analyse(&video, &pool, Gating::EveryFrame, 300);
+    let gated = analyse(&video, &pool, Gating::Motion, 300);
+    assert!(
+        people(&every) >= 2,
+        "every-frame found {} people",
+        people(&every)
+    );
+    assert_eq!(people(&gated), people(&every), "people found");
+
+    // Frame by frame, the gated tracks are where the every-frame tracks are.
+    let (mut total, mut found) = (0, 0);
+    for (frame, boxes) in &every.persons {
+        let gated_boxes = &gated.persons[frame];
+        total += boxes.len();
+        found += boxes
+            .iter()
+            .filter(|b| gated_boxes.iter().any(|g| g.iou(b) >= 0.5))
+            .count();
+    }
+    let recall = found as f64 / total.max(1) as f64;
+    assert!(
+        recall >= 0.9,
+        "gated tracks cover {recall:.3} of the every-frame tracks"
+    );
+
+    assert_eq!(every.detector_frames, 300);
+    assert!(
+        gated.detector_frames < 180,
+        "gated ran the detector on {} of 300 frames",
+        gated.detector_frames
+    );
+    // Empty scenes cost nothing, and tracked people are only looked at now and then.
+    assert!(
+        gated.reasons.get(&DetectReason::Idle).copied().unwrap_or(0) > 20,
+        "{:?}",
+        gated.reasons
+    );
+    assert!(
+        gated
+            .reasons
+            .get(&DetectReason::Coasted)
+            .copied()
+            .unwrap_or(0)
+            > 50,
+        "{:?}",
+        gated.reasons
+    );
+}
+
+#[test]
+fn a_still_scene_costs_only_the_periodic_full_frame_look() {
+    let (Some(pool), Some(src)) = (pool(), footage("intel/store-aisle-detection.mp4")) else {
+        return;
+    };
+    // One real frame held for 70 s at 10 fps.
+    let dir = tempfile::tempdir().unwrap();
+    let still = dir.path().join("still.png");
+    let clip = dir.path().join("still.mp4");
+    for args in [
+        vec![
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "1",
+            still.to_str().unwrap(),
+        ],
+        vec![
+            "-loop",
+            "1",
+            "-i",
+            still.to_str().unwrap(),
+            "-t",
+            "70",
+            "-r",
+            "10",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            clip.to_str().unwrap(),
+        ],
+    ] {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let run = analyse(&clip, &pool, Gating::Motion, usize::MAX);
+    let frames: u32 = run.reasons.values().sum();
+    assert_eq!(frames, 350);
+    // The first frame and one refresh every 30 s look at the whole frame (people already there are
+    // tracked and looked at every third frame); nothing else moves.
+    assert_eq!(
+        run.reasons.get(&DetectReason::FullFrame),
+        Some(&3),
+        "{:?}",
+        run.reasons
+    );
+    assert_eq!(
+        run.reasons.get(&DetectReason::NewMotion),
+        None,
+        "{:?}",
+        run.reasons
+    );
+    assert!(
+        run.detector_frames <= frames / 3 + 3,
+        "{} detector runs",
+        run.detector_frames
+    );
+}
+
+#[test]
+fn a_truncated_file_gives_its_frames_then_says_why_it_ended() {
+    let Some(src) = footage("intel/worker-zone-detection.mp4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Index first (as cameras and exports write it), so the cut falls in the frames, not the index.
+    let faststart = dir.path().join("faststart.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            src.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+        ])
+        .arg(&faststart)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cut = dir.path().join("cut.mp4");
+    let bytes = std::fs::read(&faststart).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let mut file = FileRun::open(&cut, None).unwrap();
+    let mut n = 0;
+    while file.next_frame().is_some() {
+        n += 1;
+    }
+    assert!(n > 10 && n < 71, "{n} frames before the cut");
+    let err = file.ended_early().expect("the cut is reported").to_string();
+    assert!(err.contains("cut.mp4"), "{err}");
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_reason() {
+    let Some(pool) = pool() else { return };
+    let unknown = PipelineConfig {
+        classes: vec!["unicorn".into()],
+        ..Default::default()
+    };
+    let err = Analyzer::new(unknown, pool.clone()).unwrap_err();
+    assert!(
+        matches!(err, PipelineError::Config(_)) && err.to_string().contains("unicorn"),
+        "{err}"
+    );
+    let zero = PipelineConfig {
+        analysis_fps: 0.0,
+        ..Default::default()
+    };
+    assert!(
+        Analyzer::new(zero, pool.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("analysis rate")
+    );
+    assert!(FileRun::open(Path::new("/nonexistent/cam.mp4"), None).is_err());
+}
+
+#[test]
+fn one_detector_serves_many_cameras_in_turn() {
+    let (Some(pool), Some(video)) = (pool(), footage("intel/worker-zone-detection.mp4")) else {
+        return;
+    };
+    // Four camera threads share a pool of one detector; every one gets its answers.
+    let ids: BTreeSet<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let pool = pool.clone();
+                let video = video.clone();
+                s.spawn(move || {
+                    let config = PipelineConfig {
+                        gating: Gating::EveryFrame,
+                        ..Default::default()
+                    };
+                    let mut analyzer = Analyzer::new(config, pool).unwrap();
+                    let mut file = FileRun::open(&video, Some(5.0)).unwrap();
+                    let mut ran = 0;
+                    while let Some(frame) = file.next_frame() {
+                        ran += u32::from(analyzer.process(&frame, false).unwrap().detector_ran);
+                    }
+                    assert!(ran >= 20, "camera {i}: {ran} detector runs");
+                    i
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(ids.len(), 4);
+    assert_eq!(pool.size(), 1);
+    // The detector came back to the pool after every use.
+    assert!(pool.with(|d| d.threads()) == 1);
+}
