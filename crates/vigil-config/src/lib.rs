@@ -1,0 +1,275 @@
+//! `vigil.toml`: the one configuration file, composed from each part's own section.
+//!
+//! ```toml
+//! data_dir = "/var/lib/vigil"          # index database, snapshots, security database, certificates
+//!
+//! [server]
+//! listen = "0.0.0.0:8443"
+//!
+//! [analysis]
+//! model = "yolox-nano"
+//! detect_fps = 5
+//!
+//! [storage]                            # recordings (vigil-store); db defaults to data_dir/index.db
+//! [[storage.dirs]]
+//! name = "disk1"
+//! path = "/srv/vigil/disk1"
+//! max_bytes = "2 TB"
+//!
+//! [[camera]]
+//! name = "gate"
+//! main = "rtsp://192.168.1.20:554/Streaming/Channels/101"
+//! sub = "rtsp://192.168.1.20:554/Streaming/Channels/102"
+//! username = "vigil"
+//! password = "change-me"
+//! retention = { max_bytes = "500 GB" }
+//!
+//! [rules.gate]                         # behaviour rules of camera "gate" (vigil-rules)
+//! timezone = "CET-1CEST,M3.5.0,M10.5.0/3"
+//! [[rules.gate.line]]
+//! name = "Gate line"
+//! p1 = [0.2, 0.6]
+//! p2 = [0.8, 0.6]
+//! [[rules.gate.rule]]
+//! name = "Gate crossing"
+//! kind = "line_crossing"
+//! line = "Gate line"
+//!
+//! [mqtt]                               # alerts (vigil-alert): [mqtt], [[webhook]], [[output]], [links]
+//! host = "127.0.0.1"
+//! ```
+//!
+//! [`VigilConfig::parse`] checks the whole file — TOML syntax, types, unknown fields, and what serde
+//! cannot see (unique names, URLs, rules geometry, references between sections) — and reports every
+//! problem with its line, column, field path and source line.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use vigil_alert::{AlertConfig, LinksConfig, MqttConfig, OutputConfig, WebhookConfig};
+use vigil_core::config::{
+    AnalysisConfig, CameraConfig, CameraRole, ConfigErrors, Problem, Seg, ServerConfig, key,
+    parse_toml, validate_cameras,
+};
+use vigil_rules::{RuleEngine, RulesConfig};
+use vigil_store::{CameraStorageConfig, StoreConfig};
+use vigil_vision::model::ModelSpec;
+
+pub use vigil_core::config::{ByteSize, ConfigDiagnostic};
+
+/// Default `data_dir`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/vigil";
+
+/// The whole `vigil.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VigilConfig {
+    /// Where Vigil keeps its index database, event snapshots, security database and certificates
+    /// (default `/var/lib/vigil`). Relative paths are relative to the configuration file.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `[server]`: the HTTPS API and UI.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[analysis]`: the analytics pipeline.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+    /// `[storage]`: recording directories, budgets and recording settings (needed when a camera records).
+    #[serde(default)]
+    pub storage: Option<StoreConfig>,
+    /// `[[camera]]`: the cameras.
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
+    /// `[rules.CAMERA]`: behaviour rules per camera, by camera name.
+    #[serde(default)]
+    pub rules: BTreeMap<String, RulesConfig>,
+    /// `[mqtt]`: the MQTT broker for alerts and Home Assistant.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+    /// `[[webhook]]`: signed HTTP alert receivers.
+    #[serde(default)]
+    pub webhook: Vec<WebhookConfig>,
+    /// `[[output]]`: deterrence outputs (lights, sirens, speakers).
+    #[serde(default)]
+    pub output: Vec<OutputConfig>,
+    /// `[links]`: URLs put into alert messages.
+    #[serde(default)]
+    pub links: LinksConfig,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+
+impl VigilConfig {
+    /// Parses and checks the text of a `vigil.toml`; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigErrors> {
+        parse_toml(text, origin, validate)
+    }
+
+    /// Reads, parses and checks a `vigil.toml`. A relative `data_dir` is made relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ConfigErrors::other(&origin, format!("cannot read: {err}")))?;
+        let mut config = Self::parse(&text, &origin)?;
+        if config.data_dir.is_relative() {
+            let base = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        Ok(config)
+    }
+
+    /// The enabled cameras that record.
+    pub fn recording_cameras(&self) -> impl Iterator<Item = &CameraConfig> {
+        self.cameras
+            .iter()
+            .filter(|c| c.has_role(CameraRole::Record))
+    }
+
+    /// The enabled cameras that are analysed (none when analysis is off).
+    pub fn analysed_cameras(&self) -> impl Iterator<Item = &CameraConfig> {
+        let on = self.analysis.enabled;
+        self.cameras
+            .iter()
+            .filter(move |c| on && c.has_role(CameraRole::Analyze))
+    }
+
+    /// The recording store's configuration: `[storage]` with its database defaulting to
+    /// `data_dir/index.db`, and each camera's `retention.max_bytes` / `storage` as its budget and
+    /// directory. `None` when no storage is configured.
+    pub fn store_config(&self) -> Option<StoreConfig> {
+        let mut store = self.storage.clone()?;
+        if store.db.as_os_str().is_empty() {
+            store.db = self.data_dir.join("index.db");
+        }
+        for camera in &self.cameras {
+            if camera.retention.max_bytes.is_none() && camera.retention.max_days.is_none() && camera.storage.is_none()
+            {
+                continue;
+            }
+            if store.cameras.iter().any(|c| c.name == camera.name) {
+                continue;
+            }
+            store.cameras.push(CameraStorageConfig {
+                name: camera.name.clone(),
+                max_bytes: camera.retention.max_bytes.map(|b| b.0),
+                dir: camera.storage.clone(),
+                max_days: camera.retention.max_days,
+            });
+        }
+        Some(store)
+    }
+
+    /// The alert delivery configuration (`[mqtt]`, `[[webhook]]`, `[[output]]`, `[links]`).
+    pub fn alert_config(&self) -> AlertConfig {
+        AlertConfig {
+            mqtt: self.mqtt.clone(),
+            webhook: self.webhook.clone(),
+            output: self.output.clone(),
+            links: self.links.clone(),
+        }
+    }
+
+    /// The behaviour rules of `camera` (none configured: an empty set).
+    pub fn rules_for(&self, camera: &str) -> RulesConfig {
+        self.rules.get(camera).cloned().unwrap_or_default()
+    }
+
+    /// The detector model's specification.
+    pub fn model(&self) -> Option<ModelSpec> {
+        ModelSpec::builtin(&self.analysis.model)
+    }
+}
+
+fn path(segments: &[&str]) -> Vec<Seg> {
+    segments.iter().map(|s| key(*s)).collect()
+}
+
+/// Everything serde does not check, across sections.
+fn validate(config: &VigilConfig) -> Vec<Problem> {
+    let dirs: Vec<String> = config
+        .storage
+        .as_ref()
+        .map(|s| s.dirs.iter().map(|d| d.name.clone()).collect())
+        .unwrap_or_default();
+    let mut problems = validate_cameras(&config.cameras, &dirs);
+
+    if let Some(storage) = &config.storage {
+        let mut with_db = storage.clone();
+        if with_db.db.as_os_str().is_empty() {
+            with_db.db = config.data_dir.join("index.db");
+        }
+        if let Err(e) = with_db.validate() {
+            problems.push(Problem::new(path(&["storage"]), e.to_string()));
+        }
+    }
+
+    let model = config.model();
+    if model.is_none() {
+        let known: Vec<String> = vigil_vision::model::builtin_models()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        problems.push(Problem::new(
+            path(&["analysis", "model"]),
+            format!(
+                "unknown model {:?} (known: {})",
+                config.analysis.model,
+                known.join(", ")
+            ),
+        ));
+    }
+    let fps = config.analysis.detect_fps;
+    if !(fps.is_finite() && fps > 0.0 && fps <= 60.0) {
+        problems.push(Problem::new(
+            path(&["analysis", "detect_fps"]),
+            "must be more than 0 and at most 60",
+        ));
+    }
+    if let (Some(model), Some(classes)) = (&model, &config.analysis.classes) {
+        for (i, class) in classes.iter().enumerate() {
+            if model.class_id(class).is_none() {
+                problems.push(Problem::new(
+                    vec![key("analysis"), key("classes"), Seg::Index(i)],
+                    format!("model {} has no class {class:?}", model.name),
+                ));
+            }
+        }
+    }
+
+    for (camera, rules) in &config.rules {
+        if !config.cameras.iter().any(|c| &c.name == camera) {
+            problems.push(Problem::new(
+                vec![key("rules"), key(camera.clone())],
+                format!("rules for {camera:?}, but no [[camera]] has that name"),
+            ));
+            continue;
+        }
+        if let Some(model) = &model
+            && let Err(e) = RuleEngine::new(camera, rules, &model.classes)
+        {
+            problems.push(Problem::new(
+                vec![key("rules"), key(camera.clone())],
+                e.to_string(),
+            ));
+        }
+    }
+
+    if let Err(e) = config.alert_config().validate() {
+        let section = if config.mqtt.is_some() && e.to_string().starts_with("mqtt") {
+            "mqtt"
+        } else if e.to_string().starts_with("webhook") {
+            "webhook"
+        } else if e.to_string().starts_with("output") {
+            "output"
+        } else {
+            "links"
+        };
+        problems.push(Problem::new(path(&[section]), e.to_string()));
+    }
+    problems
+}

@@ -1,0 +1,358 @@
+//! The rules engine of one camera: feed it each analysed frame's tracks, get the events back.
+
+use crate::compile::{Compiled, PrivacyMask, compile};
+use crate::config::RulesConfig;
+use crate::episode::{EventContext, IdGen, Participant, RuleState, class_name};
+use crate::error::RulesError;
+use crate::evaluate::{FrameView, observe};
+use crate::heatmap::Heatmap;
+use crate::lines::{Crossing, LineCounts, LineState};
+use crate::tz::TimeZone;
+use crate::zones::{OccupancySample, WaitStats, ZoneState, anchor_point, is_inside};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use vigil_core::{BBox, BestObject, ClassId, Event, EventTime, Time90k, TrackId, TrackedObject};
+
+/// Timing and size of one analysed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameContext {
+    /// Wall-clock time of the frame in unix milliseconds.
+    pub time_unix_ms: i64,
+    /// Media time of the frame on the stream's 90 kHz clock (carried into events to find the recording).
+    pub media_time: Time90k,
+    /// Width of the frame the boxes refer to, in pixels.
+    pub frame_w: u32,
+    /// Height of the frame the boxes refer to, in pixels.
+    pub frame_h: u32,
+}
+
+/// One object of the current frame as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Obj {
+    pub id: TrackId,
+    pub class_id: ClassId,
+    /// Best score the track has reached so far (filters use this, so a score dip does not drop it).
+    pub max_score: f32,
+    /// Box in normalized coordinates.
+    pub nbox: BBox,
+    /// Box area as a fraction of the frame.
+    pub area: f32,
+    /// The best view of the track so far (this frame included).
+    pub best: BestObject,
+}
+
+/// Who is in a zone now, and how long people wait there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneOccupancy {
+    /// The zone's name.
+    pub zone: String,
+    /// Objects in the zone now (queue length for a queue zone).
+    pub count: u32,
+    /// Objects in the zone now, per class name.
+    pub by_class: BTreeMap<String, u32>,
+    /// Each object in the zone now, oldest stay first.
+    pub members: Vec<ZoneMember>,
+    /// Stays going on now (time since each object entered).
+    pub waiting: WaitStats,
+    /// Stays that ended within the configured `wait_window`.
+    pub completed: WaitStats,
+}
+
+/// One object in a zone and how long it has been there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMember {
+    /// Its track.
+    pub track_id: TrackId,
+    /// Its class name.
+    pub class_name: String,
+    /// When its stay began (unix ms).
+    pub since_unix_ms: i64,
+    /// How long it has waited so far, in milliseconds.
+    pub wait_ms: u64,
+}
+
+/// Frames further apart than this count as this long for time-weighted statistics (a stalled stream does
+/// not paint the heatmap).
+const MAX_FRAME_GAP_MS: i64 = 1000;
+/// Best-score memory of tracks unseen for this long is dropped.
+const TRACK_MEMORY_MS: i64 = 120_000;
+
+/// Behaviour rules for one camera: zones, lines, masks, rules, counters, occupancy and a heatmap.
+///
+/// Deterministic (the same frames give the same events and ids) and free of I/O. See the crate
+/// documentation for the configuration.
+#[derive(Debug, Clone)]
+pub struct RuleEngine {
+    camera: String,
+    c: Compiled,
+    ids: IdGen,
+    zones: Vec<ZoneState>,
+    lines: Vec<LineState>,
+    rules: Vec<RuleState>,
+    counters: Vec<LineCounts>,
+    heatmap: Heatmap,
+    /// Per track: best view so far and when it was last seen.
+    tracks: BTreeMap<TrackId, (BestObject, i64)>,
+    last_ms: Option<i64>,
+    last_frame: (u32, u32),
+    needs_local_time: bool,
+    objs: Vec<Obj>,
+    crossings: Vec<Crossing>,
+    parts: Vec<Participant>,
+}
+
+impl RuleEngine {
+    /// Checks the configuration and builds the engine. `class_names` is the detector's class list in class-id
+    /// order (COCO for the bundled detectors: `person`, `bicycle`, `car`...); configured class names must be
+    /// in it (case-insensitive).
+    pub fn new<S: AsRef<str>>(
+        camera_name: &str,
+        config: &RulesConfig,
+        class_names: &[S],
+    ) -> Result<Self, RulesError> {
+        let names = class_names.iter().map(|s| s.as_ref().to_string()).collect();
+        let c = compile(config, names)?;
+        let needs_local_time = c.rules.iter().any(|r| !r.schedule.is_always());
+        Ok(Self {
+            camera: camera_name.to_string(),
+            ids: IdGen::new(camera_name),
+            zones: vec![ZoneState::default(); c.zones.len()],
+            lines: vec![LineState::default(); c.lines.len()],
+            rules: vec![RuleState::default(); c.rules.len()],
+            counters: c.lines.iter().map(LineCounts::new).collect(),
+            heatmap: Heatmap::new(c.heatmap.cols, c.heatmap.rows),
+            tracks: BTreeMap::new(),
+            last_ms: None,
+            last_frame: (0, 0),
+            needs_local_time,
+            objs: Vec::new(),
+            crossings: Vec::new(),
+            parts: Vec::new(),
+            c,
+        })
+    }
+
+    /// The camera's name.
+    pub fn camera(&self) -> &str {
+        &self.camera
+    }
+
+    /// The site time zone used for schedules and descriptions.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.c.tz
+    }
+
+    /// Processes one analysed frame's confirmed tracks and returns the event messages that started, updated
+    /// or ended in it, in rule order.
+    ///
+    /// Frames must come in time order; a frame older than the previous one is processed as if it had the
+    /// previous one's time. A frame of zero size is skipped; tracks with non-finite boxes are ignored.
+    pub fn update(&mut self, ctx: &FrameContext, tracks: &[TrackedObject]) -> Vec<Event> {
+        let mut out = Vec::new();
+        let (w, h) = (ctx.frame_w, ctx.frame_h);
+        if w == 0 || h == 0 {
+            tracing::warn!(camera = %self.camera, "frame of size {w}x{h} skipped by the rules engine");
+            return out;
+        }
+        let mut t = ctx.time_unix_ms;
+        if let Some(last) = self.last_ms
+            && t < last
+        {
+            tracing::warn!(
+                camera = %self.camera,
+                "frame time went back by {} ms; using the previous frame's time",
+                last - t
+            );
+            t = last;
+        }
+        let dt = self.last_ms.map_or(0, |l| (t - l).min(MAX_FRAME_GAP_MS));
+        self.last_ms = Some(t);
+        self.last_frame = (w, h);
+        let now = EventTime {
+            unix_ms: t,
+            media: ctx.media_time,
+        };
+
+        self.collect_objects(tracks, w, h, now);
+
+        if self.c.heatmap.enabled && dt > 0 {
+            let secs = dt as f32 / 1000.0;
+            for o in &self.objs {
+                if self.c.heatmap.filter.allows_class(o.class_id) {
+                    self.heatmap
+                        .add(anchor_point(&o.nbox, self.c.heatmap.anchor), secs);
+                }
+            }
+        }
+
+        self.crossings.clear();
+        for (i, (state, spec)) in self.lines.iter_mut().zip(&self.c.lines).enumerate() {
+            state.update(i, spec, &self.objs, t, &mut self.crossings);
+        }
+        for c in &self.crossings {
+            let o = &self.objs[c.obj];
+            self.counters[c.line].add(&class_name(&self.c.class_names, o.class_id), c.direction);
+        }
+
+        for (state, spec) in self.zones.iter_mut().zip(&self.c.zones) {
+            state.update(spec, &self.objs, now);
+            state.sample(&self.c.occupancy, t, dt);
+        }
+
+        let view = FrameView {
+            now,
+            objs: &self.objs,
+            zones: &self.zones,
+            crossings: &self.crossings,
+            local: self.needs_local_time.then(|| self.c.tz.local(t)),
+        };
+        for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
+            let obs = observe(spec, state, &view, &mut self.parts);
+            let ctx = event_context(&self.camera, &self.c, spec);
+            state.step(obs, &self.parts, now, &mut self.ids, &ctx, &mut out);
+        }
+        out
+    }
+
+    /// Ends every open event now (the camera stops or the configuration changes) and returns the `End`
+    /// messages.
+    pub fn close(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
+            if state.open.is_some() {
+                let ctx = event_context(&self.camera, &self.c, spec);
+                state.close(&ctx, &mut out);
+            }
+        }
+        out
+    }
+
+    fn collect_objects(&mut self, tracks: &[TrackedObject], w: u32, h: u32, now: EventTime) {
+        let t = now.unix_ms;
+        let (fw, fh) = (w as f32, h as f32);
+        self.objs.clear();
+        for tr in tracks {
+            if !tr.bbox.is_finite() || !tr.score.is_finite() {
+                continue;
+            }
+            let b = tr.bbox;
+            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh);
+            if self
+                .c
+                .ignore
+                .iter()
+                .any(|m| is_inside(&m.polygon, m.anchor, &nbox))
+            {
+                continue;
+            }
+            let view = BestObject {
+                track_id: tr.id,
+                score: tr.score,
+                bbox: b,
+                frame_w: w,
+                frame_h: h,
+                time: now,
+            };
+            let entry = self.tracks.entry(tr.id).or_insert((view, t));
+            if tr.score > entry.0.score {
+                entry.0 = view;
+            }
+            entry.1 = t;
+            self.objs.push(Obj {
+                id: tr.id,
+                class_id: tr.class_id,
+                max_score: entry.0.score,
+                nbox,
+                area: nbox.area(),
+                best: entry.0,
+            });
+        }
+        self.objs.sort_by_key(|o| o.id);
+        self.objs.dedup_by_key(|o| o.id);
+        self.tracks
+            .retain(|_, &mut (_, seen)| t - seen <= TRACK_MEMORY_MS);
+    }
+
+    /// Line counters, in configuration order.
+    pub fn counters(&self) -> &[LineCounts] {
+        &self.counters
+    }
+
+    /// Sets every line counter back to zero.
+    pub fn reset_counters(&mut self) {
+        self.counters = self.c.lines.iter().map(LineCounts::new).collect();
+    }
+
+    /// Occupancy and waits of every zone as of the last frame, in configuration order.
+    pub fn occupancy(&self) -> Vec<ZoneOccupancy> {
+        let now = self.last_ms.unwrap_or(0);
+        self.c
+            .zones
+            .iter()
+            .zip(&self.zones)
+            .map(|(spec, state)| {
+                let mut by_class = BTreeMap::new();
+                let mut members = Vec::new();
+                for (&id, p) in state.presences.iter().filter(|(_, p)| p.confirmed) {
+                    let name = class_name(&self.c.class_names, p.class_id);
+                    members.push(ZoneMember {
+                        track_id: id,
+                        class_name: name.clone(),
+                        since_unix_ms: p.entered.unix_ms,
+                        wait_ms: p.wait_ms(now).max(0) as u64,
+                    });
+                    *by_class.entry(name).or_insert(0) += 1;
+                }
+                members.sort_by_key(|m| (m.since_unix_ms, m.track_id));
+                ZoneOccupancy {
+                    zone: spec.name.clone(),
+                    count: state.count(),
+                    by_class,
+                    members,
+                    waiting: state.current_waits(now),
+                    completed: state.completed_waits(now, self.c.occupancy.wait_window_ms),
+                }
+            })
+            .collect()
+    }
+
+    /// A zone's occupancy over time (oldest first, the period in progress last); `None` for an unknown zone.
+    pub fn occupancy_history(&self, zone: &str) -> Option<Vec<OccupancySample>> {
+        let i = self.c.zones.iter().position(|z| z.name == zone)?;
+        Some(self.zones[i].history())
+    }
+
+    /// The occupancy heatmap accumulated so far.
+    pub fn heatmap(&self) -> &Heatmap {
+        &self.heatmap
+    }
+
+    /// Clears the heatmap.
+    pub fn reset_heatmap(&mut self) {
+        self.heatmap.reset();
+    }
+
+    /// The privacy masks to black out (see [`crate::black_out`]).
+    pub fn privacy_masks(&self) -> &[PrivacyMask] {
+        &self.c.privacy
+    }
+}
+
+fn event_context<'a>(
+    camera: &'a str,
+    c: &'a Compiled,
+    spec: &'a crate::compile::RuleSpec,
+) -> EventContext<'a> {
+    let (zone, line) = match spec.target {
+        crate::compile::Target::Zone(z) => (Some(c.zones[z].name.as_str()), None),
+        crate::compile::Target::Line(l) => (None, Some(c.lines[l].name.as_str())),
+    };
+    EventContext {
+        camera,
+        rule: spec,
+        zone,
+        line,
+        class_names: &c.class_names,
+        tz: &c.tz,
+    }
+}

@@ -1,0 +1,167 @@
+//! Vigil behaviour rules: turn one camera's tracks into the events security people act on.
+//!
+//! Per analysed frame, [`RuleEngine::update`] takes the tracker's [`vigil_core::TrackedObject`]s and returns
+//! the [`vigil_core::Event`] messages that started, updated or ended in that frame: line crossings (with
+//! per-line in/out counters), intrusion into zones (optionally on a weekly schedule), loitering, crowding and
+//! queues. It also keeps zone occupancy over time, queue waits, and an occupancy heatmap, and exposes privacy
+//! masks for the recorder and UI to black out ([`black_out`]).
+//!
+//! Geometry is in normalized frame coordinates (x, y from 0 to 1, origin top-left), so a zone drawn once
+//! survives a change of stream resolution. The engine is deterministic and does no I/O.
+//!
+//! # Configuration
+//!
+//! Written by hand in `vigil.toml`; inside a camera the same tables appear as `[[camera.zone]]`,
+//! `[[camera.line]]`, `[[camera.mask]]`, `[[camera.rule]]`, `[camera.heatmap]` and `[camera.occupancy]`.
+//! Unknown fields are errors. Durations are seconds (`90`) or texts with units (`"90s"`, `"3m"`,
+//! `"1h30m"`).
+//!
+//! ```
+//! let text = r#"
+//! timezone = "CET-1CEST,M3.5.0,M10.5.0/3"   # or "UTC", "+02:00"
+//!
+//! ## A zone: an outline in order around it (no holes, not crossing itself).
+//! [[zone]]
+//! name = "Loading dock"
+//! points = [[0.10, 0.55], [0.60, 0.55], [0.65, 0.95], [0.05, 0.95]]
+//! classes = ["person"]          # empty or absent: every class
+//! min_score = 0.5               # the track must have reached this score
+//! min_area = 0.001              # box area as a fraction of the frame
+//! anchor = "bottom_center"      # or "center", "any_corner", { overlap = 0.5 }
+//! enter_frames = 2              # in after 2 frames inside...
+//! enter_after = "0.5s"          # ...and half a second
+//! leave_frames = 2              # out after 2 frames outside...
+//! leave_after = "1s"            # ...and a second
+//! grace = "3s"                  # a track lost for up to 3 s still counts (occlusions)
+//!
+//! [[zone]]
+//! name = "Till 1"
+//! points = [[0.70, 0.40], [0.95, 0.40], [0.95, 0.90], [0.70, 0.90]]
+//!
+//! ## A counting line from p1 to p2. Side A is on the left of someone walking from p1 to p2 on the image:
+//! ## for a line drawn left to right, A is above it and B below it.
+//! [[line]]
+//! name = "Gate line"
+//! p1 = [0.20, 0.60]
+//! p2 = [0.80, 0.60]
+//! inbound = "a_to_b"            # crossing from A to B counts as "in"
+//! classes = ["person", "car"]
+//! hysteresis = 0.02             # must get this far past the line to count
+//!
+//! [[mask]]
+//! name = "Neighbour's window"
+//! kind = "privacy"              # blacked out in recordings and the UI
+//! points = [[0.00, 0.00], [0.20, 0.00], [0.20, 0.25], [0.00, 0.25]]
+//!
+//! [[mask]]
+//! name = "Street"
+//! kind = "ignore"               # objects here are invisible to every rule
+//! points = [[0.00, 0.30], [1.00, 0.30], [1.00, 0.45], [0.00, 0.45]]
+//!
+//! [[rule]]
+//! name = "Gate count"
+//! kind = "line_crossing"
+//! line = "Gate line"
+//! direction = "in"              # both (default), a_to_b, b_to_a, in, out
+//!
+//! [[rule]]
+//! name = "Dock after hours"
+//! kind = "intrusion"
+//! zone = "Loading dock"
+//! schedule = [
+//!   { days = ["weekdays"], from = "20:00", to = "06:00" },   # past midnight: until 06:00 next day
+//!   { days = ["sat", "sun"] },                              # all day
+//! ]
+//!
+//! [[rule]]
+//! name = "Dock loitering"
+//! kind = "loitering"
+//! zone = "Loading dock"
+//! min_dwell = "2m"
+//! cooldown = "30s"              # a recurrence within 30 s continues the same event
+//!
+//! [[rule]]
+//! name = "Dock crowd"
+//! kind = "crowding"
+//! zone = "Loading dock"
+//! more_than = 5
+//! min_duration = "10s"
+//!
+//! [[rule]]
+//! name = "Till 1 queue"
+//! kind = "queue"
+//! zone = "Till 1"
+//! classes = ["person"]
+//! more_than = 4                 # queue length, and/or:
+//! max_wait = "5m"
+//!
+//! [heatmap]
+//! cols = 64
+//! rows = 36
+//!
+//! [occupancy]
+//! bucket = "1m"
+//! keep = "24h"
+//! "#;
+//! let config: vigil_rules::RulesConfig = toml::from_str(text).unwrap();
+//! let classes = ["person", "bicycle", "car"];
+//! let engine = vigil_rules::RuleEngine::new("front", &config, &classes).unwrap();
+//! assert_eq!(engine.counters()[0].line, "Gate line");
+//! ```
+//!
+//! # Events
+//!
+//! Each rule has at most one open event at a time. It starts when the rule's condition holds (`Start`), takes
+//! in every object that meets the condition while it lasts (`Update` when objects join or a new peak is
+//! reached, at most once a second, plus a heartbeat every `update_every`, default 60 s), and ends once the
+//! condition has been off for the rule's `cooldown` (`End`). So one loitering person is one event, and a
+//! person who steps out and back within the cooldown does not raise a second alarm. Objects must pass the
+//! zone's enter/leave hysteresis first, so a box jittering on a zone edge does not flap.
+
+#![warn(missing_docs)]
+
+mod compile;
+pub mod config;
+mod describe;
+mod engine;
+mod episode;
+mod error;
+mod evaluate;
+pub mod geometry;
+mod heatmap;
+mod lines;
+mod privacy;
+mod schedule;
+pub mod tz;
+mod zones;
+
+pub use compile::PrivacyMask;
+pub use config::{
+    Anchor, ConfigDuration, DirectionFilter, HeatmapConfig, LineConfig, MaskConfig, MaskKind,
+    OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow, ZoneConfig,
+};
+pub use describe::{describe, humanize_duration, plural};
+pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};
+pub use error::RulesError;
+pub use geometry::{Polygon, PolygonError, Segment};
+pub use heatmap::Heatmap;
+pub use lines::{DirectionCounts, LineCounts};
+pub use privacy::{black_out, black_out_masks};
+pub use schedule::Schedule;
+pub use tz::{LocalDateTime, TimeZone};
+pub use zones::{OccupancySample, WaitStats};
+
+/// The privacy masks of a configuration, validated, without building an engine (for the recorder and UI).
+pub fn privacy_masks(config: &RulesConfig) -> Result<Vec<PrivacyMask>, RulesError> {
+    let mut out = Vec::new();
+    for (i, m) in config.mask.iter().enumerate() {
+        if m.kind == Some(MaskKind::Privacy) {
+            let item = error::item_label("mask", &m.name, i);
+            out.push(PrivacyMask {
+                name: m.name.clone(),
+                polygon: compile::polygon(&item, &m.points)?,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,75 @@
+//! Vigil's recording store: the main stream's encoded frames appended to segment files in one or more
+//! storage directories, a SQLite index of segments and their frames, retention, and MP4 / fragmented
+//! MP4 built on demand for playback and export. Video is never decoded or re-encoded.
+//!
+//! Design (after Moonfire NVR, with its crash-recovery gap closed):
+//! - **Segment files**: each ~1 minute segment is a fragmented MP4 (playable on its own) with one
+//!   fragment per GOP or per second, a header box naming its camera, stream and wall-clock start, and a
+//!   CRC-32 box after each fragment. A file cut off by a crash keeps every complete fragment; start-up
+//!   recovery indexes it. At most `fragment_seconds` of video is in memory per stream. (A framed format
+//!   with per-frame headers would recover the same way but needs our own tools to read; Moonfire's raw
+//!   sample files cannot be recovered at all without their index row.)
+//! - **Index**: SQLite in WAL mode with `synchronous=FULL` (see `schema.rs`): cameras, streams, sample
+//!   entries, segments (wall-clock start in 90 kHz since the epoch, duration, bytes, frame and key-frame
+//!   counts, checksum) with a compact per-frame table, a garbage table and retention marks.
+//! - **Crash-safe ordering**: write + fsync the file, fsync the directory, then commit the row.
+//!   Deletions: garbage row, unlink + fsync directory, drop the garbage row. [`Store::open`] reconciles
+//!   files with rows before anything records ([`ReconcileReport`]).
+//! - **Time**: frame durations from camera pts deltas (implausible ones replaced by the nominal duration,
+//!   starting a new run); each run anchored on the local receive time; segment wall durations slewed
+//!   by at most `max_slew_ppm` toward the local clock. Frames must arrive in presentation order
+//!   (no B-frames, as IP cameras send); a B-frame stream is still recorded, but timed with nominal
+//!   durations in decode order and split into a run per GOP.
+//! - **Retention**: byte budgets per directory and per camera, a free-space floor, keep-longer marks and
+//!   evidence holds ([`Mark`]); a full disk deletes the oldest unprotected footage and keeps recording,
+//!   raising [`StorageAlert`]s.
+//! - **Events** (in the same index): one row per event lifecycle, best snapshots as files, keep-longer
+//!   marks over event footage, full-text search, keyset-paginated lists for the server
+//!   ([`Store::record_event`], [`EventReader`]), and dead letters of undeliverable alerts.
+//!
+//! Typical use by `vigil run`:
+//! ```no_run
+//! # fn main() -> Result<(), vigil_store::StoreError> {
+//! use vigil_store::{Store, StoreConfig};
+//! let (store, report) = Store::open(StoreConfig::new("/var/lib/vigil/index.db", "disk1", "/srv/vigil"))?;
+//! store.on_alert(|a| eprintln!("storage alert: {}", a.message));
+//! let recorder = store.recorder("front-door", "main")?;
+//! // for each frame from the camera: recorder.try_append(&frame)?;
+//! // on disconnect: recorder.end_run()?;
+//! let status = store.status()?;
+//! let export = store.reader()?.export("front-door", "main", status.cameras[0].oldest.unwrap(),
+//!     status.cameras[0].newest_end.unwrap())?;
+//! # Ok(()) }
+//! ```
+
+mod alerts;
+mod config;
+mod error;
+mod events;
+mod frame_index;
+mod playback;
+mod reconcile;
+mod recorder;
+mod retention;
+mod schema;
+mod segment_file;
+mod status;
+mod store;
+mod timing;
+
+pub use alerts::{AlertKind, Severity, StorageAlert};
+pub use config::{
+    CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,
+};
+pub use error::StoreError;
+pub use events::{
+    DeadLetter, DeadLetterQuery, EventPage, EventQuery, EventReader, EventRetentionReport,
+    EventWrite, HistogramBin, NewDeadLetter, SnapshotInfo, SnapshotKind, StoredEvent,
+};
+pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
+pub use playback::{CameraInfo, Export, Reader, SegmentInfo};
+pub use reconcile::{Problem, ReconcileReport, RecoveredFile};
+pub use recorder::{Recorder, RecorderStatus};
+pub use retention::{Mark, RetentionReport};
+pub use status::{CameraStatus, DirStatus, StorageStatus};
+pub use store::Store;

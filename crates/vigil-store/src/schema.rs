@@ -1,0 +1,321 @@
+//! The SQLite index: connection settings and schema migrations (tracked in `PRAGMA user_version`).
+//!
+//! Settings: WAL journal (readers such as exports never block the recorder) and `synchronous=FULL`:
+//! a commit happens about once per segment per stream (one a minute each) plus retention batches, so
+//! the extra WAL fsync per commit costs nothing measurable, and it makes every committed segment row and
+//! garbage row survive power loss. That keeps the crash-safety argument simple: a row exists only for a
+//! file already fsynced, and a deletion is recorded before the unlink.
+
+use crate::StoreError;
+use crate::error::db_err;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Schema migrations, applied in order; entry `i` moves `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- Storage directories. The path may change (remounts); the name and uuid identify it.
+CREATE TABLE storage_dirs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    uuid TEXT NOT NULL
+);
+CREATE TABLE cameras (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    camera_id INTEGER NOT NULL REFERENCES cameras(id),
+    name TEXT NOT NULL,
+    UNIQUE (camera_id, name)
+);
+-- Codec parameters: the complete MP4 sample entry box, shared by all segments that use it.
+CREATE TABLE sample_entries (
+    id INTEGER PRIMARY KEY,
+    codec TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    rfc6381_codec TEXT NOT NULL,
+    data BLOB NOT NULL UNIQUE
+);
+-- One row per segment file. Times are wall clock in 90 kHz units since the Unix epoch.
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL REFERENCES streams(id),
+    dir_id INTEGER NOT NULL REFERENCES storage_dirs(id),
+    seq INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    start_90k INTEGER NOT NULL,
+    -- wall-clock duration (media duration slewed toward the local clock)
+    duration_90k INTEGER NOT NULL,
+    -- sum of the frame durations (camera clock)
+    media_duration_90k INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    key_frames INTEGER NOT NULL,
+    sample_entry_id INTEGER NOT NULL REFERENCES sample_entries(id),
+    -- CRC-32 (IEEE) of the whole file
+    checksum INTEGER NOT NULL,
+    -- 1 when this segment does not continue the previous one (first after start, gap or clock resync)
+    run_start INTEGER NOT NULL,
+    -- 1 when indexed by start-up recovery from a file the recorder did not finish
+    recovered INTEGER NOT NULL DEFAULT 0,
+    -- non-NULL: why the file does not match this row; such segments are not served
+    damaged TEXT,
+    UNIQUE (dir_id, file_name),
+    UNIQUE (stream_id, seq)
+);
+CREATE INDEX segments_stream_time ON segments (stream_id, start_90k);
+CREATE INDEX segments_dir_time ON segments (dir_id, start_90k);
+-- The frame table of each segment (compact blob, see frame_index.rs); kept apart so that scans of
+-- `segments` stay small.
+CREATE TABLE segment_frames (
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    frame_index BLOB NOT NULL
+);
+-- Files whose rows are gone but which may still exist: unlinked, then the row is dropped.
+CREATE TABLE garbage (
+    dir_id INTEGER NOT NULL REFERENCES storage_dirs(id),
+    file_name TEXT NOT NULL,
+    PRIMARY KEY (dir_id, file_name)
+);
+-- Time ranges to keep: `keep_until_90k` NULL = an evidence hold (never deleted by retention);
+-- otherwise footage is kept in preference to unmarked footage until that time.
+-- `camera_id` NULL = every camera.
+CREATE TABLE marks (
+    id INTEGER PRIMARY KEY,
+    camera_id INTEGER REFERENCES cameras(id),
+    start_90k INTEGER NOT NULL,
+    end_90k INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    keep_until_90k INTEGER,
+    note TEXT NOT NULL DEFAULT '',
+    created_90k INTEGER NOT NULL
+);
+CREATE INDEX marks_time ON marks (start_90k);
+"#,
+    r#"
+-- Events (see events/mod.rs): one row per event lifecycle, upserted by the event id on every Start /
+-- Update / End message. `id` is the sort key, not an arbitrary rowid: (unix ms of the start first
+-- reported << 12) | n, n making it unique. Newest-first order, keyset pagination and time filters are
+-- therefore rowid ranges, and every secondary index below is ordered by time within its key (SQLite
+-- appends the rowid to each index entry).
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    -- the event's ULID text (26 Crockford base-32 characters)
+    event_id TEXT NOT NULL UNIQUE,
+    camera_id INTEGER NOT NULL REFERENCES cameras(id),
+    rule TEXT NOT NULL,
+    -- line_crossing, intrusion, loitering, crowding, queue
+    kind TEXT NOT NULL,
+    -- main object class
+    class TEXT NOT NULL,
+    zone TEXT,
+    line TEXT,
+    -- JSON: the kind with its facts (serde form of vigil_core::EventKind)
+    facts TEXT NOT NULL,
+    -- JSON: [{class_name, class_id, count}]
+    objects TEXT NOT NULL,
+    -- JSON: [track id, ...]
+    track_ids TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    start_media_90k INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    last_media_90k INTEGER NOT NULL,
+    end_ms INTEGER,
+    end_media_90k INTEGER,
+    -- start, update, end (of the last message applied)
+    phase TEXT NOT NULL,
+    -- 1 until the End message (or until closed as interrupted)
+    open INTEGER NOT NULL,
+    -- 1 when the process stopped before the event's End message came
+    interrupted INTEGER NOT NULL DEFAULT 0,
+    best_score REAL,
+    best_track INTEGER,
+    best_x1 REAL,
+    best_y1 REAL,
+    best_x2 REAL,
+    best_y2 REAL,
+    best_frame_w INTEGER,
+    best_frame_h INTEGER,
+    best_ms INTEGER,
+    best_media_90k INTEGER,
+    description TEXT NOT NULL,
+    -- the keep-longer mark protecting the event's footage (marks.id; no foreign key, so that deleting
+    -- marks never has to search this table)
+    mark_id INTEGER,
+    -- snapshot files: '<day>/<event id>-<n>', then '-full.jpg' and '-crop.jpg' (relative to the
+    -- snapshot directory); lengths and CRC-32s to detect damage
+    snapshot TEXT,
+    snapshot_full_bytes INTEGER,
+    snapshot_full_crc INTEGER,
+    snapshot_crop_bytes INTEGER,
+    snapshot_crop_crc INTEGER,
+    snapshot_ms INTEGER,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX events_camera ON events (camera_id);
+CREATE INDEX events_camera_kind ON events (camera_id, kind);
+CREATE INDEX events_kind ON events (kind);
+CREATE INDEX events_class ON events (class);
+CREATE INDEX events_rule ON events (rule);
+CREATE INDEX events_place ON events (COALESCE(zone, line));
+CREATE INDEX events_open ON events (open) WHERE open = 1;
+-- Full-text search over what happened: contentless (the text lives in `events`), rowid = events.id.
+CREATE VIRTUAL TABLE events_fts USING fts5 (
+    camera, rule, kind, class, place, description,
+    content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+-- Events per 15 minutes (of the start's bucket in `id`), camera and kind, for timelines.
+CREATE TABLE event_counts (
+    bucket INTEGER NOT NULL,
+    camera_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bucket, camera_id, kind)
+) WITHOUT ROWID;
+-- Snapshot files that may exist without a row referencing them (being written, replaced or deleted):
+-- unlinked, then the row is dropped. Paths are relative to the snapshot directory.
+CREATE TABLE event_snapshot_garbage (
+    file TEXT PRIMARY KEY
+);
+-- Alerts that could not be delivered (MQTT, webhooks), kept for inspection and retry.
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    event_id TEXT,
+    -- JSON text exactly as it was to be sent
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    failed_ms INTEGER NOT NULL
+);
+CREATE INDEX dead_letters_destination ON dead_letters (destination);
+-- Evidence holds among the many event marks, for event retention.
+CREATE INDEX marks_holds ON marks (start_90k) WHERE keep_until_90k IS NULL;
+"#,
+];
+
+/// Opens the index read-write, applies pending migrations and the connection settings.
+pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+    let e = db_err(path);
+    let mut conn = Connection::open(path).map_err(&e)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(&e)?;
+    conn.pragma_update(None, "journal_mode", "wal")
+        .map_err(&e)?;
+    conn.pragma_update(None, "synchronous", "full")
+        .map_err(&e)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(&e)?;
+    migrate(&mut conn).map_err(&e)?;
+    // the event store alone keeps a dozen statements in use
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens the index read-only (exports, status tools); fails if it does not exist or is too new.
+pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
+    let e = db_err(path);
+    if !path.exists() {
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "index database not found"),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(&e)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(&e)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(&e)?;
+    if version as usize != MIGRATIONS.len() {
+        return Err(StoreError::Config(format!(
+            "{}: index schema version {version}, this Vigil reads version {}{}",
+            path.display(),
+            MIGRATIONS.len(),
+            if version == 0 {
+                " (not a Vigil index, or never opened by the recorder)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "schema version {version} is newer than this Vigil ({})",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index.db");
+        drop(open_rw(&p).unwrap());
+        let c = open_rw(&p).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+        let mode: String = c
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(c);
+        open_ro(&p).unwrap();
+    }
+
+    #[test]
+    fn newer_or_foreign_databases_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = open_rw(&p).unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+        let err = open_ro(&p).unwrap_err();
+        assert!(err.to_string().contains("index.db"), "{err}");
+        let err = open_ro(&dir.path().join("missing.db")).unwrap_err();
+        assert!(err.to_string().contains("missing.db"), "{err}");
+        std::fs::write(
+            dir.path().join("junk.db"),
+            b"not a database at all, just text",
+        )
+        .unwrap();
+        let err = open_rw(&dir.path().join("junk.db")).unwrap_err();
+        assert!(err.to_string().contains("junk.db"), "{err}");
+    }
+}

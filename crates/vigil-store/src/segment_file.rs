@@ -1,0 +1,602 @@
+//! Segment files: each one a fragmented MP4 that any player opens on its own.
+//!
+//! ```text
+//! ftyp | uuid "vigil-segment-v1" (stream, sequence, wall-clock start, camera and stream names)
+//!      | moov (the sample entry; mvex)
+//!      | [ moof | mdat | free "VCRC" crc32(moof+mdat) ]*     one fragment per GOP or per second
+//! ```
+//!
+//! Why this format: a fragment is written with one `write` once its frames' durations are known, so a
+//! file cut at any point (process killed, power lost) holds every complete fragment before the cut and
+//! plays in standard tools; the checksum box after each fragment (a `free` box, ignored by players) lets
+//! start-up recovery tell a complete fragment from a torn or zero-filled tail; and the header box makes
+//! each file self-describing, so the index can be rebuilt from the files alone. The index row adds the
+//! exact length and a CRC-32 of the whole file, which is how truncation or corruption of a committed
+//! segment is detected. Exports read frame bytes straight from these files (the frame table in the index
+//! gives their offsets), so the recorder never copies video twice.
+
+use crate::frame_index::{FragmentEntry, FrameEntry, FrameIndex};
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use vigil_media::mp4::fragment::{self, FragmentSample};
+use vigil_media::mp4::read_box_header;
+
+/// UUID of the header box (16 ASCII bytes).
+const HEADER_UUID: &[u8; 16] = b"vigil-segment-v1";
+/// Marker inside the per-fragment checksum box.
+const CRC_MARK: &[u8; 4] = b"VCRC";
+/// Size of the checksum box.
+const CRC_BOX_LEN: u64 = 16;
+
+/// What a segment file says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub stream_id: i64,
+    pub seq: i64,
+    /// Wall-clock start, 90 kHz since the Unix epoch.
+    pub start_90k: i64,
+    pub run_start: bool,
+    pub camera: String,
+    pub stream: String,
+}
+
+impl SegmentHeader {
+    fn to_box(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(80);
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b.extend_from_slice(b"uuid");
+        b.extend_from_slice(HEADER_UUID);
+        b.push(1); // version
+        b.extend_from_slice(&self.stream_id.to_be_bytes());
+        b.extend_from_slice(&self.seq.to_be_bytes());
+        b.extend_from_slice(&self.start_90k.to_be_bytes());
+        b.push(u8::from(self.run_start));
+        for s in [&self.camera, &self.stream] {
+            let bytes = &s.as_bytes()[..s.len().min(1024)];
+            b.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+            b.extend_from_slice(bytes);
+        }
+        let len = b.len() as u32;
+        b[0..4].copy_from_slice(&len.to_be_bytes());
+        b
+    }
+
+    fn from_box_body(body: &[u8]) -> Result<Self, String> {
+        let err = || "header box is truncated".to_string();
+        if body.get(..16) != Some(&HEADER_UUID[..]) {
+            return Err("not a Vigil segment (header uuid missing)".into());
+        }
+        let b = &body[16..];
+        if b.first() != Some(&1) {
+            return Err(format!("segment header version {:?} is unknown", b.first()));
+        }
+        let i64_at = |p: usize| -> Result<i64, String> {
+            let s = b.get(p..p + 8).ok_or_else(err)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            Ok(i64::from_be_bytes(a))
+        };
+        let stream_id = i64_at(1)?;
+        let seq = i64_at(9)?;
+        let start_90k = i64_at(17)?;
+        let run_start = *b.get(25).ok_or_else(err)? == 1;
+        let mut p = 26;
+        let mut strings = Vec::new();
+        for _ in 0..2 {
+            let l = b.get(p..p + 2).ok_or_else(err)?;
+            let l = usize::from(u16::from_be_bytes([l[0], l[1]]));
+            let s = b.get(p + 2..p + 2 + l).ok_or_else(err)?;
+            strings.push(String::from_utf8_lossy(s).into_owned());
+            p += 2 + l;
+        }
+        let stream = strings.pop().unwrap_or_default();
+        let camera = strings.pop().unwrap_or_default();
+        Ok(Self {
+            stream_id,
+            seq,
+            start_90k,
+            run_start,
+            camera,
+            stream,
+        })
+    }
+}
+
+/// The file name of segment `seq` of stream `stream_id`.
+pub(crate) fn file_name(stream_id: i64, seq: i64) -> String {
+    format!("{stream_id}-{seq:08}.mp4")
+}
+
+/// Parses a segment file name back into `(stream_id, seq)`.
+pub(crate) fn parse_file_name(name: &str) -> Option<(i64, i64)> {
+    let stem = name.strip_suffix(".mp4")?;
+    let (a, b) = stem.split_once('-')?;
+    if a.is_empty() || b.is_empty() || !a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// fsyncs a directory so that created, renamed or removed entries in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A segment file being written.
+pub(crate) struct SegmentWriter {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    crc: crc32fast::Hasher,
+    sequence: u32,
+    index: FrameIndex,
+    media_duration: u64,
+    /// A failed write could not be rolled back: no more fragments; cut to `len` when finishing.
+    broken: bool,
+}
+
+/// `write_all` for vectored writes (the std one is unstable).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "failed to write whole fragment",
+                ));
+            }
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A finished, fsynced segment file.
+pub(crate) struct FinishedFile {
+    pub index: FrameIndex,
+    pub bytes: u64,
+    pub checksum: u32,
+}
+
+impl SegmentWriter {
+    /// Creates the file (it must not exist) and writes its header and init segment.
+    pub(crate) fn create(
+        path: &Path,
+        header: &SegmentHeader,
+        sample_entry: &[u8],
+    ) -> io::Result<Self> {
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let mut init = fragment::ftyp();
+        init.extend_from_slice(&header.to_box());
+        init.extend_from_slice(&fragment::moov(
+            sample_entry,
+            header.start_90k.div_euclid(90_000),
+        ));
+        let mut w = Self {
+            path: path.to_path_buf(),
+            file,
+            len: 0,
+            crc: crc32fast::Hasher::new(),
+            sequence: 0,
+            index: FrameIndex::default(),
+            media_duration: 0,
+            broken: false,
+        };
+        if let Err(e) = w.file.write_all(&init) {
+            drop(w.file);
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+        w.crc.update(&init);
+        w.len = init.len() as u64;
+        Ok(w)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Frames written so far.
+    pub(crate) fn frames(&self) -> usize {
+        self.index.frames.len()
+    }
+
+    /// Media time written so far (90 kHz).
+    pub(crate) fn media_duration(&self) -> u64 {
+        self.media_duration
+    }
+
+    /// Appends one fragment: `data` holds the samples' bytes, one slice per sample. Written with one
+    /// vectored write (no copy of the video). On failure (a full disk) the file is cut back to its
+    /// previous length, so it still ends with a complete fragment.
+    pub(crate) fn write_fragment(
+        &mut self,
+        samples: &[FragmentSample],
+        data: &[&[u8]],
+    ) -> io::Result<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        if self.broken {
+            return Err(io::Error::other(
+                "an earlier failed write could not be undone; the segment must end",
+            ));
+        }
+        let seq = self.sequence + 1;
+        let header = fragment::fragment_header(seq, self.media_duration, samples);
+        let data_offset = self.len + header.len() as u64;
+        let mut fragment_crc = crc32fast::Hasher::new();
+        fragment_crc.update(&header);
+        let mut data_len = 0u64;
+        for d in data {
+            fragment_crc.update(d);
+            data_len += d.len() as u64;
+        }
+        let fragment_len = header.len() as u64 + data_len;
+        let crc = fragment_crc.clone().finalize();
+        let mut trailer = [0u8; CRC_BOX_LEN as usize];
+        trailer[0..4].copy_from_slice(&(CRC_BOX_LEN as u32).to_be_bytes());
+        trailer[4..8].copy_from_slice(b"free");
+        trailer[8..12].copy_from_slice(CRC_MARK);
+        trailer[12..16].copy_from_slice(&crc.to_be_bytes());
+        let mut slices = Vec::with_capacity(data.len() + 2);
+        slices.push(IoSlice::new(&header));
+        slices.extend(data.iter().map(|d| IoSlice::new(d)));
+        slices.push(IoSlice::new(&trailer));
+        if let Err(e) = write_all_vectored(&mut self.file, &mut slices) {
+            // Cut off whatever part of the fragment made it to the file and write on from there.
+            if self.file.set_len(self.len).is_err()
+                || self.file.seek(SeekFrom::Start(self.len)).is_err()
+            {
+                self.broken = true;
+            }
+            return Err(e);
+        }
+        // The file checksum continues over the fragment (combined, not recomputed) and its trailer.
+        self.crc.combine(&fragment_crc);
+        self.crc.update(&trailer);
+        self.len += fragment_len + CRC_BOX_LEN;
+        self.sequence = seq;
+        self.index.fragments.push(FragmentEntry {
+            data_offset,
+            frames: samples.len() as u32,
+        });
+        for s in samples {
+            self.index.frames.push(FrameEntry {
+                duration: s.duration,
+                size: s.size,
+                is_key: s.is_key,
+            });
+            self.media_duration += u64::from(s.duration);
+        }
+        Ok(())
+    }
+
+    /// fsyncs the file and returns what the index needs. The caller fsyncs the directory.
+    pub(crate) fn finish(self) -> io::Result<FinishedFile> {
+        if self.broken {
+            self.file.set_len(self.len)?;
+        }
+        self.file.sync_all()?;
+        Ok(FinishedFile {
+            bytes: self.len,
+            checksum: self.crc.finalize(),
+            index: self.index,
+        })
+    }
+
+    /// Removes the file (a segment that got no frame).
+    pub(crate) fn discard(self) -> io::Result<()> {
+        drop(self.file);
+        std::fs::remove_file(&self.path)
+    }
+}
+
+/// A segment file read back by start-up recovery.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub header: SegmentHeader,
+    pub sample_entry: Vec<u8>,
+    pub index: FrameIndex,
+    /// Length of the valid prefix (header + complete, checksummed fragments).
+    pub valid_len: u64,
+    /// Length of the file as found.
+    pub file_len: u64,
+    /// CRC-32 of the valid prefix.
+    pub checksum: u32,
+}
+
+fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// Reads a segment file and keeps its longest valid prefix. Errors mean the file is not a readable
+/// Vigil segment at all (no valid header or init segment).
+pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut crc = crc32fast::Hasher::new();
+    let mut pos = 0u64;
+    // The init region: ftyp, uuid header, moov, each read whole.
+    let mut header = None;
+    let mut sample_entry = None;
+    for expected in [b"ftyp", b"uuid", b"moov"] {
+        let head = read_at(&file, pos, 16.min((file_len - pos) as usize))
+            .map_err(|e| format!("reading box at byte {pos}: {e}"))?;
+        let h = read_box_header(&head)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("file ends inside the init region at byte {pos}"))?;
+        if &h.fourcc != expected {
+            return Err(format!(
+                "expected '{}' at byte {pos}, found '{}'",
+                String::from_utf8_lossy(expected),
+                h.name()
+            ));
+        }
+        let size = h.size.ok_or("init box without size")?;
+        if size > 1 << 20 || pos + size > file_len {
+            return Err(format!(
+                "'{}' box of {size} bytes does not fit the file",
+                h.name()
+            ));
+        }
+        let b = read_at(&file, pos, size as usize).map_err(|e| e.to_string())?;
+        let body = &b[h.header_len as usize..];
+        match expected {
+            b"uuid" => header = Some(SegmentHeader::from_box_body(body)?),
+            b"moov" => {
+                let entry = fragment::sample_entry_from_moov(&path.display().to_string(), body)
+                    .map_err(|e| e.to_string())?;
+                vigil_media::mp4::codec::video_params_from_sample_entry(&entry)
+                    .map_err(|e| e.to_string())?;
+                sample_entry = Some(entry);
+            }
+            _ => {}
+        }
+        crc.update(&b);
+        pos += size;
+    }
+    let (Some(header), Some(sample_entry)) = (header, sample_entry) else {
+        return Err("init region incomplete".into());
+    };
+    let mut index = FrameIndex::default();
+    let mut media = 0u64;
+    let what = path.display().to_string();
+    // Fragments: accept each one whose moof, mdat and checksum box are complete and agree.
+    while let Some(frag) = read_fragment(&file, &what, pos, file_len, media) {
+        crc.update(&frag.bytes);
+        index.fragments.push(FragmentEntry {
+            data_offset: frag.data_offset,
+            frames: frag.samples.len() as u32,
+        });
+        for s in &frag.samples {
+            index.frames.push(FrameEntry {
+                duration: s.duration,
+                size: s.size,
+                is_key: s.is_key,
+            });
+            media += u64::from(s.duration);
+        }
+        pos += frag.bytes.len() as u64;
+    }
+    Ok(Recovered {
+        header,
+        sample_entry,
+        index,
+        valid_len: pos,
+        file_len,
+        checksum: crc.finalize(),
+    })
+}
+
+struct ReadFragment {
+    bytes: Vec<u8>,
+    samples: Vec<FragmentSample>,
+    data_offset: u64,
+}
+
+/// Reads the fragment at `pos`; `None` when it is incomplete or inconsistent (the end of the valid data).
+fn read_fragment(
+    file: &File,
+    what: &str,
+    pos: u64,
+    file_len: u64,
+    media: u64,
+) -> Option<ReadFragment> {
+    let avail = file_len.checked_sub(pos)?;
+    let head = read_at(file, pos, 16.min(avail as usize)).ok()?;
+    let h = read_box_header(&head).ok()??;
+    let moof_size = h.size?;
+    if &h.fourcc != b"moof" || moof_size > 16 << 20 || moof_size + 8 > avail {
+        return None;
+    }
+    let moof = read_at(file, pos, moof_size as usize).ok()?;
+    let parsed = fragment::parse_moof(what, &moof, pos).ok()?;
+    if parsed.base_decode_time != media || parsed.samples.is_empty() {
+        return None;
+    }
+    let mdat_pos = pos + moof_size;
+    let mdat_head = read_at(file, mdat_pos, 16.min((file_len - mdat_pos) as usize)).ok()?;
+    let mh = read_box_header(&mdat_head).ok()??;
+    let mdat_size = mh.size?;
+    if &mh.fourcc != b"mdat"
+        || mdat_size != mh.header_len + parsed.data_len()
+        || parsed.data_offset != mdat_pos + mh.header_len
+    {
+        return None;
+    }
+    let end = mdat_pos + mdat_size;
+    if end + CRC_BOX_LEN > file_len || end - pos > 256 << 20 {
+        return None;
+    }
+    let bytes = read_at(file, pos, (end + CRC_BOX_LEN - pos) as usize).ok()?;
+    let (body, trailer) = bytes.split_at((end - pos) as usize);
+    if trailer[0..4] != (CRC_BOX_LEN as u32).to_be_bytes()
+        || &trailer[4..8] != b"free"
+        || &trailer[8..12] != CRC_MARK
+        || trailer[12..16] != crc32fast::hash(body).to_be_bytes()
+    {
+        return None;
+    }
+    Some(ReadFragment {
+        bytes,
+        samples: parsed.samples,
+        data_offset: parsed.data_offset,
+    })
+}
+
+/// Length and CRC-32 of a whole file (start-up verification).
+pub(crate) fn file_checksum(path: &Path) -> io::Result<(u64, u32)> {
+    let mut file = File::open(path)?;
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((len, crc.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Vec<u8> {
+        let config = vigil_media::mp4::codec::avc_config_from_nals(
+            &[&[0x67, 0x42, 0xc0, 0x1e, 0x95]],
+            &[&[0x68, 0xce, 0x38, 0x80]],
+        )
+        .unwrap();
+        vigil_media::mp4::codec::sample_entry(vigil_core::VideoCodec::H264, 320, 240, &config)
+    }
+
+    fn header() -> SegmentHeader {
+        SegmentHeader {
+            stream_id: 3,
+            seq: 17,
+            start_90k: 1_700_000_000 * 90_000,
+            run_start: true,
+            camera: "front door".into(),
+            stream: "main".into(),
+        }
+    }
+
+    fn write_sample(path: &Path, fragments: usize) -> FinishedFile {
+        let mut w = SegmentWriter::create(path, &header(), &entry()).unwrap();
+        for f in 0..fragments {
+            let samples: Vec<FragmentSample> = (0..5)
+                .map(|i| FragmentSample {
+                    duration: 3000,
+                    size: 100 + i,
+                    is_key: i == 0,
+                })
+                .collect();
+            let data: Vec<u8> = (0..samples.iter().map(|s| s.size).sum::<u32>())
+                .map(|b| (b as usize + f) as u8)
+                .collect();
+            w.write_fragment(&samples, &[&data[..]]).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(parse_file_name(&file_name(12, 345)), Some((12, 345)));
+        assert_eq!(parse_file_name("x-1.mp4"), None);
+        assert_eq!(parse_file_name("1-2.mp4.tmp"), None);
+        assert_eq!(parse_file_name(".vigil-dir"), None);
+    }
+
+    #[test]
+    fn complete_file_recovers_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(file_name(3, 17));
+        let fin = write_sample(&p, 4);
+        let r = recover(&p).unwrap();
+        assert_eq!(r.header, header());
+        assert_eq!(r.sample_entry, entry());
+        assert_eq!(r.index, fin.index);
+        assert_eq!((r.valid_len, r.file_len), (fin.bytes, fin.bytes));
+        assert_eq!(r.checksum, fin.checksum);
+        assert_eq!(file_checksum(&p).unwrap(), (fin.bytes, fin.checksum));
+    }
+
+    #[test]
+    fn every_truncation_keeps_the_complete_fragments_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(file_name(3, 17));
+        let fin = write_sample(&p, 3);
+        let full = std::fs::read(&p).unwrap();
+        let frag_ends: Vec<u64> = {
+            // a fragment ends 16 bytes (checksum box) after its data
+            let offs = fin.index.offsets();
+            fin.index
+                .fragments
+                .iter()
+                .scan(0usize, |frame, g| {
+                    *frame += g.frames as usize;
+                    let last = *frame - 1;
+                    Some(offs[last] + u64::from(fin.index.frames[last].size) + CRC_BOX_LEN)
+                })
+                .collect()
+        };
+        let init_len = fin.index.fragments[0].data_offset - fragment::moof_len(5) as u64 - 8;
+        for cut in 0..full.len() as u64 {
+            let q = dir.path().join("cut.mp4");
+            std::fs::write(&q, &full[..cut as usize]).unwrap();
+            match recover(&q) {
+                Err(_) => assert!(
+                    cut < init_len,
+                    "cut {cut}: init is complete but recovery failed"
+                ),
+                Ok(r) => {
+                    let complete = frag_ends.iter().filter(|&&e| e <= cut).count();
+                    assert_eq!(r.index.fragments.len(), complete, "cut {cut}");
+                    assert_eq!(
+                        r.valid_len,
+                        if complete == 0 {
+                            init_len
+                        } else {
+                            frag_ends[complete - 1]
+                        }
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_fragment_ends_the_valid_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(file_name(3, 17));
+        let fin = write_sample(&p, 3);
+        let mut bytes = std::fs::read(&p).unwrap();
+        // flip a byte of frame data in the second fragment
+        let off = fin.index.fragments[1].data_offset as usize + 10;
+        bytes[off] ^= 0xff;
+        std::fs::write(&p, &bytes).unwrap();
+        let r = recover(&p).unwrap();
+        assert_eq!(r.index.fragments.len(), 1);
+        // zero-filled tail (as after a power cut with delayed allocation)
+        let mut zeros = std::fs::read(&p).unwrap();
+        zeros.truncate(r.valid_len as usize);
+        zeros.resize(zeros.len() + 5000, 0);
+        std::fs::write(&p, &zeros).unwrap();
+        assert_eq!(recover(&p).unwrap().index.fragments.len(), 1);
+        // not a segment at all
+        std::fs::write(&p, b"hello world, this is not an mp4 file").unwrap();
+        assert!(recover(&p).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Shared helpers for the store's tests: real footage, frame feeding with simulated receive times, and
+//! checks with the real `ffprobe` / `ffmpeg`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use vigil_core::{EncodedFrame, Time90k};
+use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
+use vigil_store::{Recorder, StoreConfig};
+
+/// A wall-clock origin for simulated recordings (2024-01-01T00:00:00Z).
+pub const T0_MICROS: i64 = 1_704_067_200_000_000;
+pub const T0: Time90k = Time90k(1_704_067_200 * 90_000);
+
+pub fn footage(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/footage")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} not found (../shared footage absent)", p.display());
+        None
+    }
+}
+
+/// Intel's car-detection clip: 377 H.264 frames, 12.5 fps, a key frame every 60 frames (4.8 s).
+pub fn car() -> Option<Arc<DemuxedVideo>> {
+    static V: OnceLock<Option<Arc<DemuxedVideo>>> = OnceLock::new();
+    V.get_or_init(|| footage("intel/car-detection.mp4").map(|p| Arc::new(demux_file(&p).unwrap())))
+        .clone()
+}
+
+/// A config for tests: short segments, no floor, retention only when asked.
+pub fn config(root: &Path) -> StoreConfig {
+    let dir = root.join("dir1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut c = StoreConfig::new(root.join("db/index.db"), "dir1", &dir);
+    c.segment_seconds = 2.0;
+    c.fragment_seconds = 1.0;
+    c.dirs[0].min_free_bytes = 0;
+    c.background_retention = false;
+    c
+}
+
+/// Simulates a camera: the clip's frames in a loop, pts continuing across loops, received at
+/// `start_micros` + pts (a camera and local clock that agree).
+pub struct Camera {
+    pub video: Arc<DemuxedVideo>,
+    pub next: usize,
+    pub loops: i64,
+    pub start_micros: i64,
+    /// Added to every pts (a camera clock that starts elsewhere).
+    pub pts_offset: i64,
+}
+
+impl Camera {
+    pub fn new(video: Arc<DemuxedVideo>, start_micros: i64) -> Self {
+        Self {
+            video,
+            next: 0,
+            loops: 0,
+            start_micros,
+            pts_offset: 0,
+        }
+    }
+
+    /// Media time of the next frame from the start (90 kHz).
+    pub fn media_time(&self) -> i64 {
+        let v = &self.video;
+        let first = v.frames[0].pts.0;
+        self.loops * v.duration().0 + v.frames[self.next].pts.0 - first
+    }
+
+    pub fn next_frame(&mut self) -> EncodedFrame {
+        let t = self.media_time();
+        let mut f = self.video.frames[self.next].clone();
+        f.pts = Time90k(t + self.pts_offset);
+        f.received_unix_micros = self.start_micros + t * 100 / 9;
+        self.next += 1;
+        if self.next == self.video.frames.len() {
+            self.next = 0;
+            self.loops += 1;
+        }
+        f
+    }
+
+    /// Appends `n` frames.
+    pub fn feed(&mut self, rec: &Recorder, n: usize) {
+        for _ in 0..n {
+            rec.append(&self.next_frame()).unwrap();
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// ffprobe's codec name, packet count and duration of the first video stream.
+pub fn probe(path: &Path) -> (String, usize, f64) {
+    let out = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_name,nb_read_packets:format=duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(path));
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in {out}"))
+            .to_string()
+    };
+    (
+        field("codec_name"),
+        field("nb_read_packets").parse().unwrap(),
+        field("duration").parse().unwrap(),
+    )
+}
+
+/// MD5 of every decoded frame, in order; fails on any decoder complaint.
+pub fn frame_md5s(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "{}: {stderr}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_string()))
+        .collect()
+}
+
+/// Writes an export to a file.
+pub fn write_export(e: &vigil_store::Export, path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    e.file.write_all(&mut f, &mut |_| {}).unwrap();
+}
+
+/// Runs a tool and returns stdout (panics with stderr on failure).
+pub fn tool(cmd: &mut Command) -> String {
+    run(cmd)
+}
+
+/// Asserts two decoded-frame hash lists are equal without printing hundreds of hashes.
+pub fn assert_same_frames(a: &[String], b: &[String]) {
+    assert_eq!(a.len(), b.len(), "decoded frame counts differ");
+    if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {
+        panic!("decoded frame {i} differs");
+    }
+}
