@@ -1,0 +1,190 @@
+//! Behaviour rules in `vigil analyze`: the same rules engine `vigil run` uses, evaluated on a file so rules
+//! can be tried on footage before going live. Times in events are positions in the file (from 00:00:00).
+
+use crate::engine::events::crop_around;
+use anyhow::{Context, bail};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use vigil_config::VigilConfig;
+use vigil_core::config::parse_toml;
+use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
+use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig, black_out_masks};
+
+/// The rules being evaluated and where their events go.
+pub struct RulesRun {
+    engine: RuleEngine,
+    events: Option<(PathBuf, BufWriter<File>)>,
+    snapshots: Option<PathBuf>,
+    started: BTreeMap<String, u32>,
+    messages: u64,
+}
+
+/// Where the rules come from: a rules file (`[[zone]]`, `[[line]]`, `[[rule]]`...), or a camera's
+/// `[rules.NAME]` in a `vigil.toml`.
+pub enum RulesSource<'a> {
+    /// A rules file.
+    File(&'a Path),
+    /// `vigil.toml` and a camera name.
+    Camera(&'a Path, &'a str),
+}
+
+impl RulesRun {
+    /// Loads and compiles the rules for a model with `classes`.
+    pub fn new(
+        source: RulesSource<'_>,
+        classes: &[String],
+        events: Option<&Path>,
+        snapshots: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let (camera, config) = match source {
+            RulesSource::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let config: RulesConfig =
+                    parse_toml(&text, &path.display().to_string(), |_| Vec::new())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("file")
+                    .to_string();
+                (name, config)
+            }
+            RulesSource::Camera(path, camera) => {
+                let config = VigilConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if !config.cameras.iter().any(|c| c.name == camera) {
+                    let known: Vec<&str> = config.cameras.iter().map(|c| c.name.as_str()).collect();
+                    bail!(
+                        "{}: no camera {camera:?} (cameras: {})",
+                        path.display(),
+                        known.join(", ")
+                    );
+                }
+                (camera.to_string(), config.rules_for(camera))
+            }
+        };
+        let engine = RuleEngine::new(&camera, &config, classes).context("the rules")?;
+        let events = events
+            .map(|p| -> anyhow::Result<_> {
+                let f = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+                Ok((p.to_path_buf(), BufWriter::new(f)))
+            })
+            .transpose()?;
+        if let Some(dir) = snapshots {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Self {
+            engine,
+            events,
+            snapshots: snapshots.map(Path::to_path_buf),
+            started: BTreeMap::new(),
+            messages: 0,
+        })
+    }
+
+    /// True when snapshots are written (the caller must then pass the frame's BGR image).
+    pub fn wants_frames(&self) -> bool {
+        self.snapshots.is_some()
+    }
+
+    /// Evaluates one analysed frame.
+    pub fn update(
+        &mut self,
+        pts: Time90k,
+        frame_size: (u32, u32),
+        tracks: &[TrackedObject],
+        frame: Option<&BgrImage>,
+    ) -> anyhow::Result<()> {
+        let time_unix_ms = (pts.as_secs_f64() * 1000.0).round() as i64;
+        let ctx = FrameContext {
+            time_unix_ms,
+            media_time: pts,
+            frame_w: frame_size.0,
+            frame_h: frame_size.1,
+        };
+        let events = self.engine.update(&ctx, tracks);
+        for e in &events {
+            self.record(e, frame, time_unix_ms)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, e: &Event, frame: Option<&BgrImage>, now_ms: i64) -> anyhow::Result<()> {
+        self.messages += 1;
+        if e.phase == EventPhase::Start {
+            *self.started.entry(e.rule.clone()).or_default() += 1;
+        }
+        if let Some((path, out)) = self.events.as_mut() {
+            serde_json::to_writer(&mut *out, e)
+                .with_context(|| format!("writing {}", path.display()))?;
+            out.write_all(b"\n")?;
+        }
+        let best_now = e.best.as_ref().is_some_and(|b| b.time.unix_ms == now_ms);
+        let wanted = e.phase == EventPhase::Start || (e.phase == EventPhase::Update && best_now);
+        if let (true, Some(dir), Some(frame)) = (wanted, &self.snapshots, frame) {
+            let mut image = frame.clone();
+            black_out_masks(&mut image, self.engine.privacy_masks());
+            let full = vigil_media::encode::encode_jpeg(&image, 85)?;
+            std::fs::write(dir.join(format!("{}.jpg", e.id)), full)?;
+            if let Some(crop) = e.best.as_ref().and_then(|b| crop_around(&image, &b.bbox)) {
+                std::fs::write(
+                    dir.join(format!("{}-crop.jpg", e.id)),
+                    vigil_media::encode::encode_jpeg(&crop, 85)?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every open event, flushes the events file and prints what the rules found.
+    pub fn finish(mut self, last_pts: Time90k) -> anyhow::Result<RulesSummary> {
+        let now = (last_pts.as_secs_f64() * 1000.0).round() as i64;
+        for e in self.engine.close() {
+            self.record(&e, None, now)?;
+        }
+        if let Some((path, mut out)) = self.events.take() {
+            out.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(RulesSummary {
+            events_started: self.started,
+            messages: self.messages,
+            lines: self.engine.counters().to_vec(),
+        })
+    }
+}
+
+/// What the rules found over the whole file.
+#[derive(Debug, Serialize)]
+pub struct RulesSummary {
+    /// Events started, by rule.
+    pub events_started: BTreeMap<String, u32>,
+    /// Event messages (start, update, end).
+    pub messages: u64,
+    /// Line counters.
+    pub lines: Vec<LineCounts>,
+}
+
+impl RulesSummary {
+    /// Prints the events per rule and the line counts.
+    pub fn print(&self) {
+        if self.events_started.is_empty() {
+            println!("rules: no events");
+        }
+        for (rule, n) in &self.events_started {
+            println!("rules: {n} event(s) of '{rule}'");
+        }
+        for l in &self.lines {
+            println!(
+                "line '{}': {} in, {} out, net {}",
+                l.line,
+                l.inbound(),
+                l.outbound(),
+                l.net()
+            );
+        }
+    }
+}

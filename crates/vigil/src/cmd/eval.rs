@@ -1,0 +1,27 @@
+//! `vigil eval …`: accuracy against ground truth.
+
+pub mod detect;
+pub mod motion;
+pub mod track;
+
+use clap::Subcommand;
+
+/// The evaluations.
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// Person AP50 of the detector on MOT17 frames (full-frame and region/tiled modes).
+    Detect(detect::Args),
+    /// Tracker MOTA / IDF1 / ID switches on MOTChallenge public detections.
+    Track(track::Args),
+    /// Motion-mask precision / recall / F1 on CDnet sequences.
+    Motion(motion::Args),
+}
+
+/// Runs one evaluation.
+pub fn run(command: EvalCommand) -> anyhow::Result<()> {
+    match command {
+        EvalCommand::Detect(a) => detect::run(a),
+        EvalCommand::Track(a) => track::run(a),
+        EvalCommand::Motion(a) => motion::run(a),
+    }
+}

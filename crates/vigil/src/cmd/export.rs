@@ -1,0 +1,186 @@
+//! `vigil export`: writes the recording of one camera over a time range as a standard MP4 (or a
+//! fragmented MP4), built from the index and segment files without re-encoding.
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use vigil_core::Time90k;
+use vigil_store::Reader;
+
+/// Arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Camera name, as configured.
+    #[arg(long)]
+    camera: String,
+    /// Stream of the camera.
+    #[arg(long, default_value = "main")]
+    stream: String,
+    /// Start: RFC 3339 (`2024-06-14T17:30:00+02:00`, `...Z`) or local time `YYYY-MM-DD HH:MM:SS`.
+    /// The export starts at the key frame at or before it.
+    #[arg(long)]
+    from: String,
+    /// End (same formats).
+    #[arg(long)]
+    to: String,
+    /// The recording index database.
+    #[arg(long, env = "VIGIL_DB", conflicts_with = "config")]
+    db: Option<PathBuf>,
+    /// Vigil's configuration file; its `[storage]` table names the index database.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Write a fragmented MP4 (for players using Media Source Extensions) instead of a standard one.
+    #[arg(long)]
+    fragmented: bool,
+    /// Output file.
+    out: PathBuf,
+}
+
+/// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` in the local time zone.
+pub fn parse_time(s: &str) -> anyhow::Result<Time90k> {
+    let ts = match s.trim().parse::<jiff::Timestamp>() {
+        Ok(ts) => ts,
+        Err(_) => {
+            let dt: jiff::civil::DateTime = s.trim().parse().map_err(|e| {
+                anyhow::anyhow!(
+                    "{s:?} is not a time: use RFC 3339 (2024-06-14T17:30:00+02:00) or local \
+                     YYYY-MM-DD HH:MM:SS ({e})"
+                )
+            })?;
+            dt.to_zoned(jiff::tz::TimeZone::system())
+                .with_context(|| format!("{s:?} does not exist in the local time zone"))?
+                .timestamp()
+        }
+    };
+    Ok(Time90k(
+        (ts.as_nanosecond() * 9 / 100_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+    ))
+}
+
+/// Formats a wall-clock time in the local time zone.
+pub fn format_time(t: Time90k) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(t.0) * 100_000 / 9) {
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S%.3f %Z")
+            .to_string(),
+        Err(_) => format!("{} (90 kHz ticks)", t.0),
+    }
+}
+
+fn db_path(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(db) = &args.db {
+        return Ok(db.clone());
+    }
+    let Some(config) = &args.config else {
+        bail!("say where the recordings are: --db INDEX.db or --config vigil.toml (or VIGIL_DB)");
+    };
+    let file = vigil_config::VigilConfig::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match file.store_config() {
+        Some(store) => Ok(store.db),
+        None => bail!(
+            "{}: no [storage] section, so no recordings",
+            config.display()
+        ),
+    }
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let from = parse_time(&args.from).context("--from")?;
+    let to = parse_time(&args.to).context("--to")?;
+    if to <= from {
+        bail!("--to ({}) must be after --from ({})", args.to, args.from);
+    }
+    let db = db_path(&args)?;
+    let reader = Reader::open(&db)?;
+    let export = if args.fragmented {
+        reader.export_fragmented(&args.camera, &args.stream, from, to)?
+    } else {
+        reader.export(&args.camera, &args.stream, from, to)?
+    };
+    write_atomically(&args.out, &export)?;
+    println!(
+        "{}: {} frames, {:.1} s of video, {:.1} MB, {} segment(s), {} .. {} ({})",
+        args.out.display(),
+        export.frames,
+        export.duration.as_secs_f64(),
+        export.file.len() as f64 / 1e6,
+        export.segments,
+        format_time(export.start),
+        format_time(export.end),
+        export.codec
+    );
+    if export.start < from {
+        println!(
+            "  starts {:.2} s before --from, at the preceding key frame",
+            (from.0 - export.start.0) as f64 / 90_000.0
+        );
+    }
+    for g in &export.gaps {
+        println!(
+            "  gap: nothing recorded from {} to {} (skipped, not filled)",
+            format_time(g.start),
+            format_time(g.end)
+        );
+    }
+    for s in &export.skipped {
+        println!("  left out {}: {}", s.file.display(), s.reason);
+    }
+    if export.truncated {
+        println!("  stopped at a change of camera parameters (run again from there for the rest)");
+    }
+    Ok(())
+}
+
+/// Writes to `OUT.partial` with a progress bar, then renames, so a failed export leaves no half file.
+fn write_atomically(out: &Path, export: &vigil_store::Export) -> anyhow::Result<()> {
+    let partial = PathBuf::from(format!("{}.partial", out.display()));
+    let bar = ProgressBar::new(export.file.len());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let result = (|| -> anyhow::Result<()> {
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        export
+            .file
+            .write_all(&mut w, &mut |done| bar.set_position(done))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
+        Ok(())
+    })();
+    bar.finish_and_clear();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_both_forms() {
+        let utc = parse_time("2024-01-01T00:00:00Z").unwrap();
+        assert_eq!(utc, Time90k(1_704_067_200 * 90_000));
+        assert_eq!(parse_time("2024-01-01T02:00:00+02:00").unwrap(), utc);
+        // local form: whatever the zone, it is within a day of UTC and round-trips
+        let local = parse_time("2024-01-01 00:00:00").unwrap();
+        assert!((local.0 - utc.0).abs() <= 26 * 3600 * 90_000);
+        assert!(format_time(local).starts_with("2024-01-01 00:00:00.000"));
+        let err = parse_time("yesterday").unwrap_err().to_string();
+        assert!(
+            err.contains("yesterday") && err.contains("RFC 3339"),
+            "{err}"
+        );
+    }
+}

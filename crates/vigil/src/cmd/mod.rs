@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub mod analyze;
+pub mod analyze_rules;
+pub mod bench;
+pub mod bench_record;
+pub mod config;
+pub mod demo;
+pub mod eval;
+pub mod export;
+pub mod run;

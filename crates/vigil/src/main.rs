@@ -1,0 +1,71 @@
+//! `vigil`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+mod engine;
+mod models;
+mod paths;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+/// Vigil: AI video surveillance — analysis, recording and alerts for IP cameras.
+#[derive(Parser)]
+#[command(name = "vigil", version, about, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `vigil=debug`. Also read from `VIGIL_LOG`.
+    #[arg(long, global = true, env = "VIGIL_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every configured camera: recording, analysis, rules, events and alerts, until stopped.
+    Run(cmd::run::Args),
+    /// Analyse a video file or stream: detect, track and summarise the objects in it.
+    Analyze(cmd::analyze::Args),
+    /// Measure accuracy against ground truth (detection AP, tracking MOTA/IDF1, motion F1).
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCommand),
+    /// Measure speed and memory of every pipeline stage.
+    Bench(cmd::bench::Args),
+    /// Export recorded video of one camera over a time range as an MP4.
+    Export(cmd::export::Args),
+    /// Measure recording cost: many simulated 1080p cameras recorded at real time.
+    #[command(name = "bench-record")]
+    BenchRecord(cmd::bench_record::Args),
+    /// Run the demo on the bundled footage (or a given file / RTSP URL) with the embedded defaults.
+    Demo(cmd::demo::Args),
+    /// Check a configuration file (`vigil config check --config vigil.toml`).
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Eval(command) => cmd::eval::run(command),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Config(command) => cmd::config::run(command),
+        Command::Export(args) => cmd::export::run(args),
+        Command::BenchRecord(args) => cmd::bench_record::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

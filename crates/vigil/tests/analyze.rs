@@ -1,0 +1,187 @@
+//! End to end: `vigil analyze` on real footage writes every output it is asked for (tracks as JSON lines,
+//! MOTChallenge rows, an annotated MP4 that ffprobe accepts), prints its summary, and on a truncated video
+//! keeps what it analysed and exits with an error naming the file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn ready(video: &Path) -> bool {
+    if !video.is_file() || !shared().join("models/yolox_nano_416.onnx").is_file() {
+        eprintln!(
+            "SKIP: {} or the shared models not found (../shared absent)",
+            video.display()
+        );
+        return false;
+    }
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+        return false;
+    }
+    true
+}
+
+fn analyze(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("analyze")
+        .args(args)
+        .arg("--models")
+        .arg(shared().join("models"))
+        .arg("--quiet")
+        .output()
+        .expect("vigil runs")
+}
+
+#[test]
+fn analyze_writes_tracks_mot_rows_and_an_annotated_video() {
+    let video = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (jsonl, mot, mp4) = (
+        dir.path().join("t.jsonl"),
+        dir.path().join("t.txt"),
+        dir.path().join("a.mp4"),
+    );
+    let out = analyze(&[
+        video.as_os_str(),
+        "--detect-fps".as_ref(),
+        "5".as_ref(),
+        "--out".as_ref(),
+        jsonl.as_os_str(),
+        "--mot".as_ref(),
+        mot.as_os_str(),
+        "--annotate".as_ref(),
+        mp4.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // 71 frames at 15 fps analysed at 5 fps: every third frame.
+    assert!(
+        stdout.contains("frames: 71 decoded, 24 analysed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("person"),
+        "a worker walks through the zone:\n{stdout}"
+    );
+    for stage in ["decode", "motion", "inference", "tracking"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(stage)),
+            "stage {stage} missing:\n{stdout}"
+        );
+    }
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 24);
+    let with_person = lines
+        .iter()
+        .filter(|l| {
+            l["tracks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["class"] == "person")
+        })
+        .count();
+    assert!(
+        with_person >= 10,
+        "{with_person} frames with a tracked person"
+    );
+
+    let rows = std::fs::read_to_string(&mot).unwrap();
+    assert!(!rows.is_empty());
+    for row in rows.lines() {
+        let f: Vec<f64> = row.split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(f.len(), 10, "{row}");
+        assert!(
+            f[0] >= 1.0 && f[0] <= 71.0 && f[1] >= 1.0 && f[4] > 0.0 && f[5] > 0.0,
+            "{row}"
+        );
+    }
+
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+        ])
+        .args([
+            "stream=codec_name,nb_read_frames,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    assert!(probe.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "h264,480,270,24"
+    );
+}
+
+#[test]
+fn a_truncated_video_keeps_its_results_and_fails_naming_the_file() {
+    let src = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&src) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let faststart = dir.path().join("faststart.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&src)
+        .args(["-c", "copy", "-movflags", "+faststart"])
+        .arg(&faststart)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cut = dir.path().join("cut.mp4");
+    let bytes = std::fs::read(&faststart).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let jsonl = dir.path().join("t.jsonl");
+    let out = analyze(&[cut.as_os_str(), "--out".as_ref(), jsonl.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cut.mp4") && stderr.contains("ended early"),
+        "{stderr}"
+    );
+    let analysed = std::fs::read_to_string(&jsonl).unwrap().lines().count();
+    assert!(analysed >= 5, "{analysed} frames kept");
+}
+
+#[test]
+fn a_file_that_is_not_video_is_a_clear_error() {
+    let models = shared().join("models/yolox_nano_416.onnx");
+    if !ready(&models) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("notes.mp4");
+    std::fs::write(&bogus, "meeting notes, not a video\n").unwrap();
+    let out = analyze(&[bogus.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("notes.mp4") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
