@@ -34,6 +34,9 @@ pub use table::ROUTES;
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Oversized bodies up to this size are read and dropped before the 413 is sent.
+const DRAIN_LIMIT: usize = 1 << 20;
+
 /// Header carrying the CSRF token on cookie-authenticated writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -210,7 +213,13 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if let Some(n) = declared.filter(|n| *n > MAX_BODY as u64) {
+        // A client that did not wait for `100 Continue` is sending the body already: read (and drop) a
+        // bounded amount, so that it is not reset before it reads the answer.
+        let expects = req.headers().contains_key(header::EXPECT);
+        if !expects && n <= DRAIN_LIMIT as u64 {
+            let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
+        }
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -237,27 +246,29 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Who sent the request: a bearer token or a session cookie (`Ok(None)`: neither, or not valid).
+/// Who sent the request: a valid session cookie first, else a bearer token (`Ok(None)`: neither is
+/// valid). Cross-site requests cannot add an `Authorization` header (no CORS is allowed), so the
+/// order does not open a CSRF path; cookie-authenticated writes still need the CSRF token.
 async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let Some(token) = auth
-            .to_str()
-            .ok()
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-        else {
-            return Ok(None);
-        };
+    if let Some(id) = session_cookie(headers) {
         let sec = ctx.security.clone();
-        return blocking(move || sec.token(&token)).await;
-    }
-    match session_cookie(headers) {
-        Some(id) => {
-            let sec = ctx.security.clone();
-            blocking(move || sec.session(&id)).await
+        if let Some(p) = blocking(move || sec.session(&id)).await? {
+            return Ok(Some(p));
         }
-        None => Ok(None),
     }
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Some(token) = auth
+        .to_str()
+        .ok()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+    else {
+        return Ok(None);
+    };
+    let sec = ctx.security.clone();
+    blocking(move || sec.token(&token)).await
 }
 
 /// The one authorization gate in front of every route.
