@@ -365,8 +365,8 @@ fn alert_problems_point_at_their_section() {
 #[test]
 fn every_semantic_problem_is_reported_in_source_order() {
     let text = broken("max_days = 30", "max_days = 0")
-    .replace("name = \"yard\"", "name = \"front-door\"")
-    .replace("roles = [\"analyze\"]", "roles = []\nstorage = \"disk9\"");
+        .replace("name = \"yard\"", "name = \"front-door\"")
+        .replace("roles = [\"analyze\"]", "roles = []\nstorage = \"disk9\"");
     let errors = errors(&text);
     let fields: Vec<&str> = errors
         .diagnostics
@@ -417,9 +417,11 @@ fn relative_data_dir_is_relative_to_the_file() {
 
 #[test]
 fn the_documented_example_is_valid() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.example.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.example.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let config = VigilConfig::parse(&text, "docs/vigil.example.toml").unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        VigilConfig::parse(&text, "docs/vigil.example.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.cameras.len(), 2);
     assert_eq!(config.rules_for("gate").rule.len(), 3);
     assert_eq!(config.alert_config().output.len(), 1);

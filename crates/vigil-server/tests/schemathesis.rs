@@ -36,6 +36,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (s, admin) = TestServer::with_admin(Setup {
         policy: Some(policy),
         store: true,
+        ..Setup::default()
     });
     let report = s.dir.path().join("schemathesis");
     std::fs::create_dir_all(&report).unwrap();

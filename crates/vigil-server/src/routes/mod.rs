@@ -185,7 +185,7 @@ pub fn router(ctx: AppState) -> Router {
         (header::CACHE_CONTROL, "no-store"),
     ];
     let mut r = r
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -228,6 +228,32 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(req).await
+}
+
+/// Unknown paths: the web UI's `index.html` for a browser navigating to one of its own pages (a GET
+/// outside `/api/` and `/assets/` asking for HTML, when the UI is built in), a JSON 404 otherwise.
+async fn fallback(State(ctx): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if req.method() == Method::GET
+        && wants_html
+        && !path.starts_with("/api/")
+        && !path.starts_with("/assets/")
+        && path != "/metrics"
+        && let Some(asset) = ctx.assets.as_ref().and_then(|a| a.get("index.html"))
+    {
+        let mut r = asset.bytes.into_owned().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        return r;
+    }
+    ApiError::not_found("no such route").into_response()
 }
 
 fn is_write(m: &Method) -> bool {
