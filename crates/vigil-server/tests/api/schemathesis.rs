@@ -2,7 +2,7 @@
 //! project's venv by dev/install-deps, found through `VIGIL_PY`) for a bounded number of cases per
 //! operation, logged in as an admin: no 5xx, every status, content type and JSON body as described.
 
-mod common;
+use crate::common;
 
 use common::{Auth, Setup, TestServer};
 use std::process::Command;

@@ -1,0 +1,12 @@
+//! The server's tests against a real HTTPS server, in one test binary (one link instead of eight).
+
+mod common;
+
+mod audit;
+mod authz;
+mod extensions;
+mod hostile;
+mod login;
+mod media;
+mod schemathesis;
+mod smoke;
