@@ -209,7 +209,11 @@ impl RuleEngine {
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
             let obs = observe(spec, state, &view, &mut self.parts);
             let ctx = event_context(&self.camera, &self.c, spec);
-            state.step(obs, &self.parts, now, &mut self.ids, &ctx, &mut out);
+            if spec.per_object {
+                state.step_objects(&self.parts, now, &mut self.ids, &ctx, &mut out);
+            } else {
+                state.step(obs, &self.parts, now, &mut self.ids, &ctx, &mut out);
+            }
         }
         out
     }
@@ -219,7 +223,7 @@ impl RuleEngine {
     pub fn close(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
-            if state.open.is_some() {
+            if state.has_open() {
                 let ctx = event_context(&self.camera, &self.c, spec);
                 state.close(&ctx, &mut out);
             }
