@@ -240,7 +240,10 @@ impl RuleEngine {
                 continue;
             }
             let b = tr.bbox;
-            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh);
+            // The part of the box inside the picture: a tracker extrapolates boxes past the frame edge
+            // (someone walking in at the bottom has their feet below it), and the bottom centre of such a
+            // box would fall outside a zone drawn to the edge while the person is plainly in it.
+            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh).clip(1.0, 1.0);
             if self
                 .c
                 .ignore
