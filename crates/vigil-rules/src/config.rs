@@ -409,7 +409,8 @@ pub struct RuleConfig {
     pub more_than: Option<u32>,
     /// The wait that must be exceeded (`queue`, optional; `queue` needs `more_than` or `max_wait`).
     pub max_wait: Option<ConfigDuration>,
-    /// How long the condition must hold before the event starts (`crowding`, `queue`; default 0).
+    /// How long the condition must hold before the event starts (`crowding`, `queue`, `intrusion`; default
+    /// 0). For a per-object intrusion rule: how long each object must have been in the zone.
     pub min_duration: Option<ConfigDuration>,
     /// How long the event stays open after its condition stops: a recurrence within this time continues the
     /// same event instead of starting a new one (default 0 for `line_crossing`, 10 s otherwise). For

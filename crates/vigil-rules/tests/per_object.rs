@@ -235,3 +235,33 @@ fn closing_ends_every_persons_event() {
     assert_eq!(ended[1].track_ids, [2]);
     assert!(sim.engine.close().is_empty());
 }
+
+#[test]
+fn intrusion_min_duration_counts_for_each_person_from_their_own_entry() {
+    let rule = format!("{INTRUSION}\nmin_duration = \"3s\"");
+    let mut sim = Sim::new(&with_rule(&rule));
+    // Person 1 crosses a corner of the dock in 2 s; person 2 arrives at 1 s and stays 5 s.
+    sim.run(70, |i| {
+        let mut v = Vec::new();
+        if i < 20 {
+            v.push(person(1, 0.3, 0.6));
+        } else {
+            v.push(person(1, 0.1, 0.6));
+        }
+        if (10..60).contains(&i) {
+            v.push(person(2, 0.6, 0.7));
+        }
+        v
+    });
+    sim.idle(12.0);
+    let eps = episodes(&sim, "In");
+    assert_eq!(eps.len(), 1, "{:?}", sim.phases("In"));
+    let start = eps[0][0];
+    assert_eq!(start.track_ids, [2]);
+    assert_eq!(start.start.unix_ms, T0 + 1_000, "dated from their entry");
+    assert_eq!(
+        start.last.unix_ms,
+        T0 + 4_000,
+        "raised after 3 s in the zone"
+    );
+}
