@@ -125,8 +125,8 @@
 //!
 //! `events = "per_situation"` (and always for crowding, queues and line crossings) groups instead: the rule
 //! has at most one open event, which takes in every object that meets the condition while it lasts and ends
-//! once the condition has been off for the cooldown. Each crossing of a line is its own event unless the
-//! rule has a cooldown.
+//! once the condition has been off for the cooldown. A line rule without a cooldown makes one event of each
+//! frame's crossings (usually a single crossing).
 
 #![warn(missing_docs)]
 
