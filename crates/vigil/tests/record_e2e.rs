@@ -217,6 +217,41 @@ fn assert_source_prefix(export: &Path, source: &[String], what: &str) -> usize {
     got.len()
 }
 
+/// Plays every file to its end in headless Chromium (`record_e2e/play.mjs`, playwright-core from
+/// `dev/install-deps`); skips with a message when Node.js, playwright-core or Chromium is missing.
+fn plays_in_chromium(files: &[PathBuf]) {
+    let modules = std::env::var_os("VIGIL_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
+        });
+    let chromium = Path::new("/usr/bin/chromium");
+    if Command::new("node").arg("--version").output().is_err()
+        || !modules.join("playwright-core/package.json").exists()
+        || !chromium.exists()
+    {
+        eprintln!(
+            "SKIP: playback in Chromium (needs node, playwright-core and chromium: dev/install-deps)"
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record_e2e/play.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .args(files)
+        .env("VIGIL_NODE_MODULES", &modules)
+        .env("VIGIL_CHROMIUM", chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("[play] OK"),
+        "Chromium did not play the exports:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
@@ -247,6 +282,7 @@ fn four_cameras_for_a_minute_export_every_frame_the_source_sent() {
     let stopped = now_90k();
     let log = vigil.stop();
 
+    let mut exports = Vec::new();
     for cam in cams {
         let runs = runs(tmp.path(), cam);
         assert_eq!(
@@ -273,7 +309,9 @@ fn four_cameras_for_a_minute_export_every_frame_the_source_sent() {
         );
         assert!(n as f64 >= 55.0 * FPS, "{cam}: only {n} frames in a minute");
         eprintln!("{cam}: {n} frames recorded and exported, source sent ~{sent}");
+        exports.push(mp4);
     }
+    plays_in_chromium(&exports);
 }
 
 #[test]
