@@ -258,17 +258,38 @@ fn credentials_in_url_are_rejected_without_echoing_them() {
 }
 
 #[test]
-fn recording_without_storage_is_rejected() {
+fn recording_without_storage_records_under_the_data_dir() {
     let start = GOOD.find("[storage]").unwrap();
     let end = GOOD.find("[[camera]]").unwrap();
     let text = format!("{}{}", &GOOD[..start], &GOOD[end..]);
-    let errors = errors(&text);
-    assert_eq!(errors.diagnostics.len(), 1, "{errors}");
-    let d = &errors.diagnostics[0];
-    assert_eq!(d.field, "camera[0].roles");
+    let config = VigilConfig::parse(&text, "t.toml").unwrap();
+    let store = config.store_config().unwrap();
+    assert_eq!(store.db, config.data_dir.join("index.db"));
+    assert_eq!(store.dirs.len(), 1);
+    assert_eq!(store.dirs[0].name, "recordings");
+    assert_eq!(store.dirs[0].path, config.data_dir.join("recordings"));
+    assert_eq!(store.dirs[0].path, config.default_recordings_dir());
+    // A [storage] section with settings but no directories gets the same default directory.
+    let text = format!(
+        "{}[storage]\nsegment_seconds = 10\n\n{}",
+        &GOOD[..start],
+        &GOOD[end..]
+    );
+    let store = VigilConfig::parse(&text, "t.toml")
+        .unwrap()
+        .store_config()
+        .unwrap();
+    assert_eq!(store.segment_seconds, 10.0);
+    assert_eq!(store.dirs[0].name, "recordings");
+    // Nothing records: no store at all.
+    let text = text.replace("[storage]\nsegment_seconds = 10\n", "");
+    let text = text.replace("roles = [\"record\", \"analyze\"]", "roles = [\"analyze\"]");
+    assert!(!text.contains("\"record\""), "{text}");
     assert!(
-        d.message.contains("no storage directory is configured"),
-        "{errors}"
+        VigilConfig::parse(&text, "t.toml")
+            .unwrap()
+            .store_config()
+            .is_none()
     );
 }
 
