@@ -136,6 +136,47 @@ impl Security {
         }
     }
 
+    /// Records the configuration a start runs with: `config.loaded` the first time, `config.change`
+    /// (old and new SHA-256) when the file differs from the one the previous start recorded, nothing
+    /// when it is the same. Returns whether it changed.
+    pub fn audit_config(&self, file: &str, sha256: &str) -> Result<bool, ServerError> {
+        let last: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT detail FROM audit WHERE action IN ('config.loaded', 'config.change')
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.e())?;
+        let previous = last.as_deref().and_then(|d| d.rsplit("sha256 ").next());
+        match previous {
+            Some(p) if p == sha256 => Ok(false),
+            Some(p) => {
+                let p = p.to_string();
+                self.audit(
+                    "-",
+                    "local",
+                    "config.change",
+                    file,
+                    &format!("was sha256 {p}, now sha256 {sha256}"),
+                )?;
+                Ok(true)
+            }
+            None => {
+                self.audit(
+                    "-",
+                    "local",
+                    "config.loaded",
+                    file,
+                    &format!("sha256 {sha256}"),
+                )?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Entries newest first, with ids below `before` (all when `None`), at most `limit`.
     pub fn audit_entries(
         &self,

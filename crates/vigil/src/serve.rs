@@ -3,7 +3,9 @@
 
 use crate::engine::{CameraRuntime, Engine};
 use anyhow::Context;
+use sha2::Digest;
 use std::sync::Arc;
+use tracing::warn;
 use vigil_config::VigilConfig;
 use vigil_media::rtsp::StreamState;
 use vigil_server::{
@@ -99,8 +101,14 @@ pub struct Started {
     pub setup_token: Option<String>,
 }
 
-/// Starts the HTTPS server for a running engine.
-pub fn start(engine: &Engine, config: &VigilConfig, extras: Extras) -> anyhow::Result<Started> {
+/// Starts the HTTPS server for a running engine; `config_file` is the `vigil.toml` it runs with (its
+/// SHA-256 goes into the audit log, and a change since the last start is recorded as one).
+pub fn start(
+    engine: &Engine,
+    config: &VigilConfig,
+    config_file: &std::path::Path,
+    extras: Extras,
+) -> anyhow::Result<Started> {
     let security = Arc::new(
         Security::open_in(&config.data_dir, Policy::from_config(&config.server))
             .context("opening the security database")?,
@@ -120,6 +128,15 @@ pub fn start(engine: &Engine, config: &VigilConfig, extras: Extras) -> anyhow::R
         .block_on(Server::start(Arc::new(ctx), options))
         .with_context(|| format!("starting the server on {}", config.server.listen))?;
     security.audit_or_log("-", "local", "server.start", &server.url(), "");
+    match std::fs::read(config_file) {
+        Ok(bytes) => {
+            let hash = hex::encode(sha2::Sha256::digest(&bytes));
+            if let Err(e) = security.audit_config(&config_file.display().to_string(), &hash) {
+                warn!("auditing the configuration: {e}");
+            }
+        }
+        Err(e) => warn!("reading {} for the audit log: {e}", config_file.display()),
+    }
     Ok(Started {
         server,
         setup_token,

@@ -112,28 +112,19 @@ fn users_are_managed_from_the_command_line_and_audit_verify_names_a_tampered_ent
     assert!(err.contains("tampered at entry 3"), "{err}");
 }
 
-#[test]
-fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("vigil.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n",
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
+/// Starts `vigil run` on a configuration, reads its console until the setup token (or 30 s), stops it
+/// with SIGINT and returns the URL and token lines it printed.
+fn start_and_stop(config: &Path) -> (Option<String>, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["run", "--config"])
-        .arg(&config)
+        .arg(config)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut url, mut token) = (None, None);
     let started = Instant::now();
-    while token.is_none() && started.elapsed() < Duration::from_secs(30) {
+    while started.elapsed() < Duration::from_secs(30) {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(u) = line.strip_prefix("vigil: web UI and API at ") {
             url = Some(u.to_string());
@@ -141,13 +132,36 @@ fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
         if let Some(t) = line.trim().strip_prefix("setup token: ") {
             token = Some(t.to_string());
         }
+        if line.contains("stop with Ctrl-C") && url.is_some() || token.is_some() {
+            break;
+        }
     }
+    // The announcement follows the "running" line; give it a moment when no token comes.
+    std::thread::sleep(Duration::from_millis(300));
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
         .status();
+    for line in lines.map_while(Result::ok) {
+        if let Some(u) = line.strip_prefix("vigil: web UI and API at ") {
+            url = Some(u.to_string());
+        }
+    }
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    (url, token)
+}
+
+#[test]
+fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vigil.toml");
+    let text = format!(
+        "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n",
+        dir.path().join("data")
+    );
+    std::fs::write(&config, &text).unwrap();
+    let (url, token) = start_and_stop(&config);
     let url = url.expect("the URL is printed");
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let token = token.expect("the setup token is printed");
@@ -171,4 +185,28 @@ fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
         }
     }
     assert!(files >= 3, "security.db, cert and key were written");
+
+    // A start with the same file records nothing new; an edited file is a config.change.
+    let (_, again) = start_and_stop(&config);
+    assert!(again.is_some(), "still no user: a new token");
+    std::fs::write(&config, format!("{text}# edited\n")).unwrap();
+    start_and_stop(&config);
+    let db = dir.path().join("data/security.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit WHERE action LIKE 'config.%' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, vec!["config.loaded", "config.change"]);
+    let starts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'server.start'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(starts, 3);
 }

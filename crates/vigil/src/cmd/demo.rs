@@ -112,7 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  recordings and events in {}; stop with Ctrl-C",
         data.display()
     );
-    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+    let started = match crate::serve::start(
+        &engine,
+        &config,
+        &config_path,
+        crate::serve::Extras::default(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             engine.shutdown();

@@ -25,7 +25,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             models_dir: args.models,
         },
     )?;
-    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+    let started = match crate::serve::start(
+        &engine,
+        &config,
+        &args.config,
+        crate::serve::Extras::default(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             engine.shutdown();
