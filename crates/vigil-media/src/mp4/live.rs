@@ -3,7 +3,7 @@
 //! per `max_fragment` of video, whichever ends first). A frame's duration is known when the next one
 //! arrives, so a fragment is emitted one frame after its end.
 
-use super::fragment::{FragmentSample, init_segment, media_segment};
+use super::fragment::{FragmentSample, init_segment, media_segment, producer_reference_time};
 use std::sync::Arc;
 use vigil_core::{EncodedFrame, VideoParams};
 
@@ -31,6 +31,7 @@ pub struct LiveFragmenter {
     base: u64,
     max_fragment: u64,
     nominal: u32,
+    producer_time: bool,
 }
 
 /// Longest plausible frame duration (5 s); longer or negative deltas use the last good duration.
@@ -47,7 +48,15 @@ impl LiveFragmenter {
             base: 0,
             max_fragment: max_fragment_90k,
             nominal: 3000,
+            producer_time: false,
         }
+    }
+
+    /// Starts every media segment with a `prft` box holding the wall-clock time its first frame was
+    /// received ([`EncodedFrame::received_unix_micros`]), so viewers can measure latency.
+    pub fn with_producer_time(mut self) -> Self {
+        self.producer_time = true;
+        self
     }
 
     /// Takes the next frame; returns the segments that are now complete, in order.
@@ -115,7 +124,13 @@ impl LiveFragmenter {
             .collect();
         let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| f.data.as_slice()).collect();
         self.sequence = self.sequence.wrapping_add(1);
-        let seg = media_segment(self.sequence, self.base, &samples, &data);
+        let mut seg = media_segment(self.sequence, self.base, &samples, &data);
+        if self.producer_time {
+            let received = self.frames.first().map_or(0, |f| f.received_unix_micros);
+            let mut prft = producer_reference_time(received, self.base);
+            prft.append(&mut seg);
+            seg = prft;
+        }
         self.base += samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
         self.frames.drain(..n);
         self.durations.clear();

@@ -1,0 +1,218 @@
+//! Live view distribution against real footage: frames demuxed from `../shared/footage` are published into
+//! a camera's live hub; what each viewer receives (init segment + media segments, concatenated) must be an
+//! MP4 that `ffprobe` reads and `ffmpeg` decodes without error, with exactly the frames the viewer should
+//! have got: from the first key frame after it joined, minus the one frame the fragmenter still holds.
+
+mod common;
+
+use futures_util::FutureExt;
+use std::path::Path;
+use std::process::Command;
+use vigil_core::EncodedFrame;
+use vigil_media::live_hub::{LIVE_BUFFER, LiveChunk, LiveViewer, live_channel};
+use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
+use vigil_media::mp4::fragment::parse_producer_reference_time;
+
+/// The footage with the most GOPs in few frames (a key frame every ~5 s at 12.5 fps, 377 frames).
+fn car_footage() -> Option<DemuxedVideo> {
+    let path = common::shared("footage/intel/car-detection.mp4")?;
+    Some(demux_file(&path).unwrap())
+}
+
+/// What one viewer got so far.
+#[derive(Default)]
+struct Received {
+    bytes: Vec<u8>,
+    inits: usize,
+    media: usize,
+    mime: Option<String>,
+    /// `prft` wall-clock time of each media segment.
+    prft_micros: Vec<i64>,
+}
+
+/// Takes every chunk that is ready now, without waiting.
+fn drain(viewer: &mut LiveViewer, into: &mut Received) {
+    while let Some(chunk) = viewer.next().now_or_never() {
+        match chunk {
+            Some(LiveChunk::Init(init)) => {
+                into.inits += 1;
+                into.mime = Some(init.mime());
+                into.bytes.extend_from_slice(&init.data);
+            }
+            Some(LiveChunk::Media(m)) => {
+                into.media += 1;
+                let (micros, _) =
+                    parse_producer_reference_time(&m).expect("segment starts with prft");
+                into.prft_micros.push(micros);
+                into.bytes.extend_from_slice(&m);
+            }
+            None => break,
+        }
+    }
+}
+
+/// Frames `ffmpeg` decodes from `data` (written to a file), asserting that it reports no error.
+fn decoded_frames(data: &[u8]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, data).unwrap();
+    let probe = common::ffprobe_stream(&path, "codec_name,nb_read_packets", false);
+    assert_eq!(common::field(&probe, "codec_name"), "h264");
+    decodes_cleanly(&path)
+}
+
+fn decodes_cleanly(path: &Path) -> usize {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "{}: {stderr}",
+        path.display()
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
+}
+
+/// Index of the first key frame at or after `from`.
+fn next_key(frames: &[EncodedFrame], from: usize) -> usize {
+    from + frames[from..].iter().position(|f| f.is_key).unwrap()
+}
+
+#[test]
+fn viewers_get_playable_fmp4_from_the_next_key_frame() {
+    let Some(v) = car_footage() else { return };
+    let n = v.frames.len();
+    let (mut publisher, hub) = live_channel("car");
+    assert_eq!(hub.camera(), "car");
+
+    // Nobody watches: publishing muxes nothing.
+    for f in &v.frames[..20] {
+        publisher.publish(f);
+    }
+    assert_eq!(publisher.published(), 0);
+
+    // Viewer A joins at frame 20, viewer B at frame 150; both read as frames arrive.
+    let mut a = hub.subscribe().unwrap();
+    let (mut got_a, mut got_b) = (Received::default(), Received::default());
+    let mut b = None;
+    for (i, f) in v.frames.iter().enumerate().skip(20) {
+        if i == 150 {
+            b = Some(hub.subscribe().unwrap());
+            assert_eq!(hub.viewers(), 2);
+        }
+        publisher.publish(f);
+        drain(&mut a, &mut got_a);
+        if let Some(b) = b.as_mut() {
+            drain(b, &mut got_b);
+        }
+    }
+
+    // Each gets its frames from the first key frame after joining to the last-but-one frame (the last one
+    // is held until its duration is known), in one init and one media segment per frame.
+    let expect_a = n - 1 - next_key(&v.frames, 20);
+    let expect_b = n - 1 - next_key(&v.frames, 150);
+    assert!(expect_b < expect_a && expect_b > 0, "{expect_a} {expect_b}");
+    for (got, expect) in [(&got_a, expect_a), (&got_b, expect_b)] {
+        assert_eq!(got.inits, 1);
+        assert_eq!(got.media, expect);
+        assert_eq!(
+            got.mime.as_deref(),
+            Some(format!("video/mp4; codecs=\"{}\"", v.params.rfc6381_codec).as_str())
+        );
+        assert_eq!(decoded_frames(&got.bytes), expect);
+    }
+    // The prft of each segment carries its frame's receive time.
+    let first_b = next_key(&v.frames, 150);
+    let expected: Vec<i64> = v.frames[first_b..n - 1]
+        .iter()
+        .map(|f| f.received_unix_micros)
+        .collect();
+    assert_eq!(got_b.prft_micros, expected);
+
+    // Every viewer leaves: the publisher stops muxing.
+    drop((a, b));
+    assert_eq!(hub.viewers(), 0);
+    let before = publisher.published();
+    for f in &v.frames[..50] {
+        publisher.publish(f);
+    }
+    assert_eq!(publisher.published(), before);
+
+    // The camera stops: no new viewers; a viewer still subscribed sees the end of its stream.
+    let mut c = hub.subscribe().unwrap();
+    drop(publisher);
+    assert!(hub.subscribe().is_none());
+    assert_eq!(c.next().now_or_never(), Some(None));
+}
+
+#[test]
+fn a_slow_viewer_skips_to_a_key_frame_and_does_not_hold_back_others() {
+    let Some(v) = car_footage() else { return };
+    let n = v.frames.len();
+    assert!(n > LIVE_BUFFER + 100);
+    let (mut publisher, hub) = live_channel("car");
+    let mut fast = hub.subscribe().unwrap();
+    let mut slow = hub.subscribe().unwrap();
+    let (mut got_fast, mut got_slow) = (Received::default(), Received::default());
+    let stall = 30..(30 + LIVE_BUFFER + 40);
+    for (i, f) in v.frames.iter().enumerate() {
+        publisher.publish(f);
+        drain(&mut fast, &mut got_fast);
+        if !stall.contains(&i) {
+            drain(&mut slow, &mut got_slow);
+        }
+    }
+    // The fast one got everything from the first key frame.
+    let expect_fast = n - 1 - next_key(&v.frames, 0);
+    assert_eq!(got_fast.media, expect_fast);
+    assert_eq!(decoded_frames(&got_fast.bytes), expect_fast);
+    // The slow one lost its place, skipped to a later key frame, and still plays cleanly (no frame that
+    // depends on a skipped one): fewer frames, each decodable, without a second init segment.
+    assert!(slow.skipped() > 0);
+    assert_eq!(got_slow.inits, 1);
+    assert!(got_slow.media < expect_fast - 40, "{}", got_slow.media);
+    assert!(got_slow.media > 0);
+    assert_eq!(decoded_frames(&got_slow.bytes), got_slow.media);
+}
+
+#[test]
+fn a_parameter_change_sends_a_new_init_segment() {
+    let Some(v) = car_footage() else { return };
+    let Some(other) = common::shared("footage/traffic/motorway-320x240.mp4") else {
+        return;
+    };
+    let w = demux_file(&other).unwrap();
+    let (mut publisher, hub) = live_channel("cam");
+    let mut viewer = hub.subscribe().unwrap();
+    let mut got = Received::default();
+    // The camera switches stream (another resolution) after 100 frames.
+    let t0 = v.frames[99].pts.0 + 7200;
+    for f in &v.frames[..100] {
+        publisher.publish(f);
+        drain(&mut viewer, &mut got);
+    }
+    for f in &w.frames[..100] {
+        let mut f = f.clone();
+        f.pts.0 += t0;
+        publisher.publish(&f);
+        drain(&mut viewer, &mut got);
+    }
+    assert_eq!(got.inits, 2);
+    let mime = got.mime.unwrap();
+    assert!(mime.contains(&w.params.rfc6381_codec), "{mime}");
+}
