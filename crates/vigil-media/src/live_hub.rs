@@ -5,8 +5,8 @@
 //!   (cloned into the web server) for one camera.
 //! - [`LivePublisher::publish`] costs one atomic read when nobody watches: the fragmenter only runs while
 //!   at least one viewer is subscribed, and restarts at a key frame when the first one arrives.
-//! - Each frame becomes one media segment (`prft` + `moof` + `mdat`), muxed once by the shared
-//!   [`LiveFragmenter`] and broadcast as reference-counted [`Bytes`] to every viewer.
+//! - Each frame becomes one media segment (`prft` + `moof` + `mdat`) the moment it arrives, muxed once by
+//!   the shared [`LiveFragmenter`] and broadcast as reference-counted [`Bytes`] to every viewer.
 //! - A [`LiveViewer`] yields the init segment, then media segments starting at a key frame. The broadcast
 //!   ring is bounded ([`LIVE_BUFFER`] segments): a viewer that falls behind loses its place and resumes at
 //!   the next key frame (counted in [`LiveViewer::skipped`]); memory never grows with a slow viewer.
@@ -94,7 +94,7 @@ impl LivePublisher {
         }
         let fragmenter = self
             .fragmenter
-            .get_or_insert_with(|| LiveFragmenter::new(0).with_producer_time());
+            .get_or_insert_with(|| LiveFragmenter::immediate().with_producer_time());
         for out in fragmenter.push(frame) {
             match out {
                 LiveOutput::Init { data, codec } => {

@@ -1,7 +1,7 @@
 //! Live view distribution against real footage: frames demuxed from `../shared/footage` are published into
 //! a camera's live hub; what each viewer receives (init segment + media segments, concatenated) must be an
 //! MP4 that `ffprobe` reads and `ffmpeg` decodes without error, with exactly the frames the viewer should
-//! have got: from the first key frame after it joined, minus the one frame the fragmenter still holds.
+//! have got: every frame from the first key frame after it joined.
 
 mod common;
 
@@ -53,12 +53,33 @@ fn drain(viewer: &mut LiveViewer, into: &mut Received) {
 
 /// Frames `ffmpeg` decodes from `data` (written to a file), asserting that it reports no error.
 fn decoded_frames(data: &[u8]) -> usize {
+    decoded_frames_and_duration(data).0
+}
+
+/// Frames `ffmpeg` decodes from `data` and the time `ffprobe` says they span (seconds; a viewer that
+/// joined late starts where the live timeline was).
+fn decoded_frames_and_duration(data: &[u8]) -> (usize, f64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.mp4");
     std::fs::write(&path, data).unwrap();
-    let probe = common::ffprobe_stream(&path, "codec_name,nb_read_packets", false);
+    let probe = common::ffprobe_stream(&path, "codec_name", false);
     assert_eq!(common::field(&probe, "codec_name"), "h264");
-    decodes_cleanly(&path)
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=start_time,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let (start, end) = out.trim().split_once(',').unwrap();
+    let duration = end.parse::<f64>().unwrap() - start.parse::<f64>().unwrap();
+    (decodes_cleanly(&path), duration)
 }
 
 fn decodes_cleanly(path: &Path) -> usize {
@@ -122,10 +143,10 @@ fn viewers_get_playable_fmp4_from_the_next_key_frame() {
         }
     }
 
-    // Each gets its frames from the first key frame after joining to the last-but-one frame (the last one
-    // is held until its duration is known), in one init and one media segment per frame.
-    let expect_a = n - 1 - next_key(&v.frames, 20);
-    let expect_b = n - 1 - next_key(&v.frames, 150);
+    // Each gets every frame from the first key frame after joining, as it arrives: one init segment and
+    // one media segment per frame.
+    let expect_a = n - next_key(&v.frames, 20);
+    let expect_b = n - next_key(&v.frames, 150);
     assert!(expect_b < expect_a && expect_b > 0, "{expect_a} {expect_b}");
     for (got, expect) in [(&got_a, expect_a), (&got_b, expect_b)] {
         assert_eq!(got.inits, 1);
@@ -134,11 +155,17 @@ fn viewers_get_playable_fmp4_from_the_next_key_frame() {
             got.mime.as_deref(),
             Some(format!("video/mp4; codecs=\"{}\"", v.params.rfc6381_codec).as_str())
         );
-        assert_eq!(decoded_frames(&got.bytes), expect);
+        // Frames keep the camera's timing (12.5 fps): durations come from the frames' timestamps.
+        let (frames, seconds) = decoded_frames_and_duration(&got.bytes);
+        assert_eq!(frames, expect);
+        assert!(
+            (seconds - expect as f64 / 12.5).abs() < 0.1,
+            "{seconds} s for {expect} frames"
+        );
     }
     // The prft of each segment carries its frame's receive time.
     let first_b = next_key(&v.frames, 150);
-    let expected: Vec<i64> = v.frames[first_b..n - 1]
+    let expected: Vec<i64> = v.frames[first_b..]
         .iter()
         .map(|f| f.received_unix_micros)
         .collect();
@@ -178,7 +205,7 @@ fn a_slow_viewer_skips_to_a_key_frame_and_does_not_hold_back_others() {
         }
     }
     // The fast one got everything from the first key frame.
-    let expect_fast = n - 1 - next_key(&v.frames, 0);
+    let expect_fast = n - next_key(&v.frames, 0);
     assert_eq!(got_fast.media, expect_fast);
     assert_eq!(decoded_frames(&got_fast.bytes), expect_fast);
     // The slow one lost its place, skipped to a later key frame, and still plays cleanly (no frame that

@@ -32,6 +32,8 @@ pub struct LiveFragmenter {
     max_fragment: u64,
     nominal: u32,
     producer_time: bool,
+    immediate: bool,
+    last_pts: Option<i64>,
 }
 
 /// Longest plausible frame duration (5 s); longer or negative deltas use the last good duration.
@@ -49,6 +51,18 @@ impl LiveFragmenter {
             max_fragment: max_fragment_90k,
             nominal: 3000,
             producer_time: false,
+            immediate: false,
+            last_pts: None,
+        }
+    }
+
+    /// A fragmenter emitting every frame as its own media segment the moment it arrives (lowest latency
+    /// for live view). A frame's duration is not known yet then: it gets the last measured frame interval,
+    /// so the live timeline runs at the camera's recent frame rate without gaps or overlaps.
+    pub fn immediate() -> Self {
+        Self {
+            immediate: true,
+            ..Self::new(0)
         }
     }
 
@@ -66,6 +80,24 @@ impl LiveFragmenter {
             .params
             .as_ref()
             .is_some_and(|p| !Arc::ptr_eq(p, &frame.params) && **p != *frame.params);
+        if self.immediate {
+            if let Some(last) = self.last_pts {
+                let d = frame.pts.0 - last;
+                if d > 0 && d <= MAX_FRAME {
+                    self.nominal = d as u32;
+                }
+            }
+            self.last_pts = Some(frame.pts.0);
+            if changed {
+                self.params = None;
+            }
+            if self.start(frame, &mut out) {
+                self.frames.push(frame.clone());
+                self.durations.push(self.nominal);
+                out.extend(self.flush());
+            }
+            return out;
+        }
         if let Some(last) = self.frames.last() {
             let d = frame.pts.0 - last.pts.0;
             let d = if d > 0 && d <= MAX_FRAME {
@@ -85,19 +117,28 @@ impl LiveFragmenter {
             self.durations.clear();
             self.params = None;
         }
-        if self.params.is_none() {
-            if !frame.is_key {
-                return out;
-            }
-            self.params = Some(frame.params.clone());
-            self.base = 0;
-            out.push(LiveOutput::Init {
-                data: init_segment(&frame.params.sample_entry),
-                codec: frame.params.rfc6381_codec.clone(),
-            });
+        if self.start(frame, &mut out) {
+            self.frames.push(frame.clone());
         }
-        self.frames.push(frame.clone());
         out
+    }
+
+    /// Before the first frame of a stream (or after a parameter change): starts at a key frame with an
+    /// init segment. Returns false while waiting for one.
+    fn start(&mut self, frame: &EncodedFrame, out: &mut Vec<LiveOutput>) -> bool {
+        if self.params.is_some() {
+            return true;
+        }
+        if !frame.is_key {
+            return false;
+        }
+        self.params = Some(frame.params.clone());
+        self.base = 0;
+        out.push(LiveOutput::Init {
+            data: init_segment(&frame.params.sample_entry),
+            codec: frame.params.rfc6381_codec.clone(),
+        });
+        true
     }
 
     /// Emits the frames still held (the stream ended); the last one gets the nominal duration.
