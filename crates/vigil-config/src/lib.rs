@@ -120,6 +120,18 @@ impl VigilConfig {
                 .unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
         }
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        for file in [&mut config.server.tls_cert, &mut config.server.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         Ok(config)
     }
 
@@ -147,7 +159,9 @@ impl VigilConfig {
             store.db = self.data_dir.join("index.db");
         }
         for camera in &self.cameras {
-            if camera.retention.max_bytes.is_none() && camera.retention.max_days.is_none() && camera.storage.is_none()
+            if camera.retention.max_bytes.is_none()
+                && camera.retention.max_days.is_none()
+                && camera.storage.is_none()
             {
                 continue;
             }
@@ -197,6 +211,7 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
         .map(|s| s.dirs.iter().map(|d| d.name.clone()).collect())
         .unwrap_or_default();
     let mut problems = validate_cameras(&config.cameras, &dirs);
+    problems.extend(config.server.problems());
 
     if let Some(storage) = &config.storage {
         let mut with_db = storage.clone();

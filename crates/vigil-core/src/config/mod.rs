@@ -33,6 +33,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use url::Url;
 
 /// Parses TOML text into `T`, then runs `validate` on it. `origin` names the source in messages (usually the
@@ -60,18 +61,103 @@ pub fn parse_toml<T: DeserializeOwned>(
     }
 }
 
-/// `[server]` section.
+/// `[server]` section: the HTTPS API and web UI.
+///
+/// ```toml
+/// [server]
+/// listen = "0.0.0.0:8443"
+/// # tls_cert = "/etc/vigil/cert.pem"     # both or neither; default: generated on first start
+/// # tls_key = "/etc/vigil/key.pem"
+/// session_idle_minutes = 30
+/// session_max_hours = 12
+/// require_mfa = ["admin"]
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address and port of the HTTPS API and UI (default `0.0.0.0:8443`).
     #[serde(default = "ServerConfig::default_listen")]
     pub listen: SocketAddr,
+    /// PEM certificate chain to serve; absent: a self-signed certificate generated on first start under
+    /// `data_dir/tls/` and reused.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (default false). Refused unless `listen` is a loopback
+    /// address: for a reverse proxy on the same machine that terminates TLS.
+    #[serde(default)]
+    pub http_loopback_only: bool,
+    /// A session ends after this many minutes without a request (default 30).
+    #[serde(default = "ServerConfig::default_idle")]
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after login whatever its use (default 12).
+    #[serde(default = "ServerConfig::default_max_hours")]
+    pub session_max_hours: u64,
+    /// Roles whose users must use TOTP MFA (`admin`, `operator`, `viewer`, `auditor`; default none).
+    /// A user of such a role without MFA can only enrol MFA until they have.
+    #[serde(default)]
+    pub require_mfa: Vec<String>,
 }
 
 impl ServerConfig {
     fn default_listen() -> SocketAddr {
         SocketAddr::from(([0, 0, 0, 0], 8443))
+    }
+
+    fn default_idle() -> u64 {
+        30
+    }
+
+    fn default_max_hours() -> u64 {
+        12
+    }
+
+    /// The role names `require_mfa` accepts.
+    pub const ROLES: [&'static str; 4] = ["admin", "operator", "viewer", "auditor"];
+
+    /// What serde cannot check: plain HTTP only on loopback, certificate and key together, sane
+    /// timeouts, known roles. Paths are relative to the `[server]` table.
+    pub fn problems(&self) -> Vec<Problem> {
+        let at = |k: &str, m: String| Problem::new(vec![key("server"), key(k)], m);
+        let mut out = Vec::new();
+        if self.http_loopback_only && !self.listen.ip().is_loopback() {
+            out.push(at(
+                "http_loopback_only",
+                format!(
+                    "plain HTTP is only allowed on a loopback address, but listen is {} \
+                     (use 127.0.0.1 or [::1], or serve HTTPS)",
+                    self.listen
+                ),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            let k = if self.tls_cert.is_some() {
+                "tls_key"
+            } else {
+                "tls_cert"
+            };
+            out.push(at(k, "tls_cert and tls_key must be given together".into()));
+        }
+        if self.session_idle_minutes == 0 || self.session_idle_minutes > 24 * 60 {
+            out.push(at(
+                "session_idle_minutes",
+                "must be between 1 and 1440".into(),
+            ));
+        }
+        if self.session_max_hours == 0 || self.session_max_hours > 24 * 30 {
+            out.push(at("session_max_hours", "must be between 1 and 720".into()));
+        }
+        for (i, r) in self.require_mfa.iter().enumerate() {
+            if !Self::ROLES.contains(&r.as_str()) {
+                out.push(Problem::new(
+                    vec![key("server"), key("require_mfa"), Seg::Index(i)],
+                    format!("unknown role {r:?} (known: {})", Self::ROLES.join(", ")),
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -79,6 +165,12 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: Self::default_listen(),
+            tls_cert: None,
+            tls_key: None,
+            http_loopback_only: false,
+            session_idle_minutes: Self::default_idle(),
+            session_max_hours: Self::default_max_hours(),
+            require_mfa: Vec::new(),
         }
     }
 }

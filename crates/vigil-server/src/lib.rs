@@ -1,0 +1,48 @@
+//! Vigil's HTTPS server: the JSON API of `/api/*` (described at `/api/openapi.json`), `/metrics`, and
+//! the security around them — accounts with argon2id passwords, session cookies with CSRF tokens,
+//! API tokens with scopes, TOTP MFA, roles with per-camera scopes, login rate limiting and lockout,
+//! and a hash-chained audit log.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vigil_server::ServerError> {
+//! use std::sync::Arc;
+//! use vigil_server::{AppContext, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus};
+//! struct NoCameras;
+//! impl StatusSource for NoCameras {
+//!     fn status(&self) -> SystemStatus { SystemStatus::default() }
+//! }
+//! let data = std::path::Path::new("/var/lib/vigil");
+//! let security = Arc::new(Security::open_in(data, Policy::default())?);
+//! if let Some(token) = security.new_setup_token()? {
+//!     println!("setup token: {token}");
+//! }
+//! let ctx = Arc::new(AppContext::new(security, None, Arc::new(NoCameras), data));
+//! let options = ServerOptions::from_config(&Default::default(), data)?;
+//! let server = Server::start(ctx, options).await?;
+//! println!("serving on {}", server.url());
+//! # Ok(()) }
+//! ```
+//!
+//! Extension points: [`LiveSource`] (live video over WebSocket) and [`Assets`] (the web UI) are set
+//! on [`AppContext`] before starting; the routes themselves, with their permissions, are the table in
+//! [`routes::ROUTES`].
+
+pub mod audit;
+pub mod auth;
+mod context;
+mod error;
+pub mod exports;
+pub mod openapi;
+pub mod perms;
+pub mod routes;
+mod server;
+pub mod tls;
+
+pub use auth::{Policy, Security};
+pub use context::{
+    AppContext, AppState, Asset, Assets, CameraHealth, DetectorHealth, LiveSource, ResponseFuture,
+    StatusSource, StoreStatus, SystemStatus,
+};
+pub use error::{ApiError, ServerError};
+pub use routes::router;
+pub use server::{Server, ServerOptions};

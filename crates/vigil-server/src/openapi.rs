@@ -1,0 +1,320 @@
+//! The OpenAPI 3.1 description, generated from the route table: every route, its parameters, bodies,
+//! responses and the permission it needs (`x-vigil-permission`).
+
+use crate::routes::{Access, Body, ParamIn, ROUTES};
+use serde_json::{Map, Value, json};
+
+/// JSON schemas of the API's values.
+pub mod s {
+    use serde_json::{Value, json};
+
+    /// The error body.
+    pub fn error() -> Value {
+        json!({"type": "object", "required": ["error", "message"],
+               "properties": {"error": {"type": "string"}, "message": {"type": "string"}}})
+    }
+    /// A name (camera, kind).
+    pub fn name() -> Value {
+        json!({"type": "string", "minLength": 1, "maxLength": 128})
+    }
+    /// Unix milliseconds.
+    pub fn unix_ms() -> Value {
+        json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 1_000_000_000_000_000i64})
+    }
+    /// A numeric id.
+    pub fn int_id() -> Value {
+        json!({"type": "integer", "format": "int64", "minimum": 1})
+    }
+    /// An export id.
+    pub fn export_id() -> Value {
+        json!({"type": "string", "pattern": "^[0-9a-f]{32}$"})
+    }
+    /// An event id.
+    pub fn event_id() -> Value {
+        json!({"type": "string", "minLength": 1, "maxLength": 64})
+    }
+    /// Search words.
+    pub fn search() -> Value {
+        json!({"type": "string", "maxLength": 200})
+    }
+    /// A page cursor.
+    pub fn cursor() -> Value {
+        json!({"type": "string", "maxLength": 32})
+    }
+    /// A page size.
+    pub fn limit() -> Value {
+        json!({"type": "integer", "minimum": 1, "maximum": 1000})
+    }
+    /// `crop` or `full`.
+    pub fn snapshot_kind() -> Value {
+        json!({"type": "string", "enum": ["crop", "full"]})
+    }
+    /// A UI file path.
+    pub fn asset_path() -> Value {
+        json!({"type": "string", "minLength": 1, "maxLength": 200})
+    }
+    /// Any object.
+    pub fn any_object() -> Value {
+        json!({"type": "object"})
+    }
+    fn role() -> Value {
+        json!({"type": "string", "enum": ["admin", "operator", "viewer", "auditor"]})
+    }
+    fn camera_scope() -> Value {
+        json!({"type": ["array", "null"], "items": name(), "maxItems": 1000})
+    }
+    /// `{needed}`.
+    pub fn setup_status() -> Value {
+        json!({"type": "object", "required": ["needed"], "properties": {"needed": {"type": "boolean"}}})
+    }
+    /// POST /api/setup.
+    pub fn setup_request() -> Value {
+        json!({"type": "object", "required": ["token", "username", "password"],
+               "properties": {"token": {"type": "string"}, "username": {"type": "string"},
+                              "password": {"type": "string"}}})
+    }
+    /// POST /api/login.
+    pub fn login_request() -> Value {
+        json!({"type": "object", "required": ["username", "password"],
+               "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                              "totp": {"type": ["string", "null"]}}})
+    }
+    /// A user.
+    pub fn user() -> Value {
+        json!({"type": "object",
+               "required": ["id", "username", "role", "cameras", "mfa", "playback", "export", "disabled", "permissions"],
+               "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "role": role(),
+                              "cameras": camera_scope(), "mfa": {"type": "boolean"},
+                              "playback": {"type": "boolean"}, "export": {"type": "boolean"},
+                              "disabled": {"type": "boolean"}, "created_ms": {"type": "integer"},
+                              "permissions": {"type": "array", "items": {"type": "string"}}}})
+    }
+    /// Users.
+    pub fn users() -> Value {
+        json!({"type": "array", "items": user()})
+    }
+    /// `{user, csrf}`.
+    pub fn me() -> Value {
+        json!({"type": "object", "required": ["user", "csrf", "mfa_enrollment_required"],
+               "properties": {"user": user(), "csrf": {"type": "string"},
+                              "mfa_enrollment_required": {"type": "boolean"}}})
+    }
+    /// MFA enrolment.
+    pub fn enrollment() -> Value {
+        json!({"type": "object", "required": ["secret", "otpauth_url", "qr_svg"],
+               "properties": {"secret": {"type": "string"}, "otpauth_url": {"type": "string"},
+                              "qr_svg": {"type": "string"}}})
+    }
+    /// `{code}`.
+    pub fn code_request() -> Value {
+        json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})
+    }
+    /// `{recovery_codes}`.
+    pub fn recovery_codes() -> Value {
+        json!({"type": "object", "required": ["recovery_codes"],
+               "properties": {"recovery_codes": {"type": "array", "items": {"type": "string"}}}})
+    }
+    /// Cameras.
+    pub fn cameras() -> Value {
+        json!({"type": "array", "items": {"type": "object",
+               "required": ["name", "recording", "analysing", "online"],
+               "properties": {"name": {"type": "string"}, "recording": {"type": "boolean"},
+                              "analysing": {"type": "boolean"}, "online": {"type": "boolean"}}}})
+    }
+    /// Time ranges.
+    pub fn ranges() -> Value {
+        json!({"type": "array", "items": {"type": "object", "required": ["start", "end"],
+               "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}})
+    }
+    /// POST /api/exports.
+    pub fn export_request() -> Value {
+        json!({"type": "object", "required": ["camera", "start", "end"],
+               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms()}})
+    }
+    /// `{id}`.
+    pub fn export_started() -> Value {
+        json!({"type": "object", "required": ["id"], "properties": {"id": export_id()}})
+    }
+    /// An export job.
+    pub fn export_job() -> Value {
+        json!({"type": "object", "required": ["id", "camera", "state", "progress", "bytes"],
+               "properties": {"id": export_id(), "camera": {"type": "string"},
+                              "start": {"type": "integer"}, "end": {"type": "integer"},
+                              "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                              "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                              "bytes": {"type": "integer"}, "error": {"type": "string"}}})
+    }
+    /// A page of events.
+    pub fn event_page() -> Value {
+        json!({"type": "object", "required": ["events", "next"],
+               "properties": {"next": {"type": ["string", "null"]},
+                              "events": {"type": "array", "items": {"type": "object",
+                   "required": ["id", "camera", "rule", "kind", "class", "start", "end", "description", "has_snapshot"],
+                   "properties": {"id": {"type": "string"}, "camera": {"type": "string"},
+                                  "rule": {"type": "string"}, "kind": {"type": "string"},
+                                  "class": {"type": "string"}, "start": {"type": "integer"},
+                                  "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
+                                  "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
+                                  "line": {"type": ["string", "null"]}, "open": {"type": "boolean"}}}}}})
+    }
+    /// POST /api/users.
+    pub fn new_user() -> Value {
+        json!({"type": "object", "required": ["username", "password", "role"],
+               "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                              "role": role(), "cameras": camera_scope(),
+                              "playback": {"type": "boolean"}, "export": {"type": "boolean"}},
+               "additionalProperties": false})
+    }
+    /// PATCH /api/users/{id}.
+    pub fn user_patch() -> Value {
+        json!({"type": "object",
+               "properties": {"role": role(), "cameras": camera_scope(), "playback": {"type": "boolean"},
+                              "export": {"type": "boolean"}, "password": {"type": "string"},
+                              "disabled": {"type": "boolean"}},
+               "additionalProperties": false})
+    }
+    fn token() -> Value {
+        json!({"type": "object", "required": ["id", "name", "user", "scopes", "created_ms"],
+               "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                              "user": {"type": "string"},
+                              "scopes": {"type": "array", "items": {"type": "string"}},
+                              "created_ms": {"type": "integer"},
+                              "last_used_ms": {"type": ["integer", "null"]}}})
+    }
+    /// Tokens.
+    pub fn tokens() -> Value {
+        json!({"type": "array", "items": token()})
+    }
+    /// POST /api/tokens.
+    pub fn token_request() -> Value {
+        json!({"type": "object", "required": ["name", "scopes"],
+               "properties": {"name": {"type": "string"},
+                              "scopes": {"type": "array", "items": {"type": "string",
+                                  "enum": ["cameras", "live", "playback", "export", "events", "system", "metrics", "audit"]}}}})
+    }
+    /// A new token with its secret.
+    pub fn new_token() -> Value {
+        json!({"type": "object", "required": ["token", "secret"],
+               "properties": {"token": token(), "secret": {"type": "string"}}})
+    }
+    /// A page of the audit log.
+    pub fn audit_page() -> Value {
+        json!({"type": "object", "required": ["entries"],
+               "properties": {"entries": {"type": "array", "items": {"type": "object",
+                   "required": ["id", "at", "user", "ip", "action", "target", "detail"],
+                   "properties": {"id": {"type": "integer"}, "at": {"type": "integer"},
+                                  "user": {"type": "string"}, "ip": {"type": "string"},
+                                  "action": {"type": "string"}, "target": {"type": "string"},
+                                  "detail": {"type": "string"}}}}}})
+    }
+    /// GET /api/system.
+    pub fn system() -> Value {
+        json!({"type": "object", "required": ["version", "uptime_s", "cameras", "detector", "storage"],
+               "properties": {"version": {"type": "string"}, "uptime_s": {"type": "number"},
+                              "cameras": {"type": "array", "items": {"type": "object",
+                                  "required": ["name", "fps_in", "fps_analysed", "skipped", "reconnects",
+                                               "recording_bytes", "online"]}},
+                              "detector": {"type": "object",
+                                  "required": ["latency_ms_p50", "latency_ms_p99"]},
+                              "storage": {"type": "array"}}})
+    }
+}
+
+fn operation_id(verb: &str, path: &str) -> String {
+    let mut id = verb.to_string();
+    for part in path
+        .split(['/', '.', '{', '}', '*'])
+        .filter(|p| !p.is_empty())
+    {
+        id.push('_');
+        id.push_str(&part.replace('-', "_"));
+    }
+    if path == "/" {
+        id.push_str("_index");
+    }
+    id
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut paths: Map<String, Value> = Map::new();
+    for r in ROUTES {
+        let path = r.path.replace("{*", "{");
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(r.summary));
+        op.insert(
+            "operationId".into(),
+            json!(operation_id(r.verb.name(), r.path)),
+        );
+        op.insert("x-vigil-permission".into(), json!(r.access.name()));
+        let security = match r.access {
+            Access::Public => json!([]),
+            Access::Session => json!([{"session": []}]),
+            Access::Perm(_) => json!([{"session": []}, {"token": []}]),
+        };
+        op.insert("security".into(), security);
+        let params: Vec<Value> = r
+            .params
+            .iter()
+            .map(|p| {
+                json!({"name": p.name, "in": if p.at == ParamIn::Path {"path"} else {"query"},
+                       "required": p.required, "description": p.description, "schema": (p.schema)()})
+            })
+            .collect();
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some(req) = r.request {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": req()}}}),
+            );
+        }
+        let ok = match r.response {
+            Body::Json(schema) => {
+                json!({"description": "success", "content": {"application/json": {"schema": schema()}}})
+            }
+            Body::Mp4 => {
+                json!({"description": "MP4 video", "content": {"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}}}})
+            }
+            Body::Jpeg => {
+                json!({"description": "JPEG image", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}})
+            }
+            Body::Text => {
+                json!({"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+            Body::Asset => {
+                json!({"description": "a file of the web UI", "content": {"*/*": {"schema": {}}}})
+            }
+            Body::Empty => json!({"description": "done"}),
+            Body::WebSocket => json!({"description": "switching to the WebSocket protocol"}),
+        };
+        let mut responses = Map::new();
+        responses.insert(r.status.to_string(), ok.clone());
+        if matches!(r.response, Body::Mp4) {
+            let mut partial = ok;
+            partial["description"] = json!("part of the MP4 (range request)");
+            responses.insert("206".into(), partial);
+        }
+        responses.insert("default".into(), error.clone());
+        op.insert("responses".into(), Value::Object(responses));
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        if let Value::Object(m) = entry {
+            m.insert(r.verb.name().into(), Value::Object(op));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Vigil", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Vigil's HTTPS API. Cookie-authenticated writes need the X-CSRF-Token header."},
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": s::error()},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::sessions::COOKIE},
+                "token": {"type": "http", "scheme": "bearer"}
+            }
+        }
+    })
+}

@@ -1,0 +1,285 @@
+//! Roles, permissions and who is asking ([`Principal`]).
+//!
+//! | permission | admin | operator | viewer | auditor | API token scope |
+//! |---|---|---|---|---|---|
+//! | `cameras` (list cameras) | yes | yes | yes | - | yes |
+//! | `live` | yes | yes | yes | - | yes |
+//! | `playback` (recorded video) | yes | yes | with the user's `playback` flag | - | yes |
+//! | `export` | yes | yes | with the user's `export` flag | - | yes |
+//! | `events` | yes | yes | yes | - | yes |
+//! | `system` | yes | yes | yes | yes | yes |
+//! | `metrics` | yes | - | - | - | yes |
+//! | `audit` | yes | - | - | yes | yes |
+//! | `users`, `tokens` (administration) | yes | - | - | - | never |
+//!
+//! An API token acts for the user who created it, with the intersection of its scopes and that user's
+//! permissions (checked on every request, so demoting the user demotes the token) and the same camera
+//! scope.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including users and tokens.
+    Admin,
+    /// Live, playback, export, events, system.
+    Operator,
+    /// Live and events; playback and export only with the user's flags.
+    Viewer,
+    /// The audit log and the system page.
+    Auditor,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Viewer, Role::Auditor];
+
+    /// `admin`, `operator`, `viewer` or `auditor`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// The role of a name.
+    pub fn parse(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// Something a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// List cameras.
+    Cameras,
+    /// Watch live video.
+    Live,
+    /// Watch recorded video.
+    Playback,
+    /// Export recorded video.
+    Export,
+    /// List events and their snapshots.
+    Events,
+    /// System health.
+    System,
+    /// Prometheus metrics.
+    Metrics,
+    /// Read the audit log.
+    Audit,
+    /// Manage users.
+    Users,
+    /// Manage API tokens.
+    Tokens,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 10] = [
+        Permission::Cameras,
+        Permission::Live,
+        Permission::Playback,
+        Permission::Export,
+        Permission::Events,
+        Permission::System,
+        Permission::Metrics,
+        Permission::Audit,
+        Permission::Users,
+        Permission::Tokens,
+    ];
+
+    /// Its name in scopes and the OpenAPI description.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Cameras => "cameras",
+            Permission::Live => "live",
+            Permission::Playback => "playback",
+            Permission::Export => "export",
+            Permission::Events => "events",
+            Permission::System => "system",
+            Permission::Metrics => "metrics",
+            Permission::Audit => "audit",
+            Permission::Users => "users",
+            Permission::Tokens => "tokens",
+        }
+    }
+
+    /// The permission of a name.
+    pub fn parse(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether an API token may carry it (administration never).
+    pub fn token_scope(self) -> bool {
+        !matches!(self, Permission::Users | Permission::Tokens)
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of permissions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions(u32);
+
+impl Permissions {
+    /// Whether it holds `p`.
+    pub fn has(self, p: Permission) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    /// Adds `p`.
+    pub fn add(&mut self, p: Permission) {
+        self.0 |= p.bit();
+    }
+
+    /// Both sets.
+    pub fn intersect(self, other: Permissions) -> Permissions {
+        Permissions(self.0 & other.0)
+    }
+
+    /// The names, in [`Permission::ALL`] order.
+    pub fn names(self) -> Vec<&'static str> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| self.has(*p))
+            .map(Permission::name)
+            .collect()
+    }
+
+    /// A set from permissions.
+    pub fn of(list: &[Permission]) -> Permissions {
+        let mut s = Permissions::default();
+        for p in list {
+            s.add(*p);
+        }
+        s
+    }
+
+    /// What a user of `role` with the given extra flags may do.
+    pub fn for_role(role: Role, playback: bool, export: bool) -> Permissions {
+        use Permission as P;
+        let mut s = match role {
+            Role::Admin => Permissions::of(&Permission::ALL),
+            Role::Operator => Permissions::of(&[
+                P::Cameras,
+                P::Live,
+                P::Playback,
+                P::Export,
+                P::Events,
+                P::System,
+            ]),
+            Role::Viewer => Permissions::of(&[P::Cameras, P::Live, P::Events, P::System]),
+            Role::Auditor => Permissions::of(&[P::Audit, P::System]),
+        };
+        if role == Role::Viewer {
+            if playback {
+                s.add(P::Playback);
+            }
+            if export {
+                s.add(P::Export);
+            }
+        }
+        s
+    }
+}
+
+/// How a request authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A login session (cookie).
+    Session {
+        /// SHA-256 of the session id, hex (the row key).
+        hash: String,
+        /// The session's CSRF token.
+        csrf: String,
+    },
+    /// An API token.
+    Token {
+        /// The token's id.
+        id: i64,
+    },
+}
+
+/// Who is asking: the user, what they may do, and from where.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// User id.
+    pub user_id: i64,
+    /// User name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Cameras the user may see (`None`: all).
+    pub cameras: Option<Vec<String>>,
+    /// Effective permissions.
+    pub perms: Permissions,
+    /// Session or token.
+    pub via: Via,
+    /// The session still has to enrol MFA (its role requires it) before anything but `/api/me*`.
+    pub mfa_pending: bool,
+}
+
+impl Principal {
+    /// Whether the principal holds `p`.
+    pub fn can(&self, p: Permission) -> bool {
+        !self.mfa_pending && self.perms.has(p)
+    }
+
+    /// Whether the principal may see camera `name`.
+    pub fn sees(&self, name: &str) -> bool {
+        self.cameras
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c == name))
+    }
+
+    /// The name written into the audit log (`alice`, or `alice (token 3)`).
+    pub fn audit_name(&self) -> String {
+        match &self.via {
+            Via::Session { .. } => self.username.clone(),
+            Via::Token { id } => format!("{} (token {id})", self.username),
+        }
+    }
+}
+
+/// The address a request came from (the TCP peer; proxies are not trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_the_table_says() {
+        let v = Permissions::for_role(Role::Viewer, false, false);
+        assert!(v.has(Permission::Live) && !v.has(Permission::Playback));
+        assert!(!v.has(Permission::Export) && !v.has(Permission::Users));
+        let v = Permissions::for_role(Role::Viewer, true, true);
+        assert!(v.has(Permission::Playback) && v.has(Permission::Export));
+        let a = Permissions::for_role(Role::Auditor, true, true);
+        assert_eq!(a.names(), vec!["system", "audit"]);
+        let o = Permissions::for_role(Role::Operator, false, false);
+        assert!(o.has(Permission::Export) && !o.has(Permission::Audit));
+        assert!(!o.has(Permission::Metrics));
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.name()), Some(p));
+        }
+    }
+}

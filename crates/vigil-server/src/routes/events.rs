@@ -1,0 +1,149 @@
+//! Events: the list (filtered to the caller's cameras) and snapshots.
+
+use super::blocking;
+use super::extract::{ApiPath, ApiQuery};
+use crate::context::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::perms::Principal;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_core::EventId;
+use vigil_store::{EventQuery, EventReader, SnapshotKind, StoredEvent};
+
+/// GET /api/events query.
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    camera: Option<String>,
+    kind: Option<String>,
+    q: Option<String>,
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+fn event_json(e: &StoredEvent) -> Value {
+    let ev = &e.event;
+    json!({
+        "id": ev.id.to_string(),
+        "camera": ev.camera,
+        "rule": ev.rule,
+        "kind": ev.kind.name(),
+        "class": ev.class_name,
+        "start": ev.start.unix_ms,
+        "end": ev.end.map(|t| t.unix_ms),
+        "description": ev.description,
+        "has_snapshot": e.snapshot.is_some(),
+        "zone": ev.zone,
+        "line": ev.line,
+        "open": e.open,
+    })
+}
+
+/// A pool of event readers (one SQLite connection each), so a request does not open the database.
+#[derive(Default)]
+pub struct ReaderPool(std::sync::Mutex<Vec<EventReader>>);
+
+impl ReaderPool {
+    fn take(&self, store: &vigil_store::Store) -> Result<EventReader, vigil_store::StoreError> {
+        let pooled = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(r) => Ok(r),
+            None => store.event_reader(),
+        }
+    }
+
+    fn give(&self, r: EventReader) {
+        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() < 8 {
+            v.push(r);
+        }
+    }
+}
+
+/// Runs `f` with an event reader of the context's store.
+async fn with_reader<T: Send + 'static>(
+    ctx: &AppState,
+    f: impl FnOnce(&EventReader) -> Result<T, vigil_store::StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    let store = ctx
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::not_found("no event store in this server"))?;
+    let c = ctx.clone();
+    blocking(move || {
+        let r = c.event_readers.take(&store)?;
+        let out = f(&r);
+        c.event_readers.give(r);
+        Ok(out?)
+    })
+    .await
+}
+
+/// GET /api/events.
+pub async fn list(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("limit is 1-1000"));
+    }
+    if q.q.as_ref().is_some_and(|t| t.len() > 200)
+        || q.before.as_ref().is_some_and(|c| c.len() > 32)
+    {
+        return Err(ApiError::bad_request(
+            "q is at most 200 bytes, before at most 32",
+        ));
+    }
+    let cameras = match (&q.camera, &p.cameras) {
+        (Some(c), _) if !p.sees(c) => Some(Vec::new()),
+        (Some(c), _) => Some(vec![c.clone()]),
+        (None, scope) => scope.clone(),
+    };
+    let query = EventQuery {
+        cameras,
+        kinds: q.kind.map(|k| vec![k]),
+        text: q.q.filter(|t| !t.trim().is_empty()),
+        cursor: q.before.filter(|c| !c.is_empty()),
+        limit,
+        ..EventQuery::default()
+    };
+    let page = with_reader(&ctx, move |r| r.list(&query)).await?;
+    let events: Vec<Value> = page.events.iter().map(event_json).collect();
+    Ok(Json(json!({ "events": events, "next": page.next_cursor })))
+}
+
+/// GET /api/events/{id}/snapshot query.
+#[derive(Deserialize)]
+pub struct SnapshotQuery {
+    kind: Option<SnapshotKind>,
+}
+
+/// GET /api/events/{id}/snapshot.
+pub async fn snapshot(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SnapshotQuery>,
+) -> ApiResult<Response> {
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such event"))?;
+    let kind = q.kind.unwrap_or(SnapshotKind::Crop);
+    let bytes = with_reader(&ctx, move |r| {
+        let e = r.get(id)?;
+        if !p.sees(&e.event.camera) {
+            return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
+        }
+        r.snapshot(id, kind)
+    })
+    .await?;
+    let mut resp = bytes.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    Ok(resp)
+}

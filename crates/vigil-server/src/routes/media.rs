@@ -1,0 +1,371 @@
+//! Cameras, live video, recordings, playback and exports.
+
+use super::blocking;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::context::AppState;
+use crate::error::{ApiError, ApiResult, ServerError};
+use crate::exports::{MAX_RANGE_MS, valid_id};
+use crate::perms::{ClientIp, Principal, Role};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::io::Write;
+use vigil_core::Time90k;
+use vigil_store::StoreError;
+
+/// GET /api/cameras.
+pub async fn cameras(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    let c = ctx.clone();
+    let list = blocking(move || {
+        let status = c.status.status();
+        let mut out = Vec::new();
+        for name in c.camera_names() {
+            if !p.sees(&name) {
+                continue;
+            }
+            let h = status.cameras.iter().find(|h| h.name == name);
+            out.push(json!({
+                "name": name,
+                "recording": h.is_none_or(|h| h.recording),
+                "analysing": h.is_some_and(|h| h.analysing),
+                "online": h.is_some_and(|h| h.online),
+            }));
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(Value::Array(list)))
+}
+
+/// GET /api/cameras/{camera}/live: checks done, audited, handed to the live source.
+pub async fn live(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiPath(camera): ApiPath<String>,
+    request: Request,
+) -> Response {
+    let Some(live) = ctx.live.clone() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "live_unavailable",
+            "live video is not available in this server",
+        )
+        .into_response();
+    };
+    let sec = ctx.security.clone();
+    let (name, cam, ip) = (p.audit_name(), camera.clone(), ip.to_string());
+    let _ = blocking(move || {
+        sec.audit_or_log(&name, &ip, "live.view", &cam, "");
+        Ok(())
+    })
+    .await;
+    live.serve(camera, request).await
+}
+
+/// A time range in unix ms.
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    start: i64,
+    end: i64,
+}
+
+impl RangeQuery {
+    fn check(&self) -> Result<(Time90k, Time90k), ApiError> {
+        if self.start < 0 || self.end <= self.start || self.end - self.start > MAX_RANGE_MS {
+            return Err(ApiError::bad_request(
+                "start and end are unix ms with start < end, at most 24 hours apart",
+            ));
+        }
+        Ok((Time90k(self.start * 90), Time90k(self.end * 90)))
+    }
+}
+
+/// GET /api/cameras/{camera}/recordings.
+pub async fn recordings(
+    State(ctx): State<AppState>,
+    ApiPath(camera): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let (from, to) = q.check()?;
+    let Some(store) = ctx.store.clone() else {
+        return Ok(Json(json!([])));
+    };
+    let ranges = blocking(
+        move || match store.reader()?.recordings(&camera, "main", from, to) {
+            Ok(r) => Ok(r),
+            Err(StoreError::UnknownCamera { .. } | StoreError::UnknownStream { .. }) => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e.into()),
+        },
+    )
+    .await?;
+    let list: Vec<Value> = ranges
+        .into_iter()
+        .map(|r| json!({"start": r.start.0.div_euclid(90), "end": r.end.0.div_euclid(90)}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+/// A `Write` that feeds a response body from a blocking thread.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A body written by `f` on a blocking thread (bounded buffering: 8 chunks).
+pub(crate) fn streamed(
+    f: impl FnOnce(&mut dyn Write) -> Result<(), String> + Send + 'static,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter(tx.clone());
+        if let Err(e) = f(&mut w) {
+            tracing::debug!("streamed body ended early: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Body::from_stream(stream)
+}
+
+/// A single `bytes=` range of a file of `len` bytes: `Ok(None)` for no Range header, `Err` when
+/// unsatisfiable or malformed.
+fn byte_range(headers: &HeaderMap, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let spec = v.to_str().map_err(|_| ())?.trim();
+    let spec = spec.strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') {
+        return Err(());
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| ())?;
+            (len.saturating_sub(n), len)
+        }
+        (s, "") => (s.parse().map_err(|_| ())?, len),
+        (s, e) => {
+            let e: u64 = e.parse().map_err(|_| ())?;
+            (s.parse().map_err(|_| ())?, e.saturating_add(1).min(len))
+        }
+    };
+    if start >= end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// GET /api/cameras/{camera}/playback.mp4.
+pub async fn playback(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiPath(camera): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (from, to) = q.check()?;
+    let store = ctx
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let cam = camera.clone();
+    let export = blocking(move || Ok(store.reader()?.export(&cam, "main", from, to)?)).await?;
+    let len = export.file.len();
+    let Ok(range) = byte_range(&headers, len) else {
+        let mut r = ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "bad_range",
+            "the Range header is malformed or outside the file",
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+            r.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return Ok(r);
+    };
+    if range.is_none_or(|(s, _)| s == 0) {
+        let sec = ctx.security.clone();
+        let (name, ip, detail) = (
+            p.audit_name(),
+            ip.to_string(),
+            format!("{}..{} ms", q.start, q.end),
+        );
+        blocking(move || {
+            sec.audit_or_log(&name, &ip, "recording.play", &camera, &detail);
+            Ok(())
+        })
+        .await?;
+    }
+    let (start, end) = range.unwrap_or((0, len));
+    let file = export.file.clone();
+    let body = streamed(move |w| {
+        file.write_range(start, end, w, &mut |_| {})
+            .map_err(|e| e.to_string())
+    });
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", end - 1)) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// POST /api/exports body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    camera: String,
+    start: i64,
+    end: i64,
+}
+
+/// POST /api/exports.
+pub async fn export_start(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<ExportRequest>,
+) -> ApiResult<Response> {
+    RangeQuery {
+        start: req.start,
+        end: req.end,
+    }
+    .check()?;
+    let c = ctx.clone();
+    let cam = req.camera.clone();
+    let known = blocking(move || Ok(c.camera_names().contains(&cam))).await?;
+    if !known || !p.sees(&req.camera) {
+        return Err(ApiError::not_found(format!("no camera {:?}", req.camera)));
+    }
+    let store = ctx
+        .store
+        .clone()
+        .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let id = ctx
+        .exports
+        .start(store, &req.camera, req.start, req.end, p.user_id)
+        .map_err(|e| match e {
+            ServerError::Invalid(m) if m.contains("running") => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", m)
+            }
+            other => other.into(),
+        })?;
+    let sec = ctx.security.clone();
+    let (name, ip, detail, cam) = (
+        p.audit_name(),
+        ip.to_string(),
+        format!("{}..{} ms, export {id}", req.start, req.end),
+        req.camera,
+    );
+    blocking(move || {
+        sec.audit_or_log(&name, &ip, "export.create", &cam, &detail);
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
+fn visible_job(
+    ctx: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<crate::exports::ExportJob, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::bad_request(
+            "export ids are 32 lower-case hex digits",
+        ));
+    }
+    ctx.exports
+        .get(id)
+        .filter(|j| p.sees(&j.camera) && (j.user_id == p.user_id || p.role == Role::Admin))
+        .ok_or_else(|| ApiError::not_found(format!("no export {id}")))
+}
+
+/// GET /api/exports/{id}.
+pub async fn export_status(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<crate::exports::ExportJob>> {
+    Ok(Json(visible_job(&ctx, &p, &id)?))
+}
+
+/// GET /api/exports/{id}/file.
+pub async fn export_file(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    let job = visible_job(&ctx, &p, &id)?;
+    let path = ctx
+        .exports
+        .file(&id)
+        .ok_or_else(|| ApiError::conflict("the export is not finished"))?;
+    let len = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
+    let sec = ctx.security.clone();
+    let (name, ip2, cam) = (p.audit_name(), ip.to_string(), job.camera.clone());
+    blocking(move || {
+        sec.audit_or_log(&name, &ip2, "export.download", &cam, &id);
+        Ok(())
+    })
+    .await?;
+    let body = streamed(move |w| {
+        let mut f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        std::io::copy(&mut f, w)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let safe: String = job
+        .camera
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"vigil-{safe}-{}.mp4\"",
+        job.start
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}

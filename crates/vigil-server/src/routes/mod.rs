@@ -1,0 +1,320 @@
+//! The route table ([`ROUTES`]): every route with its method, path, what it needs, its summary and
+//! its schemas. The router, the OpenAPI description and the authorization tests are all built from it,
+//! so a route cannot exist without a declared permission. Authorization happens in one place
+//! ([`authorize`]) before any handler runs: authentication (session cookie or API token), CSRF for
+//! cookie-authenticated writes, the route's permission, and the camera scope of a `{camera}` path
+//! parameter (a camera the caller may not see is answered like one that does not exist).
+
+pub mod admin;
+pub mod auth;
+pub mod events;
+pub mod extract;
+pub mod media;
+pub mod system;
+mod table;
+
+use crate::auth::same;
+use crate::auth::sessions::COOKIE;
+use crate::context::AppState;
+use crate::error::{ApiError, ServerError};
+use crate::perms::{ClientIp, Permission, Principal, Via};
+use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use serde_json::Value;
+use std::net::SocketAddr;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use table::ROUTES;
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Header carrying the CSRF token on cookie-authenticated writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The `Content-Security-Policy` of every response.
+pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
+    connect-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; \
+    frame-ancestors 'none'; form-action 'self'";
+
+/// An HTTP method of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Verb {
+    /// Lower-case name (OpenAPI operation key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A logged-in user (session cookie; also while MFA enrolment is pending).
+    Session,
+    /// A permission (session or API token).
+    Perm(Permission),
+}
+
+impl Access {
+    /// Its name in the OpenAPI description (`x-vigil-permission`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Session => "session",
+            Access::Perm(p) => p.name(),
+        }
+    }
+}
+
+/// Where a parameter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    /// In the path.
+    Path,
+    /// In the query string.
+    Query,
+}
+
+/// A path or query parameter.
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// Where.
+    pub at: ParamIn,
+    /// Must be given.
+    pub required: bool,
+    /// JSON schema.
+    pub schema: fn() -> Value,
+    /// What it is.
+    pub description: &'static str,
+}
+
+/// What a route answers on success.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// JSON of this schema.
+    Json(fn() -> Value),
+    /// An MP4 file.
+    Mp4,
+    /// A JPEG image.
+    Jpeg,
+    /// Prometheus text.
+    Text,
+    /// A web UI file (any type).
+    Asset,
+    /// Nothing.
+    Empty,
+    /// A WebSocket upgrade.
+    WebSocket,
+}
+
+/// One route.
+pub struct RouteSpec {
+    /// Method.
+    pub verb: Verb,
+    /// Path in axum syntax (`/api/users/{id}`), which is also OpenAPI's.
+    pub path: &'static str,
+    /// What it needs.
+    pub access: Access,
+    /// One line.
+    pub summary: &'static str,
+    /// Path and query parameters.
+    pub params: &'static [Param],
+    /// JSON request body schema.
+    pub request: Option<fn() -> Value>,
+    /// Success status.
+    pub status: u16,
+    /// Success body.
+    pub response: Body,
+    /// The handler.
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Runs blocking work (database, files) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+}
+
+/// The router of every route in [`ROUTES`], with authorization, body limit and security headers.
+pub fn router(ctx: AppState) -> Router {
+    let mut r: Router<AppState> = Router::new();
+    for spec in ROUTES {
+        let mr = (spec.handler)().route_layer(middleware::from_fn_with_state(
+            (ctx.clone(), spec),
+            authorize,
+        ));
+        r = r.route(spec.path, mr);
+    }
+    let headers: [(header::HeaderName, &'static str); 6] = [
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let mut r = r
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    for (name, value) in headers {
+        r = r.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    r.with_state(ctx)
+}
+
+fn is_write(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The session id in a `Cookie` header, if any.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Who sent the request: a bearer token or a session cookie (`Ok(None)`: neither, or not valid).
+async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let Some(token) = auth
+            .to_str()
+            .ok()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+        else {
+            return Ok(None);
+        };
+        let sec = ctx.security.clone();
+        return blocking(move || sec.token(&token)).await;
+    }
+    match session_cookie(headers) {
+        Some(id) => {
+            let sec = ctx.security.clone();
+            blocking(move || sec.session(&id)).await
+        }
+        None => Ok(None),
+    }
+}
+
+/// The one authorization gate in front of every route.
+async fn authorize(
+    State((ctx, spec)): State<(AppState, &'static RouteSpec)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = ClientIp(
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+    );
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(ip);
+    if spec.access == Access::Public {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let principal = match authenticate(&ctx, &parts.headers).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return ApiError::unauthenticated().into_response(),
+        Err(e) => return e.into_response(),
+    };
+    if let Via::Session { csrf, .. } = &principal.via
+        && is_write(&parts.method)
+    {
+        let given = parts
+            .headers
+            .get(CSRF_HEADER)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if !same(given, csrf.as_bytes()) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header",
+            )
+            .into_response();
+        }
+    }
+    match spec.access {
+        Access::Public => {}
+        Access::Session => {
+            if !matches!(principal.via, Via::Session { .. }) {
+                return ApiError::forbidden("this route needs a login session, not an API token")
+                    .into_response();
+            }
+        }
+        Access::Perm(p) => {
+            if principal.mfa_pending {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "mfa_enrollment_required",
+                    "your role requires MFA: enrol it first (POST /api/me/mfa/enroll)",
+                )
+                .into_response();
+            }
+            if !principal.can(p) {
+                return ApiError::forbidden(format!("this needs the {} permission", p.name()))
+                    .into_response();
+            }
+        }
+    }
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await
+        && let Some((_, camera)) = params.iter().find(|(k, _)| *k == "camera")
+    {
+        let camera = camera.to_string();
+        let visible = principal.sees(&camera) && {
+            let c = ctx.clone();
+            let name = camera.clone();
+            blocking(move || Ok(c.camera_names().contains(&name)))
+                .await
+                .unwrap_or(false)
+        };
+        if !visible {
+            return ApiError::not_found(format!("no camera {camera:?}")).into_response();
+        }
+    }
+    parts.extensions.insert(principal);
+    next.run(Request::from_parts(parts, body)).await
+}

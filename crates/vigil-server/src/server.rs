@@ -1,0 +1,148 @@
+//! Starting and stopping the HTTPS server.
+
+use crate::context::AppState;
+use crate::error::ServerError;
+use crate::tls::{self, TlsFiles};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use vigil_core::config::ServerConfig;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Certificate and key; `None` serves plain HTTP, which is refused unless `listen` is loopback.
+    pub tls: Option<TlsFiles>,
+}
+
+impl ServerOptions {
+    /// The options of a `[server]` section: its certificate, or one generated under `data_dir/tls`;
+    /// plain HTTP only with `http_loopback_only` on a loopback address.
+    pub fn from_config(
+        config: &ServerConfig,
+        data_dir: &Path,
+    ) -> Result<ServerOptions, ServerError> {
+        if config.http_loopback_only {
+            return Ok(ServerOptions {
+                listen: config.listen,
+                tls: None,
+            });
+        }
+        let files = tls::ensure_files(
+            data_dir,
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+        )?;
+        Ok(ServerOptions {
+            listen: config.listen,
+            tls: Some(files),
+        })
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    handle: Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
+    tls: Option<TlsFiles>,
+}
+
+impl Server {
+    /// Binds and starts serving [`crate::routes::router`] of `ctx` on the current tokio runtime.
+    pub async fn start(ctx: AppState, options: ServerOptions) -> Result<Server, ServerError> {
+        let serve_err = |source| ServerError::Serve {
+            addr: options.listen.to_string(),
+            source,
+        };
+        if options.tls.is_none() && !options.listen.ip().is_loopback() {
+            return Err(ServerError::Invalid(format!(
+                "plain HTTP is only served on loopback addresses, not {}",
+                options.listen
+            )));
+        }
+        let listener = std::net::TcpListener::bind(options.listen).map_err(serve_err)?;
+        listener.set_nonblocking(true).map_err(serve_err)?;
+        let addr = listener.local_addr().map_err(serve_err)?;
+        let app =
+            crate::routes::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let handle: Handle<SocketAddr> = Handle::new();
+        let task = match &options.tls {
+            Some(files) => {
+                let config = RustlsConfig::from_config(tls::server_config(files)?);
+                let server = axum_server::from_tcp_rustls(listener, config)
+                    .map_err(serve_err)?
+                    .handle(handle.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!("HTTPS server stopped: {e}");
+                    }
+                })
+            }
+            None => {
+                let server = axum_server::from_tcp(listener)
+                    .map_err(serve_err)?
+                    .handle(handle.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!("HTTP server stopped: {e}");
+                    }
+                })
+            }
+        };
+        let sec = ctx.security.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let s = sec.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
+                    tracing::warn!("sweeping sessions: {e}");
+                }
+            }
+        });
+        Ok(Server {
+            addr,
+            handle,
+            task,
+            sweeper,
+            tls: options.tls,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://host:port` (`http://` when serving plain HTTP); an unspecified address is shown as
+    /// `localhost`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let host = if self.addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else if self.addr.is_ipv6() {
+            format!("[{}]", self.addr.ip())
+        } else {
+            self.addr.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}", self.addr.port())
+    }
+
+    /// The certificate in use, if serving HTTPS.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// Stops accepting, lets requests in flight finish for up to `grace`, then stops.
+    pub async fn shutdown(self, grace: Duration) {
+        self.handle.graceful_shutdown(Some(grace));
+        self.sweeper.abort();
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.task).await;
+    }
+}
