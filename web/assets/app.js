@@ -4,7 +4,7 @@
 import { get, post, setCsrf, setUnauthorizedHandler } from './api.js';
 import { h, toast } from './util.js';
 
-const session = { user: null };
+const session = { user: null, mfaRequired: false };
 
 // Which roles see which pages (the server checks every request again; this only hides dead ends).
 const PAGES = [
@@ -46,12 +46,25 @@ export function hasRole(...roles) { return !!session.user && roles.includes(sess
 export function home() {
   const u = session.user;
   if (!u) return '/login';
+  if (session.mfaRequired) return '/account';
   return u.role === 'auditor' ? '/audit' : '/';
+}
+
+/** True when the user's role requires MFA and it is not set up yet (only enrolment is allowed). */
+export function mfaRequired() { return session.mfaRequired; }
+
+/** True when the user may watch recordings / export (operators and admins always; viewers by flag). */
+export function may(what) {
+  const u = session.user;
+  if (!u) return false;
+  if (u.role === 'admin' || u.role === 'operator') return true;
+  return u.role === 'viewer' && !!u[what];
 }
 
 /** Stores a fresh session from a login / me answer and shows the navigation. */
 export function setSession(data) {
   session.user = data ? data.user : null;
+  session.mfaRequired = !!(data && data.mfa_enrollment_required);
   setCsrf(data ? data.csrf : null);
   renderChrome();
 }
@@ -95,6 +108,7 @@ async function route() {
   if (!found) { go(home()); return; }
   const [re, load, needsLogin] = found;
   if (needsLogin && !session.user) { go('/login'); return; }
+  if (session.mfaRequired && path !== '/account') { go('/account'); return; }
   markActive();
   const params = re.exec(path).slice(1).map(decodeURIComponent);
   try {

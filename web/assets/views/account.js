@@ -2,13 +2,14 @@
 // then shows the recovery codes once.
 
 import { post, get } from '../api.js';
-import { setSession, user } from '../app.js';
+import { setSession, user, mfaRequired, go, home } from '../app.js';
 import { h, mount, heading, formData } from '../util.js';
 
 export function render() {
   const u = user();
   const box = h('section.card.mfa');
   mount(heading('Account'),
+    mfaRequired() ? h('p.banner', 'Your role requires two-factor authentication. Set it up to continue.') : null,
     h('section.card', h('h2', u.username), h('p.muted', `Role: ${u.role} · cameras: ${u.cameras ? u.cameras.join(', ') : 'all'}`)),
     box);
   if (u.mfa) showEnabled(); else showOff();
@@ -63,6 +64,6 @@ export function render() {
       h('ol#recovery-codes.codes', codes.map((c) => h('li', h('code', c)))),
       h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(codes.join('\n')) }, 'Copy'),
       ' ',
-      h('button.ghost', { type: 'button', onclick: showEnabled }, 'I have saved them'));
+      h('button.ghost', { type: 'button', onclick: () => { showEnabled(); go(home()); } }, 'I have saved them'));
   }
 }

@@ -2,7 +2,7 @@
 // of any recorded moment through playback.mp4, and evidence export with progress.
 
 import { get, post, qs, cam } from '../api.js';
-import { routeQuery } from '../app.js';
+import { routeQuery, may } from '../app.js';
 import { LivePlayer } from '../live.js';
 import { h, mount, toast, fmtTime, fmtClock, fmtBytes, toLocalInput, fromLocalInput } from '../util.js';
 
@@ -53,7 +53,7 @@ export async function render(_ctx, name) {
   }, label)));
 
   const liveButton = h('button', { type: 'button', onclick: () => showLive() }, '● Live');
-  const replayButton = h('button.ghost', { type: 'button', onclick: () => replay(30e3) }, '↺ Last 30 s');
+  const replayButton = h('button.ghost', { type: 'button', onclick: () => replay(30e3), hidden: !may('playback') }, '↺ Last 30 s');
 
   // Export
   const exFrom = h('input', { type: 'datetime-local', step: 1, name: 'from', required: true });
@@ -80,7 +80,7 @@ export async function render(_ctx, name) {
         windowButtons),
       track, ticks,
       h('div.legend', h('span.key.rec', 'recorded'), h('span.key.ev', 'event'), summary)),
-    h('section.card', h('h2', 'Export evidence'), exportForm));
+    may('export') ? h('section.card', h('h2', 'Export evidence'), exportForm) : null);
 
   player.start();
   const timer = setInterval(() => {
@@ -152,6 +152,7 @@ export async function render(_ctx, name) {
   }
 
   function pick(e) {
+    if (!may('playback')) { toast('You may not watch recordings.', 'warn'); return; }
     playAt(timeAt(e));
   }
 

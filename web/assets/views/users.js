@@ -20,13 +20,16 @@ export async function render() {
     h('label', 'Role', h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'viewer' }, r)))),
     h('label', 'Camera scope', h('input', { name: 'cameras', placeholder: 'all cameras', title: scopeHint, list: 'camera-names' })),
     h('datalist#camera-names', cameras.map((c) => h('option', { value: c }))),
-    h('p.muted.small', 'Camera scope: comma-separated camera names; empty means all cameras.'),
+    h('div.checks',
+      h('label.check', h('input', { type: 'checkbox', name: 'playback' }), 'Viewer may watch recordings'),
+      h('label.check', h('input', { type: 'checkbox', name: 'export' }), 'Viewer may export')),
+    h('p.muted.small', 'Camera scope: comma-separated camera names; empty means all cameras. Operators and admins always have playback and export.'),
     error,
     h('button', { type: 'submit' }, 'Add user'));
 
   mount(heading('Users'),
     h('div.card.scroll', h('table.data',
-      h('thead', h('tr', ['User', 'Role', 'Cameras', 'MFA', ''].map((t) => h('th', t)))),
+      h('thead', h('tr', ['User', 'Role', 'Cameras', 'Playback', 'Export', 'MFA', ''].map((t) => h('th', t)))),
       table)),
     form);
   await refresh();
@@ -49,10 +52,19 @@ export async function render() {
     cams.addEventListener('change', async () => {
       try { await patch(`/api/users/${u.id}`, { cameras: scope(cams.value) }); toast(`Camera scope of ${u.username} saved`); } catch (e) { toast(e.message, 'error'); }
     });
+    const flag = (key, label) => {
+      const box = h('input', { type: 'checkbox', checked: !!u[key], 'aria-label': `${label} (${u.username})`,
+        disabled: u.role !== 'viewer', title: u.role === 'viewer' ? '' : 'always allowed for this role' });
+      box.addEventListener('change', async () => {
+        try { await patch(`/api/users/${u.id}`, { [key]: box.checked }); toast(`${label} ${box.checked ? 'allowed' : 'withdrawn'} for ${u.username}`); } catch (e) { toast(e.message, 'error'); box.checked = !box.checked; }
+      });
+      return box;
+    };
     const self = me() && me().id === u.id;
     return h('tr',
       h('td', h('strong', u.username), self ? h('span.muted', ' (you)') : null),
       h('td', role), h('td', cams),
+      h('td', flag('playback', 'Playback')), h('td', flag('export', 'Export')),
       h('td', u.mfa ? 'on' : h('span.muted', 'off')),
       h('td.right', self ? null : h('button.ghost.danger', { type: 'button', onclick: async () => {
         if (!confirm(`Remove ${u.username}?`)) return;
@@ -65,7 +77,10 @@ export async function render() {
     error.textContent = '';
     const f = formData(form);
     try {
-      await post('/api/users', { username: f.username, password: f.password, role: f.role, cameras: scope(f.cameras || '') });
+      await post('/api/users', {
+        username: f.username, password: f.password, role: f.role, cameras: scope(f.cameras || ''),
+        playback: f.playback === 'on', export: f.export === 'on',
+      });
       form.reset();
       toast(`User ${f.username} added`);
       await refresh();
