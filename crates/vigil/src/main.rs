@@ -5,6 +5,7 @@ mod engine;
 mod models;
 mod paths;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,15 @@ enum Command {
     /// Check a configuration file (`vigil config check --config vigil.toml`).
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Manage users of the web UI and API (`add`, `list`, `passwd`, `reset-mfa`, `role`).
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
+    /// Check the audit log (`vigil audit verify`).
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+    /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
+    #[command(name = "bench-api")]
+    BenchApi(cmd::bench_api::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,9 +70,16 @@ fn main() -> std::process::ExitCode {
         Command::Config(command) => cmd::config::run(command),
         Command::Export(args) => cmd::export::run(args),
         Command::BenchRecord(args) => cmd::bench_record::run(args),
+        Command::User(command) => cmd::user::run(command),
+        Command::Audit(command) => cmd::audit::run(command),
+        Command::BenchApi(args) => cmd::bench_api::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<cmd::audit::Tampered>().is_some() => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::from(1)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

@@ -112,10 +112,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  recordings and events in {}; stop with Ctrl-C",
         data.display()
     );
-    match args.seconds {
-        Some(s) => wait_or_signal(&engine, Duration::from_secs(s))?,
-        None => engine.wait_for_signal()?,
-    }
+    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            engine.shutdown();
+            return Err(e);
+        }
+    };
+    crate::serve::announce(&started);
+    let waited = match args.seconds {
+        Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),
+        None => engine.wait_for_signal(),
+    };
+    engine
+        .runtime()
+        .block_on(started.server.shutdown(Duration::from_secs(3)));
+    waited?;
     let report = engine.shutdown();
     summarize(&config, report.events_recorded)?;
     Ok(())

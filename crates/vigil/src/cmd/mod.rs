@@ -2,10 +2,13 @@
 
 pub mod analyze;
 pub mod analyze_rules;
+pub mod audit;
 pub mod bench;
+pub mod bench_api;
 pub mod bench_record;
 pub mod config;
 pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod run;
+pub mod user;

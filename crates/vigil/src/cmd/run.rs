@@ -25,13 +25,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             models_dir: args.models,
         },
     )?;
+    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            engine.shutdown();
+            return Err(e);
+        }
+    };
     eprintln!(
         "vigil: running {} camera(s) from {} (data in {}); stop with Ctrl-C or SIGTERM",
         engine.cameras().len(),
         args.config.display(),
         config.data_dir.display()
     );
-    engine.wait_for_signal()?;
+    crate::serve::announce(&started);
+    let waited = engine.wait_for_signal();
+    engine
+        .runtime()
+        .block_on(started.server.shutdown(std::time::Duration::from_secs(3)));
+    waited?;
     let report = engine.shutdown();
     eprintln!(
         "vigil: stopped ({} events recorded)",

@@ -235,6 +235,16 @@ impl Engine {
         &self.cameras
     }
 
+    /// The recording and event store, when a camera records.
+    pub fn store(&self) -> Option<Arc<Store>> {
+        self.store.clone()
+    }
+
+    /// The I/O runtime (the HTTPS server runs on it).
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
     /// Waits for SIGTERM or SIGINT (Ctrl-C).
     pub fn wait_for_signal(&self) -> anyhow::Result<()> {
         self.runtime.block_on(wait_signal())
