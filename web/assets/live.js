@@ -33,13 +33,25 @@ export class LivePlayer {
     this.onState = onState;
     this.stopped = true;
     this.retry = 0;
-    this.latencyMs = null;
+    this.arrivalMs = null;
     this.segments = 0;
     video.muted = true;
     video.autoplay = true;
     video.playsInline = true;
     video.addEventListener('playing', () => { this.retry = 0; this.onState('playing'); });
     video.addEventListener('canplay', () => { if (!this.stopped) video.play().catch(() => {}); });
+  }
+
+  /**
+   * Delay from a frame reaching Vigil to its display here: the newest segment's transit time (from its
+   * prft wall-clock stamp; both clocks are this machine's on loopback, else they must be in sync) plus
+   * how far playback is behind the newest buffered frame. Null before the first frame plays.
+   */
+  get latencyMs() {
+    const v = this.video;
+    if (this.arrivalMs === null || !v.buffered.length || v.paused) return null;
+    const behind = v.buffered.end(v.buffered.length - 1) - v.currentTime;
+    return Math.max(0, this.arrivalMs) + Math.max(0, behind) * 1000;
   }
 
   start() {
@@ -96,7 +108,7 @@ export class LivePlayer {
     }
     if (boxType(data) === 'prft') {
       const t = prftMillis(data);
-      if (t !== null) this.latencyMs = Date.now() - t;
+      if (t !== null) this.arrivalMs = Date.now() - t;
       this.segments++;
     }
     this.queue.push(data);

@@ -112,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  recordings and events in {}; stop with Ctrl-C",
         data.display()
     );
-    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::ui(&engine)) {
         Ok(s) => s,
         Err(e) => {
             engine.shutdown();

@@ -25,7 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             models_dir: args.models,
         },
     )?;
-    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::default()) {
+    let started = match crate::serve::start(&engine, &config, crate::serve::Extras::ui(&engine)) {
         Ok(s) => s,
         Err(e) => {
             engine.shutdown();
