@@ -177,6 +177,18 @@ try {
   if (!(p1 > p0 || ended)) throw new Error(`recorded video does not play: ${p0} -> ${p1}`);
   await shot(page, 'camera-playback');
 
+  // Export the range being played (a write: needs the CSRF token), with progress, to a download link.
+  await page.click('form.export button[type=submit]');
+  const link = await page.waitForSelector('form.export a[download]', { timeout: 60000 });
+  const href = await link.getAttribute('href');
+  const exported = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return { status: r.status, type: r.headers.get('content-type'), bytes: (await r.arrayBuffer()).byteLength };
+  }, href);
+  log(`export: ${JSON.stringify(exported)}`);
+  if (exported.status !== 200 || exported.bytes < 10000) throw new Error(`export download ${JSON.stringify(exported)}`);
+  await shot(page, 'camera-export');
+
   // 7. The other pages render.
   for (const [path, sel, name] of [
     ['#/events', '.filters', 'events'],
@@ -189,6 +201,15 @@ try {
     await sleep(300);
     await shot(page, name);
   }
+  // Add a viewer scoped to the camera, allowed to watch recordings.
+  await page.fill('form.grid-form input[name=username]', 'guard');
+  await page.fill('form.grid-form input[name=password]', 'another long passphrase 7');
+  await page.selectOption('form.grid-form select[name=role]', 'viewer');
+  await page.fill('form.grid-form input[name=cameras]', camera);
+  await page.check('form.grid-form input[name=playback]');
+  await page.click('form.grid-form button[type=submit]');
+  await page.waitForSelector('table.data tbody tr:has-text("guard")');
+  await shot(page, 'users-added');
   const audit = await page.evaluate(async () => (await (await fetch('/api/audit?limit=200')).json()).entries);
   const liveViews = audit.filter((e) => /live/.test(e.action) && e.user === 'chief');
   log(`audit: ${audit.length} entries, ${liveViews.length} live views by ${USER}`);
