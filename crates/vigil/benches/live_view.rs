@@ -91,7 +91,7 @@ fn main() {
 /// One vigil, one camera replaying `video`: CPU with 0 and 16 viewers, latency with 1 and 16.
 fn measure(video: &std::path::Path, label: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut vigil = Vigil::start(tmp.path(), CAMERA, &video);
+    let mut vigil = Vigil::start(tmp.path(), CAMERA, video);
     let token = vigil.setup_token();
     vigil.wait_listening();
     let pem = std::fs::read(tmp.path().join("tls/cert.pem")).unwrap();
