@@ -14,11 +14,11 @@ use crate::payload::{
 };
 use crate::template::{Escape, Template};
 use crate::webhook::{Webhook, WebhookStatus};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vigil_core::{Event, EventPhase};
+use vigil_core::{Event, EventId, EventPhase};
 use vigil_rules::{LineCounts, ZoneOccupancy};
 
 /// Starts alert delivery.
@@ -76,6 +76,7 @@ impl Alerts {
             threads: Mutex::new(threads),
             closed: AtomicBool::new(false),
             known: Mutex::new(HashSet::new()),
+            open: Mutex::new(HashMap::new()),
         };
         Ok((
             AlertHandle {
@@ -97,7 +98,13 @@ struct Inner {
     closed: AtomicBool,
     /// Entities whose discovery configs and initial states are already set: (kind, camera, item).
     known: Mutex<HashSet<(u8, String, String)>>,
+    /// Open events per (camera, rule): a rule's flag is `ON` while any of its events is open (per-object
+    /// rules have one event per person, which end one by one).
+    open: Mutex<HashMap<(String, String), BTreeSet<EventId>>>,
 }
+
+/// Open events remembered per rule for its flag; past this the oldest is forgotten (its end is lost).
+const MAX_OPEN_PER_RULE: usize = 4096;
 
 /// A snapshot of every delivery channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -239,11 +246,7 @@ impl AlertHandle {
         };
         if let Some(m) = &self.inner.mqtt {
             self.ensure_rule(m, &event.camera, &event.rule);
-            let flag: &[u8] = if event.phase == EventPhase::End {
-                b"OFF"
-            } else {
-                b"ON"
-            };
+            let flag: &[u8] = if self.rule_open(event) { b"ON" } else { b"OFF" };
             m.push_with_states(
                 Record {
                     topic: m.topics.event(&event.camera, &event.rule),
@@ -271,6 +274,29 @@ impl AlertHandle {
         for o in &self.inner.outputs {
             o.on_event(event, self.inner.mqtt.as_ref());
         }
+    }
+
+    /// Notes the event as open or ended; true while the rule has any open event.
+    fn rule_open(&self, event: &Event) -> bool {
+        let mut open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (event.camera.clone(), event.rule.clone());
+        if event.phase == EventPhase::End {
+            let Some(set) = open.get_mut(&key) else {
+                return false;
+            };
+            set.remove(&event.id);
+            let any = !set.is_empty();
+            if !any {
+                open.remove(&key);
+            }
+            return any;
+        }
+        let set = open.entry(key).or_default();
+        set.insert(event.id);
+        if set.len() > MAX_OPEN_PER_RULE {
+            set.pop_first();
+        }
+        true
     }
 
     /// Publishes a camera's line counters and zone occupancy as retained state topics (only the values

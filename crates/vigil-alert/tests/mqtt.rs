@@ -501,3 +501,127 @@ async fn discovery_is_published_again_when_home_assistant_restarts() {
     all.push(topics.rule_active("Yard", "Intruder"));
     clear_retained(BROKER_PORT, &all).await;
 }
+
+/// Waits until the broker has every message and state topic the handle holds.
+async fn settled(alerts: &vigil_alert::AlertHandle) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let st = alerts.status().mqtt.unwrap();
+        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The retained value of `topic`, as a subscriber arriving now sees it.
+async fn retained(topic: &str) -> String {
+    let mut sub = Subscriber::connect(BROKER_PORT, &unique("sub"), &[topic], false).await;
+    let got = sub
+        .collect_until(Duration::from_secs(5), |g| !g.is_empty())
+        .await;
+    got.last().map(|m| m.text()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_object_rule_stays_on_until_its_last_person_leaves() {
+    if !broker_available("a_per_object_rule_stays_on_until_its_last_person_leaves") {
+        return;
+    }
+    let prefix = unique("vt");
+    let mut mqtt = mqtt_config(&prefix, &unique("ha"));
+    mqtt.discovery = false;
+    let topics = Topics::new(&mqtt);
+    let flag = topics.rule_active("Front", "Yard entry");
+    let (alerts, _dead) = Alerts::start(config(mqtt)).unwrap();
+
+    // A real rules engine: two people walk into the yard (one event each), then leave one after the other.
+    let rules: vigil_rules::RulesConfig = toml::from_str(
+        r#"
+[[zone]]
+name = "Yard"
+points = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+[[rule]]
+name = "Yard entry"
+kind = "intrusion"
+zone = "Yard"
+cooldown = "1s"
+"#,
+    )
+    .unwrap();
+    let mut engine = vigil_rules::RuleEngine::new("Front", &rules, &["person"]).unwrap();
+    let mut frame = 0i64;
+    let mut step = |people: &[(u64, f32)]| {
+        let tracks: Vec<_> = people
+            .iter()
+            .map(|&(id, y)| vigil_core::TrackedObject {
+                id,
+                bbox: vigil_core::BBox::new(
+                    100.0 * id as f32,
+                    y - 60.0,
+                    100.0 * id as f32 + 40.0,
+                    y,
+                ),
+                score: 0.9,
+                class_id: 0,
+                age: 10,
+                matched: true,
+            })
+            .collect();
+        let ctx = vigil_rules::FrameContext {
+            time_unix_ms: 1_717_000_000_000 + 100 * frame,
+            media_time: vigil_core::Time90k(9000 * frame),
+            frame_w: 640,
+            frame_h: 360,
+        };
+        frame += 1;
+        let events = engine.update(&ctx, &tracks);
+        for e in &events {
+            alerts.publish_event(e);
+        }
+        events
+    };
+    let mut events = Vec::new();
+    for _ in 0..30 {
+        events.extend(step(&[(1, 300.0), (2, 320.0)]));
+    }
+    // Person 1 walks out of the yard; person 2 stays past person 1's cooldown.
+    for _ in 0..30 {
+        events.extend(step(&[(1, 100.0), (2, 320.0)]));
+    }
+    let starts: Vec<_> = events
+        .iter()
+        .filter(|e| e.phase == EventPhase::Start)
+        .collect();
+    assert_eq!(starts.len(), 2, "one event per person");
+    let ends: Vec<_> = events
+        .iter()
+        .filter(|e| e.phase == EventPhase::End)
+        .collect();
+    assert_eq!(ends.len(), 1, "person 1's event ended");
+    assert_eq!(ends[0].track_ids, [1]);
+    settled(&alerts).await;
+    assert_eq!(retained(&flag).await, "ON", "person 2 is still in the yard");
+
+    for _ in 0..30 {
+        events.extend(step(&[(1, 100.0), (2, 100.0)]));
+    }
+    assert_eq!(
+        events.iter().filter(|e| e.phase == EventPhase::End).count(),
+        2
+    );
+    settled(&alerts).await;
+    assert_eq!(retained(&flag).await, "OFF", "everyone has left");
+
+    alerts.shutdown(Duration::from_secs(5)).await;
+    clear_retained(
+        BROKER_PORT,
+        &[
+            flag,
+            topics.rule_event("Front", "Yard entry"),
+            topics.availability(),
+        ],
+    )
+    .await;
+}

@@ -60,6 +60,9 @@ pub use vigil_core::config::{ByteSize, ConfigDiagnostic};
 /// Default `data_dir`.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/vigil";
 
+/// Name (and folder under `data_dir`) of the storage directory used when `[storage]` lists none.
+pub const DEFAULT_STORAGE_DIR: &str = "recordings";
+
 /// The whole `vigil.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,10 +157,7 @@ impl VigilConfig {
     /// `data_dir/index.db`, and each camera's `retention.max_bytes` / `storage` as its budget and
     /// directory. `None` when no storage is configured.
     pub fn store_config(&self) -> Option<StoreConfig> {
-        let mut store = self.storage.clone()?;
-        if store.db.as_os_str().is_empty() {
-            store.db = self.data_dir.join("index.db");
-        }
+        let mut store = self.storage_with_defaults()?;
         for camera in &self.cameras {
             if camera.retention.max_bytes.is_none()
                 && camera.retention.max_days.is_none()
@@ -174,6 +174,38 @@ impl VigilConfig {
                 dir: camera.storage.clone(),
                 max_days: camera.retention.max_days,
             });
+        }
+        Some(store)
+    }
+
+    /// The storage directory used when `[storage]` lists none (or is absent while cameras record):
+    /// `data_dir/recordings`, created at start-up.
+    pub fn default_recordings_dir(&self) -> PathBuf {
+        self.data_dir.join(DEFAULT_STORAGE_DIR)
+    }
+
+    /// `[storage]` with its defaults filled in: the index at `data_dir/index.db`, and one directory
+    /// `data_dir/recordings` when none is listed. `None` when there is no `[storage]` and no camera records.
+    fn storage_with_defaults(&self) -> Option<StoreConfig> {
+        let mut store = match &self.storage {
+            Some(s) => s.clone(),
+            None if self.recording_cameras().next().is_some() => {
+                let mut s = StoreConfig::new(PathBuf::new(), DEFAULT_STORAGE_DIR, PathBuf::new());
+                s.dirs.clear();
+                s
+            }
+            None => return None,
+        };
+        if store.db.as_os_str().is_empty() {
+            store.db = self.data_dir.join("index.db");
+        }
+        if store.dirs.is_empty() {
+            let default = StoreConfig::new(
+                PathBuf::new(),
+                DEFAULT_STORAGE_DIR,
+                self.default_recordings_dir(),
+            );
+            store.dirs = default.dirs;
         }
         Some(store)
     }
@@ -205,22 +237,18 @@ fn path(segments: &[&str]) -> Vec<Seg> {
 
 /// Everything serde does not check, across sections.
 fn validate(config: &VigilConfig) -> Vec<Problem> {
-    let dirs: Vec<String> = config
-        .storage
+    let storage = config.storage_with_defaults();
+    let dirs: Vec<String> = storage
         .as_ref()
         .map(|s| s.dirs.iter().map(|d| d.name.clone()).collect())
         .unwrap_or_default();
     let mut problems = validate_cameras(&config.cameras, &dirs);
     problems.extend(config.server.problems());
 
-    if let Some(storage) = &config.storage {
-        let mut with_db = storage.clone();
-        if with_db.db.as_os_str().is_empty() {
-            with_db.db = config.data_dir.join("index.db");
-        }
-        if let Err(e) = with_db.validate() {
-            problems.push(Problem::new(path(&["storage"]), e.to_string()));
-        }
+    if let Some(storage) = &storage
+        && let Err(e) = storage.validate()
+    {
+        problems.push(Problem::new(path(&["storage"]), e.to_string()));
     }
 
     let model = config.model();

@@ -258,17 +258,38 @@ fn credentials_in_url_are_rejected_without_echoing_them() {
 }
 
 #[test]
-fn recording_without_storage_is_rejected() {
+fn recording_without_storage_records_under_the_data_dir() {
     let start = GOOD.find("[storage]").unwrap();
     let end = GOOD.find("[[camera]]").unwrap();
     let text = format!("{}{}", &GOOD[..start], &GOOD[end..]);
-    let errors = errors(&text);
-    assert_eq!(errors.diagnostics.len(), 1, "{errors}");
-    let d = &errors.diagnostics[0];
-    assert_eq!(d.field, "camera[0].roles");
+    let config = VigilConfig::parse(&text, "t.toml").unwrap();
+    let store = config.store_config().unwrap();
+    assert_eq!(store.db, config.data_dir.join("index.db"));
+    assert_eq!(store.dirs.len(), 1);
+    assert_eq!(store.dirs[0].name, "recordings");
+    assert_eq!(store.dirs[0].path, config.data_dir.join("recordings"));
+    assert_eq!(store.dirs[0].path, config.default_recordings_dir());
+    // A [storage] section with settings but no directories gets the same default directory.
+    let text = format!(
+        "{}[storage]\nsegment_seconds = 10\n\n{}",
+        &GOOD[..start],
+        &GOOD[end..]
+    );
+    let store = VigilConfig::parse(&text, "t.toml")
+        .unwrap()
+        .store_config()
+        .unwrap();
+    assert_eq!(store.segment_seconds, 10.0);
+    assert_eq!(store.dirs[0].name, "recordings");
+    // Nothing records: no store at all.
+    let text = text.replace("[storage]\nsegment_seconds = 10\n", "");
+    let text = text.replace("roles = [\"record\", \"analyze\"]", "roles = [\"analyze\"]");
+    assert!(!text.contains("\"record\""), "{text}");
     assert!(
-        d.message.contains("no storage directory is configured"),
-        "{errors}"
+        VigilConfig::parse(&text, "t.toml")
+            .unwrap()
+            .store_config()
+            .is_none()
     );
 }
 
@@ -365,8 +386,8 @@ fn alert_problems_point_at_their_section() {
 #[test]
 fn every_semantic_problem_is_reported_in_source_order() {
     let text = broken("max_days = 30", "max_days = 0")
-    .replace("name = \"yard\"", "name = \"front-door\"")
-    .replace("roles = [\"analyze\"]", "roles = []\nstorage = \"disk9\"");
+        .replace("name = \"yard\"", "name = \"front-door\"")
+        .replace("roles = [\"analyze\"]", "roles = []\nstorage = \"disk9\"");
     let errors = errors(&text);
     let fields: Vec<&str> = errors
         .diagnostics
@@ -417,9 +438,11 @@ fn relative_data_dir_is_relative_to_the_file() {
 
 #[test]
 fn the_documented_example_is_valid() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.example.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.example.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let config = VigilConfig::parse(&text, "docs/vigil.example.toml").unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        VigilConfig::parse(&text, "docs/vigil.example.toml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.cameras.len(), 2);
     assert_eq!(config.rules_for("gate").rule.len(), 3);
     assert_eq!(config.alert_config().output.len(), 1);

@@ -1,7 +1,9 @@
 //! Validation: turns a [`RulesConfig`] into checked, indexed specifications the engine runs on. Every error
 //! names the item (zone, line, mask, rule) and the field.
 
-use crate::config::{Anchor, DirectionFilter, MaskKind, Outline, RuleKind, RulesConfig};
+use crate::config::{
+    Anchor, DirectionFilter, EventGrouping, MaskKind, Outline, RuleKind, RulesConfig,
+};
 use crate::error::{RulesError, item_label};
 use crate::geometry::{Polygon, Segment};
 use crate::schedule::Schedule;
@@ -95,6 +97,8 @@ pub(crate) struct RuleSpec {
     pub min_duration_ms: i64,
     pub cooldown_ms: i64,
     pub update_every_ms: i64,
+    /// One event per object (intrusion, loitering) instead of one per situation.
+    pub per_object: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -466,6 +470,14 @@ pub(crate) fn compile(
             "min_duration",
             r.min_duration.is_some() && (is(RuleKind::LineCrossing) || is(RuleKind::Loitering)),
         )?;
+        forbid(
+            "events",
+            r.events.is_some() && !is(RuleKind::Intrusion) && !is(RuleKind::Loitering),
+        )?;
+        let per_object = match r.events {
+            Some(g) => g == EventGrouping::PerObject,
+            None => is(RuleKind::Intrusion) || is(RuleKind::Loitering),
+        };
         let min_dwell_ms = match (kind, r.min_dwell) {
             (RuleKind::Loitering, None) => {
                 return Err(require("min_dwell", "how long is too long, e.g. \"2m\""));
@@ -550,6 +562,7 @@ pub(crate) fn compile(
             update_every_ms: r
                 .update_every
                 .map_or(UPDATE_EVERY_MS, |d| d.as_millis() as i64),
+            per_object,
         });
     }
 

@@ -334,6 +334,18 @@ impl RuleKind {
     }
 }
 
+/// How a zone rule groups what it sees into events (`events = "per_object"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventGrouping {
+    /// One event per object: each qualifying object gets its own start, updates and end, with its own
+    /// track, snapshot and description (default for `intrusion` and `loitering`).
+    PerObject,
+    /// One event per situation: while any object qualifies, one event takes in every object (the only
+    /// grouping of `crowding`, `queue` and `line_crossing`).
+    PerSituation,
+}
+
 /// Which crossings of a line a rule reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -397,13 +409,18 @@ pub struct RuleConfig {
     pub more_than: Option<u32>,
     /// The wait that must be exceeded (`queue`, optional; `queue` needs `more_than` or `max_wait`).
     pub max_wait: Option<ConfigDuration>,
-    /// How long the condition must hold before the event starts (`crowding`, `queue`; default 0).
+    /// How long the condition must hold before the event starts (`crowding`, `queue`, `intrusion`; default
+    /// 0). For a per-object intrusion rule: how long each object must have been in the zone.
     pub min_duration: Option<ConfigDuration>,
     /// How long the event stays open after its condition stops: a recurrence within this time continues the
-    /// same event instead of starting a new one (default 0 for `line_crossing`, 10 s otherwise).
+    /// same event instead of starting a new one (default 0 for `line_crossing`, 10 s otherwise). For
+    /// per-object rules it applies per object: the same track coming back within it continues its event.
     pub cooldown: Option<ConfigDuration>,
     /// Interval of heartbeat updates while the event lasts (default 60 s; 0 turns them off).
     pub update_every: Option<ConfigDuration>,
+    /// One event per object (`"per_object"`, default) or one per situation (`"per_situation"`);
+    /// `intrusion` and `loitering` only.
+    pub events: Option<EventGrouping>,
 }
 
 impl Default for RuleConfig {
@@ -425,6 +442,7 @@ impl Default for RuleConfig {
             min_duration: None,
             cooldown: None,
             update_every: None,
+            events: None,
         }
     }
 }

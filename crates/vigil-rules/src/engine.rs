@@ -209,7 +209,11 @@ impl RuleEngine {
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
             let obs = observe(spec, state, &view, &mut self.parts);
             let ctx = event_context(&self.camera, &self.c, spec);
-            state.step(obs, &self.parts, now, &mut self.ids, &ctx, &mut out);
+            if spec.per_object {
+                state.step_objects(&self.parts, now, &mut self.ids, &ctx, &mut out);
+            } else {
+                state.step(obs, &self.parts, now, &mut self.ids, &ctx, &mut out);
+            }
         }
         out
     }
@@ -219,7 +223,7 @@ impl RuleEngine {
     pub fn close(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
-            if state.open.is_some() {
+            if state.has_open() {
                 let ctx = event_context(&self.camera, &self.c, spec);
                 state.close(&ctx, &mut out);
             }
@@ -236,7 +240,10 @@ impl RuleEngine {
                 continue;
             }
             let b = tr.bbox;
-            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh);
+            // The part of the box inside the picture: a tracker extrapolates boxes past the frame edge
+            // (someone walking in at the bottom has their feet below it), and the bottom centre of such a
+            // box would fall outside a zone drawn to the edge while the person is plainly in it.
+            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh).clip(1.0, 1.0);
             if self
                 .c
                 .ignore

@@ -1,7 +1,10 @@
-//! Event lifecycle: one open episode per rule at a time, so a situation is one event with updates (not one
-//! event per frame or per flicker). An episode starts when its rule's condition holds, takes in every object
-//! that meets the condition while it is open, and ends once the condition has been off for the rule's
-//! cooldown; a recurrence within the cooldown continues the same event.
+//! Event lifecycle. A per-situation rule has one open episode at a time, so a situation is one event with
+//! updates (not one event per frame or per flicker): it starts when the rule's condition holds, takes in every
+//! object that meets the condition while it is open, and ends once the condition has been off for the rule's
+//! cooldown; a recurrence within the cooldown continues the same event. A per-object rule (intrusion and
+//! loitering by default) runs the same lifecycle once per object: each object that meets the condition has
+//! its own episode, keyed by its zone stay (which survives the tracker handing the object a new id within
+//! the zone's grace), and the same track meeting the condition again within the cooldown continues it.
 
 use crate::compile::RuleSpec;
 use crate::describe::describe;
@@ -18,6 +21,9 @@ const MAX_DISTINCT_TRACKS: usize = 4096;
 /// Least time between two update messages triggered by changes (heartbeats have their own interval).
 const MIN_UPDATE_GAP_MS: i64 = 1000;
 
+/// Open per-object episodes per rule; objects beyond this get no event of their own (and a warning).
+const MAX_OBJECT_EPISODES: usize = 1024;
+
 /// An object that meets a rule's condition in this frame.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Participant {
@@ -25,6 +31,14 @@ pub(crate) struct Participant {
     pub class_id: ClassId,
     /// The best view of its track so far.
     pub best: BestObject,
+    /// Its identity for per-object episodes: the zone stay (zone rules) or the track id.
+    pub key: u64,
+    /// When it began to meet the condition (its stay began, or the rule was armed if later).
+    pub since: EventTime,
+    /// The latest time it was seen meeting the condition.
+    pub evidence: EventTime,
+    /// How long it has stayed in the zone, in ms (zone rules).
+    pub dwell_ms: i64,
 }
 
 /// What a rule's condition looks like in this frame.
@@ -58,6 +72,32 @@ pub(crate) struct Episode {
 }
 
 impl Episode {
+    fn open(id: EventId, start: EventTime, last: EventTime, kind: EventKind, t: i64) -> Self {
+        Self {
+            id,
+            start,
+            last,
+            track_ids: Vec::new(),
+            seen: BTreeMap::new(),
+            class_counts: Vec::new(),
+            best: None,
+            kind,
+            last_emit_ms: t,
+            dirty: false,
+        }
+    }
+
+    /// Pushes an update when something worth saying changed (at most once a second) or a heartbeat is due.
+    fn maybe_update(&mut self, t: i64, ctx: &EventContext<'_>, out: &mut Vec<Event>) {
+        let since_emit = t - self.last_emit_ms;
+        let every = ctx.rule.update_every_ms;
+        if (self.dirty && since_emit >= MIN_UPDATE_GAP_MS) || (every > 0 && since_emit >= every) {
+            self.dirty = false;
+            self.last_emit_ms = t;
+            out.push(ctx.make(self, EventPhase::Update));
+        }
+    }
+
     /// Adds participants; returns true when a new track joined.
     fn join(&mut self, participants: &[Participant]) -> bool {
         let mut joined = false;
@@ -185,18 +225,129 @@ impl EventContext<'_> {
     }
 }
 
+/// Facts of a per-object episode after seeing `p` again (`prev`: the episode's facts so far).
+fn object_kind(spec: &RuleSpec, prev: Option<&EventKind>, p: &Participant) -> EventKind {
+    match spec.kind {
+        crate::config::RuleKind::Loitering => {
+            let before = match prev {
+                Some(&EventKind::Loitering { dwell_ms, .. }) => dwell_ms,
+                _ => 0,
+            };
+            EventKind::Loitering {
+                dwell_ms: before.max(p.dwell_ms.max(0) as u64),
+                min_dwell_ms: spec.min_dwell_ms as u64,
+            }
+        }
+        _ => EventKind::Intrusion,
+    }
+}
+
 /// Runtime state of one rule.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RuleState {
+    /// The open episode of a per-situation rule.
     pub open: Option<Episode>,
+    /// The open episodes of a per-object rule, by the object's key (see [`Participant::key`]).
+    pub objects: BTreeMap<u64, Episode>,
     /// Since when the condition has held without a break (for `min_duration`).
     pub over_since: Option<EventTime>,
     /// Since when the schedule has been armed.
     pub armed_since: Option<EventTime>,
+    /// Objects refused an episode because [`MAX_OBJECT_EPISODES`] were open (warned once).
+    refused: bool,
 }
 
 impl RuleState {
-    /// Advances the rule by one frame, pushing the messages it emits.
+    /// True while the rule has an open event.
+    pub fn has_open(&self) -> bool {
+        self.open.is_some() || !self.objects.is_empty()
+    }
+
+    /// Advances a per-object rule by one frame: `participants` are the objects meeting its condition now.
+    pub fn step_objects(
+        &mut self,
+        participants: &[Participant],
+        now: EventTime,
+        ids: &mut IdGen,
+        ctx: &EventContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let spec = ctx.rule;
+        let t = now.unix_ms;
+        let mut touched = Vec::with_capacity(participants.len());
+        for p in participants {
+            if !self.objects.contains_key(&p.key) {
+                // The same track meeting the condition again in a new stay, within the cooldown, continues
+                // its event.
+                let back = self
+                    .objects
+                    .iter()
+                    .find(|(k, ep)| {
+                        ep.seen.contains_key(&p.track_id)
+                            && !participants.iter().any(|q| q.key == **k)
+                    })
+                    .map(|(k, _)| *k);
+                if let Some(ep) = back.and_then(|k| self.objects.remove(&k)) {
+                    self.objects.insert(p.key, ep);
+                }
+            }
+            match self.objects.get_mut(&p.key) {
+                Some(ep) => {
+                    if p.evidence.unix_ms > ep.last.unix_ms {
+                        ep.last = p.evidence;
+                    }
+                    let joined = ep.join(std::slice::from_ref(p));
+                    let kind = object_kind(spec, Some(&ep.kind), p);
+                    ep.dirty |= joined || material_change(&ep.kind, &kind);
+                    ep.kind = kind;
+                    ep.maybe_update(t, ctx, out);
+                }
+                None => {
+                    if t - p.since.unix_ms < spec.min_duration_ms {
+                        continue;
+                    }
+                    if self.objects.len() >= MAX_OBJECT_EPISODES {
+                        if !std::mem::replace(&mut self.refused, true) {
+                            tracing::warn!(
+                                camera = ctx.camera,
+                                rule = spec.name,
+                                "{MAX_OBJECT_EPISODES} events open at once: further objects get no event of their own"
+                            );
+                        }
+                        continue;
+                    }
+                    let kind = object_kind(spec, None, p);
+                    let mut ep = Episode::open(ids.next(t), p.since, p.evidence, kind, t);
+                    ep.join(std::slice::from_ref(p));
+                    out.push(ctx.make(&ep, EventPhase::Start));
+                    self.objects.insert(p.key, ep);
+                }
+            }
+            touched.push(p.key);
+        }
+        touched.sort_unstable();
+        // Objects that no longer meet the condition: their events end once the cooldown has passed.
+        let mut ended = Vec::new();
+        for (k, ep) in self.objects.iter_mut() {
+            if touched.binary_search(k).is_ok() {
+                continue;
+            }
+            if t - ep.last.unix_ms >= spec.cooldown_ms {
+                ended.push(*k);
+            } else if ep.dirty && t - ep.last_emit_ms >= MIN_UPDATE_GAP_MS {
+                ep.dirty = false;
+                ep.last_emit_ms = t;
+                out.push(ctx.make(ep, EventPhase::Update));
+            }
+        }
+        for k in ended {
+            if let Some(ep) = self.objects.remove(&k) {
+                out.push(ctx.make(&ep, EventPhase::End));
+            }
+        }
+    }
+
+    /// Advances a per-situation rule by one frame, pushing the messages it emits.
     pub fn step(
         &mut self,
         obs: Observation,
@@ -211,18 +362,7 @@ impl RuleState {
         if obs.active {
             match &mut self.open {
                 None => {
-                    let mut ep = Episode {
-                        id: ids.next(t),
-                        start: obs.since,
-                        last: obs.evidence,
-                        track_ids: Vec::new(),
-                        seen: BTreeMap::new(),
-                        class_counts: Vec::new(),
-                        best: None,
-                        kind: obs.kind,
-                        last_emit_ms: t,
-                        dirty: false,
-                    };
+                    let mut ep = Episode::open(ids.next(t), obs.since, obs.evidence, obs.kind, t);
                     ep.join(participants);
                     out.push(ctx.make(&ep, EventPhase::Start));
                     self.open = Some(ep);
@@ -234,14 +374,7 @@ impl RuleState {
                     let joined = ep.join(participants);
                     ep.dirty |= joined || material_change(&ep.kind, &obs.kind);
                     ep.kind = obs.kind;
-                    let since_emit = t - ep.last_emit_ms;
-                    if (ep.dirty && since_emit >= MIN_UPDATE_GAP_MS)
-                        || (spec.update_every_ms > 0 && since_emit >= spec.update_every_ms)
-                    {
-                        ep.dirty = false;
-                        ep.last_emit_ms = t;
-                        out.push(ctx.make(ep, EventPhase::Update));
-                    }
+                    ep.maybe_update(t, ctx, out);
                 }
             }
             if obs.instant && spec.cooldown_ms == 0 {
@@ -258,9 +391,12 @@ impl RuleState {
         }
     }
 
-    /// Ends the open episode, if any, pushing its `End` message.
+    /// Ends every open episode, pushing their `End` messages.
     pub fn close(&mut self, ctx: &EventContext<'_>, out: &mut Vec<Event>) {
         if let Some(ep) = self.open.take() {
+            out.push(ctx.make(&ep, EventPhase::End));
+        }
+        for (_, ep) in std::mem::take(&mut self.objects) {
             out.push(ctx.make(&ep, EventPhase::End));
         }
     }

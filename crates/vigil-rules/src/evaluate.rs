@@ -33,11 +33,20 @@ fn later(a: Option<EventTime>, b: EventTime) -> Option<EventTime> {
     })
 }
 
-fn participant(id: u64, p: &Presence) -> Participant {
+/// A zone member as a participant; its `since` is not before `armed_since`.
+fn participant(id: u64, p: &Presence, armed_since: EventTime) -> Participant {
     Participant {
         track_id: id,
         class_id: p.class_id,
         best: p.best,
+        key: p.stay,
+        since: if p.entered.unix_ms < armed_since.unix_ms {
+            armed_since
+        } else {
+            p.entered
+        },
+        evidence: p.last_inside,
+        dwell_ms: p.dwell_ms(),
     }
 }
 
@@ -84,6 +93,10 @@ pub(crate) fn observe(
                         track_id: o.id,
                         class_id: o.class_id,
                         best: o.best,
+                        key: o.id,
+                        since: now,
+                        evidence: now,
+                        dwell_ms: 0,
                     });
                     if c.direction == spec.inbound {
                         n_in += 1;
@@ -140,11 +153,19 @@ pub(crate) fn observe(
                     if spec.kind == RuleKind::Loitering && p.dwell_ms() < spec.min_dwell_ms {
                         continue;
                     }
-                    parts.push(participant(id, p));
+                    parts.push(participant(id, p, armed_since));
                     first_entered = earlier(first_entered, p.entered);
                     last_inside = later(last_inside, p.last_inside);
                     dwell = dwell.max(p.dwell_ms());
                 }
+            }
+            if spec.per_object {
+                // Each participant is judged on its own (see `RuleState::step_objects`).
+                state.over_since = None;
+                return Observation {
+                    active: !parts.is_empty(),
+                    ..inactive()
+                };
             }
             if spec.kind == RuleKind::Intrusion {
                 EventKind::Intrusion
@@ -163,7 +184,7 @@ pub(crate) fn observe(
             let (mut n, mut sum_wait, mut max_wait) = (0u32, 0i64, 0i64);
             if armed {
                 for (&id, p) in members {
-                    parts.push(participant(id, p));
+                    parts.push(participant(id, p, armed_since));
                     let wait = p.wait_ms(t).max(0);
                     n += 1;
                     sum_wait += wait;

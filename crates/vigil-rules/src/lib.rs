@@ -78,7 +78,8 @@
 //! kind = "loitering"
 //! zone = "Loading dock"
 //! min_dwell = "2m"
-//! cooldown = "30s"              # a recurrence within 30 s continues the same event
+//! cooldown = "30s"              # the same person back within 30 s continues their event
+//! events = "per_object"         # one event per person (default); "per_situation": one while any
 //!
 //! [[rule]]
 //! name = "Dock crowd"
@@ -111,12 +112,21 @@
 //!
 //! # Events
 //!
-//! Each rule has at most one open event at a time. It starts when the rule's condition holds (`Start`), takes
-//! in every object that meets the condition while it lasts (`Update` when objects join or a new peak is
-//! reached, at most once a second, plus a heartbeat every `update_every`, default 60 s), and ends once the
-//! condition has been off for the rule's `cooldown` (`End`). So one loitering person is one event, and a
-//! person who steps out and back within the cooldown does not raise a second alarm. Objects must pass the
-//! zone's enter/leave hysteresis first, so a box jittering on a zone edge does not flap.
+//! Intrusion and loitering rules raise one event per object (`events = "per_object"`, the default): each
+//! person who enters the zone (or stays past `min_dwell`) has an event of their own, with their track, best
+//! snapshot and description. The event starts when the object meets the condition (`Start`), is updated
+//! when something worth saying changes (at most once a second, plus a heartbeat every `update_every`,
+//! default 60 s) and ends once the object has stopped meeting the condition for the rule's `cooldown`
+//! (`End`). Objects must pass the zone's enter/leave hysteresis first, so a box jittering on a zone edge does
+//! not flap; a track lost for less than the zone's `grace` keeps its stay (even when the tracker gives it a
+//! new id at the same place), and the same track back within the cooldown continues its event, so one
+//! loitering person is one event, not fifty. A person the tracker loses for longer and re-finds under a new
+//! id is a new event (a limit of tracking, not of the rules).
+//!
+//! `events = "per_situation"` (and always for crowding, queues and line crossings) groups instead: the rule
+//! has at most one open event, which takes in every object that meets the condition while it lasts and ends
+//! once the condition has been off for the cooldown. A line rule without a cooldown makes one event of each
+//! frame's crossings (usually a single crossing).
 
 #![warn(missing_docs)]
 
@@ -137,8 +147,9 @@ mod zones;
 
 pub use compile::PrivacyMask;
 pub use config::{
-    Anchor, ConfigDuration, DirectionFilter, HeatmapConfig, LineConfig, MaskConfig, MaskKind,
-    OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow, ZoneConfig,
+    Anchor, ConfigDuration, DirectionFilter, EventGrouping, HeatmapConfig, LineConfig, MaskConfig,
+    MaskKind, OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow,
+    ZoneConfig,
 };
 pub use describe::{describe, humanize_duration, plural};
 pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};

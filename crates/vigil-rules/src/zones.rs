@@ -12,6 +12,9 @@ use vigil_core::{BBox, BestObject, ClassId, EventTime, Point, TrackId};
 /// A track's stay in a zone.
 #[derive(Debug, Clone)]
 pub(crate) struct Presence {
+    /// Identity of this stay, unique within the zone; it stays with the stay when a new track id takes it
+    /// over, so per-object events follow the person rather than the tracker's id.
+    pub stay: u64,
     pub class_id: ClassId,
     /// Best score the track has reached so far.
     pub max_score: f32,
@@ -112,6 +115,8 @@ pub(crate) struct ZoneState {
     completed: VecDeque<(i64, i64)>,
     history: VecDeque<OccupancySample>,
     bucket: Option<Bucket>,
+    /// The last stay identity handed out.
+    last_stay: u64,
 }
 
 /// Most completed stays remembered per zone for wait statistics.
@@ -178,6 +183,10 @@ impl ZoneState {
             let mut presence = match rejoin.and_then(|(old, _, _)| self.presences.remove(&old)) {
                 Some(p) => p,
                 None => Presence {
+                    stay: {
+                        self.last_stay += 1;
+                        self.last_stay
+                    },
                     class_id: o.class_id,
                     max_score: o.max_score,
                     confirmed: false,

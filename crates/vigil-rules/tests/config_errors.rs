@@ -134,6 +134,11 @@ fn rules_name_their_missing_or_misplaced_fields() {
         m.contains("rule 'R' (crowding): more_than: required"),
         "{m}"
     );
+    let m = rule("kind = \"crowding\"\nzone = \"Dock\"\nmore_than = 3\nevents = \"per_object\"");
+    assert!(
+        m.contains("rule 'R' (crowding): events: does not apply to crowding rules"),
+        "{m}"
+    );
     let m = rule("kind = \"queue\"\nzone = \"Dock\"");
     assert!(m.contains("more_than (queue length) or max_wait"), "{m}");
     let m = rule("kind = \"line_crossing\"\nzone = \"Dock\"");
@@ -213,4 +218,13 @@ fn typos_are_refused_when_reading_the_file() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("unknown unit"), "{e}");
+    let e = toml::from_str::<vigil_rules::RulesConfig>(
+        "[[rule]]\nname = \"A\"\nkind = \"intrusion\"\nevents = \"per_person\"",
+    )
+    .unwrap_err();
+    let m = e.to_string();
+    assert!(
+        m.contains("per_person") && m.contains("per_object") && m.contains("per_situation"),
+        "{m}"
+    );
 }

@@ -414,3 +414,27 @@ fn anchors_choose_which_part_of_the_box_must_be_inside() {
     );
     assert!(!fires("{ overlap = 0.5 }"));
 }
+
+#[test]
+fn a_box_reaching_past_the_frame_edge_is_in_a_zone_drawn_to_the_edge() {
+    // Someone walks in at the bottom: the tracker's box reaches a few pixels below the frame.
+    let toml = r#"
+[[zone]]
+name = "Aisle"
+points = [[0.45, 0.35], [1.0, 0.35], [1.0, 1.0], [0.45, 1.0]]
+
+[[rule]]
+name = "Stay"
+kind = "loitering"
+zone = "Aisle"
+min_dwell = "2s"
+"#;
+    let mut sim = Sim::new(toml);
+    sim.run(30, |i| {
+        let mut p = person(1, 0.7, 1.0);
+        p.bbox.y2 += if i % 2 == 0 { 3.0 } else { 1.0 };
+        vec![p]
+    });
+    assert_eq!(sim.phases("Stay"), [EventPhase::Start]);
+    assert_eq!(sim.engine.occupancy()[0].count, 1);
+}

@@ -14,7 +14,9 @@ pub struct StoreConfig {
     /// left out of a configuration file, where the caller fills in its default location before opening.
     #[serde(default)]
     pub db: PathBuf,
-    /// Storage directories (at least one). Each stream records into one of them.
+    /// Storage directories (at least one when opening; a configuration file may leave them out and let
+    /// the caller fill in a default). Each stream records into one of them.
+    #[serde(default)]
     pub dirs: Vec<DirConfig>,
     /// Per-camera byte budgets.
     #[serde(default)]

@@ -205,7 +205,11 @@ impl Inner {
                 self.delete_oldest(Scope::Camera(camera_id), used - budget, false, &mut report)?;
             }
         }
-        let ages: Vec<(i64, i64)> = lock(&self.state).camera_max_age.iter().map(|(&c, &a)| (c, a)).collect();
+        let ages: Vec<(i64, i64)> = lock(&self.state)
+            .camera_max_age
+            .iter()
+            .map(|(&c, &a)| (c, a))
+            .collect();
         for (camera_id, max_age) in ages {
             self.delete_older(camera_id, now_90k() - max_age, &mut report)?;
         }
@@ -215,7 +219,12 @@ impl Inner {
 
     /// Deletes a camera's segments that ended before `cutoff` (90 kHz wall clock), except footage under a
     /// live keep-longer mark or an evidence hold.
-    fn delete_older(&self, camera_id: i64, cutoff: i64, report: &mut RetentionReport) -> Result<(), StoreError> {
+    fn delete_older(
+        &self,
+        camera_id: i64,
+        cutoff: i64,
+        report: &mut RetentionReport,
+    ) -> Result<(), StoreError> {
         let e = db_err(&self.db_path);
         let now = now_90k();
         let victims = {
@@ -255,9 +264,11 @@ impl Inner {
             let marks = active_marks(&conn, lo, hi, now).map_err(&e)?;
             old.into_iter()
                 .filter(|(v, start, end)| {
-                    !marks
-                        .iter()
-                        .any(|m| m.camera_id.is_none_or(|c| c == v.camera_id) && m.start < *end && m.end > *start)
+                    !marks.iter().any(|m| {
+                        m.camera_id.is_none_or(|c| c == v.camera_id)
+                            && m.start < *end
+                            && m.end > *start
+                    })
                 })
                 .map(|(v, _, _)| v)
                 .collect::<Vec<_>>()
@@ -268,7 +279,10 @@ impl Inner {
         let (n, bytes) = self.delete_segments(&victims)?;
         report.deleted_segments += n;
         report.deleted_bytes += bytes;
-        tracing::info!(camera_id, "retention (age limit): deleted {n} segments, {bytes} bytes");
+        tracing::info!(
+            camera_id,
+            "retention (age limit): deleted {n} segments, {bytes} bytes"
+        );
         Ok(())
     }
 

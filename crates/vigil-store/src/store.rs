@@ -366,7 +366,9 @@ impl Inner {
                 lock(&self.state).camera_budgets.insert(id, b);
             }
             if let Some(days) = c.max_days {
-                lock(&self.state).camera_max_age.insert(id, i64::from(days) * 86_400 * 90_000);
+                lock(&self.state)
+                    .camera_max_age
+                    .insert(id, i64::from(days) * 86_400 * 90_000);
             }
         }
         Ok(())

@@ -192,9 +192,17 @@ fn age_limit_deletes_old_recordings_but_keeps_holds_and_recent_footage() {
     let expect: Vec<i64> = std::iter::once(before[3].id)
         .chain(before[7..].iter().map(|s| s.id))
         .collect();
-    assert_eq!(kept, expect, "the held old segment and the 10-day-old run stay");
+    assert_eq!(
+        kept, expect,
+        "the held old segment and the 10-day-old run stay"
+    );
     for b in &before {
-        assert_eq!(b.file.exists(), kept.contains(&b.id), "{}", b.file.display());
+        assert_eq!(
+            b.file.exists(),
+            kept.contains(&b.id),
+            "{}",
+            b.file.display()
+        );
     }
     assert_eq!(segments(tmp.path(), "porch").len(), 7);
     // Idempotent: nothing more to do.

@@ -2,38 +2,10 @@
 //! MOTChallenge rows, an annotated MP4 that ffprobe accepts), prints its summary, and on a truncated video
 //! keeps what it analysed and exits with an error naming the file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-}
-
-fn ready(video: &Path) -> bool {
-    if !video.is_file() || !shared().join("models/yolox_nano_416.onnx").is_file() {
-        eprintln!(
-            "SKIP: {} or the shared models not found (../shared absent)",
-            video.display()
-        );
-        return false;
-    }
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
-        return false;
-    }
-    true
-}
-
-fn analyze(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .arg("analyze")
-        .args(args)
-        .arg("--models")
-        .arg(shared().join("models"))
-        .arg("--quiet")
-        .output()
-        .expect("vigil runs")
-}
+use common::{analyze, ready, shared};
+use std::process::Command;
 
 #[test]
 fn analyze_writes_tracks_mot_rows_and_an_annotated_video() {

@@ -1,7 +1,8 @@
 //! Home Assistant MQTT discovery: retained config documents so a camera's entities appear by themselves.
 //!
 //! Per camera, one HA device (`identifiers = ["<client>_<camera>"]`) holding:
-//! - a `binary_sensor` per rule, on while the rule has an open event (state `.../rule/<rule>/active`,
+//! - a `binary_sensor` per rule, on while the rule has any open event (per-object rules have one per
+//!   person; it goes off when the last one ends) (state `.../rule/<rule>/active`,
 //!   `ON`/`OFF`; attributes from the last event message on `.../rule/<rule>/event`);
 //! - three `sensor`s per line: `in`, `out` (state class `total_increasing`) and `net`;
 //! - a `sensor` per zone: objects in the zone now;

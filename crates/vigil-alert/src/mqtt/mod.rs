@@ -43,7 +43,7 @@ pub const MAX_STATE_TOPICS: usize = 20_000;
 /// |---|---|---|
 /// | `P/availability` | yes (Last Will `offline`) | `online` / `offline` |
 /// | `P/events/<camera>/<rule>` | no | [`crate::EventMessage`] JSON |
-/// | `P/<camera>/rule/<rule>/active` | yes | `ON` / `OFF` |
+/// | `P/<camera>/rule/<rule>/active` | yes | `ON` while any event of the rule is open, else `OFF` |
 /// | `P/<camera>/rule/<rule>/event` | yes | the rule's last [`crate::EventMessage`] |
 /// | `P/<camera>/line/<line>/count` | yes | [`crate::LineCountMessage`] |
 /// | `P/<camera>/zone/<zone>/occupancy` | yes | [`crate::ZoneOccupancyMessage`] |

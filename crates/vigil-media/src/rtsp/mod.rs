@@ -60,7 +60,8 @@ pub struct IngestOptions {
     pub first_key_timeout: Duration,
     /// First backoff cap after a failure (default 1 s); doubles per consecutive failure.
     pub backoff_initial: Duration,
-    /// Largest backoff cap (default 30 s).
+    /// Largest backoff cap (default 5 s): after a camera comes back, at most this much more is lost
+    /// before it is recorded again; a connection attempt is cheap.
     pub backoff_max: Duration,
     /// A session that delivered frames this long resets the backoff (default 30 s).
     pub healthy_after: Duration,
@@ -78,7 +79,7 @@ impl Default for IngestOptions {
             stall_timeout: Duration::from_secs(10),
             first_key_timeout: Duration::from_secs(20),
             backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(30),
+            backoff_max: Duration::from_secs(5),
             healthy_after: Duration::from_secs(30),
             jump_tolerance: Duration::from_secs(5),
             reorder_tolerance: Duration::from_secs(1),

@@ -118,7 +118,8 @@ pub fn run_rules(
     out
 }
 
-/// A loitering rule on a dock zone: 3 s of dwell raises it, 2 s away ends it.
+/// A loitering rule on a dock zone: 3 s of dwell raises it, 2 s away ends it. One event for everyone on the
+/// dock (`per_situation`), so a lifecycle has people joining as well as heartbeats.
 pub const DOCK: &str = r#"
 [[zone]]
 name = "Loading dock"
@@ -131,6 +132,7 @@ zone = "Loading dock"
 min_dwell = "3s"
 cooldown = "2s"
 update_every = "2s"
+events = "per_situation"
 "#;
 
 /// A real frame of MOT17-05 (640x480 JPEG), if the shared footage is present.

@@ -1,7 +1,7 @@
 //! Behaviour rules in `vigil analyze`: the same rules engine `vigil run` uses, evaluated on a file so rules
 //! can be tried on footage before going live. Times in events are positions in the file (from 00:00:00).
 
-use crate::engine::events::crop_around;
+use crate::engine::events::{crop_around, snapshot_box};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -107,12 +107,18 @@ impl RulesRun {
         };
         let events = self.engine.update(&ctx, tracks);
         for e in &events {
-            self.record(e, frame, time_unix_ms)?;
+            self.record(e, frame, tracks, time_unix_ms)?;
         }
         Ok(())
     }
 
-    fn record(&mut self, e: &Event, frame: Option<&BgrImage>, now_ms: i64) -> anyhow::Result<()> {
+    fn record(
+        &mut self,
+        e: &Event,
+        frame: Option<&BgrImage>,
+        tracks: &[TrackedObject],
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
         self.messages += 1;
         if e.phase == EventPhase::Start {
             *self.started.entry(e.rule.clone()).or_default() += 1;
@@ -129,7 +135,9 @@ impl RulesRun {
             black_out_masks(&mut image, self.engine.privacy_masks());
             let full = vigil_media::encode::encode_jpeg(&image, 85)?;
             std::fs::write(dir.join(format!("{}.jpg", e.id)), full)?;
-            if let Some(crop) = e.best.as_ref().and_then(|b| crop_around(&image, &b.bbox)) {
+            if let Some(crop) =
+                snapshot_box(e, tracks, now_ms).and_then(|b| crop_around(&image, &b))
+            {
                 std::fs::write(
                     dir.join(format!("{}-crop.jpg", e.id)),
                     vigil_media::encode::encode_jpeg(&crop, 85)?,
@@ -143,7 +151,7 @@ impl RulesRun {
     pub fn finish(mut self, last_pts: Time90k) -> anyhow::Result<RulesSummary> {
         let now = (last_pts.as_secs_f64() * 1000.0).round() as i64;
         for e in self.engine.close() {
-            self.record(&e, None, now)?;
+            self.record(&e, None, &[], now)?;
         }
         if let Some((path, mut out)) = self.events.take() {
             out.flush()

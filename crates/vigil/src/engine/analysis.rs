@@ -197,7 +197,13 @@ pub fn run(setup: AnalysisSetup, mut rx: mpsc::Receiver<StreamEvent>) {
             };
             let events = engine.update(&ctx, &analysis.tracks);
             for e in &events {
-                sink.handle(e, analysis.bgr.as_ref(), unix_ms, engine.privacy_masks());
+                sink.handle(
+                    e,
+                    analysis.bgr.as_ref(),
+                    &analysis.tracks,
+                    unix_ms,
+                    engine.privacy_masks(),
+                );
             }
             window.add(analysis.detector_ran, analysis.timings.detector.total());
             stats.update(|s| {
@@ -216,7 +222,7 @@ pub fn run(setup: AnalysisSetup, mut rx: mpsc::Receiver<StreamEvent>) {
     }
     let now = now_micros() / 1000;
     for e in engine.close() {
-        sink.handle(&e, None, now, &[]);
+        sink.handle(&e, None, &[], now, &[]);
     }
     info!(camera, "analysis stopped");
 }

@@ -335,6 +335,13 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
     let store_config = config
         .store_config()
         .context("cameras record, but there is no [storage] section")?;
+    // The default directory lives under data_dir and is ours to create; configured directories must
+    // exist (a missing mount point is never created).
+    let default_dir = config.default_recordings_dir();
+    if store_config.dirs.iter().any(|d| d.path == default_dir) {
+        std::fs::create_dir_all(&default_dir)
+            .with_context(|| format!("creating {}", default_dir.display()))?;
+    }
     if let Some(parent) = store_config.db.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

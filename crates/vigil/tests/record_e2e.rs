@@ -1,0 +1,429 @@
+//! Recording end to end: the real `vigil run` binary recording cameras from the real RTSP server
+//! (GStreamer, `dev/rtsp-server.py`), checked with FFmpeg's own tools.
+//!
+//! "Nothing lost" is checked frame by frame: every client of the test server gets the file from its first
+//! frame, so a recording that lost nothing decodes to exactly the source's frames, in order, from frame 0.
+//! The MD5 of every decoded frame of the export is compared with the source's (`ffmpeg -f framemd5`).
+
+use std::io::{BufRead, BufReader};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vigil_core::Time90k;
+use vigil_media::test_server::{Mount, RtspTestServer, shared_footage};
+use vigil_store::Reader;
+
+/// The source clip: 377 frames at 12.5 fps (30.2 s), a key frame every 60 frames (4.8 s).
+const CLIP: &str = "intel/car-detection.mp4";
+const FPS: f64 = 12.5;
+const GOP: usize = 60;
+
+fn clip_or_skip(test: &str) -> Option<PathBuf> {
+    let Some(footage) = shared_footage() else {
+        eprintln!("SKIP {test}: ../shared/footage is absent");
+        return None;
+    };
+    if let Err(err) = RtspTestServer::check_available() {
+        eprintln!("SKIP {test}: {err}");
+        return None;
+    }
+    Some(footage.join(CLIP))
+}
+
+fn now_90k() -> i64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    (d.as_micros() as i64) * 9 / 100
+}
+
+/// MD5 of every decoded frame of `path`, in order.
+fn frame_md5s(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg decoding {} complained: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_string()))
+        .collect()
+}
+
+/// `ffprobe` must read the file without a complaint; returns its packet count.
+fn ffprobe_packets(path: &Path) -> usize {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// A running `vigil run`, its stderr collected.
+struct Vigil {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Vigil {
+    fn start(config: &Path) -> Vigil {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Vigil { child, log }
+    }
+
+    /// Lets it run for `d`, failing at once (with its log) if it exits.
+    fn run_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("vigil run exited early with {status}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) -> String {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                let log = self.log();
+                assert!(status.success(), "vigil run exited with {status}:\n{log}");
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vigil run did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill_9(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        self.log()
+    }
+}
+
+fn write_config(root: &Path, server: &RtspTestServer, cameras: &[&str]) -> PathBuf {
+    let mut text = format!(
+        "data_dir = {:?}\n\n[storage]\nsegment_seconds = 8\n\n",
+        root.join("data")
+    );
+    for cam in cameras {
+        text.push_str(&format!(
+            "[[camera]]\nname = \"{cam}\"\nmain = \"{}\"\nroles = [\"record\"]\n\n",
+            server.url(cam)
+        ));
+    }
+    let path = root.join("vigil.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn reader(root: &Path) -> Reader {
+    Reader::open(&root.join("data/index.db")).unwrap()
+}
+
+/// Continuous recorded ranges of a camera's main stream.
+fn runs(root: &Path, camera: &str) -> Vec<Range<Time90k>> {
+    reader(root)
+        .recordings(camera, "main", Time90k(0), Time90k(i64::MAX / 4))
+        .unwrap()
+}
+
+/// Exports `range` of `camera` to an MP4 and returns its path and frame count per the index.
+fn export(root: &Path, camera: &str, range: &Range<Time90k>, name: &str) -> (PathBuf, usize) {
+    let e = reader(root)
+        .export(camera, "main", range.start, range.end)
+        .unwrap();
+    assert!(e.skipped.is_empty(), "{:?}", e.skipped);
+    let path = root.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    e.file.write_all(&mut f, &mut |_| {}).unwrap();
+    (path, e.frames)
+}
+
+/// The export decodes to the source's frames from frame 0 on, none missing, none repeated.
+fn assert_source_prefix(export: &Path, source: &[String], what: &str) -> usize {
+    let got = frame_md5s(export);
+    assert!(!got.is_empty(), "{what}: no frames");
+    for (i, md5) in got.iter().enumerate() {
+        assert_eq!(
+            md5,
+            &source[i % source.len()],
+            "{what}: frame {i} of {} differs from source frame {}",
+            got.len(),
+            i % source.len()
+        );
+    }
+    got.len()
+}
+
+/// Plays every file to its end in headless Chromium (`record_e2e/play.mjs`, playwright-core from
+/// `dev/install-deps`); skips with a message when Node.js, playwright-core or Chromium is missing.
+fn plays_in_chromium(files: &[PathBuf]) {
+    let modules = std::env::var_os("VIGIL_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
+        });
+    let chromium = Path::new("/usr/bin/chromium");
+    if Command::new("node").arg("--version").output().is_err()
+        || !modules.join("playwright-core/package.json").exists()
+        || !chromium.exists()
+    {
+        eprintln!(
+            "SKIP: playback in Chromium (needs node, playwright-core and chromium: dev/install-deps)"
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record_e2e/play.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .args(files)
+        .env("VIGIL_NODE_MODULES", &modules)
+        .env("VIGIL_CHROMIUM", chromium)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("[play] OK"),
+        "Chromium did not play the exports:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn four_cameras_for_a_minute_export_every_frame_the_source_sent() {
+    let Some(clip) = clip_or_skip("four_cameras_for_a_minute") else {
+        return;
+    };
+    let cams = ["cam1", "cam2", "cam3", "cam4"];
+    let mounts: Vec<Mount> = cams
+        .iter()
+        .map(|c| Mount::new(c, &clip).looped(3))
+        .collect();
+    let server = RtspTestServer::start(&mounts).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &server, &cams);
+    let source = frame_md5s(&clip);
+    assert_eq!(source.len(), 377);
+
+    let started = now_90k();
+    let mut vigil = Vigil::start(&config);
+    vigil.run_for(Duration::from_secs(60));
+    let stopped = now_90k();
+    let log = vigil.stop();
+
+    let mut exports = Vec::new();
+    for cam in cams {
+        let runs = runs(tmp.path(), cam);
+        assert_eq!(
+            runs.len(),
+            1,
+            "{cam}: one continuous recording: {runs:?}\n{log}"
+        );
+        let run = &runs[0];
+        // Recording starts within a few seconds of start-up and runs until the stop.
+        assert!(
+            run.start.0 - started < 5 * 90_000,
+            "{cam} started late\n{log}"
+        );
+        assert!(stopped - run.end.0 < 2 * 90_000, "{cam} ended early\n{log}");
+        let (mp4, frames) = export(tmp.path(), cam, run, &format!("{cam}.mp4"));
+        assert_eq!(ffprobe_packets(&mp4), frames, "{cam}");
+        let n = assert_source_prefix(&mp4, &source, cam);
+        assert_eq!(n, frames, "{cam}");
+        // What the source sent in the recorded time, within the first GOP.
+        let sent = ((run.end.0 - run.start.0) as f64 / 90_000.0 * FPS).round() as usize;
+        assert!(
+            n.abs_diff(sent) <= GOP,
+            "{cam}: {n} frames, source sent ~{sent}"
+        );
+        assert!(n as f64 >= 55.0 * FPS, "{cam}: only {n} frames in a minute");
+        eprintln!("{cam}: {n} frames recorded and exported, source sent ~{sent}");
+        exports.push(mp4);
+    }
+    plays_in_chromium(&exports);
+}
+
+#[test]
+fn rtsp_server_down_for_ten_seconds_is_a_gap_with_nothing_lost_around_it() {
+    let Some(clip) = clip_or_skip("rtsp_server_down") else {
+        return;
+    };
+    let mut server = RtspTestServer::start(&[Mount::new("door", &clip).looped(3)]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &server, &["door"]);
+    let source = frame_md5s(&clip);
+
+    let mut vigil = Vigil::start(&config);
+    vigil.run_for(Duration::from_secs(15));
+    server.stop(); // SIGKILL: connections drop without a TEARDOWN
+    let down_at = now_90k();
+    std::thread::sleep(Duration::from_secs(10));
+    server.restart().unwrap();
+    let up_at = now_90k();
+    // Vigil reconnects by itself: a second run appears and grows.
+    wait_until("the recording to resume", Duration::from_secs(30), || {
+        runs(tmp.path(), "door").len() == 2
+    });
+    std::thread::sleep(Duration::from_secs(12));
+    let log = vigil.stop();
+
+    let runs = runs(tmp.path(), "door");
+    assert_eq!(runs.len(), 2, "{runs:?}\n{log}");
+    let gap = (runs[1].start.0 - runs[0].end.0) as f64 / 90_000.0;
+    assert!(
+        // 10 s down, then at most one reconnect backoff cap (5 s) and the connection set-up.
+        (9.0..17.0).contains(&gap),
+        "gap of {gap:.1} s for a 10 s outage\n{log}"
+    );
+    assert!(runs[0].end.0 <= down_at + 90_000 && runs[1].start.0 >= up_at - 90_000);
+    // Both sides of the gap hold every frame the server sent: each connection starts at frame 0.
+    for (i, run) in runs.iter().enumerate() {
+        let (mp4, frames) = export(tmp.path(), "door", run, &format!("run{i}.mp4"));
+        let n = assert_source_prefix(&mp4, &source, &format!("run {i}"));
+        assert_eq!(n, frames);
+        let sent = ((run.end.0 - run.start.0) as f64 / 90_000.0 * FPS).round() as usize;
+        assert!(n.abs_diff(sent) <= 2, "run {i}: {n} frames, ~{sent} sent");
+    }
+    // One export across the gap: the gap is skipped, not filled.
+    let whole = runs[0].start..runs[1].end;
+    let e = reader(tmp.path())
+        .export("door", "main", whole.start, whole.end)
+        .unwrap();
+    assert_eq!(e.gaps.len(), 1, "{:?}", e.gaps);
+}
+
+#[test]
+fn kill_9_while_recording_then_restart_keeps_every_committed_segment() {
+    let Some(clip) = clip_or_skip("kill_9_while_recording") else {
+        return;
+    };
+    let server = RtspTestServer::start(&[Mount::new("yard", &clip).looped(3)]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &server, &["yard"]);
+    let source = frame_md5s(&clip);
+
+    let mut vigil = Vigil::start(&config);
+    vigil.run_for(Duration::from_secs(20));
+    let killed_at = now_90k();
+    vigil.kill_9();
+
+    // Before any restart: what the index holds is on disk and exports; at most the last fragment
+    // (1 s) before the kill is missing.
+    let before = runs(tmp.path(), "yard");
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(
+        killed_at - before[0].end.0 < 3 * 90_000,
+        "lost more than the last fragment"
+    );
+
+    let mut vigil = Vigil::start(&config);
+    vigil.run_for(Duration::from_secs(1));
+    wait_until("recording to resume", Duration::from_secs(30), || {
+        runs(tmp.path(), "yard").len() == 2
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let log = vigil.stop();
+    assert!(!log.contains("panicked"), "{log}");
+
+    // The index and the files agree: every segment file exists with its indexed length, none damaged,
+    // and no file is left that the index does not know.
+    let segs = reader(tmp.path())
+        .segments("yard", "main", Time90k(0), Time90k(i64::MAX / 4))
+        .unwrap();
+    let mut indexed: Vec<PathBuf> = Vec::new();
+    for s in &segs {
+        assert!(s.damaged.is_none(), "{s:?}");
+        assert_eq!(std::fs::metadata(&s.file).unwrap().len(), s.bytes, "{s:?}");
+        indexed.push(s.file.clone());
+    }
+    let dir = segs[0].file.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue; // the directory's own marker file
+        }
+        assert!(indexed.contains(&path), "{} is not indexed", path.display());
+    }
+    // The run recorded before the kill (as recovered at start-up) exports frame-exact; recording resumed.
+    let after = runs(tmp.path(), "yard");
+    assert_eq!(after.len(), 2, "{after:?}\n{log}");
+    let (mp4, frames) = export(tmp.path(), "yard", &after[0], "before-kill.mp4");
+    assert_eq!(assert_source_prefix(&mp4, &source, "before kill"), frames);
+    assert!(
+        frames as f64 >= 15.0 * FPS,
+        "{frames} frames before the kill"
+    );
+    let (mp4, frames) = export(tmp.path(), "yard", &after[1], "after-restart.mp4");
+    assert_eq!(assert_source_prefix(&mp4, &source, "after restart"), frames);
+}

@@ -1,0 +1,264 @@
+//! End to end on real footage: `vigil analyze --rules` with the demo rule files counts the people who
+//! cross the walkway's exit line, and raises one intrusion and one loitering event per person in the worker
+//! and store zones, each with a snapshot that shows a person (checked by the project's own person detector).
+//!
+//! Ground truth, counted by hand from frames extracted with
+//! `ffmpeg -i VIDEO -vf "drawtext=text='%{n}':...,select='not(mod(n\,30))',scale=384:216,tile=4x4" sheet.png`
+//! (every 30th frame, then every 3rd frame around each entry and exit):
+//!
+//! - `one-by-one-person-detection.mp4` (10 fps, 1394 frames): six people, one at a time, walk in across
+//!   the bottom edge, stand at the table and leave across the right edge, past the pillar. Entry / exit
+//!   frames: 1: 65/195 (grey cardigan), 2: 230/445 (black jacket), 3: 510/695 (blonde, black clothes),
+//!   4: 750/860 (black T-shirt, glasses), 5: 930/1195 (dark hair, grey jumper), 6: 1240/1350 (grey
+//!   shirt). Nobody walks back in, so the "Exit" line of `demo/rules/walkway.toml` must count 6 out, 0 in.
+//! - `worker-zone-detection.mp4` (15 fps, 71 frames): one worker (hard hat, orange vest) walks from the
+//!   camera into the marked floor area and stands there to the end: one intrusion, one loitering event
+//!   (in the zone well over the 2 s `min_dwell`).
+//! - `store-aisle-detection.mp4` (15 fps, 67 frames): a man (hat, olive jacket) and a woman (teal top)
+//!   stand in the right-hand aisle from the first frame to the last; a third shopper (blonde, brown coat)
+//!   walks in from the bottom right at about frame 25 (1.7 s) and stays to the end (2.8 s in the aisle,
+//!   her feet below the frame's edge at first). Three people in the "Aisle" zone, each there over the 2 s
+//!   `min_dwell`: three intrusion and three loitering events.
+//!
+//! The short clips are analysed at their full 15 fps, the walkway at the default 5 fps.
+
+mod common;
+
+use common::{analyze, ready, shared};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use vigil_core::{Event, EventKind, EventPhase};
+use vigil_vision::detector::{Detector, DetectorConfig};
+use vigil_vision::model::{ModelStore, PERSON};
+use vigil_vision::runtime::Runtime;
+
+/// What one `vigil analyze --rules` run produced.
+struct RulesRun {
+    stdout: String,
+    events: Vec<Event>,
+    snapshots: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RulesRun {
+    /// The messages of `rule` in `phase`.
+    fn of(&self, rule: &str, phase: EventPhase) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| e.rule == rule && e.phase == phase)
+            .collect()
+    }
+
+    /// The last message of each event of `rule`, in order of start.
+    fn finals(&self, rule: &str) -> Vec<&Event> {
+        let mut out: Vec<&Event> = Vec::new();
+        for e in self.events.iter().filter(|e| e.rule == rule) {
+            match out.iter_mut().find(|f| f.id == e.id) {
+                Some(f) => *f = e,
+                None => out.push(e),
+            }
+        }
+        out
+    }
+}
+
+fn run_rules(video: &Path, rules: &str, detect_fps: &str) -> RulesRun {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let snapshots = dir.path().join("snaps");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../demo/rules")
+        .join(rules);
+    let started = Instant::now();
+    let out = analyze(&[
+        video.as_os_str(),
+        "--rules".as_ref(),
+        rules.as_os_str(),
+        "--detect-fps".as_ref(),
+        detect_fps.as_ref(),
+        "--events".as_ref(),
+        events.as_os_str(),
+        "--snapshots".as_ref(),
+        snapshots.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{}: analysed in {:.1} s",
+        video.display(),
+        started.elapsed().as_secs_f64()
+    );
+    let events = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is an event"))
+        .collect();
+    RulesRun {
+        stdout,
+        events,
+        snapshots,
+        _dir: dir,
+    }
+}
+
+/// The project's default person detector, to check what the snapshots show.
+fn person_detector() -> Detector {
+    let rt = Runtime::init(None).unwrap();
+    let store = ModelStore::new(vec![shared().join("models")], None);
+    let model = store.load_by_name("yolox-nano").unwrap();
+    let config = DetectorConfig {
+        threads: Some(2),
+        score_threshold: 0.1,
+        ..DetectorConfig::default()
+    };
+    Detector::new(&rt, &model, config).unwrap()
+}
+
+/// The best person score the detector gives the event's crop snapshot.
+fn person_in_crop(det: &mut Detector, run: &RulesRun, e: &Event) -> f32 {
+    let path = run.snapshots.join(format!("{}-crop.jpg", e.id));
+    assert!(path.is_file(), "no crop snapshot for {}", e.description);
+    assert!(run.snapshots.join(format!("{}.jpg", e.id)).is_file());
+    let image = vigil_media::image_file::read_bgr(&path).unwrap();
+    det.detect(&image)
+        .unwrap()
+        .detections
+        .iter()
+        .filter(|d| d.class_id == PERSON)
+        .map(|d| d.score)
+        .fold(0.0, f32::max)
+}
+
+/// Every event of each rule in `rules` has one start and one end, and its crop shows a person.
+fn check_events_and_snapshots(run: &RulesRun, rules: &[&str]) {
+    let mut det = person_detector();
+    for rule in rules {
+        let starts = run.of(rule, EventPhase::Start);
+        let ends = run.of(rule, EventPhase::End);
+        assert_eq!(starts.len(), ends.len(), "{rule}: every event ends");
+        for (s, e) in starts.iter().zip(&ends) {
+            assert_eq!(s.id, e.id, "{rule}: events end in order here");
+        }
+        for e in run.finals(rule) {
+            let score = person_in_crop(&mut det, run, e);
+            assert!(
+                score >= 0.3,
+                "{rule}: the crop of \"{}\" shows no person (best score {score:.2})",
+                e.description
+            );
+        }
+    }
+}
+
+/// Entry and exit frames of the six people of the walkway footage (10 fps), counted by hand.
+const WALKWAY_PEOPLE: [(u32, u32); 6] = [
+    (65, 195),
+    (230, 445),
+    (510, 695),
+    (750, 860),
+    (930, 1195),
+    (1240, 1350),
+];
+
+/// Which person of the walkway footage was in view at `unix_ms` (media time in ms from the file's start).
+fn walkway_person(unix_ms: i64) -> Option<usize> {
+    WALKWAY_PEOPLE
+        .iter()
+        .position(|&(a, b)| unix_ms >= a as i64 * 100 - 1000 && unix_ms <= b as i64 * 100 + 1000)
+}
+
+#[test]
+fn the_walkway_exit_line_counts_each_of_the_six_people_once_going_out() {
+    let video = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let run = run_rules(&video, "walkway.toml", "5");
+    assert!(
+        run.stdout.contains("line 'Exit': 0 in, 6 out, net -6"),
+        "{}",
+        run.stdout
+    );
+    // Each crossing is an event of its own, made by a different person, on their way out.
+    let crossings = run.of("Exit count", EventPhase::Start);
+    assert_eq!(crossings.len(), 6, "{:#?}", crossings);
+    let mut who: Vec<usize> = crossings
+        .iter()
+        .map(|e| {
+            let EventKind::LineCrossing {
+                inbound,
+                inbound_count,
+                outbound_count,
+                ..
+            } = e.kind
+            else {
+                panic!("{:?}", e.kind)
+            };
+            assert_eq!((inbound, inbound_count, outbound_count), (false, 0, 1));
+            walkway_person(e.start.unix_ms)
+                .unwrap_or_else(|| panic!("a crossing while nobody was there: {e:?}"))
+        })
+        .collect();
+    who.dedup();
+    assert_eq!(who, [0, 1, 2, 3, 4, 5], "one crossing per person, in order");
+
+    // "Long stay at the table" (10 s): at most one event per person; the three who stay 18 s or more
+    // (people 2, 3 and 5) must have theirs.
+    let mut stays = [0u32; 6];
+    for e in run.finals("Long stay at the table") {
+        let p = walkway_person(e.start.unix_ms).expect("a stay while someone was there");
+        assert_eq!(walkway_person(e.last.unix_ms), Some(p), "{e:?}");
+        stays[p] += 1;
+    }
+    assert!(stays.iter().all(|&n| n <= 1), "{stays:?}");
+    assert_eq!((stays[1], stays[2], stays[4]), (1, 1, 1), "{stays:?}");
+    check_events_and_snapshots(&run, &["Exit count", "Long stay at the table"]);
+}
+
+#[test]
+fn the_worker_zone_fires_intrusion_and_loitering_once_for_the_one_worker() {
+    let video = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let run = run_rules(&video, "worker-zone.toml", "15");
+    assert_eq!(run.of("Work area entry", EventPhase::Start).len(), 1);
+    assert_eq!(run.of("Work area loitering", EventPhase::Start).len(), 1);
+    let loiter = run.finals("Work area loitering")[0];
+    let EventKind::Loitering { dwell_ms, .. } = loiter.kind else {
+        panic!("{:?}", loiter.kind)
+    };
+    assert!(dwell_ms >= 2000, "{dwell_ms}");
+    assert_eq!(loiter.class_name, "person");
+    check_events_and_snapshots(&run, &["Work area entry", "Work area loitering"]);
+}
+
+#[test]
+fn the_store_aisle_fires_one_intrusion_per_shopper_and_one_loitering_per_stay() {
+    let video = shared().join("footage/intel/store-aisle-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let run = run_rules(&video, "store-aisle.toml", "15");
+    let entries = run.finals("Aisle entry");
+    assert_eq!(entries.len(), 3, "three shoppers: {entries:#?}");
+    let loiters = run.finals("Aisle loitering");
+    assert_eq!(loiters.len(), 3, "all three stay over 2 s: {loiters:#?}");
+    // One event per person: no track is in two events of a rule.
+    for rule in [&entries, &loiters] {
+        let mut ids: Vec<u64> = rule.iter().flat_map(|e| e.track_ids.clone()).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "a track in two events");
+        assert!(
+            rule.iter()
+                .all(|e| e.objects.len() == 1 && e.objects[0].count >= 1)
+        );
+    }
+    check_events_and_snapshots(&run, &["Aisle entry", "Aisle loitering"]);
+}
