@@ -47,7 +47,7 @@ pub use context::{
     StatusSource, StoreStatus, SystemStatus,
 };
 pub use error::{ApiError, ServerError};
-pub use routes::router;
 pub use live::LiveStreams;
+pub use routes::router;
 pub use server::{Server, ServerOptions};
 pub use web::WebAssets;
