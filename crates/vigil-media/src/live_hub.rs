@@ -3,8 +3,9 @@
 //!
 //! - [`live_channel`] makes a [`LivePublisher`] (owned by the camera's recorder thread) and a [`LiveHub`]
 //!   (cloned into the web server) for one camera.
-//! - [`LivePublisher::publish`] costs one atomic read when nobody watches: the fragmenter only runs while
-//!   at least one viewer is subscribed, and restarts at a key frame when the first one arrives.
+//! - [`LivePublisher::publish`] only reads the viewer count (one uncontended lock) when nobody watches:
+//!   the fragmenter runs while at least one viewer is subscribed, and restarts at a key frame when the
+//!   first one arrives.
 //! - Each frame becomes one media segment (`prft` + `moof` + `mdat`) the moment it arrives, muxed once by
 //!   the shared [`LiveFragmenter`] and broadcast as reference-counted [`Bytes`] to every viewer.
 //! - A [`LiveViewer`] yields the init segment, then media segments starting at a key frame. The broadcast
@@ -85,7 +86,7 @@ pub struct LivePublisher {
 }
 
 impl LivePublisher {
-    /// Takes the next frame. Does nothing (one atomic read) while nobody watches.
+    /// Takes the next frame. Does nothing but read the viewer count while nobody watches.
     pub fn publish(&mut self, frame: &EncodedFrame) {
         if self.tx.receiver_count() == 0 {
             // Nobody watches: drop the fragmenter's held frames; the next viewer restarts at a key frame.

@@ -96,7 +96,7 @@ impl AnalysisFeed {
 
 /// The recorder thread of one camera: appends every frame of the main stream, ends the run at every
 /// discontinuity (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers (one
-/// atomic read per frame while nobody watches) and to the analysis feed. Ends when the ingest channel
+/// uncontended lock per frame while nobody watches) and to the analysis feed. Ends when the ingest channel
 /// closes; then closes the recorder.
 pub fn record_loop(
     camera: String,
