@@ -52,7 +52,11 @@ impl LiveSource for LiveStreams {
                 Ok(u) => u,
                 Err(rejection) => return rejection.into_response(),
             };
-            let Some(viewer) = hub.as_ref().and_then(LiveHub::subscribe) else {
+            let Some(hub) = hub else {
+                return ApiError::not_found(format!("no camera named {camera} is running"))
+                    .into_response();
+            };
+            let Some(viewer) = hub.subscribe() else {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "camera_not_live",

@@ -164,6 +164,9 @@ fn a_viewer_receives_playable_live_video_and_is_audited() {
         let refused = connect(&s, CAM, Some(&scoped)).await.err();
         assert!(matches!(refused, Some(403 | 404)), "{refused:?}");
 
+        // A camera that does not exist: a clean 404, no upgrade.
+        assert_eq!(connect(&s, "nope", Some(&admin)).await.err(), Some(404));
+
         let mut ws = connect(&s, CAM, Some(&admin)).await.unwrap();
         let mut mime = None;
         let mut stream = Vec::new();
