@@ -57,6 +57,11 @@ pub struct SystemStatus {
 pub trait StatusSource: Send + Sync {
     /// The current figures.
     fn status(&self) -> SystemStatus;
+
+    /// The camera names (asked on every camera-scoped request; override when `status` is costly).
+    fn camera_names(&self) -> Vec<String> {
+        self.status().cameras.into_iter().map(|c| c.name).collect()
+    }
 }
 
 /// Camera health from the recording store alone: every camera in the index, recording, nothing
@@ -84,6 +89,16 @@ impl StatusSource for StoreStatus {
         SystemStatus {
             cameras,
             detector: DetectorHealth::default(),
+        }
+    }
+
+    fn camera_names(&self) -> Vec<String> {
+        match self.0.reader().and_then(|r| r.cameras()) {
+            Ok(c) => c.into_iter().map(|c| c.name).collect(),
+            Err(e) => {
+                tracing::warn!("store cameras: {e}");
+                Vec::new()
+            }
         }
     }
 }
@@ -159,13 +174,7 @@ impl AppContext {
 
     /// Every camera known: the status source's and the store's, by name.
     pub fn camera_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .status
-            .status()
-            .cameras
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
+        let mut names: Vec<String> = self.status.camera_names();
         if let Some(store) = &self.store
             && let Ok(reader) = store.reader()
             && let Ok(cams) = reader.cameras()

@@ -109,6 +109,11 @@ pub mod s {
     pub fn code_request() -> Value {
         json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})
     }
+    /// POST /api/me/password.
+    pub fn password_request() -> Value {
+        json!({"type": "object", "required": ["current", "new"],
+               "properties": {"current": {"type": "string"}, "new": {"type": "string"}}})
+    }
     /// `{recovery_codes}`.
     pub fn recovery_codes() -> Value {
         json!({"type": "object", "required": ["recovery_codes"],

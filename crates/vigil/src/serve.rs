@@ -76,6 +76,10 @@ impl StatusSource for EngineStatus {
         };
         SystemStatus { cameras, detector }
     }
+
+    fn camera_names(&self) -> Vec<String> {
+        self.cameras.iter().map(|c| c.name.clone()).collect()
+    }
 }
 
 /// What the server of a running engine can be given beyond the engine itself.

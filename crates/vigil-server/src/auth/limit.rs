@@ -103,7 +103,14 @@ impl Limiter {
             );
         }
         let over = n.saturating_sub(self.limits.ip_free_failures) as u32;
-        Verdict::Proceed((self.limits.ip_delay_step * over).min(self.limits.ip_max_delay))
+        Verdict::Proceed(
+            self.limits
+                .ip_delay_step
+                .checked_mul(over)
+                .map_or(self.limits.ip_max_delay, |d| {
+                    d.min(self.limits.ip_max_delay)
+                }),
+        )
     }
 
     /// The remaining lockout of an account name, if locked.
@@ -129,7 +136,7 @@ impl Limiter {
             }
             let q = ips.entry(ip).or_default();
             q.push_back(now);
-            if q.len() > self.limits.ip_block_failures * 2 {
+            if q.len() > self.limits.ip_block_failures.saturating_mul(2) {
                 q.pop_front();
             }
         }
@@ -145,7 +152,11 @@ impl Limiter {
         a.failures += 1;
         if a.failures >= self.limits.account_free_failures {
             let doublings = (a.failures - self.limits.account_free_failures).min(16);
-            let lock = (self.limits.lock_base * (1u32 << doublings)).min(self.limits.lock_max);
+            let lock = self
+                .limits
+                .lock_base
+                .checked_mul(1u32 << doublings)
+                .map_or(self.limits.lock_max, |l| l.min(self.limits.lock_max));
             a.locked_until = Some(now + lock);
             return Some(lock);
         }

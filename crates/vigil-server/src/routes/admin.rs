@@ -67,6 +67,14 @@ pub async fn update_user(
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Json<User>> {
     let id = positive(id)?;
+    if id == p.user_id
+        && (patch.role.is_some() || patch.disabled.is_some() || patch.password.is_some())
+    {
+        return Err(ApiError::conflict(
+            "you cannot change your own role, state or password here (another admin, or \
+             `vigil user passwd` on the server, can)",
+        ));
+    }
     let sec = ctx.security.clone();
     let user = blocking(move || {
         let user = sec.update_user(id, &patch)?;

@@ -326,3 +326,67 @@ pub async fn mfa_confirm(
     .await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }
+
+/// POST /api/me/password body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    current: String,
+    new: String,
+}
+
+/// POST /api/me/password: the current password is checked like a login (a wrong one counts against
+/// the account and the address), then every session of the user ends, this one included.
+pub async fn change_password(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> ApiResult<Response> {
+    let limiter = &ctx.security.limiter;
+    if let Some(left) = limiter.locked(&p.username) {
+        return Err(too_many(left.as_secs()));
+    }
+    if req.current.len() > 1024 {
+        return Err(bad_login());
+    }
+    let sec = ctx.security.clone();
+    let (name, current) = (p.username.clone(), req.current.clone());
+    let ok = blocking(move || sec.check_password(&name, &current)).await?;
+    if ok.is_none_or(|u| u.id != p.user_id) {
+        limiter.fail(ip.0, Some(&p.username));
+        let sec = ctx.security.clone();
+        let (u, i) = (p.username.clone(), ip.to_string());
+        blocking(move || {
+            sec.audit_or_log(
+                &u,
+                &i,
+                "password.change_refused",
+                &u,
+                "wrong current password",
+            );
+            Ok(())
+        })
+        .await?;
+        return Err(bad_login());
+    }
+    let sec = ctx.security.clone();
+    let (u, i) = (p.username.clone(), ip.to_string());
+    blocking(move || {
+        sec.update_user(
+            p.user_id,
+            &crate::auth::users::UserPatch {
+                password: Some(req.new),
+                ..Default::default()
+            },
+        )?;
+        sec.audit_or_log(&u, &i, "user.update", &u, "own password");
+        Ok(())
+    })
+    .await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie("", 0)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}

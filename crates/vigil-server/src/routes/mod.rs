@@ -34,6 +34,9 @@ pub use table::ROUTES;
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Oversized bodies up to this size are read and dropped before the 413 is sent.
+const DRAIN_LIMIT: usize = 1 << 20;
+
 /// Header carrying the CSRF token on cookie-authenticated writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -182,7 +185,7 @@ pub fn router(ctx: AppState) -> Router {
         (header::CACHE_CONTROL, "no-store"),
     ];
     let mut r = r
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -190,7 +193,8 @@ pub fn router(ctx: AppState) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(refuse_large_bodies));
     for (name, value) in headers {
         r = r.layer(SetResponseHeaderLayer::if_not_present(
             name,
@@ -198,6 +202,58 @@ pub fn router(ctx: AppState) -> Router {
         ));
     }
     r.with_state(ctx)
+}
+
+/// Refuses a request whose declared body is over [`MAX_BODY`] before reading any of it (a client that
+/// sent `Expect: 100-continue` gets the 413 instead of a `100 Continue`). Bodies without a length are
+/// cut at the same limit when read.
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > MAX_BODY as u64) {
+        // A client that did not wait for `100 Continue` is sending the body already: read (and drop) a
+        // bounded amount, so that it is not reset before it reads the answer.
+        let expects = req.headers().contains_key(header::EXPECT);
+        if !expects && n <= DRAIN_LIMIT as u64 {
+            let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
+        }
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request bodies are limited to {MAX_BODY} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Unknown paths: the web UI's `index.html` for a browser navigating to one of its own pages (a GET
+/// outside `/api/` and `/assets/` asking for HTML, when the UI is built in), a JSON 404 otherwise.
+async fn fallback(State(ctx): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if req.method() == Method::GET
+        && wants_html
+        && !path.starts_with("/api/")
+        && !path.starts_with("/assets/")
+        && path != "/metrics"
+        && let Some(asset) = ctx.assets.as_ref().and_then(|a| a.get("index.html"))
+    {
+        let mut r = asset.bytes.into_owned().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        return r;
+    }
+    ApiError::not_found("no such route").into_response()
 }
 
 fn is_write(m: &Method) -> bool {
@@ -216,27 +272,29 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Who sent the request: a bearer token or a session cookie (`Ok(None)`: neither, or not valid).
+/// Who sent the request: a valid session cookie first, else a bearer token (`Ok(None)`: neither is
+/// valid). Cross-site requests cannot add an `Authorization` header (no CORS is allowed), so the
+/// order does not open a CSRF path; cookie-authenticated writes still need the CSRF token.
 async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let Some(token) = auth
-            .to_str()
-            .ok()
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-        else {
-            return Ok(None);
-        };
+    if let Some(id) = session_cookie(headers) {
         let sec = ctx.security.clone();
-        return blocking(move || sec.token(&token)).await;
-    }
-    match session_cookie(headers) {
-        Some(id) => {
-            let sec = ctx.security.clone();
-            blocking(move || sec.session(&id)).await
+        if let Some(p) = blocking(move || sec.session(&id)).await? {
+            return Ok(Some(p));
         }
-        None => Ok(None),
     }
+    let Some(auth) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Some(token) = auth
+        .to_str()
+        .ok()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+    else {
+        return Ok(None);
+    };
+    let sec = ctx.security.clone();
+    blocking(move || sec.token(&token)).await
 }
 
 /// The one authorization gate in front of every route.

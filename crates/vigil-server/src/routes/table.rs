@@ -142,6 +142,17 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: || post(auth::mfa_confirm),
     },
     RouteSpec {
+        verb: Verb::Post,
+        path: "/api/me/password",
+        access: Session,
+        summary: "Change your own password (needs the current one); every session of yours ends",
+        params: &[],
+        request: Some(s::password_request),
+        status: 204,
+        response: Body::Empty,
+        handler: || post(auth::change_password),
+    },
+    RouteSpec {
         verb: Verb::Get,
         path: "/api/cameras",
         access: Perm(P::Cameras),

@@ -54,6 +54,10 @@ pub struct Setup {
     pub policy: Option<Policy>,
     /// Record the two cameras from footage and store events.
     pub store: bool,
+    /// Plugged-in live video.
+    pub live: Option<Arc<dyn vigil_server::LiveSource>>,
+    /// Plugged-in web UI files.
+    pub assets: Option<Arc<dyn vigil_server::Assets>>,
 }
 
 fn store_config(root: &Path) -> StoreConfig {
@@ -171,7 +175,10 @@ impl TestServer {
             Some(s) => Arc::new(StoreStatus(s.clone())),
             None => Arc::new(NoCameras),
         };
-        let ctx = Arc::new(AppContext::new(security, store, status, dir.path()));
+        let mut ctx = AppContext::new(security, store, status, dir.path());
+        ctx.live = setup.live;
+        ctx.assets = setup.assets;
+        let ctx = Arc::new(ctx);
         let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
         options.listen = "127.0.0.1:0".parse().unwrap();
         let cert_path = options.tls.as_ref().unwrap().cert.clone();

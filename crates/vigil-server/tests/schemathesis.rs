@@ -1,0 +1,114 @@
+//! Fuzzes the API from its own OpenAPI description with schemathesis (PyPI; installed into the
+//! project's venv by dev/install-deps, found through `VIGIL_PY`) for a bounded number of cases per
+//! operation, logged in as an admin: no 5xx, every status, content type and JSON body as described.
+
+mod common;
+
+use common::{Auth, Setup, TestServer};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vigil_server::Policy;
+use vigil_server::auth::limit::LoginLimits;
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let Some(py) = std::env::var_os("VIGIL_PY") else {
+        eprintln!("SKIP: VIGIL_PY is not set (run dev/install-deps); schemathesis not run");
+        return;
+    };
+    // The console script installed next to the venv's python.
+    let cli = std::path::Path::new(&py).with_file_name("schemathesis");
+    let probe = Command::new(&cli).arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIP: schemathesis is not installed beside {py:?} (run dev/install-deps)");
+        return;
+    }
+    // The fuzzer logs in with random names from one address: the login limits would only slow it.
+    let policy = Policy {
+        limits: LoginLimits {
+            ip_free_failures: usize::MAX / 2,
+            ip_block_failures: usize::MAX,
+            account_free_failures: u32::MAX,
+            ..LoginLimits::default()
+        },
+        ..Policy::default()
+    };
+    let (s, admin) = TestServer::with_admin(Setup {
+        policy: Some(policy),
+        store: true,
+        ..Setup::default()
+    });
+    let report = s.dir.path().join("schemathesis");
+    std::fs::create_dir_all(&report).unwrap();
+    let (out_path, err_path) = (report.join("stdout.txt"), report.join("stderr.txt"));
+    let started = Instant::now();
+    let mut child = Command::new(&cli)
+        .arg("run")
+        .arg(format!("{}/api/openapi.json", s.url))
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            "20",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--seed",
+            "7",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "20",
+            "--exclude-path",
+            "/api/logout",
+            "--exclude-path",
+            "/api/cameras/{camera}/live",
+            "--exclude-path",
+            "/api/setup",
+        ])
+        .arg("--tls-verify")
+        .arg(s.dir.path().join("tls/cert.pem"))
+        .arg("-H")
+        .arg(format!("Cookie: vigil_session={}", admin.cookie))
+        .arg("-H")
+        .arg(format!("X-CSRF-Token: {}", admin.csrf))
+        .arg("--report-dir")
+        .arg(&report)
+        // Files, not pipes: an undrained pipe would stall the run.
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let limit = Duration::from_secs(300);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("schemathesis ran over {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    eprintln!(
+        "schemathesis took {:.0} s\n{}",
+        started.elapsed().as_secs_f64(),
+        stdout
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(status.success(), "schemathesis failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("passed"), "{stdout}");
+    // The server survived it and the admin session still works.
+    assert_eq!(
+        s.call("GET", "/api/me", &Auth::Session(admin), None).status,
+        200
+    );
+}

@@ -1,0 +1,174 @@
+//! `vigil user`, `vigil audit verify` and the first start of `vigil run` (URL and one-time setup token on
+//! the console, the token in no file).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn vigil(args: &[&str], data: &Path, stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn users_are_managed_from_the_command_line_and_audit_verify_names_a_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = "tulip-orbit-42-canyon\n";
+    let (code, out, err) = vigil(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        d,
+        Some(pw),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created alice (admin)"), "{out}");
+    let (code, _, err) = vigil(
+        &["user", "add", "bob", "--password-stdin"],
+        d,
+        Some("bob12345\n"),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("password refused"), "{err}");
+    let (code, _, err) = vigil(
+        &["user", "add", "bob", "--role", "king", "--password-stdin"],
+        d,
+        Some(pw),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown role"), "{err}");
+    assert_eq!(
+        vigil(&["user", "add", "bob", "--password-stdin"], d, Some(pw)).0,
+        0
+    );
+    let (code, out, err) = vigil(
+        &["user", "role", "bob", "operator", "--cameras", "gate,yard"],
+        d,
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        vigil(
+            &["user", "passwd", "bob", "--password-stdin"],
+            d,
+            Some("another-long-secret-9\n")
+        )
+        .0,
+        0
+    );
+    assert_eq!(vigil(&["user", "reset-mfa", "bob"], d, None).0, 0);
+    let (code, _, err) = vigil(&["user", "role", "alice", "viewer"], d, None);
+    assert_ne!(code, 0, "the last admin cannot be demoted");
+    assert!(err.contains("last enabled admin"), "{err}");
+    let (_, list, _) = vigil(&["user", "list"], d, None);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("bob") && l.contains("operator") && l.contains("gate,yard")),
+        "{list}"
+    );
+
+    let (code, out, err) = vigil(&["audit", "verify"], d, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit log OK: 5 entries"), "{out}");
+
+    let db = d.join("security.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET user = 'mallory' WHERE id = 3",
+    )
+    .unwrap();
+    drop(conn);
+    let (code, out, err) = vigil(&["audit", "verify"], d, None);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("tampered at entry 3"), "{err}");
+}
+
+#[test]
+fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut url, mut token) = (None, None);
+    let started = Instant::now();
+    while token.is_none() && started.elapsed() < Duration::from_secs(30) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(u) = line.strip_prefix("vigil: web UI and API at ") {
+            url = Some(u.to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("setup token: ") {
+            token = Some(t.to_string());
+        }
+    }
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let url = url.expect("the URL is printed");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let token = token.expect("the setup token is printed");
+    assert_eq!(token.len(), 32);
+    let mut files = 0;
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "the setup token is in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files >= 3, "security.db, cert and key were written");
+}
