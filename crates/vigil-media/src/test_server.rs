@@ -333,6 +333,34 @@ pub fn count_video_frames(path: &Path) -> Result<u64, TestServerError> {
         .map_err(|_| tool_error("ffprobe", path, format!("unexpected output {text:?}")))
 }
 
+/// The MD5 of every decoded frame of `path`'s first video stream, in order (`ffmpeg -f framemd5`): two
+/// files hold the same pictures exactly when these agree. Any decoder complaint is an error.
+pub fn frame_md5s(path: &Path) -> Result<Vec<String>, TestServerError> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .map_err(|e| tool_error("ffmpeg", path, e.to_string()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !stderr.trim().is_empty() {
+        return Err(tool_error("ffmpeg", path, stderr.trim().to_string()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_string()))
+        .collect())
+}
+
 /// Re-encodes the first `frames` frames of `input` to H.265 (libx265, no B-frames, a key frame every
 /// `gop` frames) into `out_dir`, for H.265 tests; returns the new file.
 pub fn make_h265(

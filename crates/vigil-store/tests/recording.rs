@@ -386,7 +386,13 @@ fn try_append_refuses_when_full_and_the_hole_becomes_a_gap() {
     let mut cam = Camera::new(car.clone(), T0_MICROS);
     let n = 377 * 3;
     let mut refused = 0u64;
+    // The first GOP and the last two are appended with waiting, so that every hole the full queue makes
+    // lies between recorded frames, where it must show as a gap.
     for i in 0..n {
+        if i < 60 || i >= n - 120 {
+            rec.append(&cam.next_frame()).unwrap();
+            continue;
+        }
         match rec.try_append(&cam.next_frame()) {
             Ok(()) => {}
             Err(StoreError::Backlogged { .. }) => refused += 1,

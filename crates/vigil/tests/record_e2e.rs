@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vigil_core::Time90k;
-use vigil_media::test_server::{Mount, RtspTestServer, shared_footage};
+use vigil_media::test_server::{self, Mount, RtspTestServer, shared_footage};
 use vigil_store::Reader;
 
 /// The source clip: 377 frames at 12.5 fps (30.2 s), a key frame every 60 frames (4.8 s).
@@ -37,50 +37,14 @@ fn now_90k() -> i64 {
     (d.as_micros() as i64) * 9 / 100
 }
 
-/// MD5 of every decoded frame of `path`, in order.
+/// MD5 of every decoded frame of `path`, in order; any decoder complaint fails.
 fn frame_md5s(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffmpeg decoding {} complained: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_string()))
-        .collect()
+    test_server::frame_md5s(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// `ffprobe` must read the file without a complaint; returns its packet count.
+/// `ffprobe` must read the file; returns its packet count.
 fn ffprobe_packets(path: &Path) -> usize {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    test_server::count_video_frames(path).unwrap_or_else(|e| panic!("{e}")) as usize
 }
 
 /// A running `vigil run`, its stderr collected.

@@ -134,31 +134,7 @@ pub fn probe(path: &Path) -> (String, usize, f64) {
 
 /// MD5 of every decoded frame, in order; fails on any decoder complaint.
 pub fn frame_md5s(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "{}: {stderr}",
-        path.display()
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_string()))
-        .collect()
+    vigil_media::test_server::frame_md5s(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Writes an export to a file.
