@@ -9,17 +9,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A file under `../shared/footage`, or `None` after printing a visible SKIP line.
+/// A file of the shared footage ([`vigil_media::test_server::shared_footage`]), or `None` after printing a
+/// visible SKIP line.
 pub fn footage(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/footage")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} not found (../shared footage absent)", p.display());
-        None
+    let found = vigil_media::test_server::shared_footage()
+        .map(|d| d.join(rel))
+        .filter(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIP: footage {rel} not found (../shared footage absent)");
     }
+    found
 }
 
 /// A TCP port free on loopback right now.
