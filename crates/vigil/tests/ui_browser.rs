@@ -1,8 +1,9 @@
 //! The web UI end to end in headless Chromium (Debian's `chromium`, driven by Playwright's `playwright-core`
 //! from `dev/install-deps`): a real `vigil run` with a camera replaying footage; `ui_browser/flow.mjs` does
 //! first-run setup, logs in, enrols MFA, logs in again with a TOTP code, checks that live video plays in the
-//! grid and that a recorded range plays in the camera view, visits every page and logs out. Screenshots of
-//! each step are saved under `target/ui-screenshots/`.
+//! grid and that a recorded range plays in the camera view, exports it, checks events with snapshots (when
+//! the shared models are there, the camera is analysed with a rule that fires on every vehicle), visits
+//! every page, adds a user and logs out. Screenshots of each step are saved under `target/ui-screenshots/`.
 
 mod support;
 
@@ -61,8 +62,18 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
     let (Some(modules), Some(chromium)) = (node_modules(), chromium()) else {
         return;
     };
+    // With the shared models and ONNX Runtime the camera is analysed too, so events with snapshots show.
+    let models = video
+        .ancestors()
+        .nth(3)
+        .map(|shared| shared.join("models"))
+        .filter(|m| m.join("yolox_nano_416.onnx").is_file())
+        .filter(|_| std::env::var_os("ORT_DYLIB_PATH").is_some());
+    if models.is_none() {
+        eprintln!("SKIP: the events part (no ../shared/models or ORT_DYLIB_PATH)");
+    }
     let tmp = tempfile::tempdir().unwrap();
-    let mut vigil = Vigil::start(tmp.path(), "yard", &video);
+    let mut vigil = Vigil::start_with(tmp.path(), "yard", &video, models.as_deref());
     let token = vigil.setup_token();
     vigil.wait_listening();
     let shots = screenshots();
@@ -76,6 +87,7 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         .env("VIGIL_SCREENSHOTS", &shots)
         .env("VIGIL_NODE_MODULES", &modules)
         .env("VIGIL_CHROMIUM", &chromium)
+        .env("VIGIL_EVENTS", if models.is_some() { "1" } else { "0" })
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

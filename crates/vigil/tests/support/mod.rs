@@ -44,24 +44,46 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil run` in `dir` with one recorded (not analysed) camera `camera` replaying `video`.
     pub fn start(dir: &Path, camera: &str, video: &Path) -> Vigil {
+        Self::start_with(dir, camera, video, None)
+    }
+
+    /// Like [`Vigil::start`]; with `models` (a model directory) the camera is also analysed, with an
+    /// intrusion rule raising an event for every vehicle or person anywhere in the picture.
+    pub fn start_with(dir: &Path, camera: &str, video: &Path, models: Option<&Path>) -> Vigil {
         let port = free_port();
         let rec = dir.join("recordings");
         std::fs::create_dir_all(&rec).unwrap();
+        let (analysis, roles, rules) = match models {
+            None => ("enabled = false", "[\"record\"]", String::new()),
+            Some(_) => (
+                "detect_fps = 5\nthreads = 1",
+                "[\"record\", \"analyze\"]",
+                format!(
+                    "\n[[rules.{camera}.zone]]\nname = \"Everywhere\"\n\
+                     points = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"car\", \"truck\", \"person\"]\n\
+                     \n[[rules.{camera}.rule]]\nname = \"Anything in view\"\nkind = \"intrusion\"\n\
+                     zone = \"Everywhere\"\n"
+                ),
+            ),
+        };
         let config = format!(
             "data_dir = {data:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
-             [analysis]\nenabled = false\n\n\
+             [analysis]\n{analysis}\n\n\
              [storage]\nsegment_seconds = 4\n[[storage.dirs]]\nname = \"main\"\npath = {rec:?}\n\
              min_free_bytes = 0\n\n\
-             [[camera]]\nname = {camera:?}\nmain = \"file://{video}\"\nroles = [\"record\"]\n",
+             [[camera]]\nname = {camera:?}\nmain = \"file://{video}\"\nroles = {roles}\n{rules}",
             data = dir.display().to_string(),
             rec = rec.display().to_string(),
             video = video.display(),
         );
         let path = dir.join("vigil.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["run", "--config"])
-            .arg(&path)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["run", "--config"]).arg(&path);
+        if let Some(models) = models {
+            cmd.arg("--models").arg(models);
+        }
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

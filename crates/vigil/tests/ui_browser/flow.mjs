@@ -201,7 +201,35 @@ try {
     await sleep(300);
     await shot(page, name);
   }
+  // Events from the camera's analysis: a snapshot thumbnail, the full frame, and a jump to the footage.
+  if (process.env.VIGIL_EVENTS === '1') {
+    await page.goto(`${url}/#/events`);
+    await page.waitForSelector('.filters');
+    const until = Date.now() + 90000;
+    while (!(await page.$('.event .thumb img'))) {
+      if (Date.now() > until) throw new Error('no event with a snapshot appeared');
+      await sleep(3000);
+      await page.click('.filters button[type=submit]');
+    }
+    const loaded = (sel) => page.waitForFunction((s) => [...document.querySelectorAll(s)]
+      .some((i) => i.complete && i.naturalWidth > 0), sel);
+    await loaded('.event .thumb img');
+    const count = await page.$$eval('.event', (e) => e.length);
+    log(`events: ${count} listed, snapshots load`);
+    await shot(page, 'events-with-snapshots');
+    await page.click('.event:has(.thumb img)');
+    await loaded('dialog.detail img.full');
+    await shot(page, 'event-detail');
+    await page.click('dialog.detail a.button');
+    await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.3, 'video.playback', { timeout: 30000 });
+    log('the event\'s footage plays');
+  } else {
+    log('SKIP: events with snapshots (no models or ONNX Runtime: the camera is not analysed)');
+  }
+
   // Add a viewer scoped to the camera, allowed to watch recordings.
+  await page.goto(`${url}/#/users`);
+  await page.waitForSelector('form.grid-form');
   await page.fill('form.grid-form input[name=username]', 'guard');
   await page.fill('form.grid-form input[name=password]', 'another long passphrase 7');
   await page.selectOption('form.grid-form select[name=role]', 'viewer');
