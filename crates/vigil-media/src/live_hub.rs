@@ -119,9 +119,12 @@ impl LivePublisher {
         }
     }
 
-    /// The stream was interrupted (camera reconnect): the next segment starts a new timeline at a key frame.
+    /// The stream was interrupted (camera reconnect): viewers get a new init segment and the stream again
+    /// from the next key frame, on the same timeline (their players keep playing forward).
     pub fn discontinuity(&mut self) {
-        self.fragmenter = None;
+        if let Some(f) = self.fragmenter.as_mut() {
+            f.restart();
+        }
     }
 
     /// Media segments broadcast so far.

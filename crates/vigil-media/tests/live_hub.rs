@@ -11,7 +11,7 @@ use std::process::Command;
 use vigil_core::EncodedFrame;
 use vigil_media::live_hub::{LIVE_BUFFER, LiveChunk, LiveViewer, live_channel};
 use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
-use vigil_media::mp4::fragment::parse_producer_reference_time;
+use vigil_media::mp4::fragment::{parse_moof, parse_producer_reference_time};
 
 /// The footage with the most GOPs in few frames (a key frame every ~5 s at 12.5 fps, 377 frames).
 fn car_footage() -> Option<DemuxedVideo> {
@@ -28,6 +28,8 @@ struct Received {
     mime: Option<String>,
     /// `prft` wall-clock time of each media segment.
     prft_micros: Vec<i64>,
+    /// Each media segment's place on the timeline: (decode time, duration), 90 kHz.
+    timeline: Vec<(u64, u64)>,
 }
 
 /// Takes every chunk that is ready now, without waiting.
@@ -44,6 +46,11 @@ fn drain(viewer: &mut LiveViewer, into: &mut Received) {
                 let (micros, _) =
                     parse_producer_reference_time(&m).expect("segment starts with prft");
                 into.prft_micros.push(micros);
+                let moof = &m[32..];
+                let size = u32::from_be_bytes(moof[..4].try_into().unwrap()) as usize;
+                let f = parse_moof("segment", &moof[..size], 0).unwrap();
+                let duration = f.samples.iter().map(|s| u64::from(s.duration)).sum();
+                into.timeline.push((f.base_decode_time, duration));
                 into.bytes.extend_from_slice(&m);
             }
             None => break,
@@ -217,6 +224,35 @@ fn a_parameter_change_sends_a_new_init_segment() {
         drain(&mut viewer, &mut got);
     }
     assert_eq!(got.inits, 2);
+    for pair in got.timeline.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + pair[0].1, "{:?}", got.timeline);
+    }
     let mime = got.mime.unwrap();
     assert!(mime.contains(&w.params.rfc6381_codec), "{mime}");
+}
+
+#[test]
+fn a_reconnect_sends_a_new_init_and_the_timeline_runs_on() {
+    let Some(v) = car_footage() else { return };
+    let (mut publisher, hub) = live_channel("car");
+    let mut viewer = hub.subscribe().unwrap();
+    let mut got = Received::default();
+    for f in &v.frames[..100] {
+        publisher.publish(f);
+        drain(&mut viewer, &mut got);
+    }
+    // The camera reconnects: its timestamps start over, mid-GOP frames come first.
+    publisher.discontinuity();
+    for f in &v.frames[30..200] {
+        publisher.publish(f);
+        drain(&mut viewer, &mut got);
+    }
+    let second = next_key(&v.frames, 30);
+    assert_eq!(got.inits, 2);
+    assert_eq!(got.media, 100 + (200 - second));
+    // Every segment starts where the previous one ended: the player never jumps back or waits.
+    for pair in got.timeline.windows(2) {
+        let ((t0, d0), (t1, _)) = (pair[0], pair[1]);
+        assert_eq!(t1, t0 + d0, "{:?}", got.timeline);
+    }
 }

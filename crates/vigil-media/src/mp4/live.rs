@@ -21,8 +21,9 @@ pub enum LiveOutput {
     Media(Vec<u8>),
 }
 
-/// Builds live fMP4 from frames. Frames before the first key frame (and after a parameter change,
-/// until a key frame) are skipped: a player cannot start from them.
+/// Builds live fMP4 from frames. Frames before the first key frame (and after a parameter change or a
+/// [`LiveFragmenter::restart`], until a key frame) are skipped: a player cannot start from them. The media
+/// timeline (each fragment's decode time) runs on without a jump across parameter changes and restarts.
 pub struct LiveFragmenter {
     params: Option<Arc<VideoParams>>,
     frames: Vec<EncodedFrame>,
@@ -133,12 +134,21 @@ impl LiveFragmenter {
             return false;
         }
         self.params = Some(frame.params.clone());
-        self.base = 0;
         out.push(LiveOutput::Init {
             data: init_segment(&frame.params.sample_entry),
             codec: frame.params.rfc6381_codec.clone(),
         });
         true
+    }
+
+    /// The stream was interrupted (a camera reconnect): drops the frames held, and starts again at the
+    /// next key frame with a new init segment. The media timeline continues where it was, so a player
+    /// fed from this fragmenter keeps playing forward.
+    pub fn restart(&mut self) {
+        self.frames.clear();
+        self.durations.clear();
+        self.params = None;
+        self.last_pts = None;
     }
 
     /// Emits the frames still held (the stream ended); the last one gets the nominal duration.
