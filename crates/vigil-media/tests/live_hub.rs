@@ -86,7 +86,11 @@ fn decoded_frames_and_duration(data: &[u8]) -> (usize, f64) {
     let out = String::from_utf8_lossy(&out.stdout);
     let (start, end) = out.trim().split_once(',').unwrap();
     let duration = end.parse::<f64>().unwrap() - start.parse::<f64>().unwrap();
-    (decodes_cleanly(&path), duration)
+    // ffprobe reads as many frames as ffmpeg decodes without complaint.
+    let decoded = decodes_cleanly(&path);
+    let packets = vigil_media::test_server::count_video_frames(&path).unwrap();
+    assert_eq!(packets, decoded as u64);
+    (decoded, duration)
 }
 
 fn decodes_cleanly(path: &Path) -> usize {
