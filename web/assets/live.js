@@ -3,7 +3,7 @@
 // messages: an init segment (ftyp+moov) and media segments (prft+moof+mdat), one per frame, starting at a
 // key frame. The player keeps close to the live edge, trims old buffer, and reconnects with backoff.
 
-import { cam } from './api.js';
+import { cam, get } from './api.js';
 
 const MAX_LAG_S = 1.5;      // behind the newest frame by more than this: jump to the live edge
 const KEEP_BEHIND_S = 20;   // buffer kept behind the playhead
@@ -93,7 +93,8 @@ export class LivePlayer {
     this.ws = ws;
     this.queue = [];
     this.mime = null;
-    ws.onmessage = (m) => this.message(m.data);
+    this.gotData = false;
+    ws.onmessage = (m) => { this.gotData = true; this.message(m.data); };
     ws.onclose = (e) => this.closed(e);
     ws.onerror = () => {};
   }
@@ -185,6 +186,8 @@ export class LivePlayer {
   closed(e) {
     this.ws = null;
     if (this.stopped) return;
+    // Refused before any data: maybe the session ended (a 401 from /api/me sends the app to the login).
+    if (!this.gotData) get('/api/me').catch(() => {});
     const reason = e && e.code === 1008 ? 'not allowed' : 'disconnected';
     this.onState('offline', reason);
     if (e && e.code === 1008) return; // policy: no permission, do not retry
