@@ -2,7 +2,7 @@
 //! authorization (and audited), `Assets` served at `/` and `/assets/*` (and for the UI's own pages), and
 //! the own-password route.
 
-mod common;
+use crate::common;
 
 use axum::extract::Request;
 use axum::response::IntoResponse;

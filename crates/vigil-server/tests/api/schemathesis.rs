@@ -2,7 +2,7 @@
 //! project's venv by dev/install-deps, found through `VIGIL_PY`) for a bounded number of cases per
 //! operation, logged in as an admin: no 5xx, every status, content type and JSON body as described.
 
-mod common;
+use crate::common;
 
 use common::{Auth, Setup, TestServer};
 use std::process::Command;
@@ -43,6 +43,8 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (out_path, err_path) = (report.join("stdout.txt"), report.join("stderr.txt"));
     let started = Instant::now();
     let mut child = Command::new(&cli)
+        // Its cache (.schemathesis/) goes into the temporary directory, not the source tree.
+        .current_dir(s.dir.path())
         .arg("run")
         .arg(format!("{}/api/openapi.json", s.url))
         .args([

@@ -2,7 +2,7 @@
 //! absolute), oversized bodies, malformed JSON, header injection. Each gets a clean 4xx, nothing from
 //! outside the store, and the server keeps serving.
 
-mod common;
+use crate::common;
 
 use common::{Auth, CAM_A, Setup, TestServer};
 use rustls::pki_types::CertificateDer;

@@ -2,9 +2,7 @@
 //! live hub replaying footage: what a viewer receives plays (ffmpeg decodes every frame), the route checks
 //! authentication and camera scope, the audit log names who watched; and the web UI's files are served.
 
-mod common;
-
-use common::{Auth, PASSWORD, Session, TestServer, agent_trusting};
+use crate::common::{self, Auth, PASSWORD, Session, TestServer, agent_trusting};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -238,7 +236,7 @@ fn the_web_ui_is_served_from_the_binary() {
     );
     assert_eq!(
         r.body,
-        include_bytes!("../../../web/assets/views/camera.js")
+        include_bytes!("../../../../web/assets/views/camera.js")
     );
     assert_eq!(
         s.call("GET", "/assets/nope.js", &Auth::None, None).status,

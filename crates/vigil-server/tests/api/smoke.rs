@@ -1,6 +1,6 @@
 //! The server starts on HTTPS with a generated certificate, and its description lists every route.
 
-mod common;
+use crate::common;
 
 use common::{Auth, Setup, TestServer};
 

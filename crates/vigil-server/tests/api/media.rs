@@ -1,7 +1,7 @@
 //! Recorded video over the API: playback as a real MP4 (checked by ffprobe), HTTP range requests, and
 //! an export job from start to download.
 
-mod common;
+use crate::common;
 
 use common::{Auth, CAM_A, Setup, TestServer};
 use serde_json::json;

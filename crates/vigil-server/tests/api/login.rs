@@ -1,7 +1,7 @@
 //! Accounts and sessions against a real HTTPS server: the one-time setup token, brute-force lockout
 //! and IP slowing, identical answers for unknown users, CSRF, session expiry, logout and TOTP MFA.
 
-mod common;
+use crate::common;
 
 use common::{Auth, PASSWORD, Session, Setup, TestServer, session_of};
 use serde_json::json;
@@ -78,7 +78,7 @@ fn twenty_wrong_passwords_lock_the_account_and_slow_the_ip() {
     assert!(statuses[5..].iter().all(|&c| c == 429), "{statuses:?}");
     // The IP is slowed: the 20th attempt waits (10 failures past the free ones x 100 ms).
     assert!(
-        last_took >= Duration::from_millis(800) && last_took > first_took * 2,
+        last_took >= Duration::from_millis(900) && last_took > first_took,
         "first {first_took:?}, last {last_took:?}"
     );
     // The right password during the lockout fails.
@@ -98,29 +98,29 @@ fn twenty_wrong_passwords_lock_the_account_and_slow_the_ip() {
 #[test]
 fn unknown_users_and_wrong_passwords_get_the_same_answer_in_similar_time() {
     let (s, _admin) = TestServer::with_admin(Setup::default());
-    let time = |user: &str| {
-        let mut took = Vec::new();
-        let mut body = String::new();
-        for i in 0..3 {
+    // Interleaved, so that load from elsewhere weighs on both the same.
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let mut bodies = Vec::new();
+    for i in 0..4 {
+        for (user, times) in [("admin", &mut known), ("nobody-here", &mut unknown)] {
             let t = Instant::now();
             let r = login(&s, user, &format!("not-the-password-{i}"));
-            took.push(t.elapsed());
+            times.push(t.elapsed());
             assert_eq!(r.status, 401);
-            body = r.text();
+            bodies.push(r.text());
         }
-        took.sort();
-        (took[1], body)
-    };
-    let (known, known_body) = time("admin");
-    let (unknown, unknown_body) = time("nobody-here");
-    assert_eq!(known_body, unknown_body);
-    let ratio = known.as_secs_f64() / unknown.as_secs_f64();
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[1] + known[2], unknown[1] + unknown[2]);
+    let ratio = k.as_secs_f64() / u.as_secs_f64();
     assert!(
         (0.5..2.0).contains(&ratio),
         "known {known:?} vs unknown {unknown:?}"
     );
     // Both pay for an argon2id verification.
-    assert!(unknown > Duration::from_millis(5), "{unknown:?}");
+    assert!(unknown[0] > Duration::from_millis(5), "{unknown:?}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Every route of the OpenAPI description is checked: refused without credentials, refused to roles
 //! without its permission, and a user scoped to camera A gets nothing of camera B.
 
-mod common;
+use crate::common;
 
 use common::{Auth, CAM_A, CAM_B, Setup, TestServer, operations};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The audit log records who did what from where, auditors read it, nobody edits it through the API or
 //! SQL, and an entry edited or deleted behind the triggers' back is named by the chain check.
 
-mod common;
+use crate::common;
 
 use common::{Auth, CAM_A, PASSWORD, Setup, TestServer};
 use serde_json::json;

@@ -1,0 +1,13 @@
+//! The server's tests against a real HTTPS server, in one test binary (one link instead of eight).
+
+mod common;
+
+mod audit;
+mod authz;
+mod extensions;
+mod hostile;
+mod live_ws;
+mod login;
+mod media;
+mod schemathesis;
+mod smoke;
