@@ -11,6 +11,7 @@
 //! - [`rtsp`]: supervised RTSP ingest of camera streams into [`vigil_core::EncodedFrame`]s.
 //! - `test_server` (feature `test-server`): a real RTSP server on loopback serving footage, for tests.
 //! - [`mp4`]: MP4 / fragmented MP4 muxing for recording, export and live view (no decoding).
+//! - [`live_hub`]: a camera's live view, muxed once and broadcast to any number of viewers.
 
 pub mod convert;
 pub mod decode;
@@ -20,6 +21,7 @@ pub mod error;
 mod font;
 pub mod frame;
 pub mod image_file;
+pub mod live_hub;
 pub mod mp4;
 mod probe;
 pub mod replay;

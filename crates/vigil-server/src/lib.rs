@@ -23,8 +23,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Extension points: [`LiveSource`] (live video over WebSocket) and [`Assets`] (the web UI) are set
-//! on [`AppContext`] before starting; the routes themselves, with their permissions, are the table in
+//! Extension points: [`LiveSource`] (live video over WebSocket; [`LiveStreams`] serves the cameras'
+//! live hubs) and [`Assets`] (the web UI; [`WebAssets`] is `web/`, embedded) are set on [`AppContext`]
+//! before starting; the routes themselves, with their permissions, are the table in
 //! [`routes::ROUTES`].
 
 pub mod audit;
@@ -32,11 +33,13 @@ pub mod auth;
 mod context;
 mod error;
 pub mod exports;
+pub mod live;
 pub mod openapi;
 pub mod perms;
 pub mod routes;
 mod server;
 pub mod tls;
+pub mod web;
 
 pub use auth::{Policy, Security};
 pub use context::{
@@ -44,5 +47,7 @@ pub use context::{
     StatusSource, StoreStatus, SystemStatus,
 };
 pub use error::{ApiError, ServerError};
+pub use live::LiveStreams;
 pub use routes::router;
 pub use server::{Server, ServerOptions};
+pub use web::WebAssets;

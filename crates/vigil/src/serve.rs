@@ -9,8 +9,8 @@ use tracing::warn;
 use vigil_config::VigilConfig;
 use vigil_media::rtsp::StreamState;
 use vigil_server::{
-    AppContext, Assets, CameraHealth, DetectorHealth, LiveSource, Policy, Security, Server,
-    ServerOptions, StatusSource, SystemStatus,
+    AppContext, Assets, CameraHealth, DetectorHealth, LiveSource, LiveStreams, Policy, Security,
+    Server, ServerOptions, StatusSource, SystemStatus, WebAssets,
 };
 use vigil_store::Store;
 
@@ -91,6 +91,17 @@ pub struct Extras {
     pub live: Option<Arc<dyn LiveSource>>,
     /// The web UI.
     pub assets: Option<Arc<dyn Assets>>,
+}
+
+impl Extras {
+    /// Live video of the engine's cameras (their live hubs) and the web UI embedded in the binary.
+    pub fn ui(engine: &Engine) -> Extras {
+        let hubs = engine.cameras().iter().map(|c| c.live.clone());
+        Extras {
+            live: Some(Arc::new(LiveStreams::new(hubs))),
+            assets: Some(Arc::new(WebAssets)),
+        }
+    }
 }
 
 /// A started server with what to print.

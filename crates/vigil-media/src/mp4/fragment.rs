@@ -145,6 +145,45 @@ pub fn media_segment(
     out
 }
 
+/// Seconds from 1900-01-01 (the NTP epoch) to 1970-01-01 (the Unix epoch).
+const NTP_EPOCH_OFFSET_SECS: u64 = 2_208_988_800;
+
+/// A `prft` box (ProducerReferenceTimeBox, ISO/IEC 14496-12 8.16.5) for track 1: the wall-clock time
+/// `unix_micros` at which the sample at `media_time` (90 kHz, the following fragment's `tfdt`) was received.
+/// Placed before a `moof`, it lets a player or a client measure end-to-end latency; players that do not
+/// use it skip it as an unknown top-level box.
+pub fn producer_reference_time(unix_micros: i64, media_time: u64) -> Vec<u8> {
+    let micros = u64::try_from(unix_micros).unwrap_or(0);
+    let secs = micros / 1_000_000 + NTP_EPOCH_OFFSET_SECS;
+    let frac = ((micros % 1_000_000) << 32) / 1_000_000;
+    let mut w = BoxWriter::with_capacity(32);
+    w.start_full(b"prft", 1, 0);
+    w.u32(1); // reference_track_ID
+    w.u64((secs << 32) | frac);
+    w.u64(media_time);
+    w.end();
+    w.into_bytes()
+}
+
+/// Reads a `prft` box (header included) back: (wall-clock Unix microseconds, media time). `None` when
+/// `data` does not start with a well-formed `prft`.
+pub fn parse_producer_reference_time(data: &[u8]) -> Option<(i64, u64)> {
+    let size = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    if data.get(4..8)? != b"prft" || size < 24 || size > data.len() {
+        return None;
+    }
+    let version = *data.get(8)?;
+    let ntp = u64::from_be_bytes(data.get(16..24)?.try_into().ok()?);
+    let media_time = if version == 1 {
+        u64::from_be_bytes(data.get(24..32)?.try_into().ok()?)
+    } else {
+        u64::from(u32::from_be_bytes(data.get(24..28)?.try_into().ok()?))
+    };
+    let secs = (ntp >> 32).checked_sub(NTP_EPOCH_OFFSET_SECS)?;
+    let micros = ((ntp & 0xffff_ffff) * 1_000_000 + (1 << 31)) >> 32;
+    Some((i64::try_from(secs * 1_000_000 + micros).ok()?, media_time))
+}
+
 /// A fragment read back from a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedFragment {
@@ -355,6 +394,20 @@ mod tests {
         assert_eq!(parsed.samples, samples);
         assert_eq!(parsed.data_offset, 1000 + moof_size as u64 + 8);
         assert_eq!(&seg[moof_size + 8..], b"AAAAABBB");
+    }
+
+    #[test]
+    fn producer_reference_time_round_trips_to_the_microsecond() {
+        for micros in [0i64, 1_763_000_000_123_456, 1_763_000_000_999_999] {
+            let b = producer_reference_time(micros, 987_654_321_000);
+            assert_eq!(b.len(), 32);
+            assert_eq!(&b[4..8], b"prft");
+            assert_eq!(
+                parse_producer_reference_time(&b),
+                Some((micros, 987_654_321_000))
+            );
+        }
+        assert_eq!(parse_producer_reference_time(b"\0\0\0\x20moof"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! per `max_fragment` of video, whichever ends first). A frame's duration is known when the next one
 //! arrives, so a fragment is emitted one frame after its end.
 
-use super::fragment::{FragmentSample, init_segment, media_segment};
+use super::fragment::{FragmentSample, init_segment, media_segment, producer_reference_time};
 use std::sync::Arc;
 use vigil_core::{EncodedFrame, VideoParams};
 
@@ -21,8 +21,9 @@ pub enum LiveOutput {
     Media(Vec<u8>),
 }
 
-/// Builds live fMP4 from frames. Frames before the first key frame (and after a parameter change,
-/// until a key frame) are skipped: a player cannot start from them.
+/// Builds live fMP4 from frames. Frames before the first key frame (and after a parameter change or a
+/// [`LiveFragmenter::restart`], until a key frame) are skipped: a player cannot start from them. The media
+/// timeline (each fragment's decode time) runs on without a jump across parameter changes and restarts.
 pub struct LiveFragmenter {
     params: Option<Arc<VideoParams>>,
     frames: Vec<EncodedFrame>,
@@ -31,6 +32,9 @@ pub struct LiveFragmenter {
     base: u64,
     max_fragment: u64,
     nominal: u32,
+    producer_time: bool,
+    immediate: bool,
+    last_pts: Option<i64>,
 }
 
 /// Longest plausible frame duration (5 s); longer or negative deltas use the last good duration.
@@ -47,7 +51,27 @@ impl LiveFragmenter {
             base: 0,
             max_fragment: max_fragment_90k,
             nominal: 3000,
+            producer_time: false,
+            immediate: false,
+            last_pts: None,
         }
+    }
+
+    /// A fragmenter emitting every frame as its own media segment the moment it arrives (lowest latency
+    /// for live view). A frame's duration is not known yet then: it gets the last measured frame interval,
+    /// so the live timeline runs at the camera's recent frame rate without gaps or overlaps.
+    pub fn immediate() -> Self {
+        Self {
+            immediate: true,
+            ..Self::new(0)
+        }
+    }
+
+    /// Starts every media segment with a `prft` box holding the wall-clock time its first frame was
+    /// received ([`EncodedFrame::received_unix_micros`]), so viewers can measure latency.
+    pub fn with_producer_time(mut self) -> Self {
+        self.producer_time = true;
+        self
     }
 
     /// Takes the next frame; returns the segments that are now complete, in order.
@@ -57,6 +81,24 @@ impl LiveFragmenter {
             .params
             .as_ref()
             .is_some_and(|p| !Arc::ptr_eq(p, &frame.params) && **p != *frame.params);
+        if self.immediate {
+            if let Some(last) = self.last_pts {
+                let d = frame.pts.0 - last;
+                if d > 0 && d <= MAX_FRAME {
+                    self.nominal = d as u32;
+                }
+            }
+            self.last_pts = Some(frame.pts.0);
+            if changed {
+                self.params = None;
+            }
+            if self.start(frame, &mut out) {
+                self.frames.push(frame.clone());
+                self.durations.push(self.nominal);
+                out.extend(self.flush());
+            }
+            return out;
+        }
         if let Some(last) = self.frames.last() {
             let d = frame.pts.0 - last.pts.0;
             let d = if d > 0 && d <= MAX_FRAME {
@@ -76,19 +118,37 @@ impl LiveFragmenter {
             self.durations.clear();
             self.params = None;
         }
-        if self.params.is_none() {
-            if !frame.is_key {
-                return out;
-            }
-            self.params = Some(frame.params.clone());
-            self.base = 0;
-            out.push(LiveOutput::Init {
-                data: init_segment(&frame.params.sample_entry),
-                codec: frame.params.rfc6381_codec.clone(),
-            });
+        if self.start(frame, &mut out) {
+            self.frames.push(frame.clone());
         }
-        self.frames.push(frame.clone());
         out
+    }
+
+    /// Before the first frame of a stream (or after a parameter change): starts at a key frame with an
+    /// init segment. Returns false while waiting for one.
+    fn start(&mut self, frame: &EncodedFrame, out: &mut Vec<LiveOutput>) -> bool {
+        if self.params.is_some() {
+            return true;
+        }
+        if !frame.is_key {
+            return false;
+        }
+        self.params = Some(frame.params.clone());
+        out.push(LiveOutput::Init {
+            data: init_segment(&frame.params.sample_entry),
+            codec: frame.params.rfc6381_codec.clone(),
+        });
+        true
+    }
+
+    /// The stream was interrupted (a camera reconnect): drops the frames held, and starts again at the
+    /// next key frame with a new init segment. The media timeline continues where it was, so a player
+    /// fed from this fragmenter keeps playing forward.
+    pub fn restart(&mut self) {
+        self.frames.clear();
+        self.durations.clear();
+        self.params = None;
+        self.last_pts = None;
     }
 
     /// Emits the frames still held (the stream ended); the last one gets the nominal duration.
@@ -115,7 +175,13 @@ impl LiveFragmenter {
             .collect();
         let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| f.data.as_slice()).collect();
         self.sequence = self.sequence.wrapping_add(1);
-        let seg = media_segment(self.sequence, self.base, &samples, &data);
+        let mut seg = media_segment(self.sequence, self.base, &samples, &data);
+        if self.producer_time {
+            let received = self.frames.first().map_or(0, |f| f.received_unix_micros);
+            let mut prft = producer_reference_time(received, self.base);
+            prft.append(&mut seg);
+            seg = prft;
+        }
         self.base += samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
         self.frames.drain(..n);
         self.durations.clear();

@@ -6,6 +6,7 @@ mod audit;
 mod authz;
 mod extensions;
 mod hostile;
+mod live_ws;
 mod login;
 mod media;
 mod schemathesis;

@@ -116,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &engine,
         &config,
         &config_path,
-        crate::serve::Extras::default(),
+        crate::serve::Extras::ui(&engine),
     ) {
         Ok(s) => s,
         Err(e) => {

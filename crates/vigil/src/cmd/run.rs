@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &engine,
         &config,
         &args.config,
-        crate::serve::Extras::default(),
+        crate::serve::Extras::ui(&engine),
     ) {
         Ok(s) => s,
         Err(e) => {

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 use url::Url;
 use vigil_core::config::Credentials;
+use vigil_media::live_hub::LivePublisher;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
 use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
 use vigil_store::Recorder;
@@ -94,14 +95,15 @@ impl AnalysisFeed {
 }
 
 /// The recorder thread of one camera: appends every frame of the main stream, ends the run at every
-/// discontinuity (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers and
-/// to the analysis feed. Ends when the ingest channel closes; then closes the recorder.
+/// discontinuity (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers (one
+/// uncontended lock per frame while nobody watches) and to the analysis feed. Ends when the ingest channel
+/// closes; then closes the recorder.
 pub fn record_loop(
     camera: String,
     mut rx: mpsc::Receiver<StreamEvent>,
     recorder: Option<Recorder>,
     mut feed: Option<AnalysisFeed>,
-    mut live: impl FnMut(&vigil_core::EncodedFrame),
+    mut live: Option<LivePublisher>,
 ) {
     let mut failures = 0u64;
     while let Some(event) = rx.blocking_recv() {
@@ -111,6 +113,9 @@ pub fn record_loop(
                     && let Err(e) = r.end_run()
                 {
                     warn!(camera, "ending the recording run: {e}");
+                }
+                if let Some(live) = live.as_mut() {
+                    live.discontinuity();
                 }
                 info!(camera, reason = ?d.reason, session = d.session, "stream (re)started");
             }
@@ -123,7 +128,9 @@ pub fn record_loop(
                         warn!(camera, failures, "recording a frame failed: {e}");
                     }
                 }
-                live(frame);
+                if let Some(live) = live.as_mut() {
+                    live.publish(frame);
+                }
             }
         }
         if let Some(feed) = feed.as_mut() {
@@ -136,9 +143,20 @@ pub fn record_loop(
     }
 }
 
-/// Forwards a separate analysis stream (a camera's sub stream) into its feed, on its own thread.
-pub fn feed_loop(mut rx: mpsc::Receiver<StreamEvent>, mut feed: AnalysisFeed) {
+/// Forwards a separate analysis stream (a camera's sub stream) into its feed, on its own thread, and to
+/// `live` viewers when the camera is not recorded (then this is its only stream).
+pub fn feed_loop(
+    mut rx: mpsc::Receiver<StreamEvent>,
+    mut feed: AnalysisFeed,
+    mut live: Option<LivePublisher>,
+) {
     while let Some(event) = rx.blocking_recv() {
+        if let Some(live) = live.as_mut() {
+            match &event {
+                StreamEvent::Frame(frame) => live.publish(frame),
+                StreamEvent::Discontinuity(_) => live.discontinuity(),
+            }
+        }
         feed.offer(event);
     }
 }

@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 use vigil_alert::{AlertHandle, Alerts, CameraEntities, CameraStatus};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole};
+use vigil_media::live_hub::{LiveHub, live_channel};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_pipeline::{DetectorPool, PipelineConfig};
 use vigil_store::{NewDeadLetter, Store};
@@ -47,6 +48,8 @@ pub struct CameraRuntime {
     pub sub: Option<StatusHandle>,
     /// Analysis figures, when analysed.
     pub analysis: Option<AnalysisStats>,
+    /// Live view of its main stream (of its analysis stream when it is not recorded).
+    pub live: LiveHub,
 }
 
 /// The running system.
@@ -129,11 +132,14 @@ impl Engine {
         let record = self.store.is_some() && camera.has_role(CameraRole::Record);
         let analyze = config.analysis.enabled && camera.has_role(CameraRole::Analyze);
         let pool = pool.filter(|_| analyze);
+        let (live, live_hub) = live_channel(&name);
+        let mut live = Some(live);
         let mut runtime_entry = CameraRuntime {
             name: name.clone(),
             main: None,
             sub: None,
             analysis: None,
+            live: live_hub,
         };
         let _enter = self.runtime.enter();
 
@@ -191,8 +197,9 @@ impl Engine {
                 _ => None,
             };
             let cam = name.clone();
+            let live = live.take();
             self.spawn_thread(format!("rec-{name}"), move || {
-                record_loop(cam, rx, recorder, feed, |_| {})
+                record_loop(cam, rx, recorder, feed, live)
             })?;
         }
         if let Some((tx, stats)) = analysis_tx
@@ -205,7 +212,8 @@ impl Engine {
             runtime_entry.sub = Some(source.status_handle());
             self.streams.push(source);
             let feed = AnalysisFeed::new(tx, stats);
-            self.spawn_thread(format!("feed-{name}"), move || feed_loop(rx, feed))?;
+            let live = live.take();
+            self.spawn_thread(format!("feed-{name}"), move || feed_loop(rx, feed, live))?;
         }
         info!(
             camera = name,

@@ -1,0 +1,109 @@
+//! Live video over WebSocket: `GET /api/cameras/{camera}/live` (after the router has checked the `live`
+//! permission and camera scope and written the audit entry) is upgraded and fed from the camera's
+//! [`LiveHub`]: a text message `{"mime": "video/mp4; codecs=\"...\""}`, the init segment, then one
+//! media segment per frame from a key frame on (again a mime message and an init segment whenever the
+//! camera's parameters change). The segments are muxed once per camera and shared by every viewer; a
+//! viewer whose connection cannot keep up skips to the next key frame, and one that stops reading for
+//! [`SEND_TIMEOUT`] is disconnected.
+
+use crate::context::{LiveSource, ResponseFuture};
+use crate::error::ApiError;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use std::collections::HashMap;
+use std::time::Duration;
+use tracing::debug;
+use vigil_media::live_hub::{LiveChunk, LiveHub, LiveViewer};
+
+/// A viewer whose socket accepts nothing for this long is disconnected.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The live hubs of the running cameras, by name.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStreams {
+    hubs: HashMap<String, LiveHub>,
+}
+
+impl LiveStreams {
+    /// Serves these cameras' hubs.
+    pub fn new(hubs: impl IntoIterator<Item = LiveHub>) -> Self {
+        Self {
+            hubs: hubs
+                .into_iter()
+                .map(|h| (h.camera().to_string(), h))
+                .collect(),
+        }
+    }
+
+    /// Viewers now watching `camera`.
+    pub fn viewers(&self, camera: &str) -> usize {
+        self.hubs.get(camera).map_or(0, LiveHub::viewers)
+    }
+}
+
+impl LiveSource for LiveStreams {
+    fn serve(&self, camera: String, request: Request) -> ResponseFuture {
+        let hub = self.hubs.get(&camera).cloned();
+        Box::pin(async move {
+            let (mut parts, _) = request.into_parts();
+            let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+                Ok(u) => u,
+                Err(rejection) => return rejection.into_response(),
+            };
+            let Some(hub) = hub else {
+                return ApiError::not_found(format!("no camera named {camera} is running"))
+                    .into_response();
+            };
+            let Some(viewer) = hub.subscribe() else {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "camera_not_live",
+                    format!("camera {camera} has no live stream now"),
+                )
+                .into_response();
+            };
+            upgrade
+                .on_upgrade(move |socket| stream(socket, viewer, camera))
+                .into_response()
+        })
+    }
+}
+
+/// Sends one message, giving up after [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn stream(mut socket: WebSocket, mut viewer: LiveViewer, camera: String) {
+    loop {
+        tokio::select! {
+            chunk = viewer.next() => {
+                let ok = match chunk {
+                    Some(LiveChunk::Init(init)) => {
+                        let mime = serde_json::json!({ "mime": init.mime() }).to_string();
+                        send(&mut socket, Message::Text(mime.into())).await
+                            && send(&mut socket, Message::Binary(init.data.clone())).await
+                    }
+                    Some(LiveChunk::Media(data)) => send(&mut socket, Message::Binary(data)).await,
+                    None => {
+                        let _ = send(&mut socket, Message::Close(None)).await;
+                        false
+                    }
+                };
+                if !ok {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    debug!(camera, skipped = viewer.skipped(), "live viewer left");
+}

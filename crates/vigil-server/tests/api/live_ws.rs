@@ -1,0 +1,247 @@
+//! Live video over a real WebSocket (tungstenite over rustls) from a real HTTPS server, fed by a camera's
+//! live hub replaying footage: what a viewer receives plays (ffmpeg decodes every frame), the route checks
+//! authentication and camera scope, the audit log names who watched; and the web UI's files are served.
+
+use crate::common::{self, Auth, PASSWORD, Session, TestServer, agent_trusting};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vigil_media::live_hub::live_channel;
+use vigil_server::{
+    AppContext, LiveStreams, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus,
+    WebAssets,
+};
+
+const CAM: &str = "cam-a";
+
+struct OneCamera;
+
+impl StatusSource for OneCamera {
+    fn status(&self) -> SystemStatus {
+        SystemStatus {
+            cameras: ["cam-a", "cam-b"]
+                .iter()
+                .map(|n| vigil_server::CameraHealth {
+                    name: n.to_string(),
+                    online: true,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A server whose `cam-a` replays the car footage into its live hub (at 4x real time, looping) until
+/// the returned flag is set.
+fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let security = Arc::new(Security::open_in(dir.path(), Policy::default()).unwrap());
+    let setup_token = security.new_setup_token().unwrap();
+    let (mut publisher, hub) = live_channel(CAM);
+    let stop = Arc::new(AtomicBool::new(false));
+    let frames = vigil_media::mp4::demux::demux_file(video).unwrap();
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let span = frames.duration().0;
+        let mut offset = 0;
+        while !flag.load(Ordering::Relaxed) {
+            for f in &frames.frames {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut f = f.clone();
+                f.pts.0 += offset;
+                publisher.publish(&f);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            offset += span;
+        }
+    });
+    let mut ctx = AppContext::new(security, None, Arc::new(OneCamera), dir.path());
+    ctx.live = Some(Arc::new(LiveStreams::new([hub])));
+    ctx.assets = Some(Arc::new(WebAssets));
+    let ctx = Arc::new(ctx);
+    let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
+    options.listen = "127.0.0.1:0".parse().unwrap();
+    let cert = options.tls.as_ref().unwrap().cert.clone();
+    let server = runtime
+        .block_on(Server::start(ctx.clone(), options))
+        .unwrap();
+    let url = server.url();
+    let s = TestServer {
+        agent: agent_trusting(&cert),
+        dir,
+        runtime,
+        server: Some(server),
+        ctx,
+        url,
+        setup_token,
+        recorded: false,
+        events: Vec::new(),
+    };
+    (s, stop)
+}
+
+/// Opens the live WebSocket of `camera` with `cookie`; the HTTP status when the upgrade is refused.
+async fn connect(
+    s: &TestServer,
+    camera: &str,
+    session: Option<&Session>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = std::fs::read(s.dir.path().join("tls/cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&pem).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let addr = s.server.as_ref().unwrap().addr();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+        .await
+        .unwrap();
+    let mut req = format!("wss://{addr}/api/cameras/{camera}/live")
+        .into_client_request()
+        .unwrap();
+    if let Some(session) = session {
+        let cookie = format!("vigil_session={}", session.cookie);
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    }
+    match tokio_tungstenite::client_async(req, stream).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("websocket: {e}"),
+    }
+}
+
+fn admin(s: &TestServer) -> Session {
+    let token = s.setup_token.clone().unwrap();
+    let r = s.call(
+        "POST",
+        "/api/setup",
+        &Auth::None,
+        Some(json!({"token": token, "username": "admin", "password": PASSWORD})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    s.login("admin", PASSWORD)
+}
+
+#[test]
+fn a_viewer_receives_playable_live_video_and_is_audited() {
+    let Some(video) = common::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (s, stop) = start(&video);
+    let admin = admin(&s);
+    let scoped = s.user(&admin, "bob", "viewer", json!({"cameras": ["cam-b"]}));
+
+    let (mime, stream, media) = s.runtime.block_on(async {
+        // Refused before the upgrade: nobody logged in, and a user scoped to another camera.
+        assert_eq!(connect(&s, CAM, None).await.err(), Some(401));
+        let refused = connect(&s, CAM, Some(&scoped)).await.err();
+        assert!(matches!(refused, Some(403 | 404)), "{refused:?}");
+
+        // A camera that does not exist: a clean 404, no upgrade.
+        assert_eq!(connect(&s, "nope", Some(&admin)).await.err(), Some(404));
+
+        let mut ws = connect(&s, CAM, Some(&admin)).await.unwrap();
+        let mut mime = None;
+        let mut stream = Vec::new();
+        let mut media = 0;
+        while media < 40 {
+            let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .expect("live segments keep coming")
+                .unwrap()
+                .unwrap();
+            match msg {
+                Message::Text(t) => {
+                    assert!(mime.is_none(), "one mime message, before the data");
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    mime = Some(v["mime"].as_str().unwrap().to_string());
+                }
+                Message::Binary(b) => {
+                    assert!(mime.is_some(), "the mime message comes first");
+                    if stream.is_empty() {
+                        assert_eq!(&b[4..8], b"ftyp", "the init segment comes next");
+                    } else {
+                        assert_eq!(&b[4..8], b"prft");
+                        media += 1;
+                    }
+                    stream.extend_from_slice(&b);
+                }
+                _ => {}
+            }
+        }
+        ws.close(None).await.unwrap();
+        (mime.unwrap(), stream, media)
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+
+    // What arrived plays: every frame decodes, from a key frame.
+    let file = s.dir.path().join("live.mp4");
+    std::fs::write(&file, &stream).unwrap();
+    let frames = vigil_media::test_server::frame_md5s(&file).unwrap().len();
+    assert_eq!(frames, media);
+
+    // The audit log names who watched which camera.
+    let r = s.call("GET", "/api/audit?limit=100", &Auth::Session(admin), None);
+    let entries = r.json()["entries"].as_array().unwrap().clone();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "live.view" && e["user"] == "admin" && e["target"] == CAM),
+        "{entries:?}"
+    );
+}
+
+#[test]
+fn the_web_ui_is_served_from_the_binary() {
+    let Some(video) = common::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (s, stop) = start(&video);
+    stop.store(true, Ordering::Relaxed);
+    let r = s.call("GET", "/", &Auth::None, None);
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text().contains("/assets/app.js"));
+    let r = s.call("GET", "/assets/views/camera.js", &Auth::None, None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        r.body,
+        include_bytes!("../../../../web/assets/views/camera.js")
+    );
+    assert_eq!(
+        s.call("GET", "/assets/nope.js", &Auth::None, None).status,
+        404
+    );
+    let r = s.call("GET", "/assets/..%2fCargo.toml", &Auth::None, None);
+    assert!((400..500).contains(&r.status), "{}", r.status);
+}

@@ -1,0 +1,219 @@
+//! A real `vigil run` for end-to-end tests and benchmarks: a data directory with a `vigil.toml` whose
+//! camera replays footage (`file://`, real time), the binary started with its output captured, the
+//! one-time setup token read from that output, and a clean SIGTERM at the end.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A file of the shared footage ([`vigil_media::test_server::shared_footage`]), or `None` after printing a
+/// visible SKIP line.
+pub fn footage(rel: &str) -> Option<PathBuf> {
+    let found = vigil_media::test_server::shared_footage()
+        .map(|d| d.join(rel))
+        .filter(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIP: footage {rel} not found (../shared footage absent)");
+    }
+    found
+}
+
+/// A TCP port free on loopback right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `vigil run`.
+pub struct Vigil {
+    child: Child,
+    /// Every line it printed (stdout and stderr).
+    pub output: Arc<Mutex<Vec<String>>>,
+    /// Its data directory (holds `vigil.toml`).
+    pub dir: PathBuf,
+    /// Its HTTPS port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Vigil {
+    /// Starts `vigil run` in `dir` with one recorded (not analysed) camera `camera` replaying `video`.
+    pub fn start(dir: &Path, camera: &str, video: &Path) -> Vigil {
+        Self::start_with(dir, camera, video, None)
+    }
+
+    /// Like [`Vigil::start`]; with `models` (a model directory) the camera is also analysed, with an
+    /// intrusion rule raising an event for every vehicle or person anywhere in the picture.
+    pub fn start_with(dir: &Path, camera: &str, video: &Path, models: Option<&Path>) -> Vigil {
+        let port = free_port();
+        let rec = dir.join("recordings");
+        std::fs::create_dir_all(&rec).unwrap();
+        let (analysis, roles, rules) = match models {
+            None => ("enabled = false", "[\"record\"]", String::new()),
+            Some(_) => (
+                "detect_fps = 5\nthreads = 1",
+                "[\"record\", \"analyze\"]",
+                format!(
+                    "\n[[rules.{camera}.zone]]\nname = \"Everywhere\"\n\
+                     points = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"car\", \"truck\", \"person\"]\n\
+                     \n[[rules.{camera}.rule]]\nname = \"Anything in view\"\nkind = \"intrusion\"\n\
+                     zone = \"Everywhere\"\n"
+                ),
+            ),
+        };
+        let config = format!(
+            "data_dir = {data:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [analysis]\n{analysis}\n\n\
+             [storage]\nsegment_seconds = 4\n[[storage.dirs]]\nname = \"main\"\npath = {rec:?}\n\
+             min_free_bytes = 0\n\n\
+             [[camera]]\nname = {camera:?}\nmain = \"file://{video}\"\nroles = {roles}\n{rules}",
+            data = dir.display().to_string(),
+            rec = rec.display().to_string(),
+            video = video.display(),
+        );
+        let path = dir.join("vigil.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["run", "--config"]).arg(&path);
+        if let Some(models) = models {
+            cmd.arg("--models").arg(models);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), output.clone());
+        collect(child.stderr.take().unwrap(), output.clone());
+        Vigil {
+            child,
+            output,
+            dir: dir.to_path_buf(),
+            port,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for a printed line `f` accepts; panics with the output after `timeout` or if the process
+    /// ends.
+    pub fn wait_line<T>(&mut self, timeout: Duration, f: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.output.lock().unwrap().iter().find_map(|l| f(l)) {
+                return found;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("vigil run ended ({status}):\n{}", self.dump());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for vigil run:\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The one-time setup token it printed.
+    pub fn setup_token(&mut self) -> String {
+        self.wait_line(Duration::from_secs(60), setup_token_in)
+    }
+
+    /// Waits until the HTTPS port accepts connections.
+    pub fn wait_listening(&mut self) {
+        let port = self.port;
+        self.wait_line(Duration::from_secs(60), |_| {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ())
+        });
+    }
+
+    /// Everything it printed so far.
+    pub fn dump(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// Process CPU time (user + system, every thread) in seconds, from `/proc/PID/stat`.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.pid())
+    }
+
+    /// Stops it with SIGTERM and waits (kills it after 20 s); returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Vigil {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// The setup token in a printed line: the word after "token" in a line that mentions the setup token.
+pub fn setup_token_in(line: &str) -> Option<String> {
+    let lower = line.to_lowercase();
+    if !lower.contains("setup token") {
+        return None;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words
+        .iter()
+        .rposition(|w| w.to_lowercase().trim_end_matches(':') == "token")?;
+    let token = words
+        .get(i + 1)?
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_');
+    (token.len() >= 16).then(|| token.to_string())
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+/// CPU time of process `pid` in seconds: utime + stime from `/proc/PID/stat` (fields 14 and 15, in clock
+/// ticks of the Linux user ABI, always 100 per second), covering every thread.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}

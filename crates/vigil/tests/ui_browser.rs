@@ -1,0 +1,108 @@
+//! The web UI end to end in headless Chromium (Debian's `chromium`, driven by Playwright's `playwright-core`
+//! from `dev/install-deps`): a real `vigil run` with a camera replaying footage; `ui_browser/flow.mjs` does
+//! first-run setup, logs in, enrols MFA, logs in again with a TOTP code, checks that live video plays in the
+//! grid and that a recorded range plays in the camera view, exports it, checks events with snapshots (when
+//! the shared models are there, the camera is analysed with a rule that fires on every vehicle), visits
+//! every page, adds a user and logs out. Screenshots of each step are saved under `target/ui-screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::Vigil;
+
+/// playwright-core's node_modules, or `None` after a SKIP line (no Node.js, or not installed).
+fn node_modules() -> Option<PathBuf> {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("SKIP: node not found (install Node.js >= 20 and run dev/install-deps)");
+        return None;
+    }
+    let dir = std::env::var_os("VIGIL_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
+        });
+    if dir.join("playwright-core/package.json").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: playwright-core not found in {} (run dev/install-deps)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIP: chromium not found (run dev/install-deps)");
+    }
+    found
+}
+
+/// `target/ui-screenshots` (next to the build's own `tmp`).
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("ui-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn setup_login_mfa_live_playback_logout_in_chromium() {
+    let Some(video) = support::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (Some(modules), Some(chromium)) = (node_modules(), chromium()) else {
+        return;
+    };
+    // With the shared models and ONNX Runtime the camera is analysed too, so events with snapshots show.
+    let models = video
+        .ancestors()
+        .nth(3)
+        .map(|shared| shared.join("models"))
+        .filter(|m| m.join("yolox_nano_416.onnx").is_file())
+        .filter(|_| std::env::var_os("ORT_DYLIB_PATH").is_some());
+    if models.is_none() {
+        eprintln!("SKIP: the events part (no ../shared/models or ORT_DYLIB_PATH)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut vigil = Vigil::start_with(tmp.path(), "yard", &video, models.as_deref());
+    let token = vigil.setup_token();
+    vigil.wait_listening();
+    let shots = screenshots();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui_browser/flow.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("VIGIL_URL", vigil.url())
+        .env("VIGIL_SETUP_TOKEN", &token)
+        .env("VIGIL_CAMERA", "yard")
+        .env("VIGIL_SCREENSHOTS", &shots)
+        .env("VIGIL_NODE_MODULES", &modules)
+        .env("VIGIL_CHROMIUM", &chromium)
+        .env("VIGIL_EVENTS", if models.is_some() { "1" } else { "0" })
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("[ui-test] OK"),
+        "browser flow failed:\n{stdout}\n{stderr}\n--- vigil output ---\n{}",
+        vigil.dump()
+    );
+    let pngs = std::fs::read_dir(&shots).unwrap().count();
+    assert!(pngs >= 12, "{pngs} screenshots in {}", shots.display());
+    assert!(
+        vigil.stop(),
+        "vigil run did not stop cleanly:\n{}",
+        vigil.dump()
+    );
+}

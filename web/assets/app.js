@@ -1,0 +1,155 @@
+// Vigil web UI: session state, role-aware navigation and a hash router (#/path). Each view is a module
+// exporting render(ctx, ...params) that fills <main> and may return a cleanup function.
+
+import { get, post, setCsrf, setUnauthorizedHandler } from './api.js';
+import { h, toast } from './util.js';
+
+const session = { user: null, mfaRequired: false };
+
+// Which roles see which pages (the server checks every request again; this only hides dead ends).
+const PAGES = [
+  { path: '/', label: 'Live', roles: ['admin', 'operator', 'viewer'] },
+  { path: '/events', label: 'Events', roles: ['admin', 'operator', 'viewer'] },
+  { path: '/users', label: 'Users', roles: ['admin'] },
+  { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
+  { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
+  { path: '/account', label: 'Account', roles: ['admin', 'operator', 'viewer', 'auditor'] },
+];
+
+const ROUTES = [
+  [/^\/login$/, () => import('./views/login.js'), false],
+  [/^\/setup$/, () => import('./views/setup.js'), false],
+  [/^\/$/, () => import('./views/grid.js'), true],
+  [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
+  [/^\/events$/, () => import('./views/events.js'), true],
+  [/^\/users$/, () => import('./views/users.js'), true],
+  [/^\/audit$/, () => import('./views/audit.js'), true],
+  [/^\/system$/, () => import('./views/system.js'), true],
+  [/^\/account$/, () => import('./views/account.js'), true],
+];
+
+let cleanup = null;
+
+/** Navigates to a hash route, e.g. go('/camera/door'). */
+export function go(path) {
+  if (location.hash === `#${path}`) route();
+  else location.hash = `#${path}`;
+}
+
+/** The logged-in user (null when logged out). */
+export function user() { return session.user; }
+
+/** True when the logged-in user has one of `roles`. */
+export function hasRole(...roles) { return !!session.user && roles.includes(session.user.role); }
+
+/** The first page the user may see. */
+export function home() {
+  const u = session.user;
+  if (!u) return '/login';
+  if (session.mfaRequired) return '/account';
+  return u.role === 'auditor' ? '/audit' : '/';
+}
+
+/** True when the user's role requires MFA and it is not set up yet (only enrolment is allowed). */
+export function mfaRequired() { return session.mfaRequired; }
+
+/** True when the user may watch recordings / export (operators and admins always; viewers by flag). */
+export function may(what) {
+  const u = session.user;
+  if (!u) return false;
+  if (u.role === 'admin' || u.role === 'operator') return true;
+  return u.role === 'viewer' && !!u[what];
+}
+
+/** Stores a fresh session from a login / me answer and shows the navigation. */
+export function setSession(data) {
+  session.user = data ? data.user : null;
+  session.mfaRequired = !!(data && data.mfa_enrollment_required);
+  setCsrf(data ? data.csrf : null);
+  renderChrome();
+}
+
+function renderChrome() {
+  const bar = document.getElementById('topbar');
+  const u = session.user;
+  bar.hidden = !u;
+  if (!u) return;
+  document.getElementById('who-name').textContent = `${u.username} · ${u.role}`;
+  const nav = document.getElementById('nav');
+  nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(u.role)).map((p) =>
+    h('a', { href: `#${p.path}`, dataset: { path: p.path } }, p.label)));
+  markActive();
+}
+
+function markActive() {
+  const path = currentPath();
+  for (const a of document.querySelectorAll('#nav a')) {
+    const p = a.dataset.path;
+    const active = p === '/' ? path === '/' || path.startsWith('/camera/') : path.startsWith(p);
+    a.classList.toggle('active', active);
+  }
+}
+
+function currentPath() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  return raw.split('?')[0];
+}
+
+/** Query parameters of the current hash route. */
+export function routeQuery() {
+  const q = location.hash.split('?')[1] || '';
+  return new URLSearchParams(q);
+}
+
+async function route() {
+  if (cleanup) { try { cleanup(); } catch { /* view already gone */ } cleanup = null; }
+  const path = currentPath();
+  const found = ROUTES.find(([re]) => re.test(path));
+  if (!found) { go(home()); return; }
+  const [re, load, needsLogin] = found;
+  if (needsLogin && !session.user) { go('/login'); return; }
+  if (session.mfaRequired && path !== '/account') { go('/account'); return; }
+  markActive();
+  const params = re.exec(path).slice(1).map(decodeURIComponent);
+  try {
+    const view = await load();
+    const c = await view.render({ session, go }, ...params);
+    if (typeof c === 'function') cleanup = c;
+  } catch (e) {
+    document.getElementById('main').replaceChildren(
+      h('div.pad', h('p.error', e.message || String(e))));
+  }
+  document.getElementById('main').focus({ preventScroll: true });
+}
+
+async function logout() {
+  try { await post('/api/logout'); } catch { /* the session may already be gone */ }
+  setSession(null);
+  go('/login');
+}
+
+async function boot() {
+  document.getElementById('logout').addEventListener('click', logout);
+  setUnauthorizedHandler(() => {
+    if (!session.user) return;
+    setSession(null);
+    toast('Your session has ended. Please log in again.', 'warn');
+    go('/login');
+  });
+  window.addEventListener('hashchange', route);
+  try {
+    const setup = await get('/api/setup');
+    if (setup && setup.needed) { go('/setup'); return; }
+  } catch { /* not fatal: the login page reports connection problems */ }
+  try {
+    setSession(await get('/api/me'));
+  } catch {
+    setSession(null);
+  }
+  const path = currentPath();
+  if (!session.user && path !== '/login') go('/login');
+  else if (session.user && (path === '/login' || path === '/setup')) go(home());
+  else route();
+}
+
+boot();

@@ -1,0 +1,252 @@
+// One camera: live view, the recording timeline (recorded runs and events over a chosen window), playback
+// of any recorded moment through playback.mp4, and evidence export with progress.
+
+import { get, post, qs, cam } from '../api.js';
+import { routeQuery, may } from '../app.js';
+import { LivePlayer } from '../live.js';
+import { h, mount, toast, fmtTime, fmtClock, fmtBytes, toLocalInput, fromLocalInput } from '../util.js';
+
+const WINDOWS = [
+  ['15m', 15 * 60e3], ['1h', 3600e3], ['6h', 6 * 3600e3], ['24h', 24 * 3600e3],
+];
+const MAX_CLIP_MS = 30 * 60e3;
+
+export async function render(_ctx, name) {
+  const liveVideo = h('video.live', { muted: true, playsinline: true });
+  const playVideo = h('video.playback', { controls: true, playsinline: true, muted: true, hidden: true });
+  const liveBadge = h('span.badge', 'connecting');
+  const latency = h('span.badge.latency');
+  const modeLabel = h('span.badge.mode', 'LIVE');
+  const player = new LivePlayer(liveVideo, name, {
+    onState: (s, detail) => { liveBadge.textContent = detail ? `${s}: ${detail}` : s; liveBadge.className = `badge ${s}`; },
+  });
+
+  let windowMs = 3600e3;
+  let windowEnd = Date.now();
+  let runs = [];
+  let events = [];
+  let clipStart = null; // unix ms of the playing clip's start
+  let cursor = null;    // last chosen moment (for export defaults)
+
+  const track = h('div.track', { onclick: (e) => pick(e) });
+  const ticks = h('div.ticks');
+  const playhead = h('div.playhead', { hidden: true });
+  const hover = h('div.hover', { hidden: true });
+  track.append(playhead, hover);
+  track.addEventListener('mousemove', (e) => {
+    const t = timeAt(e);
+    hover.hidden = false;
+    hover.style.left = `${pct(t)}%`;
+    hover.textContent = fmtClock(t);
+  });
+  track.addEventListener('mouseleave', () => { hover.hidden = true; });
+  const range = h('span.muted.range');
+  const summary = h('span.muted.small');
+
+  const windowButtons = h('div.seg', WINDOWS.map(([label, ms]) => h('button', {
+    type: 'button', class: ms === windowMs ? 'on' : '',
+    onclick: (e) => {
+      windowMs = ms;
+      for (const b of windowButtons.children) b.classList.toggle('on', b === e.currentTarget);
+      loadTimeline();
+    },
+  }, label)));
+
+  const liveButton = h('button', { type: 'button', onclick: () => showLive() }, '● Live');
+  const replayButton = h('button.ghost', { type: 'button', onclick: () => replay(30e3), hidden: !may('playback') }, '↺ Last 30 s');
+
+  // Export
+  const exFrom = h('input', { type: 'datetime-local', step: 1, name: 'from', required: true });
+  const exTo = h('input', { type: 'datetime-local', step: 1, name: 'to', required: true });
+  const exProgress = h('progress', { max: 1, value: 0, hidden: true });
+  const exStatus = h('span.small');
+  const exButton = h('button', { type: 'submit' }, 'Export');
+  const exportForm = h('form.export', { onsubmit: (e) => { e.preventDefault(); startExport(); } },
+    h('label', 'From', exFrom), h('label', 'To', exTo), exButton, exProgress, exStatus);
+
+  mount(
+    h('div.page-head',
+      h('h1', h('a.back', { href: '#/', 'aria-label': 'Back to all cameras' }, '‹'), ' ', name),
+      h('div.actions', liveButton, replayButton)),
+    h('div.camera-view',
+      h('div.video.large', liveVideo, playVideo,
+        h('div.overlay.top', modeLabel, liveBadge, latency))),
+    h('section.card.timeline',
+      h('div.timeline-head',
+        h('button.ghost', { type: 'button', title: 'Earlier', onclick: () => shift(-1) }, '◀'),
+        range,
+        h('button.ghost', { type: 'button', title: 'Later', onclick: () => shift(1) }, '▶'),
+        h('button.ghost', { type: 'button', onclick: () => { windowEnd = Date.now(); loadTimeline(); } }, 'Now'),
+        windowButtons),
+      track, ticks,
+      h('div.legend', h('span.key.rec', 'recorded'), h('span.key.ev', 'event'), summary)),
+    may('export') ? h('section.card', h('h2', 'Export evidence'), exportForm) : null);
+
+  player.start();
+  const timer = setInterval(() => {
+    latency.textContent = player.latencyMs !== null && !player.stopped ? `${Math.max(0, Math.round(player.latencyMs))} ms` : '';
+    updatePlayhead();
+  }, 250);
+  const refresh = setInterval(() => { if (Date.now() - windowEnd < 120e3) { windowEnd = Date.now(); loadTimeline(); } }, 30e3);
+  playVideo.addEventListener('timeupdate', updatePlayhead);
+
+  await loadTimeline();
+  const t = Number(routeQuery().get('t'));
+  if (t > 0) {
+    windowEnd = Math.min(Date.now(), t + windowMs / 2);
+    await loadTimeline();
+    playAt(t);
+  }
+
+  function from() { return windowEnd - windowMs; }
+  function pct(t) { return ((t - from()) / windowMs) * 100; }
+  function timeAt(e) {
+    const r = track.getBoundingClientRect();
+    return from() + ((e.clientX - r.left) / r.width) * windowMs;
+  }
+
+  function shift(dir) {
+    windowEnd = Math.min(Date.now(), windowEnd + dir * windowMs * 0.75);
+    loadTimeline();
+  }
+
+  async function loadTimeline() {
+    const start = Math.round(from()), end = Math.round(windowEnd);
+    range.textContent = `${fmtTime(start)} – ${fmtClock(end)}`;
+    try {
+      runs = await get(`/api/cameras/${cam(name)}/recordings${qs({ start, end })}`);
+    } catch (e) {
+      runs = [];
+      summary.textContent = e.status === 403 ? 'You may not view recordings of this camera.' : e.message;
+    }
+    try {
+      const ev = await get(`/api/events${qs({ camera: name, before: end, limit: 200 })}`);
+      events = (ev.events || []).filter((x) => x.start >= start);
+    } catch { events = []; }
+    drawTimeline();
+  }
+
+  function drawTimeline() {
+    for (const el of track.querySelectorAll('.run, .ev')) el.remove();
+    let recorded = 0;
+    for (const r of runs) {
+      const a = Math.max(r.start, from()), b = Math.min(r.end, windowEnd);
+      if (b <= a) continue;
+      recorded += b - a;
+      track.append(h('div.run', { style: `left:${pct(a)}%;width:${Math.max(0.2, pct(b) - pct(a))}%`, title: `${fmtTime(r.start)} – ${fmtTime(r.end)}` }));
+    }
+    for (const e of events) {
+      track.append(h('div.ev', {
+        style: `left:${pct(e.start)}%`, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
+        onclick: (ev) => { ev.stopPropagation(); playAt(e.start - 3000); },
+      }));
+    }
+    ticks.replaceChildren();
+    const step = [60e3, 300e3, 900e3, 3600e3, 3 * 3600e3].find((s) => windowMs / s <= 8) || 3 * 3600e3;
+    for (let t = Math.ceil(from() / step) * step; t <= windowEnd; t += step) {
+      ticks.append(h('span', { style: `left:${pct(t)}%` }, fmtClock(t)));
+    }
+    const share = Math.round((recorded / windowMs) * 100);
+    if (runs.length || !summary.textContent) summary.textContent = `${share}% of this window recorded · ${events.length} events`;
+    updatePlayhead();
+  }
+
+  function pick(e) {
+    if (!may('playback')) { toast('You may not watch recordings.', 'warn'); return; }
+    playAt(timeAt(e));
+  }
+
+  function updatePlayhead() {
+    if (clipStart === null || playVideo.hidden) { playhead.hidden = true; return; }
+    const t = clipStart + playVideo.currentTime * 1000;
+    playhead.hidden = t < from() || t > windowEnd;
+    playhead.style.left = `${pct(t)}%`;
+    modeLabel.textContent = `PLAYBACK ${fmtTime(t)}`;
+  }
+
+  function playAt(t) {
+    // The run holding t, or the next one after it.
+    const run = runs.find((r) => r.end > t && r.start <= t) || runs.find((r) => r.start > t);
+    if (!run) { toast('Nothing recorded at or after that moment in this window.', 'warn'); return; }
+    const start = Math.max(t, run.start);
+    const end = Math.min(run.end, start + MAX_CLIP_MS);
+    play(start, end);
+  }
+
+  function replay(ms) {
+    const last = runs[runs.length - 1];
+    if (!last) { toast('Nothing recorded yet.', 'warn'); return; }
+    const end = last.end;
+    play(Math.max(last.start, end - ms), end);
+  }
+
+  function play(start, end) {
+    start = Math.round(start); end = Math.round(end);
+    player.stop();
+    liveVideo.hidden = true;
+    playVideo.hidden = false;
+    clipStart = start;
+    cursor = start;
+    playVideo.src = `/api/cameras/${cam(name)}/playback.mp4${qs({ start, end })}`;
+    playVideo.play().catch(() => {});
+    liveBadge.textContent = '';
+    liveBadge.className = 'badge';
+    exFrom.value = toLocalInput(start);
+    exTo.value = toLocalInput(Math.min(end, start + 60e3));
+    updatePlayhead();
+  }
+
+  function showLive() {
+    playVideo.pause();
+    playVideo.removeAttribute('src');
+    playVideo.load();
+    playVideo.hidden = true;
+    liveVideo.hidden = false;
+    clipStart = null;
+    modeLabel.textContent = 'LIVE';
+    player.start();
+    updatePlayhead();
+  }
+
+  async function startExport() {
+    const start = fromLocalInput(exFrom.value), end = fromLocalInput(exTo.value);
+    if (start === null || end === null || end <= start) { exStatus.textContent = 'Choose a start before the end.'; return; }
+    exButton.disabled = true;
+    exProgress.hidden = false;
+    exProgress.value = 0;
+    exStatus.textContent = 'Starting…';
+    try {
+      const { id } = await post('/api/exports', { camera: name, start, end });
+      for (;;) {
+        const s = await get(`/api/exports/${encodeURIComponent(id)}`);
+        exProgress.value = s.progress || 0;
+        if (s.state === 'done') {
+          exStatus.replaceChildren(`Ready (${fmtBytes(s.bytes)}) · `,
+            h('a', { href: `/api/exports/${encodeURIComponent(id)}/file`, download: `${name}-${fmtTime(start).replace(/[: ]/g, '-')}.mp4` }, 'Download'));
+          break;
+        }
+        if (s.state === 'failed') { exStatus.textContent = `Failed: ${s.error || 'unknown error'}`; break; }
+        exStatus.textContent = `${Math.round((s.progress || 0) * 100)}% · ${fmtBytes(s.bytes)}`;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } catch (e) {
+      exStatus.textContent = e.message;
+      exProgress.hidden = true;
+    } finally {
+      exButton.disabled = false;
+    }
+  }
+
+  if (cursor === null) {
+    exFrom.value = toLocalInput(Date.now() - 60e3);
+    exTo.value = toLocalInput(Date.now());
+  }
+
+  return () => {
+    clearInterval(timer);
+    clearInterval(refresh);
+    player.stop();
+    playVideo.removeAttribute('src');
+    playVideo.load();
+  };
+}

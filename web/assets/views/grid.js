@@ -1,0 +1,76 @@
+// Camera grid: every camera the user may see, live. Players run only while their tile is on screen and
+// the page is visible, so a long list costs nothing off-screen.
+
+import { get, cam } from '../api.js';
+import { LivePlayer } from '../live.js';
+import { h, mount, heading } from '../util.js';
+
+export async function render() {
+  const cameras = await get('/api/cameras');
+  const players = [];
+  const grid = h('div.grid');
+  const layout = localStorage.getItem('vigil.grid') || 'auto';
+  grid.dataset.layout = layout;
+
+  for (const c of cameras) {
+    const video = h('video', { muted: true, playsinline: true, dataset: { camera: c.name } });
+    const state = h('span.badge', 'connecting');
+    const latency = h('span.badge.latency');
+    const player = new LivePlayer(video, c.name, {
+      onState: (s, detail) => {
+        state.textContent = detail ? `${s}: ${detail}` : s;
+        state.className = `badge ${s}`;
+      },
+    });
+    players.push(player);
+    const tile = h('article.tile', { dataset: { camera: c.name } },
+      h('div.video', video,
+        h('div.overlay.top', h('span.name', c.name), state),
+        h('div.overlay.bottom',
+          c.recording ? h('span.badge.rec', 'REC') : null,
+          c.analysing ? h('span.badge', 'AI') : null,
+          latency)),
+      h('a.cover', { href: `#/camera/${cam(c.name)}`, 'aria-label': `Open ${c.name}` }));
+    grid.append(tile);
+    player.tile = tile;
+    player.latencyEl = latency;
+  }
+
+  const layouts = ['auto', '1', '2', '3', '4'];
+  const chooser = h('div.seg', layouts.map((l) => h('button', {
+    type: 'button', class: l === layout ? 'on' : '', title: l === 'auto' ? 'Fit to screen' : `${l} per row`,
+    onclick: (e) => {
+      grid.dataset.layout = l;
+      localStorage.setItem('vigil.grid', l);
+      for (const b of chooser.children) b.classList.toggle('on', b === e.currentTarget);
+    },
+  }, l === 'auto' ? 'Auto' : `${l}×`)));
+
+  mount(heading('Live', chooser),
+    cameras.length ? grid : h('p.muted.pad', 'No cameras are configured, or none is visible to you.'));
+
+  const visible = new Set();
+  const sync = () => {
+    for (const p of players) {
+      if (visible.has(p.tile) && !document.hidden) p.start(); else p.stop();
+    }
+  };
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) { if (e.isIntersecting) visible.add(e.target); else visible.delete(e.target); }
+    sync();
+  }, { threshold: 0.05 });
+  for (const p of players) observer.observe(p.tile);
+  document.addEventListener('visibilitychange', sync);
+  const timer = setInterval(() => {
+    for (const p of players) {
+      p.latencyEl.textContent = p.latencyMs !== null && !p.stopped ? `${Math.max(0, Math.round(p.latencyMs))} ms` : '';
+    }
+  }, 1000);
+
+  return () => {
+    clearInterval(timer);
+    observer.disconnect();
+    document.removeEventListener('visibilitychange', sync);
+    for (const p of players) p.stop();
+  };
+}

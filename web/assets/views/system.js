@@ -1,0 +1,61 @@
+// System health: version and uptime, per-camera stream and analysis figures, detector latency, storage.
+// Refreshes every 5 seconds while open.
+
+import { get } from '../api.js';
+import { h, mount, heading, fmtDuration, fmtBytes, dot } from '../util.js';
+
+export async function render() {
+  const top = h('div.stats');
+  const cams = h('tbody');
+  const storage = h('div.storage');
+  const status = h('p.muted.small');
+  mount(heading('System'), top,
+    h('section.card.scroll', h('h2', 'Cameras'), h('table.data',
+      h('thead', h('tr', ['Camera', 'Stream', 'fps in', 'fps analysed', 'skipped', 'reconnects', 'recorded'].map((t) => h('th', t)))),
+      cams)),
+    h('section.card', h('h2', 'Storage'), storage), status);
+
+  async function refresh() {
+    try {
+      const s = await get('/api/system');
+      const d = s.detector || {};
+      top.replaceChildren(
+        stat('Version', s.version || '—'),
+        stat('Uptime', fmtDuration(s.uptime_s || 0)),
+        stat('Cameras online', `${(s.cameras || []).filter((c) => c.online).length} / ${(s.cameras || []).length}`),
+        stat('Detector p50', d.latency_ms_p50 != null ? `${d.latency_ms_p50.toFixed(1)} ms` : '—'),
+        stat('Detector p99', d.latency_ms_p99 != null ? `${d.latency_ms_p99.toFixed(1)} ms` : '—'));
+      cams.replaceChildren(...(s.cameras || []).map((c) => h('tr',
+        h('td', h('strong', c.name)),
+        h('td', dot(c.online, c.online ? 'online' : 'offline')),
+        h('td.num', num(c.fps_in)), h('td.num', num(c.fps_analysed)),
+        h('td.num', c.skipped ?? '—'), h('td.num', c.reconnects ?? '—'),
+        h('td.num', fmtBytes(c.recording_bytes)))));
+      storage.replaceChildren(...(s.storage || []).map((st) => {
+        if (typeof st !== 'object' || st === null) return h('p', String(st));
+        const used = st.used_bytes ?? st.bytes, budget = st.budget_bytes ?? st.limit_bytes;
+        return h('div.store',
+          h('div', h('strong', st.name || st.path || 'storage'), ' ', st.path && st.name ? h('span.muted.small', st.path) : null,
+            st.online === false ? h('span.badge.offline', 'offline') : null),
+          budget ? h('progress', { max: budget, value: used || 0 }) : null,
+          h('div.muted.small', budget ? `${fmtBytes(used)} of ${fmtBytes(budget)}` : fmtBytes(used)));
+      }));
+      if (!storage.children.length) storage.append(h('p.muted', 'No storage configured.'));
+      status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  }
+
+  await refresh();
+  const timer = setInterval(refresh, 5000);
+  return () => clearInterval(timer);
+}
+
+function stat(label, value) {
+  return h('div.stat.card', h('div.muted.small', label), h('div.value', value));
+}
+
+function num(v) {
+  return typeof v === 'number' ? v.toFixed(1) : '—';
+}
