@@ -111,9 +111,18 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 /// request to a WebSocket (e.g. with `axum::extract::ws::WebSocketUpgrade::from_request`) and
 /// streams.
 pub trait LiveSource: Send + Sync {
-    /// Serves `GET /api/cameras/{camera}/live`.
-    fn serve(&self, camera: String, request: Request) -> ResponseFuture;
+    /// Serves `GET /api/cameras/{camera}/live`. `allowed` says whether the caller may still watch
+    /// (session not ended or expired, token not revoked, user not disabled, camera still in scope); a
+    /// long-lived stream calls it every [`RECHECK_EVERY`] and closes when it says no. It blocks on the
+    /// security database: call it from a blocking task.
+    fn serve(&self, camera: String, request: Request, allowed: StillAllowed) -> ResponseFuture;
 }
+
+/// Re-checks a long-lived connection's caller (see [`LiveSource::serve`]).
+pub type StillAllowed = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How often long-lived connections re-check their caller.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One embedded file of the web UI.
 #[derive(Debug, Clone)]

@@ -43,11 +43,11 @@ pub mod web;
 
 pub use auth::{Policy, Security};
 pub use context::{
-    AppContext, AppState, Asset, Assets, CameraHealth, DetectorHealth, LiveSource, ResponseFuture,
-    StatusSource, StoreStatus, SystemStatus,
+    AppContext, AppState, Asset, Assets, CameraHealth, DetectorHealth, LiveSource, RECHECK_EVERY,
+    ResponseFuture, StatusSource, StillAllowed, StoreStatus, SystemStatus,
 };
 pub use error::{ApiError, ServerError};
-pub use live::LiveStreams;
+pub use live::{CLOSE_ACCESS_ENDED, LiveStreams};
 pub use routes::router;
 pub use server::{Server, ServerOptions};
 pub use web::WebAssets;

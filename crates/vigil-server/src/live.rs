@@ -4,11 +4,12 @@
 //! media segment per frame from a key frame on (again a mime message and an init segment whenever the
 //! camera's parameters change). The segments are muxed once per camera and shared by every viewer; a
 //! viewer whose connection cannot keep up skips to the next key frame, and one that stops reading for
-//! [`SEND_TIMEOUT`] is disconnected.
+//! [`SEND_TIMEOUT`] is disconnected. Every [`RECHECK_EVERY`] the viewer's session or token is checked
+//! again: a logout, expiry, revocation or lost camera scope closes the stream with [`CLOSE_ACCESS_ENDED`].
 
-use crate::context::{LiveSource, ResponseFuture};
+use crate::context::{LiveSource, RECHECK_EVERY, ResponseFuture, StillAllowed};
 use crate::error::ApiError;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -16,6 +17,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tracing::debug;
 use vigil_media::live_hub::{LiveChunk, LiveHub, LiveViewer};
+
+/// WebSocket close code sent when the viewer's session ended (logout, expiry), its token was revoked,
+/// its user disabled or the camera taken out of its scope (4000-4999: application codes).
+pub const CLOSE_ACCESS_ENDED: u16 = 4401;
 
 /// A viewer whose socket accepts nothing for this long is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,7 +49,7 @@ impl LiveStreams {
 }
 
 impl LiveSource for LiveStreams {
-    fn serve(&self, camera: String, request: Request) -> ResponseFuture {
+    fn serve(&self, camera: String, request: Request, allowed: StillAllowed) -> ResponseFuture {
         let hub = self.hubs.get(&camera).cloned();
         Box::pin(async move {
             let (mut parts, _) = request.into_parts();
@@ -65,7 +70,7 @@ impl LiveSource for LiveStreams {
                 .into_response();
             };
             upgrade
-                .on_upgrade(move |socket| stream(socket, viewer, camera))
+                .on_upgrade(move |socket| stream(socket, viewer, camera, allowed))
                 .into_response()
         })
     }
@@ -79,9 +84,26 @@ async fn send(socket: &mut WebSocket, message: Message) -> bool {
     )
 }
 
-async fn stream(mut socket: WebSocket, mut viewer: LiveViewer, camera: String) {
+async fn stream(
+    mut socket: WebSocket,
+    mut viewer: LiveViewer,
+    camera: String,
+    allowed: StillAllowed,
+) {
+    let mut recheck =
+        tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                let allowed = allowed.clone();
+                let still = tokio::task::spawn_blocking(move || allowed()).await.unwrap_or(false);
+                if !still {
+                    debug!(camera, "live viewer's session ended or lost access: closing");
+                    let close = CloseFrame { code: CLOSE_ACCESS_ENDED, reason: "access ended".into() };
+                    let _ = send(&mut socket, Message::Close(Some(close))).await;
+                    break;
+                }
+            }
             chunk = viewer.next() => {
                 let ok = match chunk {
                     Some(LiveChunk::Init(init)) => {

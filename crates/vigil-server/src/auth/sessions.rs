@@ -41,7 +41,11 @@ impl Security {
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let hash = sha256_hex(id);
+        self.session_by_hash(sha256_hex(id))
+    }
+
+    /// [`session`](Self::session) by the stored hash of the id (what a [`Principal`] keeps).
+    pub fn session_by_hash(&self, hash: String) -> Result<Option<Principal>, ServerError> {
         let now = now_ms();
         let db = self.db();
         let row: Option<(i64, String, i64, i64)> = db
@@ -90,6 +94,15 @@ impl Security {
                 mfa_pending,
             }
         }))
+    }
+
+    /// The principal behind `via` as it stands now: `None` when the session ended or expired, the token
+    /// was revoked or the user was disabled. Long-lived connections (live video) check this periodically.
+    pub fn recheck(&self, via: &Via) -> Result<Option<Principal>, ServerError> {
+        match via {
+            Via::Session { hash, .. } => self.session_by_hash(hash.clone()),
+            Via::Token { id } => self.token_by_id(*id),
+        }
     }
 
     /// Ends a session by its stored hash.

@@ -138,12 +138,24 @@ impl Security {
         if !secret.starts_with("vgl_") || secret.len() != 68 {
             return Ok(None);
         }
-        let hash = sha256_hex(secret);
+        self.token_where("hash = ?1", sha256_hex(secret))
+    }
+
+    /// The principal of the token with row id `id`, or `None` (revoked, or its user is disabled).
+    pub fn token_by_id(&self, id: i64) -> Result<Option<Principal>, ServerError> {
+        self.token_where("id = ?1", id)
+    }
+
+    fn token_where(
+        &self,
+        condition: &str,
+        value: impl rusqlite::ToSql,
+    ) -> Result<Option<Principal>, ServerError> {
         let db = self.db();
         let row: Option<(i64, i64, String, Option<i64>)> = db
             .query_row(
-                "SELECT id, user_id, scopes, last_used_ms FROM tokens WHERE hash = ?1",
-                [&hash],
+                &format!("SELECT id, user_id, scopes, last_used_ms FROM tokens WHERE {condition}"),
+                [value],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()

@@ -2,10 +2,10 @@
 
 use super::blocking;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::context::AppState;
+use crate::context::{AppState, StillAllowed};
 use crate::error::{ApiError, ApiResult, ServerError};
 use crate::exports::{MAX_RANGE_MS, valid_id};
-use crate::perms::{ClientIp, Principal, Role};
+use crate::perms::{ClientIp, Permission, Principal, Role};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,6 +14,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
+use std::sync::Arc;
 use vigil_core::Time90k;
 use vigil_store::StoreError;
 
@@ -67,7 +68,11 @@ pub async fn live(
         Ok(())
     })
     .await;
-    live.serve(camera, request).await
+    let (sec, via, cam) = (ctx.security.clone(), p.via.clone(), camera.clone());
+    let allowed: StillAllowed = Arc::new(
+        move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Live) && now.sees(&cam)),
+    );
+    live.serve(camera, request, allowed).await
 }
 
 /// A time range in unix ms.

@@ -15,7 +15,12 @@ use vigil_server::{Asset, Assets, LiveSource, ResponseFuture};
 struct FakeLive(Arc<AtomicUsize>);
 
 impl LiveSource for FakeLive {
-    fn serve(&self, camera: String, request: Request) -> ResponseFuture {
+    fn serve(
+        &self,
+        camera: String,
+        request: Request,
+        _allowed: vigil_server::StillAllowed,
+    ) -> ResponseFuture {
         self.0.fetch_add(1, Ordering::SeqCst);
         let upgrade = request.headers().contains_key("upgrade");
         Box::pin(async move { format!("live {camera} upgrade={upgrade}").into_response() })

@@ -245,3 +245,68 @@ fn the_web_ui_is_served_from_the_binary() {
     let r = s.call("GET", "/assets/..%2fCargo.toml", &Auth::None, None);
     assert!((400..500).contains(&r.status), "{}", r.status);
 }
+
+/// Reads the live socket until it closes; the close code, or `None` when it is still open after
+/// `within` (frames keep coming) or ended without a close frame.
+async fn close_code<S>(ws: &mut S, within: Duration) -> Option<u16>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return None,
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return None,
+        }
+    }
+}
+
+#[test]
+fn an_open_live_stream_closes_when_its_session_ends_or_the_user_is_disabled() {
+    let Some(video) = common::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (s, stop) = start(&video);
+    let admin = admin(&s);
+    let viewer = s.user(&admin, "vera", "viewer", json!({}));
+    let other = s.user(&admin, "otto", "viewer", json!({}));
+    let recheck = vigil_server::RECHECK_EVERY + Duration::from_secs(3);
+
+    // Logged out: the stream that was already open stops.
+    let mut ws = s.runtime.block_on(connect(&s, CAM, Some(&viewer))).unwrap();
+    // Still open and streaming a while later while the session is valid.
+    assert_eq!(s.runtime.block_on(close_code(&mut ws, recheck)), None);
+    let r = s.call("POST", "/api/logout", &Auth::Session(viewer), None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        s.runtime.block_on(close_code(&mut ws, recheck)),
+        Some(vigil_server::CLOSE_ACCESS_ENDED)
+    );
+
+    // A user disabled by an admin: the same.
+    let mut ws = s.runtime.block_on(connect(&s, CAM, Some(&other))).unwrap();
+    let users = s.call("GET", "/api/users", &Auth::Session(admin.clone()), None);
+    let id = users
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "otto")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = s.call(
+        "PATCH",
+        &format!("/api/users/{id}"),
+        &Auth::Session(admin),
+        Some(json!({"disabled": true})),
+    );
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    assert_eq!(
+        s.runtime.block_on(close_code(&mut ws, recheck)),
+        Some(vigil_server::CLOSE_ACCESS_ENDED)
+    );
+    stop.store(true, Ordering::Relaxed);
+}
