@@ -128,7 +128,7 @@ impl Vigil {
 
 fn write_config(root: &Path, server: &RtspTestServer, cameras: &[&str]) -> PathBuf {
     let mut text = format!(
-        "data_dir = {:?}\n\n[storage]\nsegment_seconds = 8\n\n",
+        "data_dir = {:?}\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsegment_seconds = 8\n\n",
         root.join("data")
     );
     for cam in cameras {
