@@ -60,7 +60,7 @@ impl Vigil {
                 "[\"record\", \"analyze\"]",
                 format!(
                     "\n[[rules.{camera}.zone]]\nname = \"Everywhere\"\n\
-                     points = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"car\", \"truck\", \"person\"]\n\
+                     points = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"car\", \"bus\", \"truck\", \"motorcycle\", \"person\"]\n\
                      \n[[rules.{camera}.rule]]\nname = \"Anything in view\"\nkind = \"intrusion\"\n\
                      zone = \"Everywhere\"\n"
                 ),
