@@ -5,15 +5,16 @@
 //! frame, so a recording that lost nothing decodes to exactly the source's frames, in order, from frame 0.
 //! The MD5 of every decoded frame of the export is compared with the source's (`ffmpeg -f framemd5`).
 
-use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::Vigil;
 use vigil_core::Time90k;
 use vigil_media::test_server::{self, Mount, RtspTestServer, shared_footage};
 use vigil_store::Reader;
+
+mod support;
 
 /// The source clip: 377 frames at 12.5 fps (30.2 s), a key frame every 60 frames (4.8 s).
 const CLIP: &str = "intel/car-detection.mp4";
@@ -47,88 +48,22 @@ fn ffprobe_packets(path: &Path) -> usize {
     test_server::count_video_frames(path).unwrap_or_else(|e| panic!("{e}")) as usize
 }
 
-/// A running `vigil run`, its stderr collected.
-struct Vigil {
-    child: Child,
-    log: Arc<Mutex<String>>,
+/// A `vigil.toml` recording `cameras` from `server`, serving its API on a free loopback port.
+struct Config {
+    path: PathBuf,
+    port: u16,
 }
 
-impl Vigil {
-    fn start(config: &Path) -> Vigil {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        Vigil { child, log }
-    }
-
-    /// Lets it run for `d`, failing at once (with its log) if it exits.
-    fn run_for(&mut self, d: Duration) {
-        let deadline = Instant::now() + d;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("vigil run exited early with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn stop(mut self) -> String {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                let log = self.log();
-                assert!(status.success(), "vigil run exited with {status}:\n{log}");
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vigil run did not stop:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill_9(mut self) -> String {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        self.log()
+impl Config {
+    fn start(&self) -> Vigil {
+        Vigil::spawn(&self.path, self.port, None)
     }
 }
 
-fn write_config(root: &Path, server: &RtspTestServer, cameras: &[&str]) -> PathBuf {
+fn write_config(root: &Path, server: &RtspTestServer, cameras: &[&str]) -> Config {
+    let port = support::free_port();
     let mut text = format!(
-        "data_dir = {:?}\n\n[server]\nlisten = \"127.0.0.1:0\"\n\n[storage]\nsegment_seconds = 8\n\n",
+        "data_dir = {:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\nsegment_seconds = 8\n\n",
         root.join("data")
     );
     for cam in cameras {
@@ -139,7 +74,15 @@ fn write_config(root: &Path, server: &RtspTestServer, cameras: &[&str]) -> PathB
     }
     let path = root.join("vigil.toml");
     std::fs::write(&path, text).unwrap();
-    path
+    Config { path, port }
+}
+
+/// SIGTERM and a clean exit; returns everything it printed.
+fn stop(mut vigil: Vigil) -> String {
+    let clean = vigil.stop();
+    let log = vigil.dump();
+    assert!(clean, "vigil run did not stop cleanly:\n{log}");
+    log
 }
 
 fn reader(root: &Path) -> Reader {
@@ -184,27 +127,15 @@ fn assert_source_prefix(export: &Path, source: &[String], what: &str) -> usize {
 /// Plays every file to its end in headless Chromium (`record_e2e/play.mjs`, playwright-core from
 /// `dev/install-deps`); skips with a message when Node.js, playwright-core or Chromium is missing.
 fn plays_in_chromium(files: &[PathBuf]) {
-    let modules = std::env::var_os("VIGIL_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
-        });
-    let chromium = Path::new("/usr/bin/chromium");
-    if Command::new("node").arg("--version").output().is_err()
-        || !modules.join("playwright-core/package.json").exists()
-        || !chromium.exists()
-    {
-        eprintln!(
-            "SKIP: playback in Chromium (needs node, playwright-core and chromium: dev/install-deps)"
-        );
+    let (Some(modules), Some(chromium)) = (support::node_modules(), support::chromium()) else {
         return;
-    }
+    };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/record_e2e/play.mjs");
     let out = Command::new("node")
         .arg(script)
         .args(files)
         .env("VIGIL_NODE_MODULES", &modules)
-        .env("VIGIL_CHROMIUM", chromium)
+        .env("VIGIL_CHROMIUM", &chromium)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -241,10 +172,10 @@ fn four_cameras_for_a_minute_export_every_frame_the_source_sent() {
     assert_eq!(source.len(), 377);
 
     let started = now_90k();
-    let mut vigil = Vigil::start(&config);
+    let mut vigil = config.start();
     vigil.run_for(Duration::from_secs(60));
     let stopped = now_90k();
-    let log = vigil.stop();
+    let log = stop(vigil);
 
     let mut exports = Vec::new();
     for cam in cams {
@@ -288,7 +219,7 @@ fn rtsp_server_down_for_ten_seconds_is_a_gap_with_nothing_lost_around_it() {
     let config = write_config(tmp.path(), &server, &["door"]);
     let source = frame_md5s(&clip);
 
-    let mut vigil = Vigil::start(&config);
+    let mut vigil = config.start();
     vigil.run_for(Duration::from_secs(15));
     server.stop(); // SIGKILL: connections drop without a TEARDOWN
     let down_at = now_90k();
@@ -300,7 +231,7 @@ fn rtsp_server_down_for_ten_seconds_is_a_gap_with_nothing_lost_around_it() {
         runs(tmp.path(), "door").len() == 2
     });
     std::thread::sleep(Duration::from_secs(12));
-    let log = vigil.stop();
+    let log = stop(vigil);
 
     let runs = runs(tmp.path(), "door");
     assert_eq!(runs.len(), 2, "{runs:?}\n{log}");
@@ -337,7 +268,7 @@ fn kill_9_while_recording_then_restart_keeps_every_committed_segment() {
     let config = write_config(tmp.path(), &server, &["yard"]);
     let source = frame_md5s(&clip);
 
-    let mut vigil = Vigil::start(&config);
+    let mut vigil = config.start();
     vigil.run_for(Duration::from_secs(20));
     let killed_at = now_90k();
     vigil.kill_9();
@@ -351,13 +282,13 @@ fn kill_9_while_recording_then_restart_keeps_every_committed_segment() {
         "lost more than the last fragment"
     );
 
-    let mut vigil = Vigil::start(&config);
+    let mut vigil = config.start();
     vigil.run_for(Duration::from_secs(1));
     wait_until("recording to resume", Duration::from_secs(30), || {
         runs(tmp.path(), "yard").len() == 2
     });
     std::thread::sleep(Duration::from_secs(5));
-    let log = vigil.stop();
+    let log = stop(vigil);
     assert!(!log.contains("panicked"), "{log}");
 
     // The index and the files agree: every segment file exists with its indexed length, none damaged,

@@ -9,40 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::Vigil;
-
-/// playwright-core's node_modules, or `None` after a SKIP line (no Node.js, or not installed).
-fn node_modules() -> Option<PathBuf> {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("SKIP: node not found (install Node.js >= 20 and run dev/install-deps)");
-        return None;
-    }
-    let dir = std::env::var_os("VIGIL_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
-        });
-    if dir.join("playwright-core/package.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP: playwright-core not found in {} (run dev/install-deps)",
-            dir.display()
-        );
-        None
-    }
-}
-
-fn chromium() -> Option<PathBuf> {
-    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("SKIP: chromium not found (run dev/install-deps)");
-    }
-    found
-}
+use support::{Vigil, chromium, node_modules};
 
 /// `target/ui-screenshots` (next to the build's own `tmp`).
 fn screenshots() -> PathBuf {

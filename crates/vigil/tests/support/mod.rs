@@ -21,6 +21,41 @@ pub fn footage(rel: &str) -> Option<PathBuf> {
     found
 }
 
+/// playwright-core's node_modules (`VIGIL_NODE_MODULES`, else `.vigil-cache/node/node_modules` from
+/// `dev/install-deps`), or `None` after a SKIP line (no Node.js, or not installed).
+pub fn node_modules() -> Option<PathBuf> {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("SKIP: node not found (install Node.js >= 20 and run dev/install-deps)");
+        return None;
+    }
+    let dir = std::env::var_os("VIGIL_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.vigil-cache/node/node_modules")
+        });
+    if dir.join("playwright-core/package.json").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP: playwright-core not found in {} (run dev/install-deps)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Debian's Chromium, or `None` after a SKIP line.
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("SKIP: chromium not found (run dev/install-deps)");
+    }
+    found
+}
+
 /// A TCP port free on loopback right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -78,8 +113,14 @@ impl Vigil {
         );
         let path = dir.join("vigil.toml");
         std::fs::write(&path, config).unwrap();
+        Self::spawn(&path, port, models)
+    }
+
+    /// Starts `vigil run --config CONFIG` (a configuration written by the caller, serving on
+    /// 127.0.0.1:`port`; its folder is [`Vigil::dir`]), with `--models` when given.
+    pub fn spawn(config: &Path, port: u16, models: Option<&Path>) -> Vigil {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.args(["run", "--config"]).arg(&path);
+        cmd.args(["run", "--config"]).arg(config);
         if let Some(models) = models {
             cmd.arg("--models").arg(models);
         }
@@ -96,7 +137,7 @@ impl Vigil {
         Vigil {
             child,
             output,
-            dir: dir.to_path_buf(),
+            dir: config.parent().unwrap_or(Path::new(".")).to_path_buf(),
             port,
         }
     }
@@ -144,6 +185,23 @@ impl Vigil {
                 .ok()
                 .map(|_| ())
         });
+    }
+
+    /// Lets it run for `d`, panicking at once (with its output) if it exits meanwhile.
+    pub fn run_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("vigil run ended early ({status}):\n{}", self.dump());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Everything it printed so far.
