@@ -77,6 +77,13 @@ struct ActiveMark {
     hold: bool,
 }
 
+impl ActiveMark {
+    /// Whether it protects segment `v`, recorded over `[start, end)`.
+    fn covers(&self, v: &Victim, start: i64, end: i64) -> bool {
+        self.camera_id.is_none_or(|c| c == v.camera_id) && self.start < end && self.end > start
+    }
+}
+
 impl Store {
     /// Adds a mark: footage of `camera` (or all cameras with `None`) in `range` is kept in preference to
     /// other footage until `keep_until`, or never deleted by retention when `keep_until` is `None`.
@@ -229,47 +236,16 @@ impl Inner {
         let now = now_90k();
         let victims = {
             let conn = self.db();
-            let mut q = conn
-                .prepare_cached(
-                    "SELECT s.id, s.dir_id, st.camera_id, s.file_name, s.bytes, s.start_90k,
-                            s.start_90k + s.duration_90k
-                     FROM segments s JOIN streams st ON st.id = s.stream_id
-                     WHERE st.camera_id = ?1 AND s.start_90k + s.duration_90k <= ?2
-                     ORDER BY s.start_90k, s.id LIMIT 4096",
-                )
-                .map_err(&e)?;
-            let old: Vec<(Victim, i64, i64)> = q
-                .query_map(params![camera_id, cutoff], |r| {
-                    Ok((
-                        Victim {
-                            id: r.get(0)?,
-                            dir_id: r.get(1)?,
-                            camera_id: r.get(2)?,
-                            file_name: r.get(3)?,
-                            bytes: r.get::<_, i64>(4)? as u64,
-                        },
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .map_err(&e)?
-                .collect::<Result<_, _>>()
-                .map_err(&e)?;
-            drop(q);
-            if old.is_empty() {
-                return Ok(());
-            }
-            let lo = old.iter().map(|o| o.1).min().unwrap_or(0);
-            let hi = old.iter().map(|o| o.2).max().unwrap_or(0);
-            let marks = active_marks(&conn, lo, hi, now).map_err(&e)?;
+            let old = segment_rows(
+                &conn,
+                "st.camera_id = ?1 AND s.start_90k + s.duration_90k <= ?2
+                 ORDER BY s.start_90k, s.id LIMIT 4096",
+                params![camera_id, cutoff],
+            )
+            .map_err(&e)?;
+            let marks = marks_over(&conn, &old, now).map_err(&e)?;
             old.into_iter()
-                .filter(|(v, start, end)| {
-                    !marks.iter().any(|m| {
-                        m.camera_id.is_none_or(|c| c == v.camera_id)
-                            && m.start < *end
-                            && m.end > *start
-                    })
-                })
+                .filter(|(v, start, end)| !marks.iter().any(|m| m.covers(v, *start, *end)))
                 .map(|(v, _, _)| v)
                 .collect::<Vec<_>>()
         };
@@ -347,44 +323,20 @@ impl Inner {
                 Scope::Dir(d) => ("s.dir_id = ?1", d),
                 Scope::Camera(c) => ("st.camera_id = ?1", c),
             };
-            let mut q = conn
-                .prepare_cached(&format!(
-                    "SELECT s.id, s.dir_id, st.camera_id, s.file_name, s.bytes, s.start_90k,
-                            s.start_90k + s.duration_90k
-                     FROM segments s JOIN streams st ON st.id = s.stream_id
-                     WHERE {filter} ORDER BY s.start_90k, s.id LIMIT ?2 OFFSET ?3"
-                ))
-                .map_err(&e)?;
-            let page: Vec<(Victim, i64, i64)> = q
-                .query_map(params![key, PAGE, offset], |r| {
-                    Ok((
-                        Victim {
-                            id: r.get(0)?,
-                            dir_id: r.get(1)?,
-                            camera_id: r.get(2)?,
-                            file_name: r.get(3)?,
-                            bytes: r.get::<_, i64>(4)? as u64,
-                        },
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .map_err(&e)?
-                .collect::<Result<_, _>>()
-                .map_err(&e)?;
-            drop(q);
+            let page = segment_rows(
+                &conn,
+                &format!("{filter} ORDER BY s.start_90k, s.id LIMIT ?2 OFFSET ?3"),
+                params![key, PAGE, offset],
+            )
+            .map_err(&e)?;
             if page.is_empty() {
                 break;
             }
             offset += page.len() as i64;
-            let lo = page.iter().map(|p| p.1).min().unwrap_or(0);
-            let hi = page.iter().map(|p| p.2).max().unwrap_or(0);
-            let marks = active_marks(&conn, lo, hi, now).map_err(&e)?;
+            let marks = marks_over(&conn, &page, now).map_err(&e)?;
             drop(conn);
             for (v, start, end) in page {
-                let covering = marks.iter().filter(|m| {
-                    m.camera_id.is_none_or(|c| c == v.camera_id) && m.start < end && m.end > start
-                });
+                let covering = marks.iter().filter(|m| m.covers(&v, start, end));
                 let mut hold = false;
                 let mut kept = false;
                 for m in covering {
@@ -560,6 +512,49 @@ impl Inner {
         }
         Ok((deleted.len(), bytes))
     }
+}
+
+/// Segments matching `condition` (SQL over `s` = segments and `st` = streams, with its ORDER BY and
+/// LIMIT), each with its wall-clock start and end (90 kHz).
+fn segment_rows(
+    conn: &rusqlite::Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<(Victim, i64, i64)>> {
+    let mut q = conn.prepare_cached(&format!(
+        "SELECT s.id, s.dir_id, st.camera_id, s.file_name, s.bytes, s.start_90k,
+                s.start_90k + s.duration_90k
+         FROM segments s JOIN streams st ON st.id = s.stream_id
+         WHERE {condition}"
+    ))?;
+    q.query_map(params, |r| {
+        Ok((
+            Victim {
+                id: r.get(0)?,
+                dir_id: r.get(1)?,
+                camera_id: r.get(2)?,
+                file_name: r.get(3)?,
+                bytes: r.get::<_, i64>(4)? as u64,
+            },
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })?
+    .collect()
+}
+
+/// Marks in force now over the time span of `rows` (from [`segment_rows`]).
+fn marks_over(
+    conn: &rusqlite::Connection,
+    rows: &[(Victim, i64, i64)],
+    now: i64,
+) -> rusqlite::Result<Vec<ActiveMark>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lo = rows.iter().map(|r| r.1).min().unwrap_or(0);
+    let hi = rows.iter().map(|r| r.2).max().unwrap_or(0);
+    active_marks(conn, lo, hi, now)
 }
 
 /// Marks in force now that overlap `[lo, hi)`.
