@@ -52,7 +52,7 @@ use vigil_core::config::{
     parse_toml, validate_cameras,
 };
 use vigil_rules::{RuleEngine, RulesConfig};
-use vigil_store::{CameraStorageConfig, StoreConfig};
+use vigil_store::{CameraStorageConfig, DirConfig, StoreConfig};
 use vigil_vision::model::ModelSpec;
 
 pub use vigil_core::config::{ByteSize, ConfigDiagnostic};
@@ -187,25 +187,24 @@ impl VigilConfig {
     /// `[storage]` with its defaults filled in: the index at `data_dir/index.db`, and one directory
     /// `data_dir/recordings` when none is listed. `None` when there is no `[storage]` and no camera records.
     fn storage_with_defaults(&self) -> Option<StoreConfig> {
+        let records = self.recording_cameras().next().is_some();
         let mut store = match &self.storage {
             Some(s) => s.clone(),
-            None if self.recording_cameras().next().is_some() => {
-                let mut s = StoreConfig::new(PathBuf::new(), DEFAULT_STORAGE_DIR, PathBuf::new());
-                s.dirs.clear();
-                s
-            }
+            None if records => StoreConfig::new(
+                PathBuf::new(),
+                DEFAULT_STORAGE_DIR,
+                self.default_recordings_dir(),
+            ),
             None => return None,
         };
         if store.db.as_os_str().is_empty() {
             store.db = self.data_dir.join("index.db");
         }
         if store.dirs.is_empty() {
-            let default = StoreConfig::new(
-                PathBuf::new(),
+            store.dirs = vec![DirConfig::new(
                 DEFAULT_STORAGE_DIR,
                 self.default_recordings_dir(),
-            );
-            store.dirs = default.dirs;
+            )];
         }
         Some(store)
     }

@@ -113,6 +113,18 @@ pub struct DirConfig {
     pub min_free_bytes: u64,
 }
 
+impl DirConfig {
+    /// A directory with no byte budget and the default free-space floor.
+    pub fn new(name: &str, path: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.to_string(),
+            path: path.into(),
+            max_bytes: None,
+            min_free_bytes: defaults::min_free_bytes(),
+        }
+    }
+}
+
 /// A per-camera budget.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,12 +201,7 @@ impl StoreConfig {
     pub fn new(db: impl Into<PathBuf>, dir_name: &str, dir_path: impl Into<PathBuf>) -> Self {
         Self {
             db: db.into(),
-            dirs: vec![DirConfig {
-                name: dir_name.to_string(),
-                path: dir_path.into(),
-                max_bytes: None,
-                min_free_bytes: defaults::min_free_bytes(),
-            }],
+            dirs: vec![DirConfig::new(dir_name, dir_path)],
             cameras: Vec::new(),
             segment_seconds: defaults::segment_seconds(),
             fragment_seconds: defaults::fragment_seconds(),
