@@ -91,4 +91,7 @@ pub enum MediaError {
         /// What went wrong.
         reason: String,
     },
+    /// A file's video could not be arranged into Vigil's frame form (bad parameter sets or NAL framing).
+    #[error(transparent)]
+    Mp4(#[from] vigil_mp4::Mp4Error),
 }

@@ -7,22 +7,23 @@
 //! - [`VideoWriter`]: BGR frames to an H.264 MP4 ([`writer`]); [`draw`]: boxes and labels on BGR images;
 //!   [`encode`]: JPEG / PNG in memory.
 //! - [`image_file`]: read still images (JPEG, PNG, BMP) into [`vigil_core::BgrImage`] / [`vigil_core::GrayImage`].
+//! - [`demux`]: a video file read with FFmpeg into [`vigil_core::EncodedFrame`]s (tests, benchmarks,
+//!   importing footage), in the same form the RTSP ingest produces.
 //! - [`replay`]: a video file played as a live camera (demo, `file://` cameras, tests).
 //! - [`rtsp`]: supervised RTSP ingest of camera streams into [`vigil_core::EncodedFrame`]s.
 //! - `test_server` (feature `test-server`): a real RTSP server on loopback serving footage, for tests.
-//! - [`mp4`]: MP4 / fragmented MP4 muxing for recording, export and live view (no decoding).
-//! - [`live_hub`]: a camera's live view, muxed once and broadcast to any number of viewers.
+//!
+//! MP4 muxing and the live hub live in `vigil-mp4`, which links no FFmpeg.
 
 pub mod convert;
 pub mod decode;
+pub mod demux;
 pub mod draw;
 pub mod encode;
 pub mod error;
 mod font;
 pub mod frame;
 pub mod image_file;
-pub mod live_hub;
-pub mod mp4;
 mod probe;
 pub mod replay;
 pub mod rtsp;

@@ -7,7 +7,7 @@
 //! recorder sees one unbroken stream.
 
 use crate::MediaError;
-use crate::mp4::demux::{DemuxedVideo, demux_file};
+use crate::demux::{DemuxedVideo, demux_file};
 use crate::rtsp::{
     Discontinuity, DiscontinuityReason, StatusHandle, StreamEvent, StreamHandle, StreamState,
 };

@@ -9,9 +9,9 @@ use futures_util::FutureExt;
 use std::path::Path;
 use std::process::Command;
 use vigil_core::EncodedFrame;
-use vigil_media::live_hub::{LIVE_BUFFER, LiveChunk, LiveViewer, live_channel};
-use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
-use vigil_media::mp4::fragment::{parse_moof, parse_producer_reference_time};
+use vigil_media::demux::{DemuxedVideo, demux_file};
+use vigil_mp4::fragment::{parse_moof, parse_producer_reference_time};
+use vigil_mp4::live_hub::{LIVE_BUFFER, LiveChunk, LiveViewer, live_channel};
 
 /// The footage with the most GOPs in few frames (a key frame every ~5 s at 12.5 fps, 377 frames).
 fn car_footage() -> Option<DemuxedVideo> {

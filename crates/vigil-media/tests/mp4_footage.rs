@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use vigil_core::{EncodedFrame, VideoCodec};
-use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
-use vigil_media::mp4::fragment::{self, FragmentSample};
-use vigil_media::mp4::{Mp4Builder, SampleInfo};
+use vigil_media::demux::{DemuxedVideo, demux_file};
+use vigil_mp4::fragment::{self, FragmentSample};
+use vigil_mp4::{Mp4Builder, SampleInfo};
 
 fn footage(rel: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -114,9 +114,7 @@ fn progressive_from_fmp4(dir: &Path, fmp4: &Path) -> (PathBuf, usize) {
     let mut entry = None;
     let mut builder = Mp4Builder::new(1_700_000_000);
     while pos < bytes.len() {
-        let h = vigil_media::mp4::read_box_header(&bytes[pos..])
-            .unwrap()
-            .unwrap();
+        let h = vigil_mp4::read_box_header(&bytes[pos..]).unwrap().unwrap();
         let size = h.size.unwrap() as usize;
         match &h.fourcc {
             b"moov" => {
@@ -291,7 +289,7 @@ fn missing_and_non_video_files_are_clear_errors() {
 
 #[test]
 fn live_fragmenter_streams_playable_fmp4() {
-    use vigil_media::mp4::live::{LiveFragmenter, LiveOutput};
+    use vigil_mp4::live::{LiveFragmenter, LiveOutput};
     let Some(src) = footage("intel/car-detection.mp4") else {
         return;
     };

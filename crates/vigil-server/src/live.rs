@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use std::collections::HashMap;
 use std::time::Duration;
 use tracing::debug;
-use vigil_media::live_hub::{LiveChunk, LiveHub, LiveViewer};
+use vigil_mp4::live_hub::{LiveChunk, LiveHub, LiveViewer};
 
 /// WebSocket close code sent when the viewer's session ended (logout, expiry), its token was revoked,
 /// its user disabled or the camera taken out of its scope (4000-4999: application codes).

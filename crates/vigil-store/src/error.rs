@@ -171,7 +171,7 @@ pub enum StoreError {
     BadQuery(String),
     /// MP4 assembly or parsing failed.
     #[error(transparent)]
-    Mp4(#[from] vigil_media::mp4::Mp4Error),
+    Mp4(#[from] vigil_mp4::Mp4Error),
 }
 
 /// Formats a wall-clock 90 kHz time as seconds since the epoch (RFC 3339 needs a calendar library;

@@ -13,8 +13,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_core::Time90k;
-use vigil_media::mp4::fragment::{self, FragmentSample};
-use vigil_media::mp4::{Mp4Builder, Part, SampleInfo, VirtualFile};
+use vigil_mp4::fragment::{self, FragmentSample};
+use vigil_mp4::{Mp4Builder, Part, SampleInfo, VirtualFile};
 
 /// Longest segment considered when searching by time (a segment longer than this — a stream with
 /// key frames hours apart — is found only from its start).

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use vigil_core::{EncodedFrame, Time90k, VideoParams};
-use vigil_media::mp4::fragment::FragmentSample;
+use vigil_mp4::fragment::FragmentSample;
 
 enum Msg {
     Frame(EncodedFrame),

@@ -20,8 +20,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use vigil_media::mp4::fragment::{self, FragmentSample};
-use vigil_media::mp4::read_box_header;
+use vigil_mp4::fragment::{self, FragmentSample};
+use vigil_mp4::read_box_header;
 
 /// UUID of the header box (16 ASCII bytes).
 const HEADER_UUID: &[u8; 16] = b"vigil-segment-v1";
@@ -354,7 +354,7 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
             b"moov" => {
                 let entry = fragment::sample_entry_from_moov(&path.display().to_string(), body)
                     .map_err(|e| e.to_string())?;
-                vigil_media::mp4::codec::video_params_from_sample_entry(&entry)
+                vigil_mp4::codec::video_params_from_sample_entry(&entry)
                     .map_err(|e| e.to_string())?;
                 sample_entry = Some(entry);
             }
@@ -474,12 +474,12 @@ mod tests {
     use super::*;
 
     fn entry() -> Vec<u8> {
-        let config = vigil_media::mp4::codec::avc_config_from_nals(
+        let config = vigil_mp4::codec::avc_config_from_nals(
             &[&[0x67, 0x42, 0xc0, 0x1e, 0x95]],
             &[&[0x68, 0xce, 0x38, 0x80]],
         )
         .unwrap();
-        vigil_media::mp4::codec::sample_entry(vigil_core::VideoCodec::H264, 320, 240, &config)
+        vigil_mp4::codec::sample_entry(vigil_core::VideoCodec::H264, 320, 240, &config)
     }
 
     fn header() -> SegmentHeader {

@@ -488,7 +488,7 @@ impl Inner {
     /// Inserts a finished segment (file already fsynced, directory too) in one transaction.
     pub(crate) fn commit_segment(&self, s: &NewSegment<'_>) -> Result<i64, StoreError> {
         let e = db_err(&self.db_path);
-        let params_ = vigil_media::mp4::codec::video_params_from_sample_entry(s.sample_entry)?;
+        let params_ = vigil_mp4::codec::video_params_from_sample_entry(s.sample_entry)?;
         let mut conn = self.db();
         let tx = conn.transaction().map_err(&e)?;
         let entry_id = sample_entry_id(&tx, &params_).map_err(&e)?;

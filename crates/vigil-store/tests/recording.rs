@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::process::Command;
 use vigil_core::Time90k;
-use vigil_media::mp4::demux::demux_file;
+use vigil_media::demux::demux_file;
 use vigil_store::{Store, StoreError};
 
 #[test]

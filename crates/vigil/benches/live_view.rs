@@ -22,7 +22,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vigil_media::mp4::fragment::parse_producer_reference_time;
+use vigil_mp4::fragment::parse_producer_reference_time;
 
 const CAMERA: &str = "yard";
 const WINDOW: Duration = Duration::from_secs(20);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use vigil_media::mp4::demux::demux_file;
+use vigil_media::demux::demux_file;
 use vigil_store::{Store, StoreConfig};
 
 const T0_MICROS: i64 = 1_704_067_200_000_000; // 2024-01-01T00:00:00Z

@@ -14,7 +14,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vigil_media::live_hub::live_channel;
+use vigil_mp4::live_hub::live_channel;
 use vigil_server::{
     AppContext, LiveStreams, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus,
     WebAssets,
@@ -53,7 +53,7 @@ fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
     let setup_token = security.new_setup_token().unwrap();
     let (mut publisher, hub) = live_channel(CAM);
     let stop = Arc::new(AtomicBool::new(false));
-    let frames = vigil_media::mp4::demux::demux_file(video).unwrap();
+    let frames = vigil_media::demux::demux_file(video).unwrap();
     let flag = stop.clone();
     std::thread::spawn(move || {
         let span = frames.duration().0;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use vigil_core::{EncodedFrame, Time90k};
-use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
+use vigil_media::demux::{DemuxedVideo, demux_file};
 use vigil_store::{Recorder, StoreConfig};
 
 /// A wall-clock origin for simulated recordings (2024-01-01T00:00:00Z).

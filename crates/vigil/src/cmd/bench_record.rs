@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vigil_core::{EncodedFrame, Time90k};
-use vigil_media::mp4::demux::{DemuxedVideo, demux_file};
+use vigil_media::demux::{DemuxedVideo, demux_file};
 use vigil_store::{Store, StoreConfig};
 
 /// Arguments.

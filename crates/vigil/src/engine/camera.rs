@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 use url::Url;
 use vigil_core::config::Credentials;
-use vigil_media::live_hub::LivePublisher;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
 use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
+use vigil_mp4::live_hub::LivePublisher;
 use vigil_store::Recorder;
 
 /// Capacity of an ingest channel (a few seconds of frames; lossless).

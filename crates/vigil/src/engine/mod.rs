@@ -25,8 +25,8 @@ use tracing::{error, info, warn};
 use vigil_alert::{AlertHandle, Alerts, CameraEntities, CameraStatus};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole};
-use vigil_media::live_hub::{LiveHub, live_channel};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
+use vigil_mp4::live_hub::{LiveHub, live_channel};
 use vigil_pipeline::{DetectorPool, PipelineConfig};
 use vigil_store::{NewDeadLetter, Store};
 

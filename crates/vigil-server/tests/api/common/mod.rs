@@ -75,7 +75,7 @@ fn store_config(root: &Path) -> StoreConfig {
 fn fill_store(store: &Store) -> (bool, Vec<(String, String)>) {
     let mut recorded = false;
     if let Some(path) = footage("intel/car-detection.mp4") {
-        let video = vigil_media::mp4::demux::demux_file(&path).unwrap();
+        let video = vigil_media::demux::demux_file(&path).unwrap();
         for cam in [CAM_A, CAM_B] {
             let rec = store.recorder(cam, "main").unwrap();
             let first = video.frames[0].pts.0;

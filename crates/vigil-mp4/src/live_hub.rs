@@ -12,9 +12,9 @@
 //!   ring is bounded ([`LIVE_BUFFER`] segments): a viewer that falls behind loses its place and resumes at
 //!   the next key frame (counted in [`LiveViewer::skipped`]); memory never grows with a slow viewer.
 
-use crate::mp4::fragment::parse_moof;
-use crate::mp4::live::{LiveFragmenter, LiveOutput};
-use crate::mp4::read_box_header;
+use crate::fragment::parse_moof;
+use crate::live::{LiveFragmenter, LiveOutput};
+use crate::read_box_header;
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::broadcast;

@@ -49,9 +49,6 @@ pub enum Mp4Error {
         /// File length.
         len: u64,
     },
-    /// An FFmpeg failure while demuxing (opening, reading) a file.
-    #[error(transparent)]
-    Media(#[from] crate::MediaError),
 }
 
 impl Mp4Error {

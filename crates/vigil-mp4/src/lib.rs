@@ -1,4 +1,5 @@
-//! MP4 (ISO BMFF) muxing for recording, export and live view. Nothing here decodes or re-encodes video:
+//! Vigil MP4: MP4 (ISO BMFF) muxing for recording, export and live view, in a crate of its own so that the
+//! store and the server use it without linking FFmpeg. Nothing here decodes or re-encodes video:
 //! it only arranges the camera's compressed frames into boxes.
 //!
 //! - [`codec`]: `avc1`/`hvc1` sample entries and RFC 6381 codec strings from decoder configuration
@@ -10,18 +11,18 @@
 //!   `mdat`) assembled on demand as a [`VirtualFile`] whose bytes come partly from memory and partly from
 //!   ranges of recorded files, so a server can answer byte-range requests without writing the MP4.
 //! - [`live`]: live view — frames in, init and media segments out, as they arrive.
-//! - [`demux`]: reads a video file with FFmpeg into [`vigil_core::EncodedFrame`]s (tests, benchmarks,
-//!   importing footage), in the same form the RTSP ingest produces.
+//! - [`live_hub`]: a camera's live view, muxed once and broadcast to any number of viewers.
+//! - [`h26x`]: NAL unit framing (Annex B and length-prefixed) and parameter-set helpers.
 //!
 //! All timestamps are on the 90 kHz clock ([`TIMESCALE`]).
 
 mod boxes;
 pub mod codec;
-pub mod demux;
 mod error;
 pub mod fragment;
-mod h26x;
+pub mod h26x;
 pub mod live;
+pub mod live_hub;
 mod moov;
 pub mod progressive;
 mod virtual_file;

@@ -3,14 +3,14 @@
 //! units, a key-frame flag, and a 90 kHz presentation time. Used by tests, benchmarks and imports; no
 //! decoding happens.
 
-use super::Mp4Error;
-use super::codec::{decoder_config_from_extradata, nal_length_size, video_params_from_config};
-use super::h26x::{is_annexb, split_annexb, split_length_prefixed};
 use crate::MediaError;
 use ffmpeg_next::media::Type;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_core::{EncodedFrame, Time90k, VideoCodec, VideoParams};
+use vigil_mp4::Mp4Error;
+use vigil_mp4::codec::{decoder_config_from_extradata, nal_length_size, video_params_from_config};
+use vigil_mp4::h26x::{is_annexb, split_annexb, split_length_prefixed};
 
 /// A file's video track as encoded frames.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl DemuxedVideo {
 }
 
 /// Reads every video frame of `path` (the best video stream). H.264 and H.265 only.
-pub fn demux_file(path: &Path) -> Result<DemuxedVideo, Mp4Error> {
+pub fn demux_file(path: &Path) -> Result<DemuxedVideo, MediaError> {
     crate::init()?;
     let open_err = |reason: String| MediaError::Open {
         path: path.to_path_buf(),
@@ -63,8 +63,7 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, Mp4Error> {
             return Err(MediaError::UnsupportedCodec {
                 path: path.to_path_buf(),
                 codec: format!("{other:?}"),
-            }
-            .into());
+            });
         }
     };
     // SAFETY: `parameters` borrows the stream's live AVCodecParameters (owned by `input`, which outlives
@@ -113,8 +112,7 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, Mp4Error> {
                 return Err(MediaError::Decode {
                     path: path.to_path_buf(),
                     reason: e.to_string(),
-                }
-                .into());
+                });
             }
         }
     }

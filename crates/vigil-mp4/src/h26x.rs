@@ -4,27 +4,30 @@
 
 use super::Mp4Error;
 
-/// H.264 NAL unit types used here.
-pub(crate) const AVC_NAL_SPS: u8 = 7;
-pub(crate) const AVC_NAL_PPS: u8 = 8;
-/// H.265 NAL unit types used here.
-pub(crate) const HEVC_NAL_VPS: u8 = 32;
-pub(crate) const HEVC_NAL_SPS: u8 = 33;
-pub(crate) const HEVC_NAL_PPS: u8 = 34;
+/// H.264 NAL unit type of a sequence parameter set.
+pub const AVC_NAL_SPS: u8 = 7;
+/// H.264 NAL unit type of a picture parameter set.
+pub const AVC_NAL_PPS: u8 = 8;
+/// H.265 NAL unit type of a video parameter set.
+pub const HEVC_NAL_VPS: u8 = 32;
+/// H.265 NAL unit type of a sequence parameter set.
+pub const HEVC_NAL_SPS: u8 = 33;
+/// H.265 NAL unit type of a picture parameter set.
+pub const HEVC_NAL_PPS: u8 = 34;
 
 /// H.264 NAL unit type (low 5 bits of the first byte).
-pub(crate) fn avc_nal_type(nal: &[u8]) -> u8 {
+pub fn avc_nal_type(nal: &[u8]) -> u8 {
     nal.first().map_or(0, |b| b & 0x1f)
 }
 
 /// H.265 NAL unit type (bits 1..7 of the first byte).
-pub(crate) fn hevc_nal_type(nal: &[u8]) -> u8 {
+pub fn hevc_nal_type(nal: &[u8]) -> u8 {
     nal.first().map_or(0, |b| (b >> 1) & 0x3f)
 }
 
 /// Splits an Annex B byte stream (start codes `00 00 01` / `00 00 00 01`) into NAL units without their
 /// start codes. Bytes before the first start code are ignored; empty units are skipped.
-pub(crate) fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
+pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
     let mut starts = Vec::new();
     let mut i = 0;
     while i + 3 <= data.len() {
@@ -54,12 +57,12 @@ pub(crate) fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
 }
 
 /// True when `data` begins with an Annex B start code.
-pub(crate) fn is_annexb(data: &[u8]) -> bool {
+pub fn is_annexb(data: &[u8]) -> bool {
     data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1])
 }
 
 /// Splits length-prefixed NAL units (`length_size` bytes of big-endian length before each).
-pub(crate) fn split_length_prefixed<'a>(
+pub fn split_length_prefixed<'a>(
     what: &str,
     data: &'a [u8],
     length_size: usize,
@@ -99,7 +102,7 @@ pub(crate) fn split_length_prefixed<'a>(
 }
 
 /// Removes emulation-prevention bytes (`00 00 03` -> `00 00`) to get the RBSP.
-pub(crate) fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
+pub fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(nal.len());
     let mut zeros = 0;
     for &b in nal {
