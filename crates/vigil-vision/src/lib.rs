@@ -1,6 +1,7 @@
 //! vigil-vision: the computer-vision stages of the analytics pipeline.
 //!
 //! - [`runtime`]: ONNX Runtime loaded once per process (`ORT_DYLIB_PATH` or an explicit library path).
+//! - [`ort_library`]: finding the ONNX Runtime library on a machine (the places searched are the caller's).
 //! - [`model`]: the detector registry (files, URLs, pinned hashes, recipes) and the verifying [`model::ModelStore`].
 //! - [`detector`]: [`detector::Detector`], full-frame and region detection with per-stage timings.
 //! - [`preprocess`]: one-pass letterbox resize + normalisation into the model input.
@@ -13,6 +14,7 @@ pub mod detector;
 pub mod model;
 pub mod motion;
 pub mod nms;
+pub mod ort_library;
 pub mod preprocess;
 pub mod regions;
 pub mod runtime;

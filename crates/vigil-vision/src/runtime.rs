@@ -22,6 +22,16 @@ pub enum RuntimeError {
         "ONNX Runtime library not configured: set {ORT_DYLIB_ENV} (`source dev/install-deps`) or pass its path"
     )]
     NotConfigured,
+    /// No library in any of the places searched.
+    #[error(
+        "ONNX Runtime library ({}) not found; looked in: {}. Set {ORT_DYLIB_ENV} to its path, or put it beside the vigil binary (`./dev/install-deps` fetches it into .vigil-cache/)",
+        crate::ort_library::LIBRARY_NAME,
+        searched.join(", ")
+    )]
+    NotFound {
+        /// Every place that was searched, in order.
+        searched: Vec<String>,
+    },
     /// The library file does not exist.
     #[error("ONNX Runtime library {path} does not exist")]
     LibraryMissing {

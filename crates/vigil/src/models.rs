@@ -1,4 +1,4 @@
-//! Loading detectors the same way in every command: ONNX Runtime from `ORT_DYLIB_PATH`, models from the
+//! Loading detectors the same way in every command: ONNX Runtime found by [`runtime`], models from the
 //! shared models directory (development) or the cache, verified by sha256.
 
 use crate::paths;
@@ -8,7 +8,73 @@ use std::sync::Arc;
 use vigil_pipeline::DetectorPool;
 use vigil_vision::detector::DetectorConfig;
 use vigil_vision::model::{ModelFile, ModelStore};
+use vigil_vision::ort_library::{self, Place};
 use vigil_vision::runtime::Runtime;
+
+/// Loads ONNX Runtime once per process from the library `ORT_DYLIB_PATH` names when it is set (the
+/// operator's explicit choice), else the first one found in [`ort_search_places`]; when there is none the
+/// error lists every place searched.
+pub fn runtime() -> anyhow::Result<Runtime> {
+    if let Some(rt) = Runtime::get() {
+        return Ok(rt);
+    }
+    let library = match ort_library::from_env() {
+        Some(path) => path,
+        None => ort_library::locate(&ort_search_places())?,
+    };
+    Runtime::init(Some(&library)).context("loading ONNX Runtime")
+}
+
+/// Where Vigil looks for `libonnxruntime.so`, in order: beside the binary (and its `lib/`, `../lib/`),
+/// the project's cache (`.vigil-cache/onnxruntime-*`, which `dev/install-deps` fills) above the binary
+/// and above the working directory, then the system library directories (`LD_LIBRARY_PATH` first).
+pub fn ort_search_places() -> Vec<Place> {
+    let mut places = Vec::new();
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(PathBuf::from));
+    if let Some(dir) = &exe_dir {
+        places.push(Place::Dir(dir.clone()));
+        places.push(Place::Dir(dir.join("lib")));
+        if let Some(parent) = dir.parent() {
+            places.push(Place::Dir(parent.join("lib")));
+        }
+    }
+    let cwd = std::env::current_dir().ok();
+    for start in exe_dir.iter().chain(cwd.iter()) {
+        for dir in start.ancestors() {
+            let cache = dir.join(".vigil-cache");
+            if cache.is_dir() {
+                let place = Place::DirsWithPrefix {
+                    parent: cache,
+                    prefix: "onnxruntime-".into(),
+                };
+                if !places.contains(&place) {
+                    places.push(place);
+                }
+                break;
+            }
+        }
+    }
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        places.extend(
+            std::env::split_paths(&paths)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Place::Dir),
+        );
+    }
+    for dir in [
+        "/usr/local/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ] {
+        places.push(Place::Dir(PathBuf::from(dir)));
+    }
+    places
+}
 
 /// ONNX Runtime and one verified model file.
 pub struct LoadedModel {
@@ -21,8 +87,7 @@ pub struct LoadedModel {
 /// Loads ONNX Runtime and the model `name`, looking in `models_dir` (default: the shared models
 /// directory) and then the cache (downloading and verifying it there when missing).
 pub fn load(name: &str, models_dir: Option<PathBuf>) -> anyhow::Result<LoadedModel> {
-    let runtime = Runtime::init(None)
-        .context("loading ONNX Runtime (set ORT_DYLIB_PATH; dev/install-deps does)")?;
+    let runtime = runtime()?;
     let dir = models_dir.unwrap_or_else(paths::models_dir);
     let store = ModelStore::new(vec![dir], ModelStore::default_cache_dir());
     let model = store

@@ -157,3 +157,62 @@ fn a_file_that_is_not_video_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// The binary finds ONNX Runtime without `ORT_DYLIB_PATH`: beside itself (a copied install) and in the
+/// project's cache above it; with neither, the error lists every place it looked.
+#[test]
+fn onnx_runtime_is_found_without_ort_dylib_path_and_a_miss_names_every_place_searched() {
+    let video = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let real = std::path::PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").unwrap());
+    let run = |exe: &std::path::Path, cwd: &std::path::Path| {
+        Command::new(exe)
+            .current_dir(cwd)
+            .env_remove("ORT_DYLIB_PATH")
+            .env_remove("LD_LIBRARY_PATH")
+            .args([
+                "analyze".as_ref(),
+                video.as_os_str(),
+                "--detect-fps".as_ref(),
+            ])
+            .arg("1")
+            .arg("--models")
+            .arg(shared().join("models"))
+            .arg("--quiet")
+            .output()
+            .unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+
+    // The build's own binary (target/debug) sits below the checkout holding .vigil-cache.
+    let out = run(env!("CARGO_BIN_EXE_vigil").as_ref(), tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A copy of the binary alone, far from any cache: a clear error naming the places searched.
+    let alone = tmp.path().join("bin");
+    std::fs::create_dir_all(&alone).unwrap();
+    let exe = alone.join("vigil");
+    std::fs::copy(env!("CARGO_BIN_EXE_vigil"), &exe).unwrap();
+    let out = run(&exe, tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("libonnxruntime.so"), "{stderr}");
+    assert!(stderr.contains(&alone.display().to_string()), "{stderr}");
+    assert!(stderr.contains("/usr/lib"), "{stderr}");
+    assert!(stderr.contains("ORT_DYLIB_PATH"), "{stderr}");
+
+    // The library placed beside that copy: found.
+    std::fs::copy(&real, alone.join("libonnxruntime.so")).unwrap();
+    let out = run(&exe, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

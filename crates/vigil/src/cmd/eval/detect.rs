@@ -14,7 +14,6 @@ use vigil_eval::motchallenge;
 use vigil_vision::detector::{Detector, DetectorConfig, StageTimings};
 use vigil_vision::model::{DEFAULT_MODEL, ModelStore};
 use vigil_vision::regions::{DEFAULT_TILE_OVERLAP, tiled_regions};
-use vigil_vision::runtime::Runtime;
 
 /// Which detection modes to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -199,7 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| paths::footage_dir().join("mot17-mini/train"));
     let models_dir = args.models.clone().unwrap_or_else(paths::models_dir);
-    let runtime = Runtime::init(None).context("loading ONNX Runtime")?;
+    let runtime = crate::models::runtime()?;
     let store = ModelStore::new(vec![models_dir], ModelStore::default_cache_dir());
     let model = store
         .load_by_name(&args.model)
