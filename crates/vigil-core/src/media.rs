@@ -52,6 +52,7 @@ pub struct EncodedFrame {
     pub received_unix_micros: i64,
     /// True for a random access point (IDR / IRAP): playback and export may start here.
     pub is_key: bool,
-    /// The access unit in MP4 form: NAL units each prefixed with a 4-byte big-endian length.
-    pub data: Vec<u8>,
+    /// The access unit in MP4 form: NAL units each prefixed with a 4-byte big-endian length. Shared and
+    /// reference-counted: the recorder, the live view and analysis each hold the same bytes, never a copy.
+    pub data: bytes::Bytes,
 }

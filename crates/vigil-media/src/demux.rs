@@ -166,7 +166,7 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, MediaError> {
             pts: pts90,
             received_unix_micros: rel.0 * 100 / 9,
             is_key,
-            data,
+            data: data.into(),
         });
     }
     Ok(DemuxedVideo {

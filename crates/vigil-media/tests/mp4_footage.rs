@@ -96,7 +96,7 @@ fn write_fmp4(dir: &Path, v: &DemuxedVideo) -> PathBuf {
             .collect();
         let data: Vec<&[u8]> = v.frames[start..end]
             .iter()
-            .map(|f| f.data.as_slice())
+            .map(|f| &f.data[..])
             .collect();
         out.extend_from_slice(&fragment::media_segment(seq, t, &samples, &data));
         t += samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();

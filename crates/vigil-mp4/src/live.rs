@@ -173,7 +173,7 @@ impl LiveFragmenter {
                 is_key: f.is_key,
             })
             .collect();
-        let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| f.data.as_slice()).collect();
+        let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| &f.data[..]).collect();
         self.sequence = self.sequence.wrapping_add(1);
         let mut seg = media_segment(self.sequence, self.base, &samples, &data);
         if self.producer_time {

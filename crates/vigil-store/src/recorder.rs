@@ -520,7 +520,7 @@ impl Writer {
         }
         let mut freed_once = false;
         let result = loop {
-            let data: Vec<&[u8]> = seg.frames.iter().map(|f| f.data.as_slice()).collect();
+            let data: Vec<&[u8]> = seg.frames.iter().map(|f| &f.data[..]).collect();
             match seg.file.write_fragment(&seg.samples, &data) {
                 Ok(()) => break Ok(()),
                 Err(e) if is_no_space(&e) && !freed_once => {

@@ -381,7 +381,7 @@ async fn stream(mut ctx: SessionContext<'_>, mut demuxed: Demuxed, video: usize)
         }
 
         let loss = frame.loss();
-        let data = frame.into_data();
+        let data = bytes::Bytes::from(frame.into_data());
         // Counted before sending: a consumer that reads the frame sees it in the status already.
         ctx.status.frame(data.len(), is_key, unix_micros, loss);
         let event = StreamEvent::Frame(EncodedFrame {
