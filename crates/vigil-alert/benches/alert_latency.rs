@@ -36,15 +36,12 @@ cooldown = 0
 const FRAME_MS: i64 = 100;
 const FRAME_PAUSE: Duration = Duration::from_millis(2);
 
-fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64, usize) {
-    v.sort();
-    let n = v.len();
-    if n == 0 {
+fn percentiles(v: Vec<Duration>) -> (f64, f64, f64, usize) {
+    if v.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN, 0);
     }
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p = |q: f64| ms(v[((n as f64 * q).ceil() as usize).clamp(1, n) - 1]);
-    (p(0.50), p(0.99), ms(v[n - 1]), n)
+    let s = vigil_core::latency::LatencySummary::of(v);
+    (s.p50_ms, s.p99_ms, s.max_ms, s.count)
 }
 
 /// A subscriber stamping each message's arrival.

@@ -1,4 +1,5 @@
-//! Vigil domain types shared by every crate: geometry, images, detections, tracks, events and time.
+//! Vigil domain types shared by every crate: geometry, images, detections, tracks, events, time and latency
+//! figures.
 //!
 //! This crate holds data and the small, exact operations on it (IoU, crops, time conversion).
 //! It has no I/O and no heavy dependencies, so every other crate can use it.
@@ -9,6 +10,7 @@ pub mod detection;
 pub mod event;
 pub mod geometry;
 pub mod image;
+pub mod latency;
 pub mod media;
 pub mod time;
 pub mod track;

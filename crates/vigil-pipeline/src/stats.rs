@@ -121,16 +121,7 @@ impl StageStats {
     }
 }
 
-/// The `p`-th percentile (0..=100) of `values` by nearest rank; 0 for no values.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+pub use vigil_core::latency::percentile;
 
 /// CPU time (user + system) consumed by this process so far, all threads included.
 pub fn process_cpu_time() -> Duration {

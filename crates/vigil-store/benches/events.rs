@@ -15,6 +15,7 @@
 use std::collections::{BinaryHeap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vigil_core::latency::percentile_sorted;
 use vigil_core::{
     BBox, BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind, EventPhase,
     EventTime, Time90k,
@@ -336,11 +337,6 @@ fn config(dir: &Path) -> StoreConfig {
     c
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -365,8 +361,8 @@ impl Report {
         }
         times.sort();
         let (p50, p99, max) = (
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.99)),
+            ms(percentile_sorted(&times, 50.0)),
+            ms(percentile_sorted(&times, 99.0)),
             ms(times[times.len() - 1]),
         );
         if list {
@@ -477,7 +473,7 @@ fn main() {
     }
     ref_times.sort();
     let mut rep = Report {
-        reference_p50: ms(percentile(&ref_times, 0.5)),
+        reference_p50: ms(percentile_sorted(&ref_times, 50.0)),
         worst_list_p99: 0.0,
     };
     println!(
@@ -488,7 +484,7 @@ fn main() {
         "{:<44} {:>8.3} {:>8.3} {:>8.3}",
         "reference: bare SQLite newest 50 rows",
         rep.reference_p50,
-        ms(percentile(&ref_times, 0.99)),
+        ms(percentile_sorted(&ref_times, 99.0)),
         ms(ref_times[ref_times.len() - 1])
     );
 

@@ -9,6 +9,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigil_core::latency::percentile_sorted;
 use vigil_core::{
     BBox, BestObject, ClassCount, Event, EventId, EventKind, EventPhase, EventTime, Time90k,
 };
@@ -196,14 +197,6 @@ impl StatusSource for NoCameras {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
-    sorted[i]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -301,7 +294,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             anyhow::ensure!(!page.events.is_empty(), "a bench query found nothing");
         }
         times.sort();
-        direct.push(percentile(&times, 50.0));
+        direct.push(percentile_sorted(&times, 50.0));
     }
 
     let pem = std::fs::read(&cert)?;
@@ -364,13 +357,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut t: Vec<Duration> = results.iter().flat_map(|c| c[k].iter().copied()).collect();
         t.sort();
         all.extend(t.iter().copied());
-        let p50 = percentile(&t, 50.0);
+        let p50 = percentile_sorted(&t, 50.0);
         println!(
             "{:<12} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>10.2}ms {:>7.1}x",
             name,
             t.len(),
             ms(p50),
-            ms(percentile(&t, 99.0)),
+            ms(percentile_sorted(&t, 99.0)),
             ms(*t.last().unwrap_or(&Duration::ZERO)),
             ms(direct[k]),
             ms(p50) / ms(direct[k]).max(1e-6)
@@ -381,8 +374,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "{:<12} {:>8} {:>9.2} {:>9.2} {:>9.2}   {:.0} requests/s",
         "all",
         total,
-        ms(percentile(&all, 50.0)),
-        ms(percentile(&all, 99.0)),
+        ms(percentile_sorted(&all, 50.0)),
+        ms(percentile_sorted(&all, 99.0)),
         ms(*all.last().unwrap_or(&Duration::ZERO)),
         total as f64 / wall.as_secs_f64()
     );
