@@ -123,6 +123,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod consume;
 pub mod dead_letter;
 mod dispatch;
 mod error;

@@ -10,6 +10,7 @@
 //! - [`demux`]: a video file read with FFmpeg into [`vigil_core::EncodedFrame`]s (tests, benchmarks,
 //!   importing footage), in the same form the RTSP ingest produces.
 //! - [`replay`]: a video file played as a live camera (demo, `file://` cameras, tests).
+//! - [`sink`]: where a stream's frames go ([`sink::StreamSink`]; a bounded channel is one).
 //! - [`rtsp`]: supervised RTSP ingest of camera streams into [`vigil_core::EncodedFrame`]s.
 //! - `test_server` (feature `test-server`): a real RTSP server on loopback serving footage, for tests.
 //!
@@ -29,6 +30,7 @@ pub mod replay;
 pub mod rtsp;
 mod sample_entry;
 pub mod sampler;
+pub mod sink;
 pub mod source;
 #[cfg(feature = "test-server")]
 pub mod test_server;

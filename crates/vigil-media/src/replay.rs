@@ -11,10 +11,11 @@ use crate::demux::{DemuxedVideo, demux_file};
 use crate::rtsp::{
     Discontinuity, DiscontinuityReason, StatusHandle, StreamEvent, StreamHandle, StreamState,
 };
+use crate::sink::StreamSink;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use vigil_core::Time90k;
 
 /// How a file is replayed.
@@ -46,13 +47,13 @@ fn now_micros() -> i64 {
 }
 
 /// Reads `path` (H.264 / H.265) and starts replaying it on the current tokio runtime as stream `name`.
-/// Frames go to `tx` (bounded; the replay waits when it is full, like RTSP ingest). Errors reading the
+/// Frames go to `sink` (the replay waits when it is behind, like RTSP ingest). Errors reading the
 /// file are returned before anything starts.
-pub fn spawn_replay(
+pub fn spawn_replay<S: StreamSink>(
     name: &str,
     path: &Path,
     options: ReplayOptions,
-    tx: mpsc::Sender<StreamEvent>,
+    sink: S,
 ) -> Result<StreamHandle, MediaError> {
     let size = std::fs::metadata(path)
         .map_err(|e| MediaError::Open {
@@ -80,7 +81,7 @@ pub fn spawn_replay(
     }
     let status = StatusHandle::new(name, &format!("file://{}", path.display()));
     let (shutdown, stop) = watch::channel(false);
-    let task = tokio::spawn(run(Arc::new(video), options, tx, status.clone(), stop));
+    let task = tokio::spawn(run(Arc::new(video), options, sink, status.clone(), stop));
     Ok(StreamHandle::from_parts(
         name.to_string(),
         status,
@@ -89,10 +90,10 @@ pub fn spawn_replay(
     ))
 }
 
-async fn run(
+async fn run<S: StreamSink>(
     video: Arc<DemuxedVideo>,
     options: ReplayOptions,
-    tx: mpsc::Sender<StreamEvent>,
+    mut sink: S,
     status: StatusHandle,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -102,7 +103,11 @@ async fn run(
         session,
         unix_micros: now_micros(),
     };
-    if tx.send(StreamEvent::Discontinuity(start)).await.is_err() {
+    if sink
+        .deliver(StreamEvent::Discontinuity(start))
+        .await
+        .is_err()
+    {
         return;
     }
     let first = video.frames[0].pts.0;
@@ -128,7 +133,7 @@ async fn run(
             out.received_unix_micros = now_micros();
             status.frame(out.data.len(), out.is_key, out.received_unix_micros, 0);
             tokio::select! {
-                sent = tx.send(StreamEvent::Frame(out)) => if sent.is_err() { return },
+                sent = sink.deliver(StreamEvent::Frame(out)) => if sent.is_err() { return },
                 _ = stop.changed() => break,
             }
         }

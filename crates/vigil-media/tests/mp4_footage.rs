@@ -94,10 +94,7 @@ fn write_fmp4(dir: &Path, v: &DemuxedVideo) -> PathBuf {
                 is_key: v.frames[i].is_key,
             })
             .collect();
-        let data: Vec<&[u8]> = v.frames[start..end]
-            .iter()
-            .map(|f| &f.data[..])
-            .collect();
+        let data: Vec<&[u8]> = v.frames[start..end].iter().map(|f| &f.data[..]).collect();
         out.extend_from_slice(&fragment::media_segment(seq, t, &samples, &data));
         t += samples.iter().map(|s| u64::from(s.duration)).sum::<u64>();
         seq += 1;

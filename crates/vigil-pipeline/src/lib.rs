@@ -13,11 +13,16 @@
 //! - [`PipelineConfig`] / [`Gating`]: motion-gated region detection (default) or the detector on every
 //!   analysed frame.
 //! - [`stats`]: per-stage latency percentiles, process CPU time and peak memory for `vigil bench`.
+//! - [`live`]: one camera's live analysis as `vigil run` runs it (decoder, sampling, analysis, rules),
+//!   publishing events and counts on the event bus; [`live::AnalysisFeed`] feeds it without waiting.
+//! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
 mod config;
 mod file;
+pub mod live;
 mod pool;
+pub mod snapshot;
 pub mod stats;
 
 pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};

@@ -44,6 +44,23 @@ pub struct DetectorHealth {
     pub latency_ms_p99: f64,
 }
 
+/// One consumer of the event bus (event store, alerts, live UI): how far behind it is and what it lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConsumerHealth {
+    /// Its name (`store`, `alerts`, `live-ui`).
+    pub name: String,
+    /// Messages queued for it.
+    pub depth: usize,
+    /// Age of the oldest queued message, ms.
+    pub lag_ms: u64,
+    /// Messages dropped because it was a full queue behind.
+    pub dropped: u64,
+    /// Snapshot images shed to bound memory.
+    pub shed: u64,
+    /// Messages whose handling panicked.
+    pub panics: u64,
+}
+
 /// What the system page and `/metrics` show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SystemStatus {
@@ -51,6 +68,12 @@ pub struct SystemStatus {
     pub cameras: Vec<CameraHealth>,
     /// The shared detector.
     pub detector: DetectorHealth,
+    /// The event bus's consumers.
+    pub consumers: Vec<ConsumerHealth>,
+    /// Recording index commits (last 1024): whether recording waits behind anything.
+    pub segment_commit: vigil_core::latency::LatencySummary,
+    /// Degraded states in words (e.g. an event consumer far behind), empty when all is well.
+    pub warnings: Vec<String>,
 }
 
 /// Where camera health comes from (the running engine in `vigil run`).
@@ -88,7 +111,8 @@ impl StatusSource for StoreStatus {
         };
         SystemStatus {
             cameras,
-            detector: DetectorHealth::default(),
+            segment_commit: self.0.segment_commit_latency(),
+            ..SystemStatus::default()
         }
     }
 
@@ -152,6 +176,8 @@ pub struct AppContext {
     pub live: Option<Arc<dyn LiveSource>>,
     /// The web UI (absent: `/` shows a short note).
     pub assets: Option<Arc<dyn Assets>>,
+    /// Events pushed to browsers as they happen (absent: `/api/events/live` answers 503).
+    pub events_feed: Option<crate::event_feed::EventFeed>,
     /// Export jobs and their files.
     pub exports: Exports,
     /// When the server started.
@@ -175,6 +201,7 @@ impl AppContext {
             status,
             live: None,
             assets: None,
+            events_feed: None,
             exports: Exports::new(data_dir.join("exports")),
             started: Instant::now(),
             event_readers: Default::default(),

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! Extension points: [`LiveSource`] (live video over WebSocket; [`LiveStreams`] serves the cameras'
-//! live hubs) and [`Assets`] (the web UI; [`WebAssets`] is `web/`, embedded) are set on [`AppContext`]
+//! live hubs), [`EventFeed`] (events pushed to browsers as they happen, from the event bus) and
+//! [`Assets`] (the web UI; [`WebAssets`] is `web/`, embedded) are set on [`AppContext`]
 //! before starting; the routes themselves, with their permissions, are the table in
 //! [`routes::ROUTES`].
 
@@ -32,6 +33,7 @@ pub mod audit;
 pub mod auth;
 mod context;
 mod error;
+pub mod event_feed;
 pub mod exports;
 pub mod live;
 pub mod openapi;
@@ -43,10 +45,11 @@ pub mod web;
 
 pub use auth::{Policy, Security};
 pub use context::{
-    AppContext, AppState, Asset, Assets, CameraHealth, DetectorHealth, LiveSource, RECHECK_EVERY,
-    ResponseFuture, StatusSource, StillAllowed, StoreStatus, SystemStatus,
+    AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth, LiveSource,
+    RECHECK_EVERY, ResponseFuture, StatusSource, StillAllowed, StoreStatus, SystemStatus,
 };
 pub use error::{ApiError, ServerError};
+pub use event_feed::EventFeed;
 pub use live::{CLOSE_ACCESS_ENDED, LiveStreams};
 pub use routes::router;
 pub use server::{Server, ServerOptions};

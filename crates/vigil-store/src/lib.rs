@@ -64,12 +64,13 @@ pub use config::{
 pub use error::StoreError;
 pub use events::{
     DeadLetter, DeadLetterQuery, EventPage, EventQuery, EventReader, EventRetentionReport,
-    EventWrite, HistogramBin, NewDeadLetter, SnapshotInfo, SnapshotKind, StoredEvent,
+    EventWrite, EventWriter, EventWriterStats, HistogramBin, NewDeadLetter, SnapshotInfo,
+    SnapshotKind, StoredEvent,
 };
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use playback::{CameraInfo, Export, Reader, SegmentInfo};
 pub use reconcile::{Problem, ReconcileReport, RecoveredFile};
-pub use recorder::{Recorder, RecorderStatus};
+pub use recorder::{Recorder, RecorderInput, RecorderStatus};
 pub use retention::{Mark, RetentionReport};
 pub use status::{CameraStatus, DirStatus, StorageStatus};
 pub use store::Store;

@@ -16,8 +16,8 @@ use crate::timing::{DurationEstimator, micros_to_90k, slew};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
+use tokio::sync::mpsc::{self, error::TrySendError};
 use vigil_core::{EncodedFrame, Time90k, VideoParams};
 use vigil_mp4::fragment::FragmentSample;
 
@@ -46,7 +46,7 @@ pub(crate) struct RecorderStats {
 }
 
 /// A snapshot of a recorder's counters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RecorderStatus {
     /// Camera.
     pub camera: String,
@@ -92,12 +92,24 @@ impl RecorderStats {
 }
 
 /// Records one stream. Dropping it closes it (finishing the current segment), like [`Recorder::close`].
+///
+/// Frames reach the writer thread through a bounded queue: from a thread with [`Recorder::append`], or
+/// from an async task (an RTSP ingest session, with no relay thread in between) through a
+/// [`RecorderInput`] that awaits when the queue is full. The writer ends once the recorder is closed and
+/// every input is dropped.
 pub struct Recorder {
-    tx: Option<SyncSender<Msg>>,
+    input: Option<RecorderInput>,
     thread: Option<JoinHandle<()>>,
+    stream_id: i64,
+}
+
+/// A cloneable way into a [`Recorder`]'s queue, for async tasks: [`RecorderInput::append`] awaits while
+/// the queue is full (backpressure to that one stream), so no frame is dropped and no thread blocks.
+#[derive(Clone)]
+pub struct RecorderInput {
+    tx: mpsc::Sender<Msg>,
     stats: Arc<RecorderStats>,
     inner: Arc<Inner>,
-    stream_id: i64,
     capacity: usize,
 }
 
@@ -131,7 +143,7 @@ impl Recorder {
             st.recorders.insert(stream_id, stats.clone());
         }
         let capacity = inner.config.queue_frames;
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        let (tx, rx) = mpsc::channel(capacity.max(1));
         let cfg = &inner.config;
         let writer = Writer {
             inner: inner.clone(),
@@ -152,7 +164,7 @@ impl Recorder {
             last_floor_pass: None,
         };
         let thread = std::thread::Builder::new()
-            .name(format!("rec-{stream_id}"))
+            .name(thread_name(camera, stream))
             .spawn(move || writer.run(rx, capacity))
             .map_err(|e| StoreError::RecorderStopped {
                 camera: camera.into(),
@@ -160,13 +172,139 @@ impl Recorder {
                 reason: format!("cannot start thread: {e}"),
             })?;
         Ok(Recorder {
-            tx: Some(tx),
+            input: Some(RecorderInput {
+                tx,
+                stats,
+                inner,
+                capacity,
+            }),
             thread: Some(thread),
-            stats,
-            inner,
             stream_id,
-            capacity,
         })
+    }
+
+    fn input(&self) -> Result<&RecorderInput, StoreError> {
+        self.input.as_ref().ok_or(StoreError::RecorderStopped {
+            camera: String::new(),
+            stream: String::new(),
+            reason: "closed".into(),
+        })
+    }
+
+    /// A handle for feeding this recorder from async tasks.
+    pub fn handle(&self) -> Option<RecorderInput> {
+        self.input.clone()
+    }
+
+    /// Queues a frame (copied). Waits while the queue is full, i.e. only when the disk has fallen
+    /// `queue_frames` frames behind. Call it from a thread, not from an async task (there use
+    /// [`Recorder::handle`] and [`RecorderInput::append`], or [`Recorder::try_append`]).
+    pub fn append(&self, frame: &EncodedFrame) -> Result<(), StoreError> {
+        self.input()?.push_blocking(frame.clone())
+    }
+
+    /// Like [`Recorder::append`], taking the frame without copying it.
+    pub fn append_owned(&self, frame: EncodedFrame) -> Result<(), StoreError> {
+        self.input()?.push_blocking(frame)
+    }
+
+    /// Queues a frame (copied) without waiting; when the queue is full the frame is counted as dropped,
+    /// an alert is raised and [`StoreError::Backlogged`] returned.
+    pub fn try_append(&self, frame: &EncodedFrame) -> Result<(), StoreError> {
+        self.input()?.try_push(frame.clone())
+    }
+
+    /// Like [`Recorder::try_append`], taking the frame without copying it.
+    pub fn try_append_owned(&self, frame: EncodedFrame) -> Result<(), StoreError> {
+        self.input()?.try_push(frame)
+    }
+
+    /// Ends the current run: the segment in progress is finished and the next frame starts a new run
+    /// anchored on its receive time, so the time the stream was away is recorded as a gap. Call it when
+    /// the camera connection drops (from a thread; async tasks use [`RecorderInput::end_run`]).
+    pub fn end_run(&self) -> Result<(), StoreError> {
+        let input = self.input()?;
+        input
+            .tx
+            .blocking_send(Msg::EndRun)
+            .map_err(|_| input.stopped("writer thread ended"))
+    }
+
+    /// Counters of this recorder.
+    pub fn status(&self) -> RecorderStatus {
+        match &self.input {
+            Some(i) => i.stats.snapshot(),
+            None => RecorderStatus::default(),
+        }
+    }
+
+    /// Finishes the segment in progress (committing it) and stops the writer thread, once every
+    /// [`RecorderInput`] is dropped too.
+    pub fn close(mut self) -> RecorderStatus {
+        let stats = self.input.as_ref().map(|i| i.stats.clone());
+        self.shutdown();
+        stats.map(|s| s.snapshot()).unwrap_or_default()
+    }
+
+    fn shutdown(&mut self) {
+        let stats = self.input.take().map(|i| i.stats);
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!(stream_id = self.stream_id, "recorder thread panicked");
+        }
+        if let Some(stats) = stats {
+            stats.running.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The writer thread's name, which `top -H` and the logs show: `rec:<camera>/<stream>`, cut to the 15
+/// bytes Linux keeps.
+fn thread_name(camera: &str, stream: &str) -> String {
+    let mut name = format!("rec:{camera}/{stream}");
+    if name.len() > 15 {
+        let mut end = 15;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
+    name
+}
+
+impl RecorderInput {
+    /// True when [`RecorderInput::append`] would wait now (the disk has fallen a queue behind).
+    pub fn would_wait(&self) -> bool {
+        self.tx.capacity() == 0
+    }
+
+    /// Queues a frame, awaiting room when the queue is full; never drops it.
+    pub async fn append(&self, frame: EncodedFrame) -> Result<(), StoreError> {
+        self.note_queue();
+        if self.tx.send(Msg::Frame(frame)).await.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(self.stopped("writer thread ended"));
+        }
+        Ok(())
+    }
+
+    /// Ends the current run (see [`Recorder::end_run`]).
+    pub async fn end_run(&self) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::EndRun)
+            .await
+            .map_err(|_| self.stopped("writer thread ended"))
+    }
+
+    /// Resolves when the writer thread has ended.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    /// Counters of the recorder.
+    pub fn status(&self) -> RecorderStatus {
+        self.stats.snapshot()
     }
 
     fn stopped(&self, reason: &str) -> StoreError {
@@ -193,41 +331,21 @@ impl Recorder {
         }
     }
 
-    /// Queues a frame (copied). Waits while the queue is full, i.e. only when the disk has fallen
-    /// `queue_frames` frames behind; use [`Recorder::try_append`] where waiting is not allowed (an
-    /// async task).
-    pub fn append(&self, frame: &EncodedFrame) -> Result<(), StoreError> {
-        self.push(frame.clone(), true)
-    }
-
-    /// Like [`Recorder::append`], taking the frame without copying it.
-    pub fn append_owned(&self, frame: EncodedFrame) -> Result<(), StoreError> {
-        self.push(frame, true)
-    }
-
-    /// Queues a frame (copied) without waiting; when the queue is full the frame is counted as dropped,
-    /// an alert is raised and [`StoreError::Backlogged`] returned.
-    pub fn try_append(&self, frame: &EncodedFrame) -> Result<(), StoreError> {
-        self.push(frame.clone(), false)
-    }
-
-    /// Like [`Recorder::try_append`], taking the frame without copying it.
-    pub fn try_append_owned(&self, frame: EncodedFrame) -> Result<(), StoreError> {
-        self.push(frame, false)
-    }
-
-    fn push(&self, frame: EncodedFrame, wait: bool) -> Result<(), StoreError> {
-        let tx = self.tx.as_ref().ok_or_else(|| self.stopped("closed"))?;
+    fn push_blocking(&self, frame: EncodedFrame) -> Result<(), StoreError> {
         self.note_queue();
-        let sent = if wait {
-            tx.send(Msg::Frame(frame))
-                .map_err(|_| TrySendError::Disconnected(()))
-        } else {
-            tx.try_send(Msg::Frame(frame)).map_err(|e| match e {
-                TrySendError::Full(_) => TrySendError::Full(()),
-                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
-            })
-        };
+        if self.tx.blocking_send(Msg::Frame(frame)).is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(self.stopped("writer thread ended"));
+        }
+        Ok(())
+    }
+
+    fn try_push(&self, frame: EncodedFrame) -> Result<(), StoreError> {
+        self.note_queue();
+        let sent = self.tx.try_send(Msg::Frame(frame)).map_err(|e| match e {
+            TrySendError::Full(_) => TrySendError::Full(()),
+            TrySendError::Closed(_) => TrySendError::Closed(()),
+        });
         match sent {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(())) => {
@@ -252,47 +370,25 @@ impl Recorder {
                     queued,
                 })
             }
-            Err(TrySendError::Disconnected(())) => {
+            Err(TrySendError::Closed(())) => {
                 self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                 Err(self.stopped("writer thread ended"))
             }
         }
-    }
-
-    /// Ends the current run: the segment in progress is finished and the next frame starts a new run
-    /// anchored on its receive time, so the time the stream was away is recorded as a gap. Call it when
-    /// the camera connection drops.
-    pub fn end_run(&self) -> Result<(), StoreError> {
-        let tx = self.tx.as_ref().ok_or_else(|| self.stopped("closed"))?;
-        tx.send(Msg::EndRun)
-            .map_err(|_| self.stopped("writer thread ended"))
-    }
-
-    /// Counters of this recorder.
-    pub fn status(&self) -> RecorderStatus {
-        self.stats.snapshot()
-    }
-
-    /// Finishes the segment in progress (committing it) and stops the writer thread.
-    pub fn close(mut self) -> RecorderStatus {
-        self.shutdown();
-        self.stats.snapshot()
-    }
-
-    fn shutdown(&mut self) {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take()
-            && t.join().is_err()
-        {
-            tracing::error!(stream_id = self.stream_id, "recorder thread panicked");
-        }
-        self.stats.running.store(false, Ordering::Relaxed);
     }
 }
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
+            .field("stream_id", &self.stream_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RecorderInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderInput")
             .field("camera", &self.stats.camera)
             .field("stream", &self.stats.stream)
             .finish_non_exhaustive()
@@ -356,8 +452,8 @@ fn is_no_space(e: &std::io::Error) -> bool {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Msg>, capacity: usize) {
-        for msg in rx {
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>, capacity: usize) {
+        while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Frame(f) => {
                     let q = self.stats.queued.fetch_sub(1, Ordering::Relaxed) - 1;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use vigil_core::VideoParams;
+use vigil_core::latency::{LatencySummary, LatencyWindow};
 
 /// Name of the marker file that ties a storage directory to its store.
 pub(crate) const DIR_META: &str = ".vigil-dir";
@@ -48,6 +49,11 @@ pub(crate) struct Inner {
     pub config: StoreConfig,
     pub db_path: PathBuf,
     pub db: Mutex<Connection>,
+    /// A second connection for event writes (rows, snapshots, dead letters), so that a segment commit never
+    /// queues behind an event batch for this mutex; SQLite's WAL then serializes only the commits.
+    pub events_db: Mutex<Connection>,
+    /// Recent segment commit times (lock wait included), for `/metrics`.
+    pub commit_latency: Mutex<LatencyWindow>,
     pub dirs: Vec<DirState>,
     pub state: Mutex<State>,
     pub alerts: Alerts,
@@ -119,6 +125,7 @@ impl Store {
         }
         let db_path = config.db.clone();
         let conn = schema::open_rw(&db_path)?;
+        let events_conn = schema::open_rw(&db_path)?;
         let db_path2 = db_path.clone();
         let e = db_err(&db_path2);
         let store_uuid = store_uuid(&conn).map_err(&e)?;
@@ -170,6 +177,8 @@ impl Store {
             config,
             db_path,
             db: Mutex::new(conn),
+            events_db: Mutex::new(events_conn),
+            commit_latency: Mutex::new(LatencyWindow::new(1024)),
             dirs,
             state: Mutex::new(State::default()),
             alerts,
@@ -230,6 +239,12 @@ impl Store {
     /// e.g. forward into a channel).
     pub fn on_alert(&self, f: impl Fn(&StorageAlert) + Send + Sync + 'static) {
         self.inner.alerts.subscribe(Box::new(f));
+    }
+
+    /// How long the last 1024 segment commits took (waiting for the index included): the figure that
+    /// says whether recording waits behind anything else writing to the index.
+    pub fn segment_commit_latency(&self) -> LatencySummary {
+        lock(&self.inner.commit_latency).summary()
     }
 
     /// A read-only view of the index for playback and export (its own database connection).
@@ -351,6 +366,11 @@ pub(crate) fn total_bytes(path: &Path) -> Option<u64> {
 impl Inner {
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         lock(&self.db)
+    }
+
+    /// The connection event writes use (see [`Inner::events_db`]).
+    pub(crate) fn events_db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        lock(&self.events_db)
     }
 
     pub(crate) fn dir_index(&self, dir_id: i64) -> Option<usize> {
@@ -489,6 +509,7 @@ impl Inner {
     pub(crate) fn commit_segment(&self, s: &NewSegment<'_>) -> Result<i64, StoreError> {
         let e = db_err(&self.db_path);
         let params_ = vigil_mp4::codec::video_params_from_sample_entry(s.sample_entry)?;
+        let started = std::time::Instant::now();
         let mut conn = self.db();
         let tx = conn.transaction().map_err(&e)?;
         let entry_id = sample_entry_id(&tx, &params_).map_err(&e)?;
@@ -524,6 +545,7 @@ impl Inner {
         .map_err(&e)?;
         tx.commit().map_err(&e)?;
         drop(conn);
+        lock(&self.commit_latency).push(started.elapsed());
         let mut st = lock(&self.state);
         *st.dir_bytes.entry(dir_id).or_default() += s.bytes;
         *st.camera_bytes.entry(s.camera_id).or_default() += s.bytes;

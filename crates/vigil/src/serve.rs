@@ -9,8 +9,8 @@ use tracing::warn;
 use vigil_config::VigilConfig;
 use vigil_media::rtsp::StreamState;
 use vigil_server::{
-    AppContext, Assets, CameraHealth, DetectorHealth, LiveSource, LiveStreams, Policy, Security,
-    Server, ServerOptions, StatusSource, SystemStatus, WebAssets,
+    AppContext, Assets, CameraHealth, ConsumerHealth, DetectorHealth, EventFeed, LiveSource,
+    LiveStreams, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus, WebAssets,
 };
 use vigil_store::Store;
 
@@ -18,6 +18,60 @@ use vigil_store::Store;
 struct EngineStatus {
     cameras: Vec<CameraRuntime>,
     store: Option<Arc<Store>>,
+    bus: vigil_bus::EventBus,
+    event_writer: Option<Arc<vigil_store::EventWriterStats>>,
+}
+
+/// A consumer this far behind is reported as a degraded state.
+const CONSUMER_LAG_WARNING_MS: u64 = 5_000;
+
+impl EngineStatus {
+    /// The event bus's consumers and the degraded states they are in.
+    fn consumers(&self) -> (Vec<ConsumerHealth>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let consumers = self
+            .bus
+            .stats()
+            .into_iter()
+            .map(|s| {
+                if s.lag_ms >= CONSUMER_LAG_WARNING_MS {
+                    warnings.push(format!(
+                        "event consumer '{}' is {:.1} s behind ({} messages queued)",
+                        s.name,
+                        s.lag_ms as f64 / 1000.0,
+                        s.depth
+                    ));
+                }
+                if s.dropped > 0 {
+                    warnings.push(format!(
+                        "event consumer '{}' fell a full queue behind and lost {} messages",
+                        s.name, s.dropped
+                    ));
+                }
+                if s.panics > 0 {
+                    warnings.push(format!(
+                        "event consumer '{}' failed (panicked) on {} messages",
+                        s.name, s.panics
+                    ));
+                }
+                ConsumerHealth {
+                    name: s.name,
+                    depth: s.depth,
+                    lag_ms: s.lag_ms,
+                    dropped: s.dropped,
+                    shed: s.shed,
+                    panics: s.panics,
+                }
+            })
+            .collect();
+        if let Some(w) = &self.event_writer {
+            let failed = w.failed.load(std::sync::atomic::Ordering::Relaxed);
+            if failed > 0 {
+                warnings.push(format!("{failed} event messages could not be stored"));
+            }
+        }
+        (consumers, warnings)
+    }
 }
 
 impl StatusSource for EngineStatus {
@@ -76,7 +130,18 @@ impl StatusSource for EngineStatus {
                 .unwrap_or(0.0),
             latency_ms_p99: detector_ms.last().copied().unwrap_or(0.0),
         };
-        SystemStatus { cameras, detector }
+        let (consumers, warnings) = self.consumers();
+        SystemStatus {
+            cameras,
+            detector,
+            consumers,
+            segment_commit: self
+                .store
+                .as_ref()
+                .map(|s| s.segment_commit_latency())
+                .unwrap_or_default(),
+            warnings,
+        }
     }
 
     fn camera_names(&self) -> Vec<String> {
@@ -128,10 +193,16 @@ pub fn start(
     let status = Arc::new(EngineStatus {
         cameras: engine.cameras().to_vec(),
         store: engine.store(),
+        bus: engine.bus().clone(),
+        event_writer: engine.event_writer_stats(),
     });
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
     ctx.assets = extras.assets;
+    ctx.events_feed = {
+        let _enter = engine.runtime().enter();
+        Some(EventFeed::start(engine.subscribe_live_ui()))
+    };
     let options =
         ServerOptions::from_config(&config.server, &config.data_dir).context("preparing TLS")?;
     let server = engine

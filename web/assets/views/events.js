@@ -1,5 +1,6 @@
 // Events: what the rules saw, newest first, with snapshots; filter by camera, kind and free text; open one
-// for the full frame and a jump to its footage.
+// for the full frame and a jump to its footage. New events appear as they happen (WebSocket
+// /api/events/live): a row is added on an event's start and updated in place until its end.
 
 import { get, qs, cam } from '../api.js';
 import { h, mount, heading, fmtTime, fmtDuration } from '../util.js';
@@ -19,6 +20,7 @@ export async function render() {
   const list = h('div.events');
   const more = h('button.ghost', { type: 'button', hidden: true, onclick: () => load(false) }, 'Older events');
   const status = h('p.muted.small');
+  const liveBadge = h('span.tag.live-badge', { title: 'New events appear as they happen' }, 'connecting…');
   const detail = h('dialog.detail');
 
   const filters = h('form.filters', { onsubmit: (e) => { e.preventDefault(); load(true); } },
@@ -26,8 +28,24 @@ export async function render() {
   camera.addEventListener('change', () => load(true));
   kind.addEventListener('change', () => load(true));
 
-  mount(heading('Events'), filters, status, list, h('div.pad.center-row', more), detail);
+  mount(heading('Events', liveBadge), filters, status, list, h('div.pad.center-row', more), detail);
   await load(true);
+  const rows = () => new Map([...list.children].map((el) => [el.dataset.id, el]));
+  const feed = liveEvents((e) => {
+    if ((camera.value && e.camera !== camera.value) || (kind.value && e.kind !== kind.value)) return;
+    if (q.value.trim() && !(e.description || '').toLowerCase().includes(q.value.trim().toLowerCase())) return;
+    const existing = rows().get(e.id);
+    if (existing) {
+      // A later message of the same event: keep the snapshot a row already shows.
+      if (!e.has_snapshot && existing.dataset.snapshot === '1') e.has_snapshot = true;
+      existing.replaceWith(row(e));
+    } else if (e.phase === 'start') {
+      const r = row(e);
+      r.classList.add('fresh');
+      list.prepend(r);
+      status.textContent = '';
+    }
+  }, (state) => { liveBadge.textContent = state; liveBadge.classList.toggle('on', state === 'live'); });
 
   async function load(reset) {
     if (reset) { next = null; list.replaceChildren(); }
@@ -44,11 +62,18 @@ export async function render() {
   }
 
   function row(e) {
+    // A pushed event's snapshot may reach the store a moment after the event: retry a failed load once.
+    const retry = (ev) => {
+      const img = ev.target;
+      if (img.dataset.retried) return;
+      img.dataset.retried = '1';
+      setTimeout(() => { img.src = `${img.src}&retry=1`; }, 1500);
+    };
     const thumb = e.has_snapshot
-      ? h('img', { src: `/api/events/${encodeURIComponent(e.id)}/snapshot?kind=crop`, alt: '', loading: 'lazy' })
+      ? h('img', { src: `/api/events/${encodeURIComponent(e.id)}/snapshot?kind=crop`, alt: '', loading: 'lazy', onerror: retry })
       : h('div.noshot', '—');
     const len = e.end ? fmtDuration((e.end - e.start) / 1000) : 'ongoing';
-    return h('button.event', { type: 'button', onclick: () => open(e) },
+    return h('button.event', { type: 'button', onclick: () => open(e), dataset: { id: e.id, snapshot: e.has_snapshot ? '1' : '0' } },
       h('div.thumb', thumb),
       h('div.info',
         h('div.line1', h('strong', e.description || `${e.kind} ${e.class || ''}`)),
@@ -70,4 +95,36 @@ export async function render() {
       h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'));
     detail.showModal();
   }
+
+  return () => feed.stop();
+}
+
+/**
+ * Follows /api/events/live: calls onEvent(e) for every event message, onState('live' | 'reconnecting…')
+ * as the socket comes and goes; reconnects with backoff until stop(). A socket refused because the session
+ * ended sends the app back to its login check on the next API call.
+ */
+function liveEvents(onEvent, onState) {
+  let ws = null;
+  let stopped = false;
+  let retry = 0;
+  let timer = null;
+  const connect = () => {
+    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
+    ws = new WebSocket(`${proto}://${location.host}/api/events/live`);
+    ws.onopen = () => { retry = 0; onState('live'); };
+    ws.onmessage = (m) => {
+      let e;
+      try { e = JSON.parse(m.data); } catch { return; }
+      if (e && e.id) onEvent(e);
+    };
+    ws.onclose = () => {
+      if (stopped) return;
+      onState('reconnecting…');
+      const delay = Math.min(30000, 1000 * 2 ** retry++);
+      timer = setTimeout(connect, delay);
+    };
+  };
+  connect();
+  return { stop() { stopped = true; clearTimeout(timer); if (ws) ws.close(); } };
 }

@@ -7,6 +7,7 @@ use super::event::{Discontinuity, DiscontinuityReason, StreamEvent};
 use super::source::StreamSource;
 use super::status::StatusHandle;
 use super::timeline::TimelineCheck;
+use crate::sink::StreamSink;
 use futures_util::StreamExt;
 use retina::client::{
     Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, TeardownPolicy, Transport,
@@ -15,7 +16,7 @@ use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec}
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use vigil_core::{EncodedFrame, Time90k, VideoCodec, VideoParams};
 
@@ -30,13 +31,13 @@ pub(crate) enum SessionEnd {
 }
 
 /// What one session works with.
-pub(crate) struct SessionContext<'a> {
+pub(crate) struct SessionContext<'a, S: StreamSink> {
     pub source: &'a StreamSource,
     /// The URL as logged (no credentials).
     pub url: &'a str,
     pub options: &'a IngestOptions,
     pub status: &'a StatusHandle,
-    pub tx: &'a mpsc::Sender<StreamEvent>,
+    pub sink: &'a mut S,
     pub shutdown: &'a mut watch::Receiver<bool>,
 }
 
@@ -60,11 +61,11 @@ pub(crate) fn unix_micros_now() -> i64 {
 }
 
 /// Runs one session to its end.
-pub(crate) async fn run(ctx: SessionContext<'_>) -> SessionEnd {
+pub(crate) async fn run<S: StreamSink>(ctx: SessionContext<'_, S>) -> SessionEnd {
     let connected = tokio::select! {
         biased;
         _ = shutdown_requested(ctx.shutdown) => return SessionEnd::Shutdown,
-        _ = ctx.tx.closed() => return SessionEnd::ConsumerGone,
+        _ = ctx.sink.closed() => return SessionEnd::ConsumerGone,
         connected = connect(ctx.source, ctx.url, ctx.options) => connected,
     };
     match connected {
@@ -207,14 +208,18 @@ fn pts_90k(timestamp: retina::Timestamp) -> Time90k {
     }
 }
 
-/// Sends `event`, waiting (never dropping) when the channel is full and counting that as a consumer stall.
-async fn send(ctx: &mut SessionContext<'_>, event: StreamEvent) -> Result<(), SessionEnd> {
-    use mpsc::error::TrySendError;
-    let event = match ctx.tx.try_send(event) {
-        Ok(()) => return Ok(()),
-        Err(TrySendError::Closed(_)) => return Err(SessionEnd::ConsumerGone),
-        Err(TrySendError::Full(event)) => event,
-    };
+/// Sends `event`, waiting (never dropping) when the consumer is behind and counting that as a consumer stall.
+async fn send<S: StreamSink>(
+    ctx: &mut SessionContext<'_, S>,
+    event: StreamEvent,
+) -> Result<(), SessionEnd> {
+    if !ctx.sink.would_wait() {
+        return ctx
+            .sink
+            .deliver(event)
+            .await
+            .map_err(|_| SessionEnd::ConsumerGone);
+    }
     let started = Instant::now();
     let mut stalls = 0;
     ctx.status.update(|s| {
@@ -231,7 +236,7 @@ async fn send(ctx: &mut SessionContext<'_>, event: StreamEvent) -> Result<(), Se
     let sent = tokio::select! {
         biased;
         _ = shutdown_requested(ctx.shutdown) => return Err(SessionEnd::Shutdown),
-        sent = ctx.tx.send(event) => sent,
+        sent = ctx.sink.deliver(event) => sent,
     };
     let waited = started.elapsed();
     ctx.status.update(|s| s.consumer_wait += waited);
@@ -239,7 +244,11 @@ async fn send(ctx: &mut SessionContext<'_>, event: StreamEvent) -> Result<(), Se
 }
 
 /// Forwards frames until the session ends.
-async fn stream(mut ctx: SessionContext<'_>, mut demuxed: Demuxed, video: usize) -> SessionEnd {
+async fn stream<S: StreamSink>(
+    mut ctx: SessionContext<'_, S>,
+    mut demuxed: Demuxed,
+    video: usize,
+) -> SessionEnd {
     let session_no = ctx.status.connected(unix_micros_now());
     let playing_since = Instant::now();
     let mut params: Option<Arc<VideoParams>> = None;
@@ -262,7 +271,7 @@ async fn stream(mut ctx: SessionContext<'_>, mut demuxed: Demuxed, video: usize)
         let item = tokio::select! {
             biased;
             _ = shutdown_requested(ctx.shutdown) => return SessionEnd::Shutdown,
-            _ = ctx.tx.closed() => return SessionEnd::ConsumerGone,
+            _ = ctx.sink.closed() => return SessionEnd::ConsumerGone,
             _ = tokio::time::sleep_until(deadline) => {
                 return SessionEnd::Failed {
                     error: IngestError::Stalled { url: ctx.url.to_string(), timeout: stall },

@@ -3,11 +3,11 @@
 
 use super::IngestOptions;
 use super::backoff::Backoff;
-use super::event::StreamEvent;
 use super::session::{self, SessionContext, SessionEnd, shutdown_requested, unix_micros_now};
 use super::source::{StreamSource, redact_url};
 use super::status::{StatusHandle, StreamState, StreamStatus};
-use tokio::sync::{mpsc, watch};
+use crate::sink::StreamSink;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -68,15 +68,16 @@ impl StreamHandle {
     }
 }
 
-/// Starts a supervisor for `source` on the current tokio runtime. Frames and discontinuities go to `tx`
-/// (bounded: when it is full, ingest waits and counts a consumer stall, it never drops a frame). The
-/// supervisor stops when the handle is stopped or dropped, or when the receiver is dropped.
+/// Starts a supervisor for `source` on the current tokio runtime. Frames and discontinuities go to `sink`
+/// (a bounded channel, or any [`StreamSink`]: when it is behind, ingest waits and counts a consumer stall,
+/// it never drops a frame). The supervisor stops when the handle is stopped or dropped, or when the
+/// consumer goes.
 ///
 /// Must be called from within a tokio runtime (it uses `tokio::spawn`).
-pub fn spawn_stream(
+pub fn spawn_stream<S: StreamSink>(
     source: StreamSource,
     options: IngestOptions,
-    tx: mpsc::Sender<StreamEvent>,
+    sink: S,
 ) -> StreamHandle {
     let url = redact_url(source.url());
     let status = StatusHandle::new(source.name(), &url);
@@ -86,7 +87,7 @@ pub fn spawn_stream(
         source,
         url,
         options,
-        tx,
+        sink,
         status.clone(),
         shutdown_rx,
     ));
@@ -98,11 +99,11 @@ pub fn spawn_stream(
     }
 }
 
-async fn supervise(
+async fn supervise<S: StreamSink>(
     source: StreamSource,
     url: String,
     options: IngestOptions,
-    tx: mpsc::Sender<StreamEvent>,
+    mut sink: S,
     status: StatusHandle,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -120,7 +121,7 @@ async fn supervise(
             url: &url,
             options: &options,
             status: &status,
-            tx: &tx,
+            sink: &mut sink,
             shutdown: &mut shutdown,
         })
         .await;
@@ -152,7 +153,7 @@ async fn supervise(
         tokio::select! {
             biased;
             _ = shutdown_requested(&mut shutdown) => break,
-            _ = tx.closed() => break,
+            _ = sink.closed() => break,
             _ = tokio::time::sleep(delay) => {}
         }
     }

@@ -3,14 +3,18 @@
 use super::blocking;
 use super::extract::{ApiPath, ApiQuery};
 use crate::context::AppState;
+use crate::context::StillAllowed;
 use crate::error::{ApiError, ApiResult};
+use crate::perms::Permission;
 use crate::perms::Principal;
-use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use vigil_core::EventId;
 use vigil_store::{EventQuery, EventReader, SnapshotKind, StoredEvent};
 
@@ -115,6 +119,33 @@ pub async fn list(
     let page = with_reader(&ctx, move |r| r.list(&query)).await?;
     let events: Vec<Value> = page.events.iter().map(event_json).collect();
     Ok(Json(json!({ "events": events, "next": page.next_cursor })))
+}
+
+/// GET /api/events/live: the live event feed (see [`crate::event_feed`]).
+pub async fn live(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    request: Request,
+) -> Response {
+    let Some(feed) = ctx.events_feed.clone() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "events_feed_unavailable",
+            "live events are not available in this server",
+        )
+        .into_response();
+    };
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let scope = p.clone();
+    let sees = Arc::new(move |camera: &str| scope.sees(camera));
+    let (sec, via) = (ctx.security.clone(), p.via.clone());
+    let allowed: StillAllowed =
+        Arc::new(move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Events)));
+    feed.serve(upgrade, sees, allowed)
 }
 
 /// GET /api/events/{id}/snapshot query.

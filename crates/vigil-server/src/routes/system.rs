@@ -114,6 +114,52 @@ pub async fn metrics(State(ctx): State<AppState>) -> ApiResult<Response> {
             ("{quantile=\"0.99\"}".into(), status.detector.latency_ms_p99),
         ],
     );
+    let consumer = |f: &dyn Fn(&crate::context::ConsumerHealth) -> f64| -> Vec<(String, f64)> {
+        status
+            .consumers
+            .iter()
+            .map(|c| (format!("{{consumer=\"{}\"}}", label(&c.name)), f(c)))
+            .collect()
+    };
+    metric(
+        "vigil_event_consumer_queue",
+        "gauge",
+        "event bus messages queued for the consumer",
+        consumer(&|c| c.depth as f64),
+    );
+    metric(
+        "vigil_event_consumer_lag_seconds",
+        "gauge",
+        "age of the oldest message the consumer has not taken",
+        consumer(&|c| c.lag_ms as f64 / 1000.0),
+    );
+    metric(
+        "vigil_event_consumer_dropped_total",
+        "counter",
+        "messages dropped because the consumer was a full queue behind",
+        consumer(&|c| c.dropped as f64),
+    );
+    metric(
+        "vigil_event_consumer_shed_total",
+        "counter",
+        "snapshot images shed to bound the consumer's memory",
+        consumer(&|c| c.shed as f64),
+    );
+    metric(
+        "vigil_event_consumer_panics_total",
+        "counter",
+        "messages whose handling panicked",
+        consumer(&|c| c.panics as f64),
+    );
+    metric(
+        "vigil_segment_commit_ms",
+        "gauge",
+        "recording index commit time, last 1024 segments",
+        vec![
+            ("{quantile=\"0.5\"}".into(), status.segment_commit.p50_ms),
+            ("{quantile=\"0.99\"}".into(), status.segment_commit.p99_ms),
+        ],
+    );
     metric(
         "vigil_uptime_seconds",
         "gauge",

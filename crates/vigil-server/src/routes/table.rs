@@ -252,6 +252,17 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/events/live",
+        access: Perm(P::Events),
+        summary: "Events as they happen: WebSocket of JSON messages (one per event start, update and end; `{\"lagged\": n}` when messages were skipped)",
+        params: &[],
+        request: None,
+        status: 101,
+        response: Body::WebSocket,
+        handler: || get(events::live),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/events/{id}/snapshot",
         access: Perm(P::Events),
         summary: "An event's best snapshot (JPEG)",

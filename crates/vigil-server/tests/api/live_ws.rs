@@ -14,10 +14,12 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vigil_bus::{EventBus, EventMessage, Message as BusMessage, Overflow};
+use vigil_core::{Event, EventId, EventKind, EventPhase, EventTime, Time90k};
 use vigil_mp4::live_hub::live_channel;
 use vigil_server::{
-    AppContext, LiveStreams, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus,
-    WebAssets,
+    AppContext, EventFeed, LiveStreams, Policy, Security, Server, ServerOptions, StatusSource,
+    SystemStatus, WebAssets,
 };
 
 const CAM: &str = "cam-a";
@@ -43,6 +45,12 @@ impl StatusSource for OneCamera {
 /// A server whose `cam-a` replays the car footage into its live hub (at 4x real time, looping) until
 /// the returned flag is set.
 fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
+    let (s, stop, _) = start_with_events(video);
+    (s, stop)
+}
+
+/// [`start`], with a live event feed fed by the returned event bus.
+fn start_with_events(video: &Path) -> (TestServer, Arc<AtomicBool>, EventBus) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,6 +82,16 @@ fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
     let mut ctx = AppContext::new(security, None, Arc::new(OneCamera), dir.path());
     ctx.live = Some(Arc::new(LiveStreams::new([hub])));
     ctx.assets = Some(Arc::new(WebAssets));
+    let bus = EventBus::new();
+    ctx.events_feed = {
+        let _enter = runtime.enter();
+        Some(EventFeed::start(bus.subscribe(
+            "live-ui",
+            64,
+            1 << 20,
+            Overflow::DropOldest,
+        )))
+    };
     let ctx = Arc::new(ctx);
     let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
     options.listen = "127.0.0.1:0".parse().unwrap();
@@ -93,13 +111,25 @@ fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
         recorded: false,
         events: Vec::new(),
     };
-    (s, stop)
+    (s, stop, bus)
 }
 
 /// Opens the live WebSocket of `camera` with `cookie`; the HTTP status when the upgrade is refused.
 async fn connect(
     s: &TestServer,
     camera: &str,
+    session: Option<&Session>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    connect_path(s, &format!("/api/cameras/{camera}/live"), session).await
+}
+
+/// Opens a WebSocket on `path`; the HTTP status when the upgrade is refused.
+async fn connect_path(
+    s: &TestServer,
+    path: &str,
     session: Option<&Session>,
 ) -> Result<
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
@@ -120,9 +150,7 @@ async fn connect(
         .connect(ServerName::IpAddress(addr.ip().into()), tcp)
         .await
         .unwrap();
-    let mut req = format!("wss://{addr}/api/cameras/{camera}/live")
-        .into_client_request()
-        .unwrap();
+    let mut req = format!("wss://{addr}{path}").into_client_request().unwrap();
     if let Some(session) = session {
         let cookie = format!("vigil_session={}", session.cookie);
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
@@ -309,4 +337,107 @@ fn an_open_live_stream_closes_when_its_session_ends_or_the_user_is_disabled() {
         Some(vigil_server::CLOSE_ACCESS_ENDED)
     );
     stop.store(true, Ordering::Relaxed);
+}
+
+fn event(camera: &str, n: u128, phase: EventPhase) -> Event {
+    let at = EventTime {
+        unix_ms: 1_700_000_000_000,
+        media: Time90k(0),
+    };
+    Event {
+        id: EventId::from_parts(1_700_000_000_000, n),
+        camera: camera.into(),
+        rule: "door".into(),
+        kind: EventKind::Intrusion,
+        phase,
+        class_name: "person".into(),
+        objects: Vec::new(),
+        track_ids: vec![1],
+        zone: Some("door".into()),
+        line: None,
+        start: at,
+        last: at,
+        end: (phase == EventPhase::End).then_some(at),
+        best: None,
+        description: format!("person at the door of {camera}"),
+    }
+}
+
+/// The next text message of a socket, as JSON.
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    match tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("an event arrives")
+        .unwrap()
+        .unwrap()
+    {
+        Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Events reach browsers the moment the rules raise them, each viewer only those of the cameras they
+/// see, and the socket is refused to anyone without the events permission.
+#[test]
+fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
+    let Some(video) = common::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (s, stop, bus) = start_with_events(&video);
+    stop.store(true, Ordering::Relaxed);
+    let admin = admin(&s);
+    let scoped = s.user(&admin, "bob", "viewer", json!({"cameras": ["cam-b"]}));
+    let auditor = s.user(&admin, "audrey", "auditor", json!({}));
+    s.runtime.block_on(async {
+        assert_eq!(
+            connect_path(&s, "/api/events/live", None).await.err(),
+            Some(401)
+        );
+        assert_eq!(
+            connect_path(&s, "/api/events/live", Some(&auditor))
+                .await
+                .err(),
+            Some(403)
+        );
+        let mut all = connect_path(&s, "/api/events/live", Some(&admin))
+            .await
+            .unwrap();
+        let mut only_b = connect_path(&s, "/api/events/live", Some(&scoped))
+            .await
+            .unwrap();
+        // The sockets are subscribed once the upgrade is answered; give the server a moment to start
+        // their loops, then raise events on both cameras.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (n, cam) in [(1, "cam-a"), (2, "cam-b")] {
+            bus.publish(BusMessage::Event(Arc::new(EventMessage {
+                event: event(cam, n, EventPhase::Start),
+                snapshot: None,
+            })));
+        }
+        bus.publish(BusMessage::Event(Arc::new(EventMessage {
+            event: event("cam-b", 2, EventPhase::End),
+            snapshot: None,
+        })));
+        let a = next_json(&mut all).await;
+        let b = next_json(&mut all).await;
+        assert_eq!(
+            (a["camera"].as_str(), a["phase"].as_str()),
+            (Some("cam-a"), Some("start"))
+        );
+        assert_eq!(
+            (b["camera"].as_str(), b["phase"].as_str()),
+            (Some("cam-b"), Some("start"))
+        );
+        assert_eq!(b["description"], "person at the door of cam-b");
+        let first = next_json(&mut only_b).await;
+        assert_eq!(first["camera"], "cam-b", "cam-a's event is not sent to bob");
+        let end = next_json(&mut only_b).await;
+        assert_eq!(
+            (end["phase"].as_str(), end["open"].as_bool()),
+            (Some("end"), Some(false))
+        );
+    });
 }

@@ -26,6 +26,9 @@
 //!   histogram reads a small table.
 //! - **Dead letters**: alerts that could not be delivered, with their payload, kept for retry.
 //!
+//! - **Writer**: `vigil run` stores events through [`EventWriter`], the event bus's store consumer: one
+//!   thread, batched transactions on a connection of its own, so recording commits never wait behind it.
+//!
 //! Reading goes through [`EventReader`] (its own read-only connection; open one per thread).
 
 mod dead_letters;
@@ -34,11 +37,13 @@ mod query;
 mod retention;
 mod snapshot;
 mod write;
+mod writer;
 
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
 pub use query::{EventReader, HistogramBin};
 pub use retention::EventRetentionReport;
 pub use snapshot::SnapshotKind;
+pub use writer::{EventWriter, EventWriterStats};
 
 use crate::config::StoreConfig;
 use serde::{Deserialize, Serialize};

@@ -168,7 +168,7 @@ impl Store {
 
         // 1. the event exists; the new names are garbage until the row points at them
         {
-            let mut conn = inner.db();
+            let mut conn = inner.events_db();
             let tx = conn.transaction().map_err(&e)?;
             let exists = tx
                 .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
@@ -213,7 +213,7 @@ impl Store {
         // 3. point the row at them; the replaced files become garbage
         let saved_ms = now_ms();
         let old: Option<Option<String>> = {
-            let mut conn = inner.db();
+            let mut conn = inner.events_db();
             let tx = conn.transaction().map_err(&e)?;
             let old: Option<Option<String>> = tx
                 .query_row(

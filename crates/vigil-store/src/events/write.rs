@@ -135,7 +135,7 @@ impl Store {
         let mut cameras: HashMap<&str, i64> = HashMap::new();
         let mut out = Vec::with_capacity(events.len());
         {
-            let mut conn = inner.db();
+            let mut conn = inner.events_db();
             let tx = conn.transaction().map_err(&e)?;
             for ev in events {
                 let camera_id = match cameras.get(ev.camera.as_str()) {

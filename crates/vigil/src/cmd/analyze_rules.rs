@@ -1,7 +1,6 @@
 //! Behaviour rules in `vigil analyze`: the same rules engine `vigil run` uses, evaluated on a file so rules
 //! can be tried on footage before going live. Times in events are positions in the file (from 00:00:00).
 
-use crate::engine::events::{crop_around, snapshot_box};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -11,7 +10,8 @@ use std::path::{Path, PathBuf};
 use vigil_config::VigilConfig;
 use vigil_core::config::parse_toml;
 use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
-use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig, black_out_masks};
+use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
+use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig};
 
 /// The rules being evaluated and where their events go.
 pub struct RulesRun {
@@ -128,20 +128,13 @@ impl RulesRun {
                 .with_context(|| format!("writing {}", path.display()))?;
             out.write_all(b"\n")?;
         }
-        let best_now = e.best.as_ref().is_some_and(|b| b.time.unix_ms == now_ms);
-        let wanted = e.phase == EventPhase::Start || (e.phase == EventPhase::Update && best_now);
-        if let (true, Some(dir), Some(frame)) = (wanted, &self.snapshots, frame) {
-            let mut image = frame.clone();
-            black_out_masks(&mut image, self.engine.privacy_masks());
-            let full = vigil_media::encode::encode_jpeg(&image, 85)?;
-            std::fs::write(dir.join(format!("{}.jpg", e.id)), full)?;
-            if let Some(crop) =
-                snapshot_box(e, tracks, now_ms).and_then(|b| crop_around(&image, &b))
-            {
-                std::fs::write(
-                    dir.join(format!("{}-crop.jpg", e.id)),
-                    vigil_media::encode::encode_jpeg(&crop, 85)?,
-                )?;
+        if let (Some(dir), Some(frame)) = (&self.snapshots, frame)
+            && wants_snapshot(e, now_ms)
+        {
+            let snap = take_snapshot(e, frame, tracks, now_ms, self.engine.privacy_masks())?;
+            std::fs::write(dir.join(format!("{}.jpg", e.id)), &snap.full)?;
+            if let Some(crop) = &snap.crop {
+                std::fs::write(dir.join(format!("{}-crop.jpg", e.id)), crop)?;
             }
         }
         Ok(())

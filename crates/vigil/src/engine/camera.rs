@@ -1,26 +1,22 @@
-//! One camera's streams: sources (RTSP ingest, or a video file replayed as a camera), the recorder thread
-//! that appends every frame of the main stream to the store, and the feed of the analysis thread.
+//! One camera's streams: sources (RTSP ingest, or a video file replayed as a camera) and the
+//! [`CameraSink`] each hands its frames to, in the ingest task itself — no relay thread.
 //!
-//! Recording is sacred: the recorder thread takes every frame (the ingest channel is lossless and applies
-//! backpressure to the camera only) and never waits on analysis. Analysis gets frames through a small
-//! bounded channel; when it is full, frames are skipped up to the next key frame and counted.
+//! Recording is sacred: the sink awaits the recorder's queue (backpressure to this one camera, never a
+//! dropped frame) and never waits on analysis; analysis gets frames through its [`AnalysisFeed`], which
+//! skips to the next key frame when analysis is behind; the live view is muxed once per frame for every
+//! viewer (a viewer-count read when nobody watches). Threads and channels: `docs/design/threads.md`.
 
-use crate::engine::analysis::AnalysisStats;
 use anyhow::Context;
-use std::sync::atomic::Ordering;
-use tokio::sync::mpsc;
+use std::future::Future;
 use tracing::{info, warn};
 use url::Url;
 use vigil_core::config::Credentials;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
 use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
+use vigil_media::sink::{SinkClosed, StreamSink};
 use vigil_mp4::live_hub::LivePublisher;
-use vigil_store::Recorder;
-
-/// Capacity of an ingest channel (a few seconds of frames; lossless).
-pub const INGEST_CHANNEL: usize = 256;
-/// Capacity of an analysis channel (encoded frames waiting for the decoder).
-pub const ANALYSIS_CHANNEL: usize = 64;
+use vigil_pipeline::live::AnalysisFeed;
+use vigil_store::RecorderInput;
 
 /// Starts the source of one stream on the current tokio runtime: RTSP ingest for `rtsp://`, a looping
 /// real-time replay for `file://`.
@@ -28,135 +24,105 @@ pub fn start_source(
     name: &str,
     url: &Url,
     credentials: Option<Credentials>,
-    tx: mpsc::Sender<StreamEvent>,
+    sink: CameraSink,
 ) -> anyhow::Result<StreamHandle> {
     match url.scheme() {
         "file" => {
             let path = url
                 .to_file_path()
                 .map_err(|_| anyhow::anyhow!("{url}: not a file path"))?;
-            spawn_replay(name, &path, ReplayOptions::default(), tx)
+            spawn_replay(name, &path, ReplayOptions::default(), sink)
                 .with_context(|| format!("camera stream {name}: {}", path.display()))
         }
         _ => Ok(spawn_stream(
             StreamSource::new(name, url.clone(), credentials),
             IngestOptions::default(),
-            tx,
+            sink,
         )),
     }
 }
 
-/// Forwards frames to an analysis thread without ever waiting: when its channel is full, frames are
-/// skipped until the next key frame (the decoder can only restart there).
-pub struct AnalysisFeed {
-    tx: mpsc::Sender<StreamEvent>,
-    stats: AnalysisStats,
-    resync: bool,
-    closed: bool,
+/// Where one stream's frames go: its recorder (when recorded), its live view (when it is the one
+/// viewers see) and its analysis (when analysed).
+pub struct CameraSink {
+    /// The camera, for logs.
+    pub camera: String,
+    /// The recorder's queue.
+    pub record: Option<RecorderInput>,
+    /// The live view.
+    pub live: Option<LivePublisher>,
+    /// The analysis thread's feed.
+    pub analysis: Option<AnalysisFeed>,
+    failures: u64,
 }
 
-impl AnalysisFeed {
-    /// A feed into `tx`, counting skipped frames in `stats`.
-    pub fn new(tx: mpsc::Sender<StreamEvent>, stats: AnalysisStats) -> Self {
+impl CameraSink {
+    /// A sink for `camera` with none of its consumers yet.
+    pub fn new(camera: &str) -> Self {
         Self {
-            tx,
-            stats,
-            resync: false,
-            closed: false,
+            camera: camera.to_string(),
+            record: None,
+            live: None,
+            analysis: None,
+            failures: 0,
         }
     }
 
-    /// Offers one event; never blocks.
-    pub fn offer(&mut self, event: StreamEvent) {
-        if self.closed {
-            return;
-        }
-        if let StreamEvent::Frame(f) = &event
-            && self.resync
-            && !f.is_key
-        {
-            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let is_frame = matches!(event, StreamEvent::Frame(_));
-        match self.tx.try_send(event) {
-            Ok(()) => {
-                if is_frame {
-                    self.resync = false;
-                }
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.resync = true;
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.closed = true,
+    fn failed(&mut self, what: &str, e: &vigil_store::StoreError) {
+        self.failures += 1;
+        if self.failures.is_power_of_two() {
+            warn!(
+                camera = self.camera,
+                failures = self.failures,
+                "{what} failed: {e}"
+            );
         }
     }
 }
 
-/// The recorder thread of one camera: appends every frame of the main stream, ends the run at every
-/// discontinuity (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers (one
-/// uncontended lock per frame while nobody watches) and to the analysis feed. Ends when the ingest channel
-/// closes; then closes the recorder.
-pub fn record_loop(
-    camera: String,
-    mut rx: mpsc::Receiver<StreamEvent>,
-    recorder: Option<Recorder>,
-    mut feed: Option<AnalysisFeed>,
-    mut live: Option<LivePublisher>,
-) {
-    let mut failures = 0u64;
-    while let Some(event) = rx.blocking_recv() {
+impl StreamSink for CameraSink {
+    fn would_wait(&self) -> bool {
+        self.record.as_ref().is_some_and(RecorderInput::would_wait)
+    }
+
+    async fn deliver(&mut self, event: StreamEvent) -> Result<(), SinkClosed> {
         match &event {
             StreamEvent::Discontinuity(d) => {
-                if let Some(r) = &recorder
-                    && let Err(e) = r.end_run()
-                {
-                    warn!(camera, "ending the recording run: {e}");
-                }
-                if let Some(live) = live.as_mut() {
+                if let Some(live) = self.live.as_mut() {
                     live.discontinuity();
                 }
-                info!(camera, reason = ?d.reason, session = d.session, "stream (re)started");
+                info!(camera = self.camera, reason = ?d.reason, session = d.session, "stream (re)started");
             }
             StreamEvent::Frame(frame) => {
-                if let Some(r) = &recorder
-                    && let Err(e) = r.append(frame)
-                {
-                    failures += 1;
-                    if failures.is_power_of_two() {
-                        warn!(camera, failures, "recording a frame failed: {e}");
-                    }
-                }
-                if let Some(live) = live.as_mut() {
+                if let Some(live) = self.live.as_mut() {
                     live.publish(frame);
                 }
             }
         }
-        if let Some(feed) = feed.as_mut() {
-            feed.offer(event);
+        if let Some(feed) = self.analysis.as_mut() {
+            feed.offer(event.clone());
         }
+        let done = match (&self.record, event) {
+            (None, _) => Ok(()),
+            (Some(record), StreamEvent::Discontinuity(_)) => record.end_run().await,
+            (Some(record), StreamEvent::Frame(frame)) => record.append(frame).await,
+        };
+        if let Err(e) = done {
+            self.failed("recording", &e);
+        }
+        Ok(())
     }
-    if let Some(r) = recorder {
-        let status = r.close();
-        info!(camera, ?status, "recorder closed");
-    }
-}
 
-/// Forwards a separate analysis stream (a camera's sub stream) into its feed, on its own thread, and to
-/// `live` viewers when the camera is not recorded (then this is its only stream).
-pub fn feed_loop(
-    mut rx: mpsc::Receiver<StreamEvent>,
-    mut feed: AnalysisFeed,
-    mut live: Option<LivePublisher>,
-) {
-    while let Some(event) = rx.blocking_recv() {
-        if let Some(live) = live.as_mut() {
-            match &event {
-                StreamEvent::Frame(frame) => live.publish(frame),
-                StreamEvent::Discontinuity(_) => live.discontinuity(),
+    fn closed(&self) -> impl Future<Output = ()> + Send {
+        let record = self.record.clone();
+        let analysis = self.analysis.as_ref().map(AnalysisFeed::closed_signal);
+        async move {
+            match (record, analysis) {
+                (Some(r), _) => r.closed().await,
+                (None, Some(a)) => a.await,
+                // Only a live view: it runs until the stream is stopped.
+                (None, None) => std::future::pending().await,
             }
         }
-        feed.offer(event);
     }
 }

@@ -1,34 +1,39 @@
 //! The running system behind `vigil run` and `vigil demo`: every configured camera ingested, its main
-//! stream recorded, its analysis stream analysed (motion-gated detection, tracking, behaviour rules), events
-//! stored with snapshots and delivered as alerts; shut down cleanly on SIGTERM / Ctrl-C with every segment
-//! closed and indexed.
+//! stream recorded, its analysis stream analysed (motion-gated detection, tracking, behaviour rules),
+//! events published on the event bus and consumed by the event store, the alerts and the live UI; shut
+//! down cleanly on SIGTERM / Ctrl-C with every segment closed and indexed and every event written.
 //!
-//! Threads: tokio (2 workers) for I/O — RTSP, MQTT, webhooks; per camera one recorder thread (never waits
-//! on analysis) and one analysis thread; the detectors are shared by all cameras ([`DetectorPool`]).
+//! This module only wires parts together; what each part does lives in its crate. Threads and channels,
+//! with their capacities and policies: `docs/design/threads.md`; the event road: `docs/design/events.md`.
 
-pub mod analysis;
 pub mod camera;
-pub mod events;
 
 use crate::models;
-use analysis::{AnalysisSetup, AnalysisStats};
 use anyhow::Context;
-use camera::{
-    ANALYSIS_CHANNEL, AnalysisFeed, INGEST_CHANNEL, feed_loop, record_loop, start_source,
-};
-use events::EventSink;
+use camera::{CameraSink, start_source};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tracing::{error, info, warn};
-use vigil_alert::{AlertHandle, Alerts, CameraEntities, CameraStatus};
+use vigil_alert::{AlertHandle, Alerts, CameraEntities};
+use vigil_bus::{EventBus, Message, Overflow, StatusMessage, Subscription};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
+use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
 use vigil_pipeline::{DetectorPool, PipelineConfig};
-use vigil_store::{NewDeadLetter, Store};
+use vigil_store::{EventWriter, NewDeadLetter, Recorder, Store};
+
+/// The event store's bus queue: minutes of events at a high rate while the disk stalls; beyond it
+/// messages are dropped loudly (`docs/design/events.md`).
+const STORE_QUEUE: usize = 65_536;
+/// Snapshot bytes the event store's queue may hold before it sheds images (oldest first).
+const STORE_QUEUE_BYTES: usize = 64 << 20;
+/// The alerts' bus queue (they hand each message to their own queues at once).
+const ALERTS_QUEUE: usize = 4_096;
+/// The live UI's bus queue (the newest matters; the oldest are dropped when it is behind).
+pub const LIVE_UI_QUEUE: usize = 1_024;
 
 /// Start-up options that are not part of `vigil.toml`.
 #[derive(Debug, Clone, Default)]
@@ -57,10 +62,13 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     store: Option<Arc<Store>>,
     alerts: Option<AlertHandle>,
-    sink: Arc<EventSink>,
+    bus: EventBus,
+    event_writer: Option<EventWriter>,
     streams: Vec<StreamHandle>,
+    recorders: Vec<(String, Recorder)>,
     threads: Vec<(String, std::thread::JoinHandle<()>)>,
     cameras: Vec<CameraRuntime>,
+    consumers: Vec<tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -69,7 +77,7 @@ pub struct Engine {
 pub struct ShutdownReport {
     /// Threads that panicked (by name).
     pub panicked: Vec<String>,
-    /// Events stored while running.
+    /// Event messages stored while running.
     pub events_recorded: u64,
 }
 
@@ -99,15 +107,39 @@ impl Engine {
         } else {
             None
         };
-        let sink = Arc::new(EventSink::new(store.clone(), alerts.clone()));
+        // Consumers subscribe before any camera publishes.
+        let bus = EventBus::new();
+        let event_writer = match &store {
+            Some(store) => Some(
+                EventWriter::start(
+                    store.clone(),
+                    bus.subscribe(
+                        "store",
+                        STORE_QUEUE,
+                        STORE_QUEUE_BYTES,
+                        Overflow::DropNewest,
+                    ),
+                )
+                .context("starting the event writer thread")?,
+            ),
+            None => None,
+        };
+        let mut consumers = Vec::new();
+        if let Some(alerts) = &alerts {
+            let sub = bus.subscribe("alerts", ALERTS_QUEUE, 16 << 20, Overflow::DropOldest);
+            consumers.push(runtime.spawn(alerts.clone().consume(sub)));
+        }
         let mut engine = Engine {
             runtime,
             store,
             alerts,
-            sink,
+            bus,
+            event_writer,
             streams: Vec::new(),
+            recorders: Vec::new(),
             threads: Vec::new(),
             cameras: Vec::new(),
+            consumers,
             background: Vec::new(),
         };
         if let Some(task) = dead_letters {
@@ -116,7 +148,7 @@ impl Engine {
         for camera in config.cameras.iter().filter(|c| c.enabled) {
             engine.start_camera(config, camera, pool.as_ref())?;
         }
-        let status = publish_status(engine.cameras.clone(), engine.sink.clone());
+        let status = publish_status(engine.cameras.clone(), engine.bus.clone());
         engine.background.push(engine.runtime.spawn(status));
         info!(cameras = engine.cameras.len(), "vigil running");
         Ok(engine)
@@ -143,11 +175,11 @@ impl Engine {
         };
         let _enter = self.runtime.enter();
 
-        // Analysis thread, fed by the main stream's recorder thread or by a separate sub stream.
-        let mut analysis_tx = None;
+        // The analysis thread, fed by the main stream's sink or by a separate sub stream's.
+        let mut feed = None;
         if let Some(pool) = pool {
             let stats = AnalysisStats::default();
-            let (tx, rx) = mpsc::channel(ANALYSIS_CHANNEL);
+            let (analysis_feed, rx) = analysis_channel(&stats);
             let mut pipeline = PipelineConfig {
                 analysis_fps: config.analysis.detect_fps as f32,
                 ..PipelineConfig::default()
@@ -155,65 +187,57 @@ impl Engine {
             if let Some(classes) = &config.analysis.classes {
                 pipeline.classes = classes.clone();
             }
-            let setup = AnalysisSetup {
+            let analysis = LiveAnalysis {
                 camera: name.clone(),
                 pool: pool.clone(),
                 pipeline,
                 rules: config.rules_for(&name),
-                sink: self.sink.clone(),
+                bus: self.bus.clone(),
+                snapshots: self.store.is_some(),
                 stats: stats.clone(),
             };
-            self.spawn_thread(format!("ana-{name}"), move || analysis::run(setup, rx))?;
+            self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             if let Some(alerts) = &self.alerts {
                 alerts
                     .register_camera(&CameraEntities::from_rules(&name, &config.rules_for(&name)));
             }
-            runtime_entry.analysis = Some(stats.clone());
-            analysis_tx = Some((tx, stats));
+            runtime_entry.analysis = Some(stats);
+            feed = Some(analysis_feed);
         }
 
         let separate_analysis_stream =
             !record || camera.sub.as_ref().is_some_and(|s| *s != camera.main);
         if record {
-            let (tx, rx) = mpsc::channel(INGEST_CHANNEL);
+            let recorder = match &self.store {
+                Some(store) => store
+                    .recorder(&name, "main")
+                    .with_context(|| format!("recorder of {name}"))?,
+                None => anyhow::bail!("camera {name} records but there is no store"),
+            };
+            let mut sink = CameraSink::new(&name);
+            sink.record = recorder.handle();
+            sink.live = live.take();
+            if !separate_analysis_stream {
+                sink.analysis = feed.take();
+            }
             let source = start_source(
                 &format!("{name}/main"),
                 &camera.main,
                 camera.credentials(),
-                tx,
+                sink,
             )?;
             runtime_entry.main = Some(source.status_handle());
             self.streams.push(source);
-            let recorder = match &self.store {
-                Some(store) => Some(
-                    store
-                        .recorder(&name, "main")
-                        .with_context(|| format!("recorder of {name}"))?,
-                ),
-                None => None,
-            };
-            let feed = match (&analysis_tx, separate_analysis_stream) {
-                (Some((tx, stats)), false) => Some(AnalysisFeed::new(tx.clone(), stats.clone())),
-                _ => None,
-            };
-            let cam = name.clone();
-            let live = live.take();
-            self.spawn_thread(format!("rec-{name}"), move || {
-                record_loop(cam, rx, recorder, feed, live)
-            })?;
+            self.recorders.push((name.clone(), recorder));
         }
-        if let Some((tx, stats)) = analysis_tx
-            && separate_analysis_stream
-        {
-            let (stream_tx, rx) = mpsc::channel(INGEST_CHANNEL);
+        if let Some(feed) = feed.take() {
+            let mut sink = CameraSink::new(&name);
+            sink.analysis = Some(feed);
+            sink.live = live.take();
             let url = camera.analysis_url();
-            let source =
-                start_source(&format!("{name}/sub"), url, camera.credentials(), stream_tx)?;
+            let source = start_source(&format!("{name}/sub"), url, camera.credentials(), sink)?;
             runtime_entry.sub = Some(source.status_handle());
             self.streams.push(source);
-            let feed = AnalysisFeed::new(tx, stats);
-            let live = live.take();
-            self.spawn_thread(format!("feed-{name}"), move || feed_loop(rx, feed, live))?;
         }
         info!(
             camera = name,
@@ -248,6 +272,22 @@ impl Engine {
         self.store.clone()
     }
 
+    /// The event bus (the server subscribes its live event feed to it).
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The event writer's figures, when events are stored.
+    pub fn event_writer_stats(&self) -> Option<Arc<vigil_store::EventWriterStats>> {
+        self.event_writer.as_ref().map(|w| w.stats.clone())
+    }
+
+    /// A new live-UI subscription to the event bus.
+    pub fn subscribe_live_ui(&self) -> Subscription<Message> {
+        self.bus
+            .subscribe("live-ui", LIVE_UI_QUEUE, 8 << 20, Overflow::DropOldest)
+    }
+
     /// The I/O runtime (the HTTPS server runs on it).
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
@@ -268,23 +308,32 @@ impl Engine {
         })
     }
 
-    /// Stops every stream, lets the recorders close their segments and the analysis end its open events,
-    /// flushes alerts and closes the store.
+    /// Stops every stream; lets the analysis end its open events and the recorders close their
+    /// segments; then lets the event consumers drain the bus (every event written, every alert handed
+    /// over), flushes alerts and closes the store.
     pub fn shutdown(self) -> ShutdownReport {
         let Engine {
             runtime,
             store,
             alerts,
-            sink,
+            bus,
+            event_writer,
             streams,
+            recorders,
             threads,
             cameras,
+            consumers,
             background,
         } = self;
         drop(cameras);
         runtime.block_on(async {
             for s in streams {
                 s.stop().await;
+            }
+            // Background tasks hold bus handles: they must be gone before the bus can close.
+            for task in background {
+                task.abort();
+                let _ = task.await;
             }
         });
         let mut report = ShutdownReport::default();
@@ -294,11 +343,26 @@ impl Engine {
                 report.panicked.push(name);
             }
         }
-        for task in &background {
-            task.abort();
+        for (camera, recorder) in recorders {
+            let status = recorder.close();
+            info!(camera, ?status, "recorder closed");
         }
-        report.events_recorded = sink.recorded.load(std::sync::atomic::Ordering::Relaxed);
-        drop(sink);
+        // Every publisher is gone now: consumers drain what is queued and end.
+        drop(bus);
+        if let Some(writer) = event_writer {
+            let stats = writer.stats.clone();
+            writer.join();
+            report.events_recorded = stats.written.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        runtime.block_on(async {
+            for task in consumers {
+                if let Err(e) = task.await
+                    && e.is_panic()
+                {
+                    error!("an event consumer task panicked");
+                }
+            }
+        });
         if let Some(alerts) = alerts {
             let done = runtime.block_on(alerts.shutdown(Duration::from_secs(5)));
             info!(?done, "alerts flushed");
@@ -314,6 +378,19 @@ impl Engine {
         }
         report
     }
+}
+
+/// A thread name as `top -H` and the logs show it: `kind:camera`, cut to the 15 bytes Linux keeps.
+fn thread_name(kind: &str, camera: &str) -> String {
+    let mut name = format!("{kind}:{camera}");
+    if name.len() > 15 {
+        let mut end = 15;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
+    name
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C).
@@ -409,8 +486,8 @@ fn start_alerts(
     Ok((Some(handle), Some(task)))
 }
 
-/// Publishes each camera's status (online, analysed fps) every 10 seconds.
-async fn publish_status(cameras: Vec<CameraRuntime>, sink: Arc<EventSink>) {
+/// Publishes each camera's status (online, analysed fps) on the bus every 10 seconds.
+async fn publish_status(cameras: Vec<CameraRuntime>, bus: EventBus) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
         tick.tick().await;
@@ -424,14 +501,12 @@ async fn publish_status(cameras: Vec<CameraRuntime>, sink: Arc<EventSink>) {
                 None => stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
             };
             let message = stream.and_then(|s| if online { None } else { s.last_error });
-            sink.camera_status(
-                &c.name,
-                &CameraStatus {
-                    online,
-                    fps,
-                    message,
-                },
-            );
+            bus.publish(Message::Status(Arc::new(StatusMessage {
+                camera: c.name.clone(),
+                online,
+                fps,
+                message,
+            })));
         }
     }
 }

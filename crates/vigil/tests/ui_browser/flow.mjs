@@ -205,6 +205,12 @@ try {
   if (process.env.VIGIL_EVENTS === '1') {
     await page.goto(`${url}/#/events`);
     await page.waitForSelector('.filters');
+    // New events are pushed: one appears without reloading or filtering again.
+    await page.waitForSelector('.live-badge.on', { timeout: 20000 });
+    const listed = await page.$$eval('.event', (e) => e.length);
+    await page.waitForSelector('.event.fresh', { timeout: 90000 });
+    log(`events: a new event appeared without a reload (${listed} listed before)`);
+    await shot(page, 'events-pushed');
     const until = Date.now() + 90000;
     while (!(await page.$('.event .thumb img'))) {
       if (Date.now() > until) throw new Error('no event with a snapshot appeared');

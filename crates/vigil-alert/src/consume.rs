@@ -1,0 +1,27 @@
+//! Alerts as a consumer of the event bus: a task on the I/O runtime that hands each event, count and
+//! status message to the dispatcher (whose own queues, retries and dead letters take over from there).
+//! Nothing here touches the disk, so an alert is never behind an event store write.
+
+use crate::{AlertHandle, CameraStatus};
+use vigil_bus::{Message, Subscription};
+
+impl AlertHandle {
+    /// Delivers every message of `subscription` until the bus closes. Run it as a tokio task. A message
+    /// whose delivery panics is logged and counted on the subscription; the next one goes on.
+    pub async fn consume(self, subscription: Subscription<Message>) {
+        subscription
+            .run_async(|m| match m {
+                Message::Event(e) => self.publish_event(&e.event),
+                Message::Counts(c) => self.publish_counts(&c.camera, &c.lines, &c.zones),
+                Message::Status(s) => self.publish_camera_status(
+                    &s.camera,
+                    &CameraStatus {
+                        online: s.online,
+                        fps: s.fps,
+                        message: s.message.clone(),
+                    },
+                ),
+            })
+            .await;
+    }
+}

@@ -1,0 +1,379 @@
+//! One camera's live analysis as `vigil run` runs it, on a thread of its own: encoded frames in (from
+//! the camera's [`AnalysisFeed`]), decoder (rebuilt when the stream's parameters change), sampling at the
+//! analysis rate, motion-gated detection and tracking ([`Analyzer`]), behaviour rules
+//! ([`RuleEngine`]), and events with their snapshots out onto the event bus. The thread never waits on
+//! disk or network: publishing to the bus is a queue push; storing, alerting and showing are the
+//! consumers' business (see `docs/design/threads.md`).
+
+use crate::snapshot::{take_snapshot, wants_snapshot};
+use crate::{Analyzer, DetectorPool, PipelineConfig};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+use vigil_bus::{CountsMessage, EventBus, EventMessage, Message};
+use vigil_core::{Event, Time90k, VideoParams};
+use vigil_media::rtsp::StreamEvent;
+use vigil_media::{DecodedFrame, DecoderOptions, FrameSampler, VideoDecoder};
+use vigil_rules::{FrameContext, RuleEngine, RulesConfig};
+
+/// Capacity of a camera's analysis channel (encoded frames waiting for the decoder).
+pub const ANALYSIS_CHANNEL: usize = 64;
+
+/// Live figures of one camera's analysis, for the status page and `/metrics`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AnalysisStatus {
+    /// Frames analysed.
+    pub frames: u64,
+    /// Frames the detector ran on.
+    pub detector_frames: u64,
+    /// Analysed frames per second (last few seconds).
+    pub fps: f64,
+    /// Mean detector time per run, milliseconds (last few seconds).
+    pub detector_ms: f64,
+    /// Live confirmed tracks in the last analysed frame.
+    pub tracks: usize,
+    /// Events emitted (all phases).
+    pub events: u64,
+    /// Wall-clock time of the last analysed frame (ms since the epoch).
+    pub last_frame_unix_ms: Option<i64>,
+    /// Last decode or analysis error.
+    pub last_error: Option<String>,
+}
+
+/// Shared handle on a camera's analysis figures, plus the count of frames the feed skipped.
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisStats {
+    /// The figures.
+    pub status: Arc<Mutex<AnalysisStatus>>,
+    /// Encoded frames skipped because analysis was behind (the feed counts them).
+    pub skipped: Arc<AtomicU64>,
+}
+
+impl AnalysisStats {
+    /// A copy of the figures and the skipped-frame count.
+    pub fn snapshot(&self) -> (AnalysisStatus, u64) {
+        let s = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        (s, self.skipped.load(Ordering::Relaxed))
+    }
+
+    fn update(&self, f: impl FnOnce(&mut AnalysisStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// Hands a camera's frames to its analysis thread without ever waiting: when the analysis channel is
+/// full, frames are skipped until the next key frame (the decoder can only restart there) and counted.
+/// Recording and the live view never wait on analysis.
+pub struct AnalysisFeed {
+    tx: mpsc::Sender<StreamEvent>,
+    stats: AnalysisStats,
+    resync: bool,
+    closed: bool,
+}
+
+impl AnalysisFeed {
+    /// A feed into `tx`, counting skipped frames in `stats`.
+    pub fn new(tx: mpsc::Sender<StreamEvent>, stats: AnalysisStats) -> Self {
+        Self {
+            tx,
+            stats,
+            resync: false,
+            closed: false,
+        }
+    }
+
+    /// Offers one event; never blocks.
+    pub fn offer(&mut self, event: StreamEvent) {
+        if self.closed {
+            return;
+        }
+        if let StreamEvent::Frame(f) = &event
+            && self.resync
+            && !f.is_key
+        {
+            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let is_frame = matches!(event, StreamEvent::Frame(_));
+        match self.tx.try_send(event) {
+            Ok(()) => {
+                if is_frame {
+                    self.resync = false;
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.resync = true;
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.closed = true,
+        }
+    }
+
+    /// True once the analysis thread has gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed || self.tx.is_closed()
+    }
+
+    /// A future that resolves once the analysis thread has gone.
+    pub fn closed_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let tx = self.tx.clone();
+        async move { tx.closed().await }
+    }
+}
+
+/// What one camera's live analysis needs.
+pub struct LiveAnalysis {
+    /// Camera name.
+    pub camera: String,
+    /// The shared detectors.
+    pub pool: Arc<DetectorPool>,
+    /// Pipeline settings.
+    pub pipeline: PipelineConfig,
+    /// The camera's behaviour rules.
+    pub rules: RulesConfig,
+    /// Where events and counts go.
+    pub bus: EventBus,
+    /// Whether events get snapshots (someone stores or shows them).
+    pub snapshots: bool,
+    /// Figures to keep up to date.
+    pub stats: AnalysisStats,
+}
+
+/// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
+/// [`LiveAnalysis::run`].
+pub fn analysis_channel(stats: &AnalysisStats) -> (AnalysisFeed, mpsc::Receiver<StreamEvent>) {
+    let (tx, rx) = mpsc::channel(ANALYSIS_CHANNEL);
+    (AnalysisFeed::new(tx, stats.clone()), rx)
+}
+
+/// Receive times of recent frames by presentation time, to give each analysed frame its wall-clock time.
+struct ReceiveTimes(VecDeque<(Time90k, i64)>);
+
+impl ReceiveTimes {
+    fn push(&mut self, pts: Time90k, unix_micros: i64) {
+        if self.0.len() == 64 {
+            self.0.pop_front();
+        }
+        self.0.push_back((pts, unix_micros));
+    }
+
+    fn unix_ms(&self, pts: Time90k) -> i64 {
+        let micros = self
+            .0
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == pts)
+            .map(|(_, t)| *t);
+        micros.unwrap_or_else(now_micros) / 1000
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+impl LiveAnalysis {
+    /// Runs until the channel closes; then ends every open event. Errors of single frames are logged
+    /// and counted, never fatal.
+    pub fn run(self, mut rx: mpsc::Receiver<StreamEvent>) {
+        let LiveAnalysis {
+            camera,
+            pool,
+            pipeline,
+            rules,
+            bus,
+            snapshots,
+            stats,
+        } = self;
+        let classes = pool.spec().classes.clone();
+        let fps = f64::from(pipeline.analysis_fps);
+        let mut analyzer = match Analyzer::new(pipeline, pool) {
+            Ok(a) => a,
+            Err(e) => return fail(&stats, &camera, format!("analysis cannot start: {e}")),
+        };
+        let mut engine = match RuleEngine::new(&camera, &rules, &classes) {
+            Ok(r) => r,
+            Err(e) => return fail(&stats, &camera, format!("rules cannot start: {e}")),
+        };
+        let has_rules = !rules.rule.is_empty();
+        let mut decoder: Option<(Arc<VideoParams>, VideoDecoder)> = None;
+        let mut sampler = FrameSampler::new(fps);
+        let mut times = ReceiveTimes(VecDeque::new());
+        let mut window = Window::new();
+        let mut last_counts = Instant::now();
+        let publish = |event: &Event, snapshot| {
+            bus.publish(Message::Event(Arc::new(EventMessage {
+                event: event.clone(),
+                snapshot,
+            })));
+        };
+
+        while let Some(event) = rx.blocking_recv() {
+            let frame = match event {
+                StreamEvent::Discontinuity(_) => {
+                    // A new session restarts the camera's clock: start sampling afresh.
+                    sampler = FrameSampler::new(fps);
+                    continue;
+                }
+                StreamEvent::Frame(frame) => frame,
+            };
+            let reuse = decoder
+                .as_ref()
+                .is_some_and(|(p, _)| Arc::ptr_eq(p, &frame.params) || **p == *frame.params);
+            if !reuse {
+                match VideoDecoder::from_params(&frame.params, DecoderOptions::single_thread()) {
+                    Ok(d) => decoder = Some((frame.params.clone(), d)),
+                    Err(e) => {
+                        stats.update(|s| s.last_error = Some(e.to_string()));
+                        warn!(camera, "no decoder for this stream: {e}");
+                        decoder = None;
+                        continue;
+                    }
+                }
+            }
+            let Some((_, dec)) = decoder.as_mut() else {
+                continue;
+            };
+            times.push(frame.pts, frame.received_unix_micros);
+            if let Err(e) = dec.send(&frame.data, frame.pts) {
+                stats.update(|s| s.last_error = Some(e.to_string()));
+                continue;
+            }
+            loop {
+                let decoded: DecodedFrame = match dec.receive() {
+                    Ok(Some(d)) => d,
+                    Ok(None) => break,
+                    Err(e) => {
+                        stats.update(|s| s.last_error = Some(e.to_string()));
+                        break;
+                    }
+                };
+                if !sampler.accept(decoded.pts()) {
+                    continue;
+                }
+                let unix_ms = times.unix_ms(decoded.pts());
+                let analysis = match analyzer.process(&decoded, has_rules) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        stats.update(|s| s.last_error = Some(e.to_string()));
+                        warn!(camera, "analysis failed on a frame: {e}");
+                        continue;
+                    }
+                };
+                let ctx = FrameContext {
+                    time_unix_ms: unix_ms,
+                    media_time: analysis.pts,
+                    frame_w: analysis.frame_size.0,
+                    frame_h: analysis.frame_size.1,
+                };
+                let events = engine.update(&ctx, &analysis.tracks);
+                for e in &events {
+                    let snapshot = match &analysis.bgr {
+                        Some(frame) if snapshots && wants_snapshot(e, unix_ms) => {
+                            match take_snapshot(
+                                e,
+                                frame,
+                                &analysis.tracks,
+                                unix_ms,
+                                engine.privacy_masks(),
+                            ) {
+                                Ok(s) => Some(s),
+                                Err(err) => {
+                                    warn!(camera, rule = e.rule, "snapshot not taken: {err}");
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    publish(e, snapshot);
+                }
+                window.add(analysis.detector_ran, analysis.timings.detector.total());
+                stats.update(|s| {
+                    s.frames += 1;
+                    s.detector_frames += u64::from(analysis.detector_ran);
+                    s.tracks = analysis.tracks.len();
+                    s.events += events.len() as u64;
+                    s.last_frame_unix_ms = Some(unix_ms);
+                    (s.fps, s.detector_ms) = window.rates();
+                });
+                if last_counts.elapsed() >= Duration::from_secs(1) {
+                    last_counts = Instant::now();
+                    bus.publish(Message::Counts(Arc::new(CountsMessage {
+                        camera: camera.clone(),
+                        lines: engine.counters().to_vec(),
+                        zones: engine.occupancy(),
+                    })));
+                }
+            }
+        }
+        for e in engine.close() {
+            publish(&e, None);
+        }
+        info!(camera, "analysis stopped");
+    }
+}
+
+fn fail(stats: &AnalysisStats, camera: &str, message: String) {
+    warn!(camera, "{message}");
+    stats.update(|s| s.last_error = Some(message));
+}
+
+/// Rates over the last few seconds.
+struct Window {
+    samples: VecDeque<(Instant, bool, Duration)>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self {
+            samples: VecDeque::new(),
+        }
+    }
+
+    fn add(&mut self, ran: bool, detector: Duration) {
+        let now = Instant::now();
+        self.samples.push_back((now, ran, detector));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) > Duration::from_secs(5))
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    fn rates(&self) -> (f64, f64) {
+        let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) else {
+            return (0.0, 0.0);
+        };
+        let span = last.0.duration_since(first.0).as_secs_f64();
+        let fps = if span > 0.0 {
+            (self.samples.len() - 1) as f64 / span
+        } else {
+            0.0
+        };
+        let runs: Vec<f64> = self
+            .samples
+            .iter()
+            .filter(|s| s.1)
+            .map(|s| s.2.as_secs_f64() * 1000.0)
+            .collect();
+        let ms = if runs.is_empty() {
+            0.0
+        } else {
+            runs.iter().sum::<f64>() / runs.len() as f64
+        };
+        (fps, ms)
+    }
+}
