@@ -245,3 +245,55 @@ pub fn announce(started: &Started) {
         eprintln!("  setup token: {token}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_bus::{EventBus, Overflow};
+
+    /// A consumer that panicked, one that fell behind and lost messages, and one far behind are each a
+    /// degraded state in words on the system page; a healthy one is not.
+    #[test]
+    fn behind_or_failing_event_consumers_are_reported_as_degraded() {
+        let bus = EventBus::new();
+        let flaky = bus.subscribe("store", 10, 1 << 20, Overflow::DropNewest);
+        let full = bus.subscribe("alerts", 1, 1 << 20, Overflow::DropOldest);
+        let _healthy = bus.subscribe("live-ui", 100, 1 << 20, Overflow::DropOldest);
+        flaky.guard(|| panic!("consumer bug"));
+        for _ in 0..3 {
+            bus.publish(vigil_bus::Message::Status(Arc::new(
+                vigil_bus::StatusMessage {
+                    camera: format!("cam-{}", fastrand::u32(..)),
+                    online: true,
+                    fps: 5.0,
+                    message: None,
+                },
+            )));
+        }
+        let status = EngineStatus {
+            cameras: Vec::new(),
+            store: None,
+            bus,
+            event_writer: None,
+        };
+        let (consumers, warnings) = status.consumers();
+        assert_eq!(consumers.len(), 3);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("'store'") && w.contains("panicked")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("'alerts'") && w.contains("lost 2 messages")),
+            "{warnings:?}"
+        );
+        assert!(
+            !warnings.iter().any(|w| w.contains("live-ui")),
+            "{warnings:?}"
+        );
+        drop(full);
+    }
+}
