@@ -3,6 +3,7 @@
 //! - [`runtime`]: ONNX Runtime loaded once per process (`ORT_DYLIB_PATH` or an explicit library path).
 //! - [`ort_library`]: finding the ONNX Runtime library on a machine (the places searched are the caller's).
 //! - [`model`]: the detector registry (files, URLs, pinned hashes, recipes) and the verifying [`model::ModelStore`].
+//! - [`device`]: CPU or a GPU / accelerator execution provider, with a fallback to the CPU that says why.
 //! - [`detector`]: [`detector::Detector`], full-frame and region detection with per-stage timings.
 //! - [`preprocess`]: one-pass letterbox resize + normalisation into the model input.
 //! - [`motion`]: learned-background motion detection that gates the detector.
@@ -11,6 +12,7 @@
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
 
 pub mod detector;
+pub mod device;
 pub mod model;
 pub mod motion;
 pub mod nms;

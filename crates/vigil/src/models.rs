@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use vigil_pipeline::DetectorPool;
 use vigil_vision::detector::DetectorConfig;
+use vigil_vision::device::InferenceDevice;
 use vigil_vision::model::{ModelFile, ModelStore};
 use vigil_vision::ort_library::{self, Place};
 use vigil_vision::runtime::Runtime;
@@ -113,11 +114,21 @@ impl LoadedModel {
 }
 
 /// Detector settings for tracking: a low score threshold so the tracker's second association sees the
-/// low-score boxes ByteTrack relies on.
-pub fn tracking_detector_config(threads: Option<usize>) -> DetectorConfig {
+/// low-score boxes ByteTrack relies on; inference on `device` (the CPU when it is not usable, said once).
+pub fn tracking_detector_config(threads: Option<usize>, device: InferenceDevice) -> DetectorConfig {
     DetectorConfig {
         threads,
         score_threshold: 0.1,
+        device,
         ..DetectorConfig::default()
+    }
+}
+
+/// Tells the operator when inference does not run where it was configured to.
+pub fn report_device(pool: &DetectorPool) {
+    let choice = pool.with(|d| d.device().clone());
+    match &choice.fallback {
+        Some(why) => eprintln!("vigil: {why}"),
+        None => tracing::info!(device = %choice.used, "inference device"),
     }
 }

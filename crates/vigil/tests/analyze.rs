@@ -216,3 +216,39 @@ fn onnx_runtime_is_found_without_ort_dylib_path_and_a_miss_names_every_place_sea
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A GPU device on a machine whose ONNX Runtime has no GPU provider (the CPU wheel, as here) falls back to
+/// the CPU, says why, and analyses all the same.
+#[test]
+fn a_gpu_device_without_its_provider_falls_back_to_the_cpu_and_says_why() {
+    let video = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    for device in ["cuda", "tensorrt", "openvino"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["analyze".as_ref(), video.as_os_str()])
+            .args(["--detect-fps", "1", "--device", device, "--models"])
+            .arg(shared().join("models"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{device}: {stderr}");
+        assert!(
+            stderr.contains(&format!("device = \"{device}\" is not usable here"))
+                && stderr.contains("running on the CPU"),
+            "{device}: {stderr}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["analyze".as_ref(), video.as_os_str()])
+        .args(["--device", "gpu"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cpu, cuda, tensorrt or openvino"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -194,6 +194,59 @@ pub struct AnalysisConfig {
     /// Object classes kept (COCO names); absent: people, vehicles, animals and bags.
     #[serde(default)]
     pub classes: Option<Vec<String>>,
+    /// Where inference runs (default `cpu`); a GPU provider the ONNX Runtime library lacks falls back to
+    /// the CPU with a warning.
+    #[serde(default)]
+    pub device: InferenceDevice,
+}
+
+/// Where a detector runs: ONNX Runtime's CPU provider, or a GPU/accelerator execution provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InferenceDevice {
+    /// ONNX Runtime's own CPU kernels (every build has them).
+    #[default]
+    Cpu,
+    /// NVIDIA GPUs through CUDA (the `onnxruntime-gpu` build).
+    Cuda,
+    /// NVIDIA TensorRT, with CUDA for what TensorRT does not take (the `onnxruntime-gpu` build).
+    Tensorrt,
+    /// Intel CPUs, GPUs and NPUs through OpenVINO (the `onnxruntime-openvino` build).
+    Openvino,
+}
+
+impl InferenceDevice {
+    /// The name used in `vigil.toml` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            InferenceDevice::Cpu => "cpu",
+            InferenceDevice::Cuda => "cuda",
+            InferenceDevice::Tensorrt => "tensorrt",
+            InferenceDevice::Openvino => "openvino",
+        }
+    }
+}
+
+impl std::fmt::Display for InferenceDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for InferenceDevice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(InferenceDevice::Cpu),
+            "cuda" => Ok(InferenceDevice::Cuda),
+            "tensorrt" => Ok(InferenceDevice::Tensorrt),
+            "openvino" => Ok(InferenceDevice::Openvino),
+            other => Err(format!(
+                "unknown device {other:?}: cpu, cuda, tensorrt or openvino"
+            )),
+        }
+    }
 }
 
 impl AnalysisConfig {
@@ -214,6 +267,7 @@ impl Default for AnalysisConfig {
             model: Self::default_model(),
             detect_fps: Self::default_fps(),
             classes: None,
+            device: InferenceDevice::Cpu,
         }
     }
 }

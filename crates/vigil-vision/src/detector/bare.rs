@@ -33,7 +33,7 @@ impl BareSession {
         model: &ModelFile,
         config: &DetectorConfig,
     ) -> Result<Self, DetectorError> {
-        let session = build_session(runtime, &model.path, &model.bytes, config)?;
+        let (session, _) = build_session(runtime, &model.path, &model.bytes, config)?;
         let io = layout::validate(&session, &model.spec).map_err(|mismatch| {
             DetectorError::Mismatch {
                 path: model.path.clone(),

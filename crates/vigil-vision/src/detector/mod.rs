@@ -107,6 +107,8 @@ pub struct DetectorConfig {
     /// 38-60 ms per run spinning and 17-21 ms not spinning (1 thread: 16-24 ms either way), and a spinning run
     /// used 33 ms of CPU against 19 ms.
     pub intra_op_spinning: bool,
+    /// Where inference runs (CPU, or a GPU execution provider with a fallback to the CPU).
+    pub device: crate::device::InferenceDevice,
 }
 
 impl Default for DetectorConfig {
@@ -118,6 +120,7 @@ impl Default for DetectorConfig {
             max_detections: 300,
             merge: MergeConfig::default(),
             intra_op_spinning: false,
+            device: crate::device::InferenceDevice::Cpu,
         }
     }
 }
@@ -170,6 +173,7 @@ pub struct Detector {
     prep: Preprocessor,
     config: DetectorConfig,
     threads: usize,
+    device: crate::device::DeviceChoice,
     candidates: Vec<Detection>,
 }
 
@@ -221,14 +225,14 @@ impl Detector {
         config: DetectorConfig,
     ) -> Result<Self, DetectorError> {
         let threads = config.effective_threads();
-        let session = build_session(runtime, path, bytes, &config)?;
+        let (session, device) = build_session(runtime, path, bytes, &config)?;
         let layout =
             layout::validate(&session, &spec).map_err(|mismatch| DetectorError::Mismatch {
                 path: path.to_path_buf(),
                 model: spec.name.clone(),
                 mismatch,
             })?;
-        tracing::debug!(model = %spec.name, path = %path.display(), threads, "detector loaded");
+        tracing::debug!(model = %spec.name, path = %path.display(), threads, device = %device.used, "detector loaded");
         let prep = Preprocessor::new(spec.recipe.letterbox(spec.input_size));
         Ok(Self {
             spec,
@@ -238,8 +242,14 @@ impl Detector {
             prep,
             config,
             threads,
+            device,
             candidates: Vec::new(),
         })
+    }
+
+    /// The device inference runs on (and why, when it is not the one configured).
+    pub fn device(&self) -> &crate::device::DeviceChoice {
+        &self.device
     }
 
     /// The model's spec (name, input size, class names...).
@@ -405,13 +415,13 @@ impl DetectorConfig {
     }
 }
 
-/// A session for the model `bytes` with the threads and spinning of `config`.
+/// A session for the model `bytes` with the threads, spinning and device of `config`.
 fn build_session(
     runtime: &Runtime,
     path: &Path,
     bytes: &[u8],
     config: &DetectorConfig,
-) -> Result<Session, DetectorError> {
+) -> Result<(Session, crate::device::DeviceChoice), DetectorError> {
     let load_err = |e: ort::Error| DetectorError::Load {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -422,7 +432,8 @@ fn build_session(
             .with_intra_op_spinning(false)
             .map_err(|e| load_err(ort::Error::from(e)))?;
     }
-    builder.commit_from_memory(bytes).map_err(load_err)
+    let device = crate::device::register(&mut builder, config.device);
+    Ok((builder.commit_from_memory(bytes).map_err(load_err)?, device))
 }
 
 fn check_image(image: &BgrImage) -> Result<(), DetectorError> {

@@ -44,6 +44,10 @@ pub struct Args {
     /// Detector threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where inference runs: cpu, cuda, tensorrt or openvino (a provider the ONNX Runtime library
+    /// lacks falls back to the CPU, saying why).
+    #[arg(long, default_value = "cpu")]
+    pub device: vigil_vision::device::InferenceDevice,
     /// Object classes to keep, comma separated (default: people, vehicles, animals, bags).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
@@ -113,7 +117,11 @@ struct TrackTally {
 /// Runs `vigil analyze`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let loaded = models::load(&args.model, args.models.clone())?;
-    let pool = loaded.pool(models::tracking_detector_config(args.threads), 1)?;
+    let pool = loaded.pool(
+        models::tracking_detector_config(args.threads, args.device),
+        1,
+    )?;
+    models::report_device(&pool);
     let spec = pool.spec().clone();
 
     let mut file = FileRun::open(&args.video, Some(args.detect_fps))

@@ -36,6 +36,10 @@ pub struct Args {
     /// Detector threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where inference runs: cpu, cuda, tensorrt or openvino (a provider the ONNX Runtime library
+    /// lacks falls back to the CPU, saying why).
+    #[arg(long, default_value = "cpu")]
+    pub device: vigil_vision::device::InferenceDevice,
     /// Motion-gated mode: look at live tracks every N analysed frames while nothing new moves.
     #[arg(long, default_value_t = PipelineConfig::default().tracked_detect_every)]
     pub tracked_detect_every: u32,
@@ -74,6 +78,7 @@ struct Summary {
     video: String,
     model: String,
     threads: usize,
+    device: String,
     analysis_fps: f64,
     peak_rss_mb: Option<f64>,
     every_frame: ModeReport,
@@ -137,9 +142,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let loaded = models::load(&args.model, args.models.clone())?;
-    let config = models::tracking_detector_config(args.threads);
+    let config = models::tracking_detector_config(args.threads, args.device);
     let pool = loaded.pool(config.clone(), 1)?;
     let threads = pool.with(|d| d.threads());
+    let device = pool.with(|d| d.device().used);
+    models::report_device(&pool);
     let person = pool
         .spec()
         .class_id("person")
@@ -152,7 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let fps = file.analysis_fps(Some(args.detect_fps));
     println!(
-        "vigil bench: {} with {} ({} threads), {:.1} analysed fps, both modes interleaved frame by frame",
+        "vigil bench: {} with {} ({} threads, {device}), {:.1} analysed fps, both modes interleaved frame by frame",
         video.display(),
         pool.spec().name,
         threads,
@@ -291,6 +298,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         video: video.display().to_string(),
         model: pool.spec().name.clone(),
         threads,
+        device: device.to_string(),
         analysis_fps: fps,
         peak_rss_mb: peak,
         cpu_ratio_gated_vs_every_frame: cpu_ratio,

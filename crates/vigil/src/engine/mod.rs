@@ -103,7 +103,12 @@ impl Engine {
                     .unwrap_or(1),
                 n => n,
             };
-            Some(loaded.pool(models::tracking_detector_config(Some(threads)), 1)?)
+            let pool = loaded.pool(
+                models::tracking_detector_config(Some(threads), config.analysis.device),
+                1,
+            )?;
+            models::report_device(&pool);
+            Some(pool)
         } else {
             None
         };
