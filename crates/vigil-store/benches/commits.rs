@@ -119,7 +119,7 @@ fn phase(store: &Arc<Store>, streams: usize, seconds: u64, events_per_sec: u64, 
                     1 => EventPhase::Update,
                     _ => EventPhase::End,
                 };
-                let snapshot = (n % 5 == 0).then(|| Snapshot {
+                let snapshot = n.is_multiple_of(5).then(|| Snapshot {
                     full: full.clone(),
                     crop: Some(crop.clone()),
                 });
@@ -202,7 +202,6 @@ fn main() {
     show("without events", &without);
     drop(quiet);
     let dir2 = tempfile::tempdir().unwrap();
-    let mut config = config;
     config.db = dir2.path().join("index.db");
     config.dirs[0].path = dir2.path().join("rec");
     std::fs::create_dir_all(dir2.path().join("rec")).unwrap();
