@@ -50,14 +50,21 @@ fn frames() -> (Arc<vigil_core::VideoParams>, Vec<u8>, Vec<u8>) {
     (Arc::new(params), nal(60_000, 0x65), nal(10_000, 0x41))
 }
 
-fn event(n: u64, phase: EventPhase) -> Event {
-    let t = now_ms();
-    let at = EventTime {
+/// Message `phase` of event `n` of a run that began at `base_ms`: one id and start time per event.
+fn event(base_ms: i64, n: u64, phase: EventPhase) -> Event {
+    let start = base_ms + n as i64 * 60;
+    let last = start
+        + match phase {
+            EventPhase::Start => 0,
+            EventPhase::Update => 20,
+            EventPhase::End => 40,
+        };
+    let at = |t: i64| EventTime {
         unix_ms: t,
         media: Time90k(t * 90),
     };
     Event {
-        id: EventId::from_parts(t as u64, u128::from(n)),
+        id: EventId::from_parts(start as u64, u128::from(n)),
         camera: format!("cam-{:02}", n % 16),
         rule: "door".into(),
         kind: EventKind::Intrusion,
@@ -67,16 +74,16 @@ fn event(n: u64, phase: EventPhase) -> Event {
         track_ids: vec![n],
         zone: Some("door".into()),
         line: None,
-        start: at,
-        last: at,
-        end: (phase == EventPhase::End).then_some(at),
+        start: at(start),
+        last: at(last),
+        end: (phase == EventPhase::End).then_some(at(last)),
         best: Some(BestObject {
             track_id: n,
             score: 0.9,
             bbox: BBox::new(100.0, 100.0, 200.0, 300.0),
             frame_w: 640,
             frame_h: 360,
-            time: at,
+            time: at(start),
         }),
         description: format!("A person entered door on cam-{:02}", n % 16),
     }
@@ -112,19 +119,20 @@ fn phase(store: &Arc<Store>, streams: usize, seconds: u64, events_per_sec: u64, 
             let pause = Duration::from_secs_f64(1.0 / events_per_sec as f64);
             let mut n = 0u64;
             let t0 = Instant::now();
+            let base_ms = now_ms();
             while !stop.load(Ordering::Relaxed) {
-                n += 1;
                 let phase = match n % 3 {
                     0 => EventPhase::Start,
                     1 => EventPhase::Update,
                     _ => EventPhase::End,
                 };
+                n += 1;
                 let snapshot = n.is_multiple_of(5).then(|| Snapshot {
                     full: full.clone(),
                     crop: Some(crop.clone()),
                 });
                 bus.publish(Message::Event(Arc::new(EventMessage {
-                    event: event(n / 3, phase),
+                    event: event(base_ms, (n - 1) / 3, phase),
                     snapshot,
                 })));
                 let due = t0 + pause * n as u32;
