@@ -282,6 +282,14 @@ impl Engine {
         &self.bus
     }
 
+    /// Every recorded stream's recorder counters, by camera.
+    pub fn recorder_status(&self) -> Vec<(String, vigil_store::RecorderStatus)> {
+        self.recorders
+            .iter()
+            .map(|(camera, r)| (camera.clone(), r.status()))
+            .collect()
+    }
+
     /// The event writer's figures, when events are stored.
     pub fn event_writer_stats(&self) -> Option<Arc<vigil_store::EventWriterStats>> {
         self.event_writer.as_ref().map(|w| w.stats.clone())
