@@ -460,11 +460,7 @@ fn check_per_image(node: &Node) -> Result<(), String> {
             node.op
         ));
     }
-    let axis0 = |name: &str| {
-        node.ints
-            .get(name)
-            .is_some_and(|v| v.iter().any(|&a| a == 0))
-    };
+    let axis0 = |name: &str| node.ints.get(name).is_some_and(|v| v.contains(&0));
     let bad = match node.op.as_str() {
         "Concat" | "Split" => node.ints.get("axis").is_none_or(|v| v.first() == Some(&0)),
         "Softmax" => axis0("axis"),
