@@ -10,10 +10,12 @@
 //! `--fps` (default 5) with motion gating, like `vigil run`: at every tick it takes the newest frame (the
 //! frames it was too busy for are skipped and counted), analyses it, and sleeps until the next tick.
 //! The detector pool is `vigil run`'s: one detector session with `--threads` intra-op threads (default: all
-//! cores); `--workers` sessions, `--max-batch` regions per ONNX Runtime call.
+//! cores); `--workers` sessions, `--max-batch` regions per ONNX Runtime call (default 1, the detector's
+//! default on the CPU), `--batch-wait-ms` the batch deadline (default 2).
 //!
 //! Printed: per camera analysed fps, skipped frames, detector runs and CPU share; the spread of analysed fps
-//! between cameras (min, max, max/min); the process's CPU in cores; and the pool's batch figures.
+//! between cameras (min, max, max/min); the process's CPU in cores; and the pool's figures (images per call,
+//! the common rate of degraded cameras, the health state of the first one).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vigil_media::DecoderOptions;
 use vigil_pipeline::stats::{peak_rss_bytes, process_cpu_time};
-use vigil_pipeline::{Analyzer, DetectorPool, FileRun, PipelineConfig};
+use vigil_pipeline::{Analyzer, DetectorPool, FileRun, PipelineConfig, PoolOptions, PoolStatus};
 use vigil_vision::detector::DetectorConfig;
 use vigil_vision::model::ModelStore;
 use vigil_vision::runtime::Runtime;
@@ -45,6 +47,7 @@ struct Args {
     threads: usize,
     workers: usize,
     max_batch: usize,
+    batch_wait_ms: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,7 +57,8 @@ fn parse_args() -> Result<Args, String> {
         fps: 5.0,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         workers: 1,
-        max_batch: 8,
+        max_batch: 1,
+        batch_wait_ms: 2.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = value.parse().map_err(|e| bad(&e))?,
             "--workers" => a.workers = value.parse().map_err(|e| bad(&e))?,
             "--max-batch" => a.max_batch = value.parse().map_err(|e| bad(&e))?,
+            "--batch-wait-ms" => a.batch_wait_ms = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -109,7 +114,7 @@ fn camera(
         analysis_fps: fps as f32,
         ..PipelineConfig::default()
     };
-    let mut analyzer = match Analyzer::new(config, pool) {
+    let mut analyzer = match Analyzer::for_camera(&format!("camera-{index}"), config, pool) {
         Ok(a) => a,
         Err(e) => {
             out.error = Some(e.to_string());
@@ -188,12 +193,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = DetectorConfig {
         threads: Some(args.threads),
         score_threshold: 0.1,
+        max_batch: args.max_batch,
         ..DetectorConfig::default()
     };
-    let pool = Arc::new(DetectorPool::new(&runtime, &model, config, args.workers)?);
+    let options = PoolOptions {
+        workers: args.workers,
+        batch_wait: Duration::from_secs_f64(args.batch_wait_ms / 1e3),
+    };
+    let pool = Arc::new(DetectorPool::with_options(
+        &runtime, &model, config, options,
+    )?);
     println!(
-        "{} cameras at {} fps for {} s; detector: {} worker(s) x {} thread(s)",
-        args.cameras, args.fps, args.seconds, args.workers, args.threads
+        "{} cameras at {} fps for {} s; detector: {} worker(s) x {} thread(s), up to {} regions per call, batch wait {} ms",
+        args.cameras,
+        args.fps,
+        args.seconds,
+        args.workers,
+        args.threads,
+        pool.max_batch(),
+        args.batch_wait_ms
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -209,6 +227,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn(move || camera(i, clip, pool, (args.fps, start, run_for), stop))
         })
         .collect::<Result<_, _>>()?;
+    // The pool's view shortly before the end (every camera still has its slot).
+    std::thread::sleep(
+        run_for.saturating_sub(Duration::from_millis(500)) + Duration::from_millis(500),
+    );
+    let status: PoolStatus = pool.status();
     let results: Vec<CameraResult> = handles
         .into_iter()
         .map(|h| h.join().unwrap_or_default())
@@ -249,6 +272,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "skipped frames: {skipped} in all ({} of {} cameras skipped any); detector runs {runs}",
         results.iter().filter(|r| r.skipped > 0).count(),
         results.len()
+    );
+    println!(
+        "pool: {} frames in {} images in {} calls ({:.2} images per call); degraded cameras {}, common rate {}{}",
+        status.frames,
+        status.images,
+        status.calls,
+        status.images as f64 / status.calls.max(1) as f64,
+        status.cameras.iter().filter(|c| c.degraded).count(),
+        status
+            .fair_fps
+            .map_or("-".into(), |f| format!("{f:.2} fps")),
+        status
+            .cameras
+            .iter()
+            .find_map(|c| c.health().map(|h| format!(" ({}: {h})", c.name)))
+            .unwrap_or_default()
     );
     println!(
         "process CPU {:.2} cores; peak RSS {} MB",
