@@ -64,6 +64,7 @@ impl StatusSource for EngineStatus {
                         .iter()
                         .find(|(n, _)| *n == c.name)
                         .map_or(0, |(_, b)| *b),
+                    ..CameraHealth::default()
                 }
             })
             .collect();
@@ -75,6 +76,7 @@ impl StatusSource for EngineStatus {
                 .copied()
                 .unwrap_or(0.0),
             latency_ms_p99: detector_ms.last().copied().unwrap_or(0.0),
+            ..DetectorHealth::default()
         };
         SystemStatus { cameras, detector }
     }
