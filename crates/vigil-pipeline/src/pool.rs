@@ -436,6 +436,13 @@ impl DetectorPool {
             fair_fps: (!degraded.is_empty())
                 .then(|| degraded.iter().sum::<f64>() / degraded.len() as f64),
             cameras,
+            queued: st
+                .slots
+                .iter()
+                .flatten()
+                .filter(|s| s.queued.is_some())
+                .count(),
+            running: self.shared.detectors.len() - st.free.len(),
             calls: st.calls,
             images: st.images,
             frames: st.frames,
@@ -610,6 +617,10 @@ pub struct PoolStatus {
     pub cameras: Vec<CameraShare>,
     /// The mean analysed rate of the degraded cameras (the common lower rate they fall to), if any is.
     pub fair_fps: Option<f64>,
+    /// Frames waiting for a detector now.
+    pub queued: usize,
+    /// Detectors running a batch now.
+    pub running: usize,
     /// ONNX Runtime calls so far.
     pub calls: u64,
     /// Images (regions) run so far.

@@ -52,12 +52,15 @@ fn pool(
     Some((Arc::new(pool), Arc::new(image), runtime))
 }
 
-/// `n` squares of 416 px across the frame.
+/// `n` (up to 18) squares of 416 px inside the 1920x1080 frame, six per row.
 fn squares(n: usize) -> Vec<BBox> {
     (0..n)
         .map(|i| {
-            let x = 100.0 + 400.0 * i as f32;
-            BBox::new(x, 300.0, x + 416.0, 716.0)
+            let (x, y) = (
+                100.0 + 300.0 * (i % 6) as f32,
+                100.0 + 250.0 * (i / 6) as f32,
+            );
+            BBox::new(x, y, x + 416.0, y + 416.0)
         })
         .collect()
 }
@@ -135,7 +138,7 @@ fn an_overloaded_pool_gives_every_camera_the_same_rate() {
 fn frames_of_two_cameras_run_in_one_call_and_give_their_own_detections() {
     let options = PoolOptions {
         workers: 1,
-        batch_wait: Duration::from_millis(800),
+        batch_wait: Duration::ZERO,
     };
     let Some((pool, image, rt)) = pool("yolox-nano", 8, options) else {
         return;
@@ -144,32 +147,30 @@ fn frames_of_two_cameras_run_in_one_call_and_give_their_own_detections() {
         .load_by_name("yolox-nano")
         .unwrap();
     let mut reference = Detector::new(&rt, &model, config(1)).unwrap();
-
-    let mut a = pool.camera("a", 5.0);
-    let mut b = pool.camera("b", 5.0);
-    // Both have sent recently, so the worker waits for the other before running a lone frame.
-    a.detect_regions(&image, &squares(1)).unwrap();
-    b.detect_regions(&image, &squares(1)).unwrap();
-    let before = pool.status();
-
-    let barrier = Arc::new(Barrier::new(2));
-    let run = |mut slot: vigil_pipeline::CameraSlot, regions: Vec<BBox>, delay: Duration| {
-        let (image, barrier) = (image.clone(), barrier.clone());
-        std::thread::spawn(move || {
-            barrier.wait();
-            std::thread::sleep(delay);
-            let found = slot.detect_regions(&image, &regions).unwrap();
-            (found, slot)
-        })
+    let until = |what: &str, f: &dyn Fn(&vigil_pipeline::PoolStatus) -> bool| {
+        let t = Instant::now();
+        while !f(&pool.status()) {
+            assert!(t.elapsed() < Duration::from_secs(30), "never {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     };
-    let ha = run(a, squares(2), Duration::ZERO);
-    let hb = run(b, squares(3), Duration::from_millis(150));
-    let (fa, _a) = ha.join().unwrap();
-    let (fb, _b) = hb.join().unwrap();
+
+    // Camera c keeps the detector busy with 16 regions (two calls of 8) while a and b queue theirs.
+    let spawn = |name: &str, n: usize| {
+        let mut slot = pool.camera(name, 5.0);
+        let image = image.clone();
+        std::thread::spawn(move || slot.detect_regions(&image, &squares(n)).unwrap())
+    };
+    let c = spawn("c", 16);
+    until("running", &|s| s.running == 1);
+    let a = spawn("a", 2);
+    let b = spawn("b", 3);
+    until("both queued", &|s| s.queued == 2);
+    let (fa, fb, fc) = (a.join().unwrap(), b.join().unwrap(), c.join().unwrap());
     let after = pool.status();
-    assert_eq!(after.frames - before.frames, 2);
-    assert_eq!(after.images - before.images, 5);
-    assert_eq!(after.calls - before.calls, 1, "{before:?} {after:?}");
+    assert_eq!((after.frames, after.images), (3, 21));
+    assert_eq!(after.calls, 3, "{after:?}");
+    assert_eq!(fc.timings.calls, 2);
     assert_eq!(fa.timings.calls, 1);
     assert_eq!(fb.timings.calls, 1);
 
