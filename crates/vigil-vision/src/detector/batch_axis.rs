@@ -727,6 +727,33 @@ mod tests {
     }
 
     #[test]
+    fn damaged_model_bytes_never_panic() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/models/light_person_detector_192.onnx");
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("SKIP: {} not found (../shared absent)", path.display());
+            return;
+        };
+        let patched = dynamic_batch(&bytes).unwrap();
+        assert_ne!(patched, bytes);
+        // A rewritten model is refused: its batch axis is no longer a fixed 1.
+        assert!(dynamic_batch(&patched).is_err());
+        // Flipped bytes in the structure (the first 64 KiB hold the graph's nodes) and cut files: an error
+        // or a model, never a panic.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..100 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut damaged = bytes.clone();
+            let at = (state as usize) % damaged.len().min(1 << 16);
+            damaged[at] ^= (state >> 32) as u8 | 1;
+            let _ = dynamic_batch(&damaged);
+            let _ = dynamic_batch(&bytes[..(state as usize >> 8) % bytes.len()]);
+        }
+    }
+
+    #[test]
     fn operators_across_the_batch_are_refused() {
         let node = |op: &str, ints: &[(&str, &[i64])]| Node {
             op: op.into(),
