@@ -1,7 +1,7 @@
 //! One camera's analysis: motion gating, region detection and tracking of decoded frames.
 
 use crate::config::{Gating, PipelineConfig};
-use crate::{DetectorPool, PipelineError};
+use crate::{CameraSlot, DetectorPool, PipelineError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_core::{BBox, BgrImage, Detection, Time90k, TrackedObject};
@@ -70,7 +70,8 @@ pub struct FrameTimings {
     pub convert: Duration,
     /// Detector stages (preprocess, the ONNX Runtime call, postprocess).
     pub detector: StageTimings,
-    /// Waiting for a free detector of the shared pool.
+    /// Waiting in the shared pool's queue until the frame's batch was taken (the detector stages above are
+    /// this frame's share of the batch's run).
     pub detector_wait: Duration,
     /// Tracker update.
     pub tracking: Duration,
@@ -80,6 +81,7 @@ pub struct FrameTimings {
 pub struct Analyzer {
     config: PipelineConfig,
     detectors: Arc<DetectorPool>,
+    slot: CameraSlot,
     motion: MotionDetector,
     tracker: ByteTracker,
     converter: Converter,
@@ -112,8 +114,18 @@ impl std::fmt::Debug for Analyzer {
 }
 
 impl Analyzer {
-    /// An analyzer for one camera, using detectors from `detectors`.
+    /// An analyzer using detectors from `detectors`, for an unnamed camera.
     pub fn new(
+        config: PipelineConfig,
+        detectors: Arc<DetectorPool>,
+    ) -> Result<Self, PipelineError> {
+        Self::for_camera("", config, detectors)
+    }
+
+    /// An analyzer for camera `name`, using detectors from `detectors` (its share of them is reported by
+    /// [`DetectorPool::status`] under that name).
+    pub fn for_camera(
+        name: &str,
         mut config: PipelineConfig,
         detectors: Arc<DetectorPool>,
     ) -> Result<Self, PipelineError> {
@@ -138,7 +150,9 @@ impl Analyzer {
             keep_class[id as usize] = true;
         }
         config.tracker.frame_rate = config.analysis_fps;
+        let slot = detectors.camera(name, f64::from(config.analysis_fps));
         Ok(Self {
+            slot,
             motion: MotionDetector::new(config.motion.clone())?,
             tracker: ByteTracker::new(config.tracker.clone()),
             converter: Converter::new(),
@@ -211,18 +225,12 @@ impl Analyzer {
 
         let mut detections = Vec::new();
         if let (false, Some(image)) = (regions.is_empty(), bgr.as_ref()) {
-            let waited = Instant::now();
-            let result = self.detectors.with(|detector| {
-                let wait = waited.elapsed();
-                let out = if regions.len() == 1 && regions[0] == full {
-                    detector.detect(image)
-                } else {
-                    detector.detect_regions(image, &regions)
-                };
-                (wait, out)
-            });
-            timings.detector_wait = result.0;
-            let found = result.1?;
+            let found = if regions.len() == 1 && regions[0] == full {
+                self.slot.detect(image)
+            } else {
+                self.slot.detect_regions(image, &regions)
+            }?;
+            timings.detector_wait = self.slot.last_wait();
             timings.detector = found.timings;
             detections = found.detections;
             detections.retain(|d| {
@@ -251,6 +259,7 @@ impl Analyzer {
         analysis.detections = detections;
         analysis.bgr = if want_bgr { bgr } else { None };
         analysis.timings = timings;
+        self.slot.record_analysed();
         Ok(analysis)
     }
 

@@ -9,7 +9,9 @@
 //! - [`Analyzer`]: the per-camera state (motion model, tracker, pixel converter) and [`Analyzer::process`],
 //!   which analyses one decoded frame and reports what it found and where the time went.
 //! - [`FileRun`]: a video file read at the analysis rate, with the decode stage timed.
-//! - [`DetectorPool`]: the detectors shared by every camera of the process, sized to the cores given.
+//! - [`DetectorPool`]: the detectors shared by every camera of the process, sized to the cores given, behind a
+//!   scheduler that batches regions of all cameras into one ONNX Runtime call and shares the detectors fairly
+//!   ([`CameraSlot`] per camera; [`PoolStatus`] for `/metrics` and health).
 //! - [`PipelineConfig`] / [`Gating`]: motion-gated region detection (default) or the detector on every
 //!   analysed frame.
 //! - [`stats`]: per-stage latency percentiles, process CPU time and peak memory for `vigil bench`.
@@ -28,7 +30,7 @@ pub mod stats;
 pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};
 pub use config::{DEFAULT_CLASSES, Gating, PipelineConfig};
 pub use file::FileRun;
-pub use pool::DetectorPool;
+pub use pool::{CameraShare, CameraSlot, DetectorPool, PoolOptions, PoolStatus};
 
 use thiserror::Error;
 

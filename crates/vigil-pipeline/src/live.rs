@@ -197,7 +197,7 @@ impl LiveAnalysis {
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
-        let mut analyzer = match Analyzer::new(pipeline, pool) {
+        let mut analyzer = match Analyzer::for_camera(&camera, pipeline, pool) {
             Ok(a) => a,
             Err(e) => return fail(&stats, &camera, format!("analysis cannot start: {e}")),
         };

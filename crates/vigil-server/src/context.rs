@@ -33,6 +33,11 @@ pub struct CameraHealth {
     pub reconnects: u64,
     /// Bytes of recordings kept.
     pub recording_bytes: u64,
+    /// Frames per second it should analyse (0 when not analysed).
+    pub fps_target: f64,
+    /// Why analysis falls short, e.g. `analysis degraded: 3.1 fps of 5` when the shared detector cannot keep
+    /// up and every camera that needs it gets the same lower rate; `None` when healthy.
+    pub analysis_state: Option<String>,
 }
 
 /// Detector latency.
@@ -42,6 +47,9 @@ pub struct DetectorHealth {
     pub latency_ms_p50: f64,
     /// 99th percentile inference latency (ms).
     pub latency_ms_p99: f64,
+    /// The common lower rate (analysed frames per second) the degraded cameras get when the detector
+    /// cannot keep up with all of them; `None` while it keeps up.
+    pub fair_fps: Option<f64>,
 }
 
 /// One consumer of the event bus (event store, alerts, live UI): how far behind it is and what it lost.

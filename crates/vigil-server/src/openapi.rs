@@ -218,9 +218,12 @@ pub mod s {
                "properties": {"version": {"type": "string"}, "uptime_s": {"type": "number"},
                               "cameras": {"type": "array", "items": {"type": "object",
                                   "required": ["name", "fps_in", "fps_analysed", "skipped", "reconnects",
-                                               "recording_bytes", "online"]}},
+                                               "recording_bytes", "online", "fps_target"],
+                                  "properties": {"fps_target": {"type": "number"},
+                                                 "analysis_state": {"type": ["string", "null"]}}}},
                               "detector": {"type": "object",
-                                  "required": ["latency_ms_p50", "latency_ms_p99"]},
+                                  "required": ["latency_ms_p50", "latency_ms_p99"],
+                                  "properties": {"fair_fps": {"type": ["number", "null"]}}},
                               "storage": {"type": "array"}}})
     }
 }

@@ -164,6 +164,11 @@ impl Preprocessor {
         }
     }
 
+    /// Floats in one model input (`3 * size * size`).
+    pub fn input_len(&self) -> usize {
+        3 * self.spec.size as usize * self.spec.size as usize
+    }
+
     /// The spec this preprocessor follows.
     pub fn spec(&self) -> &LetterboxSpec {
         &self.spec
@@ -199,6 +204,18 @@ impl Preprocessor {
     /// Letterboxes `rect` of `image` into the input buffer and returns the geometry.
     /// `rect` must lie inside the image (use [`PixelRect::covering`]); it is clamped if it does not.
     pub fn run(&mut self, image: &BgrImage, rect: PixelRect) -> Letterbox {
+        let mut input = std::mem::take(&mut self.input);
+        let lb = self.run_into(image, rect, &mut input);
+        self.input = input;
+        lb
+    }
+
+    /// Like [`Preprocessor::run`], writing into `out` (`3 * size * size` floats) instead of the own buffer.
+    ///
+    /// # Panics
+    /// When `out` has another length.
+    pub fn run_into(&mut self, image: &BgrImage, rect: PixelRect, out: &mut [f32]) -> Letterbox {
+        assert_eq!(out.len(), self.input_len(), "model input buffer size");
         let rect = clamp_rect(rect, image.width(), image.height());
         let lb = self.geometry(rect);
         let size = self.spec.size as usize;
@@ -218,7 +235,7 @@ impl Preprocessor {
         let stride = image.stride();
         let data = image.data();
 
-        let (p0, rest) = self.input.split_at_mut(plane);
+        let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
         for y in 0..size {
             let row = y * size;

@@ -20,6 +20,7 @@ struct EngineStatus {
     store: Option<Arc<Store>>,
     bus: vigil_bus::EventBus,
     event_writer: Option<Arc<vigil_store::EventWriterStats>>,
+    pool: Option<Arc<vigil_pipeline::DetectorPool>>,
 }
 
 /// A consumer this far behind is reported as a degraded state.
@@ -88,6 +89,11 @@ impl StatusSource for EngineStatus {
             })
             .unwrap_or_default();
         let mut detector_ms: Vec<f64> = Vec::new();
+        let pool = self.pool.as_ref().map(|p| p.status());
+        let share = |name: &str| {
+            pool.as_ref()
+                .and_then(|p| p.cameras.iter().find(|c| c.name == name))
+        };
         let cameras = self
             .cameras
             .iter()
@@ -118,6 +124,8 @@ impl StatusSource for EngineStatus {
                         .iter()
                         .find(|(n, _)| *n == c.name)
                         .map_or(0, |(_, b)| *b),
+                    fps_target: share(&c.name).map_or(0.0, |s| s.target_fps),
+                    analysis_state: share(&c.name).and_then(|s| s.health()),
                 }
             })
             .collect();
@@ -129,6 +137,7 @@ impl StatusSource for EngineStatus {
                 .copied()
                 .unwrap_or(0.0),
             latency_ms_p99: detector_ms.last().copied().unwrap_or(0.0),
+            fair_fps: pool.as_ref().and_then(|p| p.fair_fps),
         };
         let (consumers, warnings) = self.consumers();
         SystemStatus {
@@ -195,6 +204,7 @@ pub fn start(
         store: engine.store(),
         bus: engine.bus().clone(),
         event_writer: engine.event_writer_stats(),
+        pool: engine.detector_pool(),
     });
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
@@ -275,6 +285,7 @@ mod tests {
             store: None,
             bus,
             event_writer: None,
+            pool: None,
         };
         let (consumers, warnings) = status.consumers();
         assert_eq!(consumers.len(), 3);

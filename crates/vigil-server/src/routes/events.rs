@@ -127,6 +127,19 @@ pub async fn live(
     Extension(p): Extension<Principal>,
     request: Request,
 ) -> Response {
+    // A request that is not a WebSocket upgrade is refused as such (4xx) before anything else.
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                "websocket_required",
+                rejection.body_text(),
+            )
+            .into_response();
+        }
+    };
     let Some(feed) = ctx.events_feed.clone() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -134,11 +147,6 @@ pub async fn live(
             "live events are not available in this server",
         )
         .into_response();
-    };
-    let (mut parts, _) = request.into_parts();
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
     };
     let scope = p.clone();
     let sees = Arc::new(move |camera: &str| scope.sees(camera));

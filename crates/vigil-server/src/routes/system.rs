@@ -88,6 +88,18 @@ pub async fn metrics(State(ctx): State<AppState>) -> ApiResult<Response> {
         per(&|c| c.fps_analysed),
     );
     metric(
+        "vigil_camera_fps_target",
+        "gauge",
+        "frames per second the camera should analyse",
+        per(&|c| c.fps_target),
+    );
+    metric(
+        "vigil_camera_analysis_degraded",
+        "gauge",
+        "1 when the camera analyses less than 90% of its target rate (the shared detector cannot keep up)",
+        per(&|c| f64::from(u8::from(c.analysis_state.is_some()))),
+    );
+    metric(
         "vigil_camera_skipped_frames_total",
         "counter",
         "frames skipped by analysis",
@@ -159,6 +171,17 @@ pub async fn metrics(State(ctx): State<AppState>) -> ApiResult<Response> {
             ("{quantile=\"0.5\"}".into(), status.segment_commit.p50_ms),
             ("{quantile=\"0.99\"}".into(), status.segment_commit.p99_ms),
         ],
+    );
+    metric(
+        "vigil_analysis_fair_fps",
+        "gauge",
+        "the common lower analysis rate of the degraded cameras (absent while the detector keeps up)",
+        status
+            .detector
+            .fair_fps
+            .map(|f| (String::new(), f))
+            .into_iter()
+            .collect(),
     );
     metric(
         "vigil_uptime_seconds",

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod analysis_health;
 mod audit;
 mod authz;
 mod extensions;

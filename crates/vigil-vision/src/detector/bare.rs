@@ -70,8 +70,9 @@ impl BareSession {
 }
 
 impl Detector {
-    /// The model input written by the last detection run (CHW floats), for feeding a [`BareSession`].
+    /// The model input of the first region of the last detection call (CHW floats), for feeding a
+    /// [`BareSession`].
     pub fn input(&self) -> &[f32] {
-        self.prep.input()
+        self.preparer.last_input()
     }
 }

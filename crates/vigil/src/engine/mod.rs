@@ -64,6 +64,7 @@ pub struct Engine {
     alerts: Option<AlertHandle>,
     bus: EventBus,
     event_writer: Option<EventWriter>,
+    pool: Option<Arc<DetectorPool>>,
     streams: Vec<StreamHandle>,
     recorders: Vec<(String, Recorder)>,
     threads: Vec<(String, std::thread::JoinHandle<()>)>,
@@ -140,6 +141,7 @@ impl Engine {
             alerts,
             bus,
             event_writer,
+            pool: pool.clone(),
             streams: Vec::new(),
             recorders: Vec::new(),
             threads: Vec::new(),
@@ -282,12 +284,9 @@ impl Engine {
         &self.bus
     }
 
-    /// Every recorded stream's recorder counters, by camera.
-    pub fn recorder_status(&self) -> Vec<(String, vigil_store::RecorderStatus)> {
-        self.recorders
-            .iter()
-            .map(|(camera, r)| (camera.clone(), r.status()))
-            .collect()
+    /// The detector scheduler shared by the analysed cameras (their rates and health).
+    pub fn detector_pool(&self) -> Option<Arc<DetectorPool>> {
+        self.pool.clone()
     }
 
     /// The event writer's figures, when events are stored.
@@ -331,6 +330,7 @@ impl Engine {
             alerts,
             bus,
             event_writer,
+            pool,
             streams,
             recorders,
             threads,
@@ -338,7 +338,7 @@ impl Engine {
             consumers,
             background,
         } = self;
-        drop(cameras);
+        drop((cameras, pool));
         runtime.block_on(async {
             for s in streams {
                 s.stop().await;

@@ -58,6 +58,8 @@ pub struct Setup {
     pub live: Option<Arc<dyn vigil_server::LiveSource>>,
     /// Plugged-in web UI files.
     pub assets: Option<Arc<dyn vigil_server::Assets>>,
+    /// Plugged-in camera health (instead of the store's or none).
+    pub status: Option<Arc<dyn vigil_server::StatusSource>>,
 }
 
 fn store_config(root: &Path) -> StoreConfig {
@@ -171,9 +173,10 @@ impl TestServer {
         } else {
             (None, false, Vec::new())
         };
-        let status: Arc<dyn vigil_server::StatusSource> = match &store {
-            Some(s) => Arc::new(StoreStatus(s.clone())),
-            None => Arc::new(NoCameras),
+        let status: Arc<dyn vigil_server::StatusSource> = match (setup.status, &store) {
+            (Some(status), _) => status,
+            (None, Some(s)) => Arc::new(StoreStatus(s.clone())),
+            (None, None) => Arc::new(NoCameras),
         };
         let mut ctx = AppContext::new(security, store, status, dir.path());
         ctx.live = setup.live;

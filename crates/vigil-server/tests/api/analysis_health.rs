@@ -1,0 +1,81 @@
+//! When the shared detector cannot keep up, the degraded cameras, their common lower rate and each camera's
+//! health state ("analysis degraded: N fps of M") are on `/metrics` and `/api/system`.
+
+use crate::common::{Auth, Setup, TestServer};
+use std::sync::Arc;
+use vigil_server::{CameraHealth, DetectorHealth, StatusSource, SystemStatus};
+
+/// Two analysed cameras: `cam-a` degraded to the common rate, `cam-b` (no motion, needs no detector) at its
+/// target.
+struct Degraded;
+
+impl StatusSource for Degraded {
+    fn status(&self) -> SystemStatus {
+        let camera = |name: &str, fps: f64, state: Option<&str>| CameraHealth {
+            name: name.into(),
+            analysing: true,
+            online: true,
+            fps_analysed: fps,
+            fps_target: 5.0,
+            analysis_state: state.map(str::to_string),
+            ..CameraHealth::default()
+        };
+        SystemStatus {
+            cameras: vec![
+                camera("cam-a", 3.1, Some("analysis degraded: 3.1 fps of 5")),
+                camera("cam-b", 5.0, None),
+            ],
+            detector: DetectorHealth {
+                fair_fps: Some(3.1),
+                ..DetectorHealth::default()
+            },
+            ..SystemStatus::default()
+        }
+    }
+}
+
+#[test]
+fn degraded_analysis_is_on_metrics_and_in_the_camera_health() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        status: Some(Arc::new(Degraded)),
+        ..Setup::default()
+    });
+    let a = Auth::Session(admin);
+    let m = s.call("GET", "/metrics", &a, None);
+    assert_eq!(m.status, 200);
+    let text = m.text();
+    for line in [
+        "vigil_camera_analysis_degraded{camera=\"cam-a\"} 1",
+        "vigil_camera_analysis_degraded{camera=\"cam-b\"} 0",
+        "vigil_camera_fps_target{camera=\"cam-a\"} 5",
+        "vigil_camera_fps_analysed{camera=\"cam-a\"} 3.1",
+        "vigil_analysis_fair_fps 3.1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    let sys = s.call("GET", "/api/system", &a, None).json();
+    assert_eq!(
+        sys["cameras"][0]["analysis_state"],
+        "analysis degraded: 3.1 fps of 5"
+    );
+    assert!(sys["cameras"][1]["analysis_state"].is_null());
+    assert_eq!(sys["detector"]["fair_fps"], 3.1);
+}
+
+#[test]
+fn a_detector_that_keeps_up_states_no_common_rate() {
+    let (s, admin) = TestServer::with_admin(Setup::default());
+    let text = s
+        .call("GET", "/metrics", &Auth::Session(admin), None)
+        .text();
+    assert!(
+        text.contains("# TYPE vigil_analysis_fair_fps gauge"),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("vigil_analysis_fair_fps ")),
+        "{text}"
+    );
+}
