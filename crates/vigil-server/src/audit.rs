@@ -292,3 +292,40 @@ fn verify_conn(conn: &Connection) -> rusqlite::Result<VerifyReport> {
         first_bad: None,
     })
 }
+
+/// Repeats merged into one audit entry: what a client asks again and again while doing one thing
+/// (the range requests of a video element playing a recording) is recorded once per `key` within
+/// [`MERGE_WINDOW`]. Bounded: when full, old keys are dropped (which can only add entries, never
+/// lose one).
+#[derive(Default)]
+pub struct Repeats {
+    seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// How long a repeat is merged into the entry written for its first occurrence.
+pub const MERGE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Keys remembered at most.
+const MAX_REPEATS: usize = 10_000;
+
+impl Repeats {
+    /// Whether `key` is new (not seen within [`MERGE_WINDOW`]); it counts as seen from now.
+    pub fn first(&self, key: String) -> bool {
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < MERGE_WINDOW)
+        {
+            return false;
+        }
+        if seen.len() >= MAX_REPEATS {
+            seen.retain(|_, t| now.duration_since(*t) < MERGE_WINDOW);
+            if seen.len() >= MAX_REPEATS {
+                seen.clear();
+            }
+        }
+        seen.insert(key, now);
+        true
+    }
+}

@@ -35,6 +35,7 @@ mod error;
 pub mod exports;
 pub mod live;
 pub mod openapi;
+pub mod origin;
 pub mod perms;
 pub mod routes;
 mod server;

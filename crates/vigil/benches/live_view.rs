@@ -229,6 +229,9 @@ async fn watch(
         let url = format!("wss://127.0.0.1:{}/api/cameras/{CAMERA}/live", vigil.port);
         let mut req = url.into_client_request().unwrap();
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        // A browser on the UI's page sends its origin; the server refuses cookie upgrades without it.
+        let origin = format!("https://127.0.0.1:{}", vigil.port);
+        req.headers_mut().insert("origin", origin.parse().unwrap());
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", vigil.port))
             .await
             .unwrap();

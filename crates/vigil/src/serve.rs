@@ -132,6 +132,12 @@ pub fn start(
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
     ctx.assets = extras.assets;
+    ctx.allowed_origins = config
+        .server
+        .allowed_origins
+        .iter()
+        .filter_map(|o| vigil_server::origin::normalise(o))
+        .collect();
     let options =
         ServerOptions::from_config(&config.server, &config.data_dir).context("preparing TLS")?;
     let server = engine

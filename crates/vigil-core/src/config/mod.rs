@@ -99,6 +99,10 @@ pub struct ServerConfig {
     /// A user of such a role without MFA can only enrol MFA until they have.
     #[serde(default)]
     pub require_mfa: Vec<String>,
+    /// Origins (`https://host[:port]`) besides the server's own whose pages may open the live-video
+    /// WebSocket, e.g. the public name of a reverse proxy (default none: only the server's own origin).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -157,8 +161,36 @@ impl ServerConfig {
                 ));
             }
         }
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            if let Some(why) = origin_problem(o) {
+                out.push(Problem::new(
+                    vec![key("server"), key("allowed_origins"), Seg::Index(i)],
+                    format!("{o:?} is not an origin: {why} (write it like \"https://vigil.example.com\")"),
+                ));
+            }
+        }
         out
     }
+}
+
+/// Why `text` is not an `http(s)://host[:port]` origin, or `None` when it is one.
+fn origin_problem(text: &str) -> Option<&'static str> {
+    let Ok(url) = Url::parse(text) else {
+        return Some("it does not parse as a URL");
+    };
+    if !matches!(url.scheme(), "https" | "http") {
+        return Some("the scheme must be https or http");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Some("it has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("it must not contain credentials");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Some("an origin has no path, query or fragment");
+    }
+    None
 }
 
 impl Default for ServerConfig {
@@ -171,6 +203,7 @@ impl Default for ServerConfig {
             session_idle_minutes: Self::default_idle(),
             session_max_hours: Self::default_max_hours(),
             require_mfa: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

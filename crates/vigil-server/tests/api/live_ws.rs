@@ -42,7 +42,15 @@ impl StatusSource for OneCamera {
 
 /// A server whose `cam-a` replays the car footage into its live hub (at 4x real time, looping) until
 /// the returned flag is set.
-fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
+pub(crate) fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
+    start_with(video, Vec::new())
+}
+
+/// [`start`] with origins allowed besides the server's own.
+pub(crate) fn start_with(
+    video: &Path,
+    allowed_origins: Vec<String>,
+) -> (TestServer, Arc<AtomicBool>) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,6 +82,7 @@ fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
     let mut ctx = AppContext::new(security, None, Arc::new(OneCamera), dir.path());
     ctx.live = Some(Arc::new(LiveStreams::new([hub])));
     ctx.assets = Some(Arc::new(WebAssets));
+    ctx.allowed_origins = allowed_origins;
     let ctx = Arc::new(ctx);
     let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
     options.listen = "127.0.0.1:0".parse().unwrap();
@@ -96,15 +105,36 @@ fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
     (s, stop)
 }
 
-/// Opens the live WebSocket of `camera` with `cookie`; the HTTP status when the upgrade is refused.
+/// A live WebSocket over TLS.
+pub(crate) type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// The server's own origin, as a browser on its page sends it.
+pub(crate) fn own_origin(s: &TestServer) -> String {
+    format!("https://{}", s.server.as_ref().unwrap().addr())
+}
+
+/// Opens the live WebSocket of `camera` as a browser on the server's own page would (the session's
+/// cookie and the page's `Origin`); the HTTP status when the upgrade is refused.
 async fn connect(
     s: &TestServer,
     camera: &str,
     session: Option<&Session>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-    u16,
-> {
+) -> Result<LiveSocket, u16> {
+    let mut headers = vec![("origin", own_origin(s))];
+    if let Some(session) = session {
+        headers.push(("cookie", format!("vigil_session={}", session.cookie)));
+    }
+    upgrade(s, camera, &headers).await
+}
+
+/// Opens the live WebSocket of `camera` with exactly these extra request headers; the HTTP status
+/// when the upgrade is refused.
+pub(crate) async fn upgrade(
+    s: &TestServer,
+    camera: &str,
+    headers: &[(&'static str, String)],
+) -> Result<LiveSocket, u16> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pem = std::fs::read(s.dir.path().join("tls/cert.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
@@ -123,9 +153,8 @@ async fn connect(
     let mut req = format!("wss://{addr}/api/cameras/{camera}/live")
         .into_client_request()
         .unwrap();
-    if let Some(session) = session {
-        let cookie = format!("vigil_session={}", session.cookie);
-        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
     }
     match tokio_tungstenite::client_async(req, stream).await {
         Ok((ws, _)) => Ok(ws),
@@ -134,7 +163,7 @@ async fn connect(
     }
 }
 
-fn admin(s: &TestServer) -> Session {
+pub(crate) fn admin(s: &TestServer) -> Session {
     let token = s.setup_token.clone().unwrap();
     let r = s.call(
         "POST",

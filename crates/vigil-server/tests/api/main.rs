@@ -10,4 +10,5 @@ mod live_ws;
 mod login;
 mod media;
 mod schemathesis;
+mod security;
 mod smoke;
