@@ -183,15 +183,37 @@ impl Security {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, ServerError> {
+        self.audit_entries_in(before, limit, None)
+    }
+
+    /// [`audit_entries`](Self::audit_entries) as a reader limited to `cameras` sees them (`None`: every
+    /// camera): the entries of [`CAMERA_ACTIONS`] on other cameras are left out.
+    pub fn audit_entries_in(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        cameras: Option<&[String]>,
+    ) -> Result<Vec<AuditEntry>, ServerError> {
+        let scope = cameras.map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()));
+        let actions = serde_json::to_string(CAMERA_ACTIONS).unwrap_or_else(|_| "[]".into());
         let db = self.db();
         let mut q = db
             .prepare_cached(
                 "SELECT id, at_ms, user, ip, action, target, detail FROM audit
-                 WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+                 WHERE id < ?1
+                   AND (?3 IS NULL
+                        OR action NOT IN (SELECT value FROM json_each(?4))
+                        OR target IN (SELECT value FROM json_each(?3)))
+                 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(self.e())?;
         q.query_map(
-            params![before.unwrap_or(i64::MAX), limit.clamp(1, 1000) as i64],
+            params![
+                before.unwrap_or(i64::MAX),
+                limit.clamp(1, 1000) as i64,
+                scope,
+                actions
+            ],
             |r| {
                 Ok(AuditEntry {
                     id: r.get(0)?,
@@ -209,6 +231,15 @@ impl Security {
         .map_err(self.e())
     }
 }
+
+/// The actions whose target is a camera (what a camera-scoped reader of the log sees only for its
+/// cameras).
+pub const CAMERA_ACTIONS: &[&str] = &[
+    "live.view",
+    "recording.play",
+    "export.create",
+    "export.download",
+];
 
 fn decode_hash(text: &str) -> Option<[u8; 32]> {
     hex::decode(text).ok()?.try_into().ok()

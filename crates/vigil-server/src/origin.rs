@@ -66,7 +66,7 @@ pub fn check(
             String::from_utf8_lossy(value.as_bytes())
         )));
     };
-    if allowed.iter().any(|a| *a == origin) {
+    if allowed.contains(&origin) {
         return Ok(());
     }
     let host = uri.authority().map(|a| a.as_str().to_string()).or_else(|| {

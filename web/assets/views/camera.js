@@ -133,18 +133,18 @@ export async function render(_ctx, name) {
       const a = Math.max(r.start, from()), b = Math.min(r.end, windowEnd);
       if (b <= a) continue;
       recorded += b - a;
-      track.append(h('div.run', { style: `left:${pct(a)}%;width:${Math.max(0.2, pct(b) - pct(a))}%`, title: `${fmtTime(r.start)} – ${fmtTime(r.end)}` }));
+      track.append(h('div.run', { style: { left: `${pct(a)}%`, width: `${Math.max(0.2, pct(b) - pct(a))}%` }, title: `${fmtTime(r.start)} – ${fmtTime(r.end)}` }));
     }
     for (const e of events) {
       track.append(h('div.ev', {
-        style: `left:${pct(e.start)}%`, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
+        style: { left: `${pct(e.start)}%` }, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
         onclick: (ev) => { ev.stopPropagation(); playAt(e.start - 3000); },
       }));
     }
     ticks.replaceChildren();
     const step = [60e3, 300e3, 900e3, 3600e3, 3 * 3600e3].find((s) => windowMs / s <= 8) || 3 * 3600e3;
     for (let t = Math.ceil(from() / step) * step; t <= windowEnd; t += step) {
-      ticks.append(h('span', { style: `left:${pct(t)}%` }, fmtClock(t)));
+      ticks.append(h('span', { style: { left: `${pct(t)}%` } }, fmtClock(t)));
     }
     const share = Math.round((recorded / windowMs) * 100);
     if (runs.length || !summary.textContent) summary.textContent = `${share}% of this window recorded · ${events.length} events`;

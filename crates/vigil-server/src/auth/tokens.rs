@@ -179,14 +179,16 @@ impl Security {
             )
             .optional()
             .map_err(self.e())?;
+        // A token acts for its user as they stand now: when their role requires MFA they have not
+        // enrolled, the token is held back like their sessions are.
         Ok(user.map(|u| Principal {
             user_id: u.id,
             perms: u.perms().intersect(scopes_of(&scopes)),
+            mfa_pending: self.policy.require_mfa.contains(&u.role) && !u.mfa,
             username: u.username,
             role: u.role,
             cameras: u.cameras,
             via: Via::Token { id },
-            mfa_pending: false,
         }))
     }
 }

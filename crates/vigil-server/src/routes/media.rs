@@ -55,6 +55,14 @@ pub async fn live(
     ApiPath(camera): ApiPath<String>,
     request: Request,
 ) -> Response {
+    let Some(live) = ctx.live.clone() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "live_unavailable",
+            "live video is not available in this server",
+        )
+        .into_response();
+    };
     let cookie = matches!(p.via, Via::Session { .. });
     if let Err(refused) = crate::origin::check(
         request.headers(),
@@ -64,14 +72,6 @@ pub async fn live(
     ) {
         return ApiError::new(StatusCode::FORBIDDEN, "bad_origin", refused.0).into_response();
     }
-    let Some(live) = ctx.live.clone() else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "live_unavailable",
-            "live video is not available in this server",
-        )
-        .into_response();
-    };
     let (sec, via, cam) = (ctx.security.clone(), p.via.clone(), camera.clone());
     let allowed: StillAllowed = Arc::new(
         move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Live) && now.sees(&cam)),

@@ -1,5 +1,7 @@
 //! The security regression suite: one test (or more) per finding of the penetration test of issue 9,
 //! each against the real server over HTTPS, written to fail before its fix.
 
+mod exposure;
 mod origin;
 mod playback;
+mod scope;
