@@ -120,7 +120,8 @@ try {
   await page.fill('input[name=code]', totp(secret, { ...opts, step: enrolStep }));
   await page.click('form.inline button[type=submit]');
   await page.waitForSelector('#recovery-codes li');
-  const codes = await page.$$eval('#recovery-codes li', (l) => l.length);
+  const recovery = await page.$$eval('#recovery-codes li code', (l) => l.map((c) => c.textContent.trim()));
+  const codes = recovery.length;
   log('MFA enrolled,', codes, 'recovery codes');
   await shot(page, 'mfa-recovery-codes');
 
@@ -137,6 +138,25 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector(`.tile[data-camera="${camera}"] video`);
   log('logged in with a TOTP code');
+
+  // 4b. Replace the authenticator: the page asks for the password and a current code (a recovery code
+  // here), then enrols a new secret like the first time.
+  await page.click('#nav a[href="#/account"]');
+  await page.click('#mfa-replace');
+  await page.fill('#mfa-reauth input[name=password]', PASSWORD);
+  await page.fill('#mfa-reauth input[name=code]', recovery[0]);
+  const reenrolAnswer = page.waitForResponse((r) => r.url().endsWith('/api/me/mfa/enroll'));
+  await page.click('#mfa-reauth button[type=submit]');
+  const reenrol = await (await reenrolAnswer).json();
+  if (!reenrol.secret || reenrol.secret === enrol.secret) throw new Error(`re-enrolment answered ${JSON.stringify(reenrol).slice(0, 200)}`);
+  await page.waitForSelector('img.qr');
+  const fresh = new URL(reenrol.otpauth_url).searchParams.get('secret') || reenrol.secret;
+  await page.fill('input[name=code]', totp(fresh, { ...opts, step: Math.floor(Date.now() / 1000 / period) }));
+  await page.click('form.inline button[type=submit]');
+  await page.waitForSelector('#recovery-codes li');
+  log('authenticator replaced (password and a recovery code asked first)');
+  await shot(page, 'mfa-replaced');
+  await page.click('button:has-text("I have saved them")');
 
   // 5. Live video plays in the grid.
   const liveSel = `.tile[data-camera="${camera}"] video`;

@@ -2,6 +2,7 @@
 //! each against the real server over HTTPS, written to fail before its fix.
 
 mod exposure;
+mod mfa;
 mod origin;
 mod playback;
 mod scope;
