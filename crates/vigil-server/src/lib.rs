@@ -28,11 +28,15 @@
 //! before starting; the routes themselves, with their permissions, are the table in
 //! [`routes::ROUTES`].
 
+pub mod anchor;
 pub mod audit;
+mod audit_verify;
 pub mod auth;
 mod context;
 mod error;
 pub mod exports;
+pub mod fsmode;
+pub mod keys;
 pub mod live;
 pub mod openapi;
 pub mod origin;

@@ -97,12 +97,20 @@ impl Server {
         };
         let sec = ctx.security.clone();
         let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            let mut sweep = tokio::time::interval(Duration::from_secs(600));
+            let mut anchor = tokio::time::interval(crate::anchor::ANCHOR_EVERY);
             loop {
-                tick.tick().await;
                 let s = sec.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
-                    tracing::warn!("sweeping sessions: {e}");
+                tokio::select! {
+                    _ = sweep.tick() => {
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
+                            tracing::warn!("sweeping sessions: {e}");
+                        }
+                    }
+                    // Entries appended since the last anchor are anchored within a second.
+                    _ = anchor.tick() => {
+                        let _ = tokio::task::spawn_blocking(move || s.flush_audit_anchor()).await;
+                    }
                 }
             }
         });

@@ -110,6 +110,20 @@ pub struct Started {
     pub server: Server,
     /// The one-time setup token, when no user exists yet.
     pub setup_token: Option<String>,
+    /// Its security database (for the `server.stop` entry).
+    security: Arc<Security>,
+}
+
+impl Started {
+    /// Stops the server (requests in flight get 3 s), records `server.stop` in the audit log and
+    /// anchors it.
+    pub fn stop(self, runtime: &tokio::runtime::Runtime) {
+        let url = self.server.url();
+        runtime.block_on(self.server.shutdown(std::time::Duration::from_secs(3)));
+        self.security
+            .audit_or_log("-", "local", "server.stop", &url, "");
+        self.security.flush_audit_anchor();
+    }
 }
 
 /// Starts the HTTPS server for a running engine; `config_file` is the `vigil.toml` it runs with (its
@@ -157,6 +171,7 @@ pub fn start(
     Ok(Started {
         server,
         setup_token,
+        security,
     })
 }
 

@@ -7,8 +7,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn vigil(args: &[&str], data: &Path, stdin: Option<&str>) -> (i32, String, String) {
+    vigil_env(args, data, stdin, &[])
+}
+
+fn vigil_env(
+    args: &[&str],
+    data: &Path,
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(args)
+        .envs(env.iter().copied())
         .arg("--data")
         .arg(data)
         .stdin(Stdio::piped())
@@ -98,7 +108,11 @@ fn users_are_managed_from_the_command_line_and_audit_verify_names_a_tampered_ent
 
     let (code, out, err) = vigil(&["audit", "verify"], d, None);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("audit log OK: 5 entries"), "{out}");
+    // The keyed-section entry opens the log, then the five changes.
+    assert!(
+        out.contains("audit log OK: 6 entries, HMAC-SHA256 chain intact, anchored up to entry 6"),
+        "{out}"
+    );
 
     let db = d.join("security.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -209,4 +223,14 @@ fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
         )
         .unwrap();
     assert_eq!(starts, 3);
+    let stops: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'server.stop'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stops, 3, "every clean stop is recorded");
+    let (code, out, err) = vigil(&["audit", "verify"], &dir.path().join("data"), None);
+    assert_eq!(code, 0, "{out}{err}");
 }

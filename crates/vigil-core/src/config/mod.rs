@@ -103,6 +103,11 @@ pub struct ServerConfig {
     /// WebSocket, e.g. the public name of a reverse proxy (default none: only the server's own origin).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// A syslog datagram socket (e.g. `/dev/log`) to which every audit-log anchor (the newest entry's
+    /// chain hash, HMAC'd with the audit key) is also sent, so that a copy lives off the database
+    /// (default none).
+    #[serde(default)]
+    pub audit_syslog: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -204,6 +209,7 @@ impl Default for ServerConfig {
             session_max_hours: Self::default_max_hours(),
             require_mfa: Vec::new(),
             allowed_origins: Vec::new(),
+            audit_syslog: None,
         }
     }
 }

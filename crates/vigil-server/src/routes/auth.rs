@@ -152,6 +152,7 @@ pub async fn login(
         let sec = ctx.security.clone();
         let (u, i) = (req.username.clone(), ip_text.clone());
         let _ = blocking(move || {
+            let u = sec.login_target(&u)?;
             sec.audit_or_log("-", &i, "login.locked", &u, "attempt while locked");
             Ok(())
         })
@@ -166,6 +167,7 @@ pub async fn login(
         let sec = ctx.security.clone();
         let (u, i) = (req.username.clone(), ip_text.clone());
         blocking(move || {
+            let u = sec.login_target(&u)?;
             sec.audit_or_log("-", &i, "login.failure", &u, "wrong user name or password");
             if let Some(l) = locked {
                 sec.audit_or_log(

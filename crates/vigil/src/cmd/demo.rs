@@ -129,9 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),
         None => engine.wait_for_signal(),
     };
-    engine
-        .runtime()
-        .block_on(started.server.shutdown(Duration::from_secs(3)));
+    started.stop(engine.runtime());
     waited?;
     let report = engine.shutdown();
     summarize(&config, report.events_recorded)?;
