@@ -174,13 +174,14 @@ impl AppContext {
         status: Arc<dyn StatusSource>,
         data_dir: &std::path::Path,
     ) -> AppContext {
+        let exports = Exports::new(data_dir.join("exports"), Arc::clone(&security));
         AppContext {
             security,
             store,
             status,
             live: None,
             assets: None,
-            exports: Exports::new(data_dir.join("exports")),
+            exports,
             allowed_origins: Vec::new(),
             started: Instant::now(),
             plays: Default::default(),

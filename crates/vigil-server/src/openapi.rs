@@ -152,7 +152,7 @@ pub mod s {
         json!({"type": "object", "required": ["id", "camera", "state", "progress", "bytes"],
                "properties": {"id": export_id(), "camera": {"type": "string"},
                               "start": {"type": "integer"}, "end": {"type": "integer"},
-                              "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                              "state": {"type": "string", "enum": ["running", "done", "failed", "expired"]},
                               "progress": {"type": "number", "minimum": 0, "maximum": 1},
                               "bytes": {"type": "integer"}, "error": {"type": "string"}}})
     }

@@ -53,6 +53,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Footage, snapshots, exports, databases and keys are nobody else's business: everything Vigil
+    // creates is owner-only (folders 0700, files 0600), also what it creates while running.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

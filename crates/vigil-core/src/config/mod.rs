@@ -108,6 +108,9 @@ pub struct ServerConfig {
     /// (default none).
     #[serde(default)]
     pub audit_syslog: Option<PathBuf>,
+    /// Hours a finished export's file is kept for download before it is deleted (default 24).
+    #[serde(default = "ServerConfig::default_export_hours")]
+    pub export_retention_hours: u64,
 }
 
 impl ServerConfig {
@@ -121,6 +124,10 @@ impl ServerConfig {
 
     fn default_max_hours() -> u64 {
         12
+    }
+
+    fn default_export_hours() -> u64 {
+        24
     }
 
     /// The role names `require_mfa` accepts.
@@ -157,6 +164,12 @@ impl ServerConfig {
         }
         if self.session_max_hours == 0 || self.session_max_hours > 24 * 30 {
             out.push(at("session_max_hours", "must be between 1 and 720".into()));
+        }
+        if self.export_retention_hours == 0 || self.export_retention_hours > 24 * 365 {
+            out.push(at(
+                "export_retention_hours",
+                "must be between 1 and 8760".into(),
+            ));
         }
         for (i, r) in self.require_mfa.iter().enumerate() {
             if !Self::ROLES.contains(&r.as_str()) {
@@ -210,6 +223,7 @@ impl Default for ServerConfig {
             require_mfa: Vec::new(),
             allowed_origins: Vec::new(),
             audit_syslog: None,
+            export_retention_hours: Self::default_export_hours(),
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Policy {
     pub limits: LoginLimits,
     /// A syslog datagram socket (e.g. `/dev/log`) each audit anchor is also sent to.
     pub audit_syslog: Option<PathBuf>,
+    /// A finished export's file is deleted this long after it was written.
+    pub export_keep: Duration,
 }
 
 impl Default for Policy {
@@ -45,6 +47,7 @@ impl Default for Policy {
             require_mfa: Vec::new(),
             limits: LoginLimits::default(),
             audit_syslog: None,
+            export_keep: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -62,6 +65,7 @@ impl Policy {
                 .collect(),
             limits: LoginLimits::default(),
             audit_syslog: c.audit_syslog.clone(),
+            export_keep: Duration::from_secs(c.export_retention_hours.max(1) * 3600),
         }
     }
 }
@@ -180,6 +184,7 @@ impl Security {
         .map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
+        conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
         tokens::never_reuse_ids(&conn).map_err(e)?;
         let dir = path
             .parent()

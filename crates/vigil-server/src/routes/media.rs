@@ -4,7 +4,7 @@ use super::blocking;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::context::{AppState, StillAllowed};
 use crate::error::{ApiError, ApiResult, ServerError};
-use crate::exports::{MAX_RANGE_MS, valid_id};
+use crate::exports::{ExportState, MAX_RANGE_MS, valid_id};
 use crate::perms::{ClientIp, Permission, Principal, Role, Via};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -334,7 +334,7 @@ fn visible_job(
         ));
     }
     ctx.exports
-        .get(id)
+        .get(id)?
         .filter(|j| p.sees(&j.camera) && (j.user_id == p.user_id || p.role == Role::Admin))
         .ok_or_else(|| ApiError::not_found(format!("no export {id}")))
 }
@@ -356,10 +356,18 @@ pub async fn export_file(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let job = visible_job(&ctx, &p, &id)?;
-    let path = ctx
-        .exports
-        .file(&id)
-        .ok_or_else(|| ApiError::conflict("the export is not finished"))?;
+    let path = match job.state {
+        ExportState::Done => ctx.exports.file(&id)?,
+        ExportState::Expired => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "expired",
+                "the export is older than the export retention: its file was deleted",
+            ));
+        }
+        ExportState::Running | ExportState::Failed => None,
+    }
+    .ok_or_else(|| ApiError::conflict("the export is not finished"))?;
     let len = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
     let sec = ctx.security.clone();
     let (name, ip2, cam) = (p.audit_name(), ip.to_string(), job.camera.clone());

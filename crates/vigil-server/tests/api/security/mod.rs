@@ -3,6 +3,7 @@
 
 mod audit_chain;
 mod details;
+mod exports;
 mod exposure;
 mod mfa;
 mod origin;
