@@ -17,12 +17,14 @@
 //! retention = { max_days = 30, max_bytes = "500 GB" }
 //! ```
 //!
-//! Camera passwords are held in a [`Secret`] whose `Debug`/`Display` print `***`. They are plain text in the
-//! file for now; once the store has a master key they will be stored encrypted (and the file will only
-//! reference them).
+//! Camera passwords are held in a [`Secret`] whose `Debug`/`Display` print `***`, and configuration error
+//! reports mask URL user-info and the values of secret-named keys in the lines and messages they quote.
+//! They are plain text in the file for now; once the store has a master key they will be stored
+//! encrypted (and the file will only reference them).
 
 mod bytesize;
 mod diagnostic;
+mod redact;
 mod validate;
 
 pub use bytesize::ByteSize;
