@@ -47,6 +47,9 @@ enum Command {
     /// Check the audit log (`vigil audit verify`).
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Check an installation against a hardening checklist (`vigil security check`).
+    #[command(subcommand)]
+    Security(cmd::security::SecurityCommand),
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
@@ -75,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::BenchRecord(args) => cmd::bench_record::run(args),
         Command::User(command) => cmd::user::run(command),
         Command::Audit(command) => cmd::audit::run(command),
+        Command::Security(command) => cmd::security::run(command),
         Command::BenchApi(args) => cmd::bench_api::run(args),
     };
     match result {
