@@ -1,7 +1,8 @@
 //! Vigil's HTTPS server: the JSON API of `/api/*` (described at `/api/openapi.json`), `/metrics`, and
 //! the security around them — accounts with argon2id passwords, session cookies with CSRF tokens,
 //! API tokens with scopes, TOTP MFA, roles with per-camera scopes, login rate limiting and lockout,
-//! and a hash-chained audit log.
+//! an audit log HMAC-chained under a key outside the database ([`keys`]) and anchored outside it
+//! ([`anchor`]), and export jobs kept across restarts ([`exports`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_server::ServerError> {

@@ -1,5 +1,5 @@
 //! The extension points the live-video and web-UI parts plug into: a `LiveSource` reached only after
-//! authorization (and audited), `Assets` served at `/` and `/assets/*` (and for the UI's own pages), and
+//! authorization and the `Origin` check (audited once it upgrades), `Assets` served at `/` and `/assets/*` (and for the UI's own pages), and
 //! the own-password route.
 
 use crate::common;

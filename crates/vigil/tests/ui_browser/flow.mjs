@@ -84,7 +84,16 @@ try {
   page.setDefaultTimeout(20000);
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') log('console error:', m.text()); });
+  // Content-Security-Policy violations (the CSP allows no inline style or script): Chromium logs each
+  // as a console error, and the page reports it as an event.
+  const csp = [];
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI || ''} ${e.sourceFile || ''}:${e.lineNumber || ''}`)));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    log('console error:', m.text());
+    if (/Content Security Policy|CSP violation/i.test(m.text())) csp.push(m.text());
+  });
 
   // 1. First-run setup.
   await page.goto(url);
@@ -279,6 +288,8 @@ try {
   if (me !== 401) throw new Error(`/api/me after logout answered ${me}`);
   await shot(page, 'logged-out');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  if (csp.length) throw new Error(`Content-Security-Policy violations: ${csp.join('; ')}`);
+  log('no Content-Security-Policy violation');
   log('OK');
 } catch (e) {
   failed = true;
