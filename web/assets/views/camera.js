@@ -144,7 +144,7 @@ export async function render(_ctx, name) {
     ticks.replaceChildren();
     const step = [60e3, 300e3, 900e3, 3600e3, 3 * 3600e3].find((s) => windowMs / s <= 8) || 3 * 3600e3;
     for (let t = Math.ceil(from() / step) * step; t <= windowEnd; t += step) {
-      ticks.append(h('span', { style: `left:${pct(t)}%` }, fmtClock(t)));
+      ticks.append(h('span', { style: { left: `${pct(t)}%` } }, fmtClock(t)));
     }
     const share = Math.round((recorded / windowMs) * 100);
     if (runs.length || !summary.textContent) summary.textContent = `${share}% of this window recorded · ${events.length} events`;
