@@ -57,6 +57,19 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An entry from the columns `id, at_ms, user, ip, action, target, detail` (in that order, first).
+pub(crate) fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        user: r.get(2)?,
+        ip: r.get(3)?,
+        action: r.get(4)?,
+        target: r.get(5)?,
+        detail: r.get(6)?,
+    })
+}
+
 /// The canonical bytes an entry's hash covers.
 fn canonical(e: &AuditEntry) -> Vec<u8> {
     serde_json::to_vec(&(e.id, e.at, &e.user, &e.ip, &e.action, &e.target, &e.detail))
@@ -305,17 +318,7 @@ impl Security {
                 scope,
                 actions
             ],
-            |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    user: r.get(2)?,
-                    ip: r.get(3)?,
-                    action: r.get(4)?,
-                    target: r.get(5)?,
-                    detail: r.get(6)?,
-                })
-            },
+            entry_row,
         )
         .map_err(self.e())?
         .collect::<Result<_, _>>()

@@ -2,7 +2,7 @@
 //! key beside it and checks it against the anchor, naming the first thing that does not verify.
 
 use crate::anchor::Anchor;
-use crate::audit::{AuditEntry, KEYED, decode_hash, link};
+use crate::audit::{KEYED, decode_hash, entry_row, link};
 use crate::error::ServerError;
 use crate::keys::KeyFile;
 use rusqlite::Connection;
@@ -107,15 +107,7 @@ fn walk(
     // The key of the section being walked: `None` before the first `audit.keyed` entry.
     let mut keyed: Option<&[u8; 32]> = None;
     while let Some(r) = rows.next()? {
-        let entry = AuditEntry {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            user: r.get(2)?,
-            ip: r.get(3)?,
-            action: r.get(4)?,
-            target: r.get(5)?,
-            detail: r.get(6)?,
-        };
+        let entry = entry_row(r)?;
         let stored: String = r.get(7)?;
         report.entries += 1;
         if entry.id != expect {

@@ -166,16 +166,7 @@ fn measure(video: &std::path::Path, label: &str) {
 
 /// Logs in through the API (setup first) and returns the session cookie.
 fn login(vigil: &Vigil, pem: &[u8], token: &str) -> String {
-    let cert = ureq::tls::Certificate::from_pem(pem).unwrap().to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = support::https_agent(pem);
     let (user, password) = ("bench", "tulip-orbit-42-canyon");
     let mut r = agent
         .post(&format!("{}/api/setup", vigil.url()))

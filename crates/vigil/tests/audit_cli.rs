@@ -3,6 +3,8 @@
 //! named by `vigil audit verify`; `vigil user` records who ran it by the real user id (not `$USER`)
 //! and every grant it changed.
 
+mod support;
+
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -13,32 +15,10 @@ fn vigil(
     stdin: Option<&str>,
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let data = data.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--data", data.as_str()]);
+    support::cli(&all, stdin, env)
 }
 
 /// A `security.db` as the versions before audit keys wrote it: the audit table with its triggers and

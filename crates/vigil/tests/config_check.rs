@@ -15,18 +15,24 @@ username = "viewer"
 password = "do-not-print-me"
 "#;
 
-fn check(text: &str) -> (i32, String, String) {
+/// Runs `vigil <command> --config FILE` on a file holding `text`: exit code, stdout, stderr.
+fn run_on(text: &str, command: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vigil.toml");
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["config", "check", "--config"])
+        .args(command)
+        .arg("--config")
         .arg(&path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+fn check(text: &str) -> (i32, String, String) {
+    run_on(text, &["config", "check"])
 }
 
 #[test]
@@ -94,25 +100,13 @@ fn missing_file_is_a_clear_error() {
 
 /// Runs `vigil config check` and `vigil run` on `text`; both must fail, and print no secret.
 fn both_fail_without(text: &str, secrets: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("vigil.toml");
-    std::fs::write(&path, text).unwrap();
     let mut reports = String::new();
-    for cmd in ["config check", "run"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(cmd.split(' '))
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(1), "vigil {cmd}: {all}");
+    for cmd in [&["config", "check"][..], &["run"][..]] {
+        let (code, stdout, stderr) = run_on(text, cmd);
+        let all = format!("{stdout}{stderr}");
+        assert_eq!(code, 1, "vigil {cmd:?}: {all}");
         for s in secrets {
-            assert!(!all.contains(s), "vigil {cmd} printed {s:?}:\n{all}");
+            assert!(!all.contains(s), "vigil {cmd:?} printed {s:?}:\n{all}");
         }
         reports.push_str(&all);
     }

@@ -7,30 +7,14 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Vigil, free_port};
-
-fn agent(cert: &Path) -> ureq::Agent {
-    let cert = ureq::tls::Certificate::from_pem(&std::fs::read(cert).unwrap())
-        .unwrap()
-        .to_owned();
-    ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
 
 /// Sets up the first admin, logs in and exports the first seconds recorded; returns the export's id.
 fn export_something(vigil: &mut Vigil, data: &Path) -> String {
     let token = vigil.setup_token();
     vigil.wait_listening();
-    let a = agent(&data.join("tls/cert.pem"));
+    let a = support::https_agent(&std::fs::read(data.join("tls/cert.pem")).unwrap());
     let url = vigil.url();
     let (user, password) = ("keeper", "tulip-orbit-42-canyon");
     let r = a
@@ -122,12 +106,7 @@ fn everything_vigil_run_writes_is_owner_only() {
         return;
     };
     // With the shared models and ONNX Runtime the camera is analysed too, so snapshots are written.
-    let models = video
-        .ancestors()
-        .nth(3)
-        .map(|shared| shared.join("models"))
-        .filter(|m| m.join("yolox_nano_416.onnx").is_file())
-        .filter(|_| std::env::var_os("ORT_DYLIB_PATH").is_some());
+    let models = support::analysis_models(&video);
     if models.is_none() {
         eprintln!(
             "SKIP: snapshots (no ../shared/models or ORT_DYLIB_PATH): recordings and exports only"

@@ -2,32 +2,17 @@
 //! checklist knows, each with its severity, and exit 1) and on a hardened one (no high or medium
 //! finding, exit 0). Certificates are made by `openssl` (skipped visibly when it is absent).
 
+mod support;
+
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PW: &str = "tulip-orbit-42-canyon\n";
 
 fn vigil(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(t) = stdin {
-        child.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::cli(args, stdin, &[])
 }
 
 /// A self-signed certificate by openssl: `key` is e.g. `rsa:1024` or `ec`, `digest` `sha1`.
@@ -64,6 +49,37 @@ fn openssl_cert(dir: &Path, key: &str, digest: &str, days: u32) -> Option<()> {
 
 fn chmod(p: &Path, mode: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A data directory `d/data` with an admin made by `vigil user add`, and an openssl certificate under
+/// `d/tls` (`key`, `digest`, `days`, its key file chmod `key_mode`); `None` when openssl cannot make it.
+fn installation(
+    d: &Path,
+    key: &str,
+    digest: &str,
+    days: u32,
+    key_mode: u32,
+) -> Option<(PathBuf, PathBuf)> {
+    let data = d.join("data");
+    let (code, out, err) = vigil(
+        &[
+            "user",
+            "add",
+            "chief",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        Some(PW),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let tls = d.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    openssl_cert(&tls, key, digest, days)?;
+    chmod(&tls.join("key.pem"), key_mode);
+    Some((data, tls))
 }
 
 fn check(config: &Path) -> (i32, Value, String) {
@@ -109,29 +125,12 @@ fn a_weak_installation_gets_every_finding_and_exit_1() {
     chmod(&data, 0o755);
     chmod(&data.join("recordings"), 0o755);
     chmod(&data.join("recordings/1-00000001.mp4"), 0o644);
-    // Its audit key got lost.
-    let (code, out, err) = vigil(
-        &[
-            "user",
-            "add",
-            "root2",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        Some(PW),
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    std::fs::remove_file(data.join("keys/audit.key")).unwrap();
-    // An external certificate: RSA 1024, SHA-1, 5 days left, its key readable by all.
-    let tls = d.join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    if openssl_cert(&tls, "rsa:1024", "sha1", 5).is_none() {
+    // Its audit key got lost; its external certificate is RSA 1024, SHA-1, 5 days left, its key
+    // readable by all.
+    let Some((_, tls)) = installation(d, "rsa:1024", "sha1", 5, 0o644) else {
         return;
-    }
-    chmod(&tls.join("key.pem"), 0o644);
+    };
+    std::fs::remove_file(data.join("keys/audit.key")).unwrap();
     let config = d.join("vigil.toml");
     std::fs::write(
         &config,
@@ -210,31 +209,13 @@ fn a_hardened_installation_passes() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let data = d.join("data");
     let storage = d.join("disk1");
     std::fs::create_dir_all(&storage).unwrap();
     chmod(&storage, 0o700);
-    // Made by vigil itself: owner-only from the start.
-    let (code, out, err) = vigil(
-        &[
-            "user",
-            "add",
-            "chief",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        Some(PW),
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let tls = d.join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    if openssl_cert(&tls, "ec", "sha256", 90).is_none() {
+    // Made by vigil itself (owner-only from the start); an EC P-256 SHA-256 certificate of 90 days.
+    let Some((data, tls)) = installation(d, "ec", "sha256", 90, 0o600) else {
         return;
-    }
-    chmod(&tls.join("key.pem"), 0o600);
+    };
     let config = d.join("vigil.toml");
     std::fs::write(
         &config,

@@ -1,46 +1,18 @@
 //! `vigil user`, `vigil audit verify` and the first start of `vigil run` (URL and one-time setup token on
 //! the console, the token in no file).
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn vigil(args: &[&str], data: &Path, stdin: Option<&str>) -> (i32, String, String) {
-    vigil_env(args, data, stdin, &[])
-}
-
-fn vigil_env(
-    args: &[&str],
-    data: &Path,
-    stdin: Option<&str>,
-    env: &[(&str, &str)],
-) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .envs(env.iter().copied())
-        .arg("--data")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let data = data.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--data", data.as_str()]);
+    support::cli(&all, stdin, &[])
 }
 
 #[test]

@@ -78,22 +78,21 @@ pub(crate) fn never_reuse_ids(conn: &rusqlite::Connection) -> rusqlite::Result<(
         [],
         |r| r.get(0),
     )?;
-    conn.execute_batch(
-        "BEGIN IMMEDIATE;
-         CREATE TABLE tokens_new (
-             id INTEGER PRIMARY KEY AUTOINCREMENT,
-             hash TEXT NOT NULL UNIQUE,
-             user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-             name TEXT NOT NULL,
-             scopes TEXT NOT NULL,
-             created_ms INTEGER NOT NULL,
-             last_used_ms INTEGER
-         );
-         INSERT INTO tokens_new (id, hash, user_id, name, scopes, created_ms, last_used_ms)
-             SELECT id, hash, user_id, name, scopes, created_ms, last_used_ms FROM tokens;
-         DROP TABLE tokens;
-         ALTER TABLE tokens_new RENAME TO tokens;",
-    )?;
+    // Rebuilt from the schema's own definition: the old table moves aside, the schema creates the new.
+    conn.execute_batch("BEGIN IMMEDIATE; ALTER TABLE tokens RENAME TO tokens_old;")?;
+    let moved = conn
+        .execute_batch(super::SCHEMA)
+        .and_then(|()| {
+            conn.execute_batch(
+                "INSERT INTO tokens (id, hash, user_id, name, scopes, created_ms, last_used_ms)
+                     SELECT id, hash, user_id, name, scopes, created_ms, last_used_ms FROM tokens_old;
+                 DROP TABLE tokens_old;",
+            )
+        });
+    if let Err(e) = moved {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
     let done = (|| {
         let used: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM tokens", [], |r| r.get(0))?;
