@@ -29,7 +29,7 @@ pub struct Anchor {
     pub vigil_audit_anchor: u32,
     /// Id of the audit key that MACs it (and the keyed section).
     pub key: String,
-    /// Entries in the log when it was written.
+    /// Entries in the log when it was written (ids run from 1 without gaps, so the newest id).
     pub entries: i64,
     /// Id of the newest entry.
     pub last_id: i64,
