@@ -1,7 +1,8 @@
 // Small DOM and formatting helpers shared by the views. No framework: views build elements with h() and
 // replace the content of <main>.
 
-/** Creates an element: h('div.card#id', {attrs, onclick}, child, [children], 'text'). */
+/** Creates an element: h('div.card#id', {attrs, onclick}, child, [children], 'text'). `style` takes an
+ *  object of CSS properties, set through the CSSOM: the Content-Security-Policy refuses style attributes. */
 export function h(spec, attrs, ...children) {
   const m = /^([a-z0-9]+)?((?:[.#][\w-]+)*)$/i.exec(spec);
   const el = document.createElement((m && m[1]) || 'div');
@@ -19,6 +20,7 @@ export function h(spec, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'style') Object.assign(el.style, v);
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }

@@ -139,9 +139,9 @@ impl StatusSource for StoreStatus {
 pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// Live video of cameras (plugged in by the live-streaming part). The server has already checked
-/// that the caller may watch `camera` and written the audit entry; the implementation upgrades the
+/// that the caller may watch `camera` and the request's `Origin`; the implementation upgrades the
 /// request to a WebSocket (e.g. with `axum::extract::ws::WebSocketUpgrade::from_request`) and
-/// streams.
+/// streams. The view is audited when the answer is `101 Switching Protocols`.
 pub trait LiveSource: Send + Sync {
     /// Serves `GET /api/cameras/{camera}/live`. `allowed` says whether the caller may still watch
     /// (session not ended or expired, token not revoked, user not disabled, camera still in scope); a
@@ -188,8 +188,13 @@ pub struct AppContext {
     pub events_feed: Option<crate::event_feed::EventFeed>,
     /// Export jobs and their files.
     pub exports: Exports,
+    /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
+    /// allowed_origins`, normalised with [`crate::origin::normalise`]).
+    pub allowed_origins: Vec<String>,
     /// When the server started.
     pub started: Instant,
+    /// Playbacks audited recently (repeats are merged).
+    pub(crate) plays: crate::audit::Repeats,
     /// Pooled event-store connections.
     pub(crate) event_readers: crate::routes::events::ReaderPool,
 }
@@ -203,6 +208,7 @@ impl AppContext {
         status: Arc<dyn StatusSource>,
         data_dir: &std::path::Path,
     ) -> AppContext {
+        let exports = Exports::new(data_dir.join("exports"), Arc::clone(&security));
         AppContext {
             security,
             store,
@@ -210,8 +216,10 @@ impl AppContext {
             live: None,
             assets: None,
             events_feed: None,
-            exports: Exports::new(data_dir.join("exports")),
+            exports,
+            allowed_origins: Vec::new(),
             started: Instant::now(),
+            plays: Default::default(),
             event_readers: Default::default(),
         }
     }

@@ -36,6 +36,9 @@ pub enum ServerError {
     /// Something not found (user, token).
     #[error("{0}")]
     NotFound(String),
+    /// Not allowed to the caller (answered 403).
+    #[error("{0}")]
+    Forbidden(String),
     /// A password did not meet the strength rules.
     #[error("password refused: {0}")]
     WeakPassword(String),
@@ -140,6 +143,7 @@ impl From<ServerError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", m)
             }
             ServerError::NotFound(m) => ApiError::not_found(m),
+            ServerError::Forbidden(m) => ApiError::forbidden(m),
             ServerError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }

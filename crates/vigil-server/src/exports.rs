@@ -1,22 +1,46 @@
 //! Export jobs: an MP4 of a camera's recording over a time range, written in the background to
-//! `data_dir/exports/<id>.mp4` with progress, then served as an attachment. Ids are 128-bit random hex,
-//! so a file path is never built from anything a client chose.
+//! `data_dir/exports/<id>.mp4` (owner-only) with progress, then served as an attachment. Ids are 128-bit
+//! random hex, so a file path is never built from anything a client chose.
+//!
+//! Jobs are kept in `security.db` (table `exports`), so a restart forgets none of them: at start
+//! ([`Exports::reap`]) a job that was being written is marked failed and its partial file deleted, and
+//! every file in the folder that no finished job owns is deleted. A finished export expires
+//! `export_keep` (`[server] export_retention_hours`) after it was written: its file is deleted and
+//! the job says `expired`. Checked at start and every 10 minutes.
 
-use crate::auth::random_bytes;
+use crate::auth::{Security, now_ms, random_bytes};
 use crate::error::ServerError;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use vigil_core::Time90k;
 use vigil_store::Store;
 
 /// Exports running at once.
 pub const MAX_RUNNING: usize = 2;
-/// Jobs remembered (the oldest finished ones and their files are dropped beyond it).
+/// Finished exports kept (the oldest ones' files are deleted beyond it, whatever their age).
 pub const MAX_JOBS: usize = 100;
 /// Longest range exported (24 h).
 pub const MAX_RANGE_MS: i64 = 24 * 3600 * 1000;
+/// Jobs that ended (failed or expired) are forgotten this long after they ended.
+const FORGET_AFTER_MS: i64 = 30 * 24 * 3600 * 1000;
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS exports (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    camera TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_ms INTEGER NOT NULL,
+    finished_ms INTEGER
+);
+";
 
 /// State of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,8 +50,30 @@ pub enum ExportState {
     Running,
     /// Ready to download.
     Done,
-    /// Failed (see `error`).
+    /// Failed (see `error`), or interrupted by a restart.
     Failed,
+    /// Finished, then deleted when it became older than the retention.
+    Expired,
+}
+
+impl ExportState {
+    fn name(self) -> &'static str {
+        match self {
+            ExportState::Running => "running",
+            ExportState::Done => "done",
+            ExportState::Failed => "failed",
+            ExportState::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> ExportState {
+        match s {
+            "running" => ExportState::Running,
+            "done" => ExportState::Done,
+            "expired" => ExportState::Expired,
+            _ => ExportState::Failed,
+        }
+    }
 }
 
 /// A job as the API shows it.
@@ -53,15 +99,14 @@ pub struct ExportJob {
     /// User who asked.
     #[serde(skip)]
     pub user_id: i64,
-    #[serde(skip)]
-    seq: u64,
 }
 
 /// The export jobs.
 pub struct Exports {
     dir: PathBuf,
-    jobs: Arc<Mutex<HashMap<String, ExportJob>>>,
-    seq: std::sync::atomic::AtomicU64,
+    security: Arc<Security>,
+    /// Progress of the jobs being written here: (fraction, bytes).
+    progress: Arc<Mutex<HashMap<String, (f64, u64)>>>,
 }
 
 /// Whether `id` has the shape of an export id.
@@ -72,32 +117,99 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportJob> {
+    let state: String = r.get(5)?;
+    let bytes: i64 = r.get(6)?;
+    let state = ExportState::parse(&state);
+    Ok(ExportJob {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        camera: r.get(2)?,
+        start: r.get(3)?,
+        end: r.get(4)?,
+        state,
+        progress: if state == ExportState::Running {
+            0.0
+        } else {
+            1.0
+        },
+        bytes: bytes.max(0) as u64,
+        error: r.get(7)?,
+    })
+}
+
+const JOB_COLUMNS: &str = "id, user_id, camera, start_ms, end_ms, state, bytes, error";
+
 impl Exports {
-    /// Jobs writing into `dir`.
-    pub fn new(dir: PathBuf) -> Exports {
+    /// Jobs writing into `dir`, kept in `security`'s database.
+    pub fn new(dir: PathBuf, security: Arc<Security>) -> Exports {
         Exports {
             dir,
-            jobs: Arc::new(Mutex::new(HashMap::new())),
-            seq: Default::default(),
+            security,
+            progress: Default::default(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExportJob>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    fn progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, (f64, u64)>> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn file_of(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.mp4"))
     }
 
     /// A job by id.
-    pub fn get(&self, id: &str) -> Option<ExportJob> {
-        self.lock().get(id).cloned()
+    pub fn get(&self, id: &str) -> Result<Option<ExportJob>, ServerError> {
+        let sec = &self.security;
+        let job = sec
+            .db()
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM exports WHERE id = ?1"),
+                [id],
+                job_row,
+            )
+            .optional()
+            .map_err(sec.e())?;
+        Ok(job.map(|mut j| {
+            // The live figures of a job still writing; a finished job's row is the truth (the map can
+            // still hold its last 0.99 for a moment).
+            if j.state == ExportState::Running
+                && let Some((p, b)) = self.progress().get(id)
+            {
+                j.progress = *p;
+                j.bytes = *b;
+            }
+            j
+        }))
     }
 
     /// The file of a finished job.
-    pub fn file(&self, id: &str) -> Option<PathBuf> {
+    pub fn file(&self, id: &str) -> Result<Option<PathBuf>, ServerError> {
         if !valid_id(id) {
-            return None;
+            return Ok(None);
         }
-        let job = self.get(id)?;
-        (job.state == ExportState::Done).then(|| self.dir.join(format!("{id}.mp4")))
+        Ok(self
+            .get(id)?
+            .filter(|j| j.state == ExportState::Done)
+            .map(|_| self.file_of(id)))
+    }
+
+    fn set_state(
+        &self,
+        id: &str,
+        state: ExportState,
+        bytes: Option<u64>,
+        error: Option<&str>,
+    ) -> Result<(), ServerError> {
+        let sec = &self.security;
+        sec.db()
+            .execute(
+                "UPDATE exports SET state = ?2, bytes = coalesce(?3, bytes),
+                     error = coalesce(?4, error), finished_ms = ?5 WHERE id = ?1",
+                params![id, state.name(), bytes.map(|b| b as i64), error, now_ms()],
+            )
+            .map_err(sec.e())?;
+        Ok(())
     }
 
     /// Starts an export on a blocking thread; returns its id.
@@ -115,68 +227,200 @@ impl Exports {
                 MAX_RANGE_MS / 3_600_000
             )));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|source| ServerError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        crate::fsmode::create_private_dir(&self.dir)?;
         let id = hex::encode(random_bytes::<16>()?);
         {
-            let mut jobs = self.lock();
-            let running = jobs
-                .values()
-                .filter(|j| j.state == ExportState::Running)
-                .count();
-            if running >= MAX_RUNNING {
+            let sec = &self.security;
+            let mut db = sec.db();
+            let tx = db
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sec.e())?;
+            let running: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM exports WHERE state = 'running'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sec.e())?;
+            if running as usize >= MAX_RUNNING {
                 return Err(ServerError::Invalid(format!(
                     "{running} exports are running; wait for one to finish"
                 )));
             }
-            while jobs.len() >= MAX_JOBS {
-                let oldest = jobs
-                    .values()
-                    .filter(|j| j.state != ExportState::Running)
-                    .min_by_key(|j| j.seq)
-                    .map(|j| j.id.clone());
-                let Some(old) = oldest else { break };
-                jobs.remove(&old);
-                let _ = std::fs::remove_file(self.dir.join(format!("{old}.mp4")));
-            }
-            jobs.insert(
-                id.clone(),
-                ExportJob {
-                    id: id.clone(),
-                    camera: camera.to_string(),
-                    start: start_ms,
-                    end: end_ms,
-                    state: ExportState::Running,
-                    progress: 0.0,
-                    bytes: 0,
-                    error: None,
-                    user_id,
-                    seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                },
-            );
+            tx.execute(
+                "INSERT INTO exports (id, user_id, camera, start_ms, end_ms, state, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6)",
+                params![id, user_id, camera, start_ms, end_ms, now_ms()],
+            )
+            .map_err(sec.e())?;
+            tx.commit().map_err(sec.e())?;
         }
-        let jobs = self.jobs.clone();
-        let (job_id, cam, dir) = (id.clone(), camera.to_string(), self.dir.clone());
+        self.progress().insert(id.clone(), (0.0, 0));
+        self.keep_at_most(MAX_JOBS)?;
+        let job = Job {
+            id: id.clone(),
+            dir: self.dir.clone(),
+            progress: self.progress.clone(),
+        };
+        let (cam, me) = (camera.to_string(), self.handle());
         tokio::task::spawn_blocking(move || {
-            let result = write_export(&store, &cam, start_ms, end_ms, &dir, &job_id, &jobs);
-            let mut jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(j) = jobs.get_mut(&job_id) {
-                match result {
-                    Ok(bytes) => {
-                        j.state = ExportState::Done;
-                        j.progress = 1.0;
-                        j.bytes = bytes;
-                    }
-                    Err(e) => {
-                        j.state = ExportState::Failed;
-                        j.error = Some(e.to_string());
-                    }
+            let result = write_export(&store, &cam, start_ms, end_ms, &job);
+            let saved = match &result {
+                Ok(bytes) => me.set_state(&job.id, ExportState::Done, Some(*bytes), None),
+                Err(e) => {
+                    let _ = std::fs::remove_file(job.part());
+                    me.set_state(&job.id, ExportState::Failed, None, Some(&e.to_string()))
                 }
+            };
+            if let Err(e) = saved {
+                tracing::error!("export {}: recording its state: {e}", job.id);
             }
+            job.progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&job.id);
         });
         Ok(id)
+    }
+
+    /// Another handle on the same jobs (for the thread writing one).
+    fn handle(&self) -> Exports {
+        Exports {
+            dir: self.dir.clone(),
+            security: self.security.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+
+    /// Deletes the files of the oldest finished exports beyond `n` (they expire early).
+    fn keep_at_most(&self, n: usize) -> Result<(), ServerError> {
+        let old = self.ids_where(
+            "state = 'done' ORDER BY finished_ms DESC LIMIT -1 OFFSET ?1",
+            n as i64,
+        )?;
+        for id in old {
+            self.expire(&id, "more than the exports kept")?;
+        }
+        Ok(())
+    }
+
+    fn expire(&self, id: &str, why: &str) -> Result<(), ServerError> {
+        let path = self.file_of(id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!("export {id} expired ({why}): deleted {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ServerError::Io { path, source }),
+        }
+        self.set_state(id, ExportState::Expired, None, Some(why))
+    }
+
+    /// Applies the retention: finished exports older than the policy's `export_keep` expire, finished
+    /// jobs whose file vanished too; files of the folder that no finished (or, unless `at_start`,
+    /// running) job owns are deleted; at start, jobs still marked running were interrupted. Returns
+    /// how many files were deleted.
+    pub fn reap(&self, at_start: bool) -> Result<usize, ServerError> {
+        let sec = &self.security;
+        if at_start {
+            let n = sec
+                .db()
+                .execute(
+                    "UPDATE exports SET state = 'failed', finished_ms = ?1,
+                         error = 'interrupted: the server stopped while it was being written'
+                     WHERE state = 'running'",
+                    [now_ms()],
+                )
+                .map_err(sec.e())?;
+            if n > 0 {
+                tracing::warn!("{n} export(s) were interrupted by the last stop");
+            }
+        }
+        let cutoff = now_ms() - sec.policy.export_keep.as_millis() as i64;
+        let old = self.ids_where("state = 'done' AND finished_ms < ?1", cutoff)?;
+        let done = self.ids_where("state = 'done' AND finished_ms >= ?1", cutoff)?;
+        for id in &old {
+            self.expire(id, "older than the export retention")?;
+        }
+        for id in &done {
+            if !self.file_of(id).exists() {
+                self.set_state(id, ExportState::Expired, None, Some("its file is gone"))?;
+            }
+        }
+        sec.db()
+            .execute(
+                "DELETE FROM exports WHERE state IN ('failed', 'expired') AND finished_ms < ?1",
+                [now_ms() - FORGET_AFTER_MS],
+            )
+            .map_err(sec.e())?;
+        self.delete_strays(at_start)
+    }
+
+    /// Ids of the jobs matching an SQL condition on `?1 = value`.
+    fn ids_where(&self, condition: &str, value: i64) -> Result<Vec<String>, ServerError> {
+        let sec = &self.security;
+        let db = sec.db();
+        let mut q = db
+            .prepare(&format!("SELECT id FROM exports WHERE {condition}"))
+            .map_err(sec.e())?;
+        q.query_map([value], |r| r.get(0))
+            .map_err(sec.e())?
+            .collect::<Result<_, _>>()
+            .map_err(sec.e())
+    }
+
+    /// Deletes the files of the folder no job may still use.
+    fn delete_strays(&self, at_start: bool) -> Result<usize, ServerError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(ServerError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut deleted = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (id, partial) = match (name.strip_suffix(".mp4.part"), name.strip_suffix(".mp4")) {
+                (Some(id), _) => (id.to_string(), true),
+                (None, Some(id)) => (id.to_string(), false),
+                _ => {
+                    tracing::warn!("{}: not an export file, left alone", entry.path().display());
+                    continue;
+                }
+            };
+            let owner = if valid_id(&id) { self.get(&id)? } else { None };
+            let wanted = match owner.map(|j| j.state) {
+                Some(ExportState::Done) => !partial,
+                Some(ExportState::Running) => !at_start,
+                _ => false,
+            };
+            if !wanted {
+                let path = entry.path();
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::info!("deleted {}: no export owns it", path.display());
+                        deleted += 1;
+                    }
+                    Err(e) => tracing::warn!("{}: {e}", path.display()),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// What the thread writing a job needs.
+struct Job {
+    id: String,
+    dir: PathBuf,
+    progress: Arc<Mutex<HashMap<String, (f64, u64)>>>,
+}
+
+impl Job {
+    fn part(&self) -> PathBuf {
+        self.dir.join(format!("{}.mp4.part", self.id))
     }
 }
 
@@ -185,9 +429,7 @@ fn write_export(
     camera: &str,
     start_ms: i64,
     end_ms: i64,
-    dir: &std::path::Path,
-    id: &str,
-    jobs: &Mutex<HashMap<String, ExportJob>>,
+    job: &Job,
 ) -> Result<u64, ServerError> {
     let export = store.reader()?.export(
         camera,
@@ -196,21 +438,24 @@ fn write_export(
         Time90k(end_ms.saturating_mul(90)),
     )?;
     let total = export.file.len().max(1);
-    let part = dir.join(format!("{id}.mp4.part"));
-    let done = dir.join(format!("{id}.mp4"));
-    let io = |path: &PathBuf| {
-        let path = path.clone();
+    let part = job.part();
+    let done = job.dir.join(format!("{}.mp4", job.id));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
         move |source| ServerError::Io { path, source }
     };
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&part).map_err(io(&part))?);
-    let mut written = 0u64;
+    let file = crate::fsmode::private_file(&part, true).map_err(io(&part))?;
+    let mut f = std::io::BufWriter::new(file);
     export
         .file
-        .write_all(&mut f, &mut |n| {
-            written = n;
-            if let Some(j) = jobs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
-                j.progress = (written as f64 / total as f64).min(0.99);
-                j.bytes = written;
+        .write_all(&mut f, &mut |written| {
+            if let Some(p) = job
+                .progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&job.id)
+            {
+                *p = ((written as f64 / total as f64).min(0.99), written);
             }
         })
         .map_err(|e| ServerError::Invalid(format!("writing the export: {e}")))?;

@@ -1,7 +1,8 @@
 //! Vigil's HTTPS server: the JSON API of `/api/*` (described at `/api/openapi.json`), `/metrics`, and
 //! the security around them — accounts with argon2id passwords, session cookies with CSRF tokens,
 //! API tokens with scopes, TOTP MFA, roles with per-camera scopes, login rate limiting and lockout,
-//! and a hash-chained audit log.
+//! an audit log HMAC-chained under a key outside the database ([`keys`]) and anchored outside it
+//! ([`anchor`]), and export jobs kept across restarts ([`exports`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vigil_server::ServerError> {
@@ -29,14 +30,19 @@
 //! before starting; the routes themselves, with their permissions, are the table in
 //! [`routes::ROUTES`].
 
+pub mod anchor;
 pub mod audit;
+mod audit_verify;
 pub mod auth;
 mod context;
 mod error;
 pub mod event_feed;
 pub mod exports;
+pub mod fsmode;
+pub mod keys;
 pub mod live;
 pub mod openapi;
+pub mod origin;
 pub mod perms;
 pub mod routes;
 mod server;

@@ -1,5 +1,5 @@
 //! Live video over WebSocket: `GET /api/cameras/{camera}/live` (after the router has checked the `live`
-//! permission and camera scope and written the audit entry) is upgraded and fed from the camera's
+//! permission and camera scope, and the route its `Origin`) is upgraded and fed from the camera's
 //! [`LiveHub`]: a text message `{"mime": "video/mp4; codecs=\"...\""}`, the init segment, then one
 //! media segment per frame from a key frame on (again a mime message and an init segment whenever the
 //! camera's parameters change). The segments are muxed once per camera and shared by every viewer; a

@@ -105,6 +105,13 @@ pub mod s {
                "properties": {"secret": {"type": "string"}, "otpauth_url": {"type": "string"},
                               "qr_svg": {"type": "string"}}})
     }
+    /// POST /api/me/mfa/enroll: nothing while MFA is off; to replace an authenticator, the password
+    /// and a current code (TOTP or recovery code). The body may be left out.
+    pub fn enroll_request() -> Value {
+        json!({"type": "object", "x-vigil-optional-body": true,
+               "properties": {"password": {"type": "string"}, "code": {"type": "string"}},
+               "additionalProperties": false})
+    }
     /// `{code}`.
     pub fn code_request() -> Value {
         json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})
@@ -145,7 +152,7 @@ pub mod s {
         json!({"type": "object", "required": ["id", "camera", "state", "progress", "bytes"],
                "properties": {"id": export_id(), "camera": {"type": "string"},
                               "start": {"type": "integer"}, "end": {"type": "integer"},
-                              "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                              "state": {"type": "string", "enum": ["running", "done", "failed", "expired"]},
                               "progress": {"type": "number", "minimum": 0, "maximum": 1},
                               "bytes": {"type": "integer"}, "error": {"type": "string"}}})
     }
@@ -274,9 +281,14 @@ pub fn document() -> Value {
             op.insert("parameters".into(), Value::Array(params));
         }
         if let Some(req) = r.request {
+            let mut schema = req();
+            let optional = schema
+                .as_object_mut()
+                .and_then(|m| m.remove("x-vigil-optional-body"))
+                .is_some();
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": req()}}}),
+                json!({"required": !optional, "content": {"application/json": {"schema": schema}}}),
             );
         }
         let ok = match r.response {

@@ -95,14 +95,35 @@ impl Server {
                 })
             }
         };
+        // Exports interrupted by the last stop, stray files and expired exports go now, then every
+        // 10 minutes with the sessions.
+        let c = ctx.clone();
+        match tokio::task::spawn_blocking(move || c.exports.reap(true)).await {
+            Ok(Err(e)) => tracing::warn!("reaping exports: {e}"),
+            Err(e) => tracing::warn!("reaping exports: {e}"),
+            Ok(Ok(_)) => {}
+        }
         let sec = ctx.security.clone();
+        let c = ctx.clone();
         let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            let mut sweep = tokio::time::interval(Duration::from_secs(600));
+            let mut anchor = tokio::time::interval(crate::anchor::ANCHOR_EVERY);
             loop {
-                tick.tick().await;
                 let s = sec.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
-                    tracing::warn!("sweeping sessions: {e}");
+                tokio::select! {
+                    _ = sweep.tick() => {
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
+                            tracing::warn!("sweeping sessions: {e}");
+                        }
+                        let c = c.clone();
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.exports.reap(false)).await {
+                            tracing::warn!("reaping exports: {e}");
+                        }
+                    }
+                    // Entries appended since the last anchor are anchored within a second.
+                    _ = anchor.tick() => {
+                        let _ = tokio::task::spawn_blocking(move || s.flush_audit_anchor()).await;
+                    }
                 }
             }
         });

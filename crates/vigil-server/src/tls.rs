@@ -50,7 +50,7 @@ pub fn ensure_files(
             generated: true,
         });
     }
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    crate::fsmode::create_private_dir(&dir)?;
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -67,7 +67,7 @@ pub fn ensure_files(
     }
     let generated = rcgen::generate_simple_self_signed(names)
         .map_err(|e| ServerError::Tls(format!("generating a certificate: {e}")))?;
-    write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
+    crate::fsmode::write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(&cert, generated.cert.pem()).map_err(io(&cert))?;
     tracing::info!(
         "generated a self-signed TLS certificate at {}",
@@ -78,21 +78,6 @@ pub fn ensure_files(
         key,
         generated: true,
     })
-}
-
-/// Writes a file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
 }
 
 /// A rustls server configuration (ring provider) for a certificate and key.

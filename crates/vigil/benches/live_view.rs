@@ -166,16 +166,7 @@ fn measure(video: &std::path::Path, label: &str) {
 
 /// Logs in through the API (setup first) and returns the session cookie.
 fn login(vigil: &Vigil, pem: &[u8], token: &str) -> String {
-    let cert = ureq::tls::Certificate::from_pem(pem).unwrap().to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = support::https_agent(pem);
     let (user, password) = ("bench", "tulip-orbit-42-canyon");
     let mut r = agent
         .post(&format!("{}/api/setup", vigil.url()))
@@ -229,6 +220,9 @@ async fn watch(
         let url = format!("wss://127.0.0.1:{}/api/cameras/{CAMERA}/live", vigil.port);
         let mut req = url.into_client_request().unwrap();
         req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        // A browser on the UI's page sends its origin; the server refuses cookie upgrades without it.
+        let origin = format!("https://127.0.0.1:{}", vigil.port);
+        req.headers_mut().insert("origin", origin.parse().unwrap());
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", vigil.port))
             .await
             .unwrap();

@@ -47,12 +47,18 @@ enum Command {
     /// Check the audit log (`vigil audit verify`).
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Check an installation against a hardening checklist (`vigil security check`).
+    #[command(subcommand)]
+    Security(cmd::security::SecurityCommand),
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
 }
 
 fn main() -> std::process::ExitCode {
+    // Footage, snapshots, exports, databases and keys are nobody else's business: everything Vigil
+    // creates is owner-only (folders 0700, files 0600), also what it creates while running.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -72,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::BenchRecord(args) => cmd::bench_record::run(args),
         Command::User(command) => cmd::user::run(command),
         Command::Audit(command) => cmd::audit::run(command),
+        Command::Security(command) => cmd::security::run(command),
         Command::BenchApi(args) => cmd::bench_api::run(args),
     };
     match result {

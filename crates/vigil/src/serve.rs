@@ -184,6 +184,20 @@ pub struct Started {
     pub server: Server,
     /// The one-time setup token, when no user exists yet.
     pub setup_token: Option<String>,
+    /// Its security database (for the `server.stop` entry).
+    security: Arc<Security>,
+}
+
+impl Started {
+    /// Stops the server (requests in flight get 3 s), records `server.stop` in the audit log and
+    /// anchors it.
+    pub fn stop(self, runtime: &tokio::runtime::Runtime) {
+        let url = self.server.url();
+        runtime.block_on(self.server.shutdown(std::time::Duration::from_secs(3)));
+        self.security
+            .audit_or_log("-", "local", "server.stop", &url, "");
+        self.security.flush_audit_anchor();
+    }
 }
 
 /// Starts the HTTPS server for a running engine; `config_file` is the `vigil.toml` it runs with (its
@@ -213,6 +227,12 @@ pub fn start(
         let _enter = engine.runtime().enter();
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
+    ctx.allowed_origins = config
+        .server
+        .allowed_origins
+        .iter()
+        .filter_map(|o| vigil_server::origin::normalise(o))
+        .collect();
     let options =
         ServerOptions::from_config(&config.server, &config.data_dir).context("preparing TLS")?;
     let server = engine
@@ -232,6 +252,7 @@ pub fn start(
     Ok(Started {
         server,
         setup_token,
+        security,
     })
 }
 

@@ -30,12 +30,7 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         return;
     };
     // With the shared models and ONNX Runtime the camera is analysed too, so events with snapshots show.
-    let models = video
-        .ancestors()
-        .nth(3)
-        .map(|shared| shared.join("models"))
-        .filter(|m| m.join("yolox_nano_416.onnx").is_file())
-        .filter(|_| std::env::var_os("ORT_DYLIB_PATH").is_some());
+    let models = support::analysis_models(&video);
     if models.is_none() {
         eprintln!("SKIP: the events part (no ../shared/models or ORT_DYLIB_PATH)");
     }

@@ -1,36 +1,18 @@
 //! `vigil user`, `vigil audit verify` and the first start of `vigil run` (URL and one-time setup token on
 //! the console, the token in no file).
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn vigil(args: &[&str], data: &Path, stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let data = data.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--data", data.as_str()]);
+    support::cli(&all, stdin, &[])
 }
 
 #[test]
@@ -98,7 +80,11 @@ fn users_are_managed_from_the_command_line_and_audit_verify_names_a_tampered_ent
 
     let (code, out, err) = vigil(&["audit", "verify"], d, None);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("audit log OK: 5 entries"), "{out}");
+    // The keyed-section entry opens the log, then the five changes.
+    assert!(
+        out.contains("audit log OK: 6 entries, HMAC-SHA256 chain intact, anchored up to entry 6"),
+        "{out}"
+    );
 
     let db = d.join("security.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -209,4 +195,14 @@ fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
         )
         .unwrap();
     assert_eq!(starts, 3);
+    let stops: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'server.stop'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stops, 3, "every clean stop is recorded");
+    let (code, out, err) = vigil(&["audit", "verify"], &dir.path().join("data"), None);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -1,5 +1,6 @@
 // Account: two-factor authentication. Enrolment shows the QR code and secret, confirms with a first code,
-// then shows the recovery codes once.
+// then shows the recovery codes once. Replacing an enrolled authenticator asks for the password and a
+// current code first (the server refuses it otherwise) and ends the account's other sessions.
 
 import { post, get } from '../api.js';
 import { setSession, user, mfaRequired, go, home } from '../app.js';
@@ -16,19 +17,36 @@ export function render() {
 
   function showEnabled() {
     box.replaceChildren(h('h2', 'Two-factor authentication'),
-      h('p', h('span.dot.ok', 'On'), ' — logging in needs a code from your authenticator app.'));
+      h('p', h('span.dot.ok', 'On'), ' — logging in needs a code from your authenticator app.'),
+      h('button#mfa-replace.ghost', { type: 'button', onclick: askToReplace }, 'Replace authenticator'));
+  }
+
+  function askToReplace() {
+    const error = h('p.error', { role: 'alert' });
+    const form = h('form.inline#mfa-reauth', { onsubmit: (ev) => {
+      ev.preventDefault();
+      const f = formData(form);
+      enroll({ password: f.password, code: f.code.trim() }, error);
+    } },
+    h('label', 'Password', h('input', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' })),
+    h('label', 'Current code', h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, maxlength: 11, title: 'a code from your authenticator app, or a recovery code' })),
+    h('button', { type: 'submit' }, 'Continue'));
+    box.replaceChildren(h('h2', 'Replace your authenticator'),
+      h('p.muted', 'Confirm it is you: your password and a code from your current authenticator app (or a recovery code). Your other sessions will be logged out.'),
+      form, error);
+    form.querySelector('input').focus();
   }
 
   function showOff() {
     box.replaceChildren(h('h2', 'Two-factor authentication'),
       h('p.muted', 'Protect this account with a code from an authenticator app (TOTP) in addition to the password.'),
-      h('button#mfa-start', { type: 'button', onclick: enroll }, 'Set up two-factor authentication'));
+      h('button#mfa-start', { type: 'button', onclick: () => enroll() }, 'Set up two-factor authentication'));
   }
 
-  async function enroll() {
-    const error = h('p.error', { role: 'alert' });
+  async function enroll(proof, shownError) {
+    const error = shownError || h('p.error', { role: 'alert' });
     try {
-      const e = await post('/api/me/mfa/enroll');
+      const e = await post('/api/me/mfa/enroll', proof && proof.password ? proof : {});
       const img = h('img.qr', { alt: 'QR code for your authenticator app', src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(e.qr_svg)}` });
       const form = h('form.inline', { onsubmit: confirmCode },
         h('label', 'Code from the app', h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, maxlength: 6, pattern: '[0-9]{6}' })),
@@ -41,7 +59,7 @@ export function render() {
           form, error)));
       form.querySelector('input').focus();
     } catch (err) {
-      box.append(error);
+      if (!error.isConnected) box.append(error);
       error.textContent = err.message;
     }
 

@@ -133,18 +133,18 @@ export async function render(_ctx, name) {
       const a = Math.max(r.start, from()), b = Math.min(r.end, windowEnd);
       if (b <= a) continue;
       recorded += b - a;
-      track.append(h('div.run', { style: `left:${pct(a)}%;width:${Math.max(0.2, pct(b) - pct(a))}%`, title: `${fmtTime(r.start)} – ${fmtTime(r.end)}` }));
+      track.append(h('div.run', { style: { left: `${pct(a)}%`, width: `${Math.max(0.2, pct(b) - pct(a))}%` }, title: `${fmtTime(r.start)} – ${fmtTime(r.end)}` }));
     }
     for (const e of events) {
       track.append(h('div.ev', {
-        style: `left:${pct(e.start)}%`, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
+        style: { left: `${pct(e.start)}%` }, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
         onclick: (ev) => { ev.stopPropagation(); playAt(e.start - 3000); },
       }));
     }
     ticks.replaceChildren();
     const step = [60e3, 300e3, 900e3, 3600e3, 3 * 3600e3].find((s) => windowMs / s <= 8) || 3 * 3600e3;
     for (let t = Math.ceil(from() / step) * step; t <= windowEnd; t += step) {
-      ticks.append(h('span', { style: `left:${pct(t)}%` }, fmtClock(t)));
+      ticks.append(h('span', { style: { left: `${pct(t)}%` } }, fmtClock(t)));
     }
     const share = Math.round((recorded / windowMs) * 100);
     if (runs.length || !summary.textContent) summary.textContent = `${share}% of this window recorded · ${events.length} events`;
@@ -164,16 +164,30 @@ export async function render(_ctx, name) {
     modeLabel.textContent = `PLAYBACK ${fmtTime(t)}`;
   }
 
-  function playAt(t) {
-    // The run holding t, or the next one after it.
-    const run = runs.find((r) => r.end > t && r.start <= t) || runs.find((r) => r.start > t);
+  function runAt(t) {
+    return runs.find((r) => r.end > t && r.start <= t) || runs.find((r) => r.start > t);
+  }
+
+  async function playAt(t, tries = 0) {
+    // The run holding t, or the next one after it. Footage of the last moments keeps arriving: ask the
+    // server again rather than trusting the timeline loaded a while ago, and wait a little for it.
+    let run = runAt(t);
+    if ((!run || run.end < t + 2000) && Date.now() - t < 120e3) {
+      windowEnd = Date.now();
+      await loadTimeline();
+      run = runAt(t);
+      if (!run && tries < 5) { setTimeout(() => playAt(t, tries + 1), 1000); return; }
+    }
     if (!run) { toast('Nothing recorded at or after that moment in this window.', 'warn'); return; }
     const start = Math.max(t, run.start);
     const end = Math.min(run.end, start + MAX_CLIP_MS);
     play(start, end);
   }
 
-  function replay(ms) {
+  async function replay(ms) {
+    // The newest footage, as the server has it now.
+    windowEnd = Date.now();
+    await loadTimeline();
     const last = runs[runs.length - 1];
     if (!last) { toast('Nothing recorded yet.', 'warn'); return; }
     const end = last.end;

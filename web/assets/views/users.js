@@ -45,22 +45,24 @@ export async function render() {
   }
 
   function row(u) {
-    const role = h('select', { 'aria-label': `Role of ${u.username}`, onchange: async () => {
+    // Nobody changes their own role, cameras or grants (the server refuses it too).
+    const self = me() && me().id === u.id;
+    const own = self ? 'you cannot change your own account' : '';
+    const role = h('select', { 'aria-label': `Role of ${u.username}`, disabled: self, title: own, onchange: async () => {
       try { await patch(`/api/users/${u.id}`, { role: role.value }); toast(`${u.username} is now ${role.value}`); } catch (e) { toast(e.message, 'error'); role.value = u.role; }
     } }, ROLES.map((r) => h('option', { value: r, selected: r === u.role }, r)));
-    const cams = h('input', { value: (u.cameras || []).join(', '), placeholder: 'all', 'aria-label': `Cameras of ${u.username}` });
+    const cams = h('input', { value: (u.cameras || []).join(', '), placeholder: 'all', 'aria-label': `Cameras of ${u.username}`, disabled: self, title: own });
     cams.addEventListener('change', async () => {
       try { await patch(`/api/users/${u.id}`, { cameras: scope(cams.value) }); toast(`Camera scope of ${u.username} saved`); } catch (e) { toast(e.message, 'error'); }
     });
     const flag = (key, label) => {
       const box = h('input', { type: 'checkbox', checked: !!u[key], 'aria-label': `${label} (${u.username})`,
-        disabled: u.role !== 'viewer', title: u.role === 'viewer' ? '' : 'always allowed for this role' });
+        disabled: self || u.role !== 'viewer', title: own || (u.role === 'viewer' ? '' : 'always allowed for this role') });
       box.addEventListener('change', async () => {
         try { await patch(`/api/users/${u.id}`, { [key]: box.checked }); toast(`${label} ${box.checked ? 'allowed' : 'withdrawn'} for ${u.username}`); } catch (e) { toast(e.message, 'error'); box.checked = !box.checked; }
       });
       return box;
     };
-    const self = me() && me().id === u.id;
     return h('tr',
       h('td', h('strong', u.username), self ? h('span.muted', ' (you)') : null),
       h('td', role), h('td', cams),

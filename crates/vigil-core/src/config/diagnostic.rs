@@ -4,6 +4,7 @@
 //! key or value that span falls in (using `toml::de::DeTable`, which keeps spans). Semantic errors come with
 //! a field path; the span is found by walking the same table.
 
+use super::redact::{mask_line, mask_message, secrets_in};
 use super::validate::{FieldPath, Problem, Seg};
 use std::fmt;
 use std::ops::Range;
@@ -100,9 +101,10 @@ impl ConfigErrors {
             (Some(span), None) => syntax_field(text, span.start),
             (None, _) => String::new(),
         };
+        let secrets = secrets_in(text);
         Self {
             origin: origin.to_string(),
-            diagnostics: vec![diagnostic(text, span, field, message)],
+            diagnostics: vec![diagnostic(text, span, field, message, &secrets)],
         }
     }
 
@@ -113,6 +115,7 @@ impl ConfigErrors {
         document: &Spanned<DeTable<'_>>,
         problems: Vec<Problem>,
     ) -> Self {
+        let secrets = secrets_in(text);
         let mut diagnostics: Vec<ConfigDiagnostic> = problems
             .into_iter()
             .map(|problem| {
@@ -127,7 +130,7 @@ impl ConfigErrors {
                         render_path(first)
                     ));
                 }
-                diagnostic(text, span, render_path(&problem.path), message)
+                diagnostic(text, span, render_path(&problem.path), message, &secrets)
             })
             .collect();
         diagnostics.sort_by_key(|d| (d.line, d.column));
@@ -153,12 +156,15 @@ impl ConfigErrors {
     }
 }
 
+/// A located problem; the quoted line and the message with every secret of the file masked.
 fn diagnostic(
     text: &str,
     span: Option<Range<usize>>,
     field: String,
     message: String,
+    secrets: &[String],
 ) -> ConfigDiagnostic {
+    let message = mask_message(&message, secrets);
     let Some(span) = span else {
         return ConfigDiagnostic {
             line: 0,
@@ -170,17 +176,23 @@ fn diagnostic(
         };
     };
     let start = span.start.min(text.len());
-    let (line, column) = line_col(text, start);
+    // Back off to a char boundary so slicing cannot panic on a span inside a multi-byte character.
+    let start = (0..=start)
+        .rev()
+        .find(|&o| text.is_char_boundary(o))
+        .unwrap_or(0);
+    let (line, _) = line_col(text, start);
     let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |p| start + p);
-    let source_line = text[line_start..line_end]
-        .trim_end_matches('\r')
-        .to_string();
-    let end = span.end.clamp(start, line_end);
-    let width = text.get(start..end).map_or(1, |s| s.chars().count()).max(1);
+    let raw = text[line_start..line_end].trim_end_matches('\r');
+    let end = span.end.clamp(start, line_start + raw.len());
+    let end = (end..=text.len())
+        .find(|&o| text.is_char_boundary(o))
+        .unwrap_or(text.len());
+    let (source_line, column, width) = mask_line(raw, start - line_start, end - line_start);
     ConfigDiagnostic {
         line,
-        column,
+        column: column + 1,
         field,
         message,
         source_line,

@@ -17,12 +17,14 @@
 //! retention = { max_days = 30, max_bytes = "500 GB" }
 //! ```
 //!
-//! Camera passwords are held in a [`Secret`] whose `Debug`/`Display` print `***`. They are plain text in the
-//! file for now; once the store has a master key they will be stored encrypted (and the file will only
-//! reference them).
+//! Camera passwords are held in a [`Secret`] whose `Debug`/`Display` print `***`, and configuration error
+//! reports mask URL user-info and the values of secret-named keys in the lines and messages they quote.
+//! They are plain text in the file for now; once the store has a master key they will be stored
+//! encrypted (and the file will only reference them).
 
 mod bytesize;
 mod diagnostic;
+mod redact;
 mod validate;
 
 pub use bytesize::ByteSize;
@@ -99,6 +101,18 @@ pub struct ServerConfig {
     /// A user of such a role without MFA can only enrol MFA until they have.
     #[serde(default)]
     pub require_mfa: Vec<String>,
+    /// Origins (`https://host[:port]`) besides the server's own whose pages may open the live-video
+    /// WebSocket, e.g. the public name of a reverse proxy (default none: only the server's own origin).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// A syslog datagram socket (e.g. `/dev/log`) to which every audit-log anchor (the newest entry's
+    /// chain hash, HMAC'd with the audit key) is also sent, so that a copy lives off the database
+    /// (default none).
+    #[serde(default)]
+    pub audit_syslog: Option<PathBuf>,
+    /// Hours a finished export's file is kept for download before it is deleted (default 24).
+    #[serde(default = "ServerConfig::default_export_hours")]
+    pub export_retention_hours: u64,
 }
 
 impl ServerConfig {
@@ -112,6 +126,10 @@ impl ServerConfig {
 
     fn default_max_hours() -> u64 {
         12
+    }
+
+    fn default_export_hours() -> u64 {
+        24
     }
 
     /// The role names `require_mfa` accepts.
@@ -149,6 +167,12 @@ impl ServerConfig {
         if self.session_max_hours == 0 || self.session_max_hours > 24 * 30 {
             out.push(at("session_max_hours", "must be between 1 and 720".into()));
         }
+        if self.export_retention_hours == 0 || self.export_retention_hours > 24 * 365 {
+            out.push(at(
+                "export_retention_hours",
+                "must be between 1 and 8760".into(),
+            ));
+        }
         for (i, r) in self.require_mfa.iter().enumerate() {
             if !Self::ROLES.contains(&r.as_str()) {
                 out.push(Problem::new(
@@ -157,8 +181,36 @@ impl ServerConfig {
                 ));
             }
         }
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            if let Some(why) = origin_problem(o) {
+                out.push(Problem::new(
+                    vec![key("server"), key("allowed_origins"), Seg::Index(i)],
+                    format!("{o:?} is not an origin: {why} (write it like \"https://vigil.example.com\")"),
+                ));
+            }
+        }
         out
     }
+}
+
+/// Why `text` is not an `http(s)://host[:port]` origin, or `None` when it is one.
+fn origin_problem(text: &str) -> Option<&'static str> {
+    let Ok(url) = Url::parse(text) else {
+        return Some("it does not parse as a URL");
+    };
+    if !matches!(url.scheme(), "https" | "http") {
+        return Some("the scheme must be https or http");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Some("it has no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("it must not contain credentials");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Some("an origin has no path, query or fragment");
+    }
+    None
 }
 
 impl Default for ServerConfig {
@@ -171,6 +223,9 @@ impl Default for ServerConfig {
             session_idle_minutes: Self::default_idle(),
             session_max_hours: Self::default_max_hours(),
             require_mfa: Vec::new(),
+            allowed_origins: Vec::new(),
+            audit_syslog: None,
+            export_retention_hours: Self::default_export_hours(),
         }
     }
 }

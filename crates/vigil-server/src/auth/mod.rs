@@ -33,6 +33,10 @@ pub struct Policy {
     pub require_mfa: Vec<Role>,
     /// Login rate limits and lockout.
     pub limits: LoginLimits,
+    /// A syslog datagram socket (e.g. `/dev/log`) each audit anchor is also sent to.
+    pub audit_syslog: Option<PathBuf>,
+    /// A finished export's file is deleted this long after it was written.
+    pub export_keep: Duration,
 }
 
 impl Default for Policy {
@@ -42,6 +46,8 @@ impl Default for Policy {
             session_max: Duration::from_secs(12 * 3600),
             require_mfa: Vec::new(),
             limits: LoginLimits::default(),
+            audit_syslog: None,
+            export_keep: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -58,6 +64,8 @@ impl Policy {
                 .filter_map(|r| Role::parse(r))
                 .collect(),
             limits: LoginLimits::default(),
+            audit_syslog: c.audit_syslog.clone(),
+            export_keep: Duration::from_secs(c.export_retention_hours.max(1) * 3600),
         }
     }
 }
@@ -71,6 +79,18 @@ pub struct Security {
     setup: Mutex<Option<[u8; 32]>>,
     /// Login rate limiting and lockout.
     pub limiter: Limiter,
+    /// The key of the audit chain (`data_dir/keys/audit.key`).
+    pub(crate) audit_key: crate::keys::KeyFile,
+    /// Where the audit log's current keyed section begins.
+    pub(crate) keyed_from: std::sync::atomic::AtomicI64,
+    /// The audit log's anchor outside the database.
+    pub(crate) anchor: crate::anchor::Anchorer,
+}
+
+impl Drop for Security {
+    fn drop(&mut self) {
+        self.flush_audit_anchor();
+    }
 }
 
 const SCHEMA: &str = "
@@ -98,7 +118,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
 CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     hash TEXT NOT NULL UNIQUE,
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -139,16 +159,14 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Security {
-    /// Opens (creating) `security.db` in `data_dir`.
+    /// Opens (creating, owner-only) `security.db` in `data_dir`.
     pub fn open_in(data_dir: &Path, policy: Policy) -> Result<Security, ServerError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ServerError::Io {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
+        crate::fsmode::create_private_dir(data_dir)?;
         Security::open(&data_dir.join("security.db"), policy)
     }
 
-    /// Opens (creating) a security database.
+    /// Opens (creating) a security database, with the audit key beside it (`keys/audit.key` in the
+    /// same folder, created at first start) and the audit anchor.
     pub fn open(path: &Path, policy: Policy) -> Result<Security, ServerError> {
         let e = |source| ServerError::Db {
             path: path.to_path_buf(),
@@ -157,7 +175,7 @@ impl Security {
         let existed = path.exists();
         let conn = Connection::open(path).map_err(e)?;
         if !existed {
-            restrict_to_owner(path)?;
+            crate::fsmode::restrict_to_owner(path)?;
         }
         conn.busy_timeout(Duration::from_secs(5)).map_err(e)?;
         conn.execute_batch(
@@ -166,14 +184,31 @@ impl Security {
         .map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
+        conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
+        tokens::never_reuse_ids(&conn).map_err(e)?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let (audit_key, created) =
+            crate::keys::KeyFile::read_or_create(&dir.join("keys"), "audit", "audit-hmac-sha256")?;
+        if created {
+            tracing::info!("created the audit key {}", audit_key.path.display());
+        }
         let limiter = Limiter::new(policy.limits.clone());
-        Ok(Security {
+        let anchor = crate::anchor::Anchorer::new(dir, policy.audit_syslog.clone());
+        let sec = Security {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             policy,
             setup: Mutex::new(None),
             limiter,
-        })
+            audit_key,
+            keyed_from: Default::default(),
+            anchor,
+        };
+        sec.start_keyed_section()?;
+        Ok(sec)
     }
 
     /// The database file.
@@ -222,20 +257,4 @@ impl Security {
             _ => false,
         }
     }
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> Result<(), ServerError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
-        ServerError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_: &Path) -> Result<(), ServerError> {
-    Ok(())
 }

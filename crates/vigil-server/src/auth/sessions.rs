@@ -120,6 +120,16 @@ impl Security {
             .map_err(self.e())
     }
 
+    /// Ends every session of a user but the one with stored hash `keep`; returns how many ended.
+    pub fn end_other_sessions(&self, user_id: i64, keep: &str) -> Result<usize, ServerError> {
+        self.db()
+            .execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND hash != ?2",
+                params![user_id, keep],
+            )
+            .map_err(self.e())
+    }
+
     /// Deletes expired sessions; returns how many.
     pub fn sweep_sessions(&self) -> Result<usize, ServerError> {
         let now = now_ms();

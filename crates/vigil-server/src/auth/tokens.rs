@@ -60,6 +60,55 @@ fn scopes_of(text: &str) -> Permissions {
     set
 }
 
+/// Makes token ids never come back after a deletion (so `alice (token 3)` in the audit log names one
+/// token forever): a `tokens` table created without `AUTOINCREMENT` is rebuilt with it, and its counter
+/// starts after the highest id ever used, in the table or in the audit log's `token.create` entries.
+pub(crate) fn never_reuse_ids(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let sql: String = conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tokens'",
+        [],
+        |r| r.get(0),
+    )?;
+    if sql.to_ascii_uppercase().contains("AUTOINCREMENT") {
+        return Ok(());
+    }
+    let audited: i64 = conn.query_row(
+        "SELECT coalesce(max(CAST(substr(target, 7) AS INTEGER)), 0) FROM audit
+         WHERE action = 'token.create' AND target LIKE 'token %'",
+        [],
+        |r| r.get(0),
+    )?;
+    // Rebuilt from the schema's own definition: the old table moves aside, the schema creates the new.
+    conn.execute_batch("BEGIN IMMEDIATE; ALTER TABLE tokens RENAME TO tokens_old;")?;
+    let moved = conn
+        .execute_batch(super::SCHEMA)
+        .and_then(|()| {
+            conn.execute_batch(
+                "INSERT INTO tokens (id, hash, user_id, name, scopes, created_ms, last_used_ms)
+                     SELECT id, hash, user_id, name, scopes, created_ms, last_used_ms FROM tokens_old;
+                 DROP TABLE tokens_old;",
+            )
+        });
+    if let Err(e) = moved {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    let done = (|| {
+        let used: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) FROM tokens", [], |r| r.get(0))?;
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'tokens'", [])?;
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES ('tokens', ?1)",
+            [used.max(audited)],
+        )?;
+        conn.execute_batch("COMMIT")
+    })();
+    if done.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    done
+}
+
 impl Security {
     /// Creates a token for `user_id`; returns it with its secret (shown once).
     pub fn create_token(
@@ -179,14 +228,68 @@ impl Security {
             )
             .optional()
             .map_err(self.e())?;
+        // A token acts for its user as they stand now: when their role requires MFA they have not
+        // enrolled, the token is held back like their sessions are.
         Ok(user.map(|u| Principal {
             user_id: u.id,
             perms: u.perms().intersect(scopes_of(&scopes)),
+            mfa_pending: self.policy.require_mfa.contains(&u.role) && !u.mfa,
             username: u.username,
             role: u.role,
             cameras: u.cameras,
             via: Via::Token { id },
-            mfa_pending: false,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Policy, Security};
+
+    #[test]
+    fn a_table_from_before_autoincrement_never_hands_out_a_used_id_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("security.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                 role TEXT NOT NULL, cameras TEXT, playback INTEGER NOT NULL DEFAULT 0,
+                 export INTEGER NOT NULL DEFAULT 0, password_hash TEXT NOT NULL, mfa_secret BLOB,
+                 mfa_pending BLOB, mfa_last_step INTEGER NOT NULL DEFAULT 0,
+                 disabled INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);
+             CREATE TABLE tokens (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,
+                 user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, name TEXT NOT NULL,
+                 scopes TEXT NOT NULL, created_ms INTEGER NOT NULL, last_used_ms INTEGER);
+             INSERT INTO users (id, username, role, password_hash, created_ms) VALUES (1, 'a', 'admin', 'x', 0);
+             INSERT INTO tokens VALUES (2, 'h2', 1, 'kept', 'events', 0, NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        // Token 5 was created and revoked earlier: only the audit log remembers it.
+        let sec = Security::open(&db, Policy::default()).unwrap();
+        sec.audit("a", "local", "token.create", "token 5 (gone)", "events")
+            .unwrap();
+        drop(sec);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DROP TABLE tokens;
+             CREATE TABLE tokens (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE,
+                 user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE, name TEXT NOT NULL,
+                 scopes TEXT NOT NULL, created_ms INTEGER NOT NULL, last_used_ms INTEGER);
+             INSERT INTO tokens VALUES (2, 'h2', 1, 'kept', 'events', 0, NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        let sec = Security::open(&db, Policy::default()).unwrap();
+        let (t, _) = sec.create_token(1, "next", &["events".into()]).unwrap();
+        assert_eq!(t.id, 6, "after the highest id ever audited");
+        assert_eq!(
+            sec.tokens().unwrap().len(),
+            2,
+            "the existing token survived"
+        );
+        sec.delete_token(6).unwrap();
+        let (t, _) = sec.create_token(1, "again", &["events".into()]).unwrap();
+        assert_eq!(t.id, 7);
     }
 }

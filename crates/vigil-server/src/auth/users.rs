@@ -106,6 +106,28 @@ pub fn check_username(name: &str) -> Result<(), ServerError> {
     }
 }
 
+/// Whether text typed as a user name looks like a secret rather than a name: not a valid user name
+/// (spaces, symbols, too long), or long and mixing at least three kinds of characters (lower case,
+/// upper case, digits, punctuation), or long with letters and digits mixed.
+pub fn looks_like_secret(typed: &str) -> bool {
+    if check_username(typed).is_err() {
+        return !typed.is_empty();
+    }
+    let n = typed.chars().count();
+    let kinds = [
+        typed.chars().any(|c| c.is_ascii_lowercase()),
+        typed.chars().any(|c| c.is_ascii_uppercase()),
+        typed.chars().any(|c| c.is_ascii_digit()),
+        typed.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ]
+    .iter()
+    .filter(|k| **k)
+    .count();
+    let letters_and_digits = typed.chars().any(|c| c.is_ascii_alphabetic())
+        && typed.chars().filter(|c| c.is_ascii_digit()).count() >= 2;
+    (n >= 12 && kinds >= 3) || (n >= 16 && letters_and_digits)
+}
+
 fn check_cameras(cameras: &Option<Vec<String>>) -> Result<(), ServerError> {
     if let Some(list) = cameras
         && (list.len() > 1000 || list.iter().any(|c| c.is_empty() || c.len() > 128))
@@ -258,6 +280,26 @@ impl Security {
         }
     }
 
+    /// What the audit log records as the target of a failed login for the name typed: the name when
+    /// it is a user's, or when it looks like a name; otherwise (a password typed into the user name
+    /// field, say) a marker that cannot be turned back into it: `unknown name (secret-like, <id>)`,
+    /// where `<id>` is an HMAC under the audit key, the same for the same text (so attempts can be
+    /// told apart and counted without revealing what was typed).
+    pub fn login_target(&self, typed: &str) -> Result<String, ServerError> {
+        if !looks_like_secret(typed) || self.user_by_name(typed)?.is_some() {
+            return Ok(typed.to_string());
+        }
+        let mut m = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(self.audit_key.bytes())
+            .expect("HMAC takes any key length");
+        hmac::Mac::update(&mut m, b"vigil login name");
+        hmac::Mac::update(&mut m, typed.as_bytes());
+        let tag = hmac::Mac::finalize(m).into_bytes();
+        Ok(format!(
+            "unknown name (secret-like, {})",
+            hex::encode(&tag[..6])
+        ))
+    }
+
     fn enabled_admins_except(&self, id: i64) -> Result<i64, ServerError> {
         self.db()
             .query_row(
@@ -352,5 +394,34 @@ impl Security {
             .execute("DELETE FROM users WHERE id = ?1", [id])
             .map_err(self.e())?;
         Ok(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_secret;
+
+    #[test]
+    fn passwords_typed_as_names_are_told_from_names() {
+        for secret in [
+            "tulip-orbit-42-canyon",
+            "correct horse battery staple",
+            "Tr0ub4dor&3xyz",
+            "hunter2!",
+            "a8f3k29dk3l29s0f",
+        ] {
+            assert!(looks_like_secret(secret), "{secret}");
+        }
+        for name in [
+            "admin",
+            "root",
+            "alice",
+            "bob.smith",
+            "j.doe@example.org",
+            "operator-2",
+            "cam-ops",
+        ] {
+            assert!(!looks_like_secret(name), "{name}");
+        }
     }
 }

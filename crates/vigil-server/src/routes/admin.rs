@@ -4,7 +4,7 @@ use super::blocking;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::users::{NewUser, User, UserPatch};
 use crate::context::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ServerError};
 use crate::perms::{ClientIp, Principal};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,13 +19,28 @@ pub async fn users(State(ctx): State<AppState>) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(blocking(move || sec.users()).await?))
 }
 
-/// POST /api/users.
+/// Refuses to let a camera-scoped caller grant or reach cameras outside its own scope (`cameras` is
+/// what the user would get, or has: `None` = every camera).
+fn within_scope(p: &Principal, cameras: &Option<Vec<String>>) -> Result<(), ApiError> {
+    match (&p.cameras, cameras) {
+        (None, _) => Ok(()),
+        (Some(mine), Some(theirs)) if theirs.iter().all(|c| mine.contains(c)) => Ok(()),
+        (Some(mine), _) => Err(ApiError::forbidden(format!(
+            "your account is limited to the cameras {}: you can only manage users limited to \
+             those cameras",
+            mine.join(", ")
+        ))),
+    }
+}
+
+/// POST /api/users. A camera-scoped admin only creates users within its scope.
 pub async fn add_user(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(ip): Extension<ClientIp>,
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
+    within_scope(&p, &new.cameras)?;
     let sec = ctx.security.clone();
     let user = blocking(move || {
         let user = sec.add_user(&new)?;
@@ -58,7 +73,9 @@ fn positive(id: i64) -> Result<i64, ApiError> {
     }
 }
 
-/// PATCH /api/users/{id}.
+/// PATCH /api/users/{id}. Nobody changes their own account here (role, cameras, grants, state,
+/// password: another admin, `vigil user` on the server, or `POST /api/me/password` can); a
+/// camera-scoped admin only changes users within its scope, and only within it.
 pub async fn update_user(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -67,16 +84,19 @@ pub async fn update_user(
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> ApiResult<Json<User>> {
     let id = positive(id)?;
-    if id == p.user_id
-        && (patch.role.is_some() || patch.disabled.is_some() || patch.password.is_some())
-    {
+    if id == p.user_id {
         return Err(ApiError::conflict(
-            "you cannot change your own role, state or password here (another admin, or \
-             `vigil user passwd` on the server, can)",
+            "you cannot change your own role, cameras, grants, state or password here (another \
+             admin, or `vigil user` on the server, can; your password: POST /api/me/password)",
         ));
+    }
+    if let Some(cameras) = &patch.cameras {
+        within_scope(&p, cameras)?;
     }
     let sec = ctx.security.clone();
     let user = blocking(move || {
+        let before = sec.user(id)?;
+        within_scope(&p, &before.cameras).map_err(|e| ServerError::Forbidden(e.message))?;
         let user = sec.update_user(id, &patch)?;
         let mut changed = Vec::new();
         if let Some(r) = patch.role {
@@ -126,6 +146,7 @@ pub async fn delete_user(
     }
     let sec = ctx.security.clone();
     blocking(move || {
+        within_scope(&p, &sec.user(id)?.cameras).map_err(|e| ServerError::Forbidden(e.message))?;
         let user = sec.delete_user(id)?;
         sec.audit_or_log(
             &p.audit_name(),
@@ -213,9 +234,11 @@ pub struct AuditQuery {
     limit: Option<usize>,
 }
 
-/// GET /api/audit.
+/// GET /api/audit: a camera-scoped reader sees the activity (live views, playback, exports) of its
+/// cameras only; everything else (logins, accounts, configuration) is shown to every reader.
 pub async fn audit(
     State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(100);
@@ -223,6 +246,7 @@ pub async fn audit(
         return Err(ApiError::bad_request("limit is 1-1000"));
     }
     let sec = ctx.security.clone();
-    let entries = blocking(move || sec.audit_entries(q.before, limit)).await?;
+    let entries =
+        blocking(move || sec.audit_entries_in(q.before, limit, p.cameras.as_deref())).await?;
     Ok(Json(json!({ "entries": entries })))
 }

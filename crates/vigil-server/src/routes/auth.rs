@@ -1,7 +1,7 @@
 //! Setup, login, logout, the current user and MFA enrolment.
 
 use super::blocking;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiJsonOrEmpty};
 use crate::auth::limit::Verdict;
 use crate::auth::mfa::MfaUsed;
 use crate::auth::sessions::COOKIE;
@@ -152,6 +152,7 @@ pub async fn login(
         let sec = ctx.security.clone();
         let (u, i) = (req.username.clone(), ip_text.clone());
         let _ = blocking(move || {
+            let u = sec.login_target(&u)?;
             sec.audit_or_log("-", &i, "login.locked", &u, "attempt while locked");
             Ok(())
         })
@@ -166,6 +167,7 @@ pub async fn login(
         let sec = ctx.security.clone();
         let (u, i) = (req.username.clone(), ip_text.clone());
         blocking(move || {
+            let u = sec.login_target(&u)?;
             sec.audit_or_log("-", &i, "login.failure", &u, "wrong user name or password");
             if let Some(l) = locked {
                 sec.audit_or_log(
@@ -281,12 +283,58 @@ pub async fn me(
     Ok(Json(me_body(&user, &csrf, &ctx)))
 }
 
-/// POST /api/me/mfa/enroll.
+/// POST /api/me/mfa/enroll body: what replacing an enrolled authenticator needs.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// POST /api/me/mfa/enroll. While MFA is off, the session is enough; once it is on, replacing it needs
+/// the password (checked like a login) and a current code (TOTP or a recovery code), so that a stolen
+/// session cannot swap the authenticator.
 pub async fn mfa_enroll(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
     Extension(ip): Extension<ClientIp>,
+    ApiJsonOrEmpty(req): ApiJsonOrEmpty<EnrollRequest>,
 ) -> ApiResult<Json<crate::auth::mfa::Enrollment>> {
+    let sec = ctx.security.clone();
+    let id = p.user_id;
+    let enrolled = blocking(move || Ok(sec.user(id)?.mfa)).await?;
+    if enrolled {
+        let code = req.code.filter(|c| !c.trim().is_empty());
+        let (Some(password), Some(code)) = (req.password, code) else {
+            audit(
+                &ctx,
+                &p,
+                ip,
+                "mfa.change_refused",
+                "no password or code given",
+            )
+            .await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "reauthentication_required",
+                "two-factor authentication is on: replacing it needs your password and a current \
+                 code (from your authenticator app, or a recovery code)",
+            ));
+        };
+        check_own_password(&ctx, &p, ip, password, "mfa.change_refused").await?;
+        let sec = ctx.security.clone();
+        if blocking(move || sec.check_mfa(id, &code)).await?.is_none() {
+            ctx.security.limiter.fail(ip.0, Some(&p.username));
+            audit(&ctx, &p, ip, "mfa.change_refused", "wrong MFA code").await;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_code",
+                "wrong or already used code",
+            ));
+        }
+    }
     let sec = ctx.security.clone();
     let e = blocking(move || {
         let e = sec.enroll_mfa(p.user_id)?;
@@ -295,12 +343,54 @@ pub async fn mfa_enroll(
             &ip.to_string(),
             "mfa.enroll_started",
             &p.username,
-            "",
+            if enrolled {
+                "replacing the enrolled authenticator (password and code checked)"
+            } else {
+                ""
+            },
         );
         Ok(e)
     })
     .await?;
     Ok(Json(e))
+}
+
+/// Writes an audit entry by the caller about themselves; a failure is logged.
+async fn audit(ctx: &AppState, p: &Principal, ip: ClientIp, action: &'static str, detail: &str) {
+    let sec = ctx.security.clone();
+    let (u, i, d) = (p.username.clone(), ip.to_string(), detail.to_string());
+    let _ = blocking(move || {
+        sec.audit_or_log(&u, &i, action, &u, &d);
+        Ok(())
+    })
+    .await;
+}
+
+/// Checks the caller's own password like a login: refused while the account is locked; a wrong one
+/// counts against the account and the address and is audited as `refused_action`.
+async fn check_own_password(
+    ctx: &AppState,
+    p: &Principal,
+    ip: ClientIp,
+    password: String,
+    refused_action: &'static str,
+) -> Result<(), ApiError> {
+    let limiter = &ctx.security.limiter;
+    if let Some(left) = limiter.locked(&p.username) {
+        return Err(too_many(left.as_secs()));
+    }
+    if password.len() > 1024 {
+        return Err(bad_login());
+    }
+    let sec = ctx.security.clone();
+    let name = p.username.clone();
+    let ok = blocking(move || sec.check_password(&name, &password)).await?;
+    if ok.is_none_or(|u| u.id != p.user_id) {
+        limiter.fail(ip.0, Some(&p.username));
+        audit(ctx, p, ip, refused_action, "wrong current password").await;
+        return Err(bad_login());
+    }
+    Ok(())
 }
 
 /// POST /api/me/mfa/confirm body.
@@ -310,7 +400,9 @@ pub struct CodeRequest {
     code: String,
 }
 
-/// POST /api/me/mfa/confirm.
+/// POST /api/me/mfa/confirm: MFA is on with the pending secret; every other session of the user ends
+/// (a session opened before the change does not outlive it). Audited as `mfa.enabled`, or
+/// `mfa.changed` when it replaced an authenticator.
 pub async fn mfa_confirm(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -319,8 +411,26 @@ pub async fn mfa_confirm(
 ) -> ApiResult<Json<Value>> {
     let sec = ctx.security.clone();
     let codes = blocking(move || {
+        let replaced = sec.user(p.user_id)?.mfa;
         let codes = sec.confirm_mfa(p.user_id, &req.code)?;
-        sec.audit_or_log(&p.username, &ip.to_string(), "mfa.enabled", &p.username, "");
+        let ended = match &p.via {
+            Via::Session { hash, .. } => sec.end_other_sessions(p.user_id, hash)?,
+            Via::Token { .. } => 0,
+        };
+        let (action, what) = if replaced {
+            (
+                "mfa.changed",
+                "authenticator replaced, recovery codes renewed",
+            )
+        } else {
+            ("mfa.enabled", "authenticator enrolled")
+        };
+        let detail = match ended {
+            0 => format!("{what}; no other session"),
+            1 => format!("{what}; 1 other session ended"),
+            n => format!("{what}; {n} other sessions ended"),
+        };
+        sec.audit_or_log(&p.username, &ip.to_string(), action, &p.username, &detail);
         Ok(codes)
     })
     .await?;
@@ -343,33 +453,7 @@ pub async fn change_password(
     Extension(ip): Extension<ClientIp>,
     ApiJson(req): ApiJson<PasswordRequest>,
 ) -> ApiResult<Response> {
-    let limiter = &ctx.security.limiter;
-    if let Some(left) = limiter.locked(&p.username) {
-        return Err(too_many(left.as_secs()));
-    }
-    if req.current.len() > 1024 {
-        return Err(bad_login());
-    }
-    let sec = ctx.security.clone();
-    let (name, current) = (p.username.clone(), req.current.clone());
-    let ok = blocking(move || sec.check_password(&name, &current)).await?;
-    if ok.is_none_or(|u| u.id != p.user_id) {
-        limiter.fail(ip.0, Some(&p.username));
-        let sec = ctx.security.clone();
-        let (u, i) = (p.username.clone(), ip.to_string());
-        blocking(move || {
-            sec.audit_or_log(
-                &u,
-                &i,
-                "password.change_refused",
-                &u,
-                "wrong current password",
-            );
-            Ok(())
-        })
-        .await?;
-        return Err(bad_login());
-    }
+    check_own_password(&ctx, &p, ip, req.current.clone(), "password.change_refused").await?;
     let sec = ctx.security.clone();
     let (u, i) = (p.username.clone(), ip.to_string());
     blocking(move || {

@@ -140,6 +140,13 @@ pub async fn live(
             .into_response();
         }
     };
+    // Cross-site WebSocket hijacking: a browser's cookie is only good from the server's own origin.
+    let cookie = matches!(p.via, crate::perms::Via::Session { .. });
+    if let Err(refused) =
+        crate::origin::check(&parts.headers, &parts.uri, &ctx.allowed_origins, cookie)
+    {
+        return ApiError::new(StatusCode::FORBIDDEN, "bad_origin", refused.0).into_response();
+    }
     let Some(feed) = ctx.events_feed.clone() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

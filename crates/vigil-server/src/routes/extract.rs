@@ -19,6 +19,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may also be left out (no body at all: `T::default()`).
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let typed = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if declared == Some(0) || (declared.is_none() && !typed) {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
+        let Json(v) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJsonOrEmpty(v))
+    }
+}
+
 /// Query parameters.
 pub struct ApiQuery<T>(pub T);
 

@@ -4,8 +4,8 @@ use super::blocking;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::context::{AppState, StillAllowed};
 use crate::error::{ApiError, ApiResult, ServerError};
-use crate::exports::{MAX_RANGE_MS, valid_id};
-use crate::perms::{ClientIp, Permission, Principal, Role};
+use crate::exports::{ExportState, MAX_RANGE_MS, valid_id};
+use crate::perms::{ClientIp, Permission, Principal, Role, Via};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -45,7 +45,9 @@ pub async fn cameras(
     Ok(Json(Value::Array(list)))
 }
 
-/// GET /api/cameras/{camera}/live: checks done, audited, handed to the live source.
+/// GET /api/cameras/{camera}/live: the router has checked the caller and the camera; here the
+/// `Origin` is checked (cross-site WebSocket hijacking, see [`crate::origin`]) before the live source
+/// upgrades the request, and the view is audited once the upgrade was accepted (101).
 pub async fn live(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -61,18 +63,30 @@ pub async fn live(
         )
         .into_response();
     };
-    let sec = ctx.security.clone();
-    let (name, cam, ip) = (p.audit_name(), camera.clone(), ip.to_string());
-    let _ = blocking(move || {
-        sec.audit_or_log(&name, &ip, "live.view", &cam, "");
-        Ok(())
-    })
-    .await;
+    let cookie = matches!(p.via, Via::Session { .. });
+    if let Err(refused) = crate::origin::check(
+        request.headers(),
+        request.uri(),
+        &ctx.allowed_origins,
+        cookie,
+    ) {
+        return ApiError::new(StatusCode::FORBIDDEN, "bad_origin", refused.0).into_response();
+    }
     let (sec, via, cam) = (ctx.security.clone(), p.via.clone(), camera.clone());
     let allowed: StillAllowed = Arc::new(
         move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Live) && now.sees(&cam)),
     );
-    live.serve(camera, request, allowed).await
+    let response = live.serve(camera.clone(), request, allowed).await;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let sec = ctx.security.clone();
+        let (name, ip) = (p.audit_name(), ip.to_string());
+        let _ = blocking(move || {
+            sec.audit_or_log(&name, &ip, "live.view", &camera, "");
+            Ok(())
+        })
+        .await;
+    }
+    response
 }
 
 /// A time range in unix ms.
@@ -212,7 +226,16 @@ pub async fn playback(
         }
         return Ok(r);
     };
-    if range.is_none_or(|(s, _)| s == 0) {
+    // Every playback is audited, whatever its range; the repeated range requests of one player (same
+    // session or token, camera and time range) within a few minutes are one entry.
+    let who = match &p.via {
+        Via::Session { hash, .. } => format!("session {hash}"),
+        Via::Token { id } => format!("token {id}"),
+    };
+    if ctx
+        .plays
+        .first(format!("{who}\n{camera}\n{}\n{}", q.start, q.end))
+    {
         let sec = ctx.security.clone();
         let (name, ip, detail) = (
             p.audit_name(),
@@ -311,7 +334,7 @@ fn visible_job(
         ));
     }
     ctx.exports
-        .get(id)
+        .get(id)?
         .filter(|j| p.sees(&j.camera) && (j.user_id == p.user_id || p.role == Role::Admin))
         .ok_or_else(|| ApiError::not_found(format!("no export {id}")))
 }
@@ -333,10 +356,18 @@ pub async fn export_file(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let job = visible_job(&ctx, &p, &id)?;
-    let path = ctx
-        .exports
-        .file(&id)
-        .ok_or_else(|| ApiError::conflict("the export is not finished"))?;
+    let path = match job.state {
+        ExportState::Done => ctx.exports.file(&id)?,
+        ExportState::Expired => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "expired",
+                "the export is older than the export retention: its file was deleted",
+            ));
+        }
+        ExportState::Running | ExportState::Failed => None,
+    }
+    .ok_or_else(|| ApiError::conflict("the export is not finished"))?;
     let len = std::fs::metadata(&path).map_err(ApiError::internal)?.len();
     let sec = ctx.security.clone();
     let (name, ip2, cam) = (p.audit_name(), ip.to_string(), job.camera.clone());

@@ -42,7 +42,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The `Content-Security-Policy` of every response.
 pub const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
-    connect-src 'self'; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; \
+    connect-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'; form-action 'self'";
 
 /// An HTTP method of the table.
@@ -345,12 +345,17 @@ async fn authorize(
         }
         Access::Perm(p) => {
             if principal.mfa_pending {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "mfa_enrollment_required",
-                    "your role requires MFA: enrol it first (POST /api/me/mfa/enroll)",
-                )
-                .into_response();
+                let message = match principal.via {
+                    Via::Session { .. } => {
+                        "your role requires MFA: enrol it first (POST /api/me/mfa/enroll)"
+                    }
+                    Via::Token { .. } => {
+                        "this token's user has a role that requires MFA and has not enrolled it: \
+                         the token works again once they have"
+                    }
+                };
+                return ApiError::new(StatusCode::FORBIDDEN, "mfa_enrollment_required", message)
+                    .into_response();
             }
             if !principal.can(p) {
                 return ApiError::forbidden(format!("this needs the {} permission", p.name()))

@@ -4,7 +4,7 @@ use super::blocking;
 use super::extract::ApiPath;
 use crate::context::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::perms::Principal;
+use crate::perms::{Principal, Role};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -12,7 +12,10 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
-/// GET /api/system.
+/// What of a storage directory's status others than admins see: no path, no disk sizes.
+const PUBLIC_STORAGE_FIELDS: [&str; 4] = ["name", "online", "used_bytes", "max_bytes"];
+
+/// GET /api/system: storage paths and the sizes of the disks under them only for admins.
 pub async fn system(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -35,6 +38,21 @@ pub async fn system(
         .into_iter()
         .filter(|c| p.sees(&c.name))
         .collect();
+    let storage = match storage {
+        Value::Array(dirs) if p.role != Role::Admin => Value::Array(
+            dirs.into_iter()
+                .map(|d| match d {
+                    Value::Object(m) => Value::Object(
+                        m.into_iter()
+                            .filter(|(k, _)| PUBLIC_STORAGE_FIELDS.contains(&k.as_str()))
+                            .collect(),
+                    ),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    };
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": ctx.started.elapsed().as_secs_f64(),
@@ -51,10 +69,14 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// GET /metrics.
-pub async fn metrics(State(ctx): State<AppState>) -> ApiResult<Response> {
+/// GET /metrics: the per-camera series of the cameras the caller may see.
+pub async fn metrics(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
     let c = ctx.clone();
-    let status = blocking(move || Ok(c.status.status())).await?;
+    let mut status = blocking(move || Ok(c.status.status())).await?;
+    status.cameras.retain(|c| p.sees(&c.name));
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, values: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

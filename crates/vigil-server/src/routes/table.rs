@@ -123,9 +123,10 @@ pub static ROUTES: &[RouteSpec] = &[
         verb: Verb::Post,
         path: "/api/me/mfa/enroll",
         access: Session,
-        summary: "Start TOTP enrolment: secret, otpauth URL and QR code (SVG)",
+        summary: "Start TOTP enrolment: secret, otpauth URL and QR code (SVG); replacing an enrolled \
+                  authenticator needs the password and a current code",
         params: &[],
-        request: None,
+        request: Some(s::enroll_request),
         status: 200,
         response: Body::Json(s::enrollment),
         handler: || post(auth::mfa_enroll),

@@ -1,5 +1,5 @@
 //! The extension points the live-video and web-UI parts plug into: a `LiveSource` reached only after
-//! authorization (and audited), `Assets` served at `/` and `/assets/*` (and for the UI's own pages), and
+//! authorization and the `Origin` check (audited once it upgrades), `Assets` served at `/` and `/assets/*` (and for the UI's own pages), and
 //! the own-password route.
 
 use crate::common;
@@ -75,16 +75,28 @@ fn live_source_and_assets_are_plugged_in_behind_the_same_checks() {
         0,
         "refused before the live source"
     );
-    let r = s.call("GET", &live, &Auth::Session(scoped), None);
+    // Reached with the page's own Origin; the fake source answers without upgrading, so nothing is
+    // audited (a view is recorded only once the upgrade is accepted).
+    let origin = s.url.clone();
+    let r = s.raw(
+        "GET",
+        &live,
+        &Auth::Session(scoped.clone()),
+        &[("Origin", origin.as_str())],
+        None,
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), format!("live {CAM_A} upgrade=false"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // Without it (or from elsewhere), refused before the live source.
+    for headers in [vec![], vec![("Origin", "https://evil.example")]] {
+        let r = s.raw("GET", &live, &Auth::Session(scoped.clone()), &headers, None);
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert_eq!(r.json()["error"], "bad_origin");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
     let audit = s.ctx.security.audit_entries(None, 50).unwrap();
-    assert!(
-        audit
-            .iter()
-            .any(|e| e.action == "live.view" && e.user == "op" && e.target == CAM_A)
-    );
+    assert!(!audit.iter().any(|e| e.action == "live.view"), "{audit:#?}");
 
     let r = s.call("GET", "/", &Auth::None, None);
     assert_eq!(r.status, 200);

@@ -44,13 +44,24 @@ impl StatusSource for OneCamera {
 
 /// A server whose `cam-a` replays the car footage into its live hub (at 4x real time, looping) until
 /// the returned flag is set.
-fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
-    let (s, stop, _) = start_with_events(video);
+pub(crate) fn start(video: &Path) -> (TestServer, Arc<AtomicBool>) {
+    start_with(video, Vec::new())
+}
+
+/// [`start`] with origins allowed besides the server's own.
+pub(crate) fn start_with(
+    video: &Path,
+    allowed_origins: Vec<String>,
+) -> (TestServer, Arc<AtomicBool>) {
+    let (s, stop, _) = start_with_events(video, allowed_origins);
     (s, stop)
 }
 
-/// [`start`], with a live event feed fed by the returned event bus.
-fn start_with_events(video: &Path) -> (TestServer, Arc<AtomicBool>, EventBus) {
+/// [`start_with`], with a live event feed fed by the returned event bus.
+fn start_with_events(
+    video: &Path,
+    allowed_origins: Vec<String>,
+) -> (TestServer, Arc<AtomicBool>, EventBus) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -92,6 +103,7 @@ fn start_with_events(video: &Path) -> (TestServer, Arc<AtomicBool>, EventBus) {
             Overflow::DropOldest,
         )))
     };
+    ctx.allowed_origins = allowed_origins;
     let ctx = Arc::new(ctx);
     let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
     options.listen = "127.0.0.1:0".parse().unwrap();
@@ -114,27 +126,56 @@ fn start_with_events(video: &Path) -> (TestServer, Arc<AtomicBool>, EventBus) {
     (s, stop, bus)
 }
 
-/// Opens the live WebSocket of `camera` with `cookie`; the HTTP status when the upgrade is refused.
+/// A live WebSocket over TLS.
+pub(crate) type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// The server's own origin, as a browser on its page sends it.
+pub(crate) fn own_origin(s: &TestServer) -> String {
+    format!("https://{}", s.server.as_ref().unwrap().addr())
+}
+
+/// Opens the live WebSocket of `camera` as a browser on the server's own page would (the session's
+/// cookie and the page's `Origin`); the HTTP status when the upgrade is refused.
 async fn connect(
     s: &TestServer,
     camera: &str,
     session: Option<&Session>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-    u16,
-> {
+) -> Result<LiveSocket, u16> {
     connect_path(s, &format!("/api/cameras/{camera}/live"), session).await
 }
 
-/// Opens a WebSocket on `path`; the HTTP status when the upgrade is refused.
+/// Opens a WebSocket on `path` from the server's own origin, with `session`'s cookie; the HTTP status
+/// when the upgrade is refused.
 async fn connect_path(
     s: &TestServer,
     path: &str,
     session: Option<&Session>,
-) -> Result<
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-    u16,
-> {
+) -> Result<LiveSocket, u16> {
+    let mut headers = vec![("origin", own_origin(s))];
+    if let Some(session) = session {
+        headers.push(("cookie", format!("vigil_session={}", session.cookie)));
+    }
+    upgrade_path(s, path, &headers).await
+}
+
+/// Opens the live WebSocket of `camera` with exactly these extra request headers; the HTTP status
+/// when the upgrade is refused.
+pub(crate) async fn upgrade(
+    s: &TestServer,
+    camera: &str,
+    headers: &[(&'static str, String)],
+) -> Result<LiveSocket, u16> {
+    upgrade_path(s, &format!("/api/cameras/{camera}/live"), headers).await
+}
+
+/// Opens a WebSocket on `path` with exactly these extra request headers; the HTTP status when the
+/// upgrade is refused.
+pub(crate) async fn upgrade_path(
+    s: &TestServer,
+    path: &str,
+    headers: &[(&'static str, String)],
+) -> Result<LiveSocket, u16> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let pem = std::fs::read(s.dir.path().join("tls/cert.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
@@ -151,9 +192,8 @@ async fn connect_path(
         .await
         .unwrap();
     let mut req = format!("wss://{addr}{path}").into_client_request().unwrap();
-    if let Some(session) = session {
-        let cookie = format!("vigil_session={}", session.cookie);
-        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
     }
     match tokio_tungstenite::client_async(req, stream).await {
         Ok((ws, _)) => Ok(ws),
@@ -162,7 +202,7 @@ async fn connect_path(
     }
 }
 
-fn admin(s: &TestServer) -> Session {
+pub(crate) fn admin(s: &TestServer) -> Session {
     let token = s.setup_token.clone().unwrap();
     let r = s.call(
         "POST",
@@ -386,7 +426,7 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
     let Some(video) = common::footage("intel/car-detection.mp4") else {
         return;
     };
-    let (s, stop, bus) = start_with_events(&video);
+    let (s, stop, bus) = start_with_events(&video, Vec::new());
     stop.store(true, Ordering::Relaxed);
     let admin = admin(&s);
     let scoped = s.user(&admin, "bob", "viewer", json!({"cameras": ["cam-b"]}));
@@ -400,6 +440,15 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
             connect_path(&s, "/api/events/live", Some(&auditor))
                 .await
                 .err(),
+            Some(403)
+        );
+        // A page on another site cannot ride an operator's cookie (cross-site WebSocket hijacking).
+        let foreign = vec![
+            ("origin", "https://evil.example".to_string()),
+            ("cookie", format!("vigil_session={}", admin.cookie)),
+        ];
+        assert_eq!(
+            upgrade_path(&s, "/api/events/live", &foreign).await.err(),
             Some(403)
         );
         let mut all = connect_path(&s, "/api/events/live", Some(&admin))

@@ -11,4 +11,5 @@ mod live_ws;
 mod login;
 mod media;
 mod schemathesis;
+mod security;
 mod smoke;

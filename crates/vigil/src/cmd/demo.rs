@@ -78,7 +78,11 @@ fn rules_section(camera: &str, rules: &str) -> String {
 /// One demo camera.
 struct DemoCamera {
     name: String,
+    /// Its stream, without credentials (printed and written as `main`).
     url: String,
+    /// User name and password given in an `rtsp://user:pass@host/...` URL (written as the camera's
+    /// `username` and `password`, never printed).
+    credentials: Option<(String, String)>,
     rules: &'static str,
 }
 
@@ -129,9 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),
         None => engine.wait_for_signal(),
     };
-    engine
-        .runtime()
-        .block_on(started.server.shutdown(Duration::from_secs(3)));
+    started.stop(engine.runtime());
     waited?;
     let report = engine.shutdown();
     summarize(&config, report.events_recorded)?;
@@ -155,6 +157,7 @@ fn prepare_cameras(inputs: &[String], data: &Path) -> anyhow::Result<Vec<DemoCam
                 cameras.push(DemoCamera {
                     name: name.to_string(),
                     url: file_url(&prepared)?,
+                    credentials: None,
                     rules,
                 });
             }
@@ -169,10 +172,20 @@ fn prepare_cameras(inputs: &[String], data: &Path) -> anyhow::Result<Vec<DemoCam
     }
     for (i, input) in inputs.iter().enumerate() {
         if input.starts_with("rtsp://") {
-            let url = url::Url::parse(input).with_context(|| format!("{input}: not a URL"))?;
+            let mut url = url::Url::parse(input)
+                .map_err(|e| anyhow::anyhow!("argument {}: not a URL ({e})", i + 1))?;
+            let credentials = (!url.username().is_empty()).then(|| {
+                let user = url.username().to_string();
+                let password = url.password().unwrap_or_default().to_string();
+                (user, password)
+            });
+            // The credentials go to their own fields: the URL itself carries none.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
             cameras.push(DemoCamera {
                 name: format!("camera-{}", i + 1),
                 url: url.to_string(),
+                credentials,
                 rules: "",
             });
             continue;
@@ -190,6 +203,7 @@ fn prepare_cameras(inputs: &[String], data: &Path) -> anyhow::Result<Vec<DemoCam
         let prepared = prepare_file(&path, &name, data)?;
         cameras.push(DemoCamera {
             url: file_url(&prepared)?,
+            credentials: None,
             name,
             rules,
         });
@@ -279,6 +293,9 @@ fn config_text(data: &Path, cameras: &[DemoCamera]) -> anyhow::Result<String> {
             "\n[[camera]]\nname = {:?}\nmain = {:?}\n",
             c.name, c.url
         ));
+        if let Some((user, password)) = &c.credentials {
+            text.push_str(&format!("username = {user:?}\npassword = {password:?}\n"));
+        }
     }
     for c in cameras.iter().filter(|c| !c.rules.is_empty()) {
         text.push('\n');

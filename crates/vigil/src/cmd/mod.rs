@@ -11,4 +11,5 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod run;
+pub mod security;
 pub mod user;

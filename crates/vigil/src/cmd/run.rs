@@ -45,9 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     crate::serve::announce(&started);
     let waited = engine.wait_for_signal();
-    engine
-        .runtime()
-        .block_on(started.server.shutdown(std::time::Duration::from_secs(3)));
+    started.stop(engine.runtime());
     waited?;
     let report = engine.shutdown();
     eprintln!(

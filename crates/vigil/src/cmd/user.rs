@@ -1,6 +1,7 @@
 //! `vigil user add|list|passwd|reset-mfa|role`: manage the accounts of the web UI and API directly in
 //! the security database (for the first admin without the setup token, or a lost password). Every change
-//! is written to the audit log as `cli:<login name>` from `local`.
+//! is written to the audit log as `cli:<account>` from `local`, the account being the one of the real
+//! user id running the command (not `$USER`, which anyone can set).
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, IsTerminal, Write};
@@ -103,10 +104,36 @@ fn open(data: &DataArgs) -> anyhow::Result<Security> {
         .with_context(|| format!("opening the security database in {}", dir.display()))
 }
 
-fn who() -> String {
+/// `cli:<account name of the real user id>` (`cli:uid <n>` when `/etc/passwd` does not name it).
+pub fn who() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| account_of(&passwd, uid));
+    match name {
+        Some(n) => format!("cli:{n}"),
+        None => format!("cli:uid {uid}"),
+    }
+}
+
+/// The account name of `uid` in the text of `/etc/passwd`.
+fn account_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let id = f.nth(1)?;
+        (id.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// What an audit entry says about a user's grants: role, cameras, playback and export flags.
+fn grants(u: &vigil_server::auth::users::User) -> String {
     format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        "role {}, cameras {}, playback {}, export {}",
+        u.role.name(),
+        u.cameras.as_ref().map_or("all".into(), |c| c.join(",")),
+        u.playback,
+        u.export
     )
 }
 
@@ -183,7 +210,7 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                 "local",
                 "user.create",
                 &user.username,
-                &format!("role {}", role.name()),
+                &grants(&user),
             )?;
             println!(
                 "created {} ({}), id {}",
@@ -274,17 +301,22 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                 "local",
                 "user.update",
                 &updated.username,
-                &format!(
-                    "role {}, cameras {}",
-                    role.name(),
-                    updated
-                        .cameras
-                        .as_ref()
-                        .map_or("all".into(), |c| c.join(","))
-                ),
+                &format!("was {}; now {}", grants(&user), grants(&updated)),
             )?;
             println!("{} is now {}", updated.username, role.name());
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn account_names_come_from_the_passwd_line_of_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(super::account_of(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(super::account_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::account_of(passwd, 7), None);
+        assert_eq!(super::account_of("broken", 0), None);
+    }
 }

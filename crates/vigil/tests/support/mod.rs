@@ -56,6 +56,60 @@ pub fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// Runs the `vigil` binary with `args` and the extra environment `env`, writing `stdin` to it; returns
+/// its exit code, stdout and stderr.
+pub fn cli(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The shared models folder beside the footage `video` came from, when the detector model is there and
+/// ONNX Runtime is configured (`ORT_DYLIB_PATH`): a camera can then be analysed.
+pub fn analysis_models(video: &Path) -> Option<PathBuf> {
+    video
+        .ancestors()
+        .nth(3)
+        .map(|shared| shared.join("models"))
+        .filter(|m| m.join("yolox_nano_416.onnx").is_file())
+        .filter(|_| std::env::var_os("ORT_DYLIB_PATH").is_some())
+}
+
+/// An HTTPS client trusting only the PEM certificate `pem`, never turning statuses into errors.
+pub fn https_agent(pem: &[u8]) -> ureq::Agent {
+    let cert = ureq::tls::Certificate::from_pem(pem).unwrap().to_owned();
+    ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// A TCP port free on loopback right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -84,7 +84,16 @@ try {
   page.setDefaultTimeout(20000);
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') log('console error:', m.text()); });
+  // Content-Security-Policy violations (the CSP allows no inline style or script): Chromium logs each
+  // as a console error, and the page reports it as an event.
+  const csp = [];
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI || ''} ${e.sourceFile || ''}:${e.lineNumber || ''}`)));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    log('console error:', m.text());
+    if (/Content Security Policy|CSP violation/i.test(m.text())) csp.push(m.text());
+  });
 
   // 1. First-run setup.
   await page.goto(url);
@@ -120,7 +129,8 @@ try {
   await page.fill('input[name=code]', totp(secret, { ...opts, step: enrolStep }));
   await page.click('form.inline button[type=submit]');
   await page.waitForSelector('#recovery-codes li');
-  const codes = await page.$$eval('#recovery-codes li', (l) => l.length);
+  const recovery = await page.$$eval('#recovery-codes li code', (l) => l.map((c) => c.textContent.trim()));
+  const codes = recovery.length;
   log('MFA enrolled,', codes, 'recovery codes');
   await shot(page, 'mfa-recovery-codes');
 
@@ -137,6 +147,25 @@ try {
   await page.click('button[type=submit]');
   await page.waitForSelector(`.tile[data-camera="${camera}"] video`);
   log('logged in with a TOTP code');
+
+  // 4b. Replace the authenticator: the page asks for the password and a current code (a recovery code
+  // here), then enrols a new secret like the first time.
+  await page.click('#nav a[href="#/account"]');
+  await page.click('#mfa-replace');
+  await page.fill('#mfa-reauth input[name=password]', PASSWORD);
+  await page.fill('#mfa-reauth input[name=code]', recovery[0]);
+  const reenrolAnswer = page.waitForResponse((r) => r.url().endsWith('/api/me/mfa/enroll'));
+  await page.click('#mfa-reauth button[type=submit]');
+  const reenrol = await (await reenrolAnswer).json();
+  if (!reenrol.secret || reenrol.secret === enrol.secret) throw new Error(`re-enrolment answered ${JSON.stringify(reenrol).slice(0, 200)}`);
+  await page.waitForSelector('img.qr');
+  const fresh = new URL(reenrol.otpauth_url).searchParams.get('secret') || reenrol.secret;
+  await page.fill('input[name=code]', totp(fresh, { ...opts, step: Math.floor(Date.now() / 1000 / period) }));
+  await page.click('form.inline button[type=submit]');
+  await page.waitForSelector('#recovery-codes li');
+  log('authenticator replaced (password and a recovery code asked first)');
+  await shot(page, 'mfa-replaced');
+  await page.click('button:has-text("I have saved them")');
 
   // 5. Live video plays in the grid.
   const liveSel = `.tile[data-camera="${camera}"] video`;
@@ -227,7 +256,17 @@ try {
     await loaded('dialog.detail img.full');
     await shot(page, 'event-detail');
     await page.click('dialog.detail a.button');
-    await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.3, 'video.playback', { timeout: 30000 });
+    try {
+      await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.3, 'video.playback', { timeout: 30000 });
+    } catch (e) {
+      const v = await page.evaluate(async (cam) => {
+        const el = document.querySelector('video.playback');
+        const now = Date.now();
+        const runs = await (await fetch(`/api/cameras/${cam}/recordings?start=${now - 300000}&end=${now}`)).json();
+        return el && { src: el.src, error: el.error && el.error.message, ready: el.readyState, t: el.currentTime, hidden: el.hidden, now, hash: location.hash, runs, toast: document.body.innerText.slice(-300) };
+      }, camera);
+      throw new Error(`the event's footage does not play: ${JSON.stringify(v)} (${e.message})`);
+    }
     log('the event\'s footage plays');
   } else {
     log('SKIP: events with snapshots (no models or ONNX Runtime: the camera is not analysed)');
@@ -265,6 +304,8 @@ try {
   if (me !== 401) throw new Error(`/api/me after logout answered ${me}`);
   await shot(page, 'logged-out');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+  if (csp.length) throw new Error(`Content-Security-Policy violations: ${csp.join('; ')}`);
+  log('no Content-Security-Policy violation');
   log('OK');
 } catch (e) {
   failed = true;

@@ -307,6 +307,32 @@ impl TestServer {
         self.login(name, PASSWORD)
     }
 
+    /// Stops the server and starts a new one on the same data directory, store and certificate, with
+    /// `policy` (what a restart of `vigil run` with a changed `[server]` section does).
+    pub fn restart(&mut self, policy: Policy) {
+        self.stop();
+        let security = Arc::new(Security::open_in(self.dir.path(), policy).unwrap());
+        let mut ctx = AppContext::new(
+            security,
+            self.ctx.store.clone(),
+            self.ctx.status.clone(),
+            self.dir.path(),
+        );
+        ctx.live = self.ctx.live.clone();
+        ctx.assets = self.ctx.assets.clone();
+        ctx.allowed_origins = self.ctx.allowed_origins.clone();
+        let ctx = Arc::new(ctx);
+        let mut options = ServerOptions::from_config(&Default::default(), self.dir.path()).unwrap();
+        options.listen = "127.0.0.1:0".parse().unwrap();
+        let server = self
+            .runtime
+            .block_on(Server::start(ctx.clone(), options))
+            .unwrap();
+        self.url = server.url();
+        self.server = Some(server);
+        self.ctx = ctx;
+    }
+
     pub fn security_db(&self) -> PathBuf {
         self.dir.path().join("security.db")
     }
