@@ -251,6 +251,12 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// A private Mosquitto with `extra` configuration lines (`allow_anonymous false`...), which take
+    /// precedence over the defaults here.
+    pub fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // Mosquitto started as root drops to its own user: let it write its database here.
         use std::os::unix::fs::PermissionsExt;
@@ -260,9 +266,14 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                "listener {port} 127.0.0.1\n{}\npersistence true\n\
                  persistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n\
-                 log_dest stderr\nmax_queued_messages 100000\n",
+                 log_dest stderr\nmax_queued_messages 100000\n{extra}\n",
+                if extra.contains("allow_anonymous") {
+                    ""
+                } else {
+                    "allow_anonymous true"
+                },
                 dir.path().display()
             ),
         )
@@ -474,4 +485,38 @@ pub fn openssl_hmac_hex(key: &str, data: &[u8]) -> Option<String> {
     let out = child.wait_with_output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     Some(text.rsplit("= ").next()?.trim().to_string())
+}
+
+/// Log lines of this test binary: a global tracing subscriber writing into memory (tests filter by what
+/// they own: their client id, their camera names).
+pub fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line captured so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
