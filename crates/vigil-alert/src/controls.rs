@@ -1,7 +1,7 @@
 //! Per-camera switches that Home Assistant (or anything that can publish on MQTT) flips: object detection
 //! and recording, each on or off. The analysis and recorder threads read them through
-//! [`CameraControls`] (an atomic load per frame); a command on `P/<camera>/<switch>/set` changes them and
-//! the new position is reported back on the retained `P/<camera>/<switch>/state`.
+//! [`CameraControls`] (from `vigil-core`, an atomic load per frame); a command on `P/<camera>/<switch>/set`
+//! changes them and the new position is reported back on the retained `P/<camera>/<switch>/state`.
 //!
 //! Positions are kept across restarts in `alert-controls.json` in the data directory (written through a
 //! temporary file and a rename, so a crash leaves the old or the new file, never half of one). A camera
@@ -10,79 +10,11 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+pub use vigil_core::{CameraControls, Switch};
 
 /// File name of the switch positions in the data directory.
 pub const CONTROLS_FILE: &str = "alert-controls.json";
-
-/// A camera switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Switch {
-    /// Object detection (and so rules, events and alerts) on the camera's analysis stream.
-    Detection,
-    /// Recording of the camera's main stream.
-    Recording,
-}
-
-impl Switch {
-    /// Both switches.
-    pub const ALL: [Switch; 2] = [Switch::Detection, Switch::Recording];
-
-    /// `detection` or `recording` (its topic level).
-    pub fn name(self) -> &'static str {
-        match self {
-            Switch::Detection => "detection",
-            Switch::Recording => "recording",
-        }
-    }
-
-    /// The switch a topic level names.
-    pub fn from_name(name: &str) -> Option<Switch> {
-        Switch::ALL.into_iter().find(|s| s.name() == name)
-    }
-}
-
-/// One camera's switches, shared with the threads that obey them; cheap to clone. Both are on by
-/// default.
-#[derive(Debug, Clone)]
-pub struct CameraControls {
-    detection: Arc<AtomicBool>,
-    recording: Arc<AtomicBool>,
-}
-
-impl Default for CameraControls {
-    fn default() -> Self {
-        Self {
-            detection: Arc::new(AtomicBool::new(true)),
-            recording: Arc::new(AtomicBool::new(true)),
-        }
-    }
-}
-
-impl CameraControls {
-    /// True while objects are to be detected on the camera.
-    pub fn detection(&self) -> bool {
-        self.detection.load(Ordering::Relaxed)
-    }
-
-    /// True while the camera is to be recorded.
-    pub fn recording(&self) -> bool {
-        self.recording.load(Ordering::Relaxed)
-    }
-
-    /// A switch's position.
-    pub fn get(&self, switch: Switch) -> bool {
-        self.flag(switch).load(Ordering::Relaxed)
-    }
-
-    fn flag(&self, switch: Switch) -> &AtomicBool {
-        match switch {
-            Switch::Detection => &self.detection,
-            Switch::Recording => &self.recording,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Saved {
@@ -109,8 +41,8 @@ impl Controls {
                     Ok(saved) => {
                         for (camera, s) in saved {
                             let c = CameraControls::default();
-                            c.detection.store(s.detection, Ordering::Relaxed);
-                            c.recording.store(s.recording, Ordering::Relaxed);
+                            c.set(Switch::Detection, s.detection);
+                            c.set(Switch::Recording, s.recording);
                             cameras.insert(camera, c);
                         }
                     }
@@ -150,7 +82,7 @@ impl Controls {
     pub fn set(&self, camera: &str, switch: Switch, on: bool) -> bool {
         let mut map = self.cameras.lock().unwrap_or_else(|p| p.into_inner());
         let c = map.entry(camera.to_string()).or_default();
-        if c.flag(switch).swap(on, Ordering::Relaxed) == on {
+        if c.set(switch, on) == on {
             return false;
         }
         let saved: BTreeMap<&str, Saved> = map
