@@ -144,6 +144,7 @@ impl AlertHandle {
             ui_url: self.inner.ui_url.as_deref(),
             classes: &m.config.occupancy_classes,
             pictures: m.config.snapshot_interval.as_millis() > 0,
+            client_id: &m.config.client_id,
         };
         for (topic, doc) in f(&d) {
             let bytes = serde_json::to_vec(&doc).unwrap_or_default();

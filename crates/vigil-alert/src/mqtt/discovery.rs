@@ -150,6 +150,8 @@ pub(crate) struct Discovery<'a> {
     pub classes: &'a [String],
     /// Camera pictures are published.
     pub pictures: bool,
+    /// The MQTT client id (names the server device).
+    pub client_id: &'a str,
 }
 
 impl Discovery<'_> {
@@ -180,7 +182,7 @@ impl Discovery<'_> {
     fn server_device(&self) -> Value {
         let mut d = json!({
             "identifiers": [self.server_id()],
-            "name": format!("Vigil {}", self.topics.node().trim_start_matches("vigil_")),
+            "name": format!("Vigil {}", self.client_id.trim_start_matches("vigil-")),
             "manufacturer": "Vigil",
             "model": "Vigil server",
             "sw_version": env!("CARGO_PKG_VERSION"),
