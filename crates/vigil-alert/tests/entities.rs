@@ -5,21 +5,10 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use std::time::{Duration, Instant};
-use vigil_alert::{AlertConfig, AlertHandle, Alerts, CameraEntities, MqttConfig, Switch, Topics};
+use vigil_alert::{CameraEntities, MqttConfig, Switch, Topics};
 use vigil_core::EventPhase;
 use vigil_rules::ConfigDuration;
-
-fn start(port: u16, data_dir: &Path, mqtt: MqttConfig) -> AlertHandle {
-    let (alerts, _dead) = Alerts::start(AlertConfig {
-        mqtt: Some(MqttConfig { port, ..mqtt }),
-        data_dir: Some(data_dir.to_path_buf()),
-        ..Default::default()
-    })
-    .unwrap();
-    alerts
-}
 
 fn camera(name: &str) -> CameraEntities {
     CameraEntities {
@@ -28,29 +17,6 @@ fn camera(name: &str) -> CameraEntities {
         recorded: true,
         ..Default::default()
     }
-}
-
-/// Waits until the broker has every message and state topic the handle holds.
-async fn settled(alerts: &AlertHandle) {
-    let t0 = Instant::now();
-    loop {
-        let st = alerts.status().mqtt.unwrap();
-        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{st:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The retained value of `topic` on the broker at `port`, as raw bytes.
-async fn retained(port: u16, topic: &str) -> Vec<u8> {
-    let mut sub = Subscriber::connect(port, &unique("sub"), &[topic], false).await;
-    sub.collect_until(Duration::from_secs(3), |g| !g.is_empty())
-        .await
-        .pop()
-        .map(|m| m.payload)
-        .unwrap_or_default()
 }
 
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
@@ -69,7 +35,7 @@ async fn switch_commands_turn_detection_and_recording_off_and_on_and_are_kept() 
     }
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let alerts = start(broker.port, dir.path(), MqttConfig::default());
+    let alerts = start_alerts(broker.port, dir.path(), MqttConfig::default());
     let topics = Topics::new(&MqttConfig::default().resolved(Some(dir.path())));
     alerts.register_camera(&camera("Front door"));
     alerts.finish_registration();
@@ -77,7 +43,7 @@ async fn switch_commands_turn_detection_and_recording_off_and_on_and_are_kept() 
     assert!(controls.detection() && controls.recording());
     settled(&alerts).await;
     let state = topics.switch_state("Front door", Switch::Detection);
-    assert_eq!(retained(broker.port, &state).await, b"ON");
+    assert_eq!(retained_on(broker.port, &state).await, b"ON");
 
     // What Home Assistant sends when the switch is turned off.
     let ha = Subscriber::connect(broker.port, &unique("ha"), &["unused/#"], false).await;
@@ -89,7 +55,11 @@ async fn switch_commands_turn_detection_and_recording_off_and_on_and_are_kept() 
     wait_for("detection off", || !controls.detection()).await;
     assert!(controls.recording(), "only the switch commanded");
     settled(&alerts).await;
-    assert_eq!(retained(broker.port, &state).await, b"OFF", "reported back");
+    assert_eq!(
+        retained_on(broker.port, &state).await,
+        b"OFF",
+        "reported back"
+    );
 
     // Nonsense and unknown cameras change nothing.
     for (topic, payload) in [
@@ -117,20 +87,20 @@ async fn switch_commands_turn_detection_and_recording_off_and_on_and_are_kept() 
     alerts.shutdown(Duration::from_secs(5)).await;
 
     // A restart keeps both positions and says so at once.
-    let again = start(broker.port, dir.path(), MqttConfig::default());
+    let again = start_alerts(broker.port, dir.path(), MqttConfig::default());
     let controls = again.controls("Front door");
     assert!(!controls.detection() && !controls.recording());
     again.register_camera(&camera("Front door"));
     again.finish_registration();
     settled(&again).await;
-    assert_eq!(retained(broker.port, &state).await, b"OFF");
+    assert_eq!(retained_on(broker.port, &state).await, b"OFF");
     ha.client
         .publish(&command, rumqttc::QoS::AtLeastOnce, false, "ON")
         .await
         .unwrap();
     wait_for("detection back on", || controls.detection()).await;
     settled(&again).await;
-    assert_eq!(retained(broker.port, &state).await, b"ON");
+    assert_eq!(retained_on(broker.port, &state).await, b"ON");
     again.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -141,7 +111,7 @@ async fn line_crossings_are_instant_events_one_per_crossing() {
     }
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let alerts = start(broker.port, dir.path(), MqttConfig::default());
+    let alerts = start_alerts(broker.port, dir.path(), MqttConfig::default());
     let topics = Topics::new(&MqttConfig::default().resolved(Some(dir.path())));
     let rules: vigil_rules::RulesConfig = toml::from_str(
         r#"
@@ -164,7 +134,7 @@ line = "Gate line"
 
     // Three people walk down across the line one after the other, then one walks back up.
     let mut engine = vigil_rules::RuleEngine::new("Front", &rules, &["person"]).unwrap();
-    let mut frame = 0i64;
+    let mut n = 0i64;
     let mut events = Vec::new();
     let mut walk = |id: u64, down: bool| {
         for i in 0..20 {
@@ -173,21 +143,9 @@ line = "Gate line"
             } else {
                 345.0 - 15.0 * i as f32
             };
-            let track = vigil_core::TrackedObject {
-                id,
-                bbox: vigil_core::BBox::new(300.0, y - 50.0, 340.0, y),
-                score: 0.9,
-                class_id: 0,
-                age: 10,
-                matched: true,
-            };
-            let ctx = vigil_rules::FrameContext {
-                time_unix_ms: 1_717_000_000_000 + 100 * frame,
-                media_time: vigil_core::Time90k(9000 * frame),
-                frame_w: 640,
-                frame_h: 360,
-            };
-            frame += 1;
+            let track = person(id, [300.0, y - 50.0, 340.0, y]);
+            let ctx = frame(n);
+            n += 1;
             for e in engine.update(&ctx, &[track]) {
                 alerts.publish_event(&e);
                 events.push(e);
@@ -236,12 +194,12 @@ async fn motion_holds_objects_in_view_and_pictures_are_retained() {
         ..Default::default()
     };
     let topics = Topics::new(&mqtt.resolved(Some(dir.path())));
-    let alerts = start(broker.port, dir.path(), mqtt);
+    let alerts = start_alerts(broker.port, dir.path(), mqtt);
     alerts.register_camera(&camera("Yard"));
     alerts.finish_registration();
     settled(&alerts).await;
     let motion = topics.camera_motion("Yard");
-    assert_eq!(retained(broker.port, &motion).await, b"OFF");
+    assert_eq!(retained_on(broker.port, &motion).await, b"OFF");
 
     let mut sub = Subscriber::connect(broker.port, &unique("sub"), &[&motion], false).await;
     let _ = sub.drain(Duration::from_millis(300)).await;
@@ -273,16 +231,16 @@ async fn motion_holds_objects_in_view_and_pictures_are_retained() {
     alerts.publish_event_snapshot("Yard", &jpeg[..1000]);
     settled(&alerts).await;
     let occupancy: serde_json::Value =
-        serde_json::from_slice(&retained(broker.port, &topics.camera_occupancy("Yard")).await)
+        serde_json::from_slice(&retained_on(broker.port, &topics.camera_occupancy("Yard")).await)
             .unwrap();
     assert_eq!(occupancy["count"], 3);
     assert_eq!(occupancy["by_class"]["person"], 2);
     assert_eq!(
-        retained(broker.port, &topics.camera_snapshot("Yard")).await,
+        retained_on(broker.port, &topics.camera_snapshot("Yard")).await,
         jpeg
     );
     assert_eq!(
-        retained(broker.port, &topics.event_snapshot("Yard")).await,
+        retained_on(broker.port, &topics.event_snapshot("Yard")).await,
         &jpeg[..1000]
     );
     tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -7,22 +7,10 @@ mod common;
 
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use vigil_alert::{
-    AlertConfig, AlertHandle, Alerts, CameraEntities, MqttConfig, MqttHealth, RuleEntity, Topics,
-    ZoneEntity,
+    AlertHandle, CameraEntities, MqttConfig, MqttHealth, RuleEntity, Topics, ZoneEntity,
 };
-
-fn start(port: u16, data_dir: &Path, mqtt: MqttConfig) -> AlertHandle {
-    let (alerts, _dead) = Alerts::start(AlertConfig {
-        mqtt: Some(MqttConfig { port, ..mqtt }),
-        data_dir: Some(data_dir.to_path_buf()),
-        ..Default::default()
-    })
-    .unwrap();
-    alerts
-}
 
 fn front(rules: &[&str], zones: &[&str]) -> CameraEntities {
     CameraEntities {
@@ -41,17 +29,28 @@ fn front(rules: &[&str], zones: &[&str]) -> CameraEntities {
     }
 }
 
-/// Waits until the broker has every message and state topic the handle holds.
-async fn settled(alerts: &AlertHandle) {
-    let t0 = Instant::now();
-    loop {
-        let st = alerts.status().mqtt.unwrap();
-        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(15), "{st:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Two installations (two data directories) with `mqtt` on one broker, each with a camera registered,
+/// for 20 s; returns them and what `sub` saw meanwhile.
+async fn run_two(
+    broker: &Mosquitto,
+    sub: &mut Subscriber,
+    mqtt: MqttConfig,
+) -> (AlertHandle, AlertHandle, Vec<Received>) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let [a, b] = dirs
+        .each_ref()
+        .map(|d| start_alerts(broker.port, d.path(), mqtt.clone()));
+    for alerts in [&a, &b] {
+        alerts.register_camera(&front(&["Intruder"], &["Dock"]));
+        alerts.finish_registration();
     }
+    let t0 = Instant::now();
+    let got = sub
+        .collect_until(Duration::from_secs(20), |_| {
+            t0.elapsed() > Duration::from_secs(20)
+        })
+        .await;
+    (a, b, got)
 }
 
 /// Discovery configs in `got` per node (the third topic level).
@@ -72,20 +71,8 @@ async fn two_installations_with_default_ids_share_a_broker_without_a_fight() {
     }
     let broker = Mosquitto::start();
     let mut sub = Subscriber::connect(broker.port, &unique("sub"), &["#"], false).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // Nothing but the broker's address: what a user writes for each of two boxes.
-    let a = start(broker.port, dir_a.path(), MqttConfig::default());
-    let b = start(broker.port, dir_b.path(), MqttConfig::default());
-    for alerts in [&a, &b] {
-        alerts.register_camera(&front(&["Intruder"], &["Dock"]));
-        alerts.finish_registration();
-    }
-    let t0 = Instant::now();
-    let got = sub
-        .collect_until(Duration::from_secs(20), |_| {
-            t0.elapsed() > Duration::from_secs(20)
-        })
-        .await;
+    let (a, b, got) = run_two(&broker, &mut sub, MqttConfig::default()).await;
     let (sa, sb) = (a.status().mqtt.unwrap(), b.status().mqtt.unwrap());
     assert_ne!(sa.client_id, sb.client_id, "default client ids differ");
     for st in [&sa, &sb] {
@@ -134,25 +121,13 @@ async fn two_clients_with_one_id_are_reported_and_slow_down() {
     let broker = Mosquitto::start();
     let mut sub =
         Subscriber::connect(broker.port, &unique("sub"), &["homeassistant/#"], false).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // The same client id given by hand to two installations (their topics differ by data directory).
     let id = unique("twin");
-    let twin = || MqttConfig {
+    let twin = MqttConfig {
         client_id: id.clone(),
         ..Default::default()
     };
-    let a = start(broker.port, dir_a.path(), twin());
-    let b = start(broker.port, dir_b.path(), twin());
-    for alerts in [&a, &b] {
-        alerts.register_camera(&front(&["Intruder"], &["Dock"]));
-        alerts.finish_registration();
-    }
-    let t0 = Instant::now();
-    let got = sub
-        .collect_until(Duration::from_secs(20), |_| {
-            t0.elapsed() > Duration::from_secs(20)
-        })
-        .await;
+    let (a, b, got) = run_two(&broker, &mut sub, twin).await;
     let (sa, sb) = (a.status().mqtt.unwrap(), b.status().mqtt.unwrap());
     let reconnects = sa.reconnects + sb.reconnects;
     // Reconnecting every 0.5 s, as before, would be about 80 in 20 s; the backoff grows to 5 s instead.
@@ -199,7 +174,7 @@ async fn a_restart_clears_what_no_longer_exists_and_resends_nothing_unchanged() 
     }
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
-    let first = start(broker.port, dir.path(), MqttConfig::default());
+    let first = start_alerts(broker.port, dir.path(), MqttConfig::default());
     first.register_camera(&front(&["Old name", "Kept"], &["Dock"]));
     first.register_camera(&CameraEntities {
         camera: "Gone".into(),
@@ -224,7 +199,7 @@ async fn a_restart_clears_what_no_longer_exists_and_resends_nothing_unchanged() 
         Subscriber::connect(broker.port, &unique("sub"), &["homeassistant/#"], false).await;
     // What the broker retains arrives first, flagged retained.
     let _ = live.drain(Duration::from_millis(500)).await;
-    let second = start(broker.port, dir.path(), MqttConfig::default());
+    let second = start_alerts(broker.port, dir.path(), MqttConfig::default());
     second.register_camera(&front(&["New name", "Kept"], &[]));
     second.finish_registration();
     settled(&second).await;
@@ -302,32 +277,20 @@ zone = "Dock"
 
     // The first run sees two people, then dies without a shutdown (its Last Will says offline).
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let first = rt.block_on(async { start(broker.port, dir.path(), mqtt.clone()) });
+    let first = rt.block_on(async { start_alerts(broker.port, dir.path(), mqtt.clone()) });
     first.register_camera(&entities);
     first.finish_registration();
     let mut engine = vigil_rules::RuleEngine::new("Front", &rules, &["person"]).unwrap();
     for i in 0..5 {
         let tracks: Vec<_> = (1..=2)
-            .map(|id| vigil_core::TrackedObject {
-                id,
-                bbox: vigil_core::BBox::new(
-                    100.0 * id as f32,
-                    100.0,
-                    100.0 * id as f32 + 40.0,
-                    200.0,
-                ),
-                score: 0.9,
-                class_id: 0,
-                age: 10,
-                matched: true,
+            .map(|id| {
+                person(
+                    id,
+                    [100.0 * id as f32, 100.0, 100.0 * id as f32 + 40.0, 200.0],
+                )
             })
             .collect();
-        let ctx = vigil_rules::FrameContext {
-            time_unix_ms: 1_717_000_000_000 + 100 * i,
-            media_time: vigil_core::Time90k(9000 * i),
-            frame_w: 640,
-            frame_h: 360,
-        };
+        let ctx = frame(i);
         for e in engine.update(&ctx, &tracks) {
             first.publish_event(&e);
         }
@@ -370,7 +333,7 @@ zone = "Dock"
         false,
     ));
     test_rt.block_on(async {
-        let second = start(broker.port, dir.path(), mqtt.clone());
+        let second = start_alerts(broker.port, dir.path(), mqtt.clone());
         // A slow start (the detector loading): registration comes later than the connection.
         tokio::time::sleep(Duration::from_millis(800)).await;
         second.register_camera(&entities);
@@ -399,7 +362,7 @@ async fn a_broker_refusing_the_connection_is_a_health_state_with_a_reason() {
     // Anonymous clients refused: CONNACK "not authorized".
     let broker = Mosquitto::start_with("allow_anonymous false");
     let dir = tempfile::tempdir().unwrap();
-    let alerts = start(broker.port, dir.path(), MqttConfig::default());
+    let alerts = start_alerts(broker.port, dir.path(), MqttConfig::default());
     let t0 = Instant::now();
     let st = loop {
         let st = alerts.status().mqtt.unwrap();

@@ -554,26 +554,9 @@ async fn discovery_is_published_again_when_home_assistant_restarts() {
     clear_retained(BROKER_PORT, &all).await;
 }
 
-/// Waits until the broker has every message and state topic the handle holds.
-async fn settled(alerts: &vigil_alert::AlertHandle) {
-    let t0 = std::time::Instant::now();
-    loop {
-        let st = alerts.status().mqtt.unwrap();
-        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{st:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The retained value of `topic`, as a subscriber arriving now sees it.
 async fn retained(topic: &str) -> String {
-    let mut sub = Subscriber::connect(BROKER_PORT, &unique("sub"), &[topic], false).await;
-    let got = sub
-        .collect_until(Duration::from_secs(5), |g| !g.is_empty())
-        .await;
-    got.last().map(|m| m.text()).unwrap_or_default()
+    String::from_utf8_lossy(&retained_on(BROKER_PORT, topic).await).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

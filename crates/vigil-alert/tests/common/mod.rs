@@ -520,3 +520,64 @@ impl Write for LogWriter {
 pub fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
+
+/// Alerts publishing with `mqtt` to the broker on `port`, the installation's data in `data_dir`.
+pub fn start_alerts(
+    port: u16,
+    data_dir: &std::path::Path,
+    mqtt: vigil_alert::MqttConfig,
+) -> vigil_alert::AlertHandle {
+    let (alerts, _dead) = vigil_alert::Alerts::start(vigil_alert::AlertConfig {
+        mqtt: Some(vigil_alert::MqttConfig { port, ..mqtt }),
+        data_dir: Some(data_dir.to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    alerts
+}
+
+/// Waits until the broker has every message and state topic the handle holds.
+pub async fn settled(alerts: &vigil_alert::AlertHandle) {
+    let t0 = Instant::now();
+    loop {
+        let st = alerts.status().mqtt.unwrap();
+        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "{st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The retained value of `topic` on the broker at `port`, as a subscriber arriving now sees it (empty when
+/// there is none).
+pub async fn retained_on(port: u16, topic: &str) -> Vec<u8> {
+    let mut sub = Subscriber::connect(port, &unique("sub"), &[topic], false).await;
+    sub.collect_until(Duration::from_secs(3), |g| !g.is_empty())
+        .await
+        .pop()
+        .map(|m| m.payload)
+        .unwrap_or_default()
+}
+
+/// A confirmed person track with box `[x1, y1, x2, y2]` (pixels of a 640x360 frame).
+pub fn person(id: u64, b: [f32; 4]) -> vigil_core::TrackedObject {
+    vigil_core::TrackedObject {
+        id,
+        bbox: BBox::new(b[0], b[1], b[2], b[3]),
+        score: 0.9,
+        class_id: 0,
+        age: 10,
+        matched: true,
+    }
+}
+
+/// The context of analysed frame `i` of a 640x360 camera at 10 fps.
+pub fn frame(i: i64) -> vigil_rules::FrameContext {
+    vigil_rules::FrameContext {
+        time_unix_ms: 1_717_000_000_000 + 100 * i,
+        media_time: Time90k(9000 * i),
+        frame_w: 640,
+        frame_h: 360,
+    }
+}
