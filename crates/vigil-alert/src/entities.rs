@@ -257,7 +257,13 @@ impl AlertHandle {
         let now = Instant::now();
         let change = {
             let mut cams = self.inner.cameras.lock().unwrap_or_else(|p| p.into_inner());
-            let c = cams.entry(camera.to_string()).or_default();
+            // Called every frame: no allocation once the camera is known.
+            if !cams.contains_key(camera) {
+                cams.insert(camera.to_string(), CameraState::default());
+            }
+            let Some(c) = cams.get_mut(camera) else {
+                return;
+            };
             if moving {
                 c.last_motion = Some(now);
             }

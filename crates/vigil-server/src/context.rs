@@ -72,8 +72,9 @@ pub struct ConsumerHealth {
 /// The MQTT broker connection (alerts and Home Assistant).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MqttHealth {
-    /// `connecting`, `connected`, `disconnected`, `refused` (credentials or client id refused) or
-    /// `kicked` (the broker drops the connection for another client with the same client id).
+    /// `connecting`, `connected`, `disconnected`, `refused` (credentials or client id refused),
+    /// `kicked` (the broker drops the connection for another client with the same client id) or
+    /// `stopped` (the connection task ended unexpectedly).
     pub state: String,
     /// The client id in use.
     pub client_id: String,

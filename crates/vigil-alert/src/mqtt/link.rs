@@ -159,7 +159,29 @@ pub(super) fn spawn(
         done: false,
     };
     let handle = tokio::runtime::Handle::try_current().map_err(|_| crate::AlertError::NoRuntime)?;
-    Ok(handle.spawn(run(link, eventloop, notify)))
+    let stats = link.stats.clone();
+    Ok(handle.spawn(supervised(run(link, eventloop, notify), stats)))
+}
+
+/// Runs the connection task; if it panics (a bug), says so clearly in the log and in the health state
+/// instead of vanishing with a line on stderr.
+async fn supervised(task: impl std::future::Future<Output = ()>, stats: Arc<MqttStats>) {
+    use futures_util::FutureExt;
+    if let Err(panic) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        tracing::error!(
+            "MQTT delivery stopped: its connection task panicked ({why}); alerts and states are no \
+             longer sent to the broker until Vigil restarts"
+        );
+        stats.connected.store(false, Ordering::Relaxed);
+        stats.set_health(MqttHealth::Stopped);
+        *stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(format!("connection task panicked: {why}"));
+    }
 }
 
 #[cfg(feature = "mqtt-tls")]
@@ -734,5 +756,21 @@ impl Link {
             );
         }
         self.stats.connected.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_connection_task_is_a_health_state_with_its_reason() {
+        let stats = Arc::new(MqttStats::default());
+        stats.connected.store(true, Ordering::Relaxed);
+        supervised(async { panic!("index out of bounds") }, stats.clone()).await;
+        assert!(!stats.connected.load(Ordering::Relaxed));
+        assert_eq!(*stats.health.lock().unwrap(), MqttHealth::Stopped);
+        let err = stats.last_error.lock().unwrap().clone().unwrap();
+        assert!(err.contains("index out of bounds"), "{err}");
     }
 }

@@ -527,10 +527,12 @@ pub enum MqttHealth {
     /// The broker closes the connection right after each connection: another client uses the same
     /// client id. Retrying, slower and slower.
     Kicked,
+    /// The connection task ended unexpectedly (a panic): nothing is delivered until a restart.
+    Stopped,
 }
 
 impl MqttHealth {
-    /// `connecting`, `connected`, `disconnected`, `refused` or `kicked`.
+    /// `connecting`, `connected`, `disconnected`, `refused`, `kicked` or `stopped`.
     pub fn name(self) -> &'static str {
         match self {
             MqttHealth::Connecting => "connecting",
@@ -538,6 +540,7 @@ impl MqttHealth {
             MqttHealth::Disconnected => "disconnected",
             MqttHealth::Refused => "refused",
             MqttHealth::Kicked => "kicked",
+            MqttHealth::Stopped => "stopped",
         }
     }
 }
