@@ -61,22 +61,27 @@ async fn switch_commands_turn_detection_and_recording_off_and_on_and_are_kept() 
         "reported back"
     );
 
-    // Nonsense and unknown cameras change nothing.
+    // Nonsense and unknown cameras change nothing; an unknown switch is not even listened to.
     for (topic, payload) in [
+        (format!("{}/front_door/lights/set", topics.prefix()), "ON"),
         (command.clone(), "maybe"),
         (topics.switch_command("Nowhere", Switch::Detection), "ON"),
-        (format!("{}/front_door/lights/set", topics.prefix()), "ON"),
     ] {
         ha.client
             .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
             .await
             .unwrap();
     }
-    wait_for("three more commands", || {
-        alerts.status().mqtt.unwrap().commands == 4
+    wait_for("two more commands", || {
+        alerts.status().mqtt.unwrap().commands == 3
     })
     .await;
     assert!(!controls.detection());
+    assert_eq!(
+        retained_on(broker.port, &state).await,
+        b"OFF",
+        "still off after nonsense"
+    );
 
     let recording = topics.switch_command("Front door", Switch::Recording);
     ha.client

@@ -476,10 +476,16 @@ impl Link {
 
     /// Subscribes to what the task listens to and sends the marker behind the subscriptions.
     fn subscribe_and_sync(&mut self) {
-        let mut filters = vec![
-            SubscribeFilter::new(self.topics.command_filter(), QoS::AtLeastOnce),
-            SubscribeFilter::new(self.topics.sync_marker(), QoS::AtLeastOnce),
-        ];
+        let mut filters: Vec<SubscribeFilter> = self
+            .topics
+            .command_filters()
+            .into_iter()
+            .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce))
+            .collect();
+        filters.push(SubscribeFilter::new(
+            self.topics.sync_marker(),
+            QoS::AtLeastOnce,
+        ));
         if self.discovery {
             filters.push(SubscribeFilter::new(
                 self.topics.ha_status(),

@@ -198,9 +198,12 @@ impl Topics {
         format!("{}/{}/{what}", self.prefix, slug(camera))
     }
 
-    /// The subscription to every switch command (`P/+/+/set`).
-    pub(crate) fn command_filter(&self) -> String {
-        format!("{}/+/+/set", self.prefix)
+    /// The subscriptions to the switch commands (`P/+/detection/set`, `P/+/recording/set`).
+    pub(crate) fn command_filters(&self) -> Vec<String> {
+        crate::Switch::ALL
+            .iter()
+            .map(|s| format!("{}/+/{}/set", self.prefix, s.name()))
+            .collect()
     }
 
     /// `(camera slug, switch name)` of a command topic.
