@@ -194,7 +194,7 @@ async fn motion_holds_objects_in_view_and_pictures_are_retained() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let mqtt = MqttConfig {
-        motion_off_delay: ConfigDuration::from_millis(1500),
+        motion_off_delay: ConfigDuration::from_millis(2000),
         snapshot_interval: ConfigDuration::from_millis(1000),
         ..Default::default()
     };
@@ -211,7 +211,7 @@ async fn motion_holds_objects_in_view_and_pictures_are_retained() {
     // Motion in one frame, then none: on at once, off only after the hold, and no flicker between.
     let t0 = Instant::now();
     alerts.publish_motion("Yard", true);
-    while t0.elapsed() < Duration::from_millis(2500) {
+    while t0.elapsed() < Duration::from_millis(4500) {
         alerts.publish_motion("Yard", false);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -220,7 +220,8 @@ async fn motion_holds_objects_in_view_and_pictures_are_retained() {
     assert_eq!(texts, ["ON", "OFF"]);
     let held = got[1].at.duration_since(got[0].at);
     assert!(
-        held >= Duration::from_millis(1400) && held < Duration::from_millis(2300),
+        // 2 s, with room for a loaded machine's delays on either message.
+        held >= Duration::from_millis(1500) && held < Duration::from_millis(3500),
         "held {held:?}"
     );
 
