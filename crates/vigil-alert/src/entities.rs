@@ -3,7 +3,7 @@
 //! zone occupancy, camera status, motion, objects in view, pictures, switch positions and server figures.
 //!
 //! Every method returns at once and may be called every frame: a state topic is sent only when its value
-//! changes (pictures at most every `[mqtt] snapshot_interval`).
+//! changes.
 
 use crate::controls::{CameraControls, Switch};
 use crate::dispatch::AlertHandle;
@@ -18,12 +18,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use vigil_rules::{LineCounts, ZoneOccupancy};
 
-/// Per camera: the motion sensor's hold and when its picture was last published.
+/// Per camera: the motion sensor's hold.
 #[derive(Debug, Default)]
 pub(crate) struct CameraState {
     motion: bool,
     last_motion: Option<Instant>,
-    last_picture: Option<Instant>,
 }
 
 /// Kinds of entities in the `known` set.
@@ -292,36 +291,12 @@ impl AlertHandle {
         set_timed(m, m.topics.camera_occupancy(camera), &msg, false);
     }
 
-    /// True when a camera's picture is due (`[mqtt] snapshot_interval` since the last one; never when
-    /// MQTT or pictures are off): encode a JPEG only then, and hand it to [`Self::publish_snapshot`].
-    pub fn snapshot_due(&self, camera: &str) -> bool {
-        let Some(m) = &self.inner.mqtt else {
-            return false;
-        };
-        let every = m.config.snapshot_interval.as_millis();
-        if every == 0 {
-            return false;
-        }
-        let cams = self.inner.cameras.lock().unwrap_or_else(|p| p.into_inner());
-        cams.get(camera)
-            .and_then(|c| c.last_picture)
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(every))
-    }
-
     /// Publishes a camera's latest picture (JPEG, privacy masks already applied) for its Home Assistant
-    /// camera entity.
+    /// camera entity; the analysis takes one every `[mqtt] snapshot_interval`.
     pub fn publish_snapshot(&self, camera: &str, jpeg: &[u8]) {
-        let Some(m) = &self.inner.mqtt else {
-            return;
-        };
-        self.inner
-            .cameras
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(camera.to_string())
-            .or_default()
-            .last_picture = Some(Instant::now());
-        set_picture(m, m.topics.camera_snapshot(camera), jpeg);
+        if let Some(m) = &self.inner.mqtt {
+            set_picture(m, m.topics.camera_snapshot(camera), jpeg);
+        }
     }
 
     /// Publishes the picture of a camera's latest event (JPEG, privacy masks already applied) for its

@@ -18,7 +18,9 @@
 //! alerts.register_camera(&CameraEntities::from_rules("front", &rules).recorded(true));
 //! alerts.finish_registration(); // every camera registered: online, stale entities cleared
 //! let controls = alerts.controls("front"); // Home Assistant's switches, read by the camera's threads
-//! // per analysed frame (from any thread; every call returns at once):
+//! // In `vigil run` the event bus feeds it: `tokio::spawn(alerts.clone().consume(subscription))` hands
+//! // over every event, count, status and view message. By hand, per analysed frame (from any thread;
+//! // every call returns at once):
 //! if controls.detection() {
 //!     for event in engine.update(&frame, &[]) {
 //!         alerts.publish_event(&event);
