@@ -156,6 +156,21 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map_or(0, |m| m.len()),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// The entities a camera gets with no configuration in Home Assistant.
 fn camera_entities(camera: &str, recorded: bool) -> Vec<String> {
     let mut names: Vec<String> = [
@@ -332,10 +347,21 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
             .lines()
             .any(|l| l.contains("detection switched off") && l.contains("Worker"))
     );
+    let recordings = data.join("recordings");
     ha.call("switch", "turn_off", &entity_id("Worker Recording"));
     wait_states(&ha, &log, "recording off", Duration::from_secs(20), |s| {
         state_of(s, "Worker Recording") == "off"
     });
+    // Once the recorder has written what it had queued, nothing more is written while it is off (the
+    // worker is the only recorded camera; a recording writes a fragment every second).
+    std::thread::sleep(Duration::from_secs(3));
+    let before = dir_bytes(&recordings);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        dir_bytes(&recordings),
+        before,
+        "recorded while switched off"
+    );
     ha.call("switch", "turn_on", &entity_id("Worker Detection"));
     ha.call("switch", "turn_on", &entity_id("Worker Recording"));
     let since = Instant::now();
@@ -351,6 +377,15 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
                 && state_of(s, "Worker Work area occupancy") != "0"
         },
     );
+    let t0 = Instant::now();
+    while dir_bytes(&recordings) <= before {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "recording did not resume:\n{}",
+            tail(&log, 40)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let text = std::fs::read_to_string(&log).unwrap();
     for line in [
         "recording switched off",
@@ -370,7 +405,6 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
     wait_states(&ha, &log, "unavailable", Duration::from_secs(20), |s| {
         s.values().all(|v| v["state"] == "unavailable")
     });
-
     // 5. A restart with a renamed rule: the old entity goes, the new one comes, no stale value shows.
     write_config(
         &data,
