@@ -70,6 +70,12 @@ pub struct AlertConfig {
     pub output: Vec<OutputConfig>,
     /// Links put into alert messages (`[links]`).
     pub links: LinksConfig,
+    /// The installation's data directory (not read from the file: the binary sets it from `data_dir`). It
+    /// makes the default MQTT client id and topic prefix unique to this installation (see
+    /// [`crate::mqtt::Instance`]) and holds the positions of the camera switches (`alert-controls.json`).
+    /// `None`: ids from the current directory, switches not kept across restarts.
+    #[serde(skip)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The MQTT broker connection and what is published there (`[mqtt]`).
@@ -80,14 +86,16 @@ pub struct MqttConfig {
     pub host: String,
     /// Broker port (default 1883; brokers usually listen for TLS on 8883).
     pub port: u16,
-    /// MQTT client id (default `"vigil"`); must be unique on the broker. Also names this installation in
-    /// Home Assistant unique ids, so keep it stable.
+    /// MQTT client id; must be unique on the broker. Also names this installation in Home Assistant unique
+    /// ids, so keep it stable. Default (empty): `vigil-<host>-<hash>`, from the host name and a hash of the
+    /// data directory, so two installations never share it ([`crate::mqtt::Instance`]).
     pub client_id: String,
     /// User name, if the broker wants one.
     pub username: Option<String>,
     /// Password (never logged).
     pub password: Option<Secret>,
-    /// First level of every topic Vigil publishes (default `"vigil"`).
+    /// The topic every topic Vigil publishes starts with. Default (empty): `vigil/<host>-<hash>`, unique
+    /// to this installation like the client id.
     pub topic_prefix: String,
     /// Publish Home Assistant MQTT discovery configs so entities appear by themselves (default true).
     pub discovery: bool,
@@ -112,6 +120,15 @@ pub struct MqttConfig {
     pub tls: bool,
     /// PEM file with the certificate authority that signed the broker's certificate (TLS only).
     pub ca_file: Option<PathBuf>,
+    /// How often each analysed camera's picture is published for its Home Assistant camera entity
+    /// (default 10 s; 0 turns the pictures off).
+    pub snapshot_interval: ConfigDuration,
+    /// How long a camera's motion sensor stays on after the last motion (default 30 s), so that it does
+    /// not flicker with every frame.
+    pub motion_off_delay: ConfigDuration,
+    /// Object classes that get occupancy sensors in Home Assistant, per camera and per zone (default
+    /// `["person", "car"]`; a zone limited to some classes gets sensors for those among these).
+    pub occupancy_classes: Vec<String>,
 }
 
 impl Default for MqttConfig {
@@ -119,10 +136,10 @@ impl Default for MqttConfig {
         Self {
             host: "127.0.0.1".into(),
             port: 1883,
-            client_id: "vigil".into(),
+            client_id: String::new(),
             username: None,
             password: None,
-            topic_prefix: "vigil".into(),
+            topic_prefix: String::new(),
             discovery: true,
             discovery_prefix: "homeassistant".into(),
             qos: 1,
@@ -132,7 +149,29 @@ impl Default for MqttConfig {
             reconnect_max: ConfigDuration::from_secs(5),
             tls: false,
             ca_file: None,
+            snapshot_interval: ConfigDuration::from_secs(10),
+            motion_off_delay: ConfigDuration::from_secs(30),
+            occupancy_classes: vec!["person".into(), "car".into()],
         }
+    }
+}
+
+impl MqttConfig {
+    /// The configuration with the installation's defaults filled in: an empty `client_id` or
+    /// `topic_prefix` becomes the one derived from this host and `data_dir` ([`crate::mqtt::Instance`]);
+    /// given values are kept as written.
+    pub fn resolved(&self, data_dir: Option<&std::path::Path>) -> MqttConfig {
+        let mut c = self.clone();
+        if c.client_id.is_empty() || c.topic_prefix.is_empty() {
+            let instance = crate::mqtt::Instance::of(data_dir);
+            if c.client_id.is_empty() {
+                c.client_id = instance.client_id();
+            }
+            if c.topic_prefix.is_empty() {
+                c.topic_prefix = instance.topic_prefix();
+            }
+        }
+        c
     }
 }
 
@@ -366,6 +405,10 @@ pub struct LinksConfig {
     pub snapshot_url: Option<String>,
     /// Clip of the event.
     pub clip_url: Option<String>,
+    /// The web UI's address as Home Assistant users reach it (`"https://nvr.example:8443/"`), shown as
+    /// each device's "Visit" link. Default: from `[server] listen` (the host name when it listens on
+    /// every address).
+    pub ui_url: Option<String>,
 }
 
 const KINDS: &[&str] = &[
@@ -586,6 +629,9 @@ impl AlertConfig {
                 check_template("links", field, t)?;
             }
         }
+        if let Some(url) = &self.links.ui_url {
+            check_url("links", "ui_url", url)?;
+        }
         Ok(())
     }
 }
@@ -600,11 +646,11 @@ impl MqttConfig {
         if self.port == 0 {
             return Err(AlertError::config(item, "port", "must be 1-65535"));
         }
-        if self.client_id.is_empty() || self.client_id.len() > 128 {
+        if self.client_id.len() > 128 || self.client_id.trim() != self.client_id {
             return Err(AlertError::config(
                 item,
                 "client_id",
-                "must be 1-128 characters",
+                "must be at most 128 characters without surrounding spaces (leave it out for the default)",
             ));
         }
         if self.password.is_some() && self.username.is_none() {
@@ -614,10 +660,13 @@ impl MqttConfig {
                 "given without username",
             ));
         }
-        for (field, p) in [
-            ("topic_prefix", &self.topic_prefix),
-            ("discovery_prefix", &self.discovery_prefix),
+        for (field, p, may_be_empty) in [
+            ("topic_prefix", &self.topic_prefix, true),
+            ("discovery_prefix", &self.discovery_prefix, false),
         ] {
+            if p.is_empty() && may_be_empty {
+                continue;
+            }
             if p.is_empty() || p.contains(['+', '#']) || p.starts_with('/') || p.ends_with('/') {
                 return Err(AlertError::config(
                     item,
@@ -654,6 +703,13 @@ impl MqttConfig {
                 item,
                 "reconnect_max",
                 "must be at least 250 ms",
+            ));
+        }
+        if self.occupancy_classes.iter().any(|c| c.trim().is_empty()) {
+            return Err(AlertError::config(
+                item,
+                "occupancy_classes",
+                "contains an empty name",
             ));
         }
         if self.tls {

@@ -1,5 +1,5 @@
-//! Alerts as a consumer of the event bus: a task on the I/O runtime that hands each event, count and
-//! status message to the dispatcher (whose own queues, retries and dead letters take over from there).
+//! Alerts as a consumer of the event bus: a task on the I/O runtime that hands each event, count, status
+//! and view message to the dispatcher (whose own queues, retries and dead letters take over from there).
 //! Nothing here touches the disk, so an alert is never behind an event store write.
 
 use crate::{AlertHandle, CameraStatus};
@@ -11,7 +11,14 @@ impl AlertHandle {
     pub async fn consume(self, subscription: Subscription<Message>) {
         subscription
             .run_async(|m| match m {
-                Message::Event(e) => self.publish_event(&e.event),
+                Message::Event(e) => {
+                    // The event's picture (the crop around the object) for Home Assistant's image entity.
+                    if let Some(s) = &e.snapshot {
+                        let picture = s.crop.as_ref().unwrap_or(&s.full);
+                        self.publish_event_snapshot(&e.event.camera, picture);
+                    }
+                    self.publish_event(&e.event);
+                }
                 Message::Counts(c) => self.publish_counts(&c.camera, &c.lines, &c.zones),
                 Message::Status(s) => self.publish_camera_status(
                     &s.camera,
@@ -21,6 +28,13 @@ impl AlertHandle {
                         message: s.message.clone(),
                     },
                 ),
+                Message::View(v) => {
+                    self.publish_motion(&v.camera, v.motion);
+                    self.publish_occupancy(&v.camera, &v.in_view);
+                    if let Some(picture) = &v.picture {
+                        self.publish_snapshot(&v.camera, picture);
+                    }
+                }
             })
             .await;
     }

@@ -1,32 +1,30 @@
-//! The dispatcher the binary calls: start it once, hand it every event message, counts and camera status,
-//! and shut it down at exit.
+//! The dispatcher the binary calls: start it once, hand it every event message, counts, camera status and
+//! pictures, and shut it down at exit. What is published about cameras besides events is in
+//! [`crate::entities`].
 
 use crate::config::AlertConfig;
+use crate::controls::Controls;
 use crate::dead_letter::{DeadLetterSink, DeadLetters};
 use crate::error::AlertError;
-use crate::mqtt::{
-    CameraEntities, Discovery, Mqtt, MqttStatus, RANK_DISCOVERY, RANK_VALUE, Record, RecordKind,
-};
+use crate::mqtt::{Mqtt, MqttStatus, Record, RecordKind};
 use crate::output::{Output, OutputStatus};
-use crate::payload::{
-    CameraStatus, CameraStatusMessage, EventMessage, LineCountMessage, ZoneOccupancyMessage,
-    now_unix_ms,
-};
+use crate::payload::{EventMessage, now_unix_ms};
 use crate::template::{Escape, Template};
 use crate::webhook::{Webhook, WebhookStatus};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vigil_core::{Event, EventId, EventPhase};
-use vigil_rules::{LineCounts, ZoneOccupancy};
+use vigil_core::{Event, EventId, EventKind, EventPhase};
 
 /// Starts alert delivery.
 pub struct Alerts;
 
 impl Alerts {
     /// Checks the configuration, connects to the MQTT broker (in the background: an unreachable broker is
-    /// retried, not an error) and starts one delivery thread per webhook and per HTTP output.
+    /// retried, not an error) and starts one delivery thread per webhook and per HTTP output. An empty
+    /// `[mqtt] client_id` or `topic_prefix` is derived from the host name and `config.data_dir`
+    /// ([`crate::mqtt::Instance`]).
     ///
     /// Must be called inside a tokio runtime (the MQTT connection is a task on it). Returns the handle
     /// and the receiving end of dead letters: deliveries that failed for good, for the binary to persist.
@@ -35,6 +33,7 @@ impl Alerts {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(AlertError::NoRuntime);
         }
+        let controls = Arc::new(Controls::load(config.data_dir.as_deref()));
         let (dead, dead_rx) = DeadLetterSink::new();
         let mut threads = Vec::new();
         let mut webhooks = Vec::new();
@@ -50,7 +49,11 @@ impl Alerts {
                 outputs.push(out);
                 threads.extend(thread);
             }
-            config.mqtt.as_ref().map(Mqtt::start).transpose()
+            config
+                .mqtt
+                .as_ref()
+                .map(|m| Mqtt::start(&m.resolved(config.data_dir.as_deref()), controls.clone()))
+                .transpose()
         })();
         let mqtt = match started {
             Ok(m) => m,
@@ -69,14 +72,17 @@ impl Alerts {
         let inner = Inner {
             snapshot_url: link(&config.links.snapshot_url),
             clip_url: link(&config.links.clip_url),
+            ui_url: config.links.ui_url.clone(),
             mqtt,
             webhooks,
             outputs,
             dead,
             threads: Mutex::new(threads),
             closed: AtomicBool::new(false),
+            controls,
             known: Mutex::new(HashSet::new()),
             open: Mutex::new(HashMap::new()),
+            cameras: Mutex::new(HashMap::new()),
         };
         Ok((
             AlertHandle {
@@ -87,24 +93,102 @@ impl Alerts {
     }
 }
 
-struct Inner {
-    mqtt: Option<Mqtt>,
+pub(crate) struct Inner {
+    pub mqtt: Option<Mqtt>,
     webhooks: Vec<Webhook>,
     outputs: Vec<Output>,
     snapshot_url: Option<Template>,
     clip_url: Option<Template>,
+    /// The web UI, for Home Assistant's "Visit" links.
+    pub ui_url: Option<String>,
     dead: DeadLetterSink,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     closed: AtomicBool,
+    /// Camera switches.
+    pub controls: Arc<Controls>,
     /// Entities whose discovery configs and initial states are already set: (kind, camera, item).
-    known: Mutex<HashSet<(u8, String, String)>>,
-    /// Open events per (camera, rule): a rule's flag is `ON` while any of its events is open (per-object
-    /// rules have one event per person, which end one by one).
-    open: Mutex<HashMap<(String, String), BTreeSet<EventId>>>,
+    pub known: Mutex<HashSet<(u8, String, String)>>,
+    /// Open events per (camera, rule).
+    open: Mutex<HashMap<(String, String), OpenEvents>>,
+    /// Per camera: motion hold and picture timing.
+    pub cameras: Mutex<HashMap<String, crate::entities::CameraState>>,
 }
 
 /// Open events remembered per rule for its flag; past this the oldest is forgotten (its end is lost).
 const MAX_OPEN_PER_RULE: usize = 4096;
+
+/// A rule's open events: its flag is `ON` while any is open (per-object rules have one event per person,
+/// which end one by one), and its attributes describe the one updated last.
+#[derive(Default)]
+struct OpenEvents {
+    events: BTreeMap<EventId, OpenEvent>,
+    seq: u64,
+}
+
+/// One open event of a rule.
+struct OpenEvent {
+    /// When it was last updated (a sequence number).
+    seq: u64,
+    /// Its latest message.
+    body: Arc<[u8]>,
+    /// Crossings already announced as Home Assistant events (in, out).
+    announced: (u32, u32),
+}
+
+/// What one event message changes for its rule.
+struct RuleChange {
+    /// The rule has an open event.
+    on: bool,
+    /// The rule's attributes: the latest message of the open event updated last, or this message.
+    attributes: Arc<[u8]>,
+    /// New crossings of a line crossing event: (inbound, outbound).
+    crossings: (u32, u32),
+}
+
+impl OpenEvents {
+    fn apply(&mut self, event: &Event, body: &Arc<[u8]>) -> RuleChange {
+        let counts = match event.kind {
+            EventKind::LineCrossing {
+                inbound_count,
+                outbound_count,
+                ..
+            } => (inbound_count, outbound_count),
+            _ => (0, 0),
+        };
+        let announced = self.events.get(&event.id).map_or((0, 0), |e| e.announced);
+        let crossings = (
+            counts.0.saturating_sub(announced.0),
+            counts.1.saturating_sub(announced.1),
+        );
+        let total = (counts.0.max(announced.0), counts.1.max(announced.1));
+        self.seq += 1;
+        if event.phase == EventPhase::End {
+            self.events.remove(&event.id);
+        } else {
+            self.events.insert(
+                event.id,
+                OpenEvent {
+                    seq: self.seq,
+                    body: body.clone(),
+                    announced: total,
+                },
+            );
+            if self.events.len() > MAX_OPEN_PER_RULE {
+                self.events.pop_first();
+            }
+        }
+        let attributes = self
+            .events
+            .values()
+            .max_by_key(|e| e.seq)
+            .map_or_else(|| body.clone(), |e| e.body.clone());
+        RuleChange {
+            on: !self.events.is_empty(),
+            attributes,
+            crossings,
+        }
+    }
+}
 
 /// A snapshot of every delivery channel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -134,93 +218,13 @@ pub struct ShutdownReport {
 /// returns at once: the work is queued (bounded queues, see the crate documentation for the policies).
 #[derive(Clone)]
 pub struct AlertHandle {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl AlertHandle {
-    /// Announces a camera's rules, lines and zones, so their Home Assistant entities exist before the
-    /// first event (anything not announced gets its entity when first seen). Rule flags start `OFF`.
-    pub fn register_camera(&self, entities: &CameraEntities) {
-        let Some(m) = &self.inner.mqtt else {
-            return;
-        };
-        for rule in &entities.rules {
-            self.ensure_rule(m, &entities.camera, rule);
-        }
-        for line in &entities.lines {
-            self.ensure_line(m, &entities.camera, line);
-        }
-        for zone in &entities.zones {
-            self.ensure_zone(m, &entities.camera, zone);
-        }
-        self.ensure_camera(m, &entities.camera);
-    }
-
-    /// True the first time an entity is seen (so its configs are built once, not per message).
-    fn first_sight(&self, kind: u8, camera: &str, item: &str) -> bool {
-        let mut known = self.inner.known.lock().unwrap_or_else(|p| p.into_inner());
-        if known.contains(&(kind, camera.to_string(), item.to_string())) {
-            return false;
-        }
-        if known.len() >= crate::mqtt::MAX_STATE_TOPICS {
-            return false;
-        }
-        known.insert((kind, camera.to_string(), item.to_string()))
-    }
-
-    fn discovery_docs(&self, m: &Mqtt, docs: Vec<(String, serde_json::Value)>) {
-        for (topic, doc) in docs {
-            let bytes = serde_json::to_vec(&doc).unwrap_or_default();
-            m.set_state(RANK_DISCOVERY, topic, bytes.clone(), bytes);
-        }
-    }
-
-    fn discovery<'a>(&self, m: &'a Mqtt) -> Option<Discovery<'a>> {
-        m.discovery.then_some(Discovery {
-            topics: &m.topics,
-            qos: m.qos,
-        })
-    }
-
-    fn ensure_rule(&self, m: &Mqtt, camera: &str, rule: &str) {
-        if !self.first_sight(0, camera, rule) {
-            return;
-        }
-        let active = m.topics.rule_active(camera, rule);
-        if !m.lock().states.contains(RANK_VALUE, &active) {
-            m.set_state(RANK_VALUE, active, b"OFF".to_vec(), b"OFF".to_vec());
-        }
-        if let Some(d) = self.discovery(m) {
-            self.discovery_docs(m, vec![d.rule(camera, rule)]);
-        }
-    }
-
-    fn ensure_line(&self, m: &Mqtt, camera: &str, line: &str) {
-        if self.first_sight(1, camera, line)
-            && let Some(d) = self.discovery(m)
-        {
-            self.discovery_docs(m, d.line(camera, line));
-        }
-    }
-
-    fn ensure_zone(&self, m: &Mqtt, camera: &str, zone: &str) {
-        if self.first_sight(2, camera, zone)
-            && let Some(d) = self.discovery(m)
-        {
-            self.discovery_docs(m, vec![d.zone(camera, zone)]);
-        }
-    }
-
-    fn ensure_camera(&self, m: &Mqtt, camera: &str) {
-        if self.first_sight(3, camera, "")
-            && let Some(d) = self.discovery(m)
-        {
-            self.discovery_docs(m, d.camera(camera));
-        }
-    }
-
-    /// Delivers one event message from the rules engine: MQTT (event topic, rule flag, last event),
-    /// matching webhooks, and deterrence outputs.
+    /// Delivers one event message from the rules engine: MQTT (event topic, rule flag, the rule's
+    /// attributes, and for line crossings one Home Assistant event per crossing), matching webhooks, and
+    /// deterrence outputs.
     pub fn publish_event(&self, event: &Event) {
         if self.inner.closed.load(Ordering::Relaxed) {
             tracing::warn!(event = %event.id, "event published after alert shutdown: not delivered");
@@ -245,8 +249,14 @@ impl AlertHandle {
             }
         };
         if let Some(m) = &self.inner.mqtt {
-            self.ensure_rule(m, &event.camera, &event.rule);
-            let flag: &[u8] = if self.rule_open(event) { b"ON" } else { b"OFF" };
+            self.ensure_rule(m, &event.camera, &event.rule, event.kind.name());
+            let change = {
+                let mut open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+                open.entry((event.camera.clone(), event.rule.clone()))
+                    .or_default()
+                    .apply(event, &body)
+            };
+            let flag: &[u8] = if change.on { b"ON" } else { b"OFF" };
             m.push_with_states(
                 Record {
                     topic: m.topics.event(&event.camera, &event.rule),
@@ -262,11 +272,17 @@ impl AlertHandle {
                     ),
                     (
                         m.topics.rule_event(&event.camera, &event.rule),
-                        body.to_vec(),
-                        body.to_vec(),
+                        change.attributes.to_vec(),
+                        change.attributes.to_vec(),
                     ),
                 ],
             );
+            let (inbound, outbound) = change.crossings;
+            for (event_type, count) in [("in", inbound), ("out", outbound)] {
+                if count > 0 {
+                    self.publish_crossing(m, &msg, event_type, count);
+                }
+            }
         }
         for w in &self.inner.webhooks {
             w.offer(event, &body);
@@ -276,68 +292,26 @@ impl AlertHandle {
         }
     }
 
-    /// Notes the event as open or ended; true while the rule has any open event.
-    fn rule_open(&self, event: &Event) -> bool {
-        let mut open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (event.camera.clone(), event.rule.clone());
-        if event.phase == EventPhase::End {
-            let Some(set) = open.get_mut(&key) else {
-                return false;
-            };
-            set.remove(&event.id);
-            let any = !set.is_empty();
-            if !any {
-                open.remove(&key);
-            }
-            return any;
-        }
-        let set = open.entry(key).or_default();
-        set.insert(event.id);
-        if set.len() > MAX_OPEN_PER_RULE {
-            set.pop_first();
-        }
-        true
-    }
-
-    /// Publishes a camera's line counters and zone occupancy as retained state topics (only the values
-    /// that changed are sent; calling this every frame is fine).
-    pub fn publish_counts(&self, camera: &str, lines: &[LineCounts], zones: &[ZoneOccupancy]) {
-        let Some(m) = &self.inner.mqtt else {
+    /// One Home Assistant event for new crossings of a line crossing rule.
+    fn publish_crossing(&self, m: &Mqtt, msg: &EventMessage, event_type: &str, count: u32) {
+        let doc = serde_json::json!({
+            "event_type": event_type,
+            "count": count,
+            "class": msg.class,
+            "line": msg.line,
+            "event_id": msg.id,
+            "track_ids": msg.track_ids,
+            "description": msg.description,
+        });
+        let Ok(payload) = serde_json::to_vec(&doc) else {
             return;
         };
-        let now = now_unix_ms();
-        for c in lines {
-            self.ensure_line(m, camera, &c.line);
-            let msg = LineCountMessage::new(camera, c, now);
-            set_timed(m, m.topics.line_count(camera, &c.line), &msg);
-        }
-        for z in zones {
-            self.ensure_zone(m, camera, &z.zone);
-            let msg = ZoneOccupancyMessage::new(camera, z, now);
-            set_timed(m, m.topics.zone_occupancy(camera, &z.zone), &msg);
-        }
-    }
-
-    /// Publishes a camera's status (online, fps) as a retained state topic; fps is rounded to 0.1 so a
-    /// jittering rate does not flood the broker.
-    pub fn publish_camera_status(&self, camera: &str, status: &CameraStatus) {
-        let Some(m) = &self.inner.mqtt else {
-            return;
-        };
-        self.ensure_camera(m, camera);
-        let fps = if status.fps.is_finite() {
-            (status.fps * 10.0).round() / 10.0
-        } else {
-            0.0
-        };
-        let msg = CameraStatusMessage {
-            camera: camera.to_string(),
-            online: status.online,
-            fps,
-            message: status.message.clone(),
-            unix_ms: now_unix_ms(),
-        };
-        set_timed(m, m.topics.camera_status(camera), &msg);
+        m.push(Record {
+            topic: m.topics.rule_crossing(&msg.camera, &msg.rule),
+            payload: payload.into(),
+            retain: false,
+            kind: RecordKind::Event(EventPhase::Start),
+        });
     }
 
     /// Counters and queue lengths of every channel.
@@ -405,15 +379,4 @@ impl AlertHandle {
         }
         report
     }
-}
-
-/// Sets a state topic whose JSON has a `unix_ms` field that does not count as a change.
-fn set_timed<T: serde::Serialize>(m: &Mqtt, topic: String, msg: &T) {
-    let Ok(serde_json::Value::Object(mut v)) = serde_json::to_value(msg) else {
-        return;
-    };
-    let payload = serde_json::to_vec(&v).unwrap_or_default();
-    v.remove("unix_ms");
-    let compare = serde_json::to_vec(&v).unwrap_or_default();
-    m.set_state(RANK_VALUE, topic, compare, payload);
 }

@@ -15,12 +15,19 @@
 //!         # let _ = dl;
 //!     }
 //! });
-//! alerts.register_camera(&CameraEntities::from_rules("front", &rules));
-//! // per analysed frame (from any thread; every call returns at once):
-//! for event in engine.update(&frame, &[]) {
-//!     alerts.publish_event(&event);
+//! alerts.register_camera(&CameraEntities::from_rules("front", &rules).recorded(true));
+//! alerts.finish_registration(); // every camera registered: online, stale entities cleared
+//! let controls = alerts.controls("front"); // Home Assistant's switches, read by the camera's threads
+//! // In `vigil run` the event bus feeds it: `tokio::spawn(alerts.clone().consume(subscription))` hands
+//! // over every event, count, status and view message. By hand, per analysed frame (from any thread;
+//! // every call returns at once):
+//! if controls.detection() {
+//!     for event in engine.update(&frame, &[]) {
+//!         alerts.publish_event(&event);
+//!     }
+//!     alerts.publish_counts("front", engine.counters(), &engine.occupancy());
+//!     alerts.publish_motion("front", true);
 //! }
-//! alerts.publish_counts("front", engine.counters(), &engine.occupancy());
 //! alerts.publish_camera_status("front", &CameraStatus { online: true, fps: 10.0, message: None });
 //! // at exit:
 //! let report = alerts.shutdown(std::time::Duration::from_secs(5)).await;
@@ -35,14 +42,17 @@
 //! [mqtt]
 //! host = "127.0.0.1"            # default
 //! port = 1883                   # default
-//! client_id = "vigil"           # default; unique on the broker, and names this install in HA ids
+//! client_id = "gate-nvr"        # default: vigil-<host>-<hash of data_dir>, unique per installation
 //! username = "vigil"
 //! password = "s3cret"           # never logged
-//! topic_prefix = "vigil"        # default
+//! topic_prefix = "site1/vigil"  # default: vigil/<host>-<hash of data_dir>
 //! discovery = true              # Home Assistant discovery, default on
 //! discovery_prefix = "homeassistant"
 //! qos = 1                       # 1 (default) or 0
 //! buffer = 10000                # messages kept while the broker is away (default)
+//! snapshot_interval = "10s"     # camera pictures for Home Assistant (default; 0: none)
+//! motion_off_delay = "30s"      # the motion sensor stays on this long after the last motion
+//! occupancy_classes = ["person", "car"]   # classes with occupancy sensors (default)
 //!
 //! [[webhook]]
 //! name = "ops"
@@ -69,6 +79,7 @@
 //!
 //! [links]
 //! snapshot_url = "https://nvr.example/api/events/{event_id}/snapshot.jpg"
+//! ui_url = "https://nvr.example:8443/"     # Home Assistant's "Visit" links
 //! "#;
 //! let config: vigil_alert::AlertConfig = toml::from_str(text).unwrap();
 //! config.validate().unwrap();
@@ -76,7 +87,8 @@
 //!
 //! # Topics and documents
 //!
-//! See [`Topics`] for the topic list. Event messages ([`EventMessage`]) look like this (MQTT topic
+//! See [`Topics`] for the topic list and [`mqtt`] for what is published when; the Home Assistant entities
+//! are listed in the `mqtt::discovery` module and in `docs/home-assistant.md`. Event messages ([`EventMessage`]) look like this (MQTT topic
 //! `vigil/events/front/dock_after_hours`, and the webhook body):
 //!
 //! ```json
@@ -124,8 +136,10 @@
 
 pub mod config;
 mod consume;
+pub mod controls;
 pub mod dead_letter;
 mod dispatch;
+mod entities;
 mod error;
 mod http;
 pub mod mqtt;
@@ -139,14 +153,17 @@ pub use config::{
     AlertConfig, EventFilter, HttpAction, LinksConfig, MqttAction, MqttConfig, OutputConfig,
     Secret, WebhookConfig,
 };
+pub use controls::{CameraControls, Switch};
 pub use dead_letter::{DeadLetter, DeadLetters, Target};
 pub use dispatch::{AlertHandle, AlertStatus, Alerts, ShutdownReport};
 pub use error::AlertError;
-pub use mqtt::{CameraEntities, MqttStatus, Topics};
+pub use mqtt::{
+    CameraEntities, Instance, LineEntity, MqttHealth, MqttStatus, RuleEntity, Topics, ZoneEntity,
+};
 pub use output::OutputStatus;
 pub use payload::{
     CameraStatus, CameraStatusMessage, EVENT_SCHEMA, EventMessage, LineCountMessage, MessageTime,
-    ZoneOccupancyMessage, slug,
+    OccupancyMessage, ServerStatus, ServerStatusMessage, ZoneOccupancyMessage, slug,
 };
 pub use webhook::{WebhookStatus, signature};
 

@@ -282,12 +282,86 @@ pub struct CameraStatusMessage {
     pub camera: String,
     /// True while the stream is received.
     pub online: bool,
-    /// Frames analysed per second (rounded to 0.1).
-    pub fps: f32,
+    /// Frames analysed per second, rounded to 0.1 (`9.9`, not `9.899999618530273`).
+    pub fps: f64,
     /// A short note, or null.
     pub message: Option<String>,
     /// When this status was first seen (unix ms).
     pub unix_ms: i64,
+}
+
+/// Objects in a camera's view, retained on `<prefix>/<camera>/occupancy`; sent when the counts change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OccupancyMessage {
+    /// Camera name.
+    pub camera: String,
+    /// Objects in view now (confirmed tracks), all classes.
+    pub count: u32,
+    /// Objects in view now, per class name.
+    pub by_class: BTreeMap<String, u32>,
+    /// When these values were first seen (unix ms).
+    pub unix_ms: i64,
+}
+
+/// The server's figures, given by the binary to [`crate::AlertHandle::publish_server`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// Mean detector inference time per run over the last seconds (ms); `None` when nothing ran.
+    pub detector_ms: Option<f64>,
+    /// CPU used by the Vigil process, in percent of one core.
+    pub cpu_percent: f64,
+    /// Bytes of recordings kept; `None` when nothing records.
+    pub storage_used_bytes: Option<u64>,
+    /// Bytes free on the storage directories; `None` when nothing records.
+    pub storage_free_bytes: Option<u64>,
+    /// Cameras whose stream is received.
+    pub cameras_online: u32,
+    /// Cameras configured.
+    pub cameras: u32,
+}
+
+/// Server figures, retained on `<prefix>/server` (rounded so that noise does not flood the broker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatusMessage {
+    /// Detector inference time (ms, 0.1), or null.
+    pub detector_ms: Option<f64>,
+    /// CPU of the Vigil process (% of one core, 0.1).
+    pub cpu_percent: f64,
+    /// Recordings kept (GB, 0.01), or null.
+    pub storage_used_gb: Option<f64>,
+    /// Free storage (GB, 0.01), or null.
+    pub storage_free_gb: Option<f64>,
+    /// Cameras whose stream is received.
+    pub cameras_online: u32,
+    /// Cameras configured.
+    pub cameras: u32,
+    /// When these values were first seen (unix ms).
+    pub unix_ms: i64,
+}
+
+impl ServerStatusMessage {
+    /// The message for the server's figures.
+    pub fn new(s: &ServerStatus, unix_ms: i64) -> Self {
+        let gb = |b: u64| round_to(b as f64 / 1e9, 100.0);
+        Self {
+            detector_ms: s.detector_ms.map(|v| round_to(v, 10.0)),
+            cpu_percent: round_to(s.cpu_percent, 10.0),
+            storage_used_gb: s.storage_used_bytes.map(gb),
+            storage_free_gb: s.storage_free_bytes.map(gb),
+            cameras_online: s.cameras_online,
+            cameras: s.cameras,
+            unix_ms,
+        }
+    }
+}
+
+/// `v` rounded to `1/per` (`round_to(9.87, 10.0)` is `9.9`); non-finite values become 0.
+pub fn round_to(v: f64, per: f64) -> f64 {
+    if v.is_finite() {
+        (v * per).round() / per
+    } else {
+        0.0
+    }
 }
 
 /// The lifecycle phase's name (`start`, `update`, `end`).
@@ -371,6 +445,36 @@ mod tests {
         assert_eq!(slug("  Front/Door+#  "), "front_door");
         assert_eq!(slug("é"), "_");
         assert_eq!(slug("cam1"), "cam1");
+    }
+
+    #[test]
+    fn figures_are_rounded_without_float_noise() {
+        let text = serde_json::to_string(&CameraStatusMessage {
+            camera: "c".into(),
+            online: true,
+            fps: round_to(f64::from(9.9_f32), 10.0),
+            message: None,
+            unix_ms: 0,
+        })
+        .unwrap();
+        assert!(text.contains(r#""fps":9.9,"#), "{text}");
+        let m = ServerStatusMessage::new(
+            &ServerStatus {
+                detector_ms: Some(12.345),
+                cpu_percent: 33.333_33,
+                storage_used_bytes: Some(1_234_567_890),
+                storage_free_bytes: None,
+                cameras_online: 1,
+                cameras: 2,
+            },
+            0,
+        );
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(
+            text.contains(r#""detector_ms":12.3,"cpu_percent":33.3,"storage_used_gb":1.23,"storage_free_gb":null"#),
+            "{text}"
+        );
+        assert_eq!(round_to(f64::NAN, 10.0), 0.0);
     }
 
     #[test]

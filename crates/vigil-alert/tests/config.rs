@@ -19,7 +19,32 @@ fn an_empty_mqtt_table_gives_the_documented_defaults() {
     let m = c.mqtt.unwrap();
     assert_eq!(m, MqttConfig::default());
     assert_eq!((m.host.as_str(), m.port), ("127.0.0.1", 1883));
-    assert_eq!(m.topic_prefix, "vigil");
+    // Client id and topic prefix are left empty: derived per installation when starting.
+    assert_eq!((m.client_id.as_str(), m.topic_prefix.as_str()), ("", ""));
+    let a = m.resolved(Some(std::path::Path::new("/var/lib/vigil-a")));
+    let b = m.resolved(Some(std::path::Path::new("/var/lib/vigil-b")));
+    assert!(a.client_id.starts_with("vigil-") && a.topic_prefix.starts_with("vigil/"));
+    assert_ne!(
+        a.client_id, b.client_id,
+        "two data directories, two client ids"
+    );
+    assert_ne!(a.topic_prefix, b.topic_prefix);
+    assert!(a.validate().is_ok());
+    // Given values win.
+    let given = parse(
+        "[mqtt]
+client_id = \"gate-nvr\"\ntopic_prefix = \"site1\"",
+    )
+    .mqtt
+    .unwrap();
+    let r = given.resolved(Some(std::path::Path::new("/var/lib/vigil-a")));
+    assert_eq!(
+        (r.client_id.as_str(), r.topic_prefix.as_str()),
+        ("gate-nvr", "site1")
+    );
+    assert_eq!(m.snapshot_interval.as_millis(), 10_000);
+    assert_eq!(m.motion_off_delay.as_millis(), 30_000);
+    assert_eq!(m.occupancy_classes, ["person", "car"]);
     assert!(m.discovery);
     assert_eq!(m.discovery_prefix, "homeassistant");
     assert_eq!(m.qos, 1);
@@ -60,6 +85,12 @@ fn bad_values_name_the_item_and_the_field() {
         ("[mqtt]\nqos = 2", "mqtt: qos: 2 is not supported"),
         ("[mqtt]\nbuffer = 0", "mqtt: buffer:"),
         ("[mqtt]\ntopic_prefix = \"vigil/#\"", "mqtt: topic_prefix:"),
+        ("[mqtt]\nclient_id = \" vigil\"", "mqtt: client_id:"),
+        (
+            "[mqtt]\noccupancy_classes = [\"\"]",
+            "mqtt: occupancy_classes:",
+        ),
+        ("[links]\nui_url = \"nvr:8443\"", "links: ui_url:"),
         (
             "[mqtt]\npassword = \"x\"",
             "mqtt: password: given without username",

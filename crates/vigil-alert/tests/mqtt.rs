@@ -105,7 +105,6 @@ async fn events_arrive_at_a_real_subscriber_with_the_documented_json() {
 const HA_REQUIRED: &[&str] = &[
     "name",
     "unique_id",
-    "state_topic",
     "availability_topic",
     "payload_available",
     "payload_not_available",
@@ -121,28 +120,42 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
     let dprefix = unique("ha");
     let mqtt = mqtt_config(&prefix, &dprefix);
     let topics = Topics::new(&mqtt);
-    let (alerts, _dead) = Alerts::start(config(mqtt)).unwrap();
+    let (alerts, _dead) = Alerts::start(AlertConfig {
+        mqtt: Some(mqtt),
+        links: vigil_alert::LinksConfig {
+            ui_url: Some("https://nvr.example:8443/".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
     let cam = CameraEntities {
         camera: "Front door".into(),
-        rules: vec!["Dock after hours".into(), "Gate count".into()],
+        rules: vec![
+            vigil_alert::RuleEntity {
+                name: "Dock after hours".into(),
+                kind: "intrusion".into(),
+            },
+            vigil_alert::RuleEntity {
+                name: "Gate count".into(),
+                kind: "line_crossing".into(),
+            },
+        ],
         lines: vec!["Gate line".into()],
         zones: vec!["Loading dock".into()],
+        analysed: true,
+        recorded: true,
     };
     alerts.register_camera(&cam);
-    let rules: vigil_rules::RulesConfig = toml::from_str(
-        r#"
-[[zone]]
-name = "Loading dock"
-points = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
-[[line]]
-name = "Gate line"
-p1 = [0.0, 0.5]
-p2 = [1.0, 0.5]
-"#,
-    )
-    .unwrap();
-    let engine = vigil_rules::RuleEngine::new("Front door", &rules, &["person"]).unwrap();
-    alerts.publish_counts("Front door", engine.counters(), &engine.occupancy());
+    alerts.finish_registration();
+    alerts.publish_server(&vigil_alert::ServerStatus {
+        detector_ms: Some(12.34),
+        cpu_percent: 55.55,
+        storage_used_bytes: Some(3_000_000_000),
+        storage_free_bytes: Some(40_000_000_000),
+        cameras_online: 1,
+        cameras: 1,
+    });
     alerts.publish_camera_status(
         "Front door",
         &CameraStatus {
@@ -151,16 +164,7 @@ p2 = [1.0, 0.5]
             message: None,
         },
     );
-    // Wait until the broker has everything.
-    let t0 = std::time::Instant::now();
-    loop {
-        let st = alerts.status().mqtt.unwrap();
-        if st.connected && st.states_pending == 0 && st.inflight == 0 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{st:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settled(&alerts).await;
 
     // A subscriber that arrives afterwards gets everything as retained messages.
     let mut sub = Subscriber::connect(
@@ -182,8 +186,7 @@ p2 = [1.0, 0.5]
         .iter()
         .filter(|m| m.topic.starts_with(&format!("{dprefix}/")))
         .collect();
-    // 2 rules + 3 line sensors + 1 zone + fps + online.
-    assert_eq!(configs.len(), 8, "{:?}", by_topic.keys());
+    let mut components: BTreeMap<String, usize> = BTreeMap::new();
     let mut unique_ids = std::collections::BTreeSet::new();
     for m in &configs {
         let parts: Vec<&str> = m.topic.split('/').collect();
@@ -198,24 +201,49 @@ p2 = [1.0, 0.5]
             parts[3]
         );
         let component = parts[1];
-        assert!(component == "sensor" || component == "binary_sensor");
+        *components.entry(component.to_string()).or_default() += 1;
         let v = m.json();
         for key in HA_REQUIRED {
             assert!(v.get(*key).is_some(), "{}: missing {key}", m.topic);
         }
-        let ids = v["device"]["identifiers"].as_array().unwrap();
-        assert!(!ids.is_empty() && ids[0].is_string());
-        assert_eq!(v["device"]["name"], "Front door");
+        let device = &v["device"];
+        assert!(device["identifiers"][0].is_string());
+        assert!(
+            device["configuration_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://nvr.example:8443/"),
+            "{device}"
+        );
         assert!(unique_ids.insert(v["unique_id"].as_str().unwrap().to_string()));
         assert_eq!(v["availability_topic"], format!("{prefix}/availability"));
-        // The state topic it points at exists (retained) and the template can read it.
-        let state_topic = v["state_topic"].as_str().unwrap();
+        // Pictures have no state topic: the picture itself is on `topic` / `image_topic`.
+        let state_key = match component {
+            "camera" => "topic",
+            "image" => "image_topic",
+            _ => "state_topic",
+        };
+        let state_topic = v[state_key].as_str().unwrap();
+        if component == "camera" || component == "image" || component == "event" {
+            // Pictures arrive when taken; crossings are not retained.
+            continue;
+        }
+        if device["name"] == "Front door" {
+            assert_eq!(device["via_device"], format!("{}_server", topics.node()));
+        }
         let state = by_topic
             .get(state_topic)
             .unwrap_or_else(|| panic!("{}: state topic {state_topic} has no value", m.topic));
-        if component == "binary_sensor" {
+        if component == "binary_sensor" || component == "switch" {
             assert_eq!(v["payload_on"], "ON");
             assert_eq!(v["payload_off"], "OFF");
+        }
+        if component == "switch" {
+            assert_eq!(
+                v["command_topic"],
+                format!("{}/set", state_topic.trim_end_matches("/state"))
+            );
+            assert_eq!(state.text(), "ON", "switches start on");
         }
         if let Some(tpl) = v.get("value_template").and_then(|t| t.as_str()) {
             // `{{ value_json['<key>'] ... }}` (brackets: `in` is a Jinja keyword): the key exists in
@@ -228,10 +256,29 @@ p2 = [1.0, 0.5]
                 .next()
                 .unwrap();
             assert!(state.json().get(key).is_some(), "{tpl} on {}", state.text());
-        } else {
-            assert_eq!(state.text(), "OFF", "rule flags start off");
+        } else if component == "binary_sensor" {
+            assert_eq!(state.text(), "OFF", "rule flags and motion start off");
         }
     }
+    // 1 rule sensor + 1 crossing event; 3 line sensors; zone: 1 + person + car; camera: fps, stream,
+    // motion, person, car, picture, last event, 2 switches; server: 5.
+    let expected: BTreeMap<String, usize> = [
+        ("binary_sensor", 3),
+        ("event", 1),
+        ("sensor", 3 + 3 + 3 + 5),
+        ("camera", 1),
+        ("image", 1),
+        ("switch", 2),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(components, expected, "{:?}", by_topic.keys());
+    let rule =
+        by_topic[&topics.discovery("binary_sensor", "front_door_rule_dock_after_hours")].json();
+    assert_eq!(rule["device_class"], "safety");
+    let crossing = by_topic[&topics.discovery("event", "front_door_rule_gate_count")].json();
+    assert_eq!(crossing["event_types"], serde_json::json!(["in", "out"]));
     // Same unique ids on every start (stable): computed from client id and names only.
     assert!(unique_ids.contains(&format!(
         "{}_front_door_rule_dock_after_hours",
@@ -240,7 +287,11 @@ p2 = [1.0, 0.5]
     assert_eq!(by_topic[&format!("{prefix}/availability")].text(), "online");
     let status = by_topic[&topics.camera_status("Front door")].json();
     assert_eq!(status["online"], true);
-    assert!((status["fps"].as_f64().unwrap() - 10.0).abs() < 1e-6);
+    // Rounded without float noise: 10, not 9.970000267028809.
+    assert_eq!(status["fps"].to_string(), "10.0");
+    let server = by_topic[&topics.server()].json();
+    assert_eq!(server["cpu_percent"].to_string(), "55.6");
+    assert_eq!(server["storage_free_gb"].to_string(), "40.0");
 
     alerts.shutdown(Duration::from_secs(5)).await;
     let all: Vec<String> = by_topic.keys().cloned().collect();
@@ -404,6 +455,7 @@ fn last_will_says_offline_when_the_process_dies() {
     // DISCONNECT, as when the process is killed.
     let vigil_rt = tokio::runtime::Runtime::new().unwrap();
     let (alerts, _dead) = vigil_rt.block_on(async { Alerts::start(config(mqtt)).unwrap() });
+    alerts.finish_registration();
     let online = test_rt.block_on(sub.collect_until(Duration::from_secs(10), |g| {
         g.iter().any(|m| m.text() == "online")
     }));
@@ -502,26 +554,9 @@ async fn discovery_is_published_again_when_home_assistant_restarts() {
     clear_retained(BROKER_PORT, &all).await;
 }
 
-/// Waits until the broker has every message and state topic the handle holds.
-async fn settled(alerts: &vigil_alert::AlertHandle) {
-    let t0 = std::time::Instant::now();
-    loop {
-        let st = alerts.status().mqtt.unwrap();
-        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(10), "{st:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The retained value of `topic`, as a subscriber arriving now sees it.
 async fn retained(topic: &str) -> String {
-    let mut sub = Subscriber::connect(BROKER_PORT, &unique("sub"), &[topic], false).await;
-    let got = sub
-        .collect_until(Duration::from_secs(5), |g| !g.is_empty())
-        .await;
-    got.last().map(|m| m.text()).unwrap_or_default()
+    String::from_utf8_lossy(&retained_on(BROKER_PORT, topic).await).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,6 +638,15 @@ cooldown = "1s"
     assert_eq!(ends[0].track_ids, [1]);
     settled(&alerts).await;
     assert_eq!(retained(&flag).await, "ON", "person 2 is still in the yard");
+    // The attributes describe person 2's open event, not person 1's ended one.
+    let attributes: serde_json::Value =
+        serde_json::from_str(&retained(&topics.rule_event("Front", "Yard entry")).await).unwrap();
+    assert_eq!(
+        attributes["track_ids"],
+        serde_json::json!([2]),
+        "{attributes}"
+    );
+    assert_ne!(attributes["phase"], "end", "{attributes}");
 
     for _ in 0..30 {
         events.extend(step(&[(1, 100.0), (2, 100.0)]));
@@ -613,6 +657,12 @@ cooldown = "1s"
     );
     settled(&alerts).await;
     assert_eq!(retained(&flag).await, "OFF", "everyone has left");
+    let attributes: serde_json::Value =
+        serde_json::from_str(&retained(&topics.rule_event("Front", "Yard entry")).await).unwrap();
+    assert_eq!(
+        attributes["phase"], "end",
+        "the last event, ended: {attributes}"
+    );
 
     alerts.shutdown(Duration::from_secs(5)).await;
     clear_retained(

@@ -16,7 +16,7 @@
 mod message;
 mod queue;
 
-pub use message::{CountsMessage, EventMessage, Message, Snapshot, StatusMessage};
+pub use message::{CountsMessage, EventMessage, Message, Snapshot, StatusMessage, ViewMessage};
 pub use queue::{Overflow, Subscription, SubscriptionStats};
 
 use std::sync::{Arc, RwLock};

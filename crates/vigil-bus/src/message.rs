@@ -2,6 +2,7 @@
 
 use crate::Payload;
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use vigil_core::{Event, EventPhase};
 use vigil_rules::{LineCounts, ZoneOccupancy};
@@ -15,6 +16,9 @@ pub enum Message {
     Counts(Arc<CountsMessage>),
     /// A camera's status (state: the newest supersedes a queued one).
     Status(Arc<StatusMessage>),
+    /// What a camera sees now besides events: motion, objects in view, now and then a picture (state: the
+    /// newest supersedes a queued one).
+    View(Arc<ViewMessage>),
 }
 
 /// An event and its snapshot.
@@ -65,10 +69,25 @@ pub struct StatusMessage {
     pub message: Option<String>,
 }
 
+/// What an analysed camera sees now, published on every change and at least once a second (so that a
+/// consumer holding a state, like a motion sensor's off delay, sees time pass).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewMessage {
+    /// The camera.
+    pub camera: String,
+    /// Motion in this frame.
+    pub motion: bool,
+    /// Objects in view (confirmed tracks) per class name.
+    pub in_view: BTreeMap<String, u32>,
+    /// The frame as JPEG (privacy masks applied), every few seconds when asked for.
+    pub picture: Option<Bytes>,
+}
+
 impl Payload for Message {
     fn weight(&self) -> usize {
         match self {
             Message::Event(e) => e.snapshot.as_ref().map_or(0, Snapshot::bytes),
+            Message::View(v) => v.picture.as_ref().map_or(0, Bytes::len),
             _ => 0,
         }
     }
@@ -99,12 +118,29 @@ impl Payload for Message {
                 *queued = new.clone();
                 true
             }
+            (Message::View(queued), Message::View(new)) if queued.camera == new.camera => {
+                // A newer view without a picture keeps the queued one's picture.
+                let picture = new.picture.clone().or_else(|| queued.picture.clone());
+                *queued = Arc::new(ViewMessage {
+                    picture,
+                    ..(**new).clone()
+                });
+                true
+            }
             _ => false,
         }
     }
 
     fn shed(&mut self) -> usize {
         match self {
+            Message::View(v) if v.picture.is_some() => {
+                let freed = v.picture.as_ref().map_or(0, Bytes::len);
+                *v = Arc::new(ViewMessage {
+                    picture: None,
+                    ..(**v).clone()
+                });
+                freed
+            }
             Message::Event(e) if e.snapshot.is_some() => {
                 let freed = e.snapshot.as_ref().map_or(0, Snapshot::bytes);
                 tracing::warn!(

@@ -131,6 +131,44 @@ fn snapshots_are_shed_oldest_first_before_any_event_is_lost() {
     assert_eq!(sub.stats().bytes, 0);
 }
 
+fn view(camera: &str, people: u32, picture_bytes: usize) -> Message {
+    Message::View(Arc::new(ViewMessage {
+        camera: camera.into(),
+        motion: people > 0,
+        in_view: [("person".to_string(), people)].into_iter().collect(),
+        picture: (picture_bytes > 0).then(|| Bytes::from(vec![0u8; picture_bytes])),
+    }))
+}
+
+#[test]
+fn a_queued_view_is_superseded_per_camera_and_keeps_its_picture_until_shed() {
+    let bus = EventBus::new();
+    let sub = bus.subscribe("alerts", 100, 15_000, Overflow::DropOldest);
+    bus.publish(view("gate", 1, 10_000));
+    bus.publish(view("yard", 1, 0));
+    // Newer views of the gate: the queued one takes their state and keeps its picture.
+    bus.publish(view("gate", 2, 0));
+    bus.publish(view("gate", 3, 0));
+    assert_eq!(sub.stats().depth, 2);
+    // Another camera's picture over the byte budget: the older picture is shed, every view stays.
+    bus.publish(view("door", 1, 10_000));
+    let got: Vec<(String, u32, bool)> = std::iter::from_fn(|| sub.try_recv())
+        .map(|m| match m {
+            Message::View(v) => (v.camera.clone(), v.in_view["person"], v.picture.is_some()),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("gate".into(), 3, false),
+            ("yard".into(), 1, false),
+            ("door".into(), 1, true)
+        ]
+    );
+    assert_eq!(sub.stats().shed, 1);
+}
+
 #[test]
 fn a_consumer_that_panics_logs_counts_and_goes_on_with_the_next_message() {
     let bus = EventBus::new();

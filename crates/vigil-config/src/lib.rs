@@ -209,14 +209,38 @@ impl VigilConfig {
         Some(store)
     }
 
-    /// The alert delivery configuration (`[mqtt]`, `[[webhook]]`, `[[output]]`, `[links]`).
+    /// The alert delivery configuration (`[mqtt]`, `[[webhook]]`, `[[output]]`, `[links]`), with the
+    /// installation's `data_dir` (which makes the default MQTT client id and topics unique to it) and
+    /// `[links] ui_url` defaulting to [`VigilConfig::ui_url`].
     pub fn alert_config(&self) -> AlertConfig {
+        let mut links = self.links.clone();
+        if links.ui_url.is_none() {
+            links.ui_url = Some(self.ui_url());
+        }
         AlertConfig {
             mqtt: self.mqtt.clone(),
             webhook: self.webhook.clone(),
             output: self.output.clone(),
-            links: self.links.clone(),
+            links,
+            data_dir: Some(self.data_dir.clone()),
         }
+    }
+
+    /// Where the web UI is reached from other machines, from `[server] listen`: its address, or this
+    /// host's name when it listens on every address (`https://nvr1:8443/`).
+    pub fn ui_url(&self) -> String {
+        let listen = self.server.listen;
+        let scheme = if self.server.http_loopback_only {
+            "http"
+        } else {
+            "https"
+        };
+        let host = match listen.ip() {
+            ip if ip.is_unspecified() => vigil_alert::mqtt::host_name(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("{scheme}://{host}:{}/", listen.port())
     }
 
     /// The behaviour rules of `camera` (none configured: an empty set).

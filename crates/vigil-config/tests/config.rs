@@ -138,7 +138,52 @@ fn good_config_parses_to_the_expected_values() {
     assert_eq!(config.analysed_cameras().count(), 2);
     assert_eq!(config.rules_for("front-door").rule.len(), 1);
     assert!(config.rules_for("yard").rule.is_empty());
-    assert_eq!(config.alert_config().mqtt.unwrap().host, "127.0.0.1");
+    let alerts = config.alert_config();
+    assert_eq!(alerts.mqtt.as_ref().unwrap().host, "127.0.0.1");
+    // The data directory names the installation on the broker; the UI address is where it listens.
+    assert_eq!(
+        alerts.data_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/vigil"))
+    );
+    assert_eq!(
+        alerts.links.ui_url.as_deref(),
+        Some("https://127.0.0.1:8443/")
+    );
+}
+
+#[test]
+fn two_data_directories_are_two_installations_on_the_broker() {
+    let other = GOOD.replace(
+        "data_dir = \"/var/lib/vigil\"",
+        "data_dir = \"/srv/vigil2\"",
+    );
+    let id = |text: &str| {
+        let c = VigilConfig::parse(text, "vigil.toml")
+            .unwrap()
+            .alert_config();
+        let m = c.mqtt.as_ref().unwrap().resolved(c.data_dir.as_deref());
+        (m.client_id, m.topic_prefix)
+    };
+    let (a, b) = (id(GOOD), id(&other));
+    assert_ne!(a.0, b.0);
+    assert_ne!(a.1, b.1);
+    assert_eq!(a, id(GOOD), "stable");
+    // An explicit client id wins; a configured UI address is kept; every address means the host name.
+    let given = GOOD.replace(
+        "[mqtt]\n",
+        "[links]\nui_url = \"https://nvr.example/\"\n\n[mqtt]\nclient_id = \"gate\"\n",
+    );
+    let c = VigilConfig::parse(&given, "vigil.toml")
+        .unwrap()
+        .alert_config();
+    assert_eq!(id(&given).0, "gate");
+    assert_eq!(c.links.ui_url.as_deref(), Some("https://nvr.example/"));
+    let any = GOOD.replace("127.0.0.1:8443", "0.0.0.0:8443");
+    let url = VigilConfig::parse(&any, "vigil.toml").unwrap().ui_url();
+    assert_eq!(
+        url,
+        format!("https://{}:8443/", vigil_alert::mqtt::host_name())
+    );
 }
 
 #[test]

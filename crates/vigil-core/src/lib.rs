@@ -6,6 +6,7 @@
 
 pub mod assign;
 pub mod config;
+pub mod controls;
 pub mod detection;
 pub mod event;
 pub mod geometry;
@@ -15,6 +16,7 @@ pub mod media;
 pub mod time;
 pub mod track;
 
+pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{
     BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind, EventPhase, EventTime,

@@ -1,20 +1,26 @@
 //! One camera's live analysis as `vigil run` runs it, on a thread of its own: encoded frames in (from
 //! the camera's [`AnalysisFeed`]), decoder (rebuilt when the stream's parameters change), sampling at the
 //! analysis rate, motion-gated detection and tracking ([`Analyzer`]), behaviour rules
-//! ([`RuleEngine`]), and events with their snapshots out onto the event bus. The thread never waits on
-//! disk or network: publishing to the bus is a queue push; storing, alerting and showing are the
-//! consumers' business (see `docs/design/threads.md`).
+//! ([`RuleEngine`]), and events with their snapshots out onto the event bus, with what the camera sees
+//! besides events (motion, objects in view, now and then a picture). The thread never waits on disk or
+//! network: publishing to the bus is a queue push; storing, alerting and showing are the consumers'
+//! business (see `docs/design/threads.md`).
+//!
+//! The camera's detection switch ([`CameraControls`], flipped from Home Assistant) pauses it all: frames
+//! are dropped undecoded, open events end, objects in view and zones read 0, and analysis restarts afresh
+//! (new tracker and motion model, decoding from the next key frame) once it is on again. Line counters
+//! are kept.
 
-use crate::snapshot::{take_snapshot, wants_snapshot};
+use crate::snapshot::{take_picture, take_snapshot, wants_snapshot};
 use crate::{Analyzer, DetectorPool, PipelineConfig};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use vigil_bus::{CountsMessage, EventBus, EventMessage, Message};
-use vigil_core::{Event, Time90k, VideoParams};
+use vigil_bus::{CountsMessage, EventBus, EventMessage, Message, ViewMessage};
+use vigil_core::{CameraControls, Event, Time90k, TrackedObject, VideoParams};
 use vigil_media::rtsp::StreamEvent;
 use vigil_media::{DecodedFrame, DecoderOptions, FrameSampler, VideoDecoder};
 use vigil_rules::{FrameContext, RuleEngine, RulesConfig};
@@ -144,6 +150,10 @@ pub struct LiveAnalysis {
     pub snapshots: bool,
     /// Figures to keep up to date.
     pub stats: AnalysisStats,
+    /// The camera's switches (detection on or off).
+    pub controls: CameraControls,
+    /// How often a picture of the camera goes out with its view (`None`: never).
+    pub picture_every: Option<Duration>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -194,11 +204,14 @@ impl LiveAnalysis {
             bus,
             snapshots,
             stats,
+            controls,
+            picture_every,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
-        let mut analyzer = match Analyzer::for_camera(&camera, pipeline, pool) {
-            Ok(a) => a,
+        // `None` while detection is switched off: the camera gives up its share of the detectors.
+        let mut analyzer = match Analyzer::for_camera(&camera, pipeline.clone(), pool.clone()) {
+            Ok(a) => Some(a),
             Err(e) => return fail(&stats, &camera, format!("analysis cannot start: {e}")),
         };
         let mut engine = match RuleEngine::new(&camera, &rules, &classes) {
@@ -211,6 +224,8 @@ impl LiveAnalysis {
         let mut times = ReceiveTimes(VecDeque::new());
         let mut window = Window::new();
         let mut last_counts = Instant::now();
+        let mut view = ViewState::new(&camera, picture_every);
+        let mut paused = false;
         let publish = |event: &Event, snapshot| {
             bus.publish(Message::Event(Arc::new(EventMessage {
                 event: event.clone(),
@@ -227,6 +242,44 @@ impl LiveAnalysis {
                 }
                 StreamEvent::Frame(frame) => frame,
             };
+            if !controls.detection() {
+                if !paused {
+                    paused = true;
+                    info!(camera, "detection switched off");
+                    for e in engine.close() {
+                        publish(&e, None);
+                    }
+                    bus.publish(Message::Counts(Arc::new(CountsMessage {
+                        camera: camera.clone(),
+                        lines: engine.counters().to_vec(),
+                        zones: engine.occupancy().into_iter().map(emptied).collect(),
+                    })));
+                    stats.update(|s| {
+                        s.fps = 0.0;
+                        s.tracks = 0;
+                    });
+                    decoder = None;
+                    analyzer = None;
+                }
+                // Nothing seen while paused (and time passes for the motion sensor's off delay).
+                view.publish(&bus, false, BTreeMap::new(), None);
+                continue;
+            }
+            if paused {
+                // Decoding restarts at a key frame, tracking and motion from scratch.
+                if !frame.is_key {
+                    continue;
+                }
+                paused = false;
+                info!(camera, "detection switched on");
+                match Analyzer::for_camera(&camera, pipeline.clone(), pool.clone()) {
+                    Ok(a) => analyzer = Some(a),
+                    Err(e) => {
+                        return fail(&stats, &camera, format!("analysis cannot restart: {e}"));
+                    }
+                }
+                sampler = FrameSampler::new(fps);
+            }
             let reuse = decoder
                 .as_ref()
                 .is_some_and(|(p, _)| Arc::ptr_eq(p, &frame.params) || **p == *frame.params);
@@ -262,7 +315,11 @@ impl LiveAnalysis {
                     continue;
                 }
                 let unix_ms = times.unix_ms(decoded.pts());
-                let analysis = match analyzer.process(&decoded, has_rules) {
+                let picture_due = view.picture_due();
+                let Some(analyzer) = analyzer.as_mut() else {
+                    continue;
+                };
+                let analysis = match analyzer.process(&decoded, has_rules || picture_due) {
                     Ok(a) => a,
                     Err(e) => {
                         stats.update(|s| s.last_error = Some(e.to_string()));
@@ -298,6 +355,22 @@ impl LiveAnalysis {
                     };
                     publish(e, snapshot);
                 }
+                let picture = match (&analysis.bgr, picture_due) {
+                    (Some(frame), true) => match take_picture(frame, engine.privacy_masks()) {
+                        Ok(p) => Some(p),
+                        Err(err) => {
+                            warn!(camera, "camera picture not taken: {err}");
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                view.publish(
+                    &bus,
+                    !analysis.motion_boxes.is_empty(),
+                    in_view(&analysis.tracks, &classes),
+                    picture,
+                );
                 window.add(analysis.detector_ran, analysis.timings.detector.total());
                 stats.update(|s| {
                     s.frames += 1;
@@ -321,6 +394,82 @@ impl LiveAnalysis {
             publish(&e, None);
         }
         info!(camera, "analysis stopped");
+    }
+}
+
+/// A zone with nobody in it (detection switched off: nothing is known to be there).
+fn emptied(z: vigil_rules::ZoneOccupancy) -> vigil_rules::ZoneOccupancy {
+    vigil_rules::ZoneOccupancy {
+        count: 0,
+        by_class: BTreeMap::new(),
+        members: Vec::new(),
+        ..z
+    }
+}
+
+/// Objects in view per class name.
+fn in_view(tracks: &[TrackedObject], classes: &[String]) -> BTreeMap<String, u32> {
+    let mut by_class = BTreeMap::new();
+    for t in tracks {
+        if let Some(name) = classes.get(t.class_id as usize) {
+            *by_class.entry(name.clone()).or_insert(0) += 1;
+        }
+    }
+    by_class
+}
+
+/// What was last published of the camera's view: a view goes out when it changes, with a picture, or at
+/// least once a second.
+struct ViewState {
+    camera: String,
+    last: Option<(bool, BTreeMap<String, u32>)>,
+    sent: Instant,
+    picture_every: Option<Duration>,
+    picture_at: Option<Instant>,
+}
+
+impl ViewState {
+    fn new(camera: &str, picture_every: Option<Duration>) -> Self {
+        Self {
+            camera: camera.to_string(),
+            last: None,
+            sent: Instant::now(),
+            picture_every,
+            picture_at: None,
+        }
+    }
+
+    /// True when a picture should be taken of this frame.
+    fn picture_due(&self) -> bool {
+        self.picture_every
+            .is_some_and(|every| self.picture_at.is_none_or(|t| t.elapsed() >= every))
+    }
+
+    fn publish(
+        &mut self,
+        bus: &EventBus,
+        motion: bool,
+        in_view: BTreeMap<String, u32>,
+        picture: Option<bytes::Bytes>,
+    ) {
+        let changed = self
+            .last
+            .as_ref()
+            .is_none_or(|(m, v)| *m != motion || *v != in_view);
+        if !changed && picture.is_none() && self.sent.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        if picture.is_some() {
+            self.picture_at = Some(Instant::now());
+        }
+        self.sent = Instant::now();
+        self.last = Some((motion, in_view.clone()));
+        bus.publish(Message::View(Arc::new(ViewMessage {
+            camera: self.camera.clone(),
+            motion,
+            in_view,
+            picture,
+        })));
     }
 }
 

@@ -42,6 +42,17 @@ pub fn take_snapshot(
     })
 }
 
+/// A camera's picture for its viewers (a Home Assistant camera entity): the whole frame as JPEG, `masks`
+/// blacked out.
+pub fn take_picture(
+    frame: &BgrImage,
+    masks: &[PrivacyMask],
+) -> Result<bytes::Bytes, vigil_media::MediaError> {
+    let mut image = frame.clone();
+    black_out_masks(&mut image, masks);
+    Ok(vigil_media::encode::encode_jpeg(&image, SNAPSHOT_QUALITY)?.into())
+}
+
 /// Where to crop an event's snapshot on the frame of `frame_unix_ms` with `tracks`: its best view's box
 /// when the best view is this frame; otherwise where that object (or, after a change of track id, the
 /// event's latest track) is in this frame, since a walking person is no longer where their best view was;

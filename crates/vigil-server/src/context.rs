@@ -69,6 +69,23 @@ pub struct ConsumerHealth {
     pub panics: u64,
 }
 
+/// The MQTT broker connection (alerts and Home Assistant).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MqttHealth {
+    /// `connecting`, `connected`, `disconnected`, `refused` (credentials or client id refused),
+    /// `kicked` (the broker drops the connection for another client with the same client id) or
+    /// `stopped` (the connection task ended unexpectedly).
+    pub state: String,
+    /// The client id in use.
+    pub client_id: String,
+    /// Reconnections since start.
+    pub reconnects: u64,
+    /// Messages waiting for the broker.
+    pub queued: usize,
+    /// The last connection error.
+    pub last_error: Option<String>,
+}
+
 /// What the system page and `/metrics` show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SystemStatus {
@@ -82,6 +99,8 @@ pub struct SystemStatus {
     pub segment_commit: vigil_core::latency::LatencySummary,
     /// Degraded states in words (e.g. an event consumer far behind), empty when all is well.
     pub warnings: Vec<String>,
+    /// The MQTT connection, when MQTT is configured.
+    pub mqtt: Option<MqttHealth>,
 }
 
 /// Where camera health comes from (the running engine in `vigil run`).

@@ -52,7 +52,8 @@ pub mod web;
 pub use auth::{Policy, Security};
 pub use context::{
     AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth, LiveSource,
-    RECHECK_EVERY, ResponseFuture, StatusSource, StillAllowed, StoreStatus, SystemStatus,
+    MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource, StillAllowed, StoreStatus,
+    SystemStatus,
 };
 pub use error::{ApiError, ServerError};
 pub use event_feed::EventFeed;

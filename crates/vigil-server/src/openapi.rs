@@ -231,7 +231,9 @@ pub mod s {
                               "detector": {"type": "object",
                                   "required": ["latency_ms_p50", "latency_ms_p99"],
                                   "properties": {"fair_fps": {"type": ["number", "null"]}}},
-                              "storage": {"type": "array"}}})
+                              "storage": {"type": "array"},
+                              "mqtt": {"type": ["object", "null"],
+                                  "required": ["state", "client_id", "reconnects", "queued"]}}})
     }
 }
 

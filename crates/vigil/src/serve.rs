@@ -10,7 +10,8 @@ use vigil_config::VigilConfig;
 use vigil_media::rtsp::StreamState;
 use vigil_server::{
     AppContext, Assets, CameraHealth, ConsumerHealth, DetectorHealth, EventFeed, LiveSource,
-    LiveStreams, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus, WebAssets,
+    LiveStreams, MqttHealth, Policy, Security, Server, ServerOptions, StatusSource, SystemStatus,
+    WebAssets,
 };
 use vigil_store::Store;
 
@@ -18,6 +19,7 @@ use vigil_store::Store;
 struct EngineStatus {
     cameras: Vec<CameraRuntime>,
     store: Option<Arc<Store>>,
+    alerts: Option<vigil_alert::AlertHandle>,
     bus: vigil_bus::EventBus,
     event_writer: Option<Arc<vigil_store::EventWriterStats>>,
     pool: Option<Arc<vigil_pipeline::DetectorPool>>,
@@ -139,10 +141,35 @@ impl StatusSource for EngineStatus {
             latency_ms_p99: detector_ms.last().copied().unwrap_or(0.0),
             fair_fps: pool.as_ref().and_then(|p| p.fair_fps),
         };
-        let (consumers, warnings) = self.consumers();
+        let mqtt = self
+            .alerts
+            .as_ref()
+            .and_then(|a| a.status().mqtt)
+            .map(|m| MqttHealth {
+                state: m.health.name().to_string(),
+                client_id: m.client_id,
+                reconnects: m.reconnects,
+                queued: m.queued,
+                last_error: m.last_error,
+            });
+        let (consumers, mut warnings) = self.consumers();
+        if let Some(m) = &mqtt
+            && !matches!(m.state.as_str(), "connected" | "connecting")
+        {
+            warnings.push(format!(
+                "MQTT {} (client id {}){}",
+                m.state,
+                m.client_id,
+                m.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+        }
         SystemStatus {
             cameras,
             detector,
+            mqtt,
             consumers,
             segment_commit: self
                 .store
@@ -219,6 +246,7 @@ pub fn start(
         bus: engine.bus().clone(),
         event_writer: engine.event_writer_stats(),
         pool: engine.detector_pool(),
+        alerts: engine.alerts(),
     });
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
@@ -280,6 +308,8 @@ pub fn announce(started: &Started) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
+    use vigil_alert::{AlertConfig, Alerts, MqttConfig};
     use vigil_bus::{EventBus, Overflow};
 
     /// A consumer that panicked, one that fell behind and lost messages, and one far behind are each a
@@ -304,6 +334,7 @@ mod tests {
         let status = EngineStatus {
             cameras: Vec::new(),
             store: None,
+            alerts: None,
             bus,
             event_writer: None,
             pool: None,
@@ -327,5 +358,60 @@ mod tests {
             "{warnings:?}"
         );
         drop(full);
+    }
+
+    #[test]
+    fn the_mqtt_connection_state_reaches_the_system_status() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // A port nobody listens on: the broker is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (alerts, _dead) = rt
+            .block_on(async {
+                Alerts::start(AlertConfig {
+                    mqtt: Some(MqttConfig {
+                        port,
+                        client_id: "health-test".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+            })
+            .unwrap();
+        let status = EngineStatus {
+            cameras: Vec::new(),
+            store: None,
+            alerts: Some(alerts),
+            bus: EventBus::new(),
+            event_writer: None,
+            pool: None,
+        };
+        let t0 = Instant::now();
+        let mqtt = loop {
+            let m = status.status().mqtt.unwrap();
+            if m.state != "connecting" || t0.elapsed() > Duration::from_secs(10) {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(mqtt.state, "disconnected");
+        assert_eq!(mqtt.client_id, "health-test");
+        let warnings = status.status().warnings;
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("MQTT disconnected (client id health-test)")),
+            "{warnings:?}"
+        );
+        assert!(
+            mqtt.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("refused"),
+            "{mqtt:?}"
+        );
     }
 }

@@ -1,35 +1,105 @@
 //! Home Assistant MQTT discovery: retained config documents so a camera's entities appear by themselves.
 //!
-//! Per camera, one HA device (`identifiers = ["<client>_<camera>"]`) holding:
-//! - a `binary_sensor` per rule, on while the rule has any open event (per-object rules have one per
-//!   person; it goes off when the last one ends) (state `.../rule/<rule>/active`,
-//!   `ON`/`OFF`; attributes from the last event message on `.../rule/<rule>/event`);
-//! - three `sensor`s per line: `in`, `out` (state class `total_increasing`) and `net`;
-//! - a `sensor` per zone: objects in the zone now;
-//! - diagnostics: a `sensor` for analysed frames per second and a connectivity `binary_sensor`.
+//! Per camera, one HA device (`identifiers = ["<node>_<camera>"]`, linked to the Vigil server device, with
+//! the camera's page of the web UI as its "Visit" link) holding:
+//! - per rule: a `binary_sensor`, on while the rule has any open event (per-object rules have one per
+//!   person; it goes off when the last one ends), with a device class by kind (intrusion `safety`,
+//!   loitering and crowding `occupancy`, queue `problem`) and the latest open event as attributes; a line
+//!   crossing rule is an `event` entity instead (`in` / `out`), since a crossing is an instant, not a state;
+//! - per line: three `sensor`s, `in`, `out` (state class `total_increasing`) and `net`;
+//! - per zone: a `sensor` of the objects in the zone, and one per occupancy class (`person`, `car`);
+//! - when analysed: a motion `binary_sensor`, a `sensor` per occupancy class of the objects in view, a
+//!   `camera` (the latest picture), an `image` (the picture of the latest event) and a detection `switch`;
+//! - when recorded: a recording `switch`;
+//! - diagnostics: analysed frames per second and stream connectivity.
 //!
-//! Every entity has a stable `unique_id` built from the MQTT client id, the camera and the item names, and
-//! uses Vigil's availability topic (`online`/`offline`, with a Last Will).
+//! And one server device (`<node>_server`): detector inference time, CPU, storage used and free, cameras
+//! online.
+//!
+//! Every entity has a stable `unique_id` built from the node (slugged client id), the camera and the item
+//! names, and uses Vigil's availability topic (`online`/`offline`, with a Last Will).
 
 use super::Topics;
+use crate::controls::Switch;
 use crate::payload::slug;
 use serde_json::{Value, json};
 
-/// The names of a camera's rules, lines and zones, for its Home Assistant entities.
+/// A rule as Home Assistant shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleEntity {
+    /// Rule name.
+    pub name: String,
+    /// Its kind (`line_crossing`, `intrusion`, `loitering`, `crowding`, `queue`; empty when unknown).
+    pub kind: String,
+}
+
+impl From<&str> for RuleEntity {
+    /// A rule of unknown kind (a binary sensor without device class).
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: String::new(),
+        }
+    }
+}
+
+/// A counting line as Home Assistant shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineEntity {
+    /// Line name.
+    pub name: String,
+    /// Which direction counts as in.
+    pub inbound: vigil_core::CrossingDirection,
+}
+
+impl From<&str> for LineEntity {
+    /// A line whose inbound direction is `a_to_b` (the default).
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            inbound: vigil_core::CrossingDirection::AToB,
+        }
+    }
+}
+
+/// A zone as Home Assistant shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ZoneEntity {
+    /// Zone name.
+    pub name: String,
+    /// The classes the zone counts (empty: all).
+    pub classes: Vec<String>,
+}
+
+impl From<&str> for ZoneEntity {
+    /// A zone counting every class.
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            classes: Vec::new(),
+        }
+    }
+}
+
+/// A camera's rules, lines and zones and what is done with it, for its Home Assistant entities.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CameraEntities {
     /// Camera name.
     pub camera: String,
-    /// Rule names.
-    pub rules: Vec<String>,
-    /// Line names.
-    pub lines: Vec<String>,
-    /// Zone names.
-    pub zones: Vec<String>,
+    /// Rules.
+    pub rules: Vec<RuleEntity>,
+    /// Lines.
+    pub lines: Vec<LineEntity>,
+    /// Zones.
+    pub zones: Vec<ZoneEntity>,
+    /// The camera is analysed: motion, occupancy, pictures and the detection switch.
+    pub analysed: bool,
+    /// The camera is recorded: the recording switch.
+    pub recorded: bool,
 }
 
 impl CameraEntities {
-    /// The entities of a camera's rules configuration (enabled rules, every line and zone).
+    /// The entities of an analysed camera's rules configuration (enabled rules, every line and zone).
     pub fn from_rules(camera: &str, rules: &vigil_rules::RulesConfig) -> Self {
         Self {
             camera: camera.to_string(),
@@ -37,11 +107,36 @@ impl CameraEntities {
                 .rule
                 .iter()
                 .filter(|r| r.enabled)
-                .map(|r| r.name.clone())
+                .map(|r| RuleEntity {
+                    name: r.name.clone(),
+                    kind: r.kind.map(|k| k.name().to_string()).unwrap_or_default(),
+                })
                 .collect(),
-            lines: rules.line.iter().map(|l| l.name.clone()).collect(),
-            zones: rules.zone.iter().map(|z| z.name.clone()).collect(),
+            lines: rules
+                .line
+                .iter()
+                .map(|l| LineEntity {
+                    name: l.name.clone(),
+                    inbound: l.inbound,
+                })
+                .collect(),
+            zones: rules
+                .zone
+                .iter()
+                .map(|z| ZoneEntity {
+                    name: z.name.clone(),
+                    classes: z.classes.clone(),
+                })
+                .collect(),
+            analysed: true,
+            recorded: false,
         }
+    }
+
+    /// The same, recorded or not.
+    pub fn recorded(mut self, recorded: bool) -> Self {
+        self.recorded = recorded;
+        self
     }
 }
 
@@ -49,34 +144,76 @@ impl CameraEntities {
 pub(crate) struct Discovery<'a> {
     pub topics: &'a Topics,
     pub qos: u8,
+    /// The web UI (`https://host:8443/`), for "Visit" links.
+    pub ui_url: Option<&'a str>,
+    /// Classes with occupancy sensors.
+    pub classes: &'a [String],
+    /// Camera pictures are published.
+    pub pictures: bool,
+    /// The MQTT client id (names the server device).
+    pub client_id: &'a str,
 }
 
 impl Discovery<'_> {
+    fn server_id(&self) -> String {
+        format!("{}_server", self.topics.node())
+    }
+
+    fn ui(&self, fragment: &str) -> Option<String> {
+        self.ui_url
+            .map(|u| format!("{}/{fragment}", u.trim_end_matches('/')))
+    }
+
     fn device(&self, camera: &str) -> Value {
-        json!({
+        let mut d = json!({
             "identifiers": [format!("{}_{}", self.topics.node(), slug(camera))],
             "name": camera,
             "manufacturer": "Vigil",
             "model": "Vigil camera",
             "sw_version": env!("CARGO_PKG_VERSION"),
-        })
+            "via_device": self.server_id(),
+        });
+        if let Some(url) = self.ui(&format!("#/camera/{}", percent(camera))) {
+            d["configuration_url"] = url.into();
+        }
+        d
     }
 
-    fn base(&self, camera: &str, object_id: &str, name: &str, state_topic: &str) -> Value {
+    fn server_device(&self) -> Value {
+        let mut d = json!({
+            "identifiers": [self.server_id()],
+            "name": format!("Vigil {}", self.client_id.trim_start_matches("vigil-")),
+            "manufacturer": "Vigil",
+            "model": "Vigil server",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        });
+        if let Some(url) = self.ui("") {
+            d["configuration_url"] = url.into();
+        }
+        d
+    }
+
+    /// What every entity has: name, unique id, availability, device, origin.
+    fn common(&self, device: Value, object_id: &str, name: &str) -> Value {
         json!({
             "name": name,
             "unique_id": format!("{}_{}", self.topics.node(), object_id),
-            "state_topic": state_topic,
             "availability_topic": self.topics.availability(),
             "payload_available": "online",
             "payload_not_available": "offline",
             "qos": self.qos,
-            "device": self.device(camera),
+            "device": device,
             "origin": {
                 "name": "Vigil",
                 "sw_version": env!("CARGO_PKG_VERSION"),
             },
         })
+    }
+
+    fn base(&self, camera: &str, object_id: &str, name: &str, state_topic: &str) -> Value {
+        let mut v = self.common(self.device(camera), object_id, name);
+        v["state_topic"] = state_topic.into();
+        v
     }
 
     fn extend(mut v: Value, extra: Value) -> Value {
@@ -86,23 +223,44 @@ impl Discovery<'_> {
         v
     }
 
-    /// `(topic, document)` for a rule's binary sensor.
-    pub fn rule(&self, camera: &str, rule: &str) -> (String, Value) {
-        let object_id = format!("{}_rule_{}", slug(camera), slug(rule));
-        let doc = Self::extend(
+    /// `(topic, document)` for a rule: a binary sensor, or an event entity for a line crossing rule.
+    pub fn rule(&self, camera: &str, rule: &RuleEntity) -> (String, Value) {
+        let name = &rule.name;
+        let object_id = format!("{}_rule_{}", slug(camera), slug(name));
+        if rule.kind == "line_crossing" {
+            let doc = Self::extend(
+                self.base(
+                    camera,
+                    &object_id,
+                    name,
+                    &self.topics.rule_crossing(camera, name),
+                ),
+                json!({
+                    "event_types": ["in", "out"],
+                    "icon": "mdi:transit-connection-horizontal",
+                }),
+            );
+            return (self.topics.discovery("event", &object_id), doc);
+        }
+        let mut doc = Self::extend(
             self.base(
                 camera,
                 &object_id,
-                rule,
-                &self.topics.rule_active(camera, rule),
+                name,
+                &self.topics.rule_active(camera, name),
             ),
             json!({
                 "payload_on": "ON",
                 "payload_off": "OFF",
-                "json_attributes_topic": self.topics.rule_event(camera, rule),
-                "icon": "mdi:shield-alert",
+                "json_attributes_topic": self.topics.rule_event(camera, name),
             }),
         );
+        match rule.kind.as_str() {
+            "intrusion" => doc["device_class"] = "safety".into(),
+            "loitering" | "crowding" => doc["device_class"] = "occupancy".into(),
+            "queue" => doc["device_class"] = "problem".into(),
+            _ => doc["icon"] = "mdi:shield-alert".into(),
+        }
         (self.topics.discovery("binary_sensor", &object_id), doc)
     }
 
@@ -131,40 +289,75 @@ impl Discovery<'_> {
         .collect()
     }
 
-    /// `(topic, document)` for a zone's occupancy sensor.
-    pub fn zone(&self, camera: &str, zone: &str) -> (String, Value) {
-        let object_id = format!("{}_zone_{}_occupancy", slug(camera), slug(zone));
+    /// A count sensor of one class in an occupancy document (`by_class`).
+    fn class_count(
+        &self,
+        camera: &str,
+        object_id: &str,
+        name: &str,
+        state: &str,
+        class: &str,
+    ) -> (String, Value) {
         let doc = Self::extend(
-            self.base(
-                camera,
-                &object_id,
-                &format!("{zone} occupancy"),
-                &self.topics.zone_occupancy(camera, zone),
-            ),
+            self.base(camera, object_id, name, state),
+            json!({
+                "value_template": format!("{{{{ value_json['by_class'].get('{}', 0) }}}}", class.replace(['\'', '\\', '{', '}'], "")),
+                "state_class": "measurement",
+                "icon": class_icon(class),
+            }),
+        );
+        (self.topics.discovery("sensor", object_id), doc)
+    }
+
+    /// `(topic, document)`s for a zone's occupancy: all objects, and per occupancy class it counts.
+    pub fn zone(&self, camera: &str, zone: &ZoneEntity) -> Vec<(String, Value)> {
+        let name = &zone.name;
+        let state = self.topics.zone_occupancy(camera, name);
+        let object_id = format!("{}_zone_{}_occupancy", slug(camera), slug(name));
+        let total = Self::extend(
+            self.base(camera, &object_id, &format!("{name} occupancy"), &state),
             json!({
                 "value_template": "{{ value_json['count'] }}",
                 "state_class": "measurement",
                 "icon": "mdi:account-group",
             }),
         );
-        (self.topics.discovery("sensor", &object_id), doc)
+        let mut docs = vec![(self.topics.discovery("sensor", &object_id), total)];
+        for class in self
+            .classes
+            .iter()
+            .filter(|c| zone.classes.is_empty() || zone.classes.contains(c))
+        {
+            let id = format!("{}_zone_{}_{}_count", slug(camera), slug(name), slug(class));
+            docs.push(self.class_count(
+                camera,
+                &id,
+                &format!("{name} {class} count"),
+                &state,
+                class,
+            ));
+        }
+        docs
     }
 
-    /// `(topic, document)` for the camera's fps sensor and connectivity binary sensor.
-    pub fn camera(&self, camera: &str) -> Vec<(String, Value)> {
+    /// `(topic, document)`s of the camera itself: diagnostics always; motion, occupancy, pictures and
+    /// the detection switch when analysed; the recording switch when recorded.
+    pub fn camera(&self, camera: &str, analysed: bool, recorded: bool) -> Vec<(String, Value)> {
+        let c = slug(camera);
         let state = self.topics.camera_status(camera);
-        let fps_id = format!("{}_fps", slug(camera));
+        let fps_id = format!("{c}_fps");
         let fps = Self::extend(
             self.base(camera, &fps_id, "Analysed fps", &state),
             json!({
                 "value_template": "{{ value_json['fps'] }}",
                 "unit_of_measurement": "fps",
                 "state_class": "measurement",
+                "suggested_display_precision": 1,
                 "entity_category": "diagnostic",
                 "icon": "mdi:speedometer",
             }),
         );
-        let online_id = format!("{}_online", slug(camera));
+        let online_id = format!("{c}_online");
         let online = Self::extend(
             self.base(camera, &online_id, "Stream", &state),
             json!({
@@ -175,9 +368,145 @@ impl Discovery<'_> {
                 "entity_category": "diagnostic",
             }),
         );
-        vec![
+        let mut docs = vec![
             (self.topics.discovery("sensor", &fps_id), fps),
             (self.topics.discovery("binary_sensor", &online_id), online),
-        ]
+        ];
+        if analysed {
+            let motion_id = format!("{c}_motion");
+            let motion = Self::extend(
+                self.base(
+                    camera,
+                    &motion_id,
+                    "Motion",
+                    &self.topics.camera_motion(camera),
+                ),
+                json!({"device_class": "motion", "payload_on": "ON", "payload_off": "OFF"}),
+            );
+            docs.push((self.topics.discovery("binary_sensor", &motion_id), motion));
+            let occupancy = self.topics.camera_occupancy(camera);
+            for class in self.classes {
+                let id = format!("{c}_{}_count", slug(class));
+                docs.push(self.class_count(
+                    camera,
+                    &id,
+                    &format!("{class} count"),
+                    &occupancy,
+                    class,
+                ));
+            }
+            if self.pictures {
+                let id = format!("{c}_camera");
+                let mut doc = self.common(self.device(camera), &id, "Picture");
+                doc["topic"] = self.topics.camera_snapshot(camera).into();
+                docs.push((self.topics.discovery("camera", &id), doc));
+            }
+            let id = format!("{c}_event_snapshot");
+            let mut doc = self.common(self.device(camera), &id, "Last event");
+            doc["image_topic"] = self.topics.event_snapshot(camera).into();
+            doc["content_type"] = "image/jpeg".into();
+            docs.push((self.topics.discovery("image", &id), doc));
+            docs.push(self.switch(camera, Switch::Detection));
+        }
+        if recorded {
+            docs.push(self.switch(camera, Switch::Recording));
+        }
+        docs
     }
+
+    fn switch(&self, camera: &str, switch: Switch) -> (String, Value) {
+        let id = format!("{}_{}_switch", slug(camera), switch.name());
+        let (name, icon) = match switch {
+            Switch::Detection => ("Detection", "mdi:motion-sensor"),
+            Switch::Recording => ("Recording", "mdi:record-rec"),
+        };
+        let doc = Self::extend(
+            self.base(camera, &id, name, &self.topics.switch_state(camera, switch)),
+            json!({
+                "command_topic": self.topics.switch_command(camera, switch),
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "state_on": "ON",
+                "state_off": "OFF",
+                "entity_category": "config",
+                "icon": icon,
+            }),
+        );
+        (self.topics.discovery("switch", &id), doc)
+    }
+
+    /// `(topic, document)`s of the server device.
+    pub fn server(&self) -> Vec<(String, Value)> {
+        let state = self.topics.server();
+        [
+            (
+                "detector_ms",
+                "Detector inference",
+                json!({"unit_of_measurement": "ms", "device_class": "duration",
+                       "suggested_display_precision": 1, "icon": "mdi:chip"}),
+            ),
+            (
+                "cpu_percent",
+                "CPU",
+                json!({"unit_of_measurement": "%", "suggested_display_precision": 1,
+                       "icon": "mdi:cpu-64-bit"}),
+            ),
+            (
+                "storage_used_gb",
+                "Storage used",
+                json!({"unit_of_measurement": "GB", "device_class": "data_size",
+                       "suggested_display_precision": 2, "icon": "mdi:harddisk"}),
+            ),
+            (
+                "storage_free_gb",
+                "Storage free",
+                json!({"unit_of_measurement": "GB", "device_class": "data_size",
+                       "suggested_display_precision": 2, "icon": "mdi:harddisk"}),
+            ),
+            (
+                "cameras_online",
+                "Cameras online",
+                json!({"icon": "mdi:cctv"}),
+            ),
+        ]
+        .into_iter()
+        .map(|(key, name, extra)| {
+            let id = format!("server_{key}");
+            let mut doc = self.common(self.server_device(), &id, name);
+            doc["state_topic"] = state.clone().into();
+            doc["value_template"] = format!("{{{{ value_json['{key}'] }}}}").into();
+            doc["state_class"] = "measurement".into();
+            (
+                self.topics.discovery("sensor", &id),
+                Self::extend(doc, extra),
+            )
+        })
+        .collect()
+    }
+}
+
+/// An icon for a class's count.
+fn class_icon(class: &str) -> &'static str {
+    match class {
+        "person" => "mdi:account",
+        "car" | "truck" | "bus" => "mdi:car",
+        "bicycle" => "mdi:bicycle",
+        "motorcycle" => "mdi:motorbike",
+        "dog" => "mdi:dog",
+        "cat" => "mdi:cat",
+        _ => "mdi:shape",
+    }
+}
+
+/// A name percent-encoded for a URL fragment (everything but unreserved characters).
+fn percent(name: &str) -> String {
+    let mut out = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -6,23 +6,34 @@
 //!   the connection drops, every unacknowledged message goes back to the front of the buffer, in order, and
 //!   is sent again after the reconnection: nothing is lost across a broker restart, order is kept, and a
 //!   consumer may see a message twice (it upserts by event id).
-//! - **State topics** (availability, discovery configs, rule active flags, counts, camera status) are
-//!   retained; only the latest value of each topic is kept and sent, and only when it changed. They are
-//!   all published again after every (re)connection, since a restarted broker may have lost them.
+//! - **State topics** (availability, discovery configs, rule active flags, counts, camera status and
+//!   pictures, switch positions) are retained; only the latest value of each topic is kept and sent, and
+//!   only when it changed.
+//!
+//! After every (re)connection: the values are published again (a restarted broker may have lost them),
+//! then `online`, last, so that Home Assistant never shows a value of the previous run as current. The
+//! discovery configs are compared with what the broker retains (a subscription to this installation's
+//! discovery topics, answered before a marker message comes back) and only missing or changed ones are
+//! sent: discovery goes out once, not once per connection. Once every camera is registered
+//! ([`crate::AlertHandle::finish_registration`]), retained discovery configs of this installation that name
+//! nothing registered (a removed camera, a renamed rule) are cleared, which removes their entities from Home
+//! Assistant. `online` itself waits for that registration (at most [`ONLINE_FALLBACK`]).
 //!
 //! The connection task polls rumqttc's event loop without pause; a new message wakes it at once, so a
 //! message is written to the socket as soon as it is handed over (no batching, no timer in the path).
 
 mod discovery;
+mod instance;
 mod link;
 
-pub use discovery::CameraEntities;
 pub(crate) use discovery::Discovery;
+pub use discovery::{CameraEntities, LineEntity, RuleEntity, ZoneEntity};
+pub use instance::{Instance, host_name};
 
 use crate::config::MqttConfig;
 use crate::payload::slug;
 use crate::queue::{BoundedDeque, Droppable};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -32,9 +43,16 @@ use vigil_core::EventPhase;
 /// Largest payload accepted (larger ones are refused with an error log rather than break the connection).
 pub const MAX_PAYLOAD: usize = 256 * 1024;
 
+/// Largest picture accepted for a camera or image entity (JPEG).
+pub const MAX_IMAGE: usize = 1000 * 1024;
+
 /// Most retained state topics kept (discovery configs, flags, counts); new topics past this are refused
 /// with a warning.
 pub const MAX_STATE_TOPICS: usize = 20_000;
+
+/// `online` is published at the latest this long after the start when
+/// [`crate::AlertHandle::finish_registration`] is never called.
+pub const ONLINE_FALLBACK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The topics Vigil publishes on, under `topic_prefix` (`P`) and `discovery_prefix` (`D`). Names are
 /// [`slug`]ged into single topic levels.
@@ -44,10 +62,18 @@ pub const MAX_STATE_TOPICS: usize = 20_000;
 /// | `P/availability` | yes (Last Will `offline`) | `online` / `offline` |
 /// | `P/events/<camera>/<rule>` | no | [`crate::EventMessage`] JSON |
 /// | `P/<camera>/rule/<rule>/active` | yes | `ON` while any event of the rule is open, else `OFF` |
-/// | `P/<camera>/rule/<rule>/event` | yes | the rule's last [`crate::EventMessage`] |
+/// | `P/<camera>/rule/<rule>/event` | yes | the latest [`crate::EventMessage`] of an open event of the rule (of the last one when none is open); `{}` before the first |
+/// | `P/<camera>/rule/<rule>/crossing` | no | line crossing rules: `{"event_type":"in"\|"out", ...}` per crossing (a Home Assistant `event`) |
 /// | `P/<camera>/line/<line>/count` | yes | [`crate::LineCountMessage`] |
 /// | `P/<camera>/zone/<zone>/occupancy` | yes | [`crate::ZoneOccupancyMessage`] |
+/// | `P/<camera>/occupancy` | yes | [`crate::OccupancyMessage`]: objects in view |
+/// | `P/<camera>/motion` | yes | `ON` / `OFF` |
 /// | `P/<camera>/status` | yes | [`crate::CameraStatusMessage`] |
+/// | `P/<camera>/snapshot` | yes | JPEG: the camera's latest picture |
+/// | `P/<camera>/event_snapshot` | yes | JPEG: the picture of the latest event |
+/// | `P/<camera>/detection/state`, `P/<camera>/recording/state` | yes | `ON` / `OFF`: switch positions |
+/// | `P/<camera>/detection/set`, `P/<camera>/recording/set` | (subscribed) | `ON` / `OFF`: commands |
+/// | `P/server` | yes | [`crate::ServerStatusMessage`] |
 /// | `D/<component>/<client_id>/<object_id>/config` | yes | Home Assistant discovery |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -57,13 +83,20 @@ pub struct Topics {
 }
 
 impl Topics {
-    /// Topics of a configuration.
+    /// Topics of a configuration; empty `client_id` / `topic_prefix` are derived as
+    /// [`MqttConfig::resolved`] does without a data directory.
     pub fn new(config: &MqttConfig) -> Self {
+        let config = config.resolved(None);
         Self {
             prefix: config.topic_prefix.clone(),
             discovery_prefix: config.discovery_prefix.clone(),
             node: slug(&config.client_id),
         }
+    }
+
+    /// The topic prefix (`P`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The node id in discovery topics and unique ids (the slugged client id).
@@ -111,9 +144,96 @@ impl Topics {
         )
     }
 
+    /// Crossings of a line crossing rule (Home Assistant `event` entity).
+    pub fn rule_crossing(&self, camera: &str, rule: &str) -> String {
+        format!(
+            "{}/{}/rule/{}/crossing",
+            self.prefix,
+            slug(camera),
+            slug(rule)
+        )
+    }
+
     /// A camera's status.
     pub fn camera_status(&self, camera: &str) -> String {
-        format!("{}/{}/status", self.prefix, slug(camera))
+        self.camera_topic(camera, "status")
+    }
+
+    /// Objects in a camera's view, per class.
+    pub fn camera_occupancy(&self, camera: &str) -> String {
+        self.camera_topic(camera, "occupancy")
+    }
+
+    /// Whether a camera sees motion.
+    pub fn camera_motion(&self, camera: &str) -> String {
+        self.camera_topic(camera, "motion")
+    }
+
+    /// A camera's latest picture (JPEG).
+    pub fn camera_snapshot(&self, camera: &str) -> String {
+        self.camera_topic(camera, "snapshot")
+    }
+
+    /// The picture of a camera's latest event (JPEG).
+    pub fn event_snapshot(&self, camera: &str) -> String {
+        self.camera_topic(camera, "event_snapshot")
+    }
+
+    /// A camera switch's position.
+    pub fn switch_state(&self, camera: &str, switch: crate::Switch) -> String {
+        format!("{}/{}/{}/state", self.prefix, slug(camera), switch.name())
+    }
+
+    /// Where commands for a camera switch arrive.
+    pub fn switch_command(&self, camera: &str, switch: crate::Switch) -> String {
+        format!("{}/{}/{}/set", self.prefix, slug(camera), switch.name())
+    }
+
+    /// The server's figures.
+    pub fn server(&self) -> String {
+        format!("{}/server", self.prefix)
+    }
+
+    fn camera_topic(&self, camera: &str, what: &str) -> String {
+        format!("{}/{}/{what}", self.prefix, slug(camera))
+    }
+
+    /// The subscriptions to the switch commands (`P/+/detection/set`, `P/+/recording/set`).
+    pub(crate) fn command_filters(&self) -> Vec<String> {
+        crate::Switch::ALL
+            .iter()
+            .map(|s| format!("{}/+/{}/set", self.prefix, s.name()))
+            .collect()
+    }
+
+    /// `(camera slug, switch name)` of a command topic.
+    pub(crate) fn parse_command<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str)> {
+        let rest = topic.strip_prefix(&self.prefix)?.strip_prefix('/')?;
+        let mut parts = rest.split('/');
+        let (camera, switch, set) = (parts.next()?, parts.next()?, parts.next()?);
+        (set == "set" && parts.next().is_none()).then_some((camera, switch))
+    }
+
+    /// The marker topic that tells when the broker has sent every retained discovery config.
+    pub(crate) fn sync_marker(&self) -> String {
+        format!("{}/sync/{}", self.prefix, self.node)
+    }
+
+    /// The subscription to this installation's discovery configs (`D/+/<node>/+/config`).
+    pub(crate) fn discovery_filter(&self) -> String {
+        format!("{}/+/{}/+/config", self.discovery_prefix, self.node)
+    }
+
+    /// True when `topic` is one of this installation's discovery config topics.
+    pub(crate) fn is_own_discovery(&self, topic: &str) -> bool {
+        let Some(rest) = topic
+            .strip_prefix(&self.discovery_prefix)
+            .and_then(|r| r.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        parts.len() == 4 && parts[1] == self.node && parts[3] == "config"
     }
 
     /// A Home Assistant discovery config topic.
@@ -154,12 +274,12 @@ impl Droppable for Record {
     }
 }
 
-/// Rank of a state topic: lower ranks are sent first after a connection.
-pub(crate) const RANK_AVAILABILITY: u8 = 0;
-/// Discovery configs.
-pub(crate) const RANK_DISCOVERY: u8 = 1;
-/// Values (flags, counts, status).
-pub(crate) const RANK_VALUE: u8 = 2;
+/// Rank of a state topic: lower ranks are sent first. Discovery configs.
+pub(crate) const RANK_DISCOVERY: u8 = 0;
+/// Values (flags, counts, status, pictures).
+pub(crate) const RANK_VALUE: u8 = 1;
+/// Availability: after a connection, `online` goes out after every value.
+pub(crate) const RANK_AVAILABILITY: u8 = 2;
 
 pub(crate) type StateKey = (u8, String);
 
@@ -219,10 +339,17 @@ impl States {
         self.map.contains_key(&(rank, topic.to_string()))
     }
 
-    /// The next topic to send with a rank at most `max_rank`.
-    pub fn take_dirty(&mut self, max_rank: u8) -> Option<(StateKey, Arc<[u8]>, u64)> {
-        let key = self.dirty.first()?.clone();
-        if key.0 > max_rank {
+    /// The next topic to send with a rank in `ranks` (lower ranks first).
+    pub fn take_dirty(
+        &mut self,
+        ranks: std::ops::RangeInclusive<u8>,
+    ) -> Option<(StateKey, Arc<[u8]>, u64)> {
+        let key = self
+            .dirty
+            .range((*ranks.start(), String::new())..)
+            .next()?
+            .clone();
+        if key.0 > *ranks.end() {
             return None;
         }
         self.dirty.remove(&key);
@@ -258,12 +385,53 @@ impl States {
         }
     }
 
-    /// After a (re)connection or a Home Assistant restart: everything is sent again.
+    /// After a Home Assistant restart: everything is sent again.
     pub fn mark_all_dirty(&mut self) {
-        for (k, e) in self.map.iter_mut() {
+        self.mark_dirty_from(RANK_DISCOVERY);
+    }
+
+    /// Every topic of rank `min_rank` or above is to be sent again (after a connection: values and
+    /// availability; discovery waits for the comparison with the broker's).
+    pub fn mark_dirty_from(&mut self, min_rank: u8) {
+        for (k, e) in self.map.iter_mut().filter(|(k, _)| k.0 >= min_rank) {
             e.acked = 0;
             self.dirty.insert(k.clone());
         }
+    }
+
+    /// Discovery configs are sent unless the broker already retains exactly them (`retained`: topic ->
+    /// payload hash); an empty config (a deletion) is not sent when the broker has nothing there.
+    pub fn mark_discovery_dirty_unless(&mut self, retained: &HashMap<String, u64>) {
+        for (k, e) in self.map.iter_mut().filter(|(k, _)| k.0 == RANK_DISCOVERY) {
+            let on_broker = match retained.get(&k.1) {
+                Some(h) => *h == payload_hash(&e.payload),
+                None => e.payload.is_empty(),
+            };
+            if on_broker {
+                e.acked = e.version;
+                self.dirty.remove(k);
+            } else {
+                e.acked = 0;
+                self.dirty.insert(k.clone());
+            }
+        }
+    }
+
+    /// Marks a topic's value as already on the broker (nothing to send).
+    pub fn settle(&mut self, rank: u8, topic: &str) {
+        let key = (rank, topic.to_string());
+        if let Some(e) = self.map.get_mut(&key) {
+            e.acked = e.version;
+            self.dirty.remove(&key);
+        }
+    }
+
+    /// The topics of a rank.
+    pub fn topics(&self, rank: u8) -> impl Iterator<Item = &str> {
+        self.map
+            .keys()
+            .filter(move |k| k.0 == rank)
+            .map(|k| k.1.as_str())
     }
 
     /// True when the topic's latest value is acknowledged.
@@ -272,6 +440,25 @@ impl States {
             .get(&(rank, topic.to_string()))
             .is_some_and(|e| e.acked >= e.version)
     }
+}
+
+/// A payload's hash, to compare a retained discovery config with ours without keeping it.
+pub(crate) fn payload_hash(payload: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    payload.hash(&mut h);
+    h.finish()
+}
+
+/// What the broker retains of this installation's discovery configs, as learnt on this connection.
+#[derive(Debug, Default)]
+pub(crate) struct BrokerView {
+    /// Retained discovery configs seen: topic -> payload hash.
+    pub retained: HashMap<String, u64>,
+    /// The marker came back: `retained` is complete.
+    pub synced: bool,
+    /// Stale configs were cleared on this connection.
+    pub swept: bool,
 }
 
 /// What the dispatcher and the connection task share.
@@ -283,6 +470,28 @@ pub(crate) struct MqttShared {
     pub closing: Option<Instant>,
     pub expired: u64,
     pub refused: u64,
+    /// The broker's discovery configs of this installation.
+    pub broker: BrokerView,
+    /// Every camera is registered ([`crate::AlertHandle::finish_registration`]): stale discovery may be
+    /// cleared.
+    pub registered: bool,
+    /// `online` was set (registration finished, or [`ONLINE_FALLBACK`] passed).
+    pub online: bool,
+}
+
+impl MqttShared {
+    /// Says `online` (after every value already set).
+    pub fn go_online(&mut self, topics: &Topics) {
+        if !self.online && self.closing.is_none() {
+            self.online = true;
+            self.states.set(
+                RANK_AVAILABILITY,
+                topics.availability(),
+                b"online".to_vec(),
+                b"online".to_vec(),
+            );
+        }
+    }
 }
 
 /// Counters of the MQTT side.
@@ -293,6 +502,50 @@ pub(crate) struct MqttStats {
     pub reconnects: AtomicU64,
     pub inflight: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    pub health: Mutex<MqttHealth>,
+    /// Switch commands received.
+    pub commands: AtomicU64,
+    /// Stale discovery configs cleared.
+    pub cleared: AtomicU64,
+}
+
+impl MqttStats {
+    pub fn set_health(&self, h: MqttHealth) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
+    }
+}
+
+/// The state of the broker connection, for health pages and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttHealth {
+    /// Not connected yet.
+    #[default]
+    Connecting,
+    /// Connected.
+    Connected,
+    /// The connection was lost or could not be made (network, broker down); retrying.
+    Disconnected,
+    /// The broker refused the connection (credentials, client id); retrying.
+    Refused,
+    /// The broker closes the connection right after each connection: another client uses the same
+    /// client id. Retrying, slower and slower.
+    Kicked,
+    /// The connection task ended unexpectedly (a panic): nothing is delivered until a restart.
+    Stopped,
+}
+
+impl MqttHealth {
+    /// `connecting`, `connected`, `disconnected`, `refused`, `kicked` or `stopped`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MqttHealth::Connecting => "connecting",
+            MqttHealth::Connected => "connected",
+            MqttHealth::Disconnected => "disconnected",
+            MqttHealth::Refused => "refused",
+            MqttHealth::Kicked => "kicked",
+            MqttHealth::Stopped => "stopped",
+        }
+    }
 }
 
 /// A snapshot of the MQTT side (see [`crate::AlertHandle::status`]).
@@ -320,6 +573,14 @@ pub struct MqttStatus {
     pub reconnects: u64,
     /// The last connection error, if any.
     pub last_error: Option<String>,
+    /// The connection's state.
+    pub health: MqttHealth,
+    /// The client id in use (derived or configured).
+    pub client_id: String,
+    /// Switch commands received from Home Assistant.
+    pub commands: u64,
+    /// Retained discovery configs of removed cameras, rules, lines and zones cleared from the broker.
+    pub discovery_cleared: u64,
 }
 
 /// The MQTT side as the dispatcher holds it.
@@ -328,48 +589,54 @@ pub(crate) struct Mqtt {
     pub notify: Arc<Notify>,
     pub stats: Arc<MqttStats>,
     pub topics: Topics,
-    pub qos: u8,
-    pub discovery: bool,
+    /// The configuration with its defaults resolved.
+    pub config: MqttConfig,
     pub task: tokio::task::JoinHandle<()>,
 }
 
 impl Mqtt {
-    /// Starts the connection task on the current tokio runtime.
-    pub fn start(config: &MqttConfig) -> Result<Self, crate::AlertError> {
+    /// Starts the connection task on the current tokio runtime; `config` has its defaults resolved
+    /// ([`MqttConfig::resolved`]); switch commands set `controls`.
+    pub fn start(
+        config: &MqttConfig,
+        controls: Arc<crate::controls::Controls>,
+    ) -> Result<Self, crate::AlertError> {
         let topics = Topics::new(config);
-        let mut states = States::default();
-        let avail = topics.availability();
-        states.set(
-            RANK_AVAILABILITY,
-            avail,
-            b"online".to_vec(),
-            b"online".to_vec(),
-        );
         let shared = Arc::new(Mutex::new(MqttShared {
             outbox: BoundedDeque::new(config.buffer),
-            states,
+            states: States::default(),
             closing: None,
             expired: 0,
             refused: 0,
+            broker: BrokerView::default(),
+            registered: false,
+            online: false,
         }));
         let notify = Arc::new(Notify::new());
         let stats = Arc::new(MqttStats::default());
         let task = link::spawn(
             config,
             &topics,
-            shared.clone(),
-            notify.clone(),
-            stats.clone(),
+            link::Shared {
+                shared: shared.clone(),
+                notify: notify.clone(),
+                stats: stats.clone(),
+                controls,
+            },
         )?;
         Ok(Self {
             shared,
             notify,
             stats,
             topics,
-            qos: config.qos,
-            discovery: config.discovery,
+            config: config.clone(),
             task,
         })
+    }
+
+    /// True when Home Assistant discovery is on.
+    pub fn discovery(&self) -> bool {
+        self.config.discovery
     }
 
     /// Locks the shared state.
@@ -413,16 +680,35 @@ impl Mqtt {
         self.notify.notify_one();
     }
 
-    /// Sets a retained state topic (sent only when changed).
+    /// Sets a retained state topic (sent only when changed; a discovery config the broker already
+    /// retains as it is is not sent again).
     pub fn set_state(&self, rank: u8, topic: String, compare: Vec<u8>, payload: Vec<u8>) {
-        if payload.len() > MAX_PAYLOAD || !valid_topic(&topic) {
+        if payload.len() > MAX_IMAGE || !valid_topic(&topic) {
             tracing::error!(%topic, "MQTT state refused: payload too large or invalid topic");
             self.lock().refused += 1;
             return;
         }
-        let changed = self.lock().states.set(rank, topic, compare, payload);
+        let changed = {
+            let mut g = self.lock();
+            let known = (rank == RANK_DISCOVERY)
+                .then(|| g.broker.retained.get(&topic).copied())
+                .flatten()
+                .is_some_and(|h| h == payload_hash(&payload));
+            let changed = g.states.set(rank, topic.clone(), compare, payload);
+            if changed && known {
+                g.states.settle(rank, &topic);
+            }
+            changed && !known
+        };
         if changed {
             self.notify.notify_one();
+        }
+    }
+
+    /// Sets a value state topic unless it already has a value (first values never overwrite live ones).
+    pub fn set_state_if_absent(&self, topic: String, payload: Vec<u8>) {
+        if !self.lock().states.contains(RANK_VALUE, &topic) {
+            self.set_state(RANK_VALUE, topic, payload.clone(), payload);
         }
     }
 
@@ -440,6 +726,10 @@ impl Mqtt {
             expired: g.expired,
             refused: g.refused + g.states.refused,
             reconnects: self.stats.reconnects.load(Ordering::Relaxed),
+            health: *self.stats.health.lock().unwrap_or_else(|p| p.into_inner()),
+            client_id: self.config.client_id.clone(),
+            commands: self.stats.commands.load(Ordering::Relaxed),
+            discovery_cleared: self.stats.cleared.load(Ordering::Relaxed),
             last_error: self
                 .stats
                 .last_error

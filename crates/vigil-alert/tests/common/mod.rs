@@ -251,6 +251,12 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// A private Mosquitto with `extra` configuration lines (`allow_anonymous false`...), which take
+    /// precedence over the defaults here.
+    pub fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // Mosquitto started as root drops to its own user: let it write its database here.
         use std::os::unix::fs::PermissionsExt;
@@ -260,9 +266,14 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                "listener {port} 127.0.0.1\n{}\npersistence true\n\
                  persistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n\
-                 log_dest stderr\nmax_queued_messages 100000\n",
+                 log_dest stderr\nmax_queued_messages 100000\n{extra}\n",
+                if extra.contains("allow_anonymous") {
+                    ""
+                } else {
+                    "allow_anonymous true"
+                },
                 dir.path().display()
             ),
         )
@@ -474,4 +485,99 @@ pub fn openssl_hmac_hex(key: &str, data: &[u8]) -> Option<String> {
     let out = child.wait_with_output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     Some(text.rsplit("= ").next()?.trim().to_string())
+}
+
+/// Log lines of this test binary: a global tracing subscriber writing into memory (tests filter by what
+/// they own: their client id, their camera names).
+pub fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line captured so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// Alerts publishing with `mqtt` to the broker on `port`, the installation's data in `data_dir`.
+pub fn start_alerts(
+    port: u16,
+    data_dir: &std::path::Path,
+    mqtt: vigil_alert::MqttConfig,
+) -> vigil_alert::AlertHandle {
+    let (alerts, _dead) = vigil_alert::Alerts::start(vigil_alert::AlertConfig {
+        mqtt: Some(vigil_alert::MqttConfig { port, ..mqtt }),
+        data_dir: Some(data_dir.to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    alerts
+}
+
+/// Waits until the broker has every message and state topic the handle holds.
+pub async fn settled(alerts: &vigil_alert::AlertHandle) {
+    let t0 = Instant::now();
+    loop {
+        let st = alerts.status().mqtt.unwrap();
+        if st.connected && st.states_pending == 0 && st.inflight == 0 && st.queued == 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "{st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The retained value of `topic` on the broker at `port`, as a subscriber arriving now sees it (empty when
+/// there is none).
+pub async fn retained_on(port: u16, topic: &str) -> Vec<u8> {
+    let mut sub = Subscriber::connect(port, &unique("sub"), &[topic], false).await;
+    sub.collect_until(Duration::from_secs(3), |g| !g.is_empty())
+        .await
+        .pop()
+        .map(|m| m.payload)
+        .unwrap_or_default()
+}
+
+/// A confirmed person track with box `[x1, y1, x2, y2]` (pixels of a 640x360 frame).
+pub fn person(id: u64, b: [f32; 4]) -> vigil_core::TrackedObject {
+    vigil_core::TrackedObject {
+        id,
+        bbox: BBox::new(b[0], b[1], b[2], b[3]),
+        score: 0.9,
+        class_id: 0,
+        age: 10,
+        matched: true,
+    }
+}
+
+/// The context of analysed frame `i` of a 640x360 camera at 10 fps.
+pub fn frame(i: i64) -> vigil_rules::FrameContext {
+    vigil_rules::FrameContext {
+        time_unix_ms: 1_717_000_000_000 + 100 * i,
+        media_time: Time90k(9000 * i),
+        frame_w: 640,
+        frame_h: 360,
+    }
 }

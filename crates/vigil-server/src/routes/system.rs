@@ -59,6 +59,7 @@ pub async fn system(
         "cameras": cameras,
         "detector": status.detector,
         "storage": storage,
+        "mqtt": status.mqtt,
     })))
 }
 
@@ -194,6 +195,23 @@ pub async fn metrics(
             ("{quantile=\"0.99\"}".into(), status.segment_commit.p99_ms),
         ],
     );
+    if let Some(m) = &status.mqtt {
+        metric(
+            "vigil_mqtt_connected",
+            "gauge",
+            "1 while connected to the MQTT broker",
+            vec![(
+                format!("{{state=\"{}\"}}", label(&m.state)),
+                f64::from(u8::from(m.state == "connected")),
+            )],
+        );
+        metric(
+            "vigil_mqtt_reconnects_total",
+            "counter",
+            "MQTT reconnections",
+            vec![(String::new(), m.reconnects as f64)],
+        );
+    }
     metric(
         "vigil_analysis_fair_fps",
         "gauge",

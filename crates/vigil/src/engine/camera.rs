@@ -2,7 +2,8 @@
 //! [`CameraSink`] each hands its frames to, in the ingest task itself — no relay thread.
 //!
 //! Recording is sacred: the sink awaits the recorder's queue (backpressure to this one camera, never a
-//! dropped frame) and never waits on analysis; analysis gets frames through its [`AnalysisFeed`], which
+//! dropped frame) and never waits on analysis; only the camera's recording switch (flipped from Home
+//! Assistant) stops it: off ends the run, on resumes at the next key frame; analysis gets frames through its [`AnalysisFeed`], which
 //! skips to the next key frame when analysis is behind; the live view is muxed once per frame for every
 //! viewer (a viewer-count read when nobody watches). Threads and channels: `docs/design/threads.md`.
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use std::future::Future;
 use tracing::{info, warn};
 use url::Url;
+use vigil_core::CameraControls;
 use vigil_core::config::Credentials;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
 use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
@@ -53,6 +55,9 @@ pub struct CameraSink {
     pub live: Option<LivePublisher>,
     /// The analysis thread's feed.
     pub analysis: Option<AnalysisFeed>,
+    /// The camera's switches (recording on or off).
+    pub controls: CameraControls,
+    recording: bool,
     failures: u64,
 }
 
@@ -64,6 +69,8 @@ impl CameraSink {
             record: None,
             live: None,
             analysis: None,
+            controls: CameraControls::default(),
+            recording: true,
             failures: 0,
         }
     }
@@ -102,7 +109,22 @@ impl StreamSink for CameraSink {
         if let Some(feed) = self.analysis.as_mut() {
             feed.offer(event.clone());
         }
-        let done = match (&self.record, event) {
+        let switched = self.record.is_some() && self.controls.recording() != self.recording;
+        if switched {
+            self.recording = !self.recording;
+            if self.recording {
+                info!(
+                    camera = self.camera,
+                    "recording switched on: resumes at the next key frame"
+                );
+            } else {
+                info!(camera = self.camera, "recording switched off");
+            }
+        }
+        let record = self.record.as_ref();
+        let done = match (record, event) {
+            (Some(record), _) if switched && !self.recording => record.end_run().await,
+            (Some(_), _) if !self.recording => Ok(()),
             (None, _) => Ok(()),
             (Some(record), StreamEvent::Discontinuity(_)) => record.end_run().await,
             (Some(record), StreamEvent::Frame(frame)) => record.append(frame).await,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
-use vigil_alert::{AlertHandle, Alerts, CameraEntities};
+use vigil_alert::{AlertHandle, Alerts, CameraEntities, ServerStatus};
 use vigil_bus::{EventBus, Message, Overflow, StatusMessage, Subscription};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole};
@@ -155,7 +155,15 @@ impl Engine {
         for camera in config.cameras.iter().filter(|c| c.enabled) {
             engine.start_camera(config, camera, pool.as_ref())?;
         }
-        let status = publish_status(engine.cameras.clone(), engine.bus.clone());
+        if let Some(alerts) = &engine.alerts {
+            alerts.finish_registration();
+        }
+        let status = publish_status(
+            engine.cameras.clone(),
+            engine.bus.clone(),
+            engine.alerts.clone(),
+            engine.store.clone(),
+        );
         engine.background.push(engine.runtime.spawn(status));
         info!(cameras = engine.cameras.len(), "vigil running");
         Ok(engine)
@@ -181,6 +189,28 @@ impl Engine {
             live: live_hub,
         };
         let _enter = self.runtime.enter();
+        // Home Assistant's switches for this camera (on when there is no MQTT), and its entities.
+        let controls = self
+            .alerts
+            .as_ref()
+            .map(|a| a.controls(&name))
+            .unwrap_or_default();
+        if let Some(alerts) = &self.alerts {
+            let entities = match pool {
+                Some(_) => CameraEntities::from_rules(&name, &config.rules_for(&name)),
+                None => CameraEntities {
+                    camera: name.clone(),
+                    ..CameraEntities::default()
+                },
+            };
+            alerts.register_camera(&entities.recorded(record));
+        }
+        // Pictures for Home Assistant's camera entities, when MQTT discovery is on.
+        let picture_every = config
+            .mqtt
+            .as_ref()
+            .filter(|m| m.discovery && m.snapshot_interval.as_millis() > 0)
+            .map(|m| Duration::from_millis(m.snapshot_interval.as_millis()));
 
         // The analysis thread, fed by the main stream's sink or by a separate sub stream's.
         let mut feed = None;
@@ -200,14 +230,13 @@ impl Engine {
                 pipeline,
                 rules: config.rules_for(&name),
                 bus: self.bus.clone(),
-                snapshots: self.store.is_some(),
+                // Stored, or shown as the camera's last event in Home Assistant.
+                snapshots: self.store.is_some() || picture_every.is_some(),
                 stats: stats.clone(),
+                controls: controls.clone(),
+                picture_every,
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
-            if let Some(alerts) = &self.alerts {
-                alerts
-                    .register_camera(&CameraEntities::from_rules(&name, &config.rules_for(&name)));
-            }
             runtime_entry.analysis = Some(stats);
             feed = Some(analysis_feed);
         }
@@ -223,6 +252,7 @@ impl Engine {
             };
             let mut sink = CameraSink::new(&name);
             sink.record = recorder.handle();
+            sink.controls = controls.clone();
             sink.live = live.take();
             if !separate_analysis_stream {
                 sink.analysis = feed.take();
@@ -272,6 +302,11 @@ impl Engine {
     /// The running cameras.
     pub fn cameras(&self) -> &[CameraRuntime] {
         &self.cameras
+    }
+
+    /// Alert delivery, when configured.
+    pub fn alerts(&self) -> Option<AlertHandle> {
+        self.alerts.clone()
     }
 
     /// The recording and event store, when a camera records.
@@ -462,6 +497,42 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
     Ok(Some(Arc::new(store)))
 }
 
+/// The server's figures from the cameras' analysis and the store's directories.
+fn server_status(
+    cameras: &[CameraRuntime],
+    storage: Option<vigil_store::StorageStatus>,
+    cpu_percent: f64,
+) -> ServerStatus {
+    let detector: Vec<f64> = cameras
+        .iter()
+        .filter_map(|c| c.analysis.as_ref())
+        .map(|a| a.snapshot().0.detector_ms)
+        .filter(|ms| *ms > 0.0)
+        .collect();
+    let online = cameras
+        .iter()
+        .filter(|c| {
+            c.sub
+                .as_ref()
+                .or(c.main.as_ref())
+                .is_some_and(|s| s.snapshot().state == StreamState::Connected)
+        })
+        .count();
+    ServerStatus {
+        detector_ms: (!detector.is_empty())
+            .then(|| detector.iter().sum::<f64>() / detector.len() as f64),
+        cpu_percent,
+        storage_used_bytes: storage
+            .as_ref()
+            .map(|s| s.dirs.iter().map(|d| d.used_bytes).sum()),
+        storage_free_bytes: storage
+            .as_ref()
+            .map(|s| s.dirs.iter().filter_map(|d| d.free_bytes).sum()),
+        cameras_online: online as u32,
+        cameras: cameras.len() as u32,
+    }
+}
+
 type DeadLetterTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Starts alert delivery when any is configured; dead letters are kept in the store.
@@ -499,11 +570,42 @@ fn start_alerts(
     Ok((Some(handle), Some(task)))
 }
 
-/// Publishes each camera's status (online, analysed fps) on the bus every 10 seconds.
-async fn publish_status(cameras: Vec<CameraRuntime>, bus: EventBus) {
+/// Publishes each camera's status (online, analysed fps) on the bus, and the server's figures (detector
+/// speed, CPU, storage) to the alerts, every 10 seconds.
+async fn publish_status(
+    cameras: Vec<CameraRuntime>,
+    bus: EventBus,
+    alerts: Option<AlertHandle>,
+    store: Option<Arc<Store>>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut cpu = (
+        std::time::Instant::now(),
+        vigil_pipeline::stats::process_cpu_time(),
+    );
     loop {
         tick.tick().await;
+        if let Some(alerts) = &alerts {
+            let storage = match store.clone() {
+                Some(s) => tokio::task::spawn_blocking(move || s.status().ok())
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let now = (
+                std::time::Instant::now(),
+                vigil_pipeline::stats::process_cpu_time(),
+            );
+            let wall = now.0.duration_since(cpu.0).as_secs_f64();
+            let cpu_percent = if wall > 0.0 {
+                100.0 * now.1.saturating_sub(cpu.1).as_secs_f64() / wall
+            } else {
+                0.0
+            };
+            cpu = now;
+            alerts.publish_server(&server_status(&cameras, storage, cpu_percent));
+        }
         for c in &cameras {
             let stream = c.sub.as_ref().or(c.main.as_ref()).map(|s| s.snapshot());
             let online = stream
