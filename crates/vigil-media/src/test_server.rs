@@ -361,6 +361,83 @@ pub fn frame_md5s(path: &Path) -> Result<Vec<String>, TestServerError> {
         .collect())
 }
 
+/// Presentation and decode time of every video packet of `path` in file order (decode order), on the
+/// 90 kHz clock, as ffprobe reads them (edit lists applied, as players do).
+pub fn packet_times(path: &Path) -> Result<Vec<(i64, i64)>, TestServerError> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=time_base:packet=pts,dts"])
+        .args(["-of", "compact=p=0:nk=0"])
+        .arg(path)
+        .output()
+        .map_err(|e| tool_error("ffprobe", path, e.to_string()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(tool_error(
+            "ffprobe",
+            path,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    let bad = |what: &str| tool_error("ffprobe", path, format!("{what} in {text:?}"));
+    let (num, den) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("time_base="))
+        .and_then(|tb| tb.split_once('/'))
+        .and_then(|(n, d)| Some((n.parse::<i128>().ok()?, d.parse::<i128>().ok()?)))
+        .filter(|&(n, d)| n > 0 && d > 0)
+        .ok_or_else(|| bad("no time base"))?;
+    let to_90k = |v: &str| -> Option<i64> {
+        let t: i128 = v.parse().ok()?;
+        let scaled = t * 90_000 * num;
+        // rounded to the nearest tick, halves away from zero
+        i64::try_from((scaled + scaled.signum() * den / 2) / den).ok()
+    };
+    let mut packets = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("pts=")) {
+        let mut pts = None;
+        let mut dts = None;
+        for field in line.split('|') {
+            match field.split_once('=') {
+                Some(("pts", v)) => pts = to_90k(v),
+                Some(("dts", v)) => dts = to_90k(v),
+                _ => {}
+            }
+        }
+        packets.push((
+            pts.ok_or_else(|| bad("a packet without pts"))?,
+            dts.ok_or_else(|| bad("a packet without dts"))?,
+        ));
+    }
+    Ok(packets)
+}
+
+/// What FFmpeg complains about (warnings and errors) when it copies `path`'s video stream to nowhere, the
+/// way a user remuxes an export: e.g. "non monotonically increasing dts". Empty when it reads cleanly.
+pub fn remux_warnings(path: &Path) -> Result<String, TestServerError> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "warning", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "mp4",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+        ])
+        .args(["-y", "/dev/null"])
+        .output()
+        .map_err(|e| tool_error("ffmpeg", path, e.to_string()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        return Err(tool_error("ffmpeg", path, stderr));
+    }
+    Ok(stderr)
+}
+
 /// Re-encodes the first `frames` frames of `input` to H.265 (libx265, no B-frames, a key frame every
 /// `gop` frames) into `out_dir`, for H.265 tests; returns the new file.
 pub fn make_h265(

@@ -387,6 +387,7 @@ async fn stream(mut ctx: SessionContext<'_>, mut demuxed: Demuxed, video: usize)
         let event = StreamEvent::Frame(EncodedFrame {
             params: current,
             pts,
+            composition_offset: 0,
             received_unix_micros: unix_micros,
             is_key,
             data,
