@@ -26,6 +26,8 @@ const GAP_TOLERANCE_90K: i64 = 45_000;
 pub struct Reader {
     conn: Connection,
     db_path: PathBuf,
+    /// The index has `segments.reordered` (an index the recorder has not migrated yet does not).
+    reordered_column: bool,
 }
 
 /// A camera and its recorded streams.
@@ -114,9 +116,12 @@ struct Piece {
 impl Reader {
     /// Opens the index read-only.
     pub fn open(db: &Path) -> Result<Reader, StoreError> {
+        let conn = crate::schema::open_ro(db)?;
+        let reordered_column = crate::schema::has_reordered_column(&conn).map_err(db_err(db))?;
         Ok(Reader {
-            conn: crate::schema::open_ro(db)?,
+            conn,
             db_path: db.to_path_buf(),
+            reordered_column,
         })
     }
 
@@ -190,19 +195,23 @@ impl Reader {
         to: Time90k,
     ) -> Result<Vec<SegmentInfo>, StoreError> {
         let stream_id = self.stream_id(camera, stream)?;
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT s.id, d.path, s.file_name, s.start_90k, s.duration_90k, s.media_duration_90k,
-                        s.bytes, s.frames, s.key_frames, s.run_start, s.recovered, s.damaged,
-                        e.rfc6381_codec, s.reordered
-                 FROM segments s JOIN storage_dirs d ON d.id = s.dir_id
-                 JOIN sample_entries e ON e.id = s.sample_entry_id
-                 WHERE s.stream_id = ?1 AND s.start_90k < ?3 AND s.start_90k > ?2 - ?4
-                   AND s.start_90k + s.duration_90k > ?2
-                 ORDER BY s.start_90k, s.id",
-            )
-            .map_err(self.e())?;
+        // Segments of an index from before B-frames were recorded (not migrated yet) have none.
+        let sql = format!(
+            "SELECT s.id, d.path, s.file_name, s.start_90k, s.duration_90k, s.media_duration_90k,
+                    s.bytes, s.frames, s.key_frames, s.run_start, s.recovered, s.damaged,
+                    e.rfc6381_codec, {}
+             FROM segments s JOIN storage_dirs d ON d.id = s.dir_id
+             JOIN sample_entries e ON e.id = s.sample_entry_id
+             WHERE s.stream_id = ?1 AND s.start_90k < ?3 AND s.start_90k > ?2 - ?4
+               AND s.start_90k + s.duration_90k > ?2
+             ORDER BY s.start_90k, s.id",
+            if self.reordered_column {
+                "s.reordered"
+            } else {
+                "0"
+            }
+        );
+        let mut q = self.conn.prepare_cached(&sql).map_err(self.e())?;
         q.query_map(params![stream_id, from.0, to.0, MAX_SEGMENT_90K], |r| {
             Ok(SegmentInfo {
                 id: r.get(0)?,

@@ -225,7 +225,19 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Opens the index read-only (exports, status tools); fails if it does not exist or is too new.
+/// The oldest schema version read-only access can read: migrations after it only add what readers can
+/// do without (see [`has_reordered_column`]), so `vigil export` works on an index the new recorder has
+/// not migrated yet.
+const MIN_READABLE_VERSION: usize = 2;
+
+/// True when the index has `segments.reordered` (migration 3); older indexes have no B-frame segments.
+pub(crate) fn has_reordered_column(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= 3)
+}
+
+/// Opens the index read-only (exports, status tools); fails if it does not exist, is too new, or too old
+/// to read (before [`MIN_READABLE_VERSION`]).
 pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
     let e = db_err(path);
     if !path.exists() {
@@ -244,7 +256,8 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(&e)?;
-    if version as usize != MIGRATIONS.len() {
+    let readable = MIN_READABLE_VERSION as i64..=MIGRATIONS.len() as i64;
+    if !readable.contains(&version) {
         return Err(StoreError::Config(format!(
             "{}: index schema version {version}, this Vigil reads version {}{}",
             path.display(),
@@ -283,6 +296,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_core::Time90k;
 
     #[test]
     fn migrates_once_and_reopens() {
@@ -346,7 +360,19 @@ mod tests {
             )
             .unwrap();
         }
+        // Read-only access (`vigil export`) reads it before any recorder migrated it.
+        let ro = open_ro(&p).unwrap();
+        assert!(!has_reordered_column(&ro).unwrap());
+        drop(ro);
+        let reader = crate::Reader::open(&p).unwrap();
+        let segs = reader
+            .segments("gate", "main", Time90k(0), Time90k(90_000))
+            .unwrap();
+        assert_eq!(segs.len(), 1);
+        assert!(!segs[0].reordered);
+        drop(reader);
         let c = open_rw(&p).unwrap();
+        assert!(has_reordered_column(&c).unwrap());
         let (reordered, table): (bool, Vec<u8>) = c
             .query_row(
                 "SELECT s.reordered, f.frame_index FROM segments s JOIN segment_frames f
