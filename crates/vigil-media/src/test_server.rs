@@ -243,13 +243,7 @@ impl RtspTestServer {
 
     /// `rtsp://127.0.0.1:PORT/<mount>`.
     pub fn url(&self, mount: &str) -> Url {
-        // The text is built from a port number and a mount name: always a valid URL.
-        Url::parse(&format!(
-            "rtsp://127.0.0.1:{}/{}",
-            self.port,
-            mount.trim_matches('/')
-        ))
-        .unwrap_or_else(|_| unreachable!("loopback RTSP URL"))
+        loopback_url(self.port, mount)
     }
 
     /// The server's process id while it runs.
@@ -338,13 +332,18 @@ impl TimestampShiftProxy {
 
     /// `rtsp://127.0.0.1:PORT/<mount>` through the proxy.
     pub fn url(&self, mount: &str) -> Url {
-        Url::parse(&format!(
-            "rtsp://127.0.0.1:{}/{}",
-            self.port,
-            mount.trim_matches('/')
-        ))
-        .unwrap_or_else(|_| unreachable!("loopback RTSP URL"))
+        loopback_url(self.port, mount)
     }
+}
+
+/// `rtsp://127.0.0.1:PORT/<mount>`.
+fn loopback_url(port: u16, mount: &str) -> Url {
+    // The text is built from a port number and a mount name: always a valid URL.
+    Url::parse(&format!(
+        "rtsp://127.0.0.1:{port}/{}",
+        mount.trim_matches('/')
+    ))
+    .unwrap_or_else(|_| unreachable!("loopback RTSP URL"))
 }
 
 fn proxy_connection(client: std::net::TcpStream, upstream_port: u16, shift: TimestampShift) {
@@ -576,6 +575,33 @@ pub fn packet_times(path: &Path) -> Result<Vec<(i64, i64)>, TestServerError> {
         ));
     }
     Ok(packets)
+}
+
+/// `times` (as [`packet_times`] gives them) relative to the first packet's decode time: the timeline a
+/// file or a recording describes, wherever its clock started.
+pub fn relative_to_first_dts(times: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let origin = times.first().map_or(0, |t| t.1);
+    times
+        .iter()
+        .map(|&(p, d)| (p - origin, d - origin))
+        .collect()
+}
+
+/// The MD5s (as [`frame_md5s`] gives them, presentation order) of the pictures a file holding the first
+/// `kept` frames in decode order of a source shows: the source's pictures of those frames, in
+/// presentation order. `source_pts` are the source's presentation times in decode order. Where a file
+/// ends between a P-frame and the B-frames shown before it, the P-frame's picture comes right after the
+/// ones before those B-frames.
+pub fn kept_frame_md5s(source_md5s: &[String], source_pts: &[i64], kept: usize) -> Vec<String> {
+    let mut shown = source_pts.to_vec();
+    shown.sort_unstable();
+    let mut kept_pts = source_pts[..kept.min(source_pts.len())].to_vec();
+    kept_pts.sort_unstable();
+    kept_pts
+        .iter()
+        .filter_map(|p| shown.binary_search(p).ok())
+        .filter_map(|i| source_md5s.get(i).cloned())
+        .collect()
 }
 
 /// What FFmpeg complains about (warnings and errors) when it copies `path`'s video stream to nowhere, the

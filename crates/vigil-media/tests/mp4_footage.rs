@@ -187,15 +187,6 @@ fn h264_footage_round_trips_through_fragmented_and_progressive_mp4() {
     assert_eq!(decodes_cleanly(&mp4), 377);
 }
 
-/// `(pts, dts)` relative to the first packet's dts: the timeline a file describes, whatever its origin.
-fn relative(times: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let origin = times.first().map_or(0, |t| t.1);
-    times
-        .iter()
-        .map(|&(p, d)| (p - origin, d - origin))
-        .collect()
-}
-
 #[test]
 fn b_frame_footage_keeps_decode_order_and_presentation_times_in_both_mp4_forms() {
     // Intel's classroom clip: libx264 High with a B-pyramid (reorder depth 2), 15 fps.
@@ -210,7 +201,10 @@ fn b_frame_footage_keeps_decode_order_and_presentation_times_in_both_mp4_forms()
     assert_eq!(source_times.len(), v.frames.len());
     // What the demuxer hands out is what the file says.
     let demuxed: Vec<(i64, i64)> = v.frames.iter().map(|f| (f.pts.0, f.dts().0)).collect();
-    assert_eq!(relative(&demuxed), relative(&source_times));
+    assert_eq!(
+        test_server::relative_to_first_dts(&demuxed),
+        test_server::relative_to_first_dts(&source_times)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let fmp4 = write_fmp4(dir.path(), &v);
@@ -221,8 +215,8 @@ fn b_frame_footage_keeps_decode_order_and_presentation_times_in_both_mp4_forms()
         // Same packets in the same (decode) order with the same presentation and decode times, up to
         // where the timeline starts.
         assert_eq!(
-            relative(&times),
-            relative(&source_times),
+            test_server::relative_to_first_dts(&times),
+            test_server::relative_to_first_dts(&source_times),
             "{}",
             file.display()
         );

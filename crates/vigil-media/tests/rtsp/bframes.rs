@@ -14,17 +14,8 @@ use vigil_media::rtsp::{
 };
 use vigil_media::test_server::{
     Mount, RtspTestServer, TimestampShift, TimestampShiftProxy, make_b_frame_switching,
-    make_b_frames, packet_times,
+    make_b_frames, packet_times, relative_to_first_dts,
 };
-
-/// `(pts, dts)` relative to the first frame's decode time.
-fn relative(times: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let origin = times.first().map_or(0, |t| t.1);
-    times
-        .iter()
-        .map(|&(p, d)| (p - origin, d - origin))
-        .collect()
-}
 
 /// Receives all of `file` served at `url` (fast) and checks each frame against the file's packets: same
 /// order, same key frames, presentation and decode times equal up to where the timeline starts (±1 tick
@@ -57,7 +48,11 @@ async fn receive_and_compare(file: &Path, url: url::Url, name: &str) -> StreamSt
         .collect();
     assert_eq!(breaks, vec![DiscontinuityReason::NewSession], "{name}");
     let got: Vec<(i64, i64)> = frames.iter().map(|f| (f.pts.0, f.dts().0)).collect();
-    for (i, (g, s)) in relative(&got).iter().zip(relative(&source)).enumerate() {
+    for (i, (g, s)) in relative_to_first_dts(&got)
+        .iter()
+        .zip(relative_to_first_dts(&source))
+        .enumerate()
+    {
         assert!(
             (g.0 - s.0).abs() <= 1 && (g.1 - s.1).abs() <= 1,
             "{name}: frame {i}: (pts, dts) {g:?}, the file has {s:?}"

@@ -160,11 +160,7 @@ pub fn tool(cmd: &mut Command) -> String {
 /// `(pts, dts)` of every packet of `path` (ffprobe, 90 kHz), relative to the first packet's decode time.
 pub fn relative_packet_times(path: &Path) -> Vec<(i64, i64)> {
     let times = vigil_media::test_server::packet_times(path).unwrap_or_else(|e| panic!("{e}"));
-    let origin = times.first().map_or(0, |t| t.1);
-    times
-        .iter()
-        .map(|&(p, d)| (p - origin, d - origin))
-        .collect()
+    vigil_media::test_server::relative_to_first_dts(&times)
 }
 
 /// FFmpeg remuxes `path` without a warning (no "non monotonically increasing dts" and the like).
