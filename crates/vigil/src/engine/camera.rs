@@ -13,7 +13,9 @@ use tracing::{info, warn};
 use url::Url;
 use vigil_core::config::Credentials;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
-use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
+use vigil_media::rtsp::{
+    DiscontinuityReason, IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream,
+};
 use vigil_mp4::live_hub::LivePublisher;
 use vigil_store::Recorder;
 
@@ -94,10 +96,15 @@ impl AnalysisFeed {
     }
 }
 
-/// The recorder thread of one camera: appends every frame of the main stream, ends the run at every
-/// discontinuity (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers (one
+/// The recorder thread of one camera: appends every frame of the main stream, ends the run when a new
+/// session starts (so a reconnect is a gap, not a false continuation), tees frames to `live` viewers (one
 /// uncontended lock per frame while nobody watches) and to the analysis feed. Ends when the ingest channel
 /// closes; then closes the recorder.
+///
+/// A timestamp jump or a parameter change within a session does not end the run here: the frames after it
+/// still decode, so the recorder keeps them (it gives the frame before a jump the nominal duration and
+/// starts the next run at the following key frame; it starts a new segment for new parameters). Ending
+/// the run would drop every frame up to the next key frame (invariant R10 of docs/design/recording.md).
 pub fn record_loop(
     camera: String,
     mut rx: mpsc::Receiver<StreamEvent>,
@@ -108,7 +115,7 @@ pub fn record_loop(
     let mut failures = 0u64;
     while let Some(event) = rx.blocking_recv() {
         match &event {
-            StreamEvent::Discontinuity(d) => {
+            StreamEvent::Discontinuity(d) if d.reason == DiscontinuityReason::NewSession => {
                 if let Some(r) = &recorder
                     && let Err(e) = r.end_run()
                 {
@@ -117,7 +124,10 @@ pub fn record_loop(
                 if let Some(live) = live.as_mut() {
                     live.discontinuity();
                 }
-                info!(camera, reason = ?d.reason, session = d.session, "stream (re)started");
+                info!(camera, session = d.session, "stream (re)started");
+            }
+            StreamEvent::Discontinuity(d) => {
+                info!(camera, reason = ?d.reason, session = d.session, "stream timeline break; recording continues");
             }
             StreamEvent::Frame(frame) => {
                 if let Some(r) = &recorder
@@ -154,7 +164,10 @@ pub fn feed_loop(
         if let Some(live) = live.as_mut() {
             match &event {
                 StreamEvent::Frame(frame) => live.publish(frame),
-                StreamEvent::Discontinuity(_) => live.discontinuity(),
+                StreamEvent::Discontinuity(d) if d.reason == DiscontinuityReason::NewSession => {
+                    live.discontinuity()
+                }
+                StreamEvent::Discontinuity(_) => {}
             }
         }
         feed.offer(event);
