@@ -33,6 +33,11 @@ pub struct CameraHealth {
     pub reconnects: u64,
     /// Bytes of recordings kept.
     pub recording_bytes: u64,
+    /// Frames its stream reordered in the last complete GOP (B-frames; 0 without them). A camera that
+    /// switches between GOPs with and without B-frames shows it here (and in its log).
+    pub reorder_depth: u32,
+    /// Times the camera's clock jumped or stepped back (since start); recording continues across them.
+    pub timestamp_jumps: u64,
 }
 
 /// Detector latency.

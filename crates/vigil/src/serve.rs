@@ -64,6 +64,13 @@ impl StatusSource for EngineStatus {
                         .iter()
                         .find(|(n, _)| *n == c.name)
                         .map_or(0, |(_, b)| *b),
+                    reorder_depth: input
+                        .map_or(0, |s| s.gop_reorder_depth.unwrap_or(s.reorder_depth)),
+                    timestamp_jumps: main
+                        .iter()
+                        .chain(sub.iter())
+                        .map(|s| s.timestamp_jumps)
+                        .sum(),
                 }
             })
             .collect();
