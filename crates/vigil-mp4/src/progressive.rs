@@ -4,7 +4,8 @@
 //!
 //! Frames with B-frames' composition offsets get a `ctts` table (version 0 while every offset is
 //! non-negative, version 1 otherwise) and an edit list that starts the presentation at the first frame
-//! shown, so players show the first frame at time 0 as with any FFmpeg-made file.
+//! shown, so players show the first frame at time 0 as with any FFmpeg-made file (invariant R9 of
+//! docs/design/recording.md).
 
 use super::Mp4Error;
 use super::boxes::BoxWriter;

@@ -1,7 +1,7 @@
 //! Playback and export, built on demand from the index: a standard MP4 or a fragmented MP4 for any time
 //! range of a stream, starting at the key frame at or before the range start and spanning segments.
 //! Frame bytes are read from the segment files as the result is written or served
-//! ([`VirtualFile`]), so nothing is copied ahead of time.
+//! ([`VirtualFile`]), so nothing is copied ahead of time. Invariant R14 of docs/design/recording.md.
 
 use crate::StoreError;
 use crate::error::db_err;

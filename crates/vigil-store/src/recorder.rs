@@ -8,6 +8,9 @@
 //! `fragment_seconds`. A segment ends at the first key frame after `segment_seconds`, on a parameter
 //! change, after a clock jump or a gap, and on [`Recorder::end_run`] / [`Recorder::close`]. Ending a
 //! segment: write the last fragment, fsync the file, fsync the directory, then commit the index row.
+//!
+//! Invariants upheld here (docs/design/recording.md): R1 (row after durable file), R8 (every frame
+//! written or counted), R9 (decode order and composition offsets), R10 (a clock jump keeps the frames).
 
 use crate::StoreError;
 use crate::alerts::{AlertKind, Severity, lock};

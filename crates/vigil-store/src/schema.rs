@@ -4,7 +4,8 @@
 //! a commit happens about once per segment per stream (one a minute each) plus retention batches, so
 //! the extra WAL fsync per commit costs nothing measurable, and it makes every committed segment row and
 //! garbage row survive power loss. That keeps the crash-safety argument simple: a row exists only for a
-//! file already fsynced, and a deletion is recorded before the unlink.
+//! file already fsynced, and a deletion is recorded before the unlink. Invariants R1 and R7 of
+//! docs/design/recording.md.
 
 use crate::StoreError;
 use crate::error::db_err;

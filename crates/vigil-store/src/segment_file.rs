@@ -14,6 +14,9 @@
 //! exact length and a CRC-32 of the whole file, which is how truncation or corruption of a committed
 //! segment is detected. Exports read frame bytes straight from these files (the frame table in the index
 //! gives their offsets), so the recorder never copies video twice.
+//!
+//! Invariant R2 of docs/design/recording.md: a file cut at any byte keeps its complete fragments, with
+//! their frames' composition offsets.
 
 use crate::frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 use std::fs::{File, OpenOptions};

@@ -1,4 +1,4 @@
-//! Recorded time: frame durations come from the camera's 90 kHz clock — the deltas of its decode times,
+//! Recorded time (invariants R9, R11 and R12 of docs/design/recording.md): frame durations come from the camera's 90 kHz clock — the deltas of its decode times,
 //! which increase frame by frame even with B-frames (precise between frames, but the clock can jump and
 //! drifts from real time); the wall-clock position of a run of segments is anchored on the
 //! local receive time of its first frame and then slewed — never jumped — toward the local clock.

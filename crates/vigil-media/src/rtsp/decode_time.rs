@@ -17,7 +17,7 @@
 //! then advance by one tick per frame until they are back behind the presentation times, so they stay
 //! strictly increasing and every presentation time stays exact. That is logged and counted.
 //!
-//! Design and invariants: `docs/design/recording.md`.
+//! Design and invariants (R9, R10): `docs/design/recording.md`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -329,6 +329,19 @@ mod tests {
         out
     }
 
+    /// Decode times are the presentation slots from `first` on, one frame apart, none after its frame's
+    /// presentation time.
+    fn assert_decode_slots(out: &[EncodedFrame], first: i64) {
+        for (i, f) in out.iter().enumerate() {
+            assert_eq!(
+                f.dts().0,
+                1_000_000 + (first + i as i64) * 9000,
+                "frame {i}"
+            );
+            assert!(f.composition_offset >= 0, "frame {i}");
+        }
+    }
+
     /// Every frame came out once, in decode order, with its presentation time untouched; decode times
     /// strictly increase.
     fn check_common(input: &[(i64, bool)], out: &[EncodedFrame]) {
@@ -355,10 +368,7 @@ mod tests {
         let out = run(&mut dt, &input);
         check_common(&input, &out);
         // Decode times are the presentation slots delayed by two frames: one frame apart throughout.
-        for (i, f) in out.iter().enumerate() {
-            assert_eq!(f.dts().0, 1_000_000 + (i as i64 - 2) * 9000, "frame {i}");
-            assert!(f.composition_offset >= 0);
-        }
+        assert_decode_slots(&out, -2);
         assert_eq!(dt.depth(), 2);
         assert_eq!((dt.late(), dt.switches()), (0, 0));
         assert_eq!(dt.gop_depth(), Some(2));
@@ -382,9 +392,7 @@ mod tests {
         }
         dt.flush(&mut out);
         check_common(&input, &out);
-        for (i, f) in out.iter().enumerate() {
-            assert_eq!(f.dts().0, 1_000_000 + (i as i64 - 1) * 9000, "frame {i}");
-        }
+        assert_decode_slots(&out, -1);
         assert_eq!(dt.depth(), 1);
         assert_eq!(dt.late(), 0);
     }
@@ -425,10 +433,7 @@ mod tests {
         dt.reset(Some(2), Instant::now());
         let out = run(&mut dt, &input);
         check_common(&input, &out);
-        assert!(out.iter().all(|f| f.composition_offset >= 0), "{out:?}");
-        for (i, f) in out.iter().enumerate() {
-            assert_eq!(f.dts().0, 1_000_000 + (i as i64 + 3) * 9000, "frame {i}");
-        }
+        assert_decode_slots(&out, 3);
     }
 
     #[test]
@@ -477,13 +482,10 @@ mod tests {
         dt.reset(Some(2), Instant::now());
         let out = run(&mut dt, &input);
         check_common(&input, &out);
-        for (i, f) in out.iter().enumerate() {
-            assert_eq!(f.dts().0, 1_000_000 + (i as i64 - 2) * 9000, "frame {i}");
-            assert!(f.composition_offset >= 0);
-        }
+        assert_decode_slots(&out, -2);
         assert_eq!(dt.late(), 0);
-        // plain -> B -> plain -> B: three switches seen at the key frames that end GOPs 2, 3 and 4
-        // (the last GOP ends with the flush, not a key frame: two counted).
+        // plain -> B -> plain -> B: a switch is seen when a key frame ends a GOP, so those ending GOPs 2
+        // and 3 count (the last GOP has no key frame after it).
         assert_eq!(dt.switches(), 2);
     }
 
