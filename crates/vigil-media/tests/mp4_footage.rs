@@ -372,3 +372,44 @@ fn live_fragmenter_streams_playable_fmp4() {
     assert_eq!(decodes_cleanly(&p), 317);
     assert!(live.finish().is_none());
 }
+
+#[test]
+fn live_view_of_b_frames_keeps_their_order_and_composition_offsets() {
+    use vigil_mp4::live::{LiveFragmenter, LiveOutput};
+    let Some(src) = footage("intel/classroom.mp4") else {
+        return;
+    };
+    let v = demux_file(&src).unwrap();
+    // Both live forms: one frame per media segment (what viewers get) and one fragment per GOP.
+    for mut live in [
+        LiveFragmenter::immediate().with_producer_time(),
+        LiveFragmenter::new(90_000),
+    ] {
+        let mut stream = Vec::new();
+        for f in &v.frames {
+            for out in live.push(f) {
+                match out {
+                    LiveOutput::Init { data, .. } | LiveOutput::Media(data) => stream.extend(data),
+                }
+            }
+        }
+        if let Some(LiveOutput::Media(m)) = live.finish() {
+            stream.extend(m);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("live.mp4");
+        std::fs::write(&p, &stream).unwrap();
+        // Every frame in decode order, shown when the source shows it: each frame's composition offset
+        // is the source's (decode times are the live timeline's own: the first frame's duration is a
+        // guess in the immediate form).
+        let offsets = |times: Vec<(i64, i64)>| times.iter().map(|t| t.0 - t.1).collect::<Vec<_>>();
+        assert_eq!(
+            offsets(test_server::packet_times(&p).unwrap()),
+            offsets(test_server::packet_times(&src).unwrap())
+        );
+        assert_eq!(
+            test_server::frame_md5s(&p).unwrap(),
+            test_server::frame_md5s(&src).unwrap()
+        );
+    }
+}

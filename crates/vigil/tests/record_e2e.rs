@@ -130,8 +130,10 @@ fn assert_source_prefix(export: &Path, source: &[String], what: &str) -> usize {
 }
 
 /// Plays every file to its end in headless Chromium (`record_e2e/play.mjs`, playwright-core from
-/// `dev/install-deps`); skips with a message when Node.js, playwright-core or Chromium is missing.
-fn plays_in_chromium(files: &[PathBuf]) {
+/// `dev/install-deps`): `PATH` as a `<video>` source, `PATH@CODEC` (a fragmented MP4) through Media
+/// Source Extensions as the live view plays. Skips with a message when Node.js, playwright-core or
+/// Chromium is missing.
+fn plays_in_chromium(files: &[String]) {
     let (Some(modules), Some(chromium)) = (support::node_modules(), support::chromium()) else {
         return;
     };
@@ -209,7 +211,7 @@ fn four_cameras_for_a_minute_export_every_frame_the_source_sent() {
         );
         assert!(n as f64 >= 55.0 * FPS, "{cam}: only {n} frames in a minute");
         eprintln!("{cam}: {n} frames recorded and exported, source sent ~{sent}");
-        exports.push(mp4);
+        exports.push(mp4.display().to_string());
     }
     plays_in_chromium(&exports);
 }
@@ -448,10 +450,37 @@ fn b_frame_cameras_h264_h265_and_switching_gops_record_every_frame_with_its_time
             .unwrap();
         assert!(segs.iter().any(|s| s.reordered), "{camera}");
         eprintln!("{camera}: {frames} frames recorded and exported with their times");
-        if *camera != "h265" {
-            chromium.push(mp4); // Debian's Chromium has no H.265 decoder
+        if *camera == "h265" {
+            continue; // Debian's Chromium has no H.265 decoder
+        }
+        chromium.push(mp4.display().to_string());
+        // The fragmented playback of the same run (version-1 trun with composition offsets), through
+        // Media Source Extensions.
+        let run = &runs(tmp.path(), camera)[0];
+        let e = reader(tmp.path())
+            .export_fragmented(camera, "main", run.start, run.end)
+            .unwrap();
+        let path = tmp.path().join(format!("{camera}-fragmented.mp4"));
+        e.file
+            .write_all(&mut std::fs::File::create(&path).unwrap(), &mut |_| {})
+            .unwrap();
+        chromium.push(format!("{}@{}", path.display(), e.codec));
+    }
+    // The live view's bytes for the H.264 camera (one frame per media segment, as viewers get them).
+    let video = vigil_media::demux::demux_file(&sources[0].1).unwrap();
+    let mut live = vigil_mp4::live::LiveFragmenter::immediate().with_producer_time();
+    let mut bytes = Vec::new();
+    for f in &video.frames {
+        for out in live.push(f) {
+            match out {
+                vigil_mp4::live::LiveOutput::Init { data, .. } => bytes.extend(data),
+                vigil_mp4::live::LiveOutput::Media(data) => bytes.extend(data),
+            }
         }
     }
+    let path = tmp.path().join("h264-live.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    chromium.push(format!("{}@{}", path.display(), video.params.rfc6381_codec));
     plays_in_chromium(&chromium);
 }
 
