@@ -470,32 +470,49 @@ pub fn shared_footage() -> Option<PathBuf> {
 
 /// The number of video packets (frames) in `path`, counted by ffprobe.
 pub fn count_video_frames(path: &Path) -> Result<u64, TestServerError> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
+    let text = ffprobe(
+        path,
+        &[
             "-count_packets",
             "-show_entries",
             "stream=nb_read_packets",
             "-of",
             "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| tool_error("ffprobe", path, e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(tool_error(
-            "ffprobe",
-            path,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
+        ],
+    )?;
     text.trim()
         .parse()
         .map_err(|_| tool_error("ffprobe", path, format!("unexpected output {text:?}")))
+}
+
+/// Runs `ffprobe -v error -select_streams v:0 ARGS PATH`; its output, or its error output as the error.
+fn ffprobe(path: &Path, args: &[&str]) -> Result<String, TestServerError> {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-select_streams", "v:0"])
+        .args(args)
+        .arg(path);
+    let out = run_tool("ffprobe", path, &mut cmd)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` (the tool `tool`, working on `what`); a failure to start or a non-zero exit is an error
+/// with its error output.
+fn run_tool(
+    tool: &'static str,
+    what: &Path,
+    cmd: &mut Command,
+) -> Result<std::process::Output, TestServerError> {
+    let out = cmd
+        .output()
+        .map_err(|e| tool_error(tool, what, e.to_string()))?;
+    if !out.status.success() {
+        return Err(tool_error(
+            tool,
+            what,
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(out)
 }
 
 /// The MD5 of every decoded frame of `path`'s first video stream, in order (`ffmpeg -f framemd5`): two
@@ -529,21 +546,15 @@ pub fn frame_md5s(path: &Path) -> Result<Vec<String>, TestServerError> {
 /// Presentation and decode time of every video packet of `path` in file order (decode order), on the
 /// 90 kHz clock, as ffprobe reads them (edit lists applied, as players do).
 pub fn packet_times(path: &Path) -> Result<Vec<(i64, i64)>, TestServerError> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=time_base:packet=pts,dts"])
-        .args(["-of", "compact=p=0:nk=0"])
-        .arg(path)
-        .output()
-        .map_err(|e| tool_error("ffprobe", path, e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(tool_error(
-            "ffprobe",
-            path,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
+    let text = ffprobe(
+        path,
+        &[
+            "-show_entries",
+            "stream=time_base:packet=pts,dts",
+            "-of",
+            "compact=p=0:nk=0",
+        ],
+    )?;
     let bad = |what: &str| tool_error("ffprobe", path, format!("{what} in {text:?}"));
     let (num, den) = text
         .lines()
@@ -607,26 +618,13 @@ pub fn kept_frame_md5s(source_md5s: &[String], source_pts: &[i64], kept: usize) 
 /// What FFmpeg complains about (warnings and errors) when it copies `path`'s video stream to nowhere, the
 /// way a user remuxes an export: e.g. "non monotonically increasing dts". Empty when it reads cleanly.
 pub fn remux_warnings(path: &Path) -> Result<String, TestServerError> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "warning", "-i"])
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "warning", "-i"])
         .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-f",
-            "mp4",
-            "-movflags",
-            "frag_keyframe+empty_moov",
-        ])
-        .args(["-y", "/dev/null"])
-        .output()
-        .map_err(|e| tool_error("ffmpeg", path, e.to_string()))?;
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "mp4"])
+        .args(["-movflags", "frag_keyframe+empty_moov", "-y", "/dev/null"]);
+    let out = run_tool("ffmpeg", path, &mut cmd)?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if !out.status.success() {
-        return Err(tool_error("ffmpeg", path, stderr));
-    }
     Ok(stderr)
 }
 
@@ -665,19 +663,9 @@ pub fn make_h265(
 
 /// Runs ffmpeg with `args` (after `-v error -y`), failing with its error output.
 fn ffmpeg(what: &Path, args: &[&std::ffi::OsStr]) -> Result<(), TestServerError> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .output()
-        .map_err(|e| tool_error("ffmpeg", what, e.to_string()))?;
-    if !out.status.success() {
-        return Err(tool_error(
-            "ffmpeg",
-            what,
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(())
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y"]).args(args);
+    run_tool("ffmpeg", what, &mut cmd).map(|_| ())
 }
 
 /// Re-encodes `frames` frames of `input` (from `start_secs` on, scaled to `width` pixels wide) with the
@@ -701,26 +689,33 @@ pub fn make_b_frames(
     let scale = format!("scale={width}:-2");
     let params = format!("keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error");
     let mut args: Vec<&std::ffi::OsStr> = vec!["-i".as_ref(), input.as_os_str()];
-    for a in [
+    let options = encode_options(&frames, &scale, encoder);
+    let tagged = ["-tag:v", tag, params_flag, &params];
+    args.extend(
+        options
+            .iter()
+            .chain(&tagged)
+            .map(|a: &&str| std::ffi::OsStr::new(*a)),
+    );
+    args.push(output.as_os_str());
+    ffmpeg(input, &args)?;
+    Ok(output)
+}
+
+/// ffmpeg output options: `frames` frames of video only, scaled by `scale`, through `encoder` at its
+/// superfast preset.
+fn encode_options<'a>(frames: &'a str, scale: &'a str, encoder: &'a str) -> [&'a str; 9] {
+    [
         "-an",
         "-frames:v",
-        &frames,
+        frames,
         "-vf",
-        &scale,
+        scale,
         "-c:v",
         encoder,
         "-preset",
         "superfast",
-        "-tag:v",
-        tag,
-        params_flag,
-        &params,
-    ] {
-        args.push(a.as_ref());
-    }
-    args.push(output.as_os_str());
-    ffmpeg(input, &args)?;
-    Ok(output)
+    ]
 }
 
 /// A stream that switches between GOPs without and with B-frames under one SPS, as some cameras do:
@@ -751,25 +746,21 @@ pub fn make_b_frame_switching(
         );
         let mut args: Vec<&std::ffi::OsStr> = vec!["-ss".as_ref(), start.as_ref()];
         args.extend(["-i".as_ref(), input.as_os_str()]);
-        for a in [
-            "-an",
-            "-frames:v",
-            &frames,
-            "-vf",
-            &scale,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "superfast",
+        let options = encode_options(&frames, &scale, "libx264");
+        let ts = [
             "-x264-params",
             &params,
             "-bsf:v",
             "h264_mp4toannexb",
             "-f",
             "mpegts",
-        ] {
-            args.push(a.as_ref());
-        }
+        ];
+        args.extend(
+            options
+                .iter()
+                .chain(&ts)
+                .map(|a: &&str| std::ffi::OsStr::new(*a)),
+        );
         args.push(part.as_os_str());
         ffmpeg(input, &args)?;
         list.push_str(&format!("file '{}'\n", part.display()));
@@ -797,13 +788,10 @@ pub fn make_b_frame_switching(
 
 /// The average frame rate of `path`'s first video stream (ffprobe).
 fn frame_rate(path: &Path) -> Result<f64, TestServerError> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=avg_frame_rate", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .map_err(|e| tool_error("ffprobe", path, e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ffprobe(
+        path,
+        &["-show_entries", "stream=avg_frame_rate", "-of", "csv=p=0"],
+    )?;
     text.trim()
         .split_once('/')
         .and_then(|(n, d)| Some(n.parse::<f64>().ok()? / d.parse::<f64>().ok()?))
