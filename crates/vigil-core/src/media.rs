@@ -41,13 +41,18 @@ pub struct VideoParams {
     pub sample_entry: Vec<u8>,
 }
 
-/// One compressed video frame (an access unit) as received from a camera.
+/// One compressed video frame (an access unit) as received from a camera. Frames travel in decode order;
+/// with B-frames that is not presentation order, so `pts` steps back now and then while
+/// [`EncodedFrame::dts`] always advances.
 #[derive(Debug, Clone)]
 pub struct EncodedFrame {
     /// Parameters in force for this frame (shared; compare with `Arc::ptr_eq` or by value to see a change).
     pub params: Arc<VideoParams>,
     /// Presentation time on the camera's 90 kHz clock (not trusted for wall time; may jump).
     pub pts: Time90k,
+    /// Presentation time minus decode time, in 90 kHz ticks (the MP4 composition offset, `ctts`): 0 for
+    /// streams without B-frames. Kept as an offset so that shifting `pts` shifts the decode time with it.
+    pub composition_offset: i32,
     /// Local wall-clock time the frame arrived, in microseconds since the Unix epoch.
     pub received_unix_micros: i64,
     /// True for a random access point (IDR / IRAP): playback and export may start here.
@@ -55,4 +60,12 @@ pub struct EncodedFrame {
     /// The access unit in MP4 form: NAL units each prefixed with a 4-byte big-endian length. Shared and
     /// reference-counted: the recorder, the live view and analysis each hold the same bytes, never a copy.
     pub data: bytes::Bytes,
+}
+
+impl EncodedFrame {
+    /// Decode time on the camera's 90 kHz clock: `pts - composition_offset`. Strictly increasing from frame
+    /// to frame of a stream (between discontinuities), so frame durations are its deltas.
+    pub fn dts(&self) -> Time90k {
+        Time90k(self.pts.0 - i64::from(self.composition_offset))
+    }
 }

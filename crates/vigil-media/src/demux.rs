@@ -1,7 +1,7 @@
 //! Reads a video file (MP4, Matroska, MPEG-TS...) with FFmpeg into [`EncodedFrame`]s with complete
 //! [`VideoParams`], exactly as the RTSP ingest hands frames to the recorder: 4-byte length-prefixed NAL
-//! units, a key-frame flag, and a 90 kHz presentation time. Used by tests, benchmarks and imports; no
-//! decoding happens.
+//! units, a key-frame flag, a 90 kHz presentation time and the composition offset to the decode time the
+//! file gives (B-frames). Used by tests, benchmarks, file cameras and imports; no decoding happens.
 
 use crate::MediaError;
 use ffmpeg_next::media::Type;
@@ -19,22 +19,21 @@ pub struct DemuxedVideo {
     pub path: PathBuf,
     /// Codec parameters (one set for the whole file).
     pub params: Arc<VideoParams>,
-    /// Frames in decode order. `pts` is the file's presentation time on the 90 kHz clock;
-    /// `received_unix_micros` is the same time in microseconds counted from the first frame (callers that
-    /// simulate a live camera re-stamp it).
+    /// Frames in decode order. `pts` is the file's presentation time on the 90 kHz clock and
+    /// `composition_offset` its distance from the file's decode time; `received_unix_micros` is the decode
+    /// time in microseconds counted from the first frame (callers that simulate a live camera re-stamp it).
     pub frames: Vec<EncodedFrame>,
     /// Nominal frame duration from the stream's average frame rate (90 kHz ticks; 0 when unknown).
     pub frame_duration: Time90k,
-    /// True when presentation order differs from decode order (B-frames). Vigil records presentation
-    /// times only, so such footage does not keep its timing when recorded; cameras rarely send B-frames.
+    /// True when presentation order differs from decode order (B-frames).
     pub has_b_frames: bool,
 }
 
 impl DemuxedVideo {
-    /// Duration from the first frame's pts to the last frame's end (90 kHz ticks).
+    /// Duration from the first frame's decode time to the last frame's end (90 kHz ticks).
     pub fn duration(&self) -> Time90k {
         match (self.frames.first(), self.frames.last()) {
-            (Some(a), Some(b)) => Time90k(b.pts.0 - a.pts.0 + self.frame_duration.0),
+            (Some(a), Some(b)) => Time90k(b.dts().0 - a.dts().0 + self.frame_duration.0),
             _ => Time90k(0),
         }
     }
@@ -105,7 +104,8 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, MediaError> {
                 }
                 let Some(data) = packet.data() else { continue };
                 let pts = packet.pts().or(packet.dts()).unwrap_or(0);
-                raw.push((pts, packet.is_key(), data.to_vec()));
+                let dts = packet.dts().unwrap_or(pts);
+                raw.push((pts, dts, packet.is_key(), data.to_vec()));
             }
             Err(ffmpeg_next::Error::Eof) => break,
             Err(e) => {
@@ -118,7 +118,7 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, MediaError> {
     }
     if config.is_none() {
         // No extradata: take the parameter sets from the first key frame (raw Annex B streams).
-        if let Some((_, _, data)) = raw.iter().find(|(_, key, d)| *key && is_annexb(d)) {
+        if let Some((_, _, _, data)) = raw.iter().find(|(_, _, key, d)| *key && is_annexb(d)) {
             config =
                 Some(decoder_config_from_extradata(codec, data).map_err(|e| context(&what, e))?);
         }
@@ -140,31 +140,36 @@ pub fn demux_file(path: &Path) -> Result<DemuxedVideo, MediaError> {
         .map_err(|e| context(&what, e))?,
     );
 
-    let first_pts = raw.first().map_or(0, |r| r.0);
+    let first_dts = raw.first().map_or(0, |r| r.1);
     let mut frames = Vec::with_capacity(raw.len());
     let mut has_b_frames = false;
     let mut last_pts = None;
-    for (i, (pts, is_key, data)) in raw.into_iter().enumerate() {
+    let to_90k = |t: i64| Time90k::from_rational(t, time_base.numerator(), time_base.denominator());
+    for (i, (pts, dts, is_key, data)) in raw.into_iter().enumerate() {
         let data = to_length_prefixed(
             &format!("{what}: frame {i}"),
             &data,
             packets_annexb,
             length_size,
         )?;
-        let pts90 = Time90k::from_rational(pts, time_base.numerator(), time_base.denominator());
+        let pts90 = to_90k(pts);
         if last_pts.is_some_and(|l| pts90 <= l) {
             has_b_frames = true;
         }
         last_pts = Some(pts90);
-        let rel = Time90k::from_rational(
-            pts - first_pts,
-            time_base.numerator(),
-            time_base.denominator(),
-        );
+        let offset = pts90.0 - to_90k(dts).0;
+        let composition_offset = i32::try_from(offset).map_err(|_| {
+            Mp4Error::invalid(
+                format!("{what}: frame {i}"),
+                format!("presentation time {offset} ticks away from decode time"),
+            )
+        })?;
+        has_b_frames |= composition_offset != 0;
         frames.push(EncodedFrame {
             params: params.clone(),
             pts: pts90,
-            received_unix_micros: rel.0 * 100 / 9,
+            composition_offset,
+            received_unix_micros: to_90k(dts - first_dts).0 * 100 / 9,
             is_key,
             data: data.into(),
         });

@@ -23,7 +23,7 @@ use vigil_core::Time90k;
 pub struct ReplayOptions {
     /// Start again from the beginning at the end (default true), as a camera never ends.
     pub looping: bool,
-    /// Pace frames at their presentation times (default true); otherwise as fast as the consumer reads.
+    /// Pace frames at their decode times (default true); otherwise as fast as the consumer reads.
     pub realtime: bool,
 }
 
@@ -110,14 +110,16 @@ async fn run<S: StreamSink>(
     {
         return;
     }
-    let first = video.frames[0].pts.0;
+    // Frames are paced by decode time (they are sent in decode order); presentation times keep their
+    // composition offsets, shifted with the decode times.
+    let first = video.frames[0].dts().0;
     // One pass lasts until the last frame's end; the next pass's timestamps continue from there.
     let pass = video.duration().0.max(1);
     let started = Instant::now();
     let mut offset = 0i64;
     loop {
         for frame in &video.frames {
-            let media = frame.pts.0 - first + offset;
+            let media = frame.dts().0 - first + offset;
             if options.realtime {
                 let due = started + Time90k(media.max(0)).to_duration();
                 tokio::select! {
@@ -129,7 +131,7 @@ async fn run<S: StreamSink>(
                 break;
             }
             let mut out = frame.clone();
-            out.pts = Time90k(media);
+            out.pts = Time90k(media + i64::from(frame.composition_offset));
             out.received_unix_micros = now_micros();
             status.frame(out.data.len(), out.is_key, out.received_unix_micros, 0);
             tokio::select! {

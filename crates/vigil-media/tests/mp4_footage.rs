@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use vigil_core::{EncodedFrame, VideoCodec};
 use vigil_media::demux::{DemuxedVideo, demux_file};
+use vigil_media::test_server;
 use vigil_mp4::fragment::{self, FragmentSample};
 use vigil_mp4::{Mp4Builder, SampleInfo};
 
@@ -69,7 +70,7 @@ fn decodes_cleanly(path: &Path) -> usize {
 fn durations(frames: &[EncodedFrame], nominal: u32) -> Vec<u32> {
     (0..frames.len())
         .map(|i| match frames.get(i + 1) {
-            Some(next) => (next.pts.0 - frames[i].pts.0) as u32,
+            Some(next) => (next.dts().0 - frames[i].dts().0) as u32,
             None => nominal,
         })
         .collect()
@@ -92,6 +93,7 @@ fn write_fmp4(dir: &Path, v: &DemuxedVideo) -> PathBuf {
                 duration: durs[i],
                 size: v.frames[i].data.len() as u32,
                 is_key: v.frames[i].is_key,
+                composition_offset: v.frames[i].composition_offset,
             })
             .collect();
         let data: Vec<&[u8]> = v.frames[start..end].iter().map(|f| &f.data[..]).collect();
@@ -121,17 +123,9 @@ fn progressive_from_fmp4(dir: &Path, fmp4: &Path) -> (PathBuf, usize) {
             }
             b"moof" => {
                 let f = fragment::parse_moof("test", &bytes[pos..pos + size], pos as u64).unwrap();
-                let samples: Vec<SampleInfo> = f
-                    .samples
-                    .iter()
-                    .map(|s| SampleInfo {
-                        duration: s.duration,
-                        size: s.size,
-                        is_key: s.is_key,
-                    })
-                    .collect();
+                let samples: &[SampleInfo] = &f.samples;
                 builder
-                    .add_chunk(entry.as_ref().unwrap(), fmp4, f.data_offset, &samples)
+                    .add_chunk(entry.as_ref().unwrap(), fmp4, f.data_offset, samples)
                     .unwrap();
             }
             _ => {}
@@ -188,6 +182,52 @@ fn h264_footage_round_trips_through_fragmented_and_progressive_mp4() {
     assert_eq!((codec.as_str(), n), ("h264", 377));
     assert!((dur - 30.16).abs() < 0.05, "{dur}");
     assert_eq!(decodes_cleanly(&mp4), 377);
+}
+
+#[test]
+fn b_frame_footage_keeps_decode_order_and_presentation_times_in_both_mp4_forms() {
+    // Intel's classroom clip: libx264 High with a B-pyramid (reorder depth 2), 15 fps.
+    let Some(src) = footage("intel/classroom.mp4") else {
+        return;
+    };
+    let v = demux_file(&src).unwrap();
+    assert!(v.has_b_frames);
+    assert!(v.frames.iter().any(|f| f.composition_offset > 0));
+    let source_times = test_server::packet_times(&src).unwrap();
+    let source_md5s = test_server::frame_md5s(&src).unwrap();
+    assert_eq!(source_times.len(), v.frames.len());
+    // What the demuxer hands out is what the file says.
+    let demuxed: Vec<(i64, i64)> = v.frames.iter().map(|f| (f.pts.0, f.dts().0)).collect();
+    assert_eq!(
+        test_server::relative_to_first_dts(&demuxed),
+        test_server::relative_to_first_dts(&source_times)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fmp4 = write_fmp4(dir.path(), &v);
+    let (mp4, n) = progressive_from_fmp4(dir.path(), &fmp4);
+    assert_eq!(n, v.frames.len());
+    for file in [&fmp4, &mp4] {
+        let times = test_server::packet_times(file).unwrap();
+        // Same packets in the same (decode) order with the same presentation and decode times, up to
+        // where the timeline starts.
+        assert_eq!(
+            test_server::relative_to_first_dts(&times),
+            test_server::relative_to_first_dts(&source_times),
+            "{}",
+            file.display()
+        );
+        assert_eq!(test_server::frame_md5s(file).unwrap(), source_md5s);
+        let warnings = test_server::remux_warnings(file).unwrap();
+        assert!(warnings.is_empty(), "{}: {warnings}", file.display());
+    }
+    // The progressive file's edit list starts the presentation at its first frame, as the source's does.
+    let times = test_server::packet_times(&mp4).unwrap();
+    assert_eq!(times.iter().map(|t| t.0).min(), Some(0));
+    assert_eq!(
+        times.iter().map(|t| t.0).min(),
+        source_times.iter().map(|t| t.0).min()
+    );
 }
 
 #[test]
@@ -328,4 +368,45 @@ fn live_fragmenter_streams_playable_fmp4() {
     assert_eq!(probe(&p).1, 317);
     assert_eq!(decodes_cleanly(&p), 317);
     assert!(live.finish().is_none());
+}
+
+#[test]
+fn live_view_of_b_frames_keeps_their_order_and_composition_offsets() {
+    use vigil_mp4::live::{LiveFragmenter, LiveOutput};
+    let Some(src) = footage("intel/classroom.mp4") else {
+        return;
+    };
+    let v = demux_file(&src).unwrap();
+    // Both live forms: one frame per media segment (what viewers get) and one fragment per GOP.
+    for mut live in [
+        LiveFragmenter::immediate().with_producer_time(),
+        LiveFragmenter::new(90_000),
+    ] {
+        let mut stream = Vec::new();
+        for f in &v.frames {
+            for out in live.push(f) {
+                match out {
+                    LiveOutput::Init { data, .. } | LiveOutput::Media(data) => stream.extend(data),
+                }
+            }
+        }
+        if let Some(LiveOutput::Media(m)) = live.finish() {
+            stream.extend(m);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("live.mp4");
+        std::fs::write(&p, &stream).unwrap();
+        // Every frame in decode order, shown when the source shows it: each frame's composition offset
+        // is the source's (decode times are the live timeline's own: the first frame's duration is a
+        // guess in the immediate form).
+        let offsets = |times: Vec<(i64, i64)>| times.iter().map(|t| t.0 - t.1).collect::<Vec<_>>();
+        assert_eq!(
+            offsets(test_server::packet_times(&p).unwrap()),
+            offsets(test_server::packet_times(&src).unwrap())
+        );
+        assert_eq!(
+            test_server::frame_md5s(&p).unwrap(),
+            test_server::frame_md5s(&src).unwrap()
+        );
+    }
 }

@@ -7,15 +7,18 @@ use super::boxes::{BoxWriter, Reader, children, find_child};
 use super::moov::{MoovSpec, entry_dimensions, write_ftyp, write_moov};
 use super::{MP4_EPOCH_OFFSET_SECS, Mp4Error};
 
-/// One sample (frame) of a fragment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One sample (frame) of a fragment or of a progressive MP4's sample table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FragmentSample {
-    /// Duration in 90 kHz ticks.
+    /// Duration in 90 kHz ticks (decode time to the next sample's decode time).
     pub duration: u32,
     /// Size in bytes.
     pub size: u32,
     /// A sync sample (key frame).
     pub is_key: bool,
+    /// Presentation time minus decode time (90 kHz; `trun`/`ctts` composition offset): 0 without
+    /// B-frames, may be negative.
+    pub composition_offset: i32,
 }
 
 /// `sample_flags` of a key frame: depends on no other sample.
@@ -24,6 +27,8 @@ const FLAGS_KEY: u32 = 0x0200_0000;
 const FLAGS_NON_KEY: u32 = 0x0101_0000;
 /// trun flags: data offset, per-sample duration, size and flags.
 const TRUN_FLAGS: u32 = 0x000001 | 0x000100 | 0x000200 | 0x000400;
+/// trun flag: per-sample composition time offsets.
+const TRUN_COMPOSITION_OFFSETS: u32 = 0x000800;
 /// tfhd flag: offsets are relative to the start of the `moof`.
 const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x020000;
 
@@ -46,6 +51,7 @@ pub fn moov(sample_entry: &[u8], creation_unix_secs: i64) -> Vec<u8> {
         height,
         entries: &[sample_entry],
         fragmented: true,
+        edit: None,
     };
     write_moov(&mut w, &spec, |w| {
         w.start_full(b"stts", 0, 0);
@@ -77,13 +83,25 @@ pub(crate) fn mp4_time(unix_secs: i64) -> u64 {
     u64::try_from(unix_secs.saturating_add(MP4_EPOCH_OFFSET_SECS)).unwrap_or(0)
 }
 
-/// Length of the `moof` box [`fragment_header`] writes for `n` samples.
-pub fn moof_len(n: usize) -> usize {
-    88 + 12 * n
+/// True when some sample has a composition offset, so a `trun` must carry them.
+fn has_composition_offsets(samples: &[FragmentSample]) -> bool {
+    samples.iter().any(|s| s.composition_offset != 0)
+}
+
+/// Length of the `moof` box [`fragment_header`] writes for `samples`: 12 bytes per sample, 16 when some
+/// sample has a composition offset (B-frames).
+pub fn moof_len(samples: &[FragmentSample]) -> usize {
+    let per_sample = if has_composition_offsets(samples) {
+        16
+    } else {
+        12
+    };
+    88 + per_sample * samples.len()
 }
 
 /// Writes the `moof` box and the `mdat` header of one fragment; the samples' bytes (in order) follow
-/// directly. `base_decode_time` is the fragment's start on the track timeline (90 kHz).
+/// directly. `base_decode_time` is the fragment's start on the track timeline (90 kHz). Composition
+/// offsets, when a sample has one, go into a version 1 `trun` (signed offsets, ISO/IEC 14496-12 8.8.8).
 pub fn fragment_header(
     sequence: u32,
     base_decode_time: u64,
@@ -95,7 +113,8 @@ pub fn fragment_header(
     } else {
         8
     };
-    let moof_len = moof_len(samples.len());
+    let offsets = has_composition_offsets(samples);
+    let moof_len = moof_len(samples);
     let mut w = BoxWriter::with_capacity(moof_len + mdat_header_len);
     w.start(b"moof");
     w.start_full(b"mfhd", 0, 0);
@@ -108,13 +127,20 @@ pub fn fragment_header(
     w.start_full(b"tfdt", 1, 0);
     w.u64(base_decode_time);
     w.end();
-    w.start_full(b"trun", 0, TRUN_FLAGS);
+    if offsets {
+        w.start_full(b"trun", 1, TRUN_FLAGS | TRUN_COMPOSITION_OFFSETS);
+    } else {
+        w.start_full(b"trun", 0, TRUN_FLAGS);
+    }
     w.u32(samples.len() as u32);
     w.i32((moof_len + mdat_header_len) as i32);
     for s in samples {
         w.u32(s.duration);
         w.u32(s.size);
         w.u32(if s.is_key { FLAGS_KEY } else { FLAGS_NON_KEY });
+        if offsets {
+            w.i32(s.composition_offset);
+        }
     }
     w.end();
     w.end();
@@ -278,6 +304,9 @@ pub fn parse_moof(what: &str, moof: &[u8], moof_offset: u64) -> Result<ParsedFra
     let trun =
         find_child(&what, traf, b"trun")?.ok_or_else(|| Mp4Error::invalid(&what, "no trun box"))?;
     let mut r = Reader::new(&what, trun);
+    // Composition offsets are unsigned in a version 0 trun and signed in version 1, but muxers write
+    // negative ones into version 0 too; a real offset never exceeds i32::MAX ticks (6.6 hours), so both
+    // versions are read as signed.
     let flags = r.u32()? & 0x00ff_ffff;
     let count = r.u32()? as usize;
     let data_offset = if flags & 0x1 != 0 {
@@ -322,13 +351,16 @@ pub fn parse_moof(what: &str, moof: &[u8], moof_offset: u64) -> Result<ParsedFra
         } else {
             default_flags.unwrap_or(FLAGS_NON_KEY)
         };
-        if flags & 0x800 != 0 {
-            r.skip(4)?;
-        }
+        let composition_offset = if flags & TRUN_COMPOSITION_OFFSETS != 0 {
+            r.i32()?
+        } else {
+            0
+        };
         samples.push(FragmentSample {
             duration,
             size,
             is_key: sflags & 0x0001_0000 == 0,
+            composition_offset,
         });
     }
     let data_offset = i64::try_from(base)
@@ -378,22 +410,53 @@ mod tests {
                 duration: 3600,
                 size: 5,
                 is_key: true,
+                composition_offset: 0,
             },
             FragmentSample {
                 duration: 3601,
                 size: 3,
                 is_key: false,
+                composition_offset: 0,
             },
         ];
         let seg = media_segment(7, 123_456, &samples, &[b"AAAAA", b"BBB"]);
         let moof_size = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]) as usize;
-        assert_eq!(moof_size, moof_len(2));
+        assert_eq!(moof_size, moof_len(&samples));
+        // No B-frames: a version 0 trun without offsets (what every player reads).
+        let trun = seg.windows(4).position(|w| w == b"trun").unwrap();
+        assert_eq!(seg[trun + 4], 0, "trun version");
         let parsed = parse_moof("test", &seg[..moof_size], 1000).unwrap();
         assert_eq!(parsed.sequence, 7);
         assert_eq!(parsed.base_decode_time, 123_456);
         assert_eq!(parsed.samples, samples);
         assert_eq!(parsed.data_offset, 1000 + moof_size as u64 + 8);
         assert_eq!(&seg[moof_size + 8..], b"AAAAABBB");
+    }
+
+    #[test]
+    fn composition_offsets_round_trip_through_a_version_1_trun() {
+        // Decode order I P B B with the B-frames shown before the P: offsets 2, 5, 1 frames, and one
+        // negative offset (a camera switching reorder depth mid-stream).
+        let samples: Vec<FragmentSample> =
+            [(true, 7200), (false, 18_000), (false, 3600), (false, -3600)]
+                .iter()
+                .map(|&(is_key, composition_offset)| FragmentSample {
+                    duration: 3600,
+                    size: 4,
+                    is_key,
+                    composition_offset,
+                })
+                .collect();
+        let data = [b"IIII", b"PPPP", b"BBBB", b"bbbb"];
+        let data: Vec<&[u8]> = data.iter().map(|d| &d[..]).collect();
+        let seg = media_segment(3, 90_000, &samples, &data);
+        let moof_size = u32::from_be_bytes([seg[0], seg[1], seg[2], seg[3]]) as usize;
+        assert_eq!(moof_size, moof_len(&samples));
+        let trun = seg.windows(4).position(|w| w == b"trun").unwrap();
+        assert_eq!(seg[trun + 4], 1, "signed offsets need trun version 1");
+        let parsed = parse_moof("test", &seg[..moof_size], 0).unwrap();
+        assert_eq!(parsed.samples, samples);
+        assert_eq!(&seg[moof_size + 8..], b"IIIIPPPPBBBBbbbb");
     }
 
     #[test]
@@ -416,12 +479,13 @@ mod tests {
             duration: 1,
             size: 1,
             is_key: true,
+            composition_offset: 0,
         }];
         let mut seg = fragment_header(1, 0, &samples);
         // trun sample_count lives 8 bytes before the first sample entry: set it to 1,000,000
-        let pos = moof_len(1) - 12 - 8;
+        let pos = moof_len(&samples) - 12 - 8;
         seg[pos..pos + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
-        let err = parse_moof("cam1.mp4", &seg[..moof_len(1)], 0).unwrap_err();
+        let err = parse_moof("cam1.mp4", &seg[..moof_len(&samples)], 0).unwrap_err();
         assert!(err.to_string().contains("cam1.mp4"), "{err}");
         assert!(err.to_string().contains("1000000 samples"), "{err}");
     }

@@ -1,7 +1,8 @@
 //! Live view: turns a camera's frames, as they arrive, into a fragmented MP4 stream for Media Source
 //! Extensions — an init segment whenever the parameters change, then one media segment per GOP (or
-//! per `max_fragment` of video, whichever ends first). A frame's duration is known when the next one
-//! arrives, so a fragment is emitted one frame after its end.
+//! per `max_fragment` of video, whichever ends first). A frame's duration (decode time to the next
+//! frame's decode time) is known when the next one arrives, so a fragment is emitted one frame after its
+//! end. B-frames keep their composition offsets (a version 1 `trun`), so the browser shows them in order.
 
 use super::fragment::{FragmentSample, init_segment, media_segment, producer_reference_time};
 use std::sync::Arc;
@@ -34,7 +35,8 @@ pub struct LiveFragmenter {
     nominal: u32,
     producer_time: bool,
     immediate: bool,
-    last_pts: Option<i64>,
+    /// Decode time of the last frame taken (immediate mode).
+    last_dts: Option<i64>,
 }
 
 /// Longest plausible frame duration (5 s); longer or negative deltas use the last good duration.
@@ -53,7 +55,7 @@ impl LiveFragmenter {
             nominal: 3000,
             producer_time: false,
             immediate: false,
-            last_pts: None,
+            last_dts: None,
         }
     }
 
@@ -82,13 +84,13 @@ impl LiveFragmenter {
             .as_ref()
             .is_some_and(|p| !Arc::ptr_eq(p, &frame.params) && **p != *frame.params);
         if self.immediate {
-            if let Some(last) = self.last_pts {
-                let d = frame.pts.0 - last;
+            if let Some(last) = self.last_dts {
+                let d = frame.dts().0 - last;
                 if d > 0 && d <= MAX_FRAME {
                     self.nominal = d as u32;
                 }
             }
-            self.last_pts = Some(frame.pts.0);
+            self.last_dts = Some(frame.dts().0);
             if changed {
                 self.params = None;
             }
@@ -100,7 +102,7 @@ impl LiveFragmenter {
             return out;
         }
         if let Some(last) = self.frames.last() {
-            let d = frame.pts.0 - last.pts.0;
+            let d = frame.dts().0 - last.dts().0;
             let d = if d > 0 && d <= MAX_FRAME {
                 self.nominal = d as u32;
                 d as u32
@@ -148,7 +150,7 @@ impl LiveFragmenter {
         self.frames.clear();
         self.durations.clear();
         self.params = None;
-        self.last_pts = None;
+        self.last_dts = None;
     }
 
     /// Emits the frames still held (the stream ended); the last one gets the nominal duration.
@@ -171,6 +173,7 @@ impl LiveFragmenter {
                 duration: d,
                 size: f.data.len() as u32,
                 is_key: f.is_key,
+                composition_offset: f.composition_offset,
             })
             .collect();
         let data: Vec<&[u8]> = self.frames[..n].iter().map(|f| &f.data[..]).collect();

@@ -18,6 +18,10 @@ pub(crate) struct MoovSpec<'a> {
     pub entries: &'a [&'a [u8]],
     /// Writes `mvex` (fragmented) when true.
     pub fragmented: bool,
+    /// An edit list (`edts`/`elst`) of one edit: `(media_time, duration)`, the presentation starting at
+    /// the composition time of the first frame shown (when B-frames put it after decode time 0) and
+    /// lasting `duration` (then also the movie's and track's duration; `duration` stays the media's).
+    pub edit: Option<(u64, u64)>,
 }
 
 /// Writes `moov`; `tables` writes the sample table boxes that follow `stsd` inside `stbl`.
@@ -26,7 +30,11 @@ pub(crate) fn write_moov(
     spec: &MoovSpec<'_>,
     tables: impl FnOnce(&mut BoxWriter),
 ) {
-    let long = spec.duration > u64::from(u32::MAX) || spec.creation_mp4_secs > u64::from(u32::MAX);
+    let long = spec.duration > u64::from(u32::MAX)
+        || spec.creation_mp4_secs > u64::from(u32::MAX)
+        || spec
+            .edit
+            .is_some_and(|(t, d)| t.max(d) > u64::from(u32::MAX));
     let version = u8::from(long);
     let times = |w: &mut BoxWriter| {
         if long {
@@ -37,13 +45,15 @@ pub(crate) fn write_moov(
             w.u32(spec.creation_mp4_secs as u32);
         }
     };
-    let duration = |w: &mut BoxWriter| {
+    let write_duration = |w: &mut BoxWriter, d: u64| {
         if long {
-            w.u64(spec.duration);
+            w.u64(d);
         } else {
-            w.u32(spec.duration as u32);
+            w.u32(d as u32);
         }
     };
+    let presentation = spec.edit.map_or(spec.duration, |(_, d)| d);
+    let duration = |w: &mut BoxWriter| write_duration(w, presentation);
     w.start(b"moov");
 
     w.start_full(b"mvhd", version, 0);
@@ -78,11 +88,24 @@ pub(crate) fn write_moov(
     w.u32(u32::from(spec.height) << 16);
     w.end();
 
+    if let Some((media_time, edit_duration)) = spec.edit {
+        // One edit: the track from `media_time` on, at normal rate.
+        w.start(b"edts");
+        w.start_full(b"elst", version, 0);
+        w.u32(1);
+        write_duration(w, edit_duration);
+        write_duration(w, media_time);
+        w.u16(1); // media_rate_integer
+        w.u16(0); // media_rate_fraction
+        w.end();
+        w.end();
+    }
+
     w.start(b"mdia");
     w.start_full(b"mdhd", version, 0);
     times(w);
     w.u32(TIMESCALE);
-    duration(w);
+    write_duration(w, spec.duration);
     w.u16(0x55c4); // language "und"
     w.u16(0);
     w.end();

@@ -1,26 +1,23 @@
 //! Standard ("progressive", fast-start) MP4: `ftyp`, `moov` with the full sample table, then one
 //! `mdat`. Built from runs of frames that lie contiguously in recorded files, it is served as a
 //! [`VirtualFile`]: only the header is held in memory, frame data is read from the recordings on demand.
+//!
+//! Frames with B-frames' composition offsets get a `ctts` table (version 0 while every offset is
+//! non-negative, version 1 otherwise) and an edit list that starts the presentation at the first frame
+//! shown, so players show the first frame at time 0 as with any FFmpeg-made file (invariant R9 of
+//! docs/design/recording.md).
 
 use super::Mp4Error;
 use super::boxes::BoxWriter;
-use super::fragment::mp4_time;
+use super::fragment::{FragmentSample, mp4_time};
 use super::moov::{MoovSpec, entry_dimensions, write_ftyp, write_moov};
 use super::virtual_file::{Part, VirtualFile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// One frame as the sample table sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SampleInfo {
-    /// Duration in 90 kHz ticks.
-    pub duration: u32,
-    /// Size in bytes.
-    pub size: u32,
-    /// A sync sample (key frame).
-    pub is_key: bool,
-}
+/// One frame as the sample table sees it: the same description as a fragment's sample.
+pub type SampleInfo = FragmentSample;
 
 struct Chunk {
     /// 1-based index into the sample entries.
@@ -113,6 +110,25 @@ impl Mp4Builder {
         self.samples.iter().map(|s| u64::from(s.duration)).sum()
     }
 
+    /// The presentation span `(start, end)` on the decode timeline that starts at 0 with the first frame:
+    /// from the earliest composition time of any frame to the latest one plus that frame's duration.
+    /// `(0, duration)` without B-frames.
+    fn presentation(&self) -> (i64, i64) {
+        let mut dts = 0i64;
+        let (mut start, mut end) = (i64::MAX, 0i64);
+        for s in &self.samples {
+            let cts = dts + i64::from(s.composition_offset);
+            start = start.min(cts);
+            end = end.max(cts + i64::from(s.duration));
+            dts += i64::from(s.duration);
+        }
+        if start == i64::MAX {
+            (0, 0)
+        } else {
+            (start, end)
+        }
+    }
+
     /// Builds the MP4. Fails when no frame was added.
     pub fn build(self) -> Result<VirtualFile, Mp4Error> {
         if self.samples.is_empty() {
@@ -171,6 +187,15 @@ impl Mp4Builder {
             height,
             entries: &entries,
             fragmented: false,
+            // An edit list only when B-frames start the presentation after decode time 0 (a negative
+            // start, from negative offsets, cannot be expressed by one; players then start at 0).
+            edit: {
+                let (start, end) = self.presentation();
+                u64::try_from(start)
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .map(|t| (t, u64::try_from(end - start).unwrap_or(0)))
+            },
         };
         let n = self.samples.len();
         let mut w = BoxWriter::with_capacity(1024 + 4 * n + 12 * self.chunks.len());
@@ -190,6 +215,24 @@ impl Mp4Builder {
                 w.u32(d);
             }
             w.end();
+            // ctts: run-length composition offsets, only when some frame has one
+            if self.samples.iter().any(|s| s.composition_offset != 0) {
+                let mut runs: Vec<(u32, i32)> = Vec::new();
+                for s in &self.samples {
+                    match runs.last_mut() {
+                        Some((count, o)) if *o == s.composition_offset => *count += 1,
+                        _ => runs.push((1, s.composition_offset)),
+                    }
+                }
+                let signed = runs.iter().any(|&(_, o)| o < 0);
+                w.start_full(b"ctts", u8::from(signed), 0);
+                w.u32(runs.len() as u32);
+                for (count, o) in runs {
+                    w.u32(count);
+                    w.i32(o);
+                }
+                w.end();
+            }
             // stss: omitted when every sample is a sync sample
             if self.samples.iter().any(|s| !s.is_key) {
                 let keys: Vec<u32> = (0..n)

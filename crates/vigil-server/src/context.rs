@@ -38,6 +38,11 @@ pub struct CameraHealth {
     /// Why analysis falls short, e.g. `analysis degraded: 3.1 fps of 5` when the shared detector cannot keep
     /// up and every camera that needs it gets the same lower rate; `None` when healthy.
     pub analysis_state: Option<String>,
+    /// Frames its stream reordered in the last complete GOP (B-frames; 0 without them). A camera that
+    /// switches between GOPs with and without B-frames shows it here (and in its log).
+    pub reorder_depth: u32,
+    /// Times the camera's clock jumped or stepped back (since start); recording continues across them.
+    pub timestamp_jumps: u64,
 }
 
 /// Detector latency.

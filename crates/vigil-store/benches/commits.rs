@@ -156,6 +156,7 @@ fn phase(store: &Arc<Store>, streams: usize, seconds: u64, events_per_sec: u64, 
             r.append_owned(EncodedFrame {
                 params: params.clone(),
                 pts: Time90k(k as i64 * 3600),
+                composition_offset: 0,
                 received_unix_micros: wall0 + k as i64 * 40_000 + s as i64,
                 is_key,
                 data: if is_key { key.clone() } else { delta.clone() },

@@ -1,11 +1,16 @@
 //! The per-segment frame table stored in the index as a compact blob: per frame its duration (90 kHz),
-//! size and key flag; per fragment where its frame data starts in the file. About 3 bytes per frame.
+//! size, key flag and composition offset; per fragment where its frame data starts in the file. About 3
+//! bytes per frame, 4 with B-frames.
 //!
-//! Layout (version 1), all integers LEB128 varints, `zz` = zigzag-signed:
+//! Layout (version 1: no frame has a composition offset), all integers LEB128 varints, `zz` =
+//! zigzag-signed:
 //! `1, frame_count, [zz(duration - prev_duration) << 1 | key, zz(size - prev_size_of_same_kind)]*,
 //!  fragment_count, [frames_in_fragment, data_offset - end_of_previous_fragment_data]*`.
+//! Version 2 (B-frames) has `unit` after `frame_count` (the greatest common divisor of the composition
+//! offsets, typically the frame spacing) and `zz(composition_offset / unit - previous)` after each
+//! frame's size: about one byte per frame.
 //! Key and non-key frames keep separate size predictors because their sizes differ by an order of
-//! magnitude.
+//! magnitude. Tables written before B-frames were recorded are all version 1 and read as offsets of 0.
 
 /// One frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +21,8 @@ pub struct FrameEntry {
     pub size: u32,
     /// Key frame.
     pub is_key: bool,
+    /// Presentation time minus decode time (90 kHz): 0 without B-frames.
+    pub composition_offset: i32,
 }
 
 /// One fragment: a run of frames stored back to back in the file.
@@ -42,6 +49,10 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -86,13 +97,28 @@ impl FrameIndex {
         self.frames.iter().filter(|f| f.is_key).count()
     }
 
-    /// Serializes to the blob stored in the index.
+    /// True when some frame has a composition offset (B-frames).
+    pub fn has_composition_offsets(&self) -> bool {
+        self.frames.iter().any(|f| f.composition_offset != 0)
+    }
+
+    /// Serializes to the blob stored in the index (version 2 only when some frame has a composition
+    /// offset, so tables of streams without B-frames stay as small and as readable as before).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + self.frames.len() * 3 + self.fragments.len() * 4);
-        out.push(1);
+        let unit = self.frames.iter().fold(0u64, |g, f| {
+            gcd(g, u64::from(f.composition_offset.unsigned_abs()))
+        });
+        let offsets = unit > 0;
+        let mut out = Vec::with_capacity(8 + self.frames.len() * 4 + self.fragments.len() * 4);
+        out.push(if offsets { 2 } else { 1 });
         put_varint(&mut out, self.frames.len() as u64);
+        if offsets {
+            put_varint(&mut out, unit);
+        }
+        let unit = unit.max(1) as i64;
         let mut prev_dur = 0i64;
         let mut prev_size = [0i64; 2];
+        let mut prev_offset = 0i64;
         for f in &self.frames {
             let d = i64::from(f.duration);
             put_varint(&mut out, (zigzag(d - prev_dur) << 1) | u64::from(f.is_key));
@@ -101,6 +127,11 @@ impl FrameIndex {
             let s = i64::from(f.size);
             put_varint(&mut out, zigzag(s - prev_size[k]));
             prev_size[k] = s;
+            if offsets {
+                let o = i64::from(f.composition_offset) / unit;
+                put_varint(&mut out, zigzag(o - prev_offset));
+                prev_offset = o;
+            }
         }
         put_varint(&mut out, self.fragments.len() as u64);
         let mut prev_end = 0u64;
@@ -121,11 +152,13 @@ impl FrameIndex {
     /// Parses a blob; the error says what is inconsistent.
     pub fn decode(blob: &[u8]) -> Result<Self, String> {
         let mut c = Cursor { data: blob, pos: 0 };
-        match blob.first() {
-            Some(1) => c.pos = 1,
+        let offsets = match blob.first() {
+            Some(1) => false,
+            Some(2) => true,
             Some(v) => return Err(format!("frame index version {v} is unknown")),
             None => return Err("frame index is empty".into()),
-        }
+        };
+        c.pos = 1;
         let n = c.varint()?;
         if n > blob.len() as u64 {
             return Err(format!(
@@ -133,24 +166,45 @@ impl FrameIndex {
                 blob.len()
             ));
         }
+        let unit = if offsets {
+            match c.varint()? {
+                0 => return Err("frame index: composition offset unit 0".into()),
+                u => i64::try_from(u).map_err(|_| format!("composition offset unit {u}"))?,
+            }
+        } else {
+            1
+        };
         let mut frames = Vec::with_capacity(n as usize);
         let mut prev_dur = 0i64;
         let mut prev_size = [0i64; 2];
+        let mut prev_offset = 0i64;
         for i in 0..n {
             let a = c.varint()?;
             let is_key = a & 1 == 1;
-            let d = prev_dur + unzigzag(a >> 1);
+            let d = prev_dur.wrapping_add(unzigzag(a >> 1));
             let k = usize::from(is_key);
-            let s = prev_size[k] + unzigzag(c.varint()?);
+            let s = prev_size[k].wrapping_add(unzigzag(c.varint()?));
             let (Ok(duration), Ok(size)) = (u32::try_from(d), u32::try_from(s)) else {
                 return Err(format!("frame {i}: duration {d} or size {s} out of range"));
             };
             prev_dur = d;
             prev_size[k] = s;
+            let composition_offset = if offsets {
+                let o = prev_offset.wrapping_add(unzigzag(c.varint()?));
+                prev_offset = o;
+                o.checked_mul(unit)
+                    .and_then(|o| i32::try_from(o).ok())
+                    .ok_or_else(|| {
+                        format!("frame {i}: composition offset {o} x {unit} out of range")
+                    })?
+            } else {
+                0
+            };
             frames.push(FrameEntry {
                 duration,
                 size,
                 is_key,
+                composition_offset,
             });
         }
         let g = c.varint()?;
@@ -231,6 +285,7 @@ mod tests {
                     12_000 + 7 * i
                 },
                 is_key: i % 50 == 0,
+                composition_offset: 0,
             });
         }
         let mut fragments = Vec::new();
@@ -262,20 +317,60 @@ mod tests {
         assert_eq!(offs[1], 900 + u64::from(idx.frames[0].size));
     }
 
+    /// The sample with x264's B-frame pattern: offsets of 2, 5, 3, 1, 2 frames... and one negative.
+    fn sample_with_offsets() -> FrameIndex {
+        let mut idx = sample();
+        for (i, f) in idx.frames.iter_mut().enumerate() {
+            f.composition_offset =
+                [7200, 18_000, 10_800, 3600, 7200][i % 5] - 3600 * i32::from(i == 7);
+        }
+        idx
+    }
+
+    #[test]
+    fn composition_offsets_round_trip_in_version_2_only_when_present() {
+        let plain = sample().encode();
+        assert_eq!(plain[0], 1, "no offsets: the version-1 table, as before");
+        let idx = sample_with_offsets();
+        let blob = idx.encode();
+        assert_eq!(blob[0], 2);
+        assert_eq!(FrameIndex::decode(&blob).unwrap(), idx);
+        // one byte per frame more (offsets in frame units)
+        assert!(
+            blob.len() <= plain.len() + idx.frames.len() + 2,
+            "{} vs {} bytes",
+            blob.len(),
+            plain.len()
+        );
+        // A version-1 table (every table written before offsets existed) reads as offsets of 0.
+        assert!(
+            FrameIndex::decode(&plain)
+                .unwrap()
+                .frames
+                .iter()
+                .all(|f| f.composition_offset == 0)
+        );
+    }
+
     #[test]
     fn corrupt_blobs_are_errors_not_panics() {
-        let blob = sample().encode();
+        for blob in [sample().encode(), sample_with_offsets().encode()] {
+            corrupt_blob_is_an_error(&blob);
+        }
+    }
+
+    fn corrupt_blob_is_an_error(blob: &[u8]) {
         assert!(FrameIndex::decode(&[]).is_err());
         assert!(FrameIndex::decode(&[9]).unwrap_err().contains("version 9"));
         for cut in 1..blob.len() {
             assert!(FrameIndex::decode(&blob[..cut]).is_err(), "cut at {cut}");
         }
-        let mut extra = blob.clone();
+        let mut extra = blob.to_vec();
         extra.push(0);
         assert!(FrameIndex::decode(&extra).unwrap_err().contains("trailing"));
         // every single-byte corruption either decodes to something else or errors; never panics
         for i in 0..blob.len() {
-            let mut b = blob.clone();
+            let mut b = blob.to_vec();
             b[i] ^= 0x5a;
             let _ = FrameIndex::decode(&b);
         }

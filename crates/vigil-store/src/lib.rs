@@ -15,11 +15,13 @@
 //! - **Crash-safe ordering**: write + fsync the file, fsync the directory, then commit the row.
 //!   Deletions: garbage row, unlink + fsync directory, drop the garbage row. [`Store::open`] reconciles
 //!   files with rows before anything records ([`ReconcileReport`]).
-//! - **Time**: frame durations from camera pts deltas (implausible ones replaced by the nominal duration,
-//!   starting a new run); each run anchored on the local receive time; segment wall durations slewed
-//!   by at most `max_slew_ppm` toward the local clock. Frames must arrive in presentation order
-//!   (no B-frames, as IP cameras send); a B-frame stream is still recorded, but timed with nominal
-//!   durations in decode order and split into a run per GOP.
+//! - **Time**: frames in decode order with their composition offsets (B-frames); frame durations from
+//!   the camera's decode-time deltas (implausible ones replaced by the nominal duration, starting a new
+//!   run); each run anchored on the local receive time; segment wall durations slewed by at most
+//!   `max_slew_ppm` toward the local clock. Exports carry the offsets (`ctts`, version-1 `trun`).
+//!
+//! The crash-safety and no-loss invariants, each with the test that proves it:
+//! `docs/design/recording.md`.
 //! - **Retention**: byte budgets per directory and per camera, a free-space floor, keep-longer marks and
 //!   evidence holds ([`Mark`]); a full disk deletes the oldest unprotected footage and keeps recording,
 //!   raising [`StorageAlert`]s.

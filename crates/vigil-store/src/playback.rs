@@ -1,7 +1,7 @@
 //! Playback and export, built on demand from the index: a standard MP4 or a fragmented MP4 for any time
 //! range of a stream, starting at the key frame at or before the range start and spanning segments.
 //! Frame bytes are read from the segment files as the result is written or served
-//! ([`VirtualFile`]), so nothing is copied ahead of time.
+//! ([`VirtualFile`]), so nothing is copied ahead of time. Invariant R14 of docs/design/recording.md.
 
 use crate::StoreError;
 use crate::error::db_err;
@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_core::Time90k;
-use vigil_mp4::fragment::{self, FragmentSample};
+use vigil_mp4::fragment;
 use vigil_mp4::{Mp4Builder, Part, SampleInfo, VirtualFile};
 
 /// Longest segment considered when searching by time (a segment longer than this — a stream with
@@ -26,6 +26,8 @@ const GAP_TOLERANCE_90K: i64 = 45_000;
 pub struct Reader {
     conn: Connection,
     db_path: PathBuf,
+    /// The index has `segments.reordered` (an index the recorder has not migrated yet does not).
+    reordered_column: bool,
 }
 
 /// A camera and its recorded streams.
@@ -60,6 +62,9 @@ pub struct SegmentInfo {
     pub run_start: bool,
     /// Indexed by start-up recovery.
     pub recovered: bool,
+    /// Its frames have composition offsets: the camera sent B-frames (decode order differs from
+    /// presentation order).
+    pub reordered: bool,
     /// Why it is not served, if damaged.
     pub damaged: Option<String>,
     /// RFC 6381 codec string.
@@ -111,9 +116,12 @@ struct Piece {
 impl Reader {
     /// Opens the index read-only.
     pub fn open(db: &Path) -> Result<Reader, StoreError> {
+        let conn = crate::schema::open_ro(db)?;
+        let reordered_column = crate::schema::has_reordered_column(&conn).map_err(db_err(db))?;
         Ok(Reader {
-            conn: crate::schema::open_ro(db)?,
+            conn,
             db_path: db.to_path_buf(),
+            reordered_column,
         })
     }
 
@@ -187,19 +195,23 @@ impl Reader {
         to: Time90k,
     ) -> Result<Vec<SegmentInfo>, StoreError> {
         let stream_id = self.stream_id(camera, stream)?;
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT s.id, d.path, s.file_name, s.start_90k, s.duration_90k, s.media_duration_90k,
-                        s.bytes, s.frames, s.key_frames, s.run_start, s.recovered, s.damaged,
-                        e.rfc6381_codec
-                 FROM segments s JOIN storage_dirs d ON d.id = s.dir_id
-                 JOIN sample_entries e ON e.id = s.sample_entry_id
-                 WHERE s.stream_id = ?1 AND s.start_90k < ?3 AND s.start_90k > ?2 - ?4
-                   AND s.start_90k + s.duration_90k > ?2
-                 ORDER BY s.start_90k, s.id",
-            )
-            .map_err(self.e())?;
+        // Segments of an index from before B-frames were recorded (not migrated yet) have none.
+        let sql = format!(
+            "SELECT s.id, d.path, s.file_name, s.start_90k, s.duration_90k, s.media_duration_90k,
+                    s.bytes, s.frames, s.key_frames, s.run_start, s.recovered, s.damaged,
+                    e.rfc6381_codec, {}
+             FROM segments s JOIN storage_dirs d ON d.id = s.dir_id
+             JOIN sample_entries e ON e.id = s.sample_entry_id
+             WHERE s.stream_id = ?1 AND s.start_90k < ?3 AND s.start_90k > ?2 - ?4
+               AND s.start_90k + s.duration_90k > ?2
+             ORDER BY s.start_90k, s.id",
+            if self.reordered_column {
+                "s.reordered"
+            } else {
+                "0"
+            }
+        );
+        let mut q = self.conn.prepare_cached(&sql).map_err(self.e())?;
         q.query_map(params![stream_id, from.0, to.0, MAX_SEGMENT_90K], |r| {
             Ok(SegmentInfo {
                 id: r.get(0)?,
@@ -214,6 +226,7 @@ impl Reader {
                 recovered: r.get(10)?,
                 damaged: r.get(11)?,
                 codec: r.get(12)?,
+                reordered: r.get(13)?,
             })
         })
         .map_err(self.e())?
@@ -335,6 +348,7 @@ impl Reader {
                 .position(|&t| t >= to.0)
                 .unwrap_or(index.frames.len())
                 .max(first + 1);
+            let end = complete_reordering(&index, first, end);
             let end_time = if end < times.len() {
                 times[end]
             } else {
@@ -429,15 +443,7 @@ impl Reader {
         for p in &pieces {
             sources.push(p.path.clone());
             let source = sources.len() - 1;
-            for (offset, samples) in runs(p) {
-                let fs: Vec<FragmentSample> = samples
-                    .iter()
-                    .map(|s| FragmentSample {
-                        duration: s.duration,
-                        size: s.size,
-                        is_key: s.is_key,
-                    })
-                    .collect();
+            for (offset, fs) in runs(p) {
                 let len: u64 = fs.iter().map(|s| u64::from(s.size)).sum();
                 parts.push(Part::Bytes(Arc::from(fragment::fragment_header(
                     seq, base, &fs,
@@ -469,6 +475,35 @@ impl Reader {
     }
 }
 
+/// Moves a cut after frame `end - 1` (decode order) forward past any frame shown before a frame already
+/// included: B-frames decoded after the cut but presented before it belong to the range. Without
+/// composition offsets the cut stays where it is.
+fn complete_reordering(index: &FrameIndex, first: usize, end: usize) -> usize {
+    if !index.has_composition_offsets() {
+        return end;
+    }
+    let mut dts = 0i64;
+    let pts: Vec<i64> = index
+        .frames
+        .iter()
+        .map(|f| {
+            let p = dts + i64::from(f.composition_offset);
+            dts += i64::from(f.duration);
+            p
+        })
+        .collect();
+    let Some(mut shown) = pts[first..end].iter().copied().max() else {
+        return end;
+    };
+    let mut end = end;
+    // A frame is presented at most MAX_REORDER (16) frames after it is decoded; look that far ahead.
+    while end < pts.len() && pts[end..pts.len().min(end + 17)].iter().any(|&p| p < shown) {
+        shown = shown.max(pts[end]);
+        end += 1;
+    }
+    end
+}
+
 /// Splits a piece's frames into runs stored back to back (one per recorded fragment).
 fn runs(p: &Piece) -> Vec<(u64, Vec<SampleInfo>)> {
     let mut out: Vec<(u64, Vec<SampleInfo>)> = Vec::new();
@@ -483,6 +518,7 @@ fn runs(p: &Piece) -> Vec<(u64, Vec<SampleInfo>)> {
                     duration: f.duration,
                     size: f.size,
                     is_key: f.is_key,
+                    composition_offset: f.composition_offset,
                 })
                 .collect();
             out.push((p.offsets[lo], samples));

@@ -10,6 +10,8 @@
 //!    damaged and reported; they are never served.
 //!
 //! A directory that is missing (not mounted) is skipped entirely: its rows are kept.
+//!
+//! Invariants R3, R4 and R5 (completing deletions) of docs/design/recording.md.
 
 use crate::StoreError;
 use crate::alerts::lock;

@@ -2,11 +2,15 @@
 //! [`EncodedFrame`]s into segment files and index rows. Nothing here decodes; a slow analytics pipeline
 //! never touches this thread.
 //!
-//! Per frame the writer learns the previous frame's duration (camera pts delta, sanity-checked), adds
-//! that frame to the current fragment, and writes the fragment at each key frame or after
+//! Per frame the writer learns the previous frame's duration (the delta of the camera's decode times,
+//! sanity-checked; with B-frames presentation times are not in order, decode times are), adds that frame
+//! with its composition offset to the current fragment, and writes the fragment at each key frame or after
 //! `fragment_seconds`. A segment ends at the first key frame after `segment_seconds`, on a parameter
 //! change, after a clock jump or a gap, and on [`Recorder::end_run`] / [`Recorder::close`]. Ending a
 //! segment: write the last fragment, fsync the file, fsync the directory, then commit the index row.
+//!
+//! Invariants upheld here (docs/design/recording.md): R1 (row after durable file), R8 (every frame
+//! written or counted), R9 (decode order and composition offsets), R10 (a clock jump keeps the frames).
 
 use crate::StoreError;
 use crate::alerts::{AlertKind, Severity, lock};
@@ -486,12 +490,12 @@ impl Writer {
         }
         if let Some(p) = self.pending.take() {
             let recv_delta = micros_to_90k(f.received_unix_micros - p.received_unix_micros);
-            let (duration, plausible) = self.durations.duration(p.pts.0, f.pts.0, recv_delta);
+            let (duration, plausible) = self.durations.duration(p.dts().0, f.dts().0, recv_delta);
             let gap = !plausible || recv_delta > self.max_frame;
             if gap {
                 tracing::warn!(
                     camera = %self.camera,
-                    pts_delta = f.pts.0 - p.pts.0,
+                    dts_delta = f.dts().0 - p.dts().0,
                     recv_delta,
                     "camera clock jump or gap; using the nominal frame duration and starting a new run \
                      at the next key frame"
@@ -532,6 +536,7 @@ impl Writer {
             duration,
             size: f.data.len() as u32,
             is_key: f.is_key,
+            composition_offset: f.composition_offset,
         });
         seg.frames.push(f);
         seg.media += u64::from(duration);

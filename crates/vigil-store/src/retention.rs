@@ -6,6 +6,8 @@
 //! segment under an evidence hold. Deletion is crash-safe: one transaction records the files in
 //! `garbage` and removes their rows; then the files are unlinked and the directory fsynced; then the
 //! garbage rows are dropped (start-up finishes any step left undone).
+//!
+//! Invariants R5 and R13 of docs/design/recording.md.
 
 use crate::StoreError;
 use crate::alerts::{AlertKind, Severity, lock, now_90k};

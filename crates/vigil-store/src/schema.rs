@@ -4,7 +4,8 @@
 //! a commit happens about once per segment per stream (one a minute each) plus retention batches, so
 //! the extra WAL fsync per commit costs nothing measurable, and it makes every committed segment row and
 //! garbage row survive power loss. That keeps the crash-safety argument simple: a row exists only for a
-//! file already fsynced, and a deletion is recorded before the unlink.
+//! file already fsynced, and a deletion is recorded before the unlink. Invariants R1 and R7 of
+//! docs/design/recording.md.
 
 use crate::StoreError;
 use crate::error::db_err;
@@ -200,6 +201,12 @@ CREATE INDEX dead_letters_destination ON dead_letters (destination);
 -- Evidence holds among the many event marks, for event retention.
 CREATE INDEX marks_holds ON marks (start_90k) WHERE keep_until_90k IS NULL;
 "#,
+    r#"
+-- B-frames: a segment's frame table (segment_frames.frame_index) may be version 2 from here on, with each
+-- frame's composition offset (presentation minus decode time). Rows written before hold version-1
+-- tables, which mean offsets of 0, exactly what their frames had; this flag says which segments have any.
+ALTER TABLE segments ADD COLUMN reordered INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.
@@ -219,7 +226,19 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Opens the index read-only (exports, status tools); fails if it does not exist or is too new.
+/// The oldest schema version read-only access can read: migrations after it only add what readers can
+/// do without (see [`has_reordered_column`]), so `vigil export` works on an index the new recorder has
+/// not migrated yet.
+const MIN_READABLE_VERSION: usize = 2;
+
+/// True when the index has `segments.reordered` (migration 3); older indexes have no B-frame segments.
+pub(crate) fn has_reordered_column(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= 3)
+}
+
+/// Opens the index read-only (exports, status tools); fails if it does not exist, is too new, or too old
+/// to read (before [`MIN_READABLE_VERSION`]).
 pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
     let e = db_err(path);
     if !path.exists() {
@@ -238,7 +257,8 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection, StoreError> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(&e)?;
-    if version as usize != MIGRATIONS.len() {
+    let readable = MIN_READABLE_VERSION as i64..=MIGRATIONS.len() as i64;
+    if !readable.contains(&version) {
         return Err(StoreError::Config(format!(
             "{}: index schema version {version}, this Vigil reads version {}{}",
             path.display(),
@@ -277,6 +297,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_core::Time90k;
 
     #[test]
     fn migrates_once_and_reopens() {
@@ -292,6 +313,79 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        drop(c);
+        open_ro(&p).unwrap();
+    }
+
+    #[test]
+    fn an_index_from_before_b_frames_migrates_and_keeps_its_rows() {
+        // A store as the previous release left it: schema version 2 with a segment and its version-1
+        // frame table.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("index.db");
+        let blob = crate::frame_index::FrameIndex {
+            frames: vec![crate::frame_index::FrameEntry {
+                duration: 3600,
+                size: 100,
+                is_key: true,
+                composition_offset: 0,
+            }],
+            fragments: vec![crate::frame_index::FragmentEntry {
+                data_offset: 900,
+                frames: 1,
+            }],
+        }
+        .encode();
+        {
+            let mut c = Connection::open(&p).unwrap();
+            for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+                let tx = c.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", (i + 1) as i64)
+                    .unwrap();
+                tx.commit().unwrap();
+            }
+            c.execute_batch(
+                "INSERT INTO storage_dirs VALUES (1, 'main', '/rec', 'u');
+                 INSERT INTO cameras VALUES (1, 'gate');
+                 INSERT INTO streams VALUES (1, 1, 'main');
+                 INSERT INTO sample_entries VALUES (1, 'avc1', 320, 240, 'avc1.42c01e', x'00');
+                 INSERT INTO segments (id, stream_id, dir_id, seq, file_name, start_90k, duration_90k,
+                     media_duration_90k, bytes, frames, key_frames, sample_entry_id, checksum, run_start)
+                 VALUES (1, 1, 1, 1, '1-00000001.mp4', 0, 3600, 3600, 1000, 1, 1, 1, 0, 1);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO segment_frames VALUES (1, ?1)",
+                rusqlite::params![blob],
+            )
+            .unwrap();
+        }
+        // Read-only access (`vigil export`) reads it before any recorder migrated it.
+        let ro = open_ro(&p).unwrap();
+        assert!(!has_reordered_column(&ro).unwrap());
+        drop(ro);
+        let reader = crate::Reader::open(&p).unwrap();
+        let segs = reader
+            .segments("gate", "main", Time90k(0), Time90k(90_000))
+            .unwrap();
+        assert_eq!(segs.len(), 1);
+        assert!(!segs[0].reordered);
+        drop(reader);
+        let c = open_rw(&p).unwrap();
+        assert!(has_reordered_column(&c).unwrap());
+        let (reordered, table): (bool, Vec<u8>) = c
+            .query_row(
+                "SELECT s.reordered, f.frame_index FROM segments s JOIN segment_frames f
+                 ON f.segment_id = s.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(!reordered);
+        assert_eq!(table, blob);
+        let idx = crate::frame_index::FrameIndex::decode(&table).unwrap();
+        assert_eq!(idx.frames[0].composition_offset, 0);
         drop(c);
         open_ro(&p).unwrap();
     }

@@ -14,6 +14,9 @@
 //! exact length and a CRC-32 of the whole file, which is how truncation or corruption of a committed
 //! segment is detected. Exports read frame bytes straight from these files (the frame table in the index
 //! gives their offsets), so the recorder never copies video twice.
+//!
+//! Invariant R2 of docs/design/recording.md: a file cut at any byte keeps its complete fragments, with
+//! their frames' composition offsets.
 
 use crate::frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 use std::fs::{File, OpenOptions};
@@ -271,6 +274,7 @@ impl SegmentWriter {
                 duration: s.duration,
                 size: s.size,
                 is_key: s.is_key,
+                composition_offset: s.composition_offset,
             });
             self.media_duration += u64::from(s.duration);
         }
@@ -381,6 +385,7 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
                 duration: s.duration,
                 size: s.size,
                 is_key: s.is_key,
+                composition_offset: s.composition_offset,
             });
             media += u64::from(s.duration);
         }
@@ -496,11 +501,13 @@ mod tests {
     fn write_sample(path: &Path, fragments: usize) -> FinishedFile {
         let mut w = SegmentWriter::create(path, &header(), &entry()).unwrap();
         for f in 0..fragments {
+            // decode order I P B B P with the B-frames shown first: composition offsets
             let samples: Vec<FragmentSample> = (0..5)
                 .map(|i| FragmentSample {
                     duration: 3000,
                     size: 100 + i,
                     is_key: i == 0,
+                    composition_offset: [3000, 9000, 0, 0, 6000][i as usize],
                 })
                 .collect();
             let data: Vec<u8> = (0..samples.iter().map(|s| s.size).sum::<u32>())
@@ -552,7 +559,13 @@ mod tests {
                 })
                 .collect()
         };
-        let init_len = fin.index.fragments[0].data_offset - fragment::moof_len(5) as u64 - 8;
+        let moof = fragment::moof_len(
+            &[FragmentSample {
+                composition_offset: 1,
+                ..Default::default()
+            }; 5],
+        );
+        let init_len = fin.index.fragments[0].data_offset - moof as u64 - 8;
         for cut in 0..full.len() as u64 {
             let q = dir.path().join("cut.mp4");
             std::fs::write(&q, &full[..cut as usize]).unwrap();
@@ -564,6 +577,8 @@ mod tests {
                 Ok(r) => {
                     let complete = frag_ends.iter().filter(|&&e| e <= cut).count();
                     assert_eq!(r.index.fragments.len(), complete, "cut {cut}");
+                    // The frames recovered are the written ones, composition offsets included.
+                    assert_eq!(r.index.frames[..], fin.index.frames[..5 * complete]);
                     assert_eq!(
                         r.valid_len,
                         if complete == 0 {

@@ -517,8 +517,8 @@ impl Inner {
         tx.execute(
             "INSERT INTO segments (stream_id, dir_id, seq, file_name, start_90k, duration_90k,
                 media_duration_90k, bytes, frames, key_frames, sample_entry_id, checksum, run_start,
-                recovered)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                recovered, reordered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 s.stream_id,
                 dir_id,
@@ -533,7 +533,8 @@ impl Inner {
                 entry_id,
                 i64::from(s.checksum),
                 s.run_start,
-                s.recovered
+                s.recovered,
+                s.index.has_composition_offsets()
             ],
         )
         .map_err(&e)?;

@@ -1,5 +1,6 @@
-//! Recorded time: frame durations come from the camera's 90 kHz clock (precise between frames, but it
-//! can jump and drifts from real time); the wall-clock position of a run of segments is anchored on the
+//! Recorded time (invariants R9, R11 and R12 of docs/design/recording.md): frame durations come from the camera's 90 kHz clock — the deltas of its decode times,
+//! which increase frame by frame even with B-frames (precise between frames, but the clock can jump and
+//! drifts from real time); the wall-clock position of a run of segments is anchored on the
 //! local receive time of its first frame and then slewed — never jumped — toward the local clock.
 
 /// Converts local receive time (µs since the Unix epoch) to 90 kHz ticks.
@@ -7,7 +8,7 @@ pub(crate) fn micros_to_90k(us: i64) -> i64 {
     us.saturating_mul(9).div_euclid(100)
 }
 
-/// Turns camera timestamps into frame durations, replacing impossible ones.
+/// Turns camera decode times into frame durations, replacing impossible ones.
 #[derive(Debug, Clone)]
 pub(crate) struct DurationEstimator {
     /// Last good duration (the nominal frame duration); 0 until one is seen.
@@ -27,11 +28,11 @@ impl DurationEstimator {
         }
     }
 
-    /// Duration of a frame from its pts and the next frame's pts. Returns `(duration, plausible)`: a
+    /// Duration of a frame from its decode time and the next frame's. Returns `(duration, plausible)`: a
     /// zero, negative or over-long delta is replaced by the nominal duration (or the receive-time delta
     /// when no nominal is known yet) and reported as implausible.
-    pub(crate) fn duration(&mut self, pts: i64, next_pts: i64, recv_delta_90k: i64) -> (u32, bool) {
-        let d = next_pts.saturating_sub(pts);
+    pub(crate) fn duration(&mut self, dts: i64, next_dts: i64, recv_delta_90k: i64) -> (u32, bool) {
+        let d = next_dts.saturating_sub(dts);
         if d > 0 && d <= self.max {
             self.nominal = d as u32;
             return (d as u32, true);

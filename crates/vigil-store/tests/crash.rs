@@ -156,6 +156,86 @@ fn kill_9_during_recording_keeps_every_committed_segment() {
 }
 
 #[test]
+fn b_frame_segment_cut_mid_fragment_recovers_with_its_composition_offsets() {
+    let Some(clip) = classroom() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path());
+    cfg.fragment_seconds = 0.5;
+    let mut sent = Vec::new();
+    {
+        let (store, _) = Store::open(cfg.clone()).unwrap();
+        let rec = store.recorder("hall", "main").unwrap();
+        let mut cam = Camera::new(clip.clone(), T0_MICROS);
+        for _ in 0..3 * clip.frames.len() {
+            let f = cam.next_frame();
+            sent.push((f.pts.0, f.dts().0));
+            rec.append(&f).unwrap();
+        }
+        rec.close();
+    }
+    // The state a power cut leaves: the last segment's row never committed, its file cut in the middle
+    // of its last fragment.
+    let db = tmp.path().join("db/index.db");
+    let segs = Reader::open(&db)
+        .unwrap()
+        .segments("hall", "main", T0, FOREVER)
+        .unwrap();
+    let last = segs.last().unwrap();
+    assert!(last.reordered);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "DELETE FROM segment_frames WHERE segment_id = ?1",
+            [last.id],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM segments WHERE id = ?1", [last.id])
+            .unwrap();
+    }
+    let bytes = std::fs::read(&last.file).unwrap();
+    let moofs: Vec<usize> = (0..bytes.len() - 4)
+        .filter(|&i| &bytes[i..i + 4] == b"moof")
+        .collect();
+    assert!(moofs.len() >= 2, "{} fragments", moofs.len());
+    let last_moof = moofs[moofs.len() - 1] - 4;
+    let cut = last_moof + (bytes.len() - last_moof) / 2;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last.file)
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+
+    let (store, report) = Store::open(cfg).unwrap();
+    assert_eq!(report.recovered.len(), 1, "{report}");
+    let kept = report.recovered[0].frames as u64;
+    assert!(kept > 0 && kept < last.frames, "{kept} of {}", last.frames);
+    let reader = store.reader().unwrap();
+    let recovered = reader.segments("hall", "main", T0, FOREVER).unwrap();
+    assert!(recovered.last().unwrap().recovered && recovered.last().unwrap().reordered);
+    let e = reader.export("hall", "main", T0, FOREVER).unwrap();
+    let total = (sent.len() as u64 - last.frames + kept) as usize;
+    assert_eq!(e.frames, total);
+    let out = tmp.path().join("after-power-cut.mp4");
+    write_export(&e, &out);
+    // The frames before the cut, presentation and decode times as the camera sent them.
+    let origin = sent[0].1;
+    let sent: Vec<(i64, i64)> = sent
+        .iter()
+        .map(|&(p, d)| (p - origin, d - origin))
+        .collect();
+    assert_eq!(relative_packet_times(&out), sent[..total]);
+    assert_remuxes_cleanly(&out);
+    // Decoded, they are the source's pictures: those of the kept frames, in presentation order (the cut
+    // may take B-frames shown before the last kept P-frame with it).
+    let one = frame_md5s(&footage("intel/classroom.mp4").unwrap());
+    let md5s: Vec<String> = (0..3).flat_map(|_| one.iter().cloned()).collect();
+    let pts: Vec<i64> = sent.iter().map(|t| t.0).collect();
+    let expected = vigil_media::test_server::kept_frame_md5s(&md5s, &pts, total);
+    assert_same_frames(&frame_md5s(&out), &expected);
+}
+
+#[test]
 fn damaged_missing_and_unreadable_files_are_reported_and_not_served() {
     let Some(car) = car() else { return };
     let tmp = tempfile::tempdir().unwrap();

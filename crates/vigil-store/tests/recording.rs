@@ -68,6 +68,90 @@ fn recorded_clip_exports_bit_exact_across_segments() {
 }
 
 #[test]
+fn b_frame_camera_records_every_frame_in_decode_order_with_presentation_times() {
+    let Some(clip) = classroom() else { return };
+    let src = footage("intel/classroom.mp4").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(config(tmp.path())).unwrap();
+    let rec = store.recorder("hall", "main").unwrap();
+    // Four passes of the clip: 180 frames, 12 s, key frames every 2 s.
+    let mut cam = Camera::new(clip.clone(), T0_MICROS);
+    let mut sent = Vec::new();
+    for _ in 0..4 * clip.frames.len() {
+        let f = cam.next_frame();
+        sent.push((f.pts.0, f.dts().0));
+        rec.append(&f).unwrap();
+    }
+    let st = rec.close();
+    assert_eq!(st.frames_written, 180, "{st:?}");
+    assert_eq!(st.frames_dropped + st.frames_skipped, 0);
+
+    let reader = store.reader().unwrap();
+    let segs = reader
+        .segments("hall", "main", T0, Time90k(T0.0 + 3600 * 90_000))
+        .unwrap();
+    // One run: the decode times advance frame by frame, so nothing looks like a clock jump.
+    assert_eq!(segs.iter().filter(|s| s.run_start).count(), 1, "{segs:?}");
+    assert!(segs.iter().all(|s| s.reordered), "{segs:?}");
+    for w in segs.windows(2) {
+        assert_eq!(w[0].start.0 + w[0].duration.0, w[1].start.0);
+    }
+    let origin = sent[0].1;
+    let sent: Vec<(i64, i64)> = sent
+        .iter()
+        .map(|&(p, d)| (p - origin, d - origin))
+        .collect();
+    let source = relative_packet_times(&src);
+    assert_eq!(
+        sent[..45],
+        source[..],
+        "the simulated camera sends the clip's timeline"
+    );
+    let one = frame_md5s(&src);
+    let md5s: Vec<String> = (0..4).flat_map(|_| one.iter().cloned()).collect();
+
+    let e = reader
+        .export("hall", "main", T0, Time90k(T0.0 + 60 * 90_000))
+        .unwrap();
+    assert_eq!(e.frames, 180);
+    let out = tmp.path().join("export.mp4");
+    write_export(&e, &out);
+    // Every frame in decode order, with the camera's presentation and decode times (ctts).
+    assert_eq!(relative_packet_times(&out), sent);
+    assert_same_frames(&frame_md5s(&out), &md5s);
+    assert_remuxes_cleanly(&out);
+    // Its edit list starts the presentation at the first frame shown, as FFmpeg's own files do.
+    let shown = vigil_media::test_server::packet_times(&out).unwrap();
+    assert_eq!(shown.iter().map(|t| t.0).min(), Some(0));
+
+    let f = reader
+        .export_fragmented("hall", "main", T0, Time90k(T0.0 + 60 * 90_000))
+        .unwrap();
+    let out = tmp.path().join("export-frag.mp4");
+    write_export(&f, &out);
+    assert_eq!(relative_packet_times(&out), sent);
+    assert_same_frames(&frame_md5s(&out), &md5s);
+    assert_remuxes_cleanly(&out);
+
+    // A range that ends between a P-frame and the B-frames shown before it keeps those B-frames: the
+    // cut moves past them. 1 s in: frame 15 of the first pass in presentation order.
+    let e = reader
+        .export("hall", "main", T0, Time90k(T0.0 + 90_000))
+        .unwrap();
+    let out = tmp.path().join("first-second.mp4");
+    write_export(&e, &out);
+    let times = relative_packet_times(&out);
+    let mut shown: Vec<i64> = times.iter().map(|t| t.0).collect();
+    shown.sort_unstable();
+    let step = shown[1] - shown[0];
+    assert!(
+        shown.windows(2).all(|w| w[1] - w[0] == step),
+        "no presentation hole: {shown:?}"
+    );
+    assert_same_frames(&frame_md5s(&out), &md5s[..times.len()]);
+}
+
+#[test]
 fn range_export_starts_at_the_key_frame_before_the_start() {
     let Some(car) = car() else { return };
     let tmp = tempfile::tempdir().unwrap();

@@ -128,6 +128,13 @@ impl StatusSource for EngineStatus {
                         .map_or(0, |(_, b)| *b),
                     fps_target: share(&c.name).map_or(0.0, |s| s.target_fps),
                     analysis_state: share(&c.name).and_then(|s| s.health()),
+                    reorder_depth: input
+                        .map_or(0, |s| s.gop_reorder_depth.unwrap_or(s.reorder_depth)),
+                    timestamp_jumps: main
+                        .iter()
+                        .chain(sub.iter())
+                        .map(|s| s.timestamp_jumps)
+                        .sum(),
                 }
             })
             .collect();

@@ -17,10 +17,16 @@
 //!
 //! - Every session begins with `Discontinuity { reason: NewSession }` followed by a key frame: frames before
 //!   the first key frame of a session are not sent (counted in `skipped_before_key`).
-//! - `pts` is the session's RTP time on the 90 kHz clock, starting near 0 at each session. Frames come in
-//!   decode order, so with B-frames `pts` steps back by a frame or two; that is not a discontinuity. A jump
-//!   forward well beyond the wall-clock time that passed (default 5 s more) or back by more than 1 s is
-//!   signalled with `Discontinuity { reason: TimestampJump }` before the frame.
+//! - `pts` is the session's RTP time on the 90 kHz clock (RTP's 32-bit wrap undone), starting near 0 at
+//!   each session. Frames come in decode order, so with B-frames `pts` steps back by a frame or two; that
+//!   is not a discontinuity. Each frame carries a `composition_offset`: its decode time
+//!   (`EncodedFrame::dts`) strictly increases, one frame spacing at a time, and lies behind `pts` by the
+//!   stream's reorder depth (see `decode_time.rs`; 0 without B-frames). When the SPS declares B-frames or
+//!   does not say, the first frames of a session (at most its first GOP, 16 frames or 2 s) are held
+//!   until the reorder depth is known, then delivered together; nothing is dropped.
+//! - A jump forward well beyond the wall-clock time that passed (default 5 s more), back by more than
+//!   1 s, or back past more frames than any stream reorders is signalled with
+//!   `Discontinuity { reason: TimestampJump }` before the frame; decode times start afresh after it.
 //! - A parameter change (new SPS/PPS, resolution) gives a new `Arc<VideoParams>` and is announced with
 //!   `Discontinuity { reason: ParametersChanged }`, so a recorder only has to watch for discontinuities.
 //! - Backpressure: the channel is bounded and never skipped. When it is full the supervisor waits (the
@@ -33,6 +39,7 @@
 //! - Credentials are passed to RTSP authentication only; URLs in logs and status have no user info.
 
 mod backoff;
+mod decode_time;
 mod error;
 mod event;
 mod session;

@@ -2,6 +2,7 @@
 //! consumer's channel until something ends it.
 
 use super::IngestOptions;
+use super::decode_time::DecodeTimes;
 use super::error::IngestError;
 use super::event::{Discontinuity, DiscontinuityReason, StreamEvent};
 use super::source::StreamSource;
@@ -148,28 +149,42 @@ async fn connect(
     Ok((demuxed, video))
 }
 
-/// The stream's current parameters as [`VideoParams`], `Ok(None)` while not known yet.
-fn video_params(stream: &retina::client::Stream) -> Result<Option<VideoParams>, String> {
+/// The stream's current parameters as [`VideoParams`] with the reorder depth its SPS declares (see
+/// [`vigil_mp4::h26x::max_reorder_frames`]), `Ok(None)` while not known yet.
+fn video_params(
+    stream: &retina::client::Stream,
+) -> Result<Option<(VideoParams, Option<usize>)>, String> {
     let Some(ParametersRef::Video(params)) = stream.parameters() else {
         return Ok(None);
     };
-    let codec = match params.codec_params() {
-        VideoParametersCodec::H264 { .. } => VideoCodec::H264,
-        VideoParametersCodec::H265 { .. } => VideoCodec::H265,
+    let (codec, sps) = match params.codec_params() {
+        VideoParametersCodec::H264 { sps, .. } => (VideoCodec::H264, sps),
+        VideoParametersCodec::H265 { sps, .. } => (VideoCodec::H265, sps),
         _ => return Err(format!("unsupported codec {}", params.rfc6381_codec())),
+    };
+    // An SPS this parser cannot follow only means the depth is learnt from the frames instead.
+    let reorder = match vigil_mp4::h26x::max_reorder_frames(codec, sps) {
+        Ok(depth) => depth.map(|d| d as usize),
+        Err(err) => {
+            debug!("reorder depth not read from the SPS: {err}");
+            None
+        }
     };
     let (width, height) = params.pixel_dimensions();
     let sample_entry = params
         .mp4_sample_entry()
         .build()
         .map_err(|err| format!("cannot build the MP4 sample entry: {err}"))?;
-    Ok(Some(VideoParams {
-        codec,
-        width,
-        height,
-        rfc6381_codec: params.rfc6381_codec().to_string(),
-        sample_entry,
-    }))
+    Ok(Some((
+        VideoParams {
+            codec,
+            width,
+            height,
+            rfc6381_codec: params.rfc6381_codec().to_string(),
+            sample_entry,
+        },
+        reorder,
+    )))
 }
 
 /// True when the first VCL NAL unit of an H.265 access unit (MP4 framing) is an IRAP picture (BLA, IDR
@@ -243,15 +258,55 @@ async fn send<S: StreamSink>(
     sent.map_err(|_| SessionEnd::ConsumerGone)
 }
 
-/// Forwards frames until the session ends.
+/// Counts `frame` in the status and sends it on.
+async fn forward<S: StreamSink>(
+    ctx: &mut SessionContext<'_, S>,
+    frame: EncodedFrame,
+) -> Result<(), SessionEnd> {
+    // Counted before sending: a consumer that reads the frame sees it in the status already.
+    ctx.status.frame(
+        frame.data.len(),
+        frame.is_key,
+        frame.received_unix_micros,
+        0,
+    );
+    send(ctx, StreamEvent::Frame(frame)).await
+}
+
+/// Forwards frames until the session ends. Frames still held for their decode times when the session
+/// fails are delivered before the failure is handled: they are the camera's, and nothing is dropped.
 async fn stream<S: StreamSink>(
     mut ctx: SessionContext<'_, S>,
+    demuxed: Demuxed,
+    video: usize,
+) -> SessionEnd {
+    let mut decode = DecodeTimes::new(ctx.source.name());
+    let end = play(&mut ctx, demuxed, video, &mut decode).await;
+    if let SessionEnd::Failed { .. } = end {
+        let mut held = Vec::new();
+        decode.flush(&mut held);
+        for frame in held {
+            if let Err(other) = forward(&mut ctx, frame).await {
+                return other;
+            }
+        }
+    }
+    end
+}
+
+/// The session's frame loop (see [`stream`]).
+async fn play<S: StreamSink>(
+    ctx: &mut SessionContext<'_, S>,
     mut demuxed: Demuxed,
     video: usize,
+    decode: &mut DecodeTimes,
 ) -> SessionEnd {
     let session_no = ctx.status.connected(unix_micros_now());
     let playing_since = Instant::now();
     let mut params: Option<Arc<VideoParams>> = None;
+    let mut declared_reorder: Option<usize> = None;
+    let mut ready: Vec<EncodedFrame> = Vec::new();
+    let mut reorder_seen = (0, None, 0, 0);
     let mut started_at: Option<Instant> = None;
     let mut timeline =
         TimelineCheck::new(ctx.options.jump_tolerance, ctx.options.reorder_tolerance);
@@ -308,7 +363,8 @@ async fn stream<S: StreamSink>(
         let mut changed = false;
         if params.is_none() || frame.has_new_parameters() {
             match video_params(&demuxed.streams()[video]) {
-                Ok(Some(new)) => {
+                Ok(Some((new, reorder))) => {
+                    declared_reorder = reorder;
                     if params.as_deref() != Some(&new) {
                         changed = params.is_some();
                         let new = Arc::new(new);
@@ -318,6 +374,7 @@ async fn stream<S: StreamSink>(
                             width = new.width,
                             height = new.height,
                             changed,
+                            declared_reorder = ?reorder,
                             "video parameters"
                         );
                         ctx.status.update(|s| s.params = Some(new.clone()));
@@ -361,7 +418,9 @@ async fn stream<S: StreamSink>(
         };
 
         let pts = pts_90k(frame.timestamp());
-        let jump_from = timeline.check(pts, now);
+        let jump_from = timeline
+            .check(pts, now)
+            .or_else(|| decode.beyond_reorder(pts));
         let reason = if started_at.is_none() {
             started_at = Some(now);
             Some(DiscontinuityReason::NewSession)
@@ -371,6 +430,14 @@ async fn stream<S: StreamSink>(
             jump_from.map(|from| DiscontinuityReason::TimestampJump { from, to: pts })
         };
         if let Some(reason) = reason {
+            // Frames held for their decode times belong before the break.
+            decode.flush(&mut ready);
+            for frame in ready.drain(..) {
+                if let Err(end) = forward(ctx, frame).await {
+                    return end;
+                }
+            }
+            let jump = matches!(reason, DiscontinuityReason::TimestampJump { .. });
             if !matches!(reason, DiscontinuityReason::NewSession) {
                 warn!(
                     stream = ctx.source.name(),
@@ -383,25 +450,51 @@ async fn stream<S: StreamSink>(
                 session: session_no,
                 unix_micros,
             });
-            if let Err(end) = send(&mut ctx, event).await {
+            if let Err(end) = send(ctx, event).await {
                 return end;
             }
-            ctx.status.update(|s| s.discontinuities += 1);
+            ctx.status.update(|s| {
+                s.discontinuities += 1;
+                s.timestamp_jumps += u64::from(jump);
+            });
+            decode.reset(declared_reorder, now);
         }
 
         let loss = frame.loss();
-        let data = bytes::Bytes::from(frame.into_data());
-        // Counted before sending: a consumer that reads the frame sees it in the status already.
-        ctx.status.frame(data.len(), is_key, unix_micros, loss);
-        let event = StreamEvent::Frame(EncodedFrame {
-            params: current,
-            pts,
-            received_unix_micros: unix_micros,
-            is_key,
-            data,
-        });
-        if let Err(end) = send(&mut ctx, event).await {
-            return end;
+        if loss > 0 {
+            ctx.status.update(|s| s.lost_packets += u64::from(loss));
+        }
+        decode.push(
+            EncodedFrame {
+                params: current,
+                pts,
+                composition_offset: 0,
+                received_unix_micros: unix_micros,
+                is_key,
+                data: bytes::Bytes::from(frame.into_data()),
+            },
+            now,
+            &mut ready,
+        );
+        let seen = (
+            decode.depth(),
+            decode.gop_depth(),
+            decode.late(),
+            decode.switches(),
+        );
+        if seen != reorder_seen {
+            reorder_seen = seen;
+            ctx.status.update(|s| {
+                s.reorder_depth = seen.0 as u32;
+                s.gop_reorder_depth = seen.1.map(|d| d as u32);
+                s.late_reordered_frames = seen.2;
+                s.reorder_switches = seen.3;
+            });
+        }
+        for frame in ready.drain(..) {
+            if let Err(end) = forward(ctx, frame).await {
+                return end;
+            }
         }
         // Time spent waiting on the consumer is not the camera's fault: the watchdog restarts from here.
         deadline = tokio::time::Instant::now() + stall;

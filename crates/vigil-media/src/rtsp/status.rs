@@ -57,6 +57,19 @@ pub struct StreamStatus {
     pub reconnects: u64,
     /// Discontinuity events sent (session starts, timestamp jumps, parameter changes).
     pub discontinuities: u64,
+    /// Timestamp jumps among them (the camera's clock leapt forward or stepped back).
+    pub timestamp_jumps: u64,
+    /// Reorder depth used to derive decode times (frames a B-frame stream holds back; 0 without
+    /// B-frames): declared by the SPS or learnt from the first frames of the session.
+    pub reorder_depth: u32,
+    /// The deepest reordering seen in the last complete GOP (0: a GOP without B-frames); `None` before
+    /// the first GOP of the session ends.
+    pub gop_reorder_depth: Option<u32>,
+    /// Frames that reordered deeper than the depth in use (decode times then catch up over a few frames;
+    /// nothing is lost).
+    pub late_reordered_frames: u64,
+    /// GOPs that switched between having B-frames and not.
+    pub reorder_switches: u64,
     /// Times the consumer's channel was full and ingest had to wait (the recorder fell behind).
     pub consumer_stalls: u64,
     /// Total time ingest waited on a full channel.
@@ -87,6 +100,11 @@ impl StreamStatus {
             sessions: 0,
             reconnects: 0,
             discontinuities: 0,
+            timestamp_jumps: 0,
+            reorder_depth: 0,
+            gop_reorder_depth: None,
+            late_reordered_frames: 0,
+            reorder_switches: 0,
             consumer_stalls: 0,
             consumer_wait: Duration::ZERO,
             skipped_before_key: 0,

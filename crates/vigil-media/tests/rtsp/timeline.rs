@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vigil_core::Time90k;
 use vigil_media::rtsp::{DiscontinuityReason, IngestOptions, StreamSource, spawn_stream};
-use vigil_media::test_server::{Mount, RtspTestServer};
+use vigil_media::test_server::{Mount, RtspTestServer, TimestampShift, TimestampShiftProxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timestamp_jumps_are_marked_and_no_frame_is_lost() {
@@ -20,10 +20,13 @@ async fn timestamp_jumps_are_marked_and_no_frame_is_lost() {
     let server = RtspTestServer::start(&[Mount::new("jumpy", &file).fast()]).unwrap();
     let proxy = TimestampShiftProxy::start(
         server.port(),
-        vec![(10, 1000 * 90_000), (25, -1000 * 90_000)],
+        TimestampShift {
+            jumps: vec![(10, 1000 * 90_000), (25, -1000 * 90_000)],
+            ..TimestampShift::default()
+        },
     )
-    .await;
-    let url = url::Url::parse(&format!("rtsp://127.0.0.1:{}/jumpy", proxy.port)).unwrap();
+    .unwrap();
+    let url = proxy.url("jumpy");
     let (tx, mut rx) = mpsc::channel(64);
     let handle = spawn_stream(
         StreamSource::new("jumpy", url, None),
@@ -81,7 +84,22 @@ async fn timestamp_jumps_are_marked_and_no_frame_is_lost() {
             assert!((0.0..3.0).contains(&t), "frame {i} at {t}");
         }
     }
+    // The clip has B-frames: within each stretch between breaks decode times increase frame by frame
+    // and lie behind the presentation times; they start afresh after a jump.
+    let bounds = [0, 10, 25, 45];
+    for stretch in bounds.windows(2) {
+        let part = &frames[stretch[0]..stretch[1]];
+        assert!(
+            part.windows(2).all(|w| w[1].dts() > w[0].dts()),
+            "{stretch:?}"
+        );
+        assert!(
+            part.iter().all(|f| f.composition_offset >= 0),
+            "{stretch:?}"
+        );
+    }
     assert_eq!(handle.status().discontinuities, 3);
+    assert_eq!(handle.status().timestamp_jumps, 2);
     handle.stop().await;
 }
 

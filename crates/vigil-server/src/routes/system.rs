@@ -135,6 +135,18 @@ pub async fn metrics(
         per(&|c| c.reconnects as f64),
     );
     metric(
+        "vigil_camera_reorder_depth",
+        "gauge",
+        "frames the stream reordered in its last GOP (B-frames; 0 without)",
+        per(&|c| f64::from(c.reorder_depth)),
+    );
+    metric(
+        "vigil_camera_timestamp_jumps_total",
+        "counter",
+        "camera clock jumps and steps back",
+        per(&|c| c.timestamp_jumps as f64),
+    );
+    metric(
         "vigil_recording_bytes",
         "gauge",
         "bytes of recordings kept",

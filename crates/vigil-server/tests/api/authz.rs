@@ -163,6 +163,14 @@ fn api_tokens_carry_only_their_scopes_and_never_administration() {
     let m = s.call("GET", "/metrics", &t, None);
     assert_eq!(m.status, 200);
     assert!(m.text().contains("vigil_camera_fps_in{camera=\"cam-a\"}"));
+    assert!(
+        m.text()
+            .contains("vigil_camera_reorder_depth{camera=\"cam-a\"}")
+    );
+    assert!(
+        m.text()
+            .contains("vigil_camera_timestamp_jumps_total{camera=\"cam-a\"}")
+    );
     assert_eq!(s.call("GET", "/api/cameras", &t, None).status, 403);
     assert_eq!(s.call("GET", "/api/users", &t, None).status, 403);
     assert_eq!(s.call("GET", "/api/me", &t, None).status, 403);

@@ -32,6 +32,14 @@ pub fn car() -> Option<Arc<DemuxedVideo>> {
         .clone()
 }
 
+/// Intel's classroom clip: 45 H.264 High frames at 15 fps with B-frames in a pyramid (reorder depth 2),
+/// key frames at 0 and 30 (2 s).
+pub fn classroom() -> Option<Arc<DemuxedVideo>> {
+    static V: OnceLock<Option<Arc<DemuxedVideo>>> = OnceLock::new();
+    V.get_or_init(|| footage("intel/classroom.mp4").map(|p| Arc::new(demux_file(&p).unwrap())))
+        .clone()
+}
+
 /// A config for tests: short segments, no floor, retention only when asked.
 pub fn config(root: &Path) -> StoreConfig {
     let dir = root.join("dir1");
@@ -44,8 +52,9 @@ pub fn config(root: &Path) -> StoreConfig {
     c
 }
 
-/// Simulates a camera: the clip's frames in a loop, pts continuing across loops, received at
-/// `start_micros` + pts (a camera and local clock that agree).
+/// Simulates a camera: the clip's frames (in decode order) in a loop, timestamps continuing across loops,
+/// received at `start_micros` + decode time (a camera and local clock that agree). Presentation times
+/// keep the clip's composition offsets (B-frames).
 pub struct Camera {
     pub video: Arc<DemuxedVideo>,
     pub next: usize,
@@ -66,17 +75,17 @@ impl Camera {
         }
     }
 
-    /// Media time of the next frame from the start (90 kHz).
+    /// Media (decode) time of the next frame from the start (90 kHz).
     pub fn media_time(&self) -> i64 {
         let v = &self.video;
-        let first = v.frames[0].pts.0;
-        self.loops * v.duration().0 + v.frames[self.next].pts.0 - first
+        let first = v.frames[0].dts().0;
+        self.loops * v.duration().0 + v.frames[self.next].dts().0 - first
     }
 
     pub fn next_frame(&mut self) -> EncodedFrame {
         let t = self.media_time();
         let mut f = self.video.frames[self.next].clone();
-        f.pts = Time90k(t + self.pts_offset);
+        f.pts = Time90k(t + i64::from(f.composition_offset) + self.pts_offset);
         f.received_unix_micros = self.start_micros + t * 100 / 9;
         self.next += 1;
         if self.next == self.video.frames.len() {
@@ -146,6 +155,18 @@ pub fn write_export(e: &vigil_store::Export, path: &Path) {
 /// Runs a tool and returns stdout (panics with stderr on failure).
 pub fn tool(cmd: &mut Command) -> String {
     run(cmd)
+}
+
+/// `(pts, dts)` of every packet of `path` (ffprobe, 90 kHz), relative to the first packet's decode time.
+pub fn relative_packet_times(path: &Path) -> Vec<(i64, i64)> {
+    let times = vigil_media::test_server::packet_times(path).unwrap_or_else(|e| panic!("{e}"));
+    vigil_media::test_server::relative_to_first_dts(&times)
+}
+
+/// FFmpeg remuxes `path` without a warning (no "non monotonically increasing dts" and the like).
+pub fn assert_remuxes_cleanly(path: &Path) {
+    let warnings = vigil_media::test_server::remux_warnings(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(warnings.is_empty(), "{}: {warnings}", path.display());
 }
 
 /// Asserts two decoded-frame hash lists are equal without printing hundreds of hashes.

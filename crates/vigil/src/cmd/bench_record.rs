@@ -253,6 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let frame = EncodedFrame {
             params: src.params.clone(),
             pts: Time90k(k as i64 * fd),
+            composition_offset: 0,
             received_unix_micros: wall0 + (due / 1000) as i64,
             is_key: src.is_key,
             data: src.data.clone(),
@@ -300,6 +301,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rec.append_owned(EncodedFrame {
             params: src.params.clone(),
             pts: Time90k(k * fd),
+            composition_offset: 0,
             received_unix_micros: (start.0 + k * fd) * 100 / 9,
             is_key: src.is_key,
             data: src.data.clone(),

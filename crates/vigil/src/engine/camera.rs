@@ -14,7 +14,9 @@ use url::Url;
 use vigil_core::CameraControls;
 use vigil_core::config::Credentials;
 use vigil_media::replay::{ReplayOptions, spawn_replay};
-use vigil_media::rtsp::{IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream};
+use vigil_media::rtsp::{
+    DiscontinuityReason, IngestOptions, StreamEvent, StreamHandle, StreamSource, spawn_stream,
+};
 use vigil_media::sink::{SinkClosed, StreamSink};
 use vigil_mp4::live_hub::LivePublisher;
 use vigil_pipeline::live::AnalysisFeed;
@@ -94,11 +96,18 @@ impl StreamSink for CameraSink {
 
     async fn deliver(&mut self, event: StreamEvent) -> Result<(), SinkClosed> {
         match &event {
-            StreamEvent::Discontinuity(d) => {
+            StreamEvent::Discontinuity(d) if d.reason == DiscontinuityReason::NewSession => {
                 if let Some(live) = self.live.as_mut() {
                     live.discontinuity();
                 }
-                info!(camera = self.camera, reason = ?d.reason, session = d.session, "stream (re)started");
+                info!(
+                    camera = self.camera,
+                    session = d.session,
+                    "stream (re)started"
+                );
+            }
+            StreamEvent::Discontinuity(d) => {
+                info!(camera = self.camera, reason = ?d.reason, session = d.session, "stream timeline break; recording continues");
             }
             StreamEvent::Frame(frame) => {
                 if let Some(live) = self.live.as_mut() {
@@ -126,7 +135,15 @@ impl StreamSink for CameraSink {
             (Some(record), _) if switched && !self.recording => record.end_run().await,
             (Some(_), _) if !self.recording => Ok(()),
             (None, _) => Ok(()),
-            (Some(record), StreamEvent::Discontinuity(_)) => record.end_run().await,
+            // Only a new session ends the run: after a clock jump or a parameter change within a session
+            // the frames still decode, and ending the run would drop them up to the next key frame
+            // (invariant R10 of docs/design/recording.md).
+            (Some(record), StreamEvent::Discontinuity(d))
+                if d.reason == DiscontinuityReason::NewSession =>
+            {
+                record.end_run().await
+            }
+            (Some(_), StreamEvent::Discontinuity(_)) => Ok(()),
             (Some(record), StreamEvent::Frame(frame)) => record.append(frame).await,
         };
         if let Err(e) = done {
