@@ -278,3 +278,33 @@ fn header_injection_gets_a_clean_4xx_and_no_injected_header() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(s.call("GET", "/api/me", &a, None).status, 200);
 }
+
+/// A client keeps its connection after a refused request with a body: the server reads the (bounded)
+/// body before answering 401/403, so the next request on the same keep-alive connection is answered
+/// instead of finding the connection closed under it ("Peer disconnected").
+#[test]
+fn a_refused_request_with_a_body_leaves_the_connection_usable() {
+    let (s, admin) = TestServer::with_admin(Setup::default());
+    let viewer = s.user(&admin, "vera", "viewer", json!({}));
+    let body = vec![b' '; 20_000];
+    for round in 0..40 {
+        let r = s.raw(
+            "POST",
+            "/api/users",
+            &Auth::None,
+            &[("Content-Type", "application/json")],
+            Some(body.clone()),
+        );
+        assert_eq!(r.status, 401, "round {round}");
+        let r = s.raw(
+            "POST",
+            "/api/tokens",
+            &Auth::Session(viewer.clone()),
+            &[("Content-Type", "application/json")],
+            Some(body.clone()),
+        );
+        assert_eq!(r.status, 403, "round {round}");
+        let r = s.call("GET", "/api/me", &Auth::Session(viewer.clone()), None);
+        assert_eq!(r.status, 200, "round {round}");
+    }
+}
