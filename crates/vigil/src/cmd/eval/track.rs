@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     pub gt_dir: Option<PathBuf>,
     /// Write MOTChallenge result files here: `<OUT>/<SEQ>.txt` (and `<OUT>/supervision/<SEQ>.txt` with
-    /// `--compare-supervision`).
+    /// `--compare-supervision` or `--cv`; with `--cv` ours are the defaults' runs).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sequences to run [default: every sequence of --gt-dir that has ground truth and detections].

@@ -296,6 +296,9 @@ pub(super) fn run(args: &Args) -> anyhow::Result<()> {
         base.push(tracker_config(args, s.info.frame_rate));
     }
 
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let sv_dir = match &args.out {
         Some(out) => out.join("supervision"),
@@ -431,6 +434,11 @@ pub(super) fn run(args: &Args) -> anyhow::Result<()> {
     let mut def_all = Vec::new();
     for (s, seq) in seqs.iter().enumerate() {
         let run = track_frames(&frames[s], base[s].clone());
+        if let Some(out) = &args.out {
+            let path = out.join(format!("{}.txt", seq.name));
+            std::fs::write(&path, &run.text)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         let m = evaluate_mot17(&gts[s], &run.rows, seq.info.seq_length);
         table.push_str(&row(&seq.name, "vigil", &m));
         table.push_str(&row("", "supervision", &sv[s]));
