@@ -30,16 +30,6 @@ fn counts(sim: &Sim) -> (u64, u64) {
     (c.outbound(), c.inbound())
 }
 
-/// Walks person `id` along the bottom-centre points `path` (normalized), `frames` frames per leg.
-fn walk(sim: &mut Sim, id: u64, path: &[(f32, f32)], frames: usize) {
-    for leg in path.windows(2) {
-        sim.run(frames, |i| {
-            let (x, y) = lerp(leg[0], leg[1], i, frames);
-            vec![person(id, x, y)]
-        });
-    }
-}
-
 #[test]
 fn a_person_lost_while_walking_out_is_counted_once_with_the_time_they_crossed() {
     // 0.2 frame widths per second to the right, lost at x = 0.85 (the line is at 0.90): the box's leading
