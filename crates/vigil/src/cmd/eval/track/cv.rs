@@ -196,9 +196,9 @@ type Off = fn(&mut ByteTrackConfig);
 const ABLATIONS: &[(&str, Off)] = &[
     ("momentum 0", |c| c.momentum = 0.0),
     ("reupdate off", |c| c.reupdate = false),
-    ("last_observation_iou 0", |c| c.last_observation_iou = 0.0),
+    ("recovery off", |c| c.last_observation_iou = 0.0),
     ("height_iou off", |c| c.height_iou = false),
-    ("motion_compensation off", |c| c.motion_compensation = false),
+    ("motion comp. off", |c| c.motion_compensation = false),
     ("speed_margin 0", |c| c.speed_margin = 0.0),
 ];
 
@@ -473,7 +473,7 @@ pub(super) fn run(args: &Args) -> anyhow::Result<()> {
         }
         if changed {
             let m = MotMetrics::sum(&all);
-            table.push_str(&row(&format!("- {name}"), "vigil", &m));
+            table.push_str(&row(name, "vigil", &m));
             ablation.insert(*name, Scores::from(&m));
         }
     }
