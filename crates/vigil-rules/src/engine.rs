@@ -33,8 +33,10 @@ pub(crate) struct Obj {
     pub class_id: ClassId,
     /// Best score the track has reached so far (filters use this, so a score dip does not drop it).
     pub max_score: f32,
-    /// Box in normalized coordinates.
+    /// Box in normalized coordinates, clipped to the picture.
     pub nbox: BBox,
+    /// Box in normalized coordinates as the tracker gave it (it may extend past the picture's edges).
+    pub raw: BBox,
     /// Box area as a fraction of the frame.
     pub area: f32,
     /// The best view of the track so far (this frame included).
@@ -187,11 +189,13 @@ impl RuleEngine {
 
         self.crossings.clear();
         for (i, (state, spec)) in self.lines.iter_mut().zip(&self.c.lines).enumerate() {
-            state.update(i, spec, &self.objs, t, &mut self.crossings);
+            state.update(i, spec, &self.objs, now, &mut self.crossings);
         }
         for c in &self.crossings {
-            let o = &self.objs[c.obj];
-            self.counters[c.line].add(&class_name(&self.c.class_names, o.class_id), c.direction);
+            self.counters[c.line].add(
+                &class_name(&self.c.class_names, c.obj.class_id),
+                c.direction,
+            );
         }
 
         for (state, spec) in self.zones.iter_mut().zip(&self.c.zones) {
@@ -201,7 +205,6 @@ impl RuleEngine {
 
         let view = FrameView {
             now,
-            objs: &self.objs,
             zones: &self.zones,
             crossings: &self.crossings,
             local: self.needs_local_time.then(|| self.c.tz.local(t)),
@@ -243,7 +246,8 @@ impl RuleEngine {
             // The part of the box inside the picture: a tracker extrapolates boxes past the frame edge
             // (someone walking in at the bottom has their feet below it), and the bottom centre of such a
             // box would fall outside a zone drawn to the edge while the person is plainly in it.
-            let nbox = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh).clip(1.0, 1.0);
+            let raw = BBox::new(b.x1 / fw, b.y1 / fh, b.x2 / fw, b.y2 / fh);
+            let nbox = raw.clip(1.0, 1.0);
             if self
                 .c
                 .ignore
@@ -270,6 +274,7 @@ impl RuleEngine {
                 class_id: tr.class_id,
                 max_score: entry.0.score,
                 nbox,
+                raw,
                 area: nbox.area(),
                 best: entry.0,
             });

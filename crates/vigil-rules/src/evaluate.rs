@@ -2,7 +2,6 @@
 
 use crate::compile::{RuleSpec, Target};
 use crate::config::RuleKind;
-use crate::engine::Obj;
 use crate::episode::{Observation, Participant, RuleState};
 use crate::lines::Crossing;
 use crate::tz::LocalDateTime;
@@ -12,7 +11,6 @@ use vigil_core::{EventKind, EventTime};
 /// Everything a rule may look at in one frame.
 pub(crate) struct FrameView<'a> {
     pub now: EventTime,
-    pub objs: &'a [Obj],
     pub zones: &'a [ZoneState],
     pub crossings: &'a [Crossing],
     /// Local time, computed when some rule has a schedule.
@@ -81,23 +79,28 @@ pub(crate) fn observe(
     let zone = match spec.target {
         Target::Line(line) => {
             let (mut n_in, mut n_out, mut first) = (0u32, 0u32, None);
+            let (mut at, mut last_at): (Option<EventTime>, Option<EventTime>) = (None, None);
             if armed {
                 for c in f.crossings.iter().filter(|c| c.line == line) {
-                    let o = &f.objs[c.obj];
+                    let o = &c.obj;
                     if !spec.directions[c.direction as usize]
                         || !spec.filter.allows(o.class_id, o.max_score, o.area)
                     {
                         continue;
                     }
+                    // When the crossing happened: now, or for a track that left the picture unseen
+                    // the moment its path met the line.
                     parts.push(Participant {
                         track_id: o.id,
                         class_id: o.class_id,
                         best: o.best,
                         key: o.id,
-                        since: now,
-                        evidence: now,
+                        since: c.at,
+                        evidence: c.at,
                         dwell_ms: 0,
                     });
+                    at = earlier(at, c.at);
+                    last_at = later(last_at, c.at);
                     if c.direction == spec.inbound {
                         n_in += 1;
                     } else {
@@ -130,8 +133,8 @@ pub(crate) fn observe(
             };
             return Observation {
                 active: !parts.is_empty(),
-                since: now,
-                evidence: now,
+                since: at.unwrap_or(now),
+                evidence: last_at.unwrap_or(now),
                 kind,
                 instant: true,
             };

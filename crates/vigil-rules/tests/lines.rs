@@ -28,15 +28,6 @@ kind = "line_crossing"
 line = "Gate line"
 "#;
 
-fn walk(sim: &mut Sim, id: u64, points: &[(f32, f32)], frames_per_leg: usize) {
-    for leg in points.windows(2) {
-        sim.run(frames_per_leg, |i| {
-            let (x, y) = lerp(leg[0], leg[1], i, frames_per_leg);
-            vec![person(id, x, y)]
-        });
-    }
-}
-
 fn counts(sim: &Sim) -> (u64, u64) {
     let c = &sim.engine.counters()[0];
     (c.total.a_to_b, c.total.b_to_a)

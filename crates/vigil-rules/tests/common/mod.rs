@@ -132,3 +132,13 @@ pub fn lerp(a: (f32, f32), b: (f32, f32), i: usize, n: usize) -> (f32, f32) {
     };
     (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
 }
+
+/// Walks person `id` through the bottom-centre `points` (normalized), `frames_per_leg` frames per leg.
+pub fn walk(sim: &mut Sim, id: u64, points: &[(f32, f32)], frames_per_leg: usize) {
+    for leg in points.windows(2) {
+        sim.run(frames_per_leg, |i| {
+            let (x, y) = lerp(leg[0], leg[1], i, frames_per_leg);
+            vec![person(id, x, y)]
+        });
+    }
+}

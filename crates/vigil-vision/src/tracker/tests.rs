@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::BTreeSet;
+use vigil_core::ClassId;
 
 const PERSON: ClassId = 0;
 const CAR: ClassId = 2;
@@ -364,4 +365,159 @@ fn recovery_keeps_a_fast_object_whose_boxes_stop_overlapping() {
         !after.contains(&before[0]),
         "a jump of 3 heights is not the same object"
     );
+}
+
+/// A tracker with the defaults but these switches.
+fn with(f: impl FnOnce(&mut ByteTrackConfig)) -> ByteTracker {
+    let mut c = ByteTrackConfig::default();
+    f(&mut c);
+    ByteTracker::new(c)
+}
+
+#[test]
+fn a_hidden_person_is_found_where_the_panning_camera_took_them() {
+    // Four people stand still; from frame 20 the camera pans and everything moves 6 px per frame to the
+    // left. Person D is hidden from frame 15 to 45, 25 frames into the pan (150 px away from where D was
+    // last seen). The three visible people show the tracker the camera's motion; D's lost track moves
+    // with them and is found under its ID. Without compensation it waits where D was and D comes back
+    // under a new ID.
+    let at = |slot: usize, f: usize| {
+        let pan = 6.0 * f.saturating_sub(20) as f32;
+        det(400.0 + 200.0 * slot as f32 - pan, 300.0, 40.0, 100.0, 0.9)
+    };
+    let run = |compensate: bool| -> (TrackId, TrackId) {
+        let mut t = with(|c| c.motion_compensation = compensate);
+        let mut d_before = None;
+        for f in 0..46 {
+            let dets: Vec<Detection> = (0..4)
+                .filter(|&slot| slot != 3 || !(15..45).contains(&f))
+                .map(|slot| at(slot, f))
+                .collect();
+            let out = t.update(&dets);
+            if f == 14 {
+                d_before = track_at(&out, &at(3, f).bbox);
+            }
+        }
+        let out = t.update(&(0..4).map(|slot| at(slot, 46)).collect::<Vec<_>>());
+        let _ = out;
+        let out = t.update(&(0..4).map(|slot| at(slot, 47)).collect::<Vec<_>>());
+        (d_before.unwrap(), track_at(&out, &at(3, 47).bbox).unwrap())
+    };
+    let (before, after) = run(true);
+    assert_eq!(before, after, "with compensation D keeps its ID");
+    let (before, after) = run(false);
+    assert_ne!(
+        before, after,
+        "without compensation D would come back as someone new"
+    );
+}
+
+#[test]
+fn a_nearer_person_stepping_in_front_does_not_take_a_hidden_persons_id() {
+    // A far person (100 px tall) stands still and disappears behind a nearer one (250 px tall, feet much
+    // lower in the picture) who steps in front. Their boxes overlap by plain IoU enough for the far
+    // person's lost track to take the nearer one's detection; their vertical extents do not agree, and
+    // with the height-modulated overlap the nearer person gets their own track.
+    let far = det(300.0, 200.0, 40.0, 100.0, 0.9);
+    let near = det(290.0, 150.0, 70.0, 250.0, 0.9);
+    let run = |height_iou: bool| -> (TrackId, Vec<TrackId>) {
+        let mut t = with(|c| c.height_iou = height_iou);
+        let mut far_id = 0;
+        for _ in 0..10 {
+            far_id = t.update(&[far])[0].id;
+        }
+        t.update(&[]);
+        let mut near_ids = Vec::new();
+        for _ in 0..3 {
+            near_ids.extend(ids(&t.update(&[near])));
+        }
+        (far_id, near_ids)
+    };
+    let (far_id, near_ids) = run(true);
+    assert!(
+        !near_ids.is_empty() && !near_ids.contains(&far_id),
+        "{far_id} {near_ids:?}"
+    );
+    let (far_id, near_ids) = run(false);
+    assert!(
+        near_ids.contains(&far_id),
+        "plain IoU gives the hidden person's ID away"
+    );
+}
+
+#[test]
+fn momentum_prefers_the_detection_that_continues_the_walk() {
+    // A person strolls right at 2 px per frame. On the next frame two equally sized boxes flank the
+    // prediction: one 14 px behind it (behind where the person was 3 frames ago: a step back), one 15 px
+    // ahead. By overlap alone the nearer one behind wins; with momentum the one ahead, which continues the
+    // walk.
+    let run = |momentum: f32| -> f32 {
+        let mut t = with(|c| c.momentum = momentum);
+        for f in 0..10 {
+            t.update(&[det(100.0 + 2.0 * f as f32, 100.0, 40.0, 100.0, 0.9)]);
+        }
+        let predicted = t.predict_next()[0].bbox.x1;
+        let out = t.update(&[
+            det(predicted - 14.0, 100.0, 40.0, 100.0, 0.9),
+            det(predicted + 15.0, 100.0, 40.0, 100.0, 0.9),
+        ]);
+        assert_eq!(out.len(), 1);
+        out[0].bbox.x1 - predicted
+    };
+    assert!(run(0.0) < 0.0, "overlap alone takes the nearer box behind");
+    assert!(run(0.4) > 0.0, "momentum takes the box ahead");
+}
+
+#[test]
+fn a_person_who_stopped_while_hidden_is_found_where_last_seen() {
+    // Walking right at 5 px per frame, hidden for 15 frames during which they stopped: the prediction
+    // walked on 75 px (the box is 40 wide), the person reappears where they were last seen. Recovery by
+    // the last observation keeps the ID.
+    let run = |last_observation_iou: f32| -> (TrackId, TrackId) {
+        let mut t = with(|c| {
+            c.last_observation_iou = last_observation_iou;
+            c.motion_compensation = false;
+        });
+        let at = |f: usize| det(100.0 + 5.0 * f as f32, 100.0, 40.0, 100.0, 0.9);
+        let mut id = 0;
+        for f in 0..20 {
+            id = t.update(&[at(f)])[0].id;
+        }
+        for _ in 0..15 {
+            t.update(&[]);
+        }
+        t.update(&[at(19)]);
+        let out = t.update(&[at(19)]);
+        (id, out[0].id)
+    };
+    let (before, after) = run(0.3);
+    assert_eq!(before, after);
+    let (before, after) = run(0.0);
+    assert_ne!(before, after);
+}
+
+#[test]
+fn speed_margin_keeps_a_fast_jerky_object() {
+    // An object speeding up to 50 px per frame (40 px wide box) whose detections jump 35 px ahead of
+    // and behind its path on alternate frames (a panning camera shaking, a few analysed frames per
+    // second): the prediction and the detection often do not overlap at all. Grown by the track's
+    // speed, they do, and the object keeps one ID; by plain overlap it falls apart into several.
+    let run = |speed_margin: f32| -> BTreeSet<TrackId> {
+        let mut t = with(|c| {
+            c.speed_margin = speed_margin;
+            c.match_thresh = 0.9;
+        });
+        let mut seen = BTreeSet::new();
+        let mut x = 100.0;
+        for f in 0..60 {
+            x += (3.0 * f as f32).min(50.0);
+            let jerk = (2.0 * f as f32).min(35.0) * if f % 2 == 0 { 1.0 } else { -1.0 };
+            seen.extend(ids(&t.update(&[det(x + jerk, 100.0, 40.0, 100.0, 0.9)])));
+        }
+        seen
+    };
+    let with_margin = run(10.0);
+    assert_eq!(with_margin.len(), 1, "{with_margin:?}");
+    let plain = run(0.0);
+    assert!(plain.len() > 1, "{plain:?}");
 }

@@ -1,6 +1,9 @@
 //! `vigil eval track`: our ByteTracker on MOTChallenge MOT17 public detections, scored with the
 //! MOTChallenge protocol (MOTA, IDF1, ID switches...), optionally side by side with supervision's
-//! ByteTrack run on the same detections.
+//! ByteTrack run on the same detections; with `--cv`, leave-one-sequence-out cross-validation of the
+//! tracker's parameters ([`cv`]).
+
+mod cv;
 
 use crate::paths;
 use crate::report::print_json_summary;
@@ -28,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     pub gt_dir: Option<PathBuf>,
     /// Write MOTChallenge result files here: `<OUT>/<SEQ>.txt` (and `<OUT>/supervision/<SEQ>.txt` with
-    /// `--compare-supervision`).
+    /// `--compare-supervision` or `--cv`; with `--cv` ours are the defaults' runs).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Sequences to run [default: every sequence of --gt-dir that has ground truth and detections].
@@ -38,6 +41,12 @@ pub struct Args {
     /// with the Python in $VIGIL_PY) and print both side by side.
     #[arg(long)]
     pub compare_supervision: bool,
+    /// Leave-one-sequence-out cross-validation: for each sequence, choose the tracker's parameters on the
+    /// others by a small grid and score them on it, beside supervision's ByteTrack (needs $VIGIL_PY);
+    /// prints the held-out and the in-sample figures and whether the defaults are the folds' choice.
+    /// The parameter flags below set the base the grid varies.
+    #[arg(long)]
+    pub cv: bool,
     /// Tracker: high-detection score threshold [default: ByteTrackConfig's].
     #[arg(long)]
     pub track_thresh: Option<f32>,
@@ -50,6 +59,52 @@ pub struct Args {
     /// Tracker: lost-track buffer in frames at 30 fps.
     #[arg(long)]
     pub buffer: Option<u32>,
+    /// Tracker: OC-SORT momentum weight (0 = off).
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Tracker: OC-SORT observation-centric re-update after a gap (true/false).
+    #[arg(long)]
+    pub reupdate: Option<bool>,
+    /// Tracker: OC-SORT recovery by the last observed box, minimum IoU (0 = off).
+    #[arg(long)]
+    pub last_observation_iou: Option<f32>,
+    /// Tracker: second-association limit (1 - IoU) for low-score detections.
+    #[arg(long)]
+    pub low_match_thresh: Option<f32>,
+    /// Tracker: limit (1 - IoU * score) for confirming new tracks.
+    #[arg(long)]
+    pub unconfirmed_match_thresh: Option<f32>,
+    /// Tracker: recovery association by centre distance, in track heights (0 = off).
+    #[arg(long)]
+    pub recover_distance: Option<f32>,
+    /// Tracker: speed-scaled buffered IoU, box growth per unit of speed (0 = off).
+    #[arg(long)]
+    pub speed_margin: Option<f32>,
+    /// Tracker: height-modulated IoU (true/false).
+    #[arg(long)]
+    pub height_iou: Option<bool>,
+    /// Tracker: camera motion compensation from matched tracks (true/false).
+    #[arg(long)]
+    pub motion_compensation: Option<bool>,
+}
+
+impl Args {
+    /// True when a tracker parameter was given on the command line.
+    fn has_tracker_overrides(&self) -> bool {
+        self.track_thresh.is_some()
+            || self.new_track_thresh.is_some()
+            || self.match_thresh.is_some()
+            || self.buffer.is_some()
+            || self.momentum.is_some()
+            || self.reupdate.is_some()
+            || self.last_observation_iou.is_some()
+            || self.low_match_thresh.is_some()
+            || self.unconfirmed_match_thresh.is_some()
+            || self.recover_distance.is_some()
+            || self.speed_margin.is_some()
+            || self.height_iou.is_some()
+            || self.motion_compensation.is_some()
+    }
 }
 
 /// One sequence's inputs.
@@ -131,6 +186,12 @@ struct ConfigSummary {
     low_thresh: f32,
     match_thresh: f32,
     buffer: u32,
+    momentum: f32,
+    reupdate: bool,
+    last_observation_iou: f32,
+    speed_margin: f32,
+    height_iou: bool,
+    motion_compensation: bool,
 }
 
 fn default_det_dir() -> PathBuf {
@@ -217,6 +278,33 @@ fn tracker_config(args: &Args, frame_rate: f32) -> ByteTrackConfig {
     if let Some(v) = args.buffer {
         c.buffer = v;
     }
+    if let Some(v) = args.momentum {
+        c.momentum = v;
+    }
+    if let Some(v) = args.reupdate {
+        c.reupdate = v;
+    }
+    if let Some(v) = args.last_observation_iou {
+        c.last_observation_iou = v;
+    }
+    if let Some(v) = args.low_match_thresh {
+        c.low_match_thresh = v;
+    }
+    if let Some(v) = args.unconfirmed_match_thresh {
+        c.unconfirmed_match_thresh = v;
+    }
+    if let Some(v) = args.recover_distance {
+        c.recover_distance = v;
+    }
+    if let Some(v) = args.speed_margin {
+        c.speed_margin = v;
+    }
+    if let Some(v) = args.height_iou {
+        c.height_iou = v;
+    }
+    if let Some(v) = args.motion_compensation {
+        c.motion_compensation = v;
+    }
     c
 }
 
@@ -240,26 +328,35 @@ fn result_row(frame: u32, o: &TrackedObject) -> (String, DetBox) {
     (line, row)
 }
 
-/// Runs our tracker over every frame of a sequence's public detections.
-fn run_tracker(seq: &Sequence, config: ByteTrackConfig) -> anyhow::Result<TrackRun> {
+/// A sequence's public detections, one list per frame `1..=seq_length` (index 0 is frame 1).
+fn load_frames(seq: &Sequence) -> anyhow::Result<Vec<Vec<Detection>>> {
     let dets = read_det(&seq.det_path)?;
     let frames = by_frame(&dets, |d| d.frame);
+    Ok((1..=seq.info.seq_length)
+        .map(|frame| {
+            frames
+                .get(&frame)
+                .map(|v| {
+                    v.iter()
+                        .map(|d| Detection::new(d.bbox, d.score, 0))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+/// Runs our tracker over every frame of a sequence's detections (from [`load_frames`]).
+fn track_frames(frames: &[Vec<Detection>], config: ByteTrackConfig) -> TrackRun {
     let mut tracker = ByteTracker::new(config);
     let mut run = TrackRun {
         rows: Vec::new(),
         text: String::new(),
         tracker_time: Duration::ZERO,
     };
-    let empty = Vec::new();
-    for frame in 1..=seq.info.seq_length {
-        let detections: Vec<Detection> = frames
-            .get(&frame)
-            .unwrap_or(&empty)
-            .iter()
-            .map(|d| Detection::new(d.bbox, d.score, 0))
-            .collect();
+    for (frame, detections) in (1..).zip(frames) {
         let start = Instant::now();
-        let objects = tracker.update(&detections);
+        let objects = tracker.update(detections);
         run.tracker_time += start.elapsed();
         for o in &objects {
             let (line, row) = result_row(frame, o);
@@ -267,7 +364,7 @@ fn run_tracker(seq: &Sequence, config: ByteTrackConfig) -> anyhow::Result<TrackR
             run.rows.push(row);
         }
     }
-    Ok(run)
+    run
 }
 
 fn pct(v: f64) -> String {
@@ -373,6 +470,9 @@ fn score_all(
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.cv {
+        return cv::run(&args);
+    }
     let det_dir = args.det_dir.clone().unwrap_or_else(default_det_dir);
     let gt_dir = args.gt_dir.clone().unwrap_or_else(default_gt_dir);
     let seqs = find_sequences(&gt_dir, &det_dir, &args.sequences)?;
@@ -385,7 +485,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut our_time = Duration::ZERO;
     for s in &seqs {
         gts.insert(s.name.clone(), read_gt(&s.gt_path)?);
-        let run = run_tracker(s, tracker_config(&args, s.info.frame_rate))?;
+        let run = track_frames(&load_frames(s)?, tracker_config(&args, s.info.frame_rate));
         if let Some(out) = &args.out {
             let path = out.join(format!("{}.txt", s.name));
             std::fs::write(&path, &run.text)
@@ -446,6 +546,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             low_thresh: c.low_thresh,
             match_thresh: c.match_thresh,
             buffer: c.buffer,
+            momentum: c.momentum,
+            reupdate: c.reupdate,
+            last_observation_iou: c.last_observation_iou,
+            speed_margin: c.speed_margin,
+            height_iou: c.height_iou,
+            motion_compensation: c.motion_compensation,
         },
         vigil,
         supervision,
