@@ -49,3 +49,26 @@ fn server_section_is_checked() {
     let e = errors("[server]\npassword = \"x\"\n");
     assert!(e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn connection_limits_and_timeouts_have_defaults_and_are_checked() {
+    let ok = VigilConfig::parse("[server]\nmax_connections = 2000\n", "vigil.toml").unwrap();
+    assert_eq!(ok.server.max_connections, 2000);
+    assert_eq!(ok.server.max_connections_per_address, 64);
+    assert_eq!(ok.server.handshake_timeout_seconds, 10);
+    assert_eq!(ok.server.header_timeout_seconds, 10);
+    assert_eq!(ok.server.idle_timeout_seconds, 60);
+    let e = errors(
+        "[server]\nmax_connections_per_address = 0\nheader_timeout_seconds = 0\nidle_timeout_seconds = 100000\n",
+    );
+    for k in [
+        "server.max_connections_per_address",
+        "server.header_timeout_seconds",
+        "server.idle_timeout_seconds",
+    ] {
+        assert!(e.contains(k), "{k}: {e}");
+    }
+    assert!(e.contains("vigil.toml:2:"), "{e}");
+    let e = errors("[server]\nmax_connections = -1\n");
+    assert!(e.contains("max_connections"), "{e}");
+}

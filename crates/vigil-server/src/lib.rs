@@ -34,6 +34,7 @@ pub mod anchor;
 pub mod audit;
 mod audit_verify;
 pub mod auth;
+mod conn;
 mod context;
 mod error;
 pub mod event_feed;
@@ -50,6 +51,7 @@ pub mod tls;
 pub mod web;
 
 pub use auth::{Policy, Security};
+pub use conn::ConnLimits;
 pub use context::{
     AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth, LiveSource,
     MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource, StillAllowed, StoreStatus,

@@ -1,12 +1,14 @@
 //! Starting and stopping the HTTPS server.
 
+use crate::conn::{ConnLimits, Connections, GuardAcceptor};
 use crate::context::AppState;
 use crate::error::ServerError;
 use crate::tls::{self, TlsFiles};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use vigil_core::config::ServerConfig;
 
@@ -17,6 +19,8 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     /// Certificate and key; `None` serves plain HTTP, which is refused unless `listen` is loopback.
     pub tls: Option<TlsFiles>,
+    /// Connection limits and timeouts.
+    pub limits: ConnLimits,
 }
 
 impl ServerOptions {
@@ -26,10 +30,12 @@ impl ServerOptions {
         config: &ServerConfig,
         data_dir: &Path,
     ) -> Result<ServerOptions, ServerError> {
+        let limits = ConnLimits::from_config(config);
         if config.http_loopback_only {
             return Ok(ServerOptions {
                 listen: config.listen,
                 tls: None,
+                limits,
             });
         }
         let files = tls::ensure_files(
@@ -40,6 +46,7 @@ impl ServerOptions {
         Ok(ServerOptions {
             listen: config.listen,
             tls: Some(files),
+            limits,
         })
     }
 }
@@ -50,7 +57,10 @@ pub struct Server {
     handle: Handle<SocketAddr>,
     task: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
+    flusher: tokio::task::JoinHandle<()>,
+    security: Arc<crate::auth::Security>,
     tls: Option<TlsFiles>,
+    conns: Arc<Connections>,
 }
 
 impl Server {
@@ -72,11 +82,17 @@ impl Server {
         let app =
             crate::routes::router(ctx.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let handle: Handle<SocketAddr> = Handle::new();
+        let conns = Connections::new(options.limits);
+        let guard = GuardAcceptor::new(conns.clone());
         let task = match &options.tls {
             Some(files) => {
                 let config = RustlsConfig::from_config(tls::server_config(files)?);
-                let server = axum_server::from_tcp_rustls(listener, config)
+                let acceptor = RustlsAcceptor::new(config)
+                    .handshake_timeout(options.limits.handshake)
+                    .acceptor(guard);
+                let server = axum_server::from_tcp(listener)
                     .map_err(serve_err)?
+                    .acceptor(acceptor)
                     .handle(handle.clone());
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(app).await {
@@ -87,6 +103,7 @@ impl Server {
             None => {
                 let server = axum_server::from_tcp(listener)
                     .map_err(serve_err)?
+                    .acceptor(guard)
                     .handle(handle.clone());
                 tokio::spawn(async move {
                     if let Err(e) = server.serve(app).await {
@@ -112,8 +129,13 @@ impl Server {
                 let s = sec.clone();
                 tokio::select! {
                     _ = sweep.tick() => {
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.sweep_sessions()).await {
-                            tracing::warn!("sweeping sessions: {e}");
+                        let swept = tokio::task::spawn_blocking(move || {
+                            s.sweep_sessions()?;
+                            s.sweep_logins()?;
+                            s.sweep_devices()
+                        });
+                        if let Ok(Err(e)) = swept.await {
+                            tracing::warn!("sweeping sessions and login counts: {e}");
                         }
                         let c = c.clone();
                         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || c.exports.reap(false)).await {
@@ -127,13 +149,32 @@ impl Server {
                 }
             }
         });
+        // Failed logins are written as counts when their window ends.
+        let sec = ctx.security.clone();
+        let every = (ctx.security.policy.limits.audit_window / 4).max(Duration::from_millis(250));
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let s = sec.clone();
+                let _ = tokio::task::spawn_blocking(move || s.flush_attempts(false)).await;
+            }
+        });
         Ok(Server {
             addr,
             handle,
             task,
             sweeper,
+            flusher,
+            security: ctx.security.clone(),
             tls: options.tls,
+            conns,
         })
+    }
+
+    /// Connections open now (TLS handshakes, HTTP and WebSockets).
+    pub fn connections(&self) -> usize {
+        self.conns.open()
     }
 
     /// The bound address.
@@ -160,10 +201,14 @@ impl Server {
         self.tls.as_ref()
     }
 
-    /// Stops accepting, lets requests in flight finish for up to `grace`, then stops.
+    /// Stops accepting, lets requests in flight finish for up to `grace`, then stops; failed logins
+    /// still being counted are written to the audit log.
     pub async fn shutdown(self, grace: Duration) {
         self.handle.graceful_shutdown(Some(grace));
         self.sweeper.abort();
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.task).await;
+        self.flusher.abort();
+        let sec = self.security.clone();
+        let _ = tokio::task::spawn_blocking(move || sec.flush_attempts(true)).await;
     }
 }

@@ -212,6 +212,24 @@ impl Extras {
     }
 }
 
+/// Raises the soft limit on open files to the hard one (at most 65536), so that the server's
+/// connection limit (at most half of it) is not lowered by a small default such as 1024. A failure
+/// only costs that.
+pub fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let want = limit.maximum.unwrap_or(u64::MAX).min(65_536);
+    if limit.current.is_some_and(|c| c < want) {
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            warn!("could not raise the open-file limit to {want}: {e}");
+        }
+    }
+}
+
 /// A started server with what to print.
 pub struct Started {
     /// The server.
@@ -268,6 +286,7 @@ pub fn start(
         .iter()
         .filter_map(|o| vigil_server::origin::normalise(o))
         .collect();
+    raise_open_files_limit();
     let options =
         ServerOptions::from_config(&config.server, &config.data_dir).context("preparing TLS")?;
     let server = engine

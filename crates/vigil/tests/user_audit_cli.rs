@@ -206,3 +206,117 @@ fn first_start_prints_the_url_and_a_setup_token_kept_in_no_file() {
     let (code, out, err) = vigil(&["audit", "verify"], &dir.path().join("data"), None);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// `vigil run` on a configuration, running until dropped (SIGINT, then its exit status is checked).
+struct Running {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Running {
+    fn start(config: &Path) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--config"])
+            .arg(config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(u) = line.strip_prefix("vigil: web UI and API at ") {
+                        break u.to_string();
+                    }
+                }
+                _ => panic!("vigil run printed no URL"),
+            }
+        };
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Running { child, url }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let status = self.child.wait().unwrap();
+        if !std::thread::panicking() {
+            assert!(status.success(), "{status:?}");
+        }
+    }
+}
+
+#[test]
+fn user_unlock_lets_a_slowed_down_admin_in_while_vigil_run_is_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {data:?}\n[server]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let pw = "tulip-orbit-42-canyon";
+    let (code, out, err) = vigil(
+        &["user", "add", "root", "--role", "admin", "--password-stdin"],
+        &data,
+        Some(&format!("{pw}\n")),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let run = Running::start(&config);
+    let pem = std::fs::read(data.join("tls/cert.pem")).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[
+                    ureq::tls::Certificate::from_pem(&pem).unwrap(),
+                ]))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let login = |password: &str| {
+        agent
+            .post(format!("{}/api/login", run.url))
+            .header("Content-Type", "application/json")
+            .send(format!(
+                "{{\"username\": \"root\", \"password\": \"{password}\"}}"
+            ))
+            .unwrap()
+    };
+    for i in 0..5 {
+        assert_eq!(login(&format!("wrong-password-{i}")).status(), 401);
+    }
+    let r = login(pw);
+    assert_eq!(r.status(), 429, "slowed down after 5 failures");
+    assert!(r.headers().contains_key("retry-after"));
+    // On the box, while the server runs.
+    let (code, out, err) = vigil(&["user", "unlock", "root"], &data, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("root: 5 recent failed logins forgotten"),
+        "{out}"
+    );
+    assert_eq!(login(pw).status(), 200, "in at once");
+    let (code, out, _) = vigil(&["user", "unlock", "root"], &data, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("no recent failed logins"), "{out}");
+    let (code, _, err) = vigil(&["user", "unlock", "nobody"], &data, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("no user"), "{err}");
+    drop(run);
+    let conn = rusqlite::Connection::open(data.join("security.db")).unwrap();
+    let unlocks: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'user.unlock' AND user LIKE 'cli:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unlocks, 2);
+}

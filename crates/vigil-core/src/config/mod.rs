@@ -113,6 +113,24 @@ pub struct ServerConfig {
     /// Hours a finished export's file is kept for download before it is deleted (default 24).
     #[serde(default = "ServerConfig::default_export_hours")]
     pub export_retention_hours: u64,
+    /// Connections open at once, in all (default 1024; at most half the open-file limit is used).
+    /// Past it a new connection displaces one not serving a request: the oldest that has made no
+    /// request yet, else the one quiet the longest.
+    #[serde(default = "ServerConfig::default_max_connections")]
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (default 64; live-view WebSockets count).
+    #[serde(default = "ServerConfig::default_max_per_address")]
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to finish the TLS handshake (default 10).
+    #[serde(default = "ServerConfig::default_ten")]
+    pub handshake_timeout_seconds: u64,
+    /// Seconds a client has to send a request head, from its first byte (default 10).
+    #[serde(default = "ServerConfig::default_ten")]
+    pub header_timeout_seconds: u64,
+    /// Seconds a connection may stay without a byte either way before it is closed (default 60;
+    /// live-view WebSockets excepted).
+    #[serde(default = "ServerConfig::default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
 }
 
 impl ServerConfig {
@@ -130,6 +148,22 @@ impl ServerConfig {
 
     fn default_export_hours() -> u64 {
         24
+    }
+
+    fn default_max_connections() -> usize {
+        1024
+    }
+
+    fn default_max_per_address() -> usize {
+        64
+    }
+
+    fn default_ten() -> u64 {
+        10
+    }
+
+    fn default_idle_timeout() -> u64 {
+        60
     }
 
     /// The role names `require_mfa` accepts.
@@ -172,6 +206,25 @@ impl ServerConfig {
                 "export_retention_hours",
                 "must be between 1 and 8760".into(),
             ));
+        }
+        for (k, v, max) in [
+            ("max_connections", self.max_connections as u64, 1_000_000),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u64,
+                1_000_000,
+            ),
+            (
+                "handshake_timeout_seconds",
+                self.handshake_timeout_seconds,
+                3600,
+            ),
+            ("header_timeout_seconds", self.header_timeout_seconds, 3600),
+            ("idle_timeout_seconds", self.idle_timeout_seconds, 86_400),
+        ] {
+            if v == 0 || v > max {
+                out.push(at(k, format!("must be between 1 and {max}")));
+            }
         }
         for (i, r) in self.require_mfa.iter().enumerate() {
             if !Self::ROLES.contains(&r.as_str()) {
@@ -226,6 +279,11 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             audit_syslog: None,
             export_retention_hours: Self::default_export_hours(),
+            max_connections: Self::default_max_connections(),
+            max_connections_per_address: Self::default_max_per_address(),
+            handshake_timeout_seconds: Self::default_ten(),
+            header_timeout_seconds: Self::default_ten(),
+            idle_timeout_seconds: Self::default_idle_timeout(),
         }
     }
 }

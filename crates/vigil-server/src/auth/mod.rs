@@ -1,11 +1,14 @@
 //! The security database (`security.db`, SQLite in WAL mode): users, sessions, API tokens, MFA recovery
-//! codes and the audit log, plus the one-time setup token and the login rate limiter.
+//! codes, known devices, per-account login counts and the audit log, plus the one-time setup token,
+//! the per-address login limiter and the gate bounding password hashing.
 //!
 //! Secrets are never stored in clear: passwords as argon2id hashes, session ids, API tokens and recovery
 //! codes (256-bit / 50-bit random values) as SHA-256 hashes, the setup token only as a hash in memory.
 //! The TOTP secrets are stored as they are (needed to check codes); the database file is created
 //! readable by its owner only.
 
+pub mod attempts;
+pub mod devices;
 pub mod limit;
 pub mod mfa;
 pub mod password;
@@ -16,10 +19,11 @@ pub mod users;
 use crate::error::ServerError;
 use crate::perms::Role;
 use limit::{Limiter, LoginLimits};
+use password::HashGate;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How sessions, MFA and login protection behave.
@@ -77,8 +81,13 @@ pub struct Security {
     /// Sessions, MFA and login protection settings.
     pub policy: Policy,
     setup: Mutex<Option<[u8; 32]>>,
-    /// Login rate limiting and lockout.
-    pub limiter: Limiter,
+    /// Login rate limiting and slowing down (per address; the per-account counts are in the
+    /// database).
+    pub limiter: Arc<Limiter>,
+    /// Bounds concurrent password hashing.
+    pub hashing: Arc<HashGate>,
+    /// Failed attempts waiting to be written to the audit log as counts.
+    attempts: attempts::AttemptLog,
     /// The key of the audit chain (`data_dir/keys/audit.key`).
     pub(crate) audit_key: crate::keys::KeyFile,
     /// Where the audit log's current keyed section begins.
@@ -185,6 +194,8 @@ impl Security {
         conn.execute_batch(SCHEMA).map_err(e)?;
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
+        conn.execute_batch(limit::SCHEMA).map_err(e)?;
+        conn.execute_batch(devices::SCHEMA).map_err(e)?;
         tokens::never_reuse_ids(&conn).map_err(e)?;
         let dir = path
             .parent()
@@ -195,7 +206,9 @@ impl Security {
         if created {
             tracing::info!("created the audit key {}", audit_key.path.display());
         }
-        let limiter = Limiter::new(policy.limits.clone());
+        let limiter = Arc::new(Limiter::new(policy.limits.clone()));
+        let l = &policy.limits;
+        let hashing = HashGate::new(l.hash_concurrency, l.hash_queue, l.hash_wait);
         let anchor = crate::anchor::Anchorer::new(dir, policy.audit_syslog.clone());
         let sec = Security {
             conn: Mutex::new(conn),
@@ -203,6 +216,8 @@ impl Security {
             policy,
             setup: Mutex::new(None),
             limiter,
+            hashing,
+            attempts: Default::default(),
             audit_key,
             keyed_from: Default::default(),
             anchor,

@@ -254,7 +254,12 @@ impl Security {
 
     /// The user whose password this is, or `None` (unknown user, disabled user, wrong password: the
     /// same time is spent in each case).
-    pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>, ServerError> {
+    pub fn check_password(
+        &self,
+        name: &str,
+        password: &str,
+        slot: &mut password::HashSlot,
+    ) -> Result<Option<User>, ServerError> {
         let row: Option<(i64, String, bool)> = self
             .db()
             .query_row(
@@ -266,7 +271,7 @@ impl Security {
             .map_err(self.e())?;
         match row {
             Some((id, hash, disabled)) => {
-                let ok = password::verify(&hash, password);
+                let ok = slot.verify(&hash, password);
                 if ok && !disabled {
                     Ok(Some(self.user(id)?))
                 } else {
@@ -274,7 +279,7 @@ impl Security {
                 }
             }
             None => {
-                password::verify_dummy(password);
+                slot.verify_dummy(password);
                 Ok(None)
             }
         }

@@ -262,13 +262,18 @@ fn is_write(m: &Method) -> bool {
 
 /// The session id in a `Cookie` header, if any.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name` in the `Cookie` headers, if any.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
 }
 
@@ -297,7 +302,10 @@ async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Prin
     blocking(move || sec.token(&token)).await
 }
 
-/// The one authorization gate in front of every route.
+/// The one authorization gate in front of every route. A refused request's body is read (bounded by
+/// [`MAX_BODY`]) before the answer goes out: a client that sent it on a keep-alive connection then
+/// reads the 401/403/404 and can go on using the connection, instead of finding it closed under its
+/// next request.
 async fn authorize(
     State((ctx, spec)): State<(AppState, &'static RouteSpec)>,
     req: Request,
@@ -313,10 +321,28 @@ async fn authorize(
     if spec.access == Access::Public {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let principal = match authenticate(&ctx, &parts.headers).await {
+    match gate(&ctx, spec, &mut parts).await {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(refusal) => {
+            let _ = axum::body::to_bytes(body, MAX_BODY).await;
+            refusal
+        }
+    }
+}
+
+/// Who may make this request to a non-public route, or the answer that refuses it.
+async fn gate(
+    ctx: &AppState,
+    spec: &'static RouteSpec,
+    parts: &mut axum::http::request::Parts,
+) -> Result<Principal, Response> {
+    let principal = match authenticate(ctx, &parts.headers).await {
         Ok(Some(p)) => p,
-        Ok(None) => return ApiError::unauthenticated().into_response(),
-        Err(e) => return e.into_response(),
+        Ok(None) => return Err(ApiError::unauthenticated().into_response()),
+        Err(e) => return Err(e.into_response()),
     };
     if let Via::Session { csrf, .. } = &principal.via
         && is_write(&parts.method)
@@ -327,20 +353,22 @@ async fn authorize(
             .map(HeaderValue::as_bytes)
             .unwrap_or_default();
         if !same(given, csrf.as_bytes()) {
-            return ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "csrf",
                 "missing or wrong X-CSRF-Token header",
             )
-            .into_response();
+            .into_response());
         }
     }
     match spec.access {
         Access::Public => {}
         Access::Session => {
             if !matches!(principal.via, Via::Session { .. }) {
-                return ApiError::forbidden("this route needs a login session, not an API token")
-                    .into_response();
+                return Err(ApiError::forbidden(
+                    "this route needs a login session, not an API token",
+                )
+                .into_response());
             }
         }
         Access::Perm(p) => {
@@ -354,16 +382,22 @@ async fn authorize(
                          the token works again once they have"
                     }
                 };
-                return ApiError::new(StatusCode::FORBIDDEN, "mfa_enrollment_required", message)
-                    .into_response();
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "mfa_enrollment_required",
+                    message,
+                )
+                .into_response());
             }
             if !principal.can(p) {
-                return ApiError::forbidden(format!("this needs the {} permission", p.name()))
-                    .into_response();
+                return Err(
+                    ApiError::forbidden(format!("this needs the {} permission", p.name()))
+                        .into_response(),
+                );
             }
         }
     }
-    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await
+    if let Ok(params) = RawPathParams::from_request_parts(parts, &()).await
         && let Some((_, camera)) = params.iter().find(|(k, _)| *k == "camera")
     {
         let camera = camera.to_string();
@@ -375,9 +409,8 @@ async fn authorize(
                 .unwrap_or(false)
         };
         if !visible {
-            return ApiError::not_found(format!("no camera {camera:?}")).into_response();
+            return Err(ApiError::not_found(format!("no camera {camera:?}")).into_response());
         }
     }
-    parts.extensions.insert(principal);
-    next.run(Request::from_parts(parts, body)).await
+    Ok(principal)
 }

@@ -4,6 +4,7 @@
 //! clients with keep-alive connections: first page, one camera, one kind, a word search and the next
 //! page by cursor. Prints p50 / p99 / max per query and overall, the request rate, and each p50 against
 //! the same query through `EventReader` in-process in the same run (the floor without HTTP and TLS).
+//! `--hostile` measures one client before and during an attack instead ([`super::bench_hostile`]).
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -36,6 +37,14 @@ pub struct Args {
     /// Server worker threads (like `vigil run`'s I/O runtime).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// One normal client, first on a quiet server, then while it is attacked (bad logins, idle and
+    /// slowloris connections) and a live viewer watches: p99 under attack against quiet.
+    #[arg(long)]
+    pub hostile: bool,
+    /// The video a live camera replays for the viewer of `--hostile` (default: the shared footage's
+    /// car clip, when present).
+    #[arg(long)]
+    pub video: Option<PathBuf>,
 }
 
 const CAMERAS: usize = 16;
@@ -189,16 +198,69 @@ fn store(dir: &std::path::Path, events: usize) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-struct NoCameras;
+/// The live cameras of the bench (none, or the one `--hostile` replays).
+struct BenchCameras(Vec<String>);
 
-impl StatusSource for NoCameras {
+impl StatusSource for BenchCameras {
     fn status(&self) -> SystemStatus {
-        SystemStatus::default()
+        SystemStatus {
+            cameras: self
+                .0
+                .iter()
+                .map(|name| vigil_server::CameraHealth {
+                    name: name.clone(),
+                    online: true,
+                    ..Default::default()
+                })
+                .collect(),
+            ..SystemStatus::default()
+        }
     }
 }
 
+/// A live camera replaying `video` in real time, looping, for as long as the process runs.
+fn replay_live(video: &std::path::Path) -> anyhow::Result<vigil_mp4::live_hub::LiveHub> {
+    let frames = vigil_media::demux::demux_file(video)
+        .with_context(|| format!("reading {}", video.display()))?;
+    let (mut publisher, hub) = vigil_mp4::live_hub::live_channel(LIVE_CAMERA);
+    std::thread::spawn(move || {
+        let span = frames.duration().0;
+        let step = Duration::from_secs_f64(frames.frame_duration.0 as f64 / 90_000.0);
+        let mut offset = 0;
+        loop {
+            for f in &frames.frames {
+                let mut f = f.clone();
+                f.pts.0 += offset;
+                publisher.publish(&f);
+                std::thread::sleep(step);
+            }
+            offset += span;
+        }
+    });
+    Ok(hub)
+}
+
+const LIVE_CAMERA: &str = "live";
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// A client (keep-alive) trusting only the certificate in `pem`.
+pub(crate) fn agent_trusting(pem: &[u8]) -> anyhow::Result<ureq::Agent> {
+    let ca = ureq::tls::Certificate::from_pem(pem)?.to_owned();
+    Ok(ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+                .build(),
+        )
+        .build()
+        .into())
+}
+
+fn ctx_camera(video: &Option<PathBuf>) -> Option<&'static str> {
+    video.as_ref().map(|_| LIVE_CAMERA)
 }
 
 /// Runs `vigil bench-api`.
@@ -223,17 +285,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         playback: true,
         export: true,
     })?;
-    let (_, token) = security.create_token(admin.id, "bench", &["events".to_string()])?;
-    let ctx = Arc::new(AppContext::new(
+    let (_, token) = security.create_token(
+        admin.id,
+        "bench",
+        &["events".to_string(), "live".to_string()],
+    )?;
+    let video = match &args.video {
+        Some(v) => Some(v.clone()),
+        None => {
+            Some(crate::paths::footage_dir().join("intel/car-detection.mp4")).filter(|p| p.exists())
+        }
+    };
+    let live = match (&video, args.hostile) {
+        (Some(v), true) => Some(replay_live(v)?),
+        _ => None,
+    };
+    let cameras = live.iter().map(|h| h.camera().to_string()).collect();
+    let mut ctx = AppContext::new(
         security,
         Some(store.clone()),
-        Arc::new(NoCameras),
+        Arc::new(BenchCameras(cameras)),
         &data,
-    ));
+    );
+    ctx.live = live.map(|h| {
+        Arc::new(vigil_server::LiveStreams::new([h])) as Arc<dyn vigil_server::LiveSource>
+    });
+    let ctx = Arc::new(ctx);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers)
         .enable_all()
         .build()?;
+    crate::serve::raise_open_files_limit();
     let mut options = ServerOptions::from_config(&Default::default(), &data)?;
     options.listen = "127.0.0.1:0".parse()?;
     let cert = options
@@ -297,25 +379,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         direct.push(percentile_sorted(&times, 50.0));
     }
 
+    if args.hostile {
+        let paths: Vec<(&str, String)> = queries.iter().map(|(n, q, _)| (*n, q.clone())).collect();
+        let result = crate::cmd::bench_hostile::run(crate::cmd::bench_hostile::Target {
+            server: &server,
+            cert: &cert,
+            token: &token,
+            queries: &paths,
+            requests: args.requests * queries.len(),
+            camera: ctx_camera(&video),
+        });
+        runtime.block_on(server.shutdown(Duration::from_secs(2)));
+        return result;
+    }
     let pem = std::fs::read(&cert)?;
-    let ca = ureq::tls::Certificate::from_pem(&pem)?;
-    let make_agent = || -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(std::slice::from_ref(
-                        &ca,
-                    )))
-                    .build(),
-            )
-            .build()
-            .into()
-    };
+    let agents = (0..args.clients)
+        .map(|_| agent_trusting(&pem))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let started = Instant::now();
     let results: Vec<Vec<Vec<Duration>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..args.clients)
-            .map(|c| {
-                let agent = make_agent();
+        let handles: Vec<_> = agents
+            .into_iter()
+            .enumerate()
+            .map(|(c, agent)| {
                 let (url, token, queries) = (&url, &token, &queries);
                 scope.spawn(move || -> anyhow::Result<Vec<Vec<Duration>>> {
                     let mut per = vec![Vec::with_capacity(args.requests); queries.len()];

@@ -1,7 +1,8 @@
-//! `vigil user add|list|passwd|reset-mfa|role`: manage the accounts of the web UI and API directly in
-//! the security database (for the first admin without the setup token, or a lost password). Every change
-//! is written to the audit log as `cli:<account>` from `local`, the account being the one of the real
-//! user id running the command (not `$USER`, which anyone can set).
+//! `vigil user add|list|passwd|reset-mfa|role|unlock`: manage the accounts of the web UI and API directly
+//! in the security database (for the first admin without the setup token, a lost password, or an account
+//! slowed down by someone else's guesses). Every change is written to the audit log as `cli:<account>`
+//! from `local`, the account being the one of the real user id running the command (not `$USER`, which
+//! anyone can set). It works while `vigil run` runs: both use `security.db`.
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, IsTerminal, Write};
@@ -93,6 +94,14 @@ pub enum UserCommand {
         /// A viewer may export.
         #[arg(long)]
         export: Option<bool>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Forget a user's failed logins: an account slowed down by wrong passwords (someone else's
+    /// guesses, say) can log in at once again. Works while `vigil run` is running.
+    Unlock {
+        /// Login name.
+        name: String,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -267,6 +276,23 @@ pub fn run(command: UserCommand) -> anyhow::Result<()> {
                 "MFA of {} is off; they enrol again at their next login",
                 user.username
             );
+        }
+        UserCommand::Unlock { name, data } => {
+            let sec = open(&data)?;
+            let user = find(&sec, &name)?;
+            let before = sec.throttle(&user.username)?;
+            let had = sec.unlock(&user.username)?;
+            let detail = if had {
+                format!(
+                    "{:.0} recent failed logins forgotten; it was slowed down for {} s more",
+                    before.failures.ceil(),
+                    before.wait.as_secs()
+                )
+            } else {
+                "no recent failed logins".to_string()
+            };
+            sec.audit(&who(), "local", "user.unlock", &user.username, &detail)?;
+            println!("{}: {detail}; they can log in now", user.username);
         }
         UserCommand::Role {
             name,

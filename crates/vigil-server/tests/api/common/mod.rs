@@ -3,6 +3,9 @@
 //! and a real HTTPS client (ureq + rustls) that trusts that certificate.
 #![allow(dead_code)]
 
+pub mod child;
+pub mod net;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,7 +61,9 @@ pub struct Setup {
     pub live: Option<Arc<dyn vigil_server::LiveSource>>,
     /// Plugged-in web UI files.
     pub assets: Option<Arc<dyn vigil_server::Assets>>,
-    /// Plugged-in camera health (instead of the store's or none).
+    /// Connection limits and timeouts (default: the server's).
+    pub limits: Option<vigil_server::ConnLimits>,
+    /// Camera health (default: the store's cameras, or none).
     pub status: Option<Arc<dyn vigil_server::StatusSource>>,
 }
 
@@ -184,6 +189,9 @@ impl TestServer {
         let ctx = Arc::new(ctx);
         let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
         options.listen = "127.0.0.1:0".parse().unwrap();
+        if let Some(l) = setup.limits {
+            options.limits = l;
+        }
         let cert_path = options.tls.as_ref().unwrap().cert.clone();
         let server = runtime
             .block_on(Server::start(ctx.clone(), options))
@@ -350,7 +358,7 @@ impl Drop for TestServer {
     }
 }
 
-struct NoCameras;
+pub struct NoCameras;
 
 impl vigil_server::StatusSource for NoCameras {
     fn status(&self) -> vigil_server::SystemStatus {
@@ -447,4 +455,14 @@ pub fn operations(doc: &Value) -> Vec<(String, String, String)> {
         }
     }
     out
+}
+
+/// The failed attempts an aggregated audit entry stands for: N for "N more within ..." and "N failures
+/// for ...", 1 otherwise.
+pub fn attempts_in(e: &vigil_server::audit::AuditEntry) -> u64 {
+    e.detail
+        .split_once(" more within ")
+        .or_else(|| e.detail.split_once(" failures for "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(1)
 }
