@@ -53,6 +53,8 @@ enum Command {
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
+    /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
+    BenchCameras(cmd::bench_cameras::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -80,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Audit(command) => cmd::audit::run(command),
         Command::Security(command) => cmd::security::run(command),
         Command::BenchApi(args) => cmd::bench_api::run(args),
+        Command::BenchCameras(args) => cmd::bench_cameras::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

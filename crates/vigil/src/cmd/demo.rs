@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 /// The demo scenes known by file name, with the rules drawn for them (`demo/rules/*.toml`).
-const SCENES: &[(&str, &str, &str)] = &[
+pub(crate) const SCENES: &[(&str, &str, &str)] = &[
     (
         "intel/one-by-one-person-detection.mp4",
         "walkway",
@@ -56,7 +56,7 @@ const STORE_RULES: &str = include_str!("../../../../demo/rules/store-aisle.toml"
 
 /// A rules file (`[[zone]]`, `[[line]]`, `[[rule]]`...) placed under `[rules.CAMERA]` of a `vigil.toml`:
 /// every table header is re-rooted; comments and values stay as they are.
-fn rules_section(camera: &str, rules: &str) -> String {
+pub(crate) fn rules_section(camera: &str, rules: &str) -> String {
     let mut out = String::new();
     for line in rules.lines() {
         let t = line.trim_start();

@@ -5,6 +5,7 @@ pub mod analyze_rules;
 pub mod audit;
 pub mod bench;
 pub mod bench_api;
+pub mod bench_cameras;
 pub mod bench_hostile;
 pub mod bench_record;
 pub mod config;

@@ -304,6 +304,14 @@ impl Engine {
         &self.cameras
     }
 
+    /// Each recorder's counters (camera name, status), in start order.
+    pub fn recorder_status(&self) -> Vec<(String, vigil_store::RecorderStatus)> {
+        self.recorders
+            .iter()
+            .map(|(camera, r)| (camera.clone(), r.status()))
+            .collect()
+    }
+
     /// Alert delivery, when configured.
     pub fn alerts(&self) -> Option<AlertHandle> {
         self.alerts.clone()

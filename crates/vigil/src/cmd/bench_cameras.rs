@@ -1,0 +1,780 @@
+//! `vigil bench-cameras`: how many cameras one box runs. N RTSP cameras from the GStreamer test server
+//! (each a 1280x720 25 fps 2 Mbit/s main stream and a 640x360 sub stream, made once from the demo footage),
+//! the whole system running in this process as under `vigil run` (main streams recorded, sub streams
+//! analysed at `detect_fps`, the demo scenes' rules, events stored, alerts over MQTT, the HTTPS server
+//! up and idle). After a warm-up it measures, per camera: analysed fps, skipped analysis frames, frames
+//! received and recorded, recording drops, the CPU of its threads; for the process: CPU by thread kind
+//! and memory; the RTSP server's CPU apart; and the true alert latency, from the receive time of the
+//! frame that started an event to its MQTT message at a subscriber in this process.
+//!
+//! `--search` looks for the largest N that runs with zero skipped analysis frames, every camera at its
+//! target analysis rate and zero recording drops: it doubles N until a run fails, then bisects.
+
+use crate::cmd::demo::{SCENES, rules_section};
+use crate::engine::{Engine, EngineOptions};
+use anyhow::{Context, bail};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vigil_core::latency::percentile;
+use vigil_media::test_server::{Mount, RtspTestServer};
+
+/// Arguments of `vigil bench-cameras`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Cameras (the first N tried with `--search`).
+    #[arg(long, default_value_t = 16)]
+    cameras: usize,
+    /// Seconds measured after the warm-up.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seconds of warm-up before measuring (connections, model load, first key frames).
+    #[arg(long, default_value_t = 20)]
+    warmup: u64,
+    /// Frame rate of the sub (analysed) stream.
+    #[arg(long, default_value_t = 5.0)]
+    sub_fps: f64,
+    /// Analysed frames per second per camera (`[analysis] detect_fps`).
+    #[arg(long, default_value_t = 5.0)]
+    detect_fps: f64,
+    /// Search for the largest N that passes (doubling from `--cameras`, then bisecting).
+    #[arg(long)]
+    search: bool,
+    /// Resolution of the search, in cameras.
+    #[arg(long, default_value_t = 4)]
+    step: usize,
+    /// Largest N the search tries.
+    #[arg(long, default_value_t = 128)]
+    max: usize,
+    /// MQTT broker for the alerts and the latency probe (`HOST:PORT`); none listening: no alerts.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: String,
+    /// Directory holding the model files (default: ../shared/models, then the download cache).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Where the generated streams are cached (default: ~/.cache/vigil).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Print one JSON line per run as well.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One camera's figures over the measured window.
+#[derive(Debug, Clone, Serialize)]
+struct CameraFigures {
+    name: String,
+    analysed_fps: f64,
+    skipped: u64,
+    main_received_fps: f64,
+    sub_received_fps: f64,
+    recorded_frames: u64,
+    recording_dropped: u64,
+    /// Frames the RTSP session received that never reached the recorder's index (in flight excluded).
+    recording_lost: i64,
+    cpu_percent: f64,
+}
+
+/// One run at N cameras.
+#[derive(Debug, Clone, Serialize)]
+struct RunFigures {
+    bench: &'static str,
+    cameras: usize,
+    seconds: f64,
+    target_fps: f64,
+    passed: bool,
+    why_not: Vec<String>,
+    analysed_fps_min: f64,
+    analysed_fps_median: f64,
+    analysed_fps_max: f64,
+    skipped_total: u64,
+    recorded_frames: u64,
+    recording_dropped: u64,
+    recording_lost: i64,
+    cpu_cores: f64,
+    cpu_cores_by_thread: BTreeMap<String, f64>,
+    rtsp_server_cores: f64,
+    rss_mb: f64,
+    rss_mb_per_camera: f64,
+    degraded_cameras: usize,
+    fair_fps: Option<f64>,
+    alerts: usize,
+    alert_latency_ms_p50: Option<f64>,
+    alert_latency_ms_p99: Option<f64>,
+    alert_latency_ms_max: Option<f64>,
+    per_camera: Vec<CameraFigures>,
+}
+
+/// Runs `vigil bench-cameras`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    RtspTestServer::check_available().context("the GStreamer RTSP test server is needed")?;
+    if args.cameras == 0 || args.seconds == 0 {
+        bail!("--cameras and --seconds must be at least 1");
+    }
+    crate::serve::raise_open_files_limit();
+    let cache = args.cache.clone().unwrap_or_else(default_cache);
+    let scenes = prepare_scenes(&cache, args.sub_fps)?;
+    if !args.search {
+        let r = measure(&args, &scenes, args.cameras)?;
+        report(&args, &r);
+        return Ok(());
+    }
+    let mut best: Option<RunFigures> = None;
+    let mut first_fail: Option<usize> = None;
+    let mut n = args.cameras.min(args.max);
+    let step = args.step.max(1);
+    loop {
+        let r = measure(&args, &scenes, n)?;
+        report(&args, &r);
+        if r.passed {
+            best = Some(r);
+        } else {
+            first_fail = Some(n);
+        }
+        let lo = best.as_ref().map_or(0, |b| b.cameras);
+        let next = match first_fail {
+            None if n >= args.max => break,
+            None => (n * 2).min(args.max),
+            Some(hi) if hi <= lo + step => break,
+            Some(hi) => {
+                let mid = lo + (hi - lo) / 2;
+                (mid / step * step).max(lo + step).min(hi - 1).max(1)
+            }
+        };
+        if next == n || next == 0 {
+            break;
+        }
+        n = next;
+    }
+    match best {
+        Some(b) => println!(
+            "\nlargest passing: {} cameras (analysis {:.2}-{:.2} fps of {}, 0 skipped, 0 recording drops, \
+             {:.2} cores, {:.0} MB RSS{})",
+            b.cameras,
+            b.analysed_fps_min,
+            b.analysed_fps_max,
+            b.target_fps,
+            b.cpu_cores,
+            b.rss_mb,
+            first_fail.map_or(String::new(), |f| format!("; {f} cameras failed"))
+        ),
+        None => println!("\nno N passed (smallest tried: {})", args.cameras),
+    }
+    Ok(())
+}
+
+fn default_cache() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/vigil")
+}
+
+/// One scene's generated streams and its rules.
+struct Scene {
+    name: String,
+    main: PathBuf,
+    sub: PathBuf,
+    rules: &'static str,
+}
+
+/// Makes (once) the main and sub stream of every demo scene in the footage, or of a synthetic pattern.
+fn prepare_scenes(cache: &Path, sub_fps: f64) -> anyhow::Result<Vec<Scene>> {
+    let dir = cache.join("bench-cameras");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let footage = crate::paths::footage_dir();
+    let mut scenes = Vec::new();
+    for (rel, name, rules) in SCENES {
+        let source = footage.join(rel);
+        if source.is_file() {
+            scenes.push(Scene {
+                name: name.to_string(),
+                main: encode(&source, &dir, name, 1280, 720, 25.0, 2000)?,
+                sub: encode(&source, &dir, name, 640, 360, sub_fps, 512)?,
+                rules,
+            });
+        }
+    }
+    if scenes.is_empty() {
+        eprintln!(
+            "bench-cameras: no demo footage in {}: using a synthetic test pattern (no events)",
+            footage.display()
+        );
+        let source = PathBuf::from("testsrc2");
+        scenes.push(Scene {
+            name: "pattern".into(),
+            main: encode(&source, &dir, "pattern", 1280, 720, 25.0, 2000)?,
+            sub: encode(&source, &dir, "pattern", 640, 360, sub_fps, 512)?,
+            rules: "",
+        });
+    }
+    let names: Vec<&str> = scenes.iter().map(|s| s.name.as_str()).collect();
+    eprintln!(
+        "bench-cameras: camera i shows scene i mod {}: {}",
+        scenes.len(),
+        names.join(", ")
+    );
+    Ok(scenes)
+}
+
+/// 60 s of `source` (looped) as a camera would send it: H.264 High without B-frames, a key frame every
+/// 2 s, constant bit rate. `testsrc2` as the source is FFmpeg's synthetic pattern.
+fn encode(
+    source: &Path,
+    dir: &Path,
+    name: &str,
+    w: u32,
+    h: u32,
+    fps: f64,
+    kbps: u32,
+) -> anyhow::Result<PathBuf> {
+    let out = dir.join(format!("{name}-{w}x{h}-{fps}fps-{kbps}k.mp4"));
+    if out.exists() {
+        return Ok(out);
+    }
+    eprintln!("bench-cameras: making {} (once)", out.display());
+    let partial = dir.join(format!("{name}-{w}x{h}-{fps}fps-{kbps}k.partial.mp4"));
+    let gop = ((fps * 2.0).round() as u32).max(1).to_string();
+    let rate = format!("{kbps}k");
+    let buf = format!("{}k", kbps * 2);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y"]);
+    if source == Path::new("testsrc2") {
+        cmd.args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={w}x{h}:rate={fps}"),
+        ]);
+    } else {
+        cmd.args(["-stream_loop", "-1", "-i"]).arg(source);
+    }
+    cmd.args([
+        "-t",
+        "60",
+        "-an",
+        "-vf",
+        &format!("scale={w}:{h},fps={fps}"),
+    ])
+    .args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-profile:v",
+        "high",
+    ])
+    .args([
+        "-bf",
+        "0",
+        "-g",
+        &gop,
+        "-keyint_min",
+        &gop,
+        "-sc_threshold",
+        "0",
+    ])
+    .args(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &buf])
+    .args(["-pix_fmt", "yuv420p"])
+    .arg(&partial);
+    let status = cmd.status().context("running ffmpeg")?;
+    if !status.success() {
+        bail!("ffmpeg failed making {}", out.display());
+    }
+    std::fs::rename(&partial, &out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+fn camera_name(i: usize) -> String {
+    format!("c{:02}", i + 1)
+}
+
+/// The `vigil.toml` of a run.
+fn config_text(
+    args: &Args,
+    data: &Path,
+    server: &RtspTestServer,
+    scenes: &[Scene],
+    n: usize,
+    mqtt: Option<(&str, u16, &str)>,
+) -> anyhow::Result<String> {
+    let recordings = data.join("recordings");
+    std::fs::create_dir_all(&recordings)?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut text = format!(
+        "data_dir = {:?}\n\n[server]\nlisten = \"{listen}\"\n\n[analysis]\ndetect_fps = {}\n\n\
+         [storage]\n[[storage.dirs]]\nname = \"bench\"\npath = {:?}\nmax_bytes = \"200 GiB\"\n",
+        data.display().to_string(),
+        args.detect_fps,
+        recordings.display().to_string(),
+    );
+    if let Some((host, port, prefix)) = mqtt {
+        text.push_str(&format!(
+            "\n[mqtt]\nhost = {host:?}\nport = {port}\ntopic_prefix = {prefix:?}\n\
+             client_id = {prefix:?}\ndiscovery = false\n"
+        ));
+    }
+    for i in 0..n {
+        let name = camera_name(i);
+        text.push_str(&format!(
+            "\n[[camera]]\nname = {name:?}\nmain = \"{}\"\nsub = \"{}\"\n",
+            server.url(&format!("{name}-main")),
+            server.url(&format!("{name}-sub")),
+        ));
+    }
+    for i in 0..n {
+        let scene = &scenes[i % scenes.len()];
+        if !scene.rules.is_empty() {
+            text.push('\n');
+            text.push_str(&rules_section(&camera_name(i), scene.rules));
+        }
+    }
+    Ok(text)
+}
+
+/// Counters read at the start and at the end of the measured window.
+struct Sample {
+    at: Instant,
+    process_cpu: f64,
+    threads: BTreeMap<String, f64>,
+    server_cpu: f64,
+    cameras: Vec<CameraSample>,
+}
+
+#[derive(Default, Clone)]
+struct CameraSample {
+    analysed: u64,
+    skipped: u64,
+    main_received: u64,
+    sub_received: u64,
+    recorder_in: u64,
+    written: u64,
+    dropped: u64,
+    queued: u64,
+}
+
+fn sample(engine: &Engine, server_pid: Option<u32>) -> Sample {
+    let recorders: BTreeMap<String, vigil_store::RecorderStatus> =
+        engine.recorder_status().into_iter().collect();
+    let cameras = engine
+        .cameras()
+        .iter()
+        .map(|c| {
+            let (analysed, skipped) = c
+                .analysis
+                .as_ref()
+                .map(|a| {
+                    let (s, skipped) = a.snapshot();
+                    (s.frames, skipped)
+                })
+                .unwrap_or_default();
+            let r = recorders.get(&c.name).cloned().unwrap_or_default();
+            CameraSample {
+                analysed,
+                skipped,
+                main_received: c.main.as_ref().map_or(0, |m| m.snapshot().frames),
+                sub_received: c.sub.as_ref().map_or(0, |m| m.snapshot().frames),
+                recorder_in: r.frames_in,
+                written: r.frames_written,
+                dropped: r.frames_dropped,
+                queued: r.queued as u64,
+            }
+        })
+        .collect();
+    Sample {
+        at: Instant::now(),
+        process_cpu: proc_cpu_seconds("/proc/self/stat").unwrap_or(0.0),
+        threads: thread_cpu(),
+        server_cpu: server_pid
+            .and_then(|p| proc_cpu_seconds(&format!("/proc/{p}/stat")))
+            .unwrap_or(0.0),
+        cameras,
+    }
+}
+
+/// utime + stime of a `/proc/.../stat` file, in seconds.
+fn proc_cpu_seconds(path: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / rustix::param::clock_ticks_per_second() as f64)
+}
+
+/// CPU seconds of this process's threads by name.
+fn thread_cpu() -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in dir.flatten() {
+        let p = task.path();
+        let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        let stat = p.join("stat");
+        if let Some(cpu) = stat.to_str().and_then(proc_cpu_seconds) {
+            *out.entry(name.trim().to_string()).or_insert(0.0) += cpu;
+        }
+    }
+    out
+}
+
+/// The kind of a thread for the CPU breakdown (`rec:c01/main` -> `rec`, `vigil-io` -> `vigil-io`).
+fn thread_kind(name: &str) -> String {
+    match name.split_once(':') {
+        Some((kind, _)) => kind.to_string(),
+        None => name.to_string(),
+    }
+}
+
+fn rss_mb() -> f64 {
+    vigil_pipeline::stats::current_rss_bytes().unwrap_or(0) as f64 / 1e6
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Latencies (ms) of event start messages received on `prefix/events/#` while `measuring` is set.
+#[derive(Clone, Default)]
+struct AlertProbe {
+    latencies: Arc<Mutex<Vec<f64>>>,
+    measuring: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AlertProbe {
+    fn start(host: &str, port: u16, prefix: &str) -> anyhow::Result<Self> {
+        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+        let probe = AlertProbe::default();
+        let mut options = MqttOptions::new(format!("{prefix}-probe"), host, port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = Client::new(options, 64);
+        client
+            .subscribe(format!("{prefix}/events/#"), QoS::AtMostOnce)
+            .context("subscribing the alert probe")?;
+        let p = probe.clone();
+        std::thread::Builder::new()
+            .name("alert-probe".into())
+            .spawn(move || {
+                let _client = client;
+                for n in connection.iter() {
+                    match n {
+                        Ok(Event::Incoming(Packet::Publish(m))) => p.on_message(&m.payload),
+                        Ok(_) => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                    }
+                }
+            })?;
+        Ok(probe)
+    }
+
+    fn on_message(&self, payload: &[u8]) {
+        let received = now_ms();
+        if !self.measuring.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
+        if v["phase"] != "start" {
+            return;
+        }
+        if let Some(frame_ms) = v["last"]["unix_ms"].as_i64()
+            && let Ok(mut l) = self.latencies.lock()
+        {
+            l.push((received - frame_ms) as f64);
+        }
+    }
+}
+
+/// A broker listening at `addr`, as (host, port).
+fn broker(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let sock = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .next()?;
+    std::net::TcpStream::connect_timeout(&sock, Duration::from_millis(300)).ok()?;
+    Some((host.to_string(), port))
+}
+
+/// Runs the whole system with `n` cameras and measures it.
+fn measure(args: &Args, scenes: &[Scene], n: usize) -> anyhow::Result<RunFigures> {
+    eprintln!(
+        "\nbench-cameras: {n} cameras, {} s warm-up, {} s measured",
+        args.warmup, args.seconds
+    );
+    let total = args.warmup + args.seconds + 60;
+    let mut mounts = Vec::new();
+    for i in 0..n {
+        let scene = &scenes[i % scenes.len()];
+        let loops = total.div_ceil(60).max(2) as u32;
+        let name = camera_name(i);
+        mounts.push(Mount::new(&format!("{name}-main"), &scene.main).looped(loops));
+        mounts.push(Mount::new(&format!("{name}-sub"), &scene.sub).looped(loops));
+    }
+    let mut server = RtspTestServer::start(&mounts).context("starting the RTSP test server")?;
+    let data = tempfile::Builder::new()
+        .prefix("vigil-bench-cameras-")
+        .tempdir()
+        .context("creating the data directory")?;
+    let prefix = format!("vigil-bench-{}-{n}", std::process::id());
+    let mqtt = broker(&args.mqtt);
+    if mqtt.is_none() {
+        eprintln!(
+            "bench-cameras: no MQTT broker at {}: alerts off, no alert latency",
+            args.mqtt
+        );
+    }
+    let config_path = data.path().join("vigil.toml");
+    let text = config_text(
+        args,
+        data.path(),
+        &server,
+        scenes,
+        n,
+        mqtt.as_ref()
+            .map(|(h, p)| (h.as_str(), *p, prefix.as_str())),
+    )?;
+    std::fs::write(&config_path, text)?;
+    let config = crate::cmd::config::load_or_report(&config_path)?;
+    let probe = match &mqtt {
+        Some((h, p)) => Some(AlertProbe::start(h, *p, &prefix)?),
+        None => None,
+    };
+    let engine = Engine::start(
+        &config,
+        EngineOptions {
+            models_dir: args.models.clone(),
+        },
+    )?;
+    let started = match crate::serve::start(
+        &engine,
+        &config,
+        &config_path,
+        crate::serve::Extras::ui(&engine),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            engine.shutdown();
+            return Err(e);
+        }
+    };
+    std::thread::sleep(Duration::from_secs(args.warmup));
+    let rss_before = rss_mb();
+    let pid = server.pid();
+    let a = sample(&engine, pid);
+    if let Some(p) = &probe {
+        p.measuring
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    let mut peak_rss = rss_before;
+    let end = Instant::now() + Duration::from_secs(args.seconds);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        peak_rss = peak_rss.max(rss_mb());
+    }
+    let b = sample(&engine, pid);
+    if let Some(p) = &probe {
+        p.measuring
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    let pool = engine.detector_pool().map(|p| p.status());
+    let latencies = probe
+        .map(|p| p.latencies.lock().map(|l| l.clone()).unwrap_or_default())
+        .unwrap_or_default();
+    started.stop(engine.runtime());
+    let report = engine.shutdown();
+    server.stop();
+    if !report.panicked.is_empty() {
+        bail!("threads panicked: {}", report.panicked.join(", "));
+    }
+    Ok(figures(args, n, &a, &b, peak_rss, pool, latencies))
+}
+
+fn figures(
+    args: &Args,
+    n: usize,
+    a: &Sample,
+    b: &Sample,
+    rss: f64,
+    pool: Option<vigil_pipeline::PoolStatus>,
+    mut latencies: Vec<f64>,
+) -> RunFigures {
+    let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
+    let target = args.detect_fps.min(args.sub_fps);
+    let thread_delta = |name: &str| {
+        b.threads.get(name).copied().unwrap_or(0.0) - a.threads.get(name).copied().unwrap_or(0.0)
+    };
+    let mut by_kind: BTreeMap<String, f64> = BTreeMap::new();
+    for (name, cpu) in &b.threads {
+        let d = cpu - a.threads.get(name).copied().unwrap_or(0.0);
+        *by_kind.entry(thread_kind(name)).or_insert(0.0) += d / secs;
+    }
+    let per_camera: Vec<CameraFigures> = (0..n)
+        .map(|i| {
+            let name = camera_name(i);
+            let (x, y) = (
+                a.cameras.get(i).cloned().unwrap_or_default(),
+                b.cameras.get(i).cloned().unwrap_or_default(),
+            );
+            let cpu =
+                thread_delta(&format!("ana:{name}")) + thread_delta(&format!("rec:{name}/main"));
+            let received = y.main_received - x.main_received;
+            let reached = (y.recorder_in - x.recorder_in) as i64;
+            // Frames in the queue are in flight, not lost.
+            let in_flight = y.queued as i64 - x.queued as i64;
+            CameraFigures {
+                analysed_fps: (y.analysed - x.analysed) as f64 / secs,
+                skipped: y.skipped - x.skipped,
+                main_received_fps: received as f64 / secs,
+                sub_received_fps: (y.sub_received - x.sub_received) as f64 / secs,
+                recorded_frames: y.written - x.written,
+                recording_dropped: y.dropped - x.dropped,
+                recording_lost: received as i64 - reached - in_flight.min(0),
+                cpu_percent: cpu / secs * 100.0,
+                name,
+            }
+        })
+        .collect();
+    let mut fps: Vec<f64> = per_camera.iter().map(|c| c.analysed_fps).collect();
+    fps.sort_by(f64::total_cmp);
+    let skipped_total = per_camera.iter().map(|c| c.skipped).sum::<u64>();
+    let dropped = per_camera.iter().map(|c| c.recording_dropped).sum::<u64>();
+    let lost = per_camera
+        .iter()
+        .map(|c| c.recording_lost.max(0))
+        .sum::<i64>();
+    let mut why_not = Vec::new();
+    if skipped_total > 0 {
+        why_not.push(format!("{skipped_total} analysis frames skipped"));
+    }
+    let slow = fps.iter().filter(|f| **f < 0.9 * target).count();
+    if slow > 0 {
+        why_not.push(format!("{slow} cameras analysed under 90% of {target} fps"));
+    }
+    if dropped > 0 || lost > 0 {
+        why_not.push(format!("recording: {dropped} dropped, {lost} lost"));
+    }
+    let starved = per_camera
+        .iter()
+        .filter(|c| c.main_received_fps < 0.9 * 25.0)
+        .count();
+    if starved > 0 {
+        why_not.push(format!(
+            "{starved} main streams arrived under 90% of 25 fps (the RTSP server or the ingest fell behind)"
+        ));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let cpu_cores = (b.process_cpu - a.process_cpu) / secs;
+    RunFigures {
+        bench: "cameras",
+        cameras: n,
+        seconds: secs,
+        target_fps: target,
+        passed: why_not.is_empty(),
+        why_not,
+        analysed_fps_min: fps.first().copied().unwrap_or(0.0),
+        analysed_fps_median: fps.get(fps.len() / 2).copied().unwrap_or(0.0),
+        analysed_fps_max: fps.last().copied().unwrap_or(0.0),
+        skipped_total,
+        recorded_frames: per_camera.iter().map(|c| c.recorded_frames).sum(),
+        recording_dropped: dropped,
+        recording_lost: lost,
+        cpu_cores,
+        cpu_cores_by_thread: by_kind.into_iter().filter(|(_, c)| *c >= 0.005).collect(),
+        rtsp_server_cores: (b.server_cpu - a.server_cpu) / secs,
+        rss_mb: rss,
+        rss_mb_per_camera: rss / n as f64,
+        degraded_cameras: pool
+            .as_ref()
+            .map_or(0, |p| p.cameras.iter().filter(|c| c.degraded).count()),
+        fair_fps: pool.and_then(|p| p.fair_fps),
+        alerts: latencies.len(),
+        alert_latency_ms_p50: (!latencies.is_empty()).then(|| percentile(&latencies, 50.0)),
+        alert_latency_ms_p99: (!latencies.is_empty()).then(|| percentile(&latencies, 99.0)),
+        alert_latency_ms_max: latencies.last().copied(),
+        per_camera,
+    }
+}
+
+fn report(args: &Args, r: &RunFigures) {
+    println!(
+        "\n{} cameras, {:.0} s: {}",
+        r.cameras,
+        r.seconds,
+        if r.passed {
+            "PASS".to_string()
+        } else {
+            format!("FAIL ({})", r.why_not.join("; "))
+        }
+    );
+    println!(
+        "  analysed fps per camera: min {:.2} / median {:.2} / max {:.2} (target {}); skipped {}; \
+         degraded (scheduler) {}{}",
+        r.analysed_fps_min,
+        r.analysed_fps_median,
+        r.analysed_fps_max,
+        r.target_fps,
+        r.skipped_total,
+        r.degraded_cameras,
+        r.fair_fps
+            .map_or(String::new(), |f| format!(", fair rate {f:.2} fps"))
+    );
+    println!(
+        "  recording: {} frames, {} dropped, {} lost",
+        r.recorded_frames, r.recording_dropped, r.recording_lost
+    );
+    let threads: Vec<String> = r
+        .cpu_cores_by_thread
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect();
+    println!(
+        "  CPU: {:.2} cores (threads: {}); RTSP test server {:.2} cores apart; RSS {:.0} MB ({:.1} MB per camera)",
+        r.cpu_cores,
+        threads.join(", "),
+        r.rtsp_server_cores,
+        r.rss_mb,
+        r.rss_mb_per_camera
+    );
+    match (r.alert_latency_ms_p50, r.alert_latency_ms_p99) {
+        (Some(p50), Some(p99)) => println!(
+            "  alert latency (frame received -> MQTT message at a subscriber): p50 {p50:.0} ms, \
+             p99 {p99:.0} ms, max {:.0} ms over {} event starts",
+            r.alert_latency_ms_max.unwrap_or(0.0),
+            r.alerts
+        ),
+        _ => println!("  alert latency: no event start received"),
+    }
+    if r.cameras <= 16 {
+        println!(
+            "  camera  analysed-fps  skipped  main-fps  sub-fps  recorded  dropped  lost  cpu%"
+        );
+        for c in &r.per_camera {
+            println!(
+                "  {:<6}  {:>12.2}  {:>7}  {:>8.1}  {:>7.1}  {:>8}  {:>7}  {:>4}  {:>4.1}",
+                c.name,
+                c.analysed_fps,
+                c.skipped,
+                c.main_received_fps,
+                c.sub_received_fps,
+                c.recorded_frames,
+                c.recording_dropped,
+                c.recording_lost,
+                c.cpu_percent
+            );
+        }
+    }
+    if args.json
+        && let Ok(line) = serde_json::to_string(r)
+    {
+        println!("{line}");
+    }
+}
