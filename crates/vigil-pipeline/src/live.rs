@@ -22,11 +22,17 @@ use tracing::{info, warn};
 use vigil_bus::{CountsMessage, EventBus, EventMessage, Message, ViewMessage};
 use vigil_core::{CameraControls, Event, Time90k, TrackedObject, VideoParams};
 use vigil_media::rtsp::StreamEvent;
-use vigil_media::{DecodedFrame, DecoderOptions, FrameSampler, VideoDecoder};
+use vigil_media::{Converter, DecodedFrame, DecoderOptions, FrameSampler, VideoDecoder};
 use vigil_rules::{FrameContext, RuleEngine, RulesConfig};
 
 /// Capacity of a camera's analysis channel (encoded frames waiting for the decoder).
 pub const ANALYSIS_CHANNEL: usize = 64;
+
+/// How far behind real time a frame may be and still be analysed. Older frames are decoded (the
+/// decoder needs every frame) but not analysed, and counted as skipped: beyond the box's capacity each
+/// camera sheds its backlog instead of queueing seconds of it, so alerts stay at most this late and
+/// every camera's rate falls with its share of the CPU.
+pub const MAX_ANALYSIS_LAG: Duration = Duration::from_millis(1000);
 
 /// Live figures of one camera's analysis, for the status page and `/metrics`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -54,7 +60,8 @@ pub struct AnalysisStatus {
 pub struct AnalysisStats {
     /// The figures.
     pub status: Arc<Mutex<AnalysisStatus>>,
-    /// Encoded frames skipped because analysis was behind (the feed counts them).
+    /// Frames skipped because analysis was behind: by the feed when the channel was full, by the
+    /// analysis thread when a frame was more than [`MAX_ANALYSIS_LAG`] old.
     pub skipped: Arc<AtomicU64>,
 }
 
@@ -218,7 +225,7 @@ impl LiveAnalysis {
             Ok(r) => r,
             Err(e) => return fail(&stats, &camera, format!("rules cannot start: {e}")),
         };
-        let has_rules = !rules.rule.is_empty();
+        let mut converter = Converter::new();
         let mut decoder: Option<(Arc<VideoParams>, VideoDecoder)> = None;
         let mut sampler = FrameSampler::new(fps);
         let mut times = ReceiveTimes(VecDeque::new());
@@ -315,11 +322,16 @@ impl LiveAnalysis {
                     continue;
                 }
                 let unix_ms = times.unix_ms(decoded.pts());
+                if now_micros() / 1000 - unix_ms > MAX_ANALYSIS_LAG.as_millis() as i64 {
+                    stats.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 let picture_due = view.picture_due();
                 let Some(analyzer) = analyzer.as_mut() else {
                     continue;
                 };
-                let analysis = match analyzer.process(&decoded, has_rules || picture_due) {
+                // The frame is converted to BGR only when the detector, a snapshot or a picture needs it.
+                let mut analysis = match analyzer.process(&decoded, picture_due) {
                     Ok(a) => a,
                     Err(e) => {
                         stats.update(|s| s.last_error = Some(e.to_string()));
@@ -334,6 +346,16 @@ impl LiveAnalysis {
                     frame_h: analysis.frame_size.1,
                 };
                 let events = engine.update(&ctx, &analysis.tracks);
+                if analysis.bgr.is_none()
+                    && snapshots
+                    && events.iter().any(|e| wants_snapshot(e, unix_ms))
+                {
+                    let (w, h) = analysis.frame_size;
+                    match decoded.bgr(&mut converter, w, h) {
+                        Ok(image) => analysis.bgr = Some(image),
+                        Err(e) => warn!(camera, "snapshot frame not converted: {e}"),
+                    }
+                }
                 for e in &events {
                     let snapshot = match &analysis.bgr {
                         Some(frame) if snapshots && wants_snapshot(e, unix_ms) => {

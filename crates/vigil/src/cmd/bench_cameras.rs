@@ -34,6 +34,10 @@ pub struct Args {
     /// Seconds of warm-up before measuring (connections, model load, first key frames).
     #[arg(long, default_value_t = 20)]
     warmup: u64,
+    /// Share of the cameras (0 to 1, spread evenly) that watch a still scene with sensor noise instead
+    /// of the footage, as most cameras do most of the time (motion gating keeps their detector idle).
+    #[arg(long, default_value_t = 0.0)]
+    quiet_share: f64,
     /// Frame rate of the sub (analysed) stream.
     #[arg(long, default_value_t = 5.0)]
     sub_fps: f64,
@@ -73,9 +77,12 @@ struct CameraFigures {
     sub_received_fps: f64,
     recorded_frames: u64,
     recording_dropped: u64,
-    /// Frames the RTSP session received that never reached the recorder's index (in flight excluded).
+    /// Frames the main stream received in the whole run that were neither written, nor skipped before
+    /// the first key frame, nor counted as dropped (checked after every recorder closed).
     recording_lost: i64,
     cpu_percent: f64,
+    /// Mean wait for the shared detector (last 10 s of the run), milliseconds.
+    detector_wait_ms: f64,
 }
 
 /// One run at N cameras.
@@ -83,6 +90,8 @@ struct CameraFigures {
 struct RunFigures {
     bench: &'static str,
     cameras: usize,
+    /// Cameras of the run watching a still scene (`--quiet-share`).
+    quiet_cameras: usize,
     seconds: f64,
     target_fps: f64,
     passed: bool,
@@ -116,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     crate::serve::raise_open_files_limit();
     let cache = args.cache.clone().unwrap_or_else(default_cache);
-    let scenes = prepare_scenes(&cache, args.sub_fps)?;
+    let scenes = prepare_scenes(&cache, args.sub_fps, args.quiet_share > 0.0)?;
     if !args.search {
         let r = measure(&args, &scenes, args.cameras)?;
         report(&args, &r);
@@ -173,16 +182,58 @@ fn default_cache() -> PathBuf {
         .join(".cache/vigil")
 }
 
+/// Size, rate and bit rate of a generated stream.
+#[derive(Clone, Copy)]
+struct Format {
+    w: u32,
+    h: u32,
+    fps: f64,
+    kbps: u32,
+}
+
+/// The main (recorded) stream: 1280x720, 25 fps, 2 Mbit/s.
+const MAIN: Format = Format {
+    w: 1280,
+    h: 720,
+    fps: 25.0,
+    kbps: 2000,
+};
+
+/// The sub (analysed) stream: 640x360 at `fps`, 512 kbit/s.
+fn sub_format(fps: f64) -> Format {
+    Format {
+        w: 640,
+        h: 360,
+        fps,
+        kbps: 512,
+    }
+}
+
 /// One scene's generated streams and its rules.
 struct Scene {
     name: String,
     main: PathBuf,
     sub: PathBuf,
+    /// The scene's first frame held still, with sensor noise (made when `--quiet-share` asks for it).
+    still: Option<(PathBuf, PathBuf)>,
     rules: &'static str,
 }
 
+/// The scene camera `i` shows: each in turn, shifted by one every round so that the busy cameras of a
+/// `--quiet-share` run (every fourth at 0.75) do not all show the same one.
+fn scene_of(i: usize, scenes: usize) -> usize {
+    let scenes = scenes.max(1);
+    (i + i / scenes) % scenes
+}
+
+/// True when camera `i` of a run watches a still scene: `share` of the cameras, spread evenly.
+fn is_quiet(i: usize, share: f64) -> bool {
+    let share = share.clamp(0.0, 1.0);
+    ((i + 1) as f64 * share + 1e-9).floor() > (i as f64 * share + 1e-9).floor()
+}
+
 /// Makes (once) the main and sub stream of every demo scene in the footage, or of a synthetic pattern.
-fn prepare_scenes(cache: &Path, sub_fps: f64) -> anyhow::Result<Vec<Scene>> {
+fn prepare_scenes(cache: &Path, sub_fps: f64, still: bool) -> anyhow::Result<Vec<Scene>> {
     let dir = cache.join("bench-cameras");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let footage = crate::paths::footage_dir();
@@ -190,10 +241,18 @@ fn prepare_scenes(cache: &Path, sub_fps: f64) -> anyhow::Result<Vec<Scene>> {
     for (rel, name, rules) in SCENES {
         let source = footage.join(rel);
         if source.is_file() {
+            let still = match still {
+                true => Some((
+                    encode(&source, &dir, name, MAIN, true)?,
+                    encode(&source, &dir, name, sub_format(sub_fps), true)?,
+                )),
+                false => None,
+            };
             scenes.push(Scene {
                 name: name.to_string(),
-                main: encode(&source, &dir, name, 1280, 720, 25.0, 2000)?,
-                sub: encode(&source, &dir, name, 640, 360, sub_fps, 512)?,
+                main: encode(&source, &dir, name, MAIN, false)?,
+                sub: encode(&source, &dir, name, sub_format(sub_fps), false)?,
+                still,
                 rules,
             });
         }
@@ -206,14 +265,15 @@ fn prepare_scenes(cache: &Path, sub_fps: f64) -> anyhow::Result<Vec<Scene>> {
         let source = PathBuf::from("testsrc2");
         scenes.push(Scene {
             name: "pattern".into(),
-            main: encode(&source, &dir, "pattern", 1280, 720, 25.0, 2000)?,
-            sub: encode(&source, &dir, "pattern", 640, 360, sub_fps, 512)?,
+            main: encode(&source, &dir, "pattern", MAIN, false)?,
+            sub: encode(&source, &dir, "pattern", sub_format(sub_fps), false)?,
+            still: None,
             rules: "",
         });
     }
     let names: Vec<&str> = scenes.iter().map(|s| s.name.as_str()).collect();
     eprintln!(
-        "bench-cameras: camera i shows scene i mod {}: {}",
+        "bench-cameras: cameras show these {} scenes in turn: {}",
         scenes.len(),
         names.join(", ")
     );
@@ -221,16 +281,20 @@ fn prepare_scenes(cache: &Path, sub_fps: f64) -> anyhow::Result<Vec<Scene>> {
 }
 
 /// 60 s of `source` (looped) as a camera would send it: H.264 High without B-frames, a key frame every
-/// 2 s, constant bit rate. `testsrc2` as the source is FFmpeg's synthetic pattern.
+/// 2 s, constant bit rate. `testsrc2` as the source is FFmpeg's synthetic pattern. `still`: the first
+/// frame held for 60 s with temporal sensor noise.
 fn encode(
     source: &Path,
     dir: &Path,
     name: &str,
-    w: u32,
-    h: u32,
-    fps: f64,
-    kbps: u32,
+    format: Format,
+    still: bool,
 ) -> anyhow::Result<PathBuf> {
+    let Format { w, h, fps, kbps } = format;
+    let name = match still {
+        true => format!("{name}-still"),
+        false => name.to_string(),
+    };
     let out = dir.join(format!("{name}-{w}x{h}-{fps}fps-{kbps}k.mp4"));
     if out.exists() {
         return Ok(out);
@@ -257,7 +321,13 @@ fn encode(
         "60",
         "-an",
         "-vf",
-        &format!("scale={w}:{h},fps={fps}"),
+        &match still {
+            true => format!(
+                "trim=end_frame=1,loop=loop=-1:size=1,setpts=N/(25*TB),scale={w}:{h},fps={fps},\
+                 noise=alls=6:allf=t"
+            ),
+            false => format!("scale={w}:{h},fps={fps}"),
+        },
     ])
     .args([
         "-c:v",
@@ -326,7 +396,7 @@ fn config_text(
         ));
     }
     for i in 0..n {
-        let scene = &scenes[i % scenes.len()];
+        let scene = &scenes[scene_of(i, scenes.len())];
         if !scene.rules.is_empty() {
             text.push('\n');
             text.push_str(&rules_section(&camera_name(i), scene.rules));
@@ -350,10 +420,8 @@ struct CameraSample {
     skipped: u64,
     main_received: u64,
     sub_received: u64,
-    recorder_in: u64,
     written: u64,
     dropped: u64,
-    queued: u64,
 }
 
 fn sample(engine: &Engine, server_pid: Option<u32>) -> Sample {
@@ -377,10 +445,8 @@ fn sample(engine: &Engine, server_pid: Option<u32>) -> Sample {
                 skipped,
                 main_received: c.main.as_ref().map_or(0, |m| m.snapshot().frames),
                 sub_received: c.sub.as_ref().map_or(0, |m| m.snapshot().frames),
-                recorder_in: r.frames_in,
                 written: r.frames_written,
                 dropped: r.frames_dropped,
-                queued: r.queued as u64,
             }
         })
         .collect();
@@ -513,11 +579,15 @@ fn measure(args: &Args, scenes: &[Scene], n: usize) -> anyhow::Result<RunFigures
     let total = args.warmup + args.seconds + 60;
     let mut mounts = Vec::new();
     for i in 0..n {
-        let scene = &scenes[i % scenes.len()];
+        let scene = &scenes[scene_of(i, scenes.len())];
+        let (main, sub) = match (&scene.still, is_quiet(i, args.quiet_share)) {
+            (Some((main, sub)), true) => (main, sub),
+            _ => (&scene.main, &scene.sub),
+        };
         let loops = total.div_ceil(60).max(2) as u32;
         let name = camera_name(i);
-        mounts.push(Mount::new(&format!("{name}-main"), &scene.main).looped(loops));
-        mounts.push(Mount::new(&format!("{name}-sub"), &scene.sub).looped(loops));
+        mounts.push(Mount::new(&format!("{name}-main"), main).looped(loops));
+        mounts.push(Mount::new(&format!("{name}-sub"), sub).looped(loops));
     }
     let mut server = RtspTestServer::start(&mounts).context("starting the RTSP test server")?;
     let data = tempfile::Builder::new()
@@ -589,24 +659,52 @@ fn measure(args: &Args, scenes: &[Scene], n: usize) -> anyhow::Result<RunFigures
     let latencies = probe
         .map(|p| p.latencies.lock().map(|l| l.clone()).unwrap_or_default())
         .unwrap_or_default();
+    let runtimes = engine.cameras().to_vec();
     started.stop(engine.runtime());
     let report = engine.shutdown();
     server.stop();
     if !report.panicked.is_empty() {
         bail!("threads panicked: {}", report.panicked.join(", "));
     }
-    Ok(figures(args, n, &a, &b, peak_rss, pool, latencies))
+    // The whole run's accounting, once every stream stopped and every recorder closed: each frame a main
+    // stream received was written, skipped before the first key frame, or counted as dropped.
+    let finals: BTreeMap<String, vigil_store::RecorderStatus> =
+        report.recorders.into_iter().collect();
+    let lost: Vec<i64> = runtimes
+        .iter()
+        .map(|c| {
+            let received = c.main.as_ref().map_or(0, |m| m.snapshot().frames) as i64;
+            let r = finals.get(&c.name).cloned().unwrap_or_default();
+            received - (r.frames_written + r.frames_skipped + r.frames_dropped) as i64
+        })
+        .collect();
+    let end = RunEnd {
+        rss: peak_rss,
+        pool,
+        latencies,
+        lost,
+    };
+    Ok(figures(args, n, &a, &b, end))
 }
 
-fn figures(
-    args: &Args,
-    n: usize,
-    a: &Sample,
-    b: &Sample,
+/// What a run leaves besides the two samples.
+struct RunEnd {
+    /// Peak RSS in the measured window (MB).
     rss: f64,
     pool: Option<vigil_pipeline::PoolStatus>,
-    mut latencies: Vec<f64>,
-) -> RunFigures {
+    /// Alert latencies (ms).
+    latencies: Vec<f64>,
+    /// Frames lost per camera over the whole run.
+    lost: Vec<i64>,
+}
+
+fn figures(args: &Args, n: usize, a: &Sample, b: &Sample, end: RunEnd) -> RunFigures {
+    let RunEnd {
+        rss,
+        pool,
+        mut latencies,
+        lost,
+    } = end;
     let secs = b.at.duration_since(a.at).as_secs_f64().max(1e-3);
     let target = args.detect_fps.min(args.sub_fps);
     let thread_delta = |name: &str| {
@@ -627,9 +725,6 @@ fn figures(
             let cpu =
                 thread_delta(&format!("ana:{name}")) + thread_delta(&format!("rec:{name}/main"));
             let received = y.main_received - x.main_received;
-            let reached = (y.recorder_in - x.recorder_in) as i64;
-            // Frames in the queue are in flight, not lost.
-            let in_flight = y.queued as i64 - x.queued as i64;
             CameraFigures {
                 analysed_fps: (y.analysed - x.analysed) as f64 / secs,
                 skipped: y.skipped - x.skipped,
@@ -637,8 +732,12 @@ fn figures(
                 sub_received_fps: (y.sub_received - x.sub_received) as f64 / secs,
                 recorded_frames: y.written - x.written,
                 recording_dropped: y.dropped - x.dropped,
-                recording_lost: received as i64 - reached - in_flight.min(0),
+                recording_lost: lost.get(i).copied().unwrap_or(0),
                 cpu_percent: cpu / secs * 100.0,
+                detector_wait_ms: pool
+                    .as_ref()
+                    .and_then(|p| p.cameras.iter().find(|c| c.name == name))
+                    .map_or(0.0, |c| c.mean_wait_ms),
                 name,
             }
         })
@@ -676,6 +775,7 @@ fn figures(
     RunFigures {
         bench: "cameras",
         cameras: n,
+        quiet_cameras: (0..n).filter(|i| is_quiet(*i, args.quiet_share)).count(),
         seconds: secs,
         target_fps: target,
         passed: why_not.is_empty(),
@@ -706,8 +806,9 @@ fn figures(
 
 fn report(args: &Args, r: &RunFigures) {
     println!(
-        "\n{} cameras, {:.0} s: {}",
+        "\n{} cameras ({} watching a still scene), {:.0} s: {}",
         r.cameras,
+        r.quiet_cameras,
         r.seconds,
         if r.passed {
             "PASS".to_string()
@@ -759,7 +860,7 @@ fn report(args: &Args, r: &RunFigures) {
         );
         for c in &r.per_camera {
             println!(
-                "  {:<6}  {:>12.2}  {:>7}  {:>8.1}  {:>7.1}  {:>8}  {:>7}  {:>4}  {:>4.1}",
+                "  {:<6}  {:>12.2}  {:>7}  {:>8.1}  {:>7.1}  {:>8}  {:>7}  {:>4}  {:>4.1}  {:>16.1}",
                 c.name,
                 c.analysed_fps,
                 c.skipped,
@@ -768,7 +869,8 @@ fn report(args: &Args, r: &RunFigures) {
                 c.recorded_frames,
                 c.recording_dropped,
                 c.recording_lost,
-                c.cpu_percent
+                c.cpu_percent,
+                c.detector_wait_ms
             );
         }
     }
@@ -776,5 +878,25 @@ fn report(args: &Args, r: &RunFigures) {
         && let Ok(line) = serde_json::to_string(r)
     {
         println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_quiet, scene_of};
+
+    #[test]
+    fn the_quiet_share_is_spread_evenly() {
+        let quiet = |n: usize, share: f64| (0..n).filter(|i| is_quiet(*i, share)).count();
+        assert_eq!(quiet(8, 0.0), 0);
+        assert_eq!(quiet(8, 1.0), 8);
+        assert_eq!(quiet(8, 0.75), 6);
+        assert_eq!(quiet(64, 0.75), 48);
+        // The busy cameras of a 0.75 run show every scene, not only the first.
+        let busy: std::collections::BTreeSet<usize> = (0..16)
+            .filter(|i| !is_quiet(*i, 0.75))
+            .map(|i| scene_of(i, 4))
+            .collect();
+        assert_eq!(busy.len(), 4);
     }
 }

@@ -80,6 +80,8 @@ pub struct ShutdownReport {
     pub panicked: Vec<String>,
     /// Event messages stored while running.
     pub events_recorded: u64,
+    /// Each recorder's final counters (camera name, status), after its last segment was committed.
+    pub recorders: Vec<(String, vigil_store::RecorderStatus)>,
 }
 
 impl Engine {
@@ -402,6 +404,7 @@ impl Engine {
         for (camera, recorder) in recorders {
             let status = recorder.close();
             info!(camera, ?status, "recorder closed");
+            report.recorders.push((camera, status));
         }
         // Every publisher is gone now: consumers drain what is queued and end.
         drop(bus);
