@@ -25,8 +25,9 @@ pub trait StreamSink: Send + 'static {
         event: StreamEvent,
     ) -> impl Future<Output = Result<(), SinkClosed>> + Send;
 
-    /// Resolves when the consumer has gone (then the source stops).
-    fn closed(&self) -> impl Future<Output = ()> + Send;
+    /// Resolves when the consumer has gone (then the source stops). The future owns what it needs, so
+    /// that a source can make it once and poll it across many deliveries.
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static;
 }
 
 impl StreamSink for mpsc::Sender<StreamEvent> {
@@ -40,7 +41,8 @@ impl StreamSink for mpsc::Sender<StreamEvent> {
             .map_err(|_| SinkClosed)
     }
 
-    async fn closed(&self) {
-        mpsc::Sender::closed(self).await
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let tx = self.clone();
+        async move { tx.closed().await }
     }
 }

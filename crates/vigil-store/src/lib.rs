@@ -50,6 +50,7 @@ mod error;
 mod events;
 mod frame_index;
 mod playback;
+mod queue;
 mod reconcile;
 mod recorder;
 mod retention;

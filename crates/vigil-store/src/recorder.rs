@@ -14,21 +14,17 @@
 
 use crate::StoreError;
 use crate::alerts::{AlertKind, Severity, lock};
+use crate::queue::{Msg, PushError, Queue};
 use crate::segment_file::{SegmentHeader, SegmentWriter, file_name, sync_dir};
 use crate::store::{Inner, NewSegment, free_bytes};
 use crate::timing::{DurationEstimator, micros_to_90k, slew};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use tokio::sync::mpsc::{self, error::TrySendError};
 use vigil_core::{EncodedFrame, Time90k, VideoParams};
 use vigil_mp4::fragment::FragmentSample;
-
-enum Msg {
-    Frame(EncodedFrame),
-    EndRun,
-}
 
 /// Live counters of one recorder (shared with the status report).
 #[derive(Default)]
@@ -42,8 +38,6 @@ pub(crate) struct RecorderStats {
     pub segments: AtomicU64,
     pub bytes_written: AtomicU64,
     pub queued: AtomicUsize,
-    /// A frame was refused since the writer last looked: the stream has a hole.
-    pub lost: AtomicBool,
     /// Wall-clock end of the last committed segment (90 kHz), 0 when none.
     pub last_end: AtomicI64,
     pub running: AtomicBool,
@@ -109,12 +103,29 @@ pub struct Recorder {
 
 /// A cloneable way into a [`Recorder`]'s queue, for async tasks: [`RecorderInput::append`] awaits while
 /// the queue is full (backpressure to that one stream), so no frame is dropped and no thread blocks.
-#[derive(Clone)]
 pub struct RecorderInput {
-    tx: mpsc::Sender<Msg>,
+    queue: Arc<Queue>,
     stats: Arc<RecorderStats>,
     inner: Arc<Inner>,
     capacity: usize,
+}
+
+impl Clone for RecorderInput {
+    fn clone(&self) -> Self {
+        self.queue.add_sender();
+        Self {
+            queue: self.queue.clone(),
+            stats: self.stats.clone(),
+            inner: self.inner.clone(),
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl Drop for RecorderInput {
+    fn drop(&mut self) {
+        self.queue.remove_sender();
+    }
 }
 
 impl Recorder {
@@ -146,8 +157,9 @@ impl Recorder {
             }
             st.recorders.insert(stream_id, stats.clone());
         }
-        let capacity = inner.config.queue_frames;
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let capacity = inner.config.queue_frames.max(1);
+        let queue = Arc::new(Queue::new(capacity));
+        queue.add_sender();
         let cfg = &inner.config;
         let writer = Writer {
             inner: inner.clone(),
@@ -167,21 +179,23 @@ impl Recorder {
             new_run: true,
             last_floor_pass: None,
         };
+        // The input exists before the thread, so that a failed start drops its sender.
+        let input = RecorderInput {
+            queue: queue.clone(),
+            stats,
+            inner,
+            capacity,
+        };
         let thread = std::thread::Builder::new()
             .name(thread_name(camera, stream))
-            .spawn(move || writer.run(rx, capacity))
+            .spawn(move || writer.run(&queue, capacity))
             .map_err(|e| StoreError::RecorderStopped {
                 camera: camera.into(),
                 stream: stream.into(),
                 reason: format!("cannot start thread: {e}"),
             })?;
         Ok(Recorder {
-            input: Some(RecorderInput {
-                tx,
-                stats,
-                inner,
-                capacity,
-            }),
+            input: Some(input),
             thread: Some(thread),
             stream_id,
         })
@@ -229,8 +243,9 @@ impl Recorder {
     pub fn end_run(&self) -> Result<(), StoreError> {
         let input = self.input()?;
         input
-            .tx
-            .blocking_send(Msg::EndRun)
+            .queue
+            .push_blocking(Msg::EndRun)
+            .map(|_| ())
             .map_err(|_| input.stopped("writer thread ended"))
     }
 
@@ -251,7 +266,7 @@ impl Recorder {
     }
 
     fn shutdown(&mut self) {
-        let stats = self.input.take().map(|i| i.stats);
+        let stats = self.input.take().map(|i| i.stats.clone());
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
@@ -280,30 +295,34 @@ fn thread_name(camera: &str, stream: &str) -> String {
 impl RecorderInput {
     /// True when [`RecorderInput::append`] would wait now (the disk has fallen a queue behind).
     pub fn would_wait(&self) -> bool {
-        self.tx.capacity() == 0
+        self.queue.is_full()
     }
 
     /// Queues a frame, awaiting room when the queue is full; never drops it.
     pub async fn append(&self, frame: EncodedFrame) -> Result<(), StoreError> {
-        self.note_queue();
-        if self.tx.send(Msg::Frame(frame)).await.is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(self.stopped("writer thread ended"));
+        match self.queue.push_async(Msg::Frame(frame)).await {
+            Ok(queued) => {
+                self.note_queue(queued);
+                Ok(())
+            }
+            Err(_) => Err(self.stopped("writer thread ended")),
         }
-        Ok(())
     }
 
     /// Ends the current run (see [`Recorder::end_run`]).
     pub async fn end_run(&self) -> Result<(), StoreError> {
-        self.tx
-            .send(Msg::EndRun)
+        self.queue
+            .push_async(Msg::EndRun)
             .await
+            .map(|_| ())
             .map_err(|_| self.stopped("writer thread ended"))
     }
 
-    /// Resolves when the writer thread has ended.
-    pub async fn closed(&self) {
-        self.tx.closed().await
+    /// Resolves when the writer thread has ended. The future holds its own handle on the queue (not a
+    /// sender), so a stream can create it once and keep it across frames.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let queue = self.queue.clone();
+        async move { queue.closed().await }
     }
 
     /// Counters of the recorder.
@@ -319,8 +338,8 @@ impl RecorderInput {
         }
     }
 
-    fn note_queue(&self) {
-        let q = self.stats.queued.fetch_add(1, Ordering::Relaxed) + 1;
+    fn note_queue(&self, q: usize) {
+        self.stats.queued.store(q, Ordering::Relaxed);
         if q > self.capacity / 2 {
             self.inner.alerts.raise(
                 AlertKind::RecorderBehind,
@@ -336,26 +355,25 @@ impl RecorderInput {
     }
 
     fn push_blocking(&self, frame: EncodedFrame) -> Result<(), StoreError> {
-        self.note_queue();
-        if self.tx.blocking_send(Msg::Frame(frame)).is_err() {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(self.stopped("writer thread ended"));
+        match self.queue.push_blocking(Msg::Frame(frame)) {
+            Ok(queued) => {
+                self.note_queue(queued);
+                Ok(())
+            }
+            Err(_) => Err(self.stopped("writer thread ended")),
         }
-        Ok(())
     }
 
     fn try_push(&self, frame: EncodedFrame) -> Result<(), StoreError> {
-        self.note_queue();
-        let sent = self.tx.try_send(Msg::Frame(frame)).map_err(|e| match e {
-            TrySendError::Full(_) => TrySendError::Full(()),
-            TrySendError::Closed(_) => TrySendError::Closed(()),
-        });
-        match sent {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(())) => {
-                let queued = self.stats.queued.fetch_sub(1, Ordering::Relaxed) - 1;
+        match self.queue.try_push(Msg::Frame(frame)) {
+            Ok(queued) => {
+                self.note_queue(queued);
+                Ok(())
+            }
+            Err((PushError::Full, queued)) => {
+                // The queue left a `Lost` mark where the frame would have gone: the writer ends the run
+                // exactly there.
                 let dropped = self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                self.stats.lost.store(true, Ordering::Release);
                 if dropped == 1 || dropped.is_multiple_of(1000) {
                     self.inner.alerts.raise(
                         AlertKind::FramesDropped,
@@ -374,10 +392,7 @@ impl RecorderInput {
                     queued,
                 })
             }
-            Err(TrySendError::Closed(())) => {
-                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                Err(self.stopped("writer thread ended"))
-            }
+            Err((PushError::Closed, _)) => Err(self.stopped("writer thread ended")),
         }
     }
 }
@@ -445,6 +460,15 @@ struct Writer {
     last_floor_pass: Option<std::time::Instant>,
 }
 
+/// Closes the queue when the writer ends.
+struct CloseOnDrop<'a>(&'a Queue);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Pause between floor-triggered deletion attempts that found nothing to delete.
 const FLOOR_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -456,25 +480,52 @@ fn is_no_space(e: &std::io::Error) -> bool {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Msg>, capacity: usize) {
-        while let Some(msg) = rx.blocking_recv() {
-            match msg {
-                Msg::Frame(f) => {
-                    let q = self.stats.queued.fetch_sub(1, Ordering::Relaxed) - 1;
-                    if q < capacity / 4 {
-                        self.inner.alerts.clear(
-                            AlertKind::RecorderBehind,
-                            None,
-                            Some(&self.camera),
-                        );
-                    }
-                    self.on_frame(f);
-                }
-                Msg::EndRun => self.end_run(),
+    fn run(mut self, queue: &Queue, capacity: usize) {
+        // However the writer ends (a panic included), senders waiting for room or for its end are
+        // released with an error instead of waiting forever.
+        let _close = CloseOnDrop(queue);
+        let mut batch = VecDeque::new();
+        let mut behind = false;
+        while queue.take(&mut batch) {
+            // The queue is empty now: the disk has caught up (cleared once per episode, not per frame).
+            let queued = batch.len();
+            self.stats.queued.store(0, Ordering::Relaxed);
+            if queued > capacity / 2 {
+                behind = true;
+            } else if behind {
+                behind = false;
+                self.inner
+                    .alerts
+                    .clear(AlertKind::RecorderBehind, None, Some(&self.camera));
             }
+            for msg in batch.drain(..) {
+                match msg {
+                    Msg::Frame(f) => self.on_frame(f),
+                    Msg::EndRun => self.end_run(),
+                    // Frames before the next one were refused: what follows until the next key frame
+                    // cannot be decoded, so end the run here and resume at a key frame (the hole is a gap).
+                    Msg::Lost => self.end_run(),
+                }
+            }
+            queue.wake_at(self.fragment_due());
         }
         self.end_run();
         self.stats.running.store(false, Ordering::Relaxed);
+    }
+
+    /// When the open fragment reaches `fragment_seconds` (receive time of its first frame, or of the
+    /// pending frame that will start it, plus that), so that the writer is woken to write it then and
+    /// not a frame later than without batching; `i64::MAX` with no segment open (a key frame opens one
+    /// and wakes the writer anyway).
+    fn fragment_due(&self) -> i64 {
+        let Some(seg) = &self.seg else {
+            return i64::MAX;
+        };
+        let first = seg.frames.first().or(self.pending.as_ref());
+        first.map_or(i64::MAX, |f| {
+            f.received_unix_micros
+                .saturating_add(self.fragment_max as i64 * 100 / 9)
+        })
     }
 
     fn dir_name(&self) -> &str {
@@ -483,11 +534,6 @@ impl Writer {
 
     fn on_frame(&mut self, f: EncodedFrame) {
         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-        if self.stats.lost.swap(false, Ordering::Acquire) {
-            // Frames before this one were refused: what follows until the next key frame cannot be
-            // decoded, so end the run here and resume at a key frame (the hole is a gap).
-            self.end_run();
-        }
         if let Some(p) = self.pending.take() {
             let recv_delta = micros_to_90k(f.received_unix_micros - p.received_unix_micros);
             let (duration, plausible) = self.durations.duration(p.dts().0, f.dts().0, recv_delta);

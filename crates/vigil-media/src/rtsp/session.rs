@@ -312,6 +312,17 @@ async fn play<S: StreamSink>(
         TimelineCheck::new(ctx.options.jump_tolerance, ctx.options.reorder_tolerance);
     let stall = ctx.options.stall_timeout;
     let mut deadline = tokio::time::Instant::now() + stall;
+    // The futures the frame loop selects on besides the next frame are made once per session, not per
+    // frame: a new sleep per frame registered and removed a timer, and new shutdown and consumer
+    // futures registered and removed wakers, for every frame of every camera. The stall timer is
+    // pushed back with `reset`, which only moves its deadline later.
+    let mut shutdown_rx = ctx.shutdown.clone();
+    let shutdown = shutdown_requested(&mut shutdown_rx);
+    tokio::pin!(shutdown);
+    let closed = ctx.sink.closed();
+    tokio::pin!(closed);
+    let stalled = tokio::time::sleep_until(deadline);
+    tokio::pin!(stalled);
     let healthy = |started_at: Option<Instant>, options: &IngestOptions| {
         started_at.is_some_and(|t| t.elapsed() >= options.healthy_after)
     };
@@ -323,11 +334,14 @@ async fn play<S: StreamSink>(
     );
 
     loop {
+        if stalled.deadline() != deadline {
+            stalled.as_mut().reset(deadline);
+        }
         let item = tokio::select! {
             biased;
-            _ = shutdown_requested(ctx.shutdown) => return SessionEnd::Shutdown,
-            _ = ctx.sink.closed() => return SessionEnd::ConsumerGone,
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut shutdown => return SessionEnd::Shutdown,
+            _ = &mut closed => return SessionEnd::ConsumerGone,
+            _ = &mut stalled => {
                 return SessionEnd::Failed {
                     error: IngestError::Stalled { url: ctx.url.to_string(), timeout: stall },
                     healthy: healthy(started_at, ctx.options),

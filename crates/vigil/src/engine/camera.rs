@@ -152,7 +152,7 @@ impl StreamSink for CameraSink {
         Ok(())
     }
 
-    fn closed(&self) -> impl Future<Output = ()> + Send {
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         let record = self.record.clone();
         let analysis = self.analysis.as_ref().map(AnalysisFeed::closed_signal);
         async move {
