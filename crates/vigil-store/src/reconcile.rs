@@ -226,7 +226,7 @@ pub(crate) fn reconcile(inner: &Inner) -> Result<ReconcileReport, StoreError> {
         // 3. rows without files
         if !rows.is_empty() {
             let mut conn = inner.db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for (name, row) in &rows {
                 tx.execute("DELETE FROM segments WHERE id = ?1", [row.id])
                     .map_err(&e)?;

@@ -444,7 +444,7 @@ impl Inner {
         let mut deleted = Vec::with_capacity(victims.len());
         {
             let mut conn = self.db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for v in victims {
                 let n = tx
                     .execute("DELETE FROM segments WHERE id = ?1", [v.id])
@@ -491,7 +491,7 @@ impl Inner {
         }
         {
             let mut conn = self.db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for v in unlinked.iter().filter(|v| synced.contains(&v.dir_id)) {
                 tx.execute(
                     "DELETE FROM garbage WHERE dir_id = ?1 AND file_name = ?2",

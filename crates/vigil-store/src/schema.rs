@@ -226,6 +226,14 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Begins a write transaction on the index. The index has two writing connections (segment commits and
+/// the event writer): a transaction that began by reading, as SQLite's default `BEGIN DEFERRED` does,
+/// gets `SQLITE_BUSY` at once, without waiting, when the other connection commits before it writes, and
+/// its rows would be lost. `BEGIN IMMEDIATE` takes the write lock first, waiting up to the busy timeout.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// The oldest schema version read-only access can read: migrations after it only add what readers can
 /// do without (see [`has_reordered_column`]), so `vigil export` works on an index the new recorder has
 /// not migrated yet.

@@ -511,7 +511,7 @@ impl Inner {
         let params_ = vigil_mp4::codec::video_params_from_sample_entry(s.sample_entry)?;
         let started = std::time::Instant::now();
         let mut conn = self.db();
-        let tx = conn.transaction().map_err(&e)?;
+        let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
         let entry_id = sample_entry_id(&tx, &params_).map_err(&e)?;
         let dir_id = self.dirs[s.dir].id;
         tx.execute(

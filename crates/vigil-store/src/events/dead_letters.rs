@@ -97,7 +97,7 @@ impl Store {
         let e = db_err(&inner.db_path);
         let max = inner.config.events.max_dead_letters;
         let mut conn = inner.events_db();
-        let tx = conn.transaction().map_err(&e)?;
+        let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
         tx.prepare_cached(
             "INSERT INTO dead_letters (destination, event_id, payload, attempts, last_error, failed_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

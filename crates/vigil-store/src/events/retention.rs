@@ -249,7 +249,7 @@ impl Inner {
         let mut files = Vec::new();
         {
             let mut conn = self.db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for v in victims {
                 let n = tx
                     .prepare_cached("DELETE FROM events WHERE id = ?1")

@@ -169,7 +169,7 @@ impl Store {
         // 1. the event exists; the new names are garbage until the row points at them
         {
             let mut conn = inner.events_db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             let exists = tx
                 .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
                 .map_err(&e)?
@@ -214,7 +214,7 @@ impl Store {
         let saved_ms = now_ms();
         let old: Option<Option<String>> = {
             let mut conn = inner.events_db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             let old: Option<Option<String>> = tx
                 .query_row(
                     "SELECT snapshot FROM events WHERE event_id = ?1",
@@ -309,7 +309,7 @@ fn try_discard(inner: &Inner, root: &Path, names: &[String]) -> Result<(), Store
     }
     let e = db_err(&inner.db_path);
     let mut conn = inner.db();
-    let tx = conn.transaction().map_err(&e)?;
+    let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
     for n in names {
         tx.prepare_cached("DELETE FROM event_snapshot_garbage WHERE file = ?1")
             .map_err(&e)?

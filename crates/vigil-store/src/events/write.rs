@@ -136,7 +136,7 @@ impl Store {
         let mut out = Vec::with_capacity(events.len());
         {
             let mut conn = inner.events_db();
-            let tx = conn.transaction().map_err(&e)?;
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for ev in events {
                 let camera_id = match cameras.get(ev.camera.as_str()) {
                     Some(&id) => id,
@@ -480,7 +480,7 @@ pub(crate) fn close_interrupted(inner: &Inner) -> Result<usize, StoreError> {
     let e = db_err(&inner.db_path);
     let timing = Timing::of(inner);
     let mut conn = inner.db();
-    let tx = conn.transaction().map_err(&e)?;
+    let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
     let open: Vec<(i64, i64, i64, Option<i64>)> = tx
         .prepare("SELECT id, start_ms, last_ms, mark_id FROM events WHERE open = 1")
         .map_err(&e)?
