@@ -13,6 +13,7 @@ pub mod geometry;
 pub mod image;
 pub mod latency;
 pub mod media;
+pub mod thread;
 pub mod time;
 pub mod track;
 

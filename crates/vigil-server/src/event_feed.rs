@@ -7,7 +7,7 @@
 //! once their access ends.
 
 use crate::context::{RECHECK_EVERY, StillAllowed};
-use crate::live::{CLOSE_ACCESS_ENDED, SEND_TIMEOUT};
+use crate::live::{CLOSE_ACCESS_ENDED, send};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -86,13 +86,6 @@ impl EventFeed {
             .on_upgrade(move |socket| stream(socket, rx, sees, allowed))
             .into_response()
     }
-}
-
-async fn send(socket: &mut WebSocket, message: WsMessage) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
-        Ok(Ok(()))
-    )
 }
 
 async fn stream(

@@ -76,8 +76,8 @@ impl LiveSource for LiveStreams {
     }
 }
 
-/// Sends one message, giving up after [`SEND_TIMEOUT`].
-async fn send(socket: &mut WebSocket, message: Message) -> bool {
+/// Sends one message, giving up after [`SEND_TIMEOUT`] (live video and the live event feed).
+pub(crate) async fn send(socket: &mut WebSocket, message: Message) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
         Ok(Ok(()))

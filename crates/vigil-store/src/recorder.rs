@@ -187,7 +187,10 @@ impl Recorder {
             capacity,
         };
         let thread = std::thread::Builder::new()
-            .name(thread_name(camera, stream))
+            .name(vigil_core::thread::thread_name(
+                "rec",
+                &format!("{camera}/{stream}"),
+            ))
             .spawn(move || writer.run(&queue, capacity))
             .map_err(|e| StoreError::RecorderStopped {
                 camera: camera.into(),
@@ -276,20 +279,6 @@ impl Recorder {
             stats.running.store(false, Ordering::Relaxed);
         }
     }
-}
-
-/// The writer thread's name, which `top -H` and the logs show: `rec:<camera>/<stream>`, cut to the 15
-/// bytes Linux keeps.
-fn thread_name(camera: &str, stream: &str) -> String {
-    let mut name = format!("rec:{camera}/{stream}");
-    if name.len() > 15 {
-        let mut end = 15;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name.truncate(end);
-    }
-    name
 }
 
 impl RecorderInput {

@@ -310,6 +310,22 @@ pub fn start(
     })
 }
 
+/// Starts the HTTPS server with the web UI for `engine`, or shuts the engine down cleanly (every segment
+/// closed, every event written) and returns the error: what `run`, `demo` and `bench-cameras` do.
+pub fn start_or_shut_down(
+    engine: Engine,
+    config: &VigilConfig,
+    config_file: &std::path::Path,
+) -> anyhow::Result<(Engine, Started)> {
+    match start(&engine, config, config_file, Extras::ui(&engine)) {
+        Ok(started) => Ok((engine, started)),
+        Err(e) => {
+            engine.shutdown();
+            Err(e)
+        }
+    }
+}
+
 /// Prints where the server is and, on first start, the setup token.
 pub fn announce(started: &Started) {
     let s = &started.server;

@@ -116,18 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  recordings and events in {}; stop with Ctrl-C",
         data.display()
     );
-    let started = match crate::serve::start(
-        &engine,
-        &config,
-        &config_path,
-        crate::serve::Extras::ui(&engine),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            engine.shutdown();
-            return Err(e);
-        }
-    };
+    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path)?;
     crate::serve::announce(&started);
     let waited = match args.seconds {
         Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),

@@ -25,18 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             models_dir: args.models,
         },
     )?;
-    let started = match crate::serve::start(
-        &engine,
-        &config,
-        &args.config,
-        crate::serve::Extras::ui(&engine),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            engine.shutdown();
-            return Err(e);
-        }
-    };
+    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &args.config)?;
     eprintln!(
         "vigil: running {} camera(s) from {} (data in {}); stop with Ctrl-C or SIGTERM",
         engine.cameras().len(),

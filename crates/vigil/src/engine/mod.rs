@@ -19,6 +19,7 @@ use vigil_alert::{AlertHandle, Alerts, CameraEntities, ServerStatus};
 use vigil_bus::{EventBus, Message, Overflow, StatusMessage, Subscription};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole, InferenceDevice};
+use vigil_core::thread::thread_name;
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
@@ -446,19 +447,6 @@ impl Engine {
         }
         report
     }
-}
-
-/// A thread name as `top -H` and the logs show it: `kind:camera`, cut to the 15 bytes Linux keeps.
-fn thread_name(kind: &str, camera: &str) -> String {
-    let mut name = format!("{kind}:{camera}");
-    if name.len() > 15 {
-        let mut end = 15;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name.truncate(end);
-    }
-    name
 }
 
 /// Waits for SIGTERM or SIGINT (Ctrl-C).

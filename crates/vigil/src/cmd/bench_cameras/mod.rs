@@ -279,18 +279,7 @@ fn measure(args: &Args, scenes: &[Scene], n: usize) -> anyhow::Result<RunFigures
             models_dir: args.models.clone(),
         },
     )?;
-    let started = match crate::serve::start(
-        &engine,
-        &config,
-        &config_path,
-        crate::serve::Extras::ui(&engine),
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            engine.shutdown();
-            return Err(e);
-        }
-    };
+    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path)?;
     std::thread::sleep(Duration::from_secs(args.warmup));
     let rss_before = rss_mb();
     let pid = server.pid();
