@@ -16,47 +16,15 @@
 
 use crate::error::AlertError;
 use crate::template::Template;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use vigil_core::EventPhase;
 use vigil_rules::ConfigDuration;
 
-/// A secret text (password, HMAC key, auth header). Shown as `***` in `Debug` and written as `"<redacted>"`
-/// when serialized, so printing a configuration never leaks it.
-#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret text.
-    pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
-    }
-
-    /// The secret itself (for the one place that needs it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
+/// A secret text (password, HMAC key, auth header): the configuration's one secret type, with its
+/// `env:NAME` / `file:PATH` forms; `***` in `Debug`, `"<redacted>"` when serialized.
+pub use vigil_core::config::Secret;
 
 /// Everything about alert delivery.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -51,6 +51,7 @@ use vigil_core::config::{
     AnalysisConfig, CameraConfig, CameraRole, ConfigErrors, Problem, Seg, ServerConfig, key,
     parse_toml, validate_cameras,
 };
+use vigil_keys::KeysConfig;
 use vigil_rules::{RuleEngine, RulesConfig};
 use vigil_store::{CameraStorageConfig, DirConfig, StoreConfig};
 use vigil_vision::model::ModelSpec;
@@ -98,6 +99,9 @@ pub struct VigilConfig {
     /// `[links]`: URLs put into alert messages.
     #[serde(default)]
     pub links: LinksConfig,
+    /// `[keys]`: where the master key comes from (vigil-keys).
+    #[serde(default)]
+    pub keys: KeysConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -190,11 +194,15 @@ impl VigilConfig {
         let records = self.recording_cameras().next().is_some();
         let mut store = match &self.storage {
             Some(s) => s.clone(),
-            None if records => StoreConfig::new(
-                PathBuf::new(),
-                DEFAULT_STORAGE_DIR,
-                self.default_recordings_dir(),
-            ),
+            None if records => StoreConfig {
+                // A configuration file's default: encrypted at rest.
+                encrypt: true,
+                ..StoreConfig::new(
+                    PathBuf::new(),
+                    DEFAULT_STORAGE_DIR,
+                    self.default_recordings_dir(),
+                )
+            },
             None => return None,
         };
         if store.db.as_os_str().is_empty() {

@@ -195,6 +195,44 @@ fn passwords_never_appear_in_debug_output() {
 }
 
 #[test]
+fn secrets_may_come_from_the_environment_or_a_file_and_a_missing_one_names_its_field() {
+    use vigil_core::config::SecretSource;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("camera.pw");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    // Never set: a name unique to this test.
+    let var = "VIGIL_CONFIG_TEST_CAMERA_PW";
+    let text = broken(
+        "password = \"hunter2-secret\"",
+        &format!("password = \"file:{}\"", file.display()),
+    );
+    let config = VigilConfig::parse(&text, "vigil.toml").unwrap();
+    let pw = config.cameras[0].password.as_ref().unwrap();
+    assert_eq!(pw.expose(), "from-a-file");
+    assert_eq!(*pw.source(), SecretSource::File(file.clone()));
+    let missing = broken(
+        "password = \"hunter2-secret\"",
+        &format!("password = \"env:{var}\""),
+    );
+    let e = errors(&missing).to_string();
+    assert!(e.contains(var) && e.contains("not set"), "{e}");
+    assert!(e.contains(&format!("{}:", line_of(&missing, var))), "{e}");
+    let plain = broken(
+        "password = \"hunter2-secret\"",
+        "password = \"plain:env:x\"",
+    );
+    let config = VigilConfig::parse(&plain, "vigil.toml").unwrap();
+    assert_eq!(
+        config.cameras[0].password.as_ref().unwrap().expose(),
+        "env:x"
+    );
+    assert_eq!(
+        *config.cameras[0].password.as_ref().unwrap().source(),
+        SecretSource::Inline
+    );
+}
+
+#[test]
 fn bad_toml_syntax_names_line_and_key() {
     let text = broken(
         "sub = \"rtsp://192.168.1.20:554/Streaming/Channels/102\"",

@@ -47,6 +47,13 @@ impl Time90k {
     }
 }
 
+/// The wall clock now, in milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ mod virtual_file;
 pub use boxes::{BoxHeader, read_box_header};
 pub use error::Mp4Error;
 pub use progressive::{Mp4Builder, SampleInfo};
-pub use virtual_file::{Part, VirtualFile};
+pub use virtual_file::{Part, SourceReader, VirtualFile};
 
 /// Timescale of every track Vigil writes: 90 kHz, the RTP video clock.
 pub const TIMESCALE: u32 = 90_000;

@@ -33,10 +33,19 @@ impl Part {
     }
 }
 
+/// Reads a source whose bytes on disk are not the bytes it stands for (an encrypted segment file):
+/// `read_exact_at` gives the bytes at `offset` of the plain layout.
+pub trait SourceReader: Send + Sync + std::fmt::Debug {
+    /// Fills `buf` with the bytes at `offset`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
 /// A read-only file made of [`Part`]s; any byte range can be produced without building the rest.
 #[derive(Debug, Clone)]
 pub struct VirtualFile {
     sources: Vec<PathBuf>,
+    /// A reader per source whose bytes must be transformed (decrypted); `None`: read the file as it is.
+    readers: Vec<Option<Arc<dyn SourceReader>>>,
     parts: Vec<Part>,
     /// Start offset of each part.
     starts: Vec<u64>,
@@ -81,6 +90,7 @@ impl VirtualFile {
             len += p.len();
         }
         Self {
+            readers: vec![None; sources.len()],
             sources,
             parts: merged,
             starts,
@@ -101,6 +111,15 @@ impl VirtualFile {
     /// The source files this file reads from.
     pub fn sources(&self) -> &[PathBuf] {
         &self.sources
+    }
+
+    /// Reads source `path` through `reader` (its offsets are those of the plain layout).
+    pub fn set_reader(&mut self, path: &std::path::Path, reader: Arc<dyn SourceReader>) {
+        for (i, s) in self.sources.iter().enumerate() {
+            if s == path {
+                self.readers[i] = Some(reader.clone());
+            }
+        }
     }
 
     /// Checks that every source file exists and is long enough for the ranges taken from it.
@@ -168,21 +187,28 @@ impl VirtualFile {
                 }
                 Part::File { source, offset, .. } => {
                     let path = &self.sources[*source];
-                    let file = match &open {
-                        Some((s, f)) if s == source => f,
+                    let reader = self.readers[*source].as_ref();
+                    let file = match (&open, reader) {
+                        (_, Some(_)) => None,
+                        (Some((s, f)), None) if s == source => Some(f),
                         _ => {
                             let f = File::open(path).map_err(|e| Mp4Error::Io {
                                 path: path.clone(),
                                 source: e,
                             })?;
-                            &open.insert((*source, f)).1
+                            Some(&open.insert((*source, f)).1)
                         }
                     };
                     let mut at = from;
                     while at < to {
                         let n = ((to - at) as usize).min(COPY_CHUNK);
                         buf.resize(n, 0);
-                        file.read_exact_at(&mut buf, offset + at).map_err(|e| {
+                        let read = match (reader, file) {
+                            (Some(r), _) => r.read_exact_at(&mut buf, offset + at),
+                            (None, Some(f)) => f.read_exact_at(&mut buf, offset + at),
+                            (None, None) => Err(std::io::ErrorKind::NotFound.into()),
+                        };
+                        read.map_err(|e| {
                             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                                 Mp4Error::SourceTooShort {
                                     path: path.clone(),

@@ -45,6 +45,9 @@ pub enum ServerError {
     /// The recording or event store failed.
     #[error(transparent)]
     Store(#[from] vigil_store::StoreError),
+    /// A key or key file failed.
+    #[error(transparent)]
+    Keys(#[from] vigil_keys::KeyError),
     /// Binding or serving failed.
     #[error("serving on {addr}: {source}")]
     Serve {

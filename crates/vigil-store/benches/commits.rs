@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use vigil_bus::{EventBus, EventMessage, Message, Overflow, Snapshot};
 use vigil_core::latency::LatencySummary;
 use vigil_core::{
@@ -27,9 +27,7 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    vigil_core::time::now_unix_ms()
 }
 
 /// A camera-like frame: a key frame every second, 25 fps, ~12 KB (a 2.4 Mbit/s stream).

@@ -54,6 +54,12 @@ pub struct StoreConfig {
     /// The event store: snapshots, how long events are kept, how much footage around them is kept.
     #[serde(default)]
     pub events: EventStoreConfig,
+    /// Encrypt new segments at rest (AES-256-GCM, a data key per segment sealed under the master key;
+    /// crypt.rs). On by default in a configuration file; [`StoreConfig::new`] leaves it off. Needs the
+    /// key store ([`crate::Store::set_keys`]): without it, nothing is recorded rather than recorded
+    /// unencrypted.
+    #[serde(default = "defaults::yes")]
+    pub encrypt: bool,
 }
 
 /// Settings of the event store (`[storage.events]`).
@@ -197,7 +203,8 @@ mod defaults {
 }
 
 impl StoreConfig {
-    /// A configuration with defaults for one directory.
+    /// A configuration with defaults for one directory, unencrypted (`encrypt` is on by default in a
+    /// configuration file, off here).
     pub fn new(db: impl Into<PathBuf>, dir_name: &str, dir_path: impl Into<PathBuf>) -> Self {
         Self {
             db: db.into(),
@@ -213,6 +220,7 @@ impl StoreConfig {
             max_slew_ppm: defaults::max_slew_ppm(),
             resync_seconds: defaults::resync_seconds(),
             events: EventStoreConfig::default(),
+            encrypt: false,
         }
     }
 

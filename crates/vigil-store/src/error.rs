@@ -172,6 +172,12 @@ pub enum StoreError {
     /// MP4 assembly or parsing failed.
     #[error(transparent)]
     Mp4(#[from] vigil_mp4::Mp4Error),
+    /// Encryption or decryption of recordings failed.
+    #[error("encryption: {0}")]
+    Crypto(String),
+    /// A key could not be sealed or opened (the master key is wrong or missing).
+    #[error(transparent)]
+    Keys(#[from] vigil_keys::KeyError),
 }
 
 /// Formats a wall-clock 90 kHz time as seconds since the epoch (RFC 3339 needs a calendar library;

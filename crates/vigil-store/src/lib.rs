@@ -46,9 +46,12 @@
 
 mod alerts;
 mod config;
+mod crypt;
 mod error;
 mod events;
+pub mod evidence;
 mod frame_index;
+mod integrity;
 mod playback;
 mod queue;
 mod reconcile;
@@ -64,6 +67,7 @@ pub use alerts::{AlertKind, Severity, StorageAlert};
 pub use config::{
     CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,
 };
+pub use crypt::rewrap_segment_keys;
 pub use error::StoreError;
 pub use events::{
     DeadLetter, DeadLetterQuery, EventPage, EventQuery, EventReader, EventRetentionReport,
@@ -71,6 +75,10 @@ pub use events::{
     SnapshotKind, StoredEvent,
 };
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
+pub use integrity::verify::{
+    IntegrityFault, IntegrityProblem, IntegrityReport, VerifyScope, verify_recordings,
+};
+pub use integrity::{SIGN_EVERY, Seal};
 pub use playback::{CameraInfo, Export, Reader, SegmentInfo};
 pub use reconcile::{Problem, ReconcileReport, RecoveredFile};
 pub use recorder::{Recorder, RecorderInput, RecorderStatus};

@@ -28,6 +28,10 @@ pub struct Reader {
     db_path: PathBuf,
     /// The index has `segments.reordered` (an index the recorder has not migrated yet does not).
     reordered_column: bool,
+    /// The index has `segment_keys`: segments may be encrypted.
+    segment_keys: bool,
+    /// The key store that opens encrypted segments' keys.
+    keys: Option<Arc<vigil_keys::KeyStore>>,
 }
 
 /// A camera and its recorded streams.
@@ -103,6 +107,8 @@ type Plan = (Vec<Piece>, Vec<Range<Time90k>>, Vec<Problem>);
 
 struct Piece {
     path: PathBuf,
+    /// Decrypts the file's frame data when the segment is encrypted.
+    reader: Option<Arc<dyn vigil_mp4::SourceReader>>,
     entry: Arc<Vec<u8>>,
     codec: String,
     index: FrameIndex,
@@ -118,11 +124,61 @@ impl Reader {
     pub fn open(db: &Path) -> Result<Reader, StoreError> {
         let conn = crate::schema::open_ro(db)?;
         let reordered_column = crate::schema::has_reordered_column(&conn).map_err(db_err(db))?;
+        let segment_keys = crate::schema::has_segment_keys(&conn).map_err(db_err(db))?;
         Ok(Reader {
             conn,
             db_path: db.to_path_buf(),
             reordered_column,
+            segment_keys,
+            keys: None,
         })
+    }
+
+    /// Opens encrypted segments with `keys` (exports and playback of an encrypted store need it).
+    pub fn with_keys(mut self, keys: Arc<vigil_keys::KeyStore>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The decrypting reader of segment `id` when it is encrypted.
+    fn segment_reader(
+        &self,
+        id: i64,
+        file: &Path,
+        index: &FrameIndex,
+    ) -> Result<Option<Arc<dyn vigil_mp4::SourceReader>>, StoreError> {
+        if !self.segment_keys {
+            return Ok(None);
+        }
+        let Some(stored) = crate::crypt::stored_key(&self.conn, id).map_err(self.e())? else {
+            return Ok(None);
+        };
+        let Some(keys) = &self.keys else {
+            return Err(StoreError::Crypto(format!(
+                "{} is encrypted: reading it needs the key store (give --config)",
+                file.display()
+            )));
+        };
+        let key = stored.open(keys, file)?;
+        let mut frame = 0usize;
+        let fragments = index
+            .fragments
+            .iter()
+            .map(|g| {
+                let end = (frame + g.frames as usize).min(index.frames.len());
+                let len: u64 = index.frames[frame..end]
+                    .iter()
+                    .map(|f| u64::from(f.size))
+                    .sum();
+                frame = end;
+                (g.data_offset, len)
+            })
+            .collect();
+        Ok(Some(Arc::new(crate::crypt::DecryptingReader::new(
+            file.to_path_buf(),
+            key,
+            fragments,
+        ))))
     }
 
     fn e(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -227,6 +283,40 @@ impl Reader {
                 damaged: r.get(11)?,
                 codec: r.get(12)?,
                 reordered: r.get(13)?,
+            })
+        })
+        .map_err(self.e())?
+        .collect::<Result<_, _>>()
+        .map_err(self.e())
+    }
+
+    /// The integrity seals of a stream's segments overlapping `[from, to)`, oldest first.
+    pub fn seals(
+        &self,
+        camera: &str,
+        stream: &str,
+        from: Time90k,
+        to: Time90k,
+    ) -> Result<Vec<crate::Seal>, StoreError> {
+        let stream_id = self.stream_id(camera, stream)?;
+        if !crate::schema::has_integrity(&self.conn).map_err(self.e())? {
+            return Ok(Vec::new());
+        }
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, start_90k, sha256, chain FROM segments
+                 WHERE stream_id = ?1 AND start_90k < ?3 AND start_90k > ?2 - ?4
+                   AND start_90k + duration_90k > ?2
+                 ORDER BY start_90k, id",
+            )
+            .map_err(self.e())?;
+        q.query_map(params![stream_id, from.0, to.0, MAX_SEGMENT_90K], |r| {
+            Ok(crate::Seal {
+                seq: r.get(0)?,
+                start: Time90k(r.get(1)?),
+                sha256: r.get(2)?,
+                chain: crate::integrity::as_link(r.get(3)?),
             })
         })
         .map_err(self.e())?
@@ -356,8 +446,10 @@ impl Reader {
             };
             let offsets = index.offsets();
             let done = end < index.frames.len();
+            let reader = self.segment_reader(s.id, &s.file, &index)?;
             pieces.push(Piece {
                 path: s.file.clone(),
+                reader,
                 entry: Arc::new(entry),
                 codec: s.codec.clone(),
                 start: times[first],
@@ -400,7 +492,8 @@ impl Reader {
         }
         let frames = b.sample_count();
         let duration = Time90k(b.duration() as i64);
-        let file = b.build()?;
+        let mut file = b.build()?;
+        set_readers(&mut file, &pieces);
         file.check_sources()?;
         Ok(Export {
             file,
@@ -458,7 +551,8 @@ impl Reader {
                 seq += 1;
             }
         }
-        let file = VirtualFile::new(sources, parts);
+        let mut file = VirtualFile::new(sources, parts);
+        set_readers(&mut file, &pieces);
         file.check_sources()?;
         Ok(Export {
             file,
@@ -502,6 +596,15 @@ fn complete_reordering(index: &FrameIndex, first: usize, end: usize) -> usize {
         end += 1;
     }
     end
+}
+
+/// Reads the encrypted pieces' files through their decrypting readers.
+fn set_readers(file: &mut VirtualFile, pieces: &[Piece]) {
+    for p in pieces {
+        if let Some(r) = &p.reader {
+            file.set_reader(&p.path, r.clone());
+        }
+    }
 }
 
 /// Splits a piece's frames into runs stored back to back (one per recorded fragment).

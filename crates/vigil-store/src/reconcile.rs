@@ -228,6 +228,14 @@ pub(crate) fn reconcile(inner: &Inner) -> Result<ReconcileReport, StoreError> {
             let mut conn = inner.db();
             let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             for (name, row) in &rows {
+                // Kept in the chain as removed, with why: `vigil verify recordings` names it.
+                crate::integrity::record_removed(
+                    &tx,
+                    row.id,
+                    &format!("its file {name} was missing when the store opened"),
+                )
+                .map_err(&e)?;
+                crate::crypt::forget_key(&tx, row.id).map_err(&e)?;
                 tx.execute("DELETE FROM segments WHERE id = ?1", [row.id])
                     .map_err(&e)?;
                 report.missing.push(Problem {
@@ -237,6 +245,17 @@ pub(crate) fn reconcile(inner: &Inner) -> Result<ReconcileReport, StoreError> {
             }
             tx.commit().map_err(&e)?;
         }
+    }
+    // 4. keys of segments that were never indexed nor left a file (nothing records yet; a directory
+    // offline may still hold such files, so then they stay).
+    if report.offline_dirs.is_empty() {
+        let conn = inner.db();
+        conn.execute(
+            "DELETE FROM segment_keys WHERE NOT EXISTS (SELECT 1 FROM segments s
+                 WHERE s.stream_id = segment_keys.stream_id AND s.seq = segment_keys.seq)",
+            [],
+        )
+        .map_err(&e)?;
     }
     let mut st = lock(&inner.state);
     for (stream, seq) in max_seq {
@@ -370,6 +389,7 @@ fn recover_file(
         media_duration_90k: media,
         bytes: recovered.valid_len,
         checksum: recovered.checksum,
+        sha256: recovered.sha256,
         run_start: h.run_start,
         recovered: true,
         sample_entry: &recovered.sample_entry,

@@ -587,6 +587,22 @@ impl Writer {
         let seq = self.inner.next_seq(self.stream_id);
         let dir = &self.inner.dirs[self.dir];
         let path = dir.path.join(file_name(self.stream_id, seq));
+        // Encrypted: the segment's key is sealed and stored before its first byte (crypt.rs); without a
+        // key store nothing is recorded rather than recorded in the clear.
+        let key = if self.inner.config.encrypt {
+            match self.inner.new_segment_key(self.stream_id, seq) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    self.write_failed(&format!(
+                        "segment {seq} not recorded: its encryption key could not be sealed: {e}"
+                    ));
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
+        let cipher = || key.as_ref().map(crate::crypt::SegmentKey::new).transpose();
         let header = SegmentHeader {
             stream_id: self.stream_id,
             seq,
@@ -594,10 +610,24 @@ impl Writer {
             run_start,
             camera: self.camera.clone(),
             stream: self.stream.clone(),
+            key_id: match cipher() {
+                Ok(c) => c.map(|c| c.id),
+                Err(e) => {
+                    self.write_failed(&format!("segment {seq} not recorded: {e}"));
+                    return false;
+                }
+            },
         };
         let mut attempt = 0;
         let file = loop {
-            match SegmentWriter::create(&path, &header, &f.params.sample_entry) {
+            let cipher = match cipher() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.write_failed(&format!("segment {seq} not recorded: {e}"));
+                    return false;
+                }
+            };
+            match SegmentWriter::create(&path, &header, &f.params.sample_entry, cipher) {
                 Ok(w) => break w,
                 Err(e) if is_no_space(&e) && attempt == 0 => {
                     attempt += 1;
@@ -793,6 +823,7 @@ impl Writer {
             media_duration_90k: media,
             bytes: finished.bytes,
             checksum: finished.checksum,
+            sha256: finished.sha256,
             run_start: seg.run_start,
             recovered: false,
             sample_entry: &seg.params.sample_entry,

@@ -445,7 +445,11 @@ impl Inner {
         {
             let mut conn = self.db();
             let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
+            let mut streams = std::collections::BTreeSet::new();
             for v in victims {
+                let reason = crate::integrity::verify::REASON_RETENTION;
+                streams.extend(crate::integrity::record_removed(&tx, v.id, reason).map_err(&e)?);
+                crate::crypt::forget_key(&tx, v.id).map_err(&e)?;
                 let n = tx
                     .execute("DELETE FROM segments WHERE id = ?1", [v.id])
                     .map_err(&e)?;
@@ -457,6 +461,9 @@ impl Inner {
                     .map_err(&e)?;
                     deleted.push(v);
                 }
+            }
+            for stream_id in streams {
+                crate::integrity::prune(&tx, stream_id).map_err(&e)?;
             }
             tx.commit().map_err(&e)?;
         }

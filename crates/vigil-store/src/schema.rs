@@ -207,6 +207,51 @@ CREATE INDEX marks_holds ON marks (start_90k) WHERE keep_until_90k IS NULL;
 -- tables, which mean offsets of 0, exactly what their frames had; this flag says which segments have any.
 ALTER TABLE segments ADD COLUMN reordered INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Recording integrity (docs/design/recording.md R15, integrity/mod.rs): each segment's SHA-256, its link
+-- in its stream's hash chain and the sequence number of the link before it. Rows written before hold
+-- NULLs: they are reported as recorded before integrity, not as faults.
+ALTER TABLE segments ADD COLUMN sha256 BLOB;
+ALTER TABLE segments ADD COLUMN chain BLOB;
+ALTER TABLE segments ADD COLUMN prev_seq INTEGER;
+-- Segments deleted on purpose (retention, start-up reconciliation), so that the chain stays checkable
+-- across them.
+CREATE TABLE removed_segments (
+    stream_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    chain BLOB NOT NULL,
+    removed_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (stream_id, seq)
+);
+-- Chain heads signed with the site's Ed25519 key.
+CREATE TABLE chain_heads (
+    id INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    chain BLOB NOT NULL,
+    signed_ms INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE INDEX chain_heads_stream ON chain_heads (stream_id, seq);
+"#,
+    r#"
+-- Encryption at rest (crypt.rs): each encrypted segment's data key, sealed under the master key
+-- (AES-256-GCM, bound to its stream and number). Written before the segment's first byte, so that
+-- start-up recovery can read what a crash left; deleted with the segment; rewrapped by
+-- `vigil keys rotate`. A segment without a row here is not encrypted.
+CREATE TABLE segment_keys (
+    stream_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    key_id BLOB NOT NULL,
+    master_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (stream_id, seq)
+);
+CREATE INDEX segment_keys_master ON segment_keys (master_id);
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.
@@ -243,6 +288,18 @@ const MIN_READABLE_VERSION: usize = 2;
 pub(crate) fn has_reordered_column(conn: &Connection) -> rusqlite::Result<bool> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     Ok(version >= 3)
+}
+
+/// True when the index has `segment_keys` (migration 5): segments may be encrypted.
+pub(crate) fn has_segment_keys(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= 5)
+}
+
+/// True when the index has the integrity columns and tables (migration 4).
+pub(crate) fn has_integrity(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= 4)
 }
 
 /// Opens the index read-only (exports, status tools); fails if it does not exist, is too new, or too old

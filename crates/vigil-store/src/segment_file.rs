@@ -18,7 +18,9 @@
 //! Invariant R2 of docs/design/recording.md: a file cut at any byte keeps its complete fragments, with
 //! their frames' composition offsets.
 
+use crate::crypt::{ENC_MARK, ENC_TRAILER_LEN, SegmentKey};
 use crate::frame_index::{FragmentEntry, FrameEntry, FrameIndex};
+use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -43,6 +45,8 @@ pub(crate) struct SegmentHeader {
     pub run_start: bool,
     pub camera: String,
     pub stream: String,
+    /// Id of the segment's data key when its frame data is encrypted (crypt.rs; header version 2).
+    pub key_id: Option<[u8; 8]>,
 }
 
 impl SegmentHeader {
@@ -51,7 +55,7 @@ impl SegmentHeader {
         b.extend_from_slice(&[0, 0, 0, 0]);
         b.extend_from_slice(b"uuid");
         b.extend_from_slice(HEADER_UUID);
-        b.push(1); // version
+        b.push(if self.key_id.is_some() { 2 } else { 1 }); // version
         b.extend_from_slice(&self.stream_id.to_be_bytes());
         b.extend_from_slice(&self.seq.to_be_bytes());
         b.extend_from_slice(&self.start_90k.to_be_bytes());
@@ -60,6 +64,9 @@ impl SegmentHeader {
             let bytes = &s.as_bytes()[..s.len().min(1024)];
             b.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
             b.extend_from_slice(bytes);
+        }
+        if let Some(id) = &self.key_id {
+            b.extend_from_slice(id);
         }
         let len = b.len() as u32;
         b[0..4].copy_from_slice(&len.to_be_bytes());
@@ -72,8 +79,9 @@ impl SegmentHeader {
             return Err("not a Vigil segment (header uuid missing)".into());
         }
         let b = &body[16..];
-        if b.first() != Some(&1) {
-            return Err(format!("segment header version {:?} is unknown", b.first()));
+        let version = b.first().copied();
+        if version != Some(1) && version != Some(2) {
+            return Err(format!("segment header version {version:?} is unknown"));
         }
         let i64_at = |p: usize| -> Result<i64, String> {
             let s = b.get(p..p + 8).ok_or_else(err)?;
@@ -96,6 +104,15 @@ impl SegmentHeader {
         }
         let stream = strings.pop().unwrap_or_default();
         let camera = strings.pop().unwrap_or_default();
+        let key_id = match version {
+            Some(2) => {
+                let id = b.get(p..p + 8).ok_or_else(err)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(id);
+                Some(a)
+            }
+            _ => None,
+        };
         Ok(Self {
             stream_id,
             seq,
@@ -103,6 +120,7 @@ impl SegmentHeader {
             run_start,
             camera,
             stream,
+            key_id,
         })
     }
 }
@@ -133,6 +151,10 @@ pub(crate) struct SegmentWriter {
     file: File,
     len: u64,
     crc: crc32fast::Hasher,
+    /// SHA-256 of what is written so far (the integrity chain's file hash).
+    sha: Sha256,
+    /// The segment's data key when its frame data is encrypted (crypt.rs).
+    cipher: Option<SegmentKey>,
     sequence: u32,
     index: FrameIndex,
     media_duration: u64,
@@ -164,6 +186,7 @@ pub(crate) struct FinishedFile {
     pub index: FrameIndex,
     pub bytes: u64,
     pub checksum: u32,
+    pub sha256: [u8; 32],
 }
 
 impl SegmentWriter {
@@ -172,6 +195,7 @@ impl SegmentWriter {
         path: &Path,
         header: &SegmentHeader,
         sample_entry: &[u8],
+        cipher: Option<SegmentKey>,
     ) -> io::Result<Self> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let mut init = fragment::ftyp();
@@ -185,6 +209,8 @@ impl SegmentWriter {
             file,
             len: 0,
             crc: crc32fast::Hasher::new(),
+            sha: Sha256::new(),
+            cipher,
             sequence: 0,
             index: FrameIndex::default(),
             media_duration: 0,
@@ -196,12 +222,22 @@ impl SegmentWriter {
             return Err(e);
         }
         w.crc.update(&init);
+        w.sha.update(&init);
         w.len = init.len() as u64;
         Ok(w)
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Length of each fragment's trailer box: 16 bytes (CRC), 32 when encrypted (CRC and tag).
+    fn trailer_len(&self) -> u64 {
+        if self.cipher.is_some() {
+            ENC_TRAILER_LEN
+        } else {
+            CRC_BOX_LEN
+        }
     }
 
     /// Frames written so far.
@@ -233,24 +269,48 @@ impl SegmentWriter {
         let seq = self.sequence + 1;
         let header = fragment::fragment_header(seq, self.media_duration, samples);
         let data_offset = self.len + header.len() as u64;
+        // Encrypted: the frames copied into one buffer and sealed in place; the tag goes into the trailer.
+        let mut sealed = None;
+        if let Some(key) = &self.cipher {
+            let mut buf = Vec::with_capacity(data.iter().map(|d| d.len()).sum());
+            for d in data {
+                buf.extend_from_slice(d);
+            }
+            let tag = key
+                .seal(seq, data_offset, &mut buf)
+                .map_err(io::Error::other)?;
+            sealed = Some((buf, tag));
+        }
+        let stored: Vec<&[u8]> = match &sealed {
+            Some((buf, _)) => vec![buf.as_slice()],
+            None => data.to_vec(),
+        };
         let mut fragment_crc = crc32fast::Hasher::new();
         fragment_crc.update(&header);
         let mut data_len = 0u64;
-        for d in data {
+        for d in &stored {
             fragment_crc.update(d);
             data_len += d.len() as u64;
         }
         let fragment_len = header.len() as u64 + data_len;
         let crc = fragment_crc.clone().finalize();
-        let mut trailer = [0u8; CRC_BOX_LEN as usize];
-        trailer[0..4].copy_from_slice(&(CRC_BOX_LEN as u32).to_be_bytes());
+        let trailer_len = self.trailer_len();
+        let mut trailer = [0u8; ENC_TRAILER_LEN as usize];
+        trailer[0..4].copy_from_slice(&(trailer_len as u32).to_be_bytes());
         trailer[4..8].copy_from_slice(b"free");
-        trailer[8..12].copy_from_slice(CRC_MARK);
         trailer[12..16].copy_from_slice(&crc.to_be_bytes());
-        let mut slices = Vec::with_capacity(data.len() + 2);
+        match &sealed {
+            Some((_, tag)) => {
+                trailer[8..12].copy_from_slice(ENC_MARK);
+                trailer[16..32].copy_from_slice(tag);
+            }
+            None => trailer[8..12].copy_from_slice(CRC_MARK),
+        }
+        let trailer = &trailer[..trailer_len as usize];
+        let mut slices = Vec::with_capacity(stored.len() + 2);
         slices.push(IoSlice::new(&header));
-        slices.extend(data.iter().map(|d| IoSlice::new(d)));
-        slices.push(IoSlice::new(&trailer));
+        slices.extend(stored.iter().map(|d| IoSlice::new(d)));
+        slices.push(IoSlice::new(trailer));
         if let Err(e) = write_all_vectored(&mut self.file, &mut slices) {
             // Cut off whatever part of the fragment made it to the file and write on from there.
             if self.file.set_len(self.len).is_err()
@@ -262,8 +322,13 @@ impl SegmentWriter {
         }
         // The file checksum continues over the fragment (combined, not recomputed) and its trailer.
         self.crc.combine(&fragment_crc);
-        self.crc.update(&trailer);
-        self.len += fragment_len + CRC_BOX_LEN;
+        self.crc.update(trailer);
+        self.sha.update(&header);
+        for d in &stored {
+            self.sha.update(d);
+        }
+        self.sha.update(trailer);
+        self.len += fragment_len + trailer_len;
         self.sequence = seq;
         self.index.fragments.push(FragmentEntry {
             data_offset,
@@ -290,6 +355,7 @@ impl SegmentWriter {
         Ok(FinishedFile {
             bytes: self.len,
             checksum: self.crc.finalize(),
+            sha256: self.sha.finalize().into(),
             index: self.index,
         })
     }
@@ -313,6 +379,8 @@ pub(crate) struct Recovered {
     pub file_len: u64,
     /// CRC-32 of the valid prefix.
     pub checksum: u32,
+    /// SHA-256 of the valid prefix.
+    pub sha256: [u8; 32],
 }
 
 fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
@@ -327,6 +395,7 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let file_len = file.metadata().map_err(|e| e.to_string())?.len();
     let mut crc = crc32fast::Hasher::new();
+    let mut sha = Sha256::new();
     let mut pos = 0u64;
     // The init region: ftyp, uuid header, moov, each read whole.
     let mut header = None;
@@ -365,6 +434,7 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
             _ => {}
         }
         crc.update(&b);
+        sha.update(&b);
         pos += size;
     }
     let (Some(header), Some(sample_entry)) = (header, sample_entry) else {
@@ -374,8 +444,14 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
     let mut media = 0u64;
     let what = path.display().to_string();
     // Fragments: accept each one whose moof, mdat and checksum box are complete and agree.
-    while let Some(frag) = read_fragment(&file, &what, pos, file_len, media) {
+    let trailer_len = if header.key_id.is_some() {
+        ENC_TRAILER_LEN
+    } else {
+        CRC_BOX_LEN
+    };
+    while let Some(frag) = read_fragment(&file, &what, pos, file_len, media, trailer_len) {
         crc.update(&frag.bytes);
+        sha.update(&frag.bytes);
         index.fragments.push(FragmentEntry {
             data_offset: frag.data_offset,
             frames: frag.samples.len() as u32,
@@ -398,6 +474,7 @@ pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
         valid_len: pos,
         file_len,
         checksum: crc.finalize(),
+        sha256: sha.finalize().into(),
     })
 }
 
@@ -414,6 +491,7 @@ fn read_fragment(
     pos: u64,
     file_len: u64,
     media: u64,
+    trailer_len: u64,
 ) -> Option<ReadFragment> {
     let avail = file_len.checked_sub(pos)?;
     let head = read_at(file, pos, 16.min(avail as usize)).ok()?;
@@ -438,14 +516,19 @@ fn read_fragment(
         return None;
     }
     let end = mdat_pos + mdat_size;
-    if end + CRC_BOX_LEN > file_len || end - pos > 256 << 20 {
+    if end + trailer_len > file_len || end - pos > 256 << 20 {
         return None;
     }
-    let bytes = read_at(file, pos, (end + CRC_BOX_LEN - pos) as usize).ok()?;
+    let bytes = read_at(file, pos, (end + trailer_len - pos) as usize).ok()?;
     let (body, trailer) = bytes.split_at((end - pos) as usize);
-    if trailer[0..4] != (CRC_BOX_LEN as u32).to_be_bytes()
+    let mark = if trailer_len == ENC_TRAILER_LEN {
+        ENC_MARK
+    } else {
+        CRC_MARK
+    };
+    if trailer[0..4] != (trailer_len as u32).to_be_bytes()
         || &trailer[4..8] != b"free"
-        || &trailer[8..12] != CRC_MARK
+        || &trailer[8..12] != mark
         || trailer[12..16] != crc32fast::hash(body).to_be_bytes()
     {
         return None;
@@ -495,11 +578,27 @@ mod tests {
             run_start: true,
             camera: "front door".into(),
             stream: "main".into(),
+            key_id: None,
         }
     }
 
+    /// The frame data of fragment `f` (5 frames of 100..104 bytes).
+    fn sample_data(f: usize) -> Vec<u8> {
+        (0..(100..105).sum::<u32>())
+            .map(|b| (b as usize * 7 + f) as u8)
+            .collect()
+    }
+
     fn write_sample(path: &Path, fragments: usize) -> FinishedFile {
-        let mut w = SegmentWriter::create(path, &header(), &entry()).unwrap();
+        write_sample_with(path, fragments, None)
+    }
+
+    fn write_sample_with(path: &Path, fragments: usize, key: Option<SegmentKey>) -> FinishedFile {
+        let header = SegmentHeader {
+            key_id: key.as_ref().map(|k| k.id),
+            ..header()
+        };
+        let mut w = SegmentWriter::create(path, &header, &entry(), key).unwrap();
         for f in 0..fragments {
             // decode order I P B B P with the B-frames shown first: composition offsets
             let samples: Vec<FragmentSample> = (0..5)
@@ -510,9 +609,7 @@ mod tests {
                     composition_offset: [3000, 9000, 0, 0, 6000][i as usize],
                 })
                 .collect();
-            let data: Vec<u8> = (0..samples.iter().map(|s| s.size).sum::<u32>())
-                .map(|b| (b as usize + f) as u8)
-                .collect();
+            let data = sample_data(f);
             w.write_fragment(&samples, &[&data[..]]).unwrap();
         }
         w.finish().unwrap()
@@ -542,12 +639,77 @@ mod tests {
 
     #[test]
     fn every_truncation_keeps_the_complete_fragments_before_it() {
+        every_truncation_recovers(None, CRC_BOX_LEN);
+    }
+
+    #[test]
+    fn encrypted_segments_recover_at_every_cut_without_the_key() {
+        every_truncation_recovers(Some(SegmentKey::new(&[5; 32]).unwrap()), ENC_TRAILER_LEN);
+    }
+
+    #[test]
+    fn encrypted_frames_are_not_on_disk_and_decrypt_with_their_key_only() {
+        use vigil_mp4::SourceReader;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(file_name(3, 17));
-        let fin = write_sample(&p, 3);
+        let fin = write_sample_with(&p, 3, Some(SegmentKey::new(&[5; 32]).unwrap()));
+        let disk = std::fs::read(&p).unwrap();
+        for f in 0..3 {
+            let data = sample_data(f);
+            assert!(
+                !disk.windows(32).any(|w| data.windows(32).any(|d| d == w)),
+                "fragment {f}: frame bytes on disk in the clear"
+            );
+        }
+        let r = recover(&p).unwrap();
+        assert_eq!(r.header.key_id, Some(SegmentKey::new(&[5; 32]).unwrap().id));
+        assert_eq!(r.index, fin.index);
+        let frags = |fin: &FinishedFile| -> Vec<(u64, u64)> {
+            let mut frame = 0usize;
+            fin.index
+                .fragments
+                .iter()
+                .map(|g| {
+                    let len: u64 = fin.index.frames[frame..frame + g.frames as usize]
+                        .iter()
+                        .map(|f| u64::from(f.size))
+                        .sum();
+                    frame += g.frames as usize;
+                    (g.data_offset, len)
+                })
+                .collect()
+        };
+        let reader = crate::crypt::DecryptingReader::new(
+            p.clone(),
+            SegmentKey::new(&[5; 32]).unwrap(),
+            frags(&fin),
+        );
+        // Reads at any offset and length, also across fragments' data, give the plain bytes back.
+        for (f, &(offset, len)) in frags(&fin).iter().enumerate() {
+            let mut buf = vec![0u8; len as usize];
+            reader.read_exact_at(&mut buf, offset).unwrap();
+            assert_eq!(buf, sample_data(f));
+            let mut part = vec![0u8; 17];
+            reader.read_exact_at(&mut part, offset + 33).unwrap();
+            assert_eq!(part[..], sample_data(f)[33..50]);
+        }
+        let wrong = crate::crypt::DecryptingReader::new(
+            p.clone(),
+            SegmentKey::new(&[6; 32]).unwrap(),
+            frags(&fin),
+        );
+        let mut buf = vec![0u8; 10];
+        let e = wrong.read_exact_at(&mut buf, frags(&fin)[0].0).unwrap_err();
+        assert!(e.to_string().contains("does not decrypt"), "{e}");
+    }
+
+    fn every_truncation_recovers(key: Option<SegmentKey>, trailer: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(file_name(3, 17));
+        let fin = write_sample_with(&p, 3, key);
         let full = std::fs::read(&p).unwrap();
         let frag_ends: Vec<u64> = {
-            // a fragment ends 16 bytes (checksum box) after its data
+            // a fragment ends its trailer box (16 bytes, 32 encrypted) after its data
             let offs = fin.index.offsets();
             fin.index
                 .fragments
@@ -555,7 +717,7 @@ mod tests {
                 .scan(0usize, |frame, g| {
                     *frame += g.frames as usize;
                     let last = *frame - 1;
-                    Some(offs[last] + u64::from(fin.index.frames[last].size) + CRC_BOX_LEN)
+                    Some(offs[last] + u64::from(fin.index.frames[last].size) + trailer)
                 })
                 .collect()
         };
@@ -566,6 +728,7 @@ mod tests {
             }; 5],
         );
         let init_len = fin.index.fragments[0].data_offset - moof as u64 - 8;
+        assert_eq!(recover(&p).unwrap().valid_len, fin.bytes);
         for cut in 0..full.len() as u64 {
             let q = dir.path().join("cut.mp4");
             std::fs::write(&q, &full[..cut as usize]).unwrap();

@@ -62,6 +62,10 @@ pub(crate) struct Inner {
     pub retention_wake: crate::retention::Wake,
     /// Event-store state.
     pub events: crate::events::EventsState,
+    /// The key chain heads are signed with (integrity/mod.rs).
+    pub signing: Mutex<crate::integrity::Signing>,
+    /// The key store segment keys are sealed under (crypt.rs); needed when `config.encrypt`.
+    pub keys: Mutex<Option<Arc<vigil_keys::KeyStore>>>,
     _lock_file: File,
 }
 
@@ -83,6 +87,7 @@ pub(crate) struct NewSegment<'a> {
     pub media_duration_90k: i64,
     pub bytes: u64,
     pub checksum: u32,
+    pub sha256: [u8; 32],
     pub run_start: bool,
     pub recovered: bool,
     pub sample_entry: &'a [u8],
@@ -185,6 +190,8 @@ impl Store {
             retention_lock: Mutex::new(()),
             retention_wake: Default::default(),
             events: Default::default(),
+            signing: Default::default(),
+            keys: Mutex::new(None),
             _lock_file: lock_file,
         });
         let report = reconcile::reconcile(&inner)?;
@@ -249,7 +256,11 @@ impl Store {
 
     /// A read-only view of the index for playback and export (its own database connection).
     pub fn reader(&self) -> Result<crate::Reader, StoreError> {
-        crate::Reader::open(&self.inner.db_path)
+        let reader = crate::Reader::open(&self.inner.db_path)?;
+        Ok(match lock(&self.inner.keys).clone() {
+            Some(keys) => reader.with_keys(keys),
+            None => reader,
+        })
     }
 
     /// Runs one retention pass now (the background thread does this on its own when enabled).
@@ -280,17 +291,87 @@ impl Store {
 
     /// Stops background retention; recorders keep working until closed.
     pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
         if let Some(t) = self.retention.take() {
             t.stop();
         }
+        if let Err(e) = self.sign_chain_heads() {
+            tracing::warn!(error = %e, "could not sign the recording chain heads at close");
+        }
+    }
+
+    /// True when a store (a running `vigil run`) holds the index at `db` open for recording.
+    pub fn in_use(db: &Path) -> bool {
+        let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+        match File::options().read(true).write(true).open(&lock_path) {
+            Ok(f) => match f.try_lock() {
+                Ok(()) => {
+                    let _ = f.unlock();
+                    false
+                }
+                Err(_) => true,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// The key store that seals the data keys of encrypted segments (`[storage] encrypt`); set it before
+    /// recording, else encrypted recording refuses to write.
+    pub fn set_keys(&self, keys: Arc<vigil_keys::KeyStore>) {
+        *lock(&self.inner.keys) = Some(keys);
+    }
+
+    /// Signs recording chain heads with the site's key from now on (recording.md R15): about once a
+    /// minute per recording stream, and at close.
+    pub fn set_site_key(&self, key: std::sync::Arc<vigil_keys::SiteKey>) {
+        lock(&self.inner.signing).key = Some(key);
+    }
+
+    /// Signs the newest link of every stream whose head is not signed yet (done at close, so that a
+    /// clean stop leaves nothing unsigned). Returns the number of heads signed; 0 without a site key.
+    pub fn sign_chain_heads(&self) -> Result<usize, StoreError> {
+        let inner = &self.inner;
+        let mut signing = lock(&inner.signing);
+        let Some(key) = signing.key.clone() else {
+            return Ok(0);
+        };
+        let e = db_err(&inner.db_path);
+        let mut conn = inner.db();
+        let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
+        let heads: Vec<(i64, i64, Vec<u8>)> = tx
+            .prepare(
+                "SELECT g.stream_id, g.seq, g.chain FROM segments g
+                 WHERE g.chain IS NOT NULL
+                   AND g.seq = (SELECT MAX(seq) FROM segments WHERE stream_id = g.stream_id)
+                   AND NOT EXISTS (SELECT 1 FROM chain_heads h
+                                   WHERE h.stream_id = g.stream_id AND h.seq = g.seq)",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(&e)?;
+        let now_ms = vigil_core::time::now_unix_ms();
+        let mut n = 0;
+        for (stream_id, seq, chain) in heads {
+            let Some(chain) = crate::integrity::as_link(Some(chain)) else {
+                continue;
+            };
+            crate::integrity::sign_head(&tx, &key, stream_id, seq, &chain, now_ms).map_err(&e)?;
+            signing.last_ms.insert(stream_id, now_ms);
+            n += 1;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(n)
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if let Some(t) = self.retention.take() {
-            t.stop();
-        }
+        self.stop();
     }
 }
 
@@ -505,6 +586,33 @@ impl Inner {
         v
     }
 
+    /// A new random data key for segment `seq` of `stream_id`, sealed under the master key and stored
+    /// in `segment_keys` (durably) before the caller writes anything with it.
+    pub(crate) fn new_segment_key(&self, stream_id: i64, seq: i64) -> Result<[u8; 32], StoreError> {
+        let keys = lock(&self.keys).clone().ok_or_else(|| {
+            StoreError::Crypto(
+                "[storage] encrypt is on but no key store is set: nothing is recorded in the clear"
+                    .into(),
+            )
+        })?;
+        let key = vigil_keys::random_bytes::<32>()?;
+        let id = crate::crypt::SegmentKey::new(&key)?.id;
+        let e = db_err(&self.db_path);
+        keys.wrap_and(&key, &crate::crypt::key_aad(stream_id, seq), |w| {
+            let mut conn = self.db();
+            let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO segment_keys (stream_id, seq, key_id, master_id, nonce, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![stream_id, seq, &id[..], w.by, &w.nonce[..], w.sealed],
+            )
+            .map_err(&e)?;
+            tx.commit().map_err(&e)?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(key)
+    }
+
     /// Inserts a finished segment (file already fsynced, directory too) in one transaction.
     pub(crate) fn commit_segment(&self, s: &NewSegment<'_>) -> Result<i64, StoreError> {
         let e = db_err(&self.db_path);
@@ -514,11 +622,35 @@ impl Inner {
         let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
         let entry_id = sample_entry_id(&tx, &params_).map_err(&e)?;
         let dir_id = self.dirs[s.dir].id;
+        // The segment's link in its stream's chain (recording.md R15).
+        let frame_index = s.index.encode();
+        let (prev_seq, prev) = crate::integrity::prev_link(&tx, s.stream_id, s.seq).map_err(&e)?;
+        let chain = crate::integrity::link(
+            &prev,
+            &crate::integrity::LinkFields {
+                stream_id: s.stream_id,
+                seq: s.seq,
+                prev_seq,
+                file_name: s.file_name,
+                start_90k: s.start_90k,
+                duration_90k: s.duration_90k,
+                media_duration_90k: s.media_duration_90k,
+                bytes: s.bytes as i64,
+                frames: s.index.frames.len() as i64,
+                key_frames: s.index.key_frames() as i64,
+                run_start: s.run_start,
+                recovered: s.recovered,
+                reordered: s.index.has_composition_offsets(),
+                sha256: &s.sha256,
+                frame_index: &frame_index,
+                sample_entry: &params_.sample_entry,
+            },
+        );
         tx.execute(
             "INSERT INTO segments (stream_id, dir_id, seq, file_name, start_90k, duration_90k,
                 media_duration_90k, bytes, frames, key_frames, sample_entry_id, checksum, run_start,
-                recovered, reordered)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                recovered, reordered, sha256, chain, prev_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             params![
                 s.stream_id,
                 dir_id,
@@ -534,16 +666,29 @@ impl Inner {
                 i64::from(s.checksum),
                 s.run_start,
                 s.recovered,
-                s.index.has_composition_offsets()
+                s.index.has_composition_offsets(),
+                &s.sha256[..],
+                &chain[..],
+                (prev_seq > 0).then_some(prev_seq),
             ],
         )
         .map_err(&e)?;
         let id = tx.last_insert_rowid();
         tx.execute(
             "INSERT INTO segment_frames (segment_id, frame_index) VALUES (?1, ?2)",
-            params![id, s.index.encode()],
+            params![id, frame_index],
         )
         .map_err(&e)?;
+        let now_ms = vigil_core::time::now_unix_ms();
+        let mut signing = lock(&self.signing);
+        if signing.due(s.stream_id, now_ms)
+            && let Some(key) = signing.key.clone()
+        {
+            crate::integrity::sign_head(&tx, &key, s.stream_id, s.seq, &chain, now_ms)
+                .map_err(&e)?;
+            signing.last_ms.insert(s.stream_id, now_ms);
+        }
+        drop(signing);
         tx.commit().map_err(&e)?;
         drop(conn);
         lock(&self.commit_latency).push(started.elapsed());

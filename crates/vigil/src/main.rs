@@ -53,6 +53,11 @@ enum Command {
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
+    /// The key store: `show` the master and site keys, `rotate` the master key.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// Check recordings (`vigil verify recordings`) or an evidence bundle (`vigil verify DIR`).
+    Verify(cmd::verify::Args),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
     BenchCameras(cmd::bench_cameras::Args),
 }
@@ -83,6 +88,8 @@ fn main() -> std::process::ExitCode {
         Command::Security(command) => cmd::security::run(command),
         Command::BenchApi(args) => cmd::bench_api::run(args),
         Command::BenchCameras(args) => cmd::bench_cameras::run(args),
+        Command::Keys(command) => cmd::keys::run(command),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -90,8 +90,14 @@ fn stop(mut vigil: Vigil) -> String {
     log
 }
 
+/// The store's reader, opening its encrypted segments (recorded encrypted at rest: `[storage] encrypt`
+/// defaults to on) through the installation's key store.
 fn reader(root: &Path) -> Reader {
-    Reader::open(&root.join("data/index.db")).unwrap()
+    let keys = vigil_keys::KeyStore::open(&root.join("data"), &vigil_keys::MasterSource::Generated)
+        .unwrap();
+    Reader::open(&root.join("data/index.db"))
+        .unwrap()
+        .with_keys(std::sync::Arc::new(keys))
 }
 
 /// Continuous recorded ranges of a camera's main stream.

@@ -131,6 +131,10 @@ fn a_weak_installation_gets_every_finding_and_exit_1() {
         return;
     };
     std::fs::remove_file(data.join("keys/audit.key")).unwrap();
+    // Its master key was copied back from a backup readable by everyone.
+    let keys = vigil_keys::KeyStore::open(&data, &vigil_keys::MasterSource::Generated).unwrap();
+    keys.site_key().unwrap();
+    chmod(&data.join("keys/master.key"), 0o644);
     let config = d.join("vigil.toml");
     std::fs::write(
         &config,
@@ -159,6 +163,7 @@ fn a_weak_installation_gets_every_finding_and_exit_1() {
         ("tls.signature", "high"),
         ("tls.key_file", "high"),
         ("audit.key", "high"),
+        ("keys.master", "high"),
         ("audit.offsite", "low"),
         ("mfa.operators", "low"),
         ("sessions.long", "low"),
@@ -174,7 +179,10 @@ fn a_weak_installation_gets_every_finding_and_exit_1() {
         assert!(!f["fix"].as_str().unwrap().is_empty(), "{f}");
     }
     assert!(text.contains("fix: chmod -R go-rwx"), "{text}");
-    assert!(text.contains("no env:NAME or file:PATH form"), "{text}");
+    assert!(
+        text.contains("write each as env:NAME or file:PATH"),
+        "{text}"
+    );
     assert!(text.contains("1024-bit RSA key"), "{text}");
     assert!(text.contains("sha1WithRSAEncryption"), "{text}");
     assert!(text.starts_with("security check of "), "{text}");
@@ -257,6 +265,7 @@ fn a_hardened_installation_passes() {
         "audit.chain",
         "audit.offsite",
         "metrics.open",
+        "keys.open",
     ] {
         assert!(passed.contains(&check), "{check} not passed:\n{text}");
     }

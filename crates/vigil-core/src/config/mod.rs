@@ -482,21 +482,95 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A secret string (a camera password). `Debug` and `Display` print `***`; read it with [`Secret::expose`]
-/// only where it is handed to the protocol.
-#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A secret string (a camera password, an MQTT password, a webhook secret). `Debug` and `Display` print
+/// `***`; read it with [`Secret::expose`] only where it is handed to the protocol.
+///
+/// In `vigil.toml` it is written as the value itself, or `env:NAME` (read from that environment variable
+/// when the file is loaded), or `file:PATH` (read from that file, a trailing newline dropped), so that the
+/// configuration file need hold no secret; `plain:VALUE` is the value `VALUE` as written (for a secret that
+/// itself begins with `env:` or `file:`). A missing variable or unreadable file is a configuration error
+/// naming the field, never the secret.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret {
+    value: String,
+    from: SecretSource,
+}
+
+/// Where a [`Secret`] came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SecretSource {
+    /// Written in the configuration file.
+    #[default]
+    Inline,
+    /// An environment variable.
+    Env(String),
+    /// A file.
+    File(PathBuf),
+}
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value (inline).
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self {
+            value: value.into(),
+            from: SecretSource::Inline,
+        }
     }
 
     /// The secret value, for the one place that needs it (authentication).
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// Where it came from (an inline secret is one the configuration file holds in clear).
+    pub fn source(&self) -> &SecretSource {
+        &self.from
+    }
+
+    /// Resolves the text of a configuration value: `env:NAME`, `file:PATH`, `plain:VALUE` or the value.
+    pub fn resolve(text: &str) -> Result<Self, String> {
+        if let Some(name) = text.strip_prefix("env:") {
+            let value = std::env::var(name).map_err(|_| {
+                format!("environment variable {name:?} (from `env:{name}`) is not set")
+            })?;
+            return Ok(Self {
+                value,
+                from: SecretSource::Env(name.to_string()),
+            });
+        }
+        if let Some(path) = text.strip_prefix("file:") {
+            let mut value = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the secret file {path:?}: {e}"))?;
+            while value.ends_with('\n') || value.ends_with('\r') {
+                value.pop();
+            }
+            return Ok(Self {
+                value,
+                from: SecretSource::File(PathBuf::from(path)),
+            });
+        }
+        Ok(Self::new(text.strip_prefix("plain:").unwrap_or(text)))
+    }
+}
+
+impl Secret {
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+}
+
+/// Written as `"<redacted>"`: printing a configuration never leaks a secret.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Secret::resolve(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -82,7 +82,11 @@ pub(crate) fn secret_spans(line: &str) -> Vec<Range<usize>> {
                             i + 1 + (line[i + 1..].len() - line[i + 1..].trim_start().len());
                         if start < line.len() {
                             let end = value_end(line, start);
-                            spans.push(start..end);
+                            // `env:NAME` and `file:PATH` name where the secret is, not the secret.
+                            let value = line[start..end].trim_matches(['"', '\'']);
+                            if !value.starts_with("env:") && !value.starts_with("file:") {
+                                spans.push(start..end);
+                            }
                             i = end;
                             key_start = end;
                             continue;
@@ -198,6 +202,9 @@ mod tests {
     #[test]
     fn secrets_in_lines_are_masked() {
         assert_eq!(masked(r#"password = "secret123""#), "password = ***");
+        // References to where a secret is are shown.
+        assert_eq!(masked(r#"password = "env:CAM_PW""#), r#"password = "env:CAM_PW""#);
+        assert_eq!(masked(r#"secret = "file:/etc/x""#), r#"secret = "file:/etc/x""#);
         assert_eq!(masked("password = 987654321"), "password = ***");
         assert_eq!(masked(r#"password = "unterminated"#), "password = ***");
         assert_eq!(

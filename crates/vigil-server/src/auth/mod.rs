@@ -144,9 +144,7 @@ CREATE TABLE IF NOT EXISTS recovery_codes (
 
 /// Now in unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    vigil_core::time::now_unix_ms()
 }
 
 /// `n` random bytes from the operating system.

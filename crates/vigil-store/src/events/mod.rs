@@ -71,9 +71,7 @@ fn ms_of_key(key: i64) -> i64 {
 
 /// Now on the wall clock in unix milliseconds.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    vigil_core::time::now_unix_ms()
 }
 
 /// An event as stored: its latest state, with what the store adds.

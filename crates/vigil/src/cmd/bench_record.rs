@@ -1,7 +1,9 @@
 //! `vigil bench-record`: records many simulated 1080p H.264 cameras at real time in one process and
 //! measures what recording costs: CPU (cores, per stream), memory per stream, index size per
 //! stream-hour, and export speed for a long range. The reference in the same run is plain appends of
-//! the same bytes to one file per stream (no index, no fsync).
+//! the same bytes to one file per stream (no index, no fsync). With `--encryption both` (the default)
+//! the whole measurement runs twice, in the clear and encrypted at rest (`[storage] encrypt`), and the
+//! ratios between the two are printed.
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -37,11 +39,16 @@ pub struct Args {
     /// Where the generated clip is cached (default: ~/.cache/vigil).
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Record in the clear (`off`), encrypted at rest (`on`), or both one after the other with their
+    /// ratios (`both`).
+    #[arg(long, default_value = "both", value_parser = ["both", "on", "off"])]
+    encryption: String,
 }
 
 #[derive(Serialize)]
 struct Summary {
     bench: &'static str,
+    encrypted: bool,
     streams: usize,
     seconds: f64,
     clip: String,
@@ -175,9 +182,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let fd = clip.frame_duration.0.max(1);
-    let fps = 90_000.0 / fd as f64;
-    let clip_bytes: usize = clip.frames.iter().map(|f| f.data.len()).sum();
-    let mbit = clip_bytes as f64 * 8.0 / 1e6 / (clip.frames.len() as f64 / fps);
 
     let tmp = match &args.dir {
         Some(_) => None,
@@ -192,15 +196,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .or_else(|| tmp.as_ref().map(|t| t.path().to_path_buf()))
         .context("no directory")?;
-    let storage = root.join("recordings");
-    std::fs::create_dir_all(&storage)?;
+    std::fs::create_dir_all(&root)?;
 
     // Reference: the same bytes appended to one plain file per stream (no index, no fsync).
     let ref_seconds = args.seconds.min(10);
     let reference_cores = plain_writes(&root, &clip, args.streams, ref_seconds, fd)?;
 
-    let config = StoreConfig::new(root.join("index.db"), "bench", &storage);
+    let modes: &[bool] = match args.encryption.as_str() {
+        "on" => &[true],
+        "off" => &[false],
+        _ => &[false, true],
+    };
+    let mut summaries = Vec::new();
+    for &encrypt in modes {
+        let dir = root.join(if encrypt { "encrypted" } else { "clear" });
+        std::fs::create_dir_all(dir.join("recordings"))?;
+        let s = measure(&args, &clip, &clip_path, &dir, encrypt, reference_cores)?;
+        summaries.push(s);
+    }
+    print_table(&summaries);
+    if let [clear, enc] = &summaries[..] {
+        println!(
+            "encrypted vs clear: recorder CPU {:.2}x ({:.4} vs {:.4} cores), export {:.0} vs {:.0} MB/s ({:.2}x)",
+            enc.cpu_cores_recorder / clear.cpu_cores_recorder.max(1e-9),
+            enc.cpu_cores_recorder,
+            clear.cpu_cores_recorder,
+            enc.export_mb_s,
+            clear.export_mb_s,
+            enc.export_mb_s / clear.export_mb_s.max(1e-9)
+        );
+    }
+    for s in &summaries {
+        crate::report::print_json_summary(s)?;
+    }
+    drop(tmp);
+    Ok(())
+}
+
+/// One measurement (recording at real time, then the export) into a store at `root`.
+fn measure(
+    args: &Args,
+    clip: &Arc<DemuxedVideo>,
+    clip_path: &Path,
+    root: &Path,
+    encrypt: bool,
+    reference_cores: f64,
+) -> anyhow::Result<Summary> {
+    let fd = clip.frame_duration.0.max(1);
+    let fps = 90_000.0 / fd as f64;
+    let clip_bytes: usize = clip.frames.iter().map(|f| f.data.len()).sum();
+    let mbit = clip_bytes as f64 * 8.0 / 1e6 / (clip.frames.len() as f64 / fps);
+    let storage = root.join("recordings");
+    let config = StoreConfig {
+        encrypt,
+        ..StoreConfig::new(root.join("index.db"), "bench", &storage)
+    };
     let (store, _) = Store::open(config)?;
+    if encrypt {
+        let keys = vigil_keys::KeyStore::open(root, &vigil_keys::MasterSource::Generated)?;
+        store.set_keys(Arc::new(keys));
+    }
     let index_before = store.status()?.index_bytes;
     let rss_before = rss_bytes();
     let recorders: Vec<_> = (0..args.streams)
@@ -221,8 +276,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
 
     eprintln!(
-        "recording {} streams of {:.1} Mbit/s at real time for {} s...",
-        args.streams, mbit, args.seconds
+        "recording {} streams of {:.1} Mbit/s at real time for {} s ({})...",
+        args.streams,
+        mbit,
+        args.seconds,
+        if encrypt { "encrypted" } else { "in the clear" }
     );
     let cpu0 = process_cpu();
     let t0 = Instant::now();
@@ -329,8 +387,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     drop(reader);
     store.close();
 
-    let summary = Summary {
+    Ok(Summary {
         bench: "record",
+        encrypted: encrypt,
         streams: args.streams,
         seconds: elapsed,
         clip: clip_path.display().to_string(),
@@ -353,9 +412,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         export_mb,
         export_mb_s: export_mb / export_s,
         export_build_ms: build_ms,
-    };
+    })
+}
+
+fn print_table(summaries: &[Summary]) {
     println!(
-        "{:>7} {:>6} {:>9} {:>10} {:>11} {:>12} {:>9} {:>10} {:>14} {:>10}",
+        "{:>9} {:>7} {:>6} {:>9} {:>10} {:>11} {:>12} {:>9} {:>10} {:>14} {:>10}",
+        "storage",
         "streams",
         "secs",
         "Mbit/str",
@@ -367,31 +430,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "index B/str-h",
         "export MB/s"
     );
-    println!(
-        "{:>7} {:>6.0} {:>9.2} {:>10.3} {:>11.3} {:>11.2}x {:>7.2}MB {:>10} {:>14.0} {:>10.0}",
-        summary.streams,
-        summary.seconds,
-        summary.mbit_per_stream,
-        summary.cpu_cores_recorder,
-        summary.cpu_percent_per_stream,
-        summary.recorder_vs_plain_writes,
-        summary.rss_mb_per_stream,
-        summary.frames_dropped,
-        summary.index_bytes_per_stream_hour,
-        summary.export_mb_s
-    );
-    println!(
-        "(CPU cores: recorder threads, excluding the camera simulator at {:.3} cores; plain writes of \
-         the same bytes: {:.3} cores; export of {:.0} MB from {} min in {:.0} ms + copy, page cache warm)",
-        summary.cpu_cores_feeder,
-        summary.reference_cpu_cores_plain_writes,
-        summary.export_mb,
-        minutes,
-        summary.export_build_ms
-    );
-    crate::report::print_json_summary(&summary)?;
-    drop(tmp);
-    Ok(())
+    for summary in summaries {
+        println!(
+            "{:>9} {:>7} {:>6.0} {:>9.2} {:>10.3} {:>11.3} {:>11.2}x {:>7.2}MB {:>10} {:>14.0} {:>10.0}",
+            if summary.encrypted {
+                "encrypted"
+            } else {
+                "clear"
+            },
+            summary.streams,
+            summary.seconds,
+            summary.mbit_per_stream,
+            summary.cpu_cores_recorder,
+            summary.cpu_percent_per_stream,
+            summary.recorder_vs_plain_writes,
+            summary.rss_mb_per_stream,
+            summary.frames_dropped,
+            summary.index_bytes_per_stream_hour,
+            summary.export_mb_s
+        );
+    }
+    if let Some(summary) = summaries.first() {
+        println!(
+            "(CPU cores: recorder threads, excluding the camera simulator at {:.3} cores; plain writes of \
+             the same bytes: {:.3} cores; export of {:.0} MB in {:.0} ms + copy, page cache warm)",
+            summary.cpu_cores_feeder,
+            summary.reference_cpu_cores_plain_writes,
+            summary.export_mb,
+            summary.export_build_ms
+        );
+    }
 }
 
 /// CPU cores spent appending `seconds` of every stream's bytes to plain files, as fast as possible,

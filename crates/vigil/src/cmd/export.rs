@@ -30,10 +30,23 @@ pub struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Write a fragmented MP4 (for players using Media Source Extensions) instead of a standard one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "evidence")]
     fragmented: bool,
+    /// Write a signed evidence bundle into this new folder instead of a bare MP4: the MP4, a manifest
+    /// (camera, site, range, the source segments' hashes, the export's hash, who, when, case, reason,
+    /// audit entry), the site's public key and a signature. Check it with `vigil verify DIR`. Needs
+    /// `--config`.
+    #[arg(long, conflicts_with = "out")]
+    evidence: Option<PathBuf>,
+    /// The case an evidence export belongs to (written into its manifest and the audit log).
+    #[arg(long, requires = "evidence")]
+    case: Option<String>,
+    /// Why the evidence was exported (written into its manifest and the audit log).
+    #[arg(long, requires = "evidence")]
+    reason: Option<String>,
     /// Output file.
-    out: PathBuf,
+    #[arg(required_unless_present = "evidence")]
+    out: Option<PathBuf>,
 }
 
 /// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` in the local time zone.
@@ -93,16 +106,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--to ({}) must be after --from ({})", args.to, args.from);
     }
     let db = db_path(&args)?;
-    let reader = Reader::open(&db)?;
+    let mut reader = Reader::open(&db)?;
+    // With the configuration, encrypted segments open through its key store.
+    if let Some(config) = &args.config {
+        let file = crate::cmd::config::load_or_report(config)?;
+        if file.data_dir.join("keys").exists() {
+            let keys = vigil_keys::KeyStore::open(&file.data_dir, &file.keys.master).with_context(
+                || {
+                    format!(
+                        "opening the key store in {}",
+                        file.data_dir.join("keys").display()
+                    )
+                },
+            )?;
+            reader = reader.with_keys(std::sync::Arc::new(keys));
+        }
+    }
+    if let Some(dir) = &args.evidence {
+        return evidence(&args, &reader, dir, from, to);
+    }
+    let Some(out) = &args.out else {
+        bail!("say where to write the export: OUT.mp4 or --evidence DIR");
+    };
     let export = if args.fragmented {
         reader.export_fragmented(&args.camera, &args.stream, from, to)?
     } else {
         reader.export(&args.camera, &args.stream, from, to)?
     };
-    write_atomically(&args.out, &export)?;
+    write_atomically(out, &export)?;
     println!(
         "{}: {} frames, {:.1} s of video, {:.1} MB, {} segment(s), {} .. {} ({})",
-        args.out.display(),
+        out.display(),
         export.frames,
         export.duration.as_secs_f64(),
         export.file.len() as f64 / 1e6,
@@ -131,6 +165,103 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("  stopped at a change of camera parameters (run again from there for the rest)");
     }
     Ok(())
+}
+
+/// `--evidence DIR`: the export, its manifest, the site's public key and the signature, audited.
+fn evidence(
+    args: &Args,
+    reader: &Reader,
+    dir: &Path,
+    from: Time90k,
+    to: Time90k,
+) -> anyhow::Result<()> {
+    let Some(config_path) = &args.config else {
+        bail!("--evidence needs --config: the site key and the audit log live in its data_dir");
+    };
+    let config = crate::cmd::config::load_or_report(config_path)?;
+    let keys =
+        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
+            format!(
+                "opening the key store in {}",
+                config.data_dir.join("keys").display()
+            )
+        })?;
+    let key = keys.site_key()?;
+    let data = crate::cmd::user::DataArgs {
+        data: Some(config.data_dir.clone()),
+        config: config_path.clone(),
+    };
+    let security = crate::cmd::user::open(&data)?;
+    let who = crate::cmd::user::who();
+    let request = vigil_store::evidence::EvidenceRequest {
+        camera: args.camera.clone(),
+        stream: args.stream.clone(),
+        from,
+        to,
+        exported_by: who.clone(),
+        case: args.case.clone(),
+        reason: args.reason.clone(),
+        site: site_name(),
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let manifest = vigil_store::evidence::write_bundle(
+        reader,
+        dir,
+        &request,
+        &key,
+        &mut |sha| {
+            let detail = serde_json::json!({
+                "from": vigil_store::evidence::rfc3339(from),
+                "to": vigil_store::evidence::rfc3339(to),
+                "stream": args.stream,
+                "sha256": sha,
+                "case": args.case,
+                "reason": args.reason,
+                "bundle": dir.display().to_string(),
+            })
+            .to_string();
+            security
+                .audit(&who, "local", "export.evidence", &args.camera, &detail)
+                .map(Some)
+                .map_err(|e| format!("the export could not be audited: {e}"))
+        },
+        &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
+    bar.finish_and_clear();
+    let manifest =
+        manifest.with_context(|| format!("writing the evidence bundle {}", dir.display()))?;
+    println!(
+        "{}: evidence bundle of {}/{}: {} ({} frames, {:.1} MB, SHA-256 {}), {} source segment(s), audit entry {}, signed by site key {}",
+        dir.display(),
+        manifest.camera,
+        manifest.stream,
+        manifest.video.file,
+        manifest.video.frames,
+        manifest.video.bytes as f64 / 1e6,
+        manifest.video.sha256,
+        manifest.segments.len(),
+        manifest
+            .audit_entry
+            .map_or("-".to_string(), |a| a.to_string()),
+        manifest.site.key_fingerprint
+    );
+    println!("check it with: vigil verify {}", dir.display());
+    Ok(())
+}
+
+/// The site's name in manifests: the host name.
+fn site_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Writes to `OUT.partial` with a progress bar, then renames, so a failed export leaves no half file.

@@ -12,6 +12,8 @@ pub mod config;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod keys;
 pub mod run;
 pub mod security;
 pub mod user;
+pub mod verify;

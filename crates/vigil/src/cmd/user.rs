@@ -107,7 +107,8 @@ pub enum UserCommand {
     },
 }
 
-fn open(data: &DataArgs) -> anyhow::Result<Security> {
+/// Opens the security database of the data directory (users, sessions, the audit log).
+pub fn open(data: &DataArgs) -> anyhow::Result<Security> {
     let dir = data.dir()?;
     Security::open_in(&dir, Policy::default())
         .with_context(|| format!("opening the security database in {}", dir.display()))

@@ -479,7 +479,18 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
+    // The key store first: a wrong or missing master key refuses to start before anything records.
+    let keys =
+        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
+            format!(
+                "opening the key store in {} ([keys] master = {:?})",
+                config.data_dir.join("keys").display(),
+                config.keys.master.to_string()
+            )
+        })?;
+    let site_key = keys.site_key().context("the site signing key")?;
     let db = store_config.db.clone();
+    let encrypt = store_config.encrypt;
     let (store, report) = Store::open(store_config)
         .with_context(|| format!("opening the store at {}", db.display()))?;
     for (what, problems) in [
@@ -502,6 +513,14 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
         "storage reconciled"
     );
     store.on_alert(|alert| warn!(kind = ?alert.kind, "storage alert: {}", alert.message));
+    info!(site_key = %site_key.public().id(), "recording chain heads are signed with the site key");
+    store.set_site_key(Arc::new(site_key));
+    if encrypt {
+        info!(master_key = %keys.master_id(), "new segments are encrypted at rest");
+    } else {
+        warn!("[storage] encrypt = false: new segments are written in the clear");
+    }
+    store.set_keys(Arc::new(keys));
     Ok(Some(Arc::new(store)))
 }
 

@@ -5,7 +5,7 @@ use crate::engine::Engine;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Counters read at the start and at the end of the measured window.
 pub(super) struct Sample {
@@ -103,9 +103,7 @@ pub(super) fn rss_mb() -> f64 {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    vigil_core::time::now_unix_ms()
 }
 
 /// Latencies (ms) of event start messages received on `prefix/events/#` while `measuring` is set.

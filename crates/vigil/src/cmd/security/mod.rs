@@ -3,6 +3,8 @@
 //! exists. It reads the configuration, the files it names and the audit log (read-only); it changes
 //! nothing.
 
+mod keys;
+
 use crate::cmd::config::load_or_report;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
@@ -148,6 +150,7 @@ pub fn check(config: &VigilConfig, file: &Path) -> Report {
     check_secrets(config, file, &mut r);
     check_certificate(config, &mut r);
     check_audit(config, &mut r);
+    keys::check_keys(config, &mut r);
     r.pass(
         "metrics.open",
         "/metrics answers only callers with the metrics permission (admins, tokens with that scope), \
@@ -322,17 +325,25 @@ fn check_files(config: &VigilConfig, r: &mut Report) {
 }
 
 fn check_secrets(config: &VigilConfig, file: &Path, r: &mut Report) {
+    // Secrets written as `env:NAME` or `file:PATH` are not in the file.
+    let inline = |s: &vigil_core::config::Secret| {
+        !s.is_empty() && *s.source() == vigil_core::config::SecretSource::Inline
+    };
     let mut clear: Vec<String> = config
         .cameras
         .iter()
-        .filter(|c| c.password.as_ref().is_some_and(|p| !p.expose().is_empty()))
+        .filter(|c| c.password.as_ref().is_some_and(inline))
         .map(|c| format!("camera {}", c.name))
         .collect();
-    if config.mqtt.as_ref().is_some_and(|m| m.password.is_some()) {
+    if config
+        .mqtt
+        .as_ref()
+        .is_some_and(|m| m.password.as_ref().is_some_and(inline))
+    {
         clear.push("[mqtt] password".into());
     }
     for w in &config.webhook {
-        if w.secret.is_some() || !w.headers.is_empty() {
+        if w.secret.as_ref().is_some_and(inline) || w.headers.values().any(inline) {
             clear.push(format!("webhook {}", w.name));
         }
     }
@@ -363,13 +374,12 @@ fn check_secrets(config: &VigilConfig, file: &Path, r: &mut Report) {
         Severity::Medium,
         "passwords are in the configuration file in clear",
         format!(
-            "{} hold a password or secret in {} as plain text; Vigil has no env:NAME or \
-             file:PATH form for them yet (encrypted secrets come with the key store)",
+            "{} hold a password or secret in {} as plain text",
             clear.join(", "),
             file.display()
         ),
-        "keep the file owner-only (chmod 600) and out of backups shared with others; give cameras an \
-         account that can only stream",
+        "write each as env:NAME or file:PATH (an owner-only file) so that the configuration holds none; \
+         keep the file owner-only (chmod 600); give cameras an account that can only stream",
     );
     if let Some(m) = mode.filter(|m| m & 0o077 != 0) {
         r.find(

@@ -1,0 +1,251 @@
+//! Encryption at rest (crypt.rs, `[storage] encrypt`): no frame bytes on disk in the clear, exports and
+//! playback byte-identical to an unencrypted store's, and master key rotations (while recording, and
+//! one killed half-way) that lose nothing.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use vigil_core::Time90k;
+use vigil_keys::{KeyError, KeyStore, MasterSource};
+use vigil_store::{Reader, Store, StoreConfig};
+
+const FOREVER: Time90k = Time90k(i64::MAX / 4);
+
+fn encrypted_config(root: &Path) -> StoreConfig {
+    StoreConfig {
+        encrypt: true,
+        ..config(root)
+    }
+}
+
+fn keys(root: &Path) -> Arc<KeyStore> {
+    Arc::new(KeyStore::open(root, &MasterSource::Generated).unwrap())
+}
+
+/// Records `frames` frames of the car clip into a store at `root` starting at `start_micros`.
+fn record(root: &Path, encrypt: bool, frames: usize, start_micros: i64) {
+    let cfg = if encrypt {
+        encrypted_config(root)
+    } else {
+        config(root)
+    };
+    let (store, _) = Store::open(cfg).unwrap();
+    store.set_keys(keys(root));
+    let rec = store.recorder("gate", "main").unwrap();
+    Camera::new(car().unwrap(), start_micros).feed(&rec, frames);
+    assert_eq!(rec.close().frames_written as usize, frames);
+    store.close();
+}
+
+fn reader(root: &Path) -> Reader {
+    Reader::open(&root.join("db/index.db"))
+        .unwrap()
+        .with_keys(keys(root))
+}
+
+/// The whole recording of "gate" as a standard and as a fragmented MP4.
+fn exports(root: &Path) -> (Vec<u8>, Vec<u8>) {
+    let r = reader(root);
+    let mut plain = Vec::new();
+    r.export("gate", "main", Time90k(0), FOREVER)
+        .unwrap()
+        .file
+        .write_all(&mut plain, &mut |_| {})
+        .unwrap();
+    let mut frag = Vec::new();
+    r.export_fragmented("gate", "main", Time90k(0), FOREVER)
+        .unwrap()
+        .file
+        .write_all(&mut frag, &mut |_| {})
+        .unwrap();
+    (plain, frag)
+}
+
+/// 32-byte windows of the clip's coded frames at every 16th byte: any verbatim run of 47 bytes or more
+/// of a frame contains one.
+fn frame_windows() -> HashSet<[u8; 32]> {
+    let mut set = HashSet::new();
+    for f in &car().unwrap().frames {
+        let d = &f.data[..];
+        let mut i = 0;
+        while i + 32 <= d.len() {
+            set.insert(<[u8; 32]>::try_from(&d[i..i + 32]).unwrap());
+            i += 16;
+        }
+    }
+    set
+}
+
+/// Files under `dir` holding any of `windows` verbatim.
+fn files_with_frames(dir: &Path, windows: &HashSet<[u8; 32]>) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if !p.is_file() {
+            continue;
+        }
+        let b = std::fs::read(&p).unwrap();
+        if b.windows(32).any(|w| windows.contains(w)) {
+            found.push(p.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn no_frame_bytes_on_disk_and_exports_identical_to_an_unencrypted_store() {
+    if car().is_none() {
+        return;
+    }
+    let enc = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    record(enc.path(), true, 377 * 2, T0_MICROS);
+    record(plain.path(), false, 377 * 2, T0_MICROS);
+    let windows = frame_windows();
+    // The check finds the frames where they are in the clear.
+    assert!(!files_with_frames(&plain.path().join("dir1"), &windows).is_empty());
+    let leaked = files_with_frames(&enc.path().join("dir1"), &windows);
+    assert!(leaked.is_empty(), "frame bytes in the clear in {leaked:?}");
+    let keys_in_db: i64 = rusqlite::Connection::open(enc.path().join("db/index.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM segment_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys_in_db, 13, "one sealed key per segment");
+    // Exports and playback (fragmented) are byte for byte those of the same recording unencrypted.
+    let (a, b) = (exports(enc.path()), exports(plain.path()));
+    assert!(a.0 == b.0, "the encrypted store's export differs");
+    assert!(
+        a.1 == b.1,
+        "the encrypted store's fragmented playback differs"
+    );
+    let out = enc.path().join("export.mp4");
+    std::fs::write(&out, &a.0).unwrap();
+    assert_eq!(frame_md5s(&out).len(), 377 * 2);
+    // Without the key store an encrypted segment is refused, not served as noise.
+    let e = Reader::open(&enc.path().join("db/index.db"))
+        .unwrap()
+        .export("gate", "main", Time90k(0), FOREVER)
+        .unwrap_err();
+    assert!(e.to_string().contains("encrypted"), "{e}");
+}
+
+#[test]
+fn rotations_while_recording_and_killed_half_way_lose_nothing() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let db = root.join("db/index.db");
+    record(root, true, 377, T0_MICROS);
+    let before = exports(root);
+    let before_end = reader(root)
+        .export("gate", "main", Time90k(0), FOREVER)
+        .unwrap()
+        .end;
+
+    // A rotation while a recorder records: segments sealed before and after it all open.
+    {
+        let (store, _) = Store::open(encrypted_config(root)).unwrap();
+        store.set_keys(keys(root));
+        let rec = store.recorder("gate", "main").unwrap();
+        let mut cam = Camera::new(car().unwrap(), T0_MICROS + 60_000_000);
+        cam.feed(&rec, 200);
+        let report = KeyStore::rotate_with(root, &MasterSource::Generated, None, &mut |r| {
+            vigil_store::rewrap_segment_keys(&db, r).map_err(|e| KeyError::Invalid(e.to_string()))
+        })
+        .unwrap();
+        assert!(report.rows >= 7, "{report:?}");
+        cam.feed(&rec, 177);
+        rec.close();
+        store.close();
+    }
+    let masters: Vec<String> = master_ids(&db);
+    assert_eq!(
+        masters.len(),
+        1,
+        "every segment key under the new master: {masters:?}"
+    );
+    let after = exports(root);
+    assert!(after.0.len() > before.0.len());
+    let whole = root.join("whole.mp4");
+    std::fs::write(&whole, &after.0).unwrap();
+    assert_eq!(frame_md5s(&whole).len(), 377 * 2);
+    // The footage recorded before the rotation exports byte for byte as it did before it.
+    let mut first = Vec::new();
+    reader(root)
+        .export("gate", "main", Time90k(0), before_end)
+        .unwrap()
+        .file
+        .write_all(&mut first, &mut |_| {})
+        .unwrap();
+    assert!(
+        first == before.0,
+        "the footage from before the rotation exports differently"
+    );
+
+    // A rotation killed after rewrapping three segment keys: everything still opens (both master keys
+    // are read until it finishes), and running it again finishes it.
+    let killed = KeyStore::rotate_with(root, &MasterSource::Generated, None, &mut |r| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let rows: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = conn
+            .prepare("SELECT stream_id, seq, nonce, sealed FROM segment_keys LIMIT 3")
+            .unwrap()
+            .query_map([], |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (stream, seq, nonce, sealed) in rows {
+            let w = vigil_keys::WrappedKey {
+                by: r.old_id().to_string(),
+                nonce: nonce.try_into().unwrap(),
+                sealed,
+            };
+            let aad = format!("vigil segment key v1|{stream}|{seq}");
+            let n = r.rewrap(&w, aad.as_bytes())?.unwrap();
+            conn.execute(
+                "UPDATE segment_keys SET master_id = ?1, nonce = ?2, sealed = ?3 WHERE stream_id = ?4 AND seq = ?5",
+                rusqlite::params![n.by, &n.nonce[..], n.sealed, stream, seq],
+            )
+            .unwrap();
+        }
+        Err(KeyError::Invalid("killed".into()))
+    });
+    assert!(killed.is_err());
+    assert!(root.join("keys/master.next.key").exists());
+    assert_eq!(master_ids(&db).len(), 2, "half rewrapped");
+    assert!(
+        exports(root) == after,
+        "exports differ half-way through a rotation"
+    );
+    let finished = KeyStore::rotate_with(root, &MasterSource::Generated, None, &mut |r| {
+        vigil_store::rewrap_segment_keys(&db, r).map_err(|e| KeyError::Invalid(e.to_string()))
+    })
+    .unwrap();
+    assert!(finished.resumed);
+    assert_eq!(finished.rows as i64, segment_count(&db) - 3);
+    assert_eq!(master_ids(&db), vec![finished.new_master.clone()]);
+    assert!(!root.join("keys/master.next.key").exists());
+    assert!(exports(root) == after, "exports differ after the rotation");
+}
+
+fn master_ids(db: &Path) -> Vec<String> {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .prepare("SELECT DISTINCT master_id FROM segment_keys ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn segment_count(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM segments", [], |r| r.get(0))
+        .unwrap()
+}

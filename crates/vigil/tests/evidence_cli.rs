@@ -1,0 +1,305 @@
+//! Evidence you can trust, end to end with the real binary: `vigil run` records and signs its chain
+//! heads; `vigil verify recordings` checks them and names tampering; `vigil export --evidence` writes a
+//! signed bundle that `vigil verify DIR` checks with nothing but the folder, naming a flipped byte, an
+//! edited field, a swapped key or a truncated file; `vigil keys rotate` keeps everything verifiable;
+//! a wrong master key refuses to start.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::{Vigil, cli, footage};
+use vigil_core::Time90k;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn mp4_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .unwrap()
+}
+
+/// The recorded range of camera `cam` as RFC 3339 strings, and its segment files.
+fn recorded(dir: &Path, cam: &str) -> (String, String, Vec<PathBuf>) {
+    let reader = vigil_store::Reader::open(&dir.join("index.db")).unwrap();
+    let segs = reader
+        .segments(cam, "main", Time90k(0), Time90k(i64::MAX / 4))
+        .unwrap();
+    assert!(
+        segs.len() >= 2,
+        "too little recorded: {} segment(s)",
+        segs.len()
+    );
+    let first = segs[0].start;
+    let last = segs.last().unwrap();
+    let end = Time90k(last.start.0 + last.duration.0);
+    (
+        vigil_store::evidence::rfc3339(first),
+        vigil_store::evidence::rfc3339(end),
+        segs.into_iter().map(|s| s.file).collect(),
+    )
+}
+
+#[test]
+fn recordings_and_evidence_bundles_verify_and_every_tampering_is_named() {
+    let Some(video) = footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut vigil = Vigil::start(dir, "driveway", &video);
+    vigil.wait_listening();
+    vigil.run_for(Duration::from_secs(13));
+    assert!(
+        vigil.stop(),
+        "vigil run did not stop cleanly:\n{}",
+        vigil.dump()
+    );
+    let config = dir.join("vigil.toml");
+    let config = s(&config);
+
+    // The key store: owner-only, the site key wrapped by the master key.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["keys/master.key", "keys/site-signing.key"] {
+        let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let (code, shown, err) = cli(&["keys", "show", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("site-signing.key") && shown.contains("wrapped by"),
+        "{shown}"
+    );
+    let fingerprint = vigil_keys::KeyStore::public_key(dir)
+        .unwrap()
+        .unwrap()
+        .fingerprint();
+    assert!(shown.contains(&fingerprint), "{shown}");
+
+    // Untouched recordings verify, heads signed at the clean stop.
+    let (code, out, err) = cli(&["verify", "recordings", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("recordings OK") && out.contains("0 after the newest signed head"),
+        "{out}"
+    );
+
+    // A signed evidence bundle, audited.
+    let (from, to, segments) = recorded(dir, "driveway");
+    let bundle = dir.join("case-17");
+    let (code, out, err) = cli(
+        &[
+            "export",
+            "--config",
+            config,
+            "--camera",
+            "driveway",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--evidence",
+            s(&bundle),
+            "--case",
+            "17",
+            "--reason",
+            "hit and run",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["case"], "17");
+    assert_eq!(manifest["reason"], "hit and run");
+    assert!(
+        manifest["exported_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("cli:")
+    );
+    assert!(manifest["audit_entry"].as_i64().unwrap() > 0);
+    assert_eq!(
+        manifest["segments"].as_array().unwrap().len(),
+        segments.len()
+    );
+    assert_eq!(manifest["site"]["key_fingerprint"], fingerprint.as_str());
+    let (code, out, err) = cli(&["verify", s(&bundle)], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("evidence OK") && out.contains("case \"17\"") && out.contains(&fingerprint),
+        "{out}"
+    );
+    // The export is in the audit log, which still verifies.
+    let (code, out, err) = cli(&["audit", "verify", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Each tampering of a copy is named by the file (and field) that fails.
+    let tamper = |name: &str, f: &dyn Fn(&Path)| -> String {
+        let copy = dir.join(name);
+        copy_dir(&bundle, &copy);
+        f(&copy);
+        let (code, out, err) = cli(&["verify", s(&copy)], None, &[]);
+        assert_eq!(code, 1, "{name} verified:\n{out}{err}");
+        err
+    };
+    let video_name = mp4_in(&bundle)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let err = tamper("flipped", &|d| {
+        let p = mp4_in(d);
+        let mut b = std::fs::read(&p).unwrap();
+        let i = b.len() * 2 / 3;
+        b[i] ^= 1;
+        std::fs::write(&p, b).unwrap();
+    });
+    assert!(
+        err.contains(&video_name) && err.contains("SHA-256"),
+        "{err}"
+    );
+    let err = tamper("edited", &|d| {
+        let p = d.join("manifest.json");
+        let t = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"17\"", "\"18\"");
+        std::fs::write(&p, t).unwrap();
+    });
+    assert!(err.contains("manifest.json field `case`"), "{err}");
+    let err = tamper("swapped", &|d| {
+        let other = vigil_keys::SiteKey::from_seed(&[3; 32]).unwrap();
+        std::fs::write(d.join("site.pub"), other.public().to_file_text()).unwrap();
+    });
+    assert!(err.contains("site.pub") && err.contains("swapped"), "{err}");
+    let err = tamper("truncated", &|d| {
+        let p = mp4_in(d);
+        let len = std::fs::metadata(&p).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(len - 1000)
+            .unwrap();
+    });
+    assert!(
+        err.contains(&video_name) && err.contains("truncated"),
+        "{err}"
+    );
+
+    // Rotating the master key keeps the site key, so everything still verifies.
+    let (code, out, err) = cli(&["keys", "rotate", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rotated") && out.contains("1 key(s) rewrapped"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["verify", s(&bundle)], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&["verify", "recordings", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Tampered recordings: exit 1, naming each segment.
+    let mut b = std::fs::read(&segments[0]).unwrap();
+    let i = b.len() - 100;
+    b[i] ^= 0x10;
+    std::fs::write(&segments[0], b).unwrap();
+    std::fs::remove_file(&segments[1]).unwrap();
+    let (code, out, err) = cli(&["verify", "recordings", "--config", config], None, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("file-edited") && out.contains(s(&segments[0])),
+        "{out}"
+    );
+    assert!(
+        out.contains("file-missing") && out.contains(s(&segments[1])),
+        "{out}"
+    );
+    assert!(err.contains("2 problem(s)"), "{err}");
+}
+
+#[test]
+fn a_wrong_or_missing_master_key_refuses_to_start() {
+    let Some(video) = footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let right = "5a".repeat(32);
+    let wrong = "a5".repeat(32);
+    // A first start writes the configuration and the data directory.
+    let mut vigil = Vigil::start(dir, "driveway", &video);
+    vigil.wait_listening();
+    assert!(vigil.stop());
+    let config = dir.join("vigil.toml");
+    // Re-key the fresh installation: a supplied master from the environment.
+    std::fs::remove_dir_all(dir.join("keys")).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[keys]\nmaster = \"env:VIGIL_TEST_MASTER\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        &["keys", "show", "--config", s(&config)],
+        None,
+        &[("VIGIL_TEST_MASTER", &right)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !dir.join("keys/master.key").exists(),
+        "a supplied master key is never written to disk"
+    );
+    let before = segment_count(dir);
+    for (env, why) in [
+        (Some(wrong.as_str()), "not the configured master key"),
+        (None, "not set"),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["run", "--config", s(&config)])
+            .env_remove("VIGIL_TEST_MASTER");
+        if let Some(v) = env {
+            cmd.env("VIGIL_TEST_MASTER", v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("vigil run started with a wrong or missing master key");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("master key") && err.contains(why), "{err}");
+        assert!(!err.contains(&wrong), "the key was printed: {err}");
+    }
+    // Nothing was recorded meanwhile: it refused before opening the store.
+    assert_eq!(segment_count(dir), before);
+}
+
+fn segment_count(dir: &Path) -> i64 {
+    rusqlite::Connection::open(dir.join("index.db"))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM segments", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
