@@ -168,6 +168,86 @@ impl StoredKey {
     }
 }
 
+/// Magic at the start of an encrypted snapshot file (a JPEG starts with `FF D8`).
+pub(crate) const SNAPSHOT_MAGIC: &[u8; 5] = b"VSNP1";
+
+/// Encrypts and decrypts event snapshots: each file has its own key, derived (HKDF-SHA256) from the
+/// store's snapshot key (`keys/snapshots.key`, sealed under the master key, so a rotation rewraps it)
+/// and the file's name; the file is `VSNP1`, a random nonce, then the JPEG sealed with AES-256-GCM.
+pub(crate) struct SnapshotCipher {
+    kek: ring::hkdf::Prk,
+}
+
+impl std::fmt::Debug for SnapshotCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCipher")
+    }
+}
+
+/// Purpose of the snapshot key file.
+pub(crate) const SNAPSHOT_KEY_PURPOSE: &str = "snapshot-kek";
+
+impl SnapshotCipher {
+    /// The cipher of the store's snapshot key (created at first use).
+    pub(crate) fn of(keys: &vigil_keys::KeyStore) -> Result<Self, StoreError> {
+        let (kek, _) = keys.data_key("snapshots", SNAPSHOT_KEY_PURPOSE)?;
+        Ok(Self {
+            kek: ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"vigil snapshot v1")
+                .extract(kek.bytes()),
+        })
+    }
+
+    fn file_key(&self, name: &str) -> Result<LessSafeKey, StoreError> {
+        let info = [name.as_bytes()];
+        let okm = self
+            .kek
+            .expand(&info, &AES_256_GCM)
+            .map_err(|_| crypto("deriving a snapshot key failed"))?;
+        Ok(LessSafeKey::new(UnboundKey::from(okm)))
+    }
+
+    /// The stored form of snapshot file `name` holding `jpeg`.
+    pub(crate) fn seal(&self, name: &str, jpeg: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let nonce = vigil_keys::random_bytes::<12>()?;
+        let mut body = jpeg.to_vec();
+        self.file_key(name)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(name.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| crypto("encrypting a snapshot failed"))?;
+        let mut out = Vec::with_capacity(SNAPSHOT_MAGIC.len() + 12 + body.len());
+        out.extend_from_slice(SNAPSHOT_MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// The JPEG of stored snapshot file `name`.
+    pub(crate) fn open(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let rest = stored
+            .strip_prefix(&SNAPSHOT_MAGIC[..])
+            .filter(|r| r.len() >= 12 + 16)
+            .ok_or_else(|| crypto("not an encrypted snapshot"))?;
+        let (nonce, body) = rest.split_at(12);
+        let mut n = [0u8; 12];
+        n.copy_from_slice(nonce);
+        let mut body = body.to_vec();
+        let plain = self
+            .file_key(name)?
+            .open_in_place(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(name.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| {
+                crypto("a snapshot does not decrypt (wrong key, or the file was altered)")
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
 /// Deletes the key of segment row `segment_id` (in the transaction that deletes the row).
 pub(crate) fn forget_key(tx: &rusqlite::Transaction<'_>, segment_id: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(

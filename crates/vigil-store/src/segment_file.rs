@@ -155,6 +155,8 @@ pub(crate) struct SegmentWriter {
     sha: Sha256,
     /// The segment's data key when its frame data is encrypted (crypt.rs).
     cipher: Option<SegmentKey>,
+    /// The buffer fragments are encrypted in (kept between fragments).
+    scratch: Vec<u8>,
     sequence: u32,
     index: FrameIndex,
     media_duration: u64,
@@ -211,6 +213,7 @@ impl SegmentWriter {
             crc: crc32fast::Hasher::new(),
             sha: Sha256::new(),
             cipher,
+            scratch: Vec::new(),
             sequence: 0,
             index: FrameIndex::default(),
             media_duration: 0,
@@ -270,9 +273,12 @@ impl SegmentWriter {
         let header = fragment::fragment_header(seq, self.media_duration, samples);
         let data_offset = self.len + header.len() as u64;
         // Encrypted: the frames copied into one buffer and sealed in place; the tag goes into the trailer.
+        // The buffer is the writer's, reused fragment after fragment: a fresh one each time would be
+        // a new mapping with its pages faulted in, which cost more CPU than the encryption itself.
         let mut sealed = None;
         if let Some(key) = &self.cipher {
-            let mut buf = Vec::with_capacity(data.iter().map(|d| d.len()).sum());
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.clear();
             for d in data {
                 buf.extend_from_slice(d);
             }
@@ -281,12 +287,30 @@ impl SegmentWriter {
                 .map_err(io::Error::other)?;
             sealed = Some((buf, tag));
         }
-        let stored: Vec<&[u8]> = match &sealed {
+        let result = self.write_stored(samples, seq, &header, data_offset, data, &sealed);
+        if let Some((buf, _)) = sealed {
+            self.scratch = buf;
+        }
+        result
+    }
+
+    /// Writes a fragment's header, data (`sealed` when encrypted, else `data`) and trailer, and
+    /// accounts for them.
+    fn write_stored(
+        &mut self,
+        samples: &[FragmentSample],
+        seq: u32,
+        header: &[u8],
+        data_offset: u64,
+        data: &[&[u8]],
+        sealed: &Option<(Vec<u8>, [u8; 16])>,
+    ) -> io::Result<()> {
+        let stored: Vec<&[u8]> = match sealed {
             Some((buf, _)) => vec![buf.as_slice()],
             None => data.to_vec(),
         };
         let mut fragment_crc = crc32fast::Hasher::new();
-        fragment_crc.update(&header);
+        fragment_crc.update(header);
         let mut data_len = 0u64;
         for d in &stored {
             fragment_crc.update(d);
@@ -299,7 +323,7 @@ impl SegmentWriter {
         trailer[0..4].copy_from_slice(&(trailer_len as u32).to_be_bytes());
         trailer[4..8].copy_from_slice(b"free");
         trailer[12..16].copy_from_slice(&crc.to_be_bytes());
-        match &sealed {
+        match sealed {
             Some((_, tag)) => {
                 trailer[8..12].copy_from_slice(ENC_MARK);
                 trailer[16..32].copy_from_slice(tag);
@@ -308,7 +332,7 @@ impl SegmentWriter {
         }
         let trailer = &trailer[..trailer_len as usize];
         let mut slices = Vec::with_capacity(stored.len() + 2);
-        slices.push(IoSlice::new(&header));
+        slices.push(IoSlice::new(header));
         slices.extend(stored.iter().map(|d| IoSlice::new(d)));
         slices.push(IoSlice::new(trailer));
         if let Err(e) = write_all_vectored(&mut self.file, &mut slices) {
@@ -323,7 +347,7 @@ impl SegmentWriter {
         // The file checksum continues over the fragment (combined, not recomputed) and its trailer.
         self.crc.combine(&fragment_crc);
         self.crc.update(trailer);
-        self.sha.update(&header);
+        self.sha.update(header);
         for d in &stored {
             self.sha.update(d);
         }

@@ -75,6 +75,11 @@ pub struct Store {
     retention: Option<RetentionThread>,
 }
 
+/// The key store set on a store, if any.
+pub(crate) fn lock_keys(inner: &Inner) -> Option<Arc<vigil_keys::KeyStore>> {
+    lock(&inner.keys).clone()
+}
+
 /// A finished segment ready for the index.
 pub(crate) struct NewSegment<'a> {
     pub stream_id: i64,

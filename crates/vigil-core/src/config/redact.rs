@@ -203,8 +203,14 @@ mod tests {
     fn secrets_in_lines_are_masked() {
         assert_eq!(masked(r#"password = "secret123""#), "password = ***");
         // References to where a secret is are shown.
-        assert_eq!(masked(r#"password = "env:CAM_PW""#), r#"password = "env:CAM_PW""#);
-        assert_eq!(masked(r#"secret = "file:/etc/x""#), r#"secret = "file:/etc/x""#);
+        assert_eq!(
+            masked(r#"password = "env:CAM_PW""#),
+            r#"password = "env:CAM_PW""#
+        );
+        assert_eq!(
+            masked(r#"secret = "file:/etc/x""#),
+            r#"secret = "file:/etc/x""#
+        );
         assert_eq!(masked("password = 987654321"), "password = ***");
         assert_eq!(masked(r#"password = "unterminated"#), "password = ***");
         assert_eq!(

@@ -32,6 +32,8 @@ pub struct EventReader {
     conn: Connection,
     db_path: PathBuf,
     snapshot_dir: PathBuf,
+    /// Opens encrypted snapshots.
+    cipher: Option<std::sync::Arc<crate::crypt::SnapshotCipher>>,
 }
 
 /// Events in one time bucket of one camera and kind.
@@ -225,6 +227,7 @@ impl EventReader {
             conn,
             db_path: db.to_path_buf(),
             snapshot_dir,
+            cipher: None,
         })
     }
 
@@ -396,22 +399,52 @@ impl EventReader {
         }
     }
 
+    /// Opens encrypted snapshots with the store's snapshot key from `keys`.
+    pub fn with_keys(mut self, keys: &vigil_keys::KeyStore) -> Result<Self, StoreError> {
+        self.cipher = Some(std::sync::Arc::new(crate::crypt::SnapshotCipher::of(keys)?));
+        Ok(self)
+    }
+
     /// The JPEG bytes of an event's snapshot, checked against the length and CRC-32 recorded when it
-    /// was saved: a missing, truncated or damaged file is reported with its path.
+    /// was saved: a missing, truncated or damaged file is reported with its path. Encrypted snapshots
+    /// are decrypted (they need [`EventReader::with_keys`]).
     pub fn snapshot(&self, id: EventId, kind: SnapshotKind) -> Result<Vec<u8>, StoreError> {
+        let stored = self.stored_snapshot(id, kind)?;
+        if !stored.0.starts_with(crate::crypt::SNAPSHOT_MAGIC) {
+            return Ok(stored.0);
+        }
+        let cipher = self.cipher.as_ref().ok_or_else(|| {
+            StoreError::Crypto(format!(
+                "{} is encrypted: reading it needs the key store",
+                stored.1.display()
+            ))
+        })?;
+        let name = stored
+            .1
+            .strip_prefix(&self.snapshot_dir)
+            .unwrap_or(&stored.1)
+            .to_string_lossy()
+            .into_owned();
+        cipher.open(&name, &stored.0)
+    }
+
+    /// A snapshot file's stored bytes, checked, and its path.
+    fn stored_snapshot(
+        &self,
+        id: EventId,
+        kind: SnapshotKind,
+    ) -> Result<(Vec<u8>, PathBuf), StoreError> {
         let (path, bytes, crc) = self.snapshot_row(id, kind)?;
-        match read_checked(&path, bytes, crc) {
+        let read = match read_checked(&path, bytes, crc) {
             // replaced by a newer snapshot between reading the row and opening the file
             Err(StoreError::CorruptSnapshot { .. }) if !path.exists() => {
                 let (again, bytes, crc) = self.snapshot_row(id, kind)?;
-                if again == path {
-                    read_checked(&path, bytes, crc)
-                } else {
-                    read_checked(&again, bytes, crc)
-                }
+                let data = read_checked(&again, bytes, crc)?;
+                return Ok((data, again));
             }
             other => other,
-        }
+        };
+        Ok((read?, path))
     }
 
     /// Events per time bucket, camera and kind, for events that started in `[from_ms, to_ms)`;
@@ -645,7 +678,11 @@ impl<'a> Accumulator<'a> {
 impl Store {
     /// A read-only view of the events (its own database connection).
     pub fn event_reader(&self) -> Result<EventReader, StoreError> {
-        EventReader::open(&self.inner().db_path)
+        let reader = EventReader::open(&self.inner().db_path)?;
+        match crate::store::lock_keys(self.inner()) {
+            Some(keys) => reader.with_keys(&keys),
+            None => Ok(reader),
+        }
     }
 }
 

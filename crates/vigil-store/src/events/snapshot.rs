@@ -154,9 +154,23 @@ impl Store {
         let root = super::snapshot_root(&inner.config);
         let e = db_err(&inner.db_path);
         let base = format!("{}/{id_text}-{:x}", utc_day(id.unix_ms() as i64), unique());
-        let mut files: Vec<(SnapshotKind, &[u8])> = vec![(SnapshotKind::Full, full)];
+        let mut files: Vec<(SnapshotKind, Vec<u8>)> = vec![(SnapshotKind::Full, full.to_vec())];
         if let Some(c) = crop {
-            files.push((SnapshotKind::Crop, c));
+            files.push((SnapshotKind::Crop, c.to_vec()));
+        }
+        // Encrypted at rest like the recordings (crypt.rs `SnapshotCipher`); never written in the clear
+        // when encryption is on.
+        if inner.config.encrypt {
+            let keys = crate::store::lock_keys(inner).ok_or_else(|| {
+                StoreError::Crypto(
+                    "[storage] encrypt is on but no key store is set: snapshots are not written in the clear"
+                        .into(),
+                )
+            })?;
+            let cipher = crate::crypt::SnapshotCipher::of(&keys)?;
+            for (kind, bytes) in &mut files {
+                *bytes = cipher.seal(&file_name(&base, *kind), bytes)?;
+            }
         }
         let new_names: Vec<String> = files
             .iter()
