@@ -57,7 +57,11 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    write_private(&tmp, bytes)?;
+    // A failed write (a full disk) leaves the old file as it was, and no partial temporary file.
+    if let Err(e) = write_private(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).map_err(io(path))?;
     sync_parent(path)
 }

@@ -281,22 +281,33 @@ impl KeyFile {
         })
     }
 
-    /// Writes a new key file that must not exist yet (durably: file and folder synced). `Ok(false)`
-    /// when another process created it first.
+    /// Writes a new key file that must not exist yet, atomically and durably: the text goes to a
+    /// temporary file (synced), which is then hard-linked to the key's name (failing if it exists) and
+    /// removed, and the folder is synced; a full disk or a crash never leaves a partial key file.
+    /// `Ok(false)` when another process created it first.
     pub(crate) fn write_new(&self, text: &str) -> Result<bool, KeyError> {
-        let io = |source| KeyError::Io {
-            path: self.path.clone(),
-            source,
+        let tmp = self
+            .path
+            .with_extension(format!("key.new-{}", hex::encode(random_bytes::<6>()?)));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KeyError::Io { path, source }
         };
-        match private_file(&self.path, true) {
-            Ok(mut f) => {
-                f.write_all(text.as_bytes()).map_err(io)?;
-                f.sync_all().map_err(io)?;
+        let written = private_file(&tmp, true)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(&self.path)(e));
+        }
+        let linked = std::fs::hard_link(&tmp, &self.path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
                 crate::fsmode::sync_parent(&self.path)?;
                 Ok(true)
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io(e)),
+            Err(e) => Err(io(&self.path)(e)),
         }
     }
 

@@ -249,3 +249,70 @@ fn segment_count(db: &Path) -> i64 {
         .query_row("SELECT COUNT(*) FROM segments", [], |r| r.get(0))
         .unwrap()
 }
+
+/// Fills the filesystem of `dir` with 4 KiB files until it is full; returns them (delete one to free a
+/// page).
+fn fill(dir: &Path) -> Vec<std::path::PathBuf> {
+    use std::io::Write;
+    let mut files = Vec::new();
+    for i in 0.. {
+        let p = dir.join(format!("filler-{i}"));
+        let ok = std::fs::File::create(&p)
+            .and_then(|mut f| f.write_all(&[0u8; 4096]).and_then(|()| f.sync_all()));
+        if ok.is_err() {
+            let _ = std::fs::remove_file(&p);
+            break;
+        }
+        files.push(p);
+    }
+    files
+}
+
+#[test]
+fn a_full_disk_during_rotation_loses_nothing() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let db = root.join("db/index.db");
+    let Some(_fs) = Tmpfs::mount(&root.join("keys"), "1m") else {
+        return;
+    };
+    record(root, true, 377, T0_MICROS);
+    let site = *keys(root).site_key().unwrap().public();
+    let before = exports(root);
+    let mut fillers = fill(&root.join("keys"));
+    assert!(!fillers.is_empty());
+    let rotate = || {
+        KeyStore::rotate_with(root, &MasterSource::Generated, None, &mut |r| {
+            vigil_store::rewrap_segment_keys(&db, r).map_err(|e| KeyError::Invalid(e.to_string()))
+        })
+    };
+    // Full: the new master key cannot even be written.
+    let e = rotate().unwrap_err();
+    assert!(e.to_string().contains("No space left"), "{e}");
+    assert!(
+        exports(root) == before,
+        "a failed rotation changed what exports"
+    );
+    // Room for the new master key only: it fails while rewrapping a key file (after the segment keys).
+    std::fs::remove_file(fillers.pop().unwrap()).unwrap();
+    let e = rotate().unwrap_err();
+    assert!(e.to_string().contains("No space left"), "{e}");
+    assert!(root.join("keys/master.next.key").exists());
+    assert!(
+        exports(root) == before,
+        "a rotation stopped by a full disk changed what exports"
+    );
+    assert!(KeyStore::open(root, &MasterSource::Generated).is_ok());
+    // Space again: running it again finishes, and everything still opens.
+    for f in fillers {
+        std::fs::remove_file(f).unwrap();
+    }
+    let done = rotate().unwrap();
+    assert!(done.resumed);
+    assert_eq!(master_ids(&db), vec![done.new_master.clone()]);
+    assert!(exports(root) == before);
+    assert_eq!(*keys(root).site_key().unwrap().public(), site);
+}

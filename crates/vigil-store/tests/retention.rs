@@ -3,8 +3,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use vigil_core::Time90k;
 use vigil_store::{AlertKind, Reader, SegmentInfo, StorageAlert, Store};
@@ -207,36 +206,6 @@ fn age_limit_deletes_old_recordings_but_keeps_holds_and_recent_footage() {
     assert_eq!(segments(tmp.path(), "porch").len(), 7);
     // Idempotent: nothing more to do.
     assert_eq!(store.run_retention().unwrap().deleted_segments, 0);
-}
-
-/// A tmpfs mounted for a test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            Some(Tmpfs(path.to_path_buf()))
-        } else {
-            eprintln!(
-                "SKIP: cannot mount a tmpfs at {} (needs root)",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 /// Records ~23 MB into an 8 MB filesystem with a hold and a keep-longer mark at the start.

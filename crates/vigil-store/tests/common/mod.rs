@@ -176,3 +176,34 @@ pub fn assert_same_frames(a: &[String], b: &[String]) {
         panic!("decoded frame {i} differs");
     }
 }
+
+/// A tmpfs mounted for a test, unmounted on drop.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`8m`) at `path`; `None` after a SKIP line when that is not allowed.
+    pub fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            Some(Tmpfs(path.to_path_buf()))
+        } else {
+            eprintln!(
+                "SKIP: cannot mount a tmpfs at {} (needs root)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
