@@ -1,5 +1,7 @@
 //! Export jobs: an MP4 of a camera's recording over a time range, written in the background to
-//! `data_dir/exports/<id>.mp4` (owner-only) with progress, then served as an attachment. Ids are 128-bit
+//! `data_dir/exports/<id>.mp4` (owner-only) with progress, then served as an attachment; or a signed
+//! evidence bundle (`vigil_store::evidence`: the MP4, its manifest, the site's public key, the signature,
+//! audited as `export.evidence`) zipped into `<id>.zip`. Ids are 128-bit
 //! random hex, so a file path is never built from anything a client chose.
 //!
 //! Jobs are kept in `security.db` (table `exports`), so a restart forgets none of them: at start
@@ -154,8 +156,14 @@ impl Exports {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The finished file of job `id`: `<id>.zip` for an evidence bundle, else `<id>.mp4`.
     fn file_of(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.mp4"))
+        let zip = self.dir.join(format!("{id}.zip"));
+        if zip.exists() {
+            zip
+        } else {
+            self.dir.join(format!("{id}.mp4"))
+        }
     }
 
     /// A job by id.
@@ -220,7 +228,13 @@ impl Exports {
         start_ms: i64,
         end_ms: i64,
         user_id: i64,
+        evidence: Option<EvidenceOptions>,
     ) -> Result<String, ServerError> {
+        if evidence.is_some() && store.site_key().is_none() {
+            return Err(ServerError::Invalid(
+                "this server has no site key to sign evidence with".into(),
+            ));
+        }
         if end_ms <= start_ms || end_ms - start_ms > MAX_RANGE_MS {
             return Err(ServerError::Invalid(format!(
                 "the range must be non-empty and at most {} hours",
@@ -264,11 +278,18 @@ impl Exports {
         };
         let (cam, me) = (camera.to_string(), self.handle());
         tokio::task::spawn_blocking(move || {
-            let result = write_export(&store, &cam, start_ms, end_ms, &job);
+            let result = match &evidence {
+                None => write_export(&store, &cam, start_ms, end_ms, &job),
+                Some(opts) => {
+                    write_evidence(&store, &cam, start_ms, end_ms, &job, opts, &me.security)
+                }
+            };
             let saved = match &result {
                 Ok(bytes) => me.set_state(&job.id, ExportState::Done, Some(*bytes), None),
                 Err(e) => {
                     let _ = std::fs::remove_file(job.part());
+                    let _ = std::fs::remove_file(job.zip_part());
+                    let _ = std::fs::remove_dir_all(job.bundle_dir());
                     me.set_state(&job.id, ExportState::Failed, None, Some(&e.to_string()))
                 }
             };
@@ -306,6 +327,7 @@ impl Exports {
 
     fn expire(&self, id: &str, why: &str) -> Result<(), ServerError> {
         let path = self.file_of(id);
+        // (`file_of` gives the zip when there is one, else the MP4: one of them is the job's.)
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("export {id} expired ({why}): deleted {}", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -382,7 +404,14 @@ impl Exports {
         let mut deleted = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let (id, partial) = match (name.strip_suffix(".mp4.part"), name.strip_suffix(".mp4")) {
+            let partial_name = name
+                .strip_suffix(".mp4.part")
+                .or_else(|| name.strip_suffix(".zip.part"))
+                .or_else(|| name.strip_suffix(".evidence"));
+            let done_name = name
+                .strip_suffix(".mp4")
+                .or_else(|| name.strip_suffix(".zip"));
+            let (id, partial) = match (partial_name, done_name) {
                 (Some(id), _) => (id.to_string(), true),
                 (None, Some(id)) => (id.to_string(), false),
                 _ => {
@@ -398,7 +427,12 @@ impl Exports {
             };
             if !wanted {
                 let path = entry.path();
-                match std::fs::remove_file(&path) {
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                match removed {
                     Ok(()) => {
                         tracing::info!("deleted {}: no export owns it", path.display());
                         deleted += 1;
@@ -409,6 +443,19 @@ impl Exports {
         }
         Ok(deleted)
     }
+}
+
+/// What an evidence export adds to a job: written into its manifest and the audit log.
+#[derive(Debug, Clone)]
+pub struct EvidenceOptions {
+    /// The case it belongs to.
+    pub case: Option<String>,
+    /// Why it is exported.
+    pub reason: Option<String>,
+    /// Who asks (as the audit log names them).
+    pub by: String,
+    /// From where.
+    pub ip: String,
 }
 
 /// What the thread writing a job needs.
@@ -422,6 +469,94 @@ impl Job {
     fn part(&self) -> PathBuf {
         self.dir.join(format!("{}.mp4.part", self.id))
     }
+
+    fn zip_part(&self) -> PathBuf {
+        self.dir.join(format!("{}.zip.part", self.id))
+    }
+
+    /// The folder an evidence bundle is written into before it is zipped.
+    fn bundle_dir(&self) -> PathBuf {
+        self.dir.join(format!("{}.evidence", self.id))
+    }
+
+    fn set_progress(&self, fraction: f64, bytes: u64) {
+        if let Some(p) = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.id)
+        {
+            *p = (fraction.min(0.99), bytes);
+        }
+    }
+}
+
+/// Writes a signed evidence bundle and zips it; returns the zip's length.
+fn write_evidence(
+    store: &Store,
+    camera: &str,
+    start_ms: i64,
+    end_ms: i64,
+    job: &Job,
+    opts: &EvidenceOptions,
+    security: &Security,
+) -> Result<u64, ServerError> {
+    let key = store
+        .site_key()
+        .ok_or_else(|| ServerError::Invalid("this server has no site key".into()))?;
+    let request = vigil_store::evidence::EvidenceRequest {
+        camera: camera.to_string(),
+        stream: "main".into(),
+        from: Time90k(start_ms.saturating_mul(90)),
+        to: Time90k(end_ms.saturating_mul(90)),
+        exported_by: opts.by.clone(),
+        case: opts.case.clone(),
+        reason: opts.reason.clone(),
+        site: rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let dir = job.bundle_dir();
+    let manifest = vigil_store::evidence::write_bundle(
+        &store.reader()?,
+        &dir,
+        &request,
+        &key,
+        &mut |sha| {
+            let detail = serde_json::json!({
+                "from_ms": start_ms, "to_ms": end_ms, "sha256": sha,
+                "case": opts.case, "reason": opts.reason, "export": job.id,
+            })
+            .to_string();
+            security
+                .audit(&opts.by, &opts.ip, "export.evidence", camera, &detail)
+                .map(Some)
+                .map_err(|e| format!("the export could not be audited: {e}"))
+        },
+        &mut |done, total| job.set_progress(0.9 * done as f64 / total.max(1) as f64, done),
+    )?;
+    let folder = format!(
+        "evidence-{}-{}",
+        manifest
+            .camera
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            })
+            .collect::<String>(),
+        start_ms
+    );
+    let len = vigil_store::evidence::zip_bundle(&dir, &folder, &job.zip_part())?;
+    let done = job.dir.join(format!("{}.zip", job.id));
+    std::fs::rename(job.zip_part(), &done).map_err(|source| ServerError::Io {
+        path: done.clone(),
+        source,
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(len)
 }
 
 fn write_export(

@@ -141,7 +141,10 @@ pub mod s {
     /// POST /api/exports.
     pub fn export_request() -> Value {
         json!({"type": "object", "required": ["camera", "start", "end"],
-               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms()}})
+               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
+                              "evidence": {"type": "boolean"},
+                              "case": {"type": "string", "maxLength": 200},
+                              "reason": {"type": "string", "maxLength": 200}}})
     }
     /// `{id}`.
     pub fn export_started() -> Value {
@@ -299,6 +302,11 @@ pub fn document() -> Value {
             }
             Body::Mp4 => {
                 json!({"description": "MP4 video", "content": {"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}}}})
+            }
+            Body::Export => {
+                json!({"description": "the export: MP4 video, or a zip holding a signed evidence bundle",
+                       "content": {"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
+                                   "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}}})
             }
             Body::Jpeg => {
                 json!({"description": "JPEG image", "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}})

@@ -435,3 +435,96 @@ pub fn verify_bundle(dir: &Path) -> Result<VerifiedBundle, BundleFault> {
 pub fn video_path(dir: &Path, manifest: &Manifest) -> PathBuf {
     dir.join(&manifest.video.file)
 }
+
+/// Writes the files of bundle `dir` (the MP4, manifest, signature, public key) into a zip archive at
+/// `out` (stored, not compressed: video does not compress, and any unzip tool reads it), inside a
+/// folder named `folder`. Zip without its 64-bit extension: a bundle over 4 GiB is refused with a
+/// clear error (`vigil export --evidence` writes any size). Returns the archive's length.
+pub fn zip_bundle(dir: &Path, folder: &str, out: &Path) -> Result<u64, StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let file = vigil_keys::fsmode::private_file(out, true).map_err(io(out))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut central = Vec::new();
+    let mut offset = 0u64;
+    let too_big = || {
+        StoreError::Config(
+            "the evidence bundle is over 4 GiB, too big for a zip: write it with `vigil export --evidence DIR`"
+                .into(),
+        )
+    };
+    for name in &names {
+        let path = dir.join(name);
+        // CRC-32 and length first (the local header comes before the data).
+        let (len, crc) = crate::segment_file::file_checksum(&path).map_err(io(&path))?;
+        let entry = format!("{folder}/{name}");
+        let (len32, off32) = (
+            u32::try_from(len).map_err(|_| too_big())?,
+            u32::try_from(offset).map_err(|_| too_big())?,
+        );
+        let mut local = Vec::with_capacity(30 + entry.len());
+        local.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        local.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]); // version, flags, stored, time, date (1980-01-01)
+        local.extend_from_slice(&crc.to_le_bytes());
+        local.extend_from_slice(&len32.to_le_bytes());
+        local.extend_from_slice(&len32.to_le_bytes());
+        local.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+        local.extend_from_slice(&0u16.to_le_bytes());
+        local.extend_from_slice(entry.as_bytes());
+        w.write_all(&local).map_err(io(out))?;
+        let mut f = std::fs::File::open(&path).map_err(io(&path))?;
+        let copied = std::io::copy(&mut f, &mut w).map_err(io(out))?;
+        if copied != len {
+            return Err(StoreError::Config(format!(
+                "{name} changed while it was zipped"
+            )));
+        }
+        let mut c = Vec::with_capacity(46 + entry.len());
+        c.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        c.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]); // made by unix, needed, flags, stored, time, date
+        c.extend_from_slice(&crc.to_le_bytes());
+        c.extend_from_slice(&len32.to_le_bytes());
+        c.extend_from_slice(&len32.to_le_bytes());
+        c.extend_from_slice(&(entry.len() as u16).to_le_bytes());
+        c.extend_from_slice(&[0; 8]); // extra, comment, disk, internal attributes
+        c.extend_from_slice(&((0o100600u32) << 16).to_le_bytes()); // external: a regular file, 0600
+        c.extend_from_slice(&off32.to_le_bytes());
+        c.extend_from_slice(entry.as_bytes());
+        central.extend_from_slice(&c);
+        offset += local.len() as u64 + len;
+    }
+    let central_at = u32::try_from(offset).map_err(|_| too_big())?;
+    let mut end = Vec::with_capacity(22);
+    end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    end.extend_from_slice(&[0, 0, 0, 0]);
+    end.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    end.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    end.extend_from_slice(&central_at.to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes());
+    w.write_all(&central).map_err(io(out))?;
+    w.write_all(&end).map_err(io(out))?;
+    let file = w.into_inner().map_err(|e| StoreError::Io {
+        path: out.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(out))?;
+    Ok(offset + central.len() as u64 + end.len() as u64)
+}
+
+/// The site key a store signs with (for evidence written by the server).
+impl crate::Store {
+    /// The site's signing key, when set ([`crate::Store::set_site_key`]).
+    pub fn site_key(&self) -> Option<std::sync::Arc<SiteKey>> {
+        crate::alerts::lock(&self.inner().signing).key.clone()
+    }
+}

@@ -61,8 +61,17 @@ export async function render(_ctx, name) {
   const exProgress = h('progress', { max: 1, value: 0, hidden: true });
   const exStatus = h('span.small');
   const exButton = h('button', { type: 'submit' }, 'Export');
+  // A signed evidence bundle (zip: the MP4, its manifest, the site's public key, the signature; check it
+  // with `vigil verify DIR`), with the case and reason written into its manifest and the audit log.
+  const exCase = h('input', { type: 'text', name: 'case', maxlength: 200, placeholder: 'Case', hidden: true });
+  const exReason = h('input', { type: 'text', name: 'reason', maxlength: 200, placeholder: 'Reason', hidden: true });
+  const exEvidence = h('input', { type: 'checkbox', name: 'evidence', onchange: () => {
+    exCase.hidden = exReason.hidden = !exEvidence.checked;
+  } });
   const exportForm = h('form.export', { onsubmit: (e) => { e.preventDefault(); startExport(); } },
-    h('label', 'From', exFrom), h('label', 'To', exTo), exButton, exProgress, exStatus);
+    h('label', 'From', exFrom), h('label', 'To', exTo),
+    h('label.check', exEvidence, ' Signed evidence (zip)'), exCase, exReason,
+    exButton, exProgress, exStatus);
 
   mount(
     h('div.page-head',
@@ -230,13 +239,20 @@ export async function render(_ctx, name) {
     exProgress.value = 0;
     exStatus.textContent = 'Starting…';
     try {
-      const { id } = await post('/api/exports', { camera: name, start, end });
+      const evidence = exEvidence.checked;
+      const body = { camera: name, start, end };
+      if (evidence) {
+        body.evidence = true;
+        if (exCase.value.trim()) body.case = exCase.value.trim();
+        if (exReason.value.trim()) body.reason = exReason.value.trim();
+      }
+      const { id } = await post('/api/exports', body);
       for (;;) {
         const s = await get(`/api/exports/${encodeURIComponent(id)}`);
         exProgress.value = s.progress || 0;
         if (s.state === 'done') {
           exStatus.replaceChildren(`Ready (${fmtBytes(s.bytes)}) · `,
-            h('a', { href: `/api/exports/${encodeURIComponent(id)}/file`, download: `${name}-${fmtTime(start).replace(/[: ]/g, '-')}.mp4` }, 'Download'));
+            h('a', { href: `/api/exports/${encodeURIComponent(id)}/file`, download: `${evidence ? 'evidence-' : ''}${name}-${fmtTime(start).replace(/[: ]/g, '-')}.${evidence ? 'zip' : 'mp4'}` }, 'Download'));
           break;
         }
         if (s.state === 'failed') { exStatus.textContent = `Failed: ${s.error || 'unknown error'}`; break; }

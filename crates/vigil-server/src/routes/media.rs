@@ -275,6 +275,28 @@ pub struct ExportRequest {
     camera: String,
     start: i64,
     end: i64,
+    /// A signed evidence bundle (zip) instead of a bare MP4.
+    #[serde(default)]
+    evidence: bool,
+    /// The case an evidence bundle belongs to.
+    #[serde(default)]
+    case: Option<String>,
+    /// Why the evidence is exported.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A case or reason: at most 200 characters, no control characters.
+fn evidence_text(what: &str, v: &Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(t) if t.chars().count() > 200 || t.chars().any(char::is_control) => {
+            Err(ApiError::bad_request(format!(
+                "{what}: at most 200 characters, no control characters"
+            )))
+        }
+        Some(t) => Ok(Some(t.clone())),
+    }
 }
 
 /// POST /api/exports.
@@ -299,9 +321,23 @@ pub async fn export_start(
         .store
         .clone()
         .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let evidence = if req.evidence {
+        Some(crate::exports::EvidenceOptions {
+            case: evidence_text("case", &req.case)?,
+            reason: evidence_text("reason", &req.reason)?,
+            by: p.audit_name(),
+            ip: ip.to_string(),
+        })
+    } else if req.case.is_some() || req.reason.is_some() {
+        return Err(ApiError::bad_request(
+            "case and reason belong to an evidence export (\"evidence\": true)",
+        ));
+    } else {
+        None
+    };
     let id = ctx
         .exports
-        .start(store, &req.camera, req.start, req.end, p.user_id)
+        .start(store, &req.camera, req.start, req.end, p.user_id, evidence)
         .map_err(|e| match e {
             ServerError::Invalid(m) if m.contains("running") => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", m)
@@ -376,6 +412,7 @@ pub async fn export_file(
         Ok(())
     })
     .await?;
+    let zip = path.extension().is_some_and(|e| e == "zip");
     let body = streamed(move |w| {
         let mut f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
         std::io::copy(&mut f, w)
@@ -395,11 +432,16 @@ pub async fn export_file(
         .collect();
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if zip { "application/zip" } else { "video/mp4" }),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"vigil-{safe}-{}.mp4\"",
-        job.start
+        "attachment; filename=\"vigil-{}{safe}-{}.{}\"",
+        if zip { "evidence-" } else { "" },
+        job.start,
+        if zip { "zip" } else { "mp4" }
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -122,6 +122,8 @@ pub enum Body {
     Json(fn() -> Value),
     /// An MP4 file.
     Mp4,
+    /// A finished export: an MP4 file, or a zip (a signed evidence bundle).
+    Export,
     /// A JPEG image.
     Jpeg,
     /// Prometheus text.

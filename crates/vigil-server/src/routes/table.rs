@@ -223,11 +223,11 @@ pub static ROUTES: &[RouteSpec] = &[
         verb: Verb::Get,
         path: "/api/exports/{id}/file",
         access: Perm(P::Export),
-        summary: "Download a finished export",
+        summary: "Download a finished export (an MP4, or a zip for a signed evidence bundle)",
         params: &[EXPORT_ID],
         request: None,
         status: 200,
-        response: Body::Mp4,
+        response: Body::Export,
         handler: || get(media::export_file),
     },
     RouteSpec {

@@ -138,3 +138,99 @@ fn playback_ranges_and_exports() {
         assert_eq!(r.status, 400, "{start}..{end}: {}", r.text());
     }
 }
+
+#[test]
+fn evidence_exports_are_signed_zips_that_verify_with_nothing_else() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    if !s.recorded {
+        return;
+    }
+    let a = Auth::Session(admin);
+    let (t0, t1) = (common::T0_MS, common::T0_MS + 8000);
+    // Case and reason belong to evidence; control characters are refused.
+    for body in [
+        json!({"camera": CAM_A, "start": t0, "end": t1, "case": "17"}),
+        json!({"camera": CAM_A, "start": t0, "end": t1, "evidence": true, "case": "a\nb"}),
+    ] {
+        let r = s.call("POST", "/api/exports", &a, Some(body.clone()));
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+    }
+    let r = s.call(
+        "POST",
+        "/api/exports",
+        &a,
+        Some(
+            json!({"camera": CAM_A, "start": t0, "end": t1, "evidence": true,
+                    "case": "17", "reason": "hit and run"}),
+        ),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let job = loop {
+        let j = s
+            .call("GET", &format!("/api/exports/{id}"), &a, None)
+            .json();
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{j}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(job["state"], "done", "{job}");
+    let f = s.call("GET", &format!("/api/exports/{id}/file"), &a, None);
+    assert_eq!(f.status, 200);
+    assert_eq!(f.header("content-type").as_deref(), Some("application/zip"));
+    assert!(
+        f.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment; filename=\"vigil-evidence-cam-a-"),
+        "{:?}",
+        f.header("content-disposition")
+    );
+    assert_eq!(job["bytes"].as_u64().unwrap() as usize, f.body.len());
+    // Unzipped by a standard tool, the bundle verifies with nothing but its folder.
+    let zip = s.dir.path().join("evidence.zip");
+    std::fs::write(&zip, &f.body).unwrap();
+    let out = s.dir.path().join("unzipped");
+    let ok = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+        ])
+        .arg(&zip)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bundle = vigil_store::evidence::verify_bundle(&folder).unwrap_or_else(|e| panic!("{e}"));
+    let m = &bundle.manifest;
+    assert_eq!(m.camera, CAM_A);
+    assert_eq!(m.case.as_deref(), Some("17"));
+    assert_eq!(m.reason.as_deref(), Some("hit and run"));
+    assert!(m.audit_entry.is_some_and(|id| id > 0));
+    assert!(m.video.frames > 80, "{}", m.video.frames);
+    // The exported video is the playback of the same range.
+    let play = s.call(
+        "GET",
+        &format!("/api/cameras/{CAM_A}/playback.mp4?start={t0}&end={t1}"),
+        &a,
+        None,
+    );
+    assert_eq!(
+        std::fs::read(vigil_store::evidence::video_path(&folder, m)).unwrap(),
+        play.body
+    );
+    // And the audit log names it.
+    let audit = s.call("GET", "/api/audit?limit=20", &a, None).json();
+    assert!(audit.to_string().contains("export.evidence"), "{audit}");
+}

@@ -173,6 +173,8 @@ impl TestServer {
         let setup_token = security.new_setup_token().unwrap();
         let (store, recorded, events) = if setup.store {
             let (store, _) = Store::open(store_config(dir.path())).unwrap();
+            // The site key evidence exports are signed with.
+            store.set_site_key(Arc::new(vigil_keys::SiteKey::from_seed(&[11; 32]).unwrap()));
             let (recorded, events) = fill_store(&store);
             (Some(Arc::new(store)), recorded, events)
         } else {
