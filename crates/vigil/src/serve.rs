@@ -264,6 +264,17 @@ pub fn start(
         Security::open_in(&config.data_dir, Policy::from_config(&config.server))
             .context("opening the security database")?,
     );
+    // TOTP secrets sealed at rest under the key store (those stored in the clear before are sealed now).
+    let keys =
+        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
+            format!(
+                "opening the key store in {}",
+                config.data_dir.join("keys").display()
+            )
+        })?;
+    security
+        .set_secret_key(&keys)
+        .context("sealing the TOTP secrets")?;
     let setup_token = security.new_setup_token()?;
     let status = Arc::new(EngineStatus {
         cameras: engine.cameras().to_vec(),

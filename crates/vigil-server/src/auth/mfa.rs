@@ -6,6 +6,7 @@ use super::{Security, random_bytes, sha256_hex};
 use crate::error::ServerError;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+use std::sync::Arc;
 use totp_rs::{Builder, Totp};
 
 /// Recovery codes handed out at enrolment.
@@ -53,7 +54,85 @@ pub fn current_code(secret_base32: &str) -> Result<String, ServerError> {
     Ok(t.generate(unix_now()).to_string())
 }
 
+/// What a sealed TOTP secret starts with.
+const SEALED: &[u8] = b"VTS1";
+/// Purpose of the key that seals TOTP secrets (`keys/totp.key`).
+const KEY_PURPOSE: &str = "totp-secrets";
+
+fn secret_aad(user_id: i64) -> Vec<u8> {
+    format!("vigil totp secret v1|{user_id}").into_bytes()
+}
+
 impl Security {
+    /// Seals TOTP secrets at rest from now on with the key store's `keys/totp.key` (created at first
+    /// use, wrapped by the master key), and seals the ones stored in the clear before. Returns how many
+    /// were sealed now.
+    pub fn set_secret_key(&self, keys: &vigil_keys::KeyStore) -> Result<usize, ServerError> {
+        let (key, _) = keys.data_key("totp", KEY_PURPOSE)?;
+        let b = Arc::new(vigil_keys::SecretBox::new(key.bytes(), SEALED)?);
+        let mut db = self.db();
+        let tx = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.e())?;
+        // (user id, stored secret, stored pending secret)
+        type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+        let rows: Vec<Row> = tx
+            .prepare("SELECT id, mfa_secret, mfa_pending FROM users")
+            .and_then(|mut q| {
+                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(self.e())?;
+        let mut n = 0;
+        for (id, secret, pending) in rows {
+            let aad = secret_aad(id);
+            for (column, value) in [("mfa_secret", secret), ("mfa_pending", pending)] {
+                if let Some(v) = value.filter(|v| !b.is_sealed(v)) {
+                    tx.execute(
+                        &format!("UPDATE users SET {column} = ?2 WHERE id = ?1"),
+                        params![id, b.seal(&aad, &v)?],
+                    )
+                    .map_err(self.e())?;
+                    n += 1;
+                }
+            }
+        }
+        tx.commit().map_err(self.e())?;
+        *self.secrets.lock().unwrap_or_else(|p| p.into_inner()) = Some(b);
+        if n > 0 {
+            tracing::info!("sealed {n} TOTP secret(s) stored in the clear before");
+        }
+        Ok(n)
+    }
+
+    fn secret_box(&self) -> Option<Arc<vigil_keys::SecretBox>> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A TOTP secret as it is stored: sealed when the key store gave a key.
+    fn store_secret(&self, user_id: i64, secret: &[u8]) -> Result<Vec<u8>, ServerError> {
+        match self.secret_box() {
+            Some(b) => Ok(b.seal(&secret_aad(user_id), secret)?),
+            None => Ok(secret.to_vec()),
+        }
+    }
+
+    /// A stored TOTP secret, opened.
+    fn load_secret(&self, user_id: i64, stored: Vec<u8>) -> Result<Vec<u8>, ServerError> {
+        if !stored.starts_with(SEALED) {
+            return Ok(stored);
+        }
+        let b = self.secret_box().ok_or_else(|| {
+            ServerError::Invalid(
+                "TOTP secrets are sealed: the server needs its key store to check codes".into(),
+            )
+        })?;
+        Ok(b.open(&secret_aad(user_id), &stored)?)
+    }
+
     /// Starts enrolment: a new secret, kept as pending until [`Security::confirm_mfa`].
     pub fn enroll_mfa(&self, user_id: i64) -> Result<Enrollment, ServerError> {
         let user = self.user(user_id)?;
@@ -71,7 +150,7 @@ impl Security {
         self.db()
             .execute(
                 "UPDATE users SET mfa_pending = ?2 WHERE id = ?1",
-                params![user_id, secret.to_vec()],
+                params![user_id, self.store_secret(user_id, &secret)?],
             )
             .map_err(self.e())?;
         Ok(Enrollment {
@@ -100,6 +179,7 @@ impl Security {
                 "no enrolment in progress: call enroll first".into(),
             ));
         };
+        let secret = self.load_secret(user_id, secret)?;
         let Some(step) = totp(&secret, &user.username)?.check(code.trim(), unix_now()) else {
             return Err(ServerError::Invalid("wrong code".into()));
         };
@@ -150,6 +230,7 @@ impl Security {
         let Some((Some(secret), last)) = row else {
             return Ok(None);
         };
+        let secret = self.load_secret(user_id, secret)?;
         let code = code.trim();
         if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
             return match totp(&secret, &user.username)?.check(code, unix_now()) {
@@ -198,4 +279,64 @@ pub enum MfaUsed {
     Totp,
     /// A recovery code (now spent).
     RecoveryCode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::users::NewUser;
+    use crate::perms::Role;
+
+    fn stored(sec: &Security, column: &str) -> Vec<u8> {
+        sec.db()
+            .query_row(&format!("SELECT {column} FROM users"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// TOTP secrets are sealed at rest once the key store gives a key (also those stored before), codes
+    /// still check, and without the key a sealed secret is a clear error, not a wrong code.
+    #[test]
+    fn totp_secrets_are_sealed_at_rest_and_codes_still_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let sec = Security::open_in(dir.path(), Default::default()).unwrap();
+        let user = sec
+            .add_user(&NewUser {
+                username: "ops".into(),
+                password: "correct horse battery staple 9".into(),
+                role: Role::Operator,
+                cameras: None,
+                playback: false,
+                export: false,
+            })
+            .unwrap();
+        // Enrolled before encryption was on: stored in the clear, then sealed at start.
+        let e = sec.enroll_mfa(user.id).unwrap();
+        let raw = totp_rs::Secret::try_from_base32(&e.secret).unwrap();
+        let raw = raw.as_bytes();
+        assert_eq!(stored(&sec, "mfa_pending"), raw);
+        let keys = vigil_keys::KeyStore::open(dir.path(), &Default::default()).unwrap();
+        assert_eq!(sec.set_secret_key(&keys).unwrap(), 1);
+        let sealed = stored(&sec, "mfa_pending");
+        assert!(sealed.starts_with(SEALED));
+        assert!(!sealed.windows(raw.len()).any(|w| w == raw));
+        let code = current_code(&e.secret).unwrap();
+        sec.confirm_mfa(user.id, &code).unwrap();
+        assert!(stored(&sec, "mfa_secret").starts_with(SEALED));
+        // A code checks (the step reset, as if the next one had come).
+        sec.db()
+            .execute("UPDATE users SET mfa_last_step = 0", [])
+            .unwrap();
+        assert_eq!(sec.check_mfa(user.id, &code).unwrap(), Some(MfaUsed::Totp));
+        // A server without the key store cannot check it, and says why.
+        drop(sec);
+        let bare = Security::open_in(dir.path(), Default::default()).unwrap();
+        bare.db()
+            .execute("UPDATE users SET mfa_last_step = 0", [])
+            .unwrap();
+        let err = bare.check_mfa(user.id, &code).unwrap_err().to_string();
+        assert!(err.contains("key store"), "{err}");
+        // Sealing again is a no-op.
+        assert_eq!(bare.set_secret_key(&keys).unwrap(), 0);
+        assert_eq!(bare.check_mfa(user.id, &code).unwrap(), Some(MfaUsed::Totp));
+    }
 }

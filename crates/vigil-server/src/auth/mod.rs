@@ -94,6 +94,8 @@ pub struct Security {
     pub(crate) keyed_from: std::sync::atomic::AtomicI64,
     /// The audit log's anchor outside the database.
     pub(crate) anchor: crate::anchor::Anchorer,
+    /// Seals TOTP secrets at rest once the key store gives a key ([`Security::set_secret_key`]).
+    pub(crate) secrets: Mutex<Option<Arc<vigil_keys::SecretBox>>>,
 }
 
 impl Drop for Security {
@@ -219,6 +221,7 @@ impl Security {
             audit_key,
             keyed_from: Default::default(),
             anchor,
+            secrets: Mutex::new(None),
         };
         sec.start_keyed_section()?;
         Ok(sec)
