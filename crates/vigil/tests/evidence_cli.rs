@@ -204,10 +204,12 @@ fn recordings_and_evidence_bundles_verify_and_every_tampering_is_named() {
     // Rotating the master key keeps the site key, so everything still verifies.
     let (code, out, err) = cli(&["keys", "rotate", "--config", config], None, &[]);
     assert_eq!(code, 0, "{out}{err}");
+    // The site key and the TOTP key (vigil run's server seals TOTP secrets) are wrapped key files.
     assert!(
-        out.contains("rotated") && out.contains("1 key(s) rewrapped"),
+        out.contains("rotated") && out.contains("2 key(s) rewrapped"),
         "{out}"
     );
+    assert!(!out.contains(" 0 segment key(s)"), "{out}");
     let (code, out, err) = cli(&["verify", s(&bundle)], None, &[]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = cli(&["verify", "recordings", "--config", config], None, &[]);
