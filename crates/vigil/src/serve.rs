@@ -358,6 +358,21 @@ pub fn announce(started: &Started) {
     }
 }
 
+/// Prints how recordings are kept: encrypted at rest or not, sealed for `vigil verify recordings`.
+pub fn announce_storage(config: &VigilConfig) {
+    if let Some(store) = config.store_config() {
+        eprintln!(
+            "  recordings {} at rest; segments sealed for `vigil verify recordings` (keys in {})",
+            if store.encrypt {
+                "encrypted"
+            } else {
+                "NOT encrypted ([storage] encrypt = false)"
+            },
+            config.data_dir.join("keys").display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

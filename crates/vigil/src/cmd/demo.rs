@@ -117,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data.display()
     );
     let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path)?;
+    crate::serve::announce_storage(&config);
     crate::serve::announce(&started);
     let waited = match args.seconds {
         Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),

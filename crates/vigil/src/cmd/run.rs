@@ -32,17 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.config.display(),
         config.data_dir.display()
     );
-    if let Some(store) = config.store_config() {
-        eprintln!(
-            "  recordings {} at rest; segments sealed for `vigil verify recordings` (keys in {})",
-            if store.encrypt {
-                "encrypted"
-            } else {
-                "NOT encrypted ([storage] encrypt = false)"
-            },
-            config.data_dir.join("keys").display()
-        );
-    }
+    crate::serve::announce_storage(&config);
     crate::serve::announce(&started);
     let waited = engine.wait_for_signal();
     started.stop(engine.runtime());
