@@ -265,13 +265,7 @@ pub fn start(
             .context("opening the security database")?,
     );
     // TOTP secrets sealed at rest under the key store (those stored in the clear before are sealed now).
-    let keys =
-        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
-            format!(
-                "opening the key store in {}",
-                config.data_dir.join("keys").display()
-            )
-        })?;
+    let keys = crate::cmd::keys::open_key_store(config)?;
     security
         .set_secret_key(&keys)
         .context("sealing the TOTP secrets")?;

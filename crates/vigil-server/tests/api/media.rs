@@ -22,6 +22,19 @@ fn ffprobe_frames(path: &std::path::Path) -> usize {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// The export job `id` once it is no longer running (20 s at most).
+fn finished(s: &TestServer, a: &Auth, id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let j = s.call("GET", &format!("/api/exports/{id}"), a, None).json();
+        if j["state"] != "running" {
+            return j;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{j}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn playback_ranges_and_exports() {
     let (s, admin) = TestServer::with_admin(Setup {
@@ -105,17 +118,7 @@ fn playback_ranges_and_exports() {
     );
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
-    let started = Instant::now();
-    let job = loop {
-        let j = s
-            .call("GET", &format!("/api/exports/{id}"), &a, None)
-            .json();
-        if j["state"] != "running" {
-            break j;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{j}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let job = finished(&s, &a, &id);
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["progress"], 1.0);
     let f = s.call("GET", &format!("/api/exports/{id}/file"), &a, None);
@@ -169,17 +172,7 @@ fn evidence_exports_are_signed_zips_that_verify_with_nothing_else() {
     );
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
-    let started = Instant::now();
-    let job = loop {
-        let j = s
-            .call("GET", &format!("/api/exports/{id}"), &a, None)
-            .json();
-        if j["state"] != "running" {
-            break j;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{j}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let job = finished(&s, &a, &id);
     assert_eq!(job["state"], "done", "{job}");
     let f = s.call("GET", &format!("/api/exports/{id}/file"), &a, None);
     assert_eq!(f.status, 200);

@@ -111,14 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(config) = &args.config {
         let file = crate::cmd::config::load_or_report(config)?;
         if file.data_dir.join("keys").exists() {
-            let keys = vigil_keys::KeyStore::open(&file.data_dir, &file.keys.master).with_context(
-                || {
-                    format!(
-                        "opening the key store in {}",
-                        file.data_dir.join("keys").display()
-                    )
-                },
-            )?;
+            let keys = crate::cmd::keys::open_key_store(&file)?;
             reader = reader.with_keys(std::sync::Arc::new(keys));
         }
     }
@@ -179,13 +172,7 @@ fn evidence(
         bail!("--evidence needs --config: the site key and the audit log live in its data_dir");
     };
     let config = crate::cmd::config::load_or_report(config_path)?;
-    let keys =
-        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
-            format!(
-                "opening the key store in {}",
-                config.data_dir.join("keys").display()
-            )
-        })?;
+    let keys = crate::cmd::keys::open_key_store(&config)?;
     let key = keys.site_key()?;
     let data = crate::cmd::user::DataArgs {
         data: Some(config.data_dir.clone()),

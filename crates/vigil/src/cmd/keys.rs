@@ -128,3 +128,14 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+/// Opens the key store of a configuration (`data_dir/keys`, `[keys] master`), the error naming both.
+pub fn open_key_store(config: &vigil_config::VigilConfig) -> anyhow::Result<KeyStore> {
+    KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
+        format!(
+            "opening the key store in {} ([keys] master = {:?})",
+            config.data_dir.join("keys").display(),
+            config.keys.master.to_string()
+        )
+    })
+}

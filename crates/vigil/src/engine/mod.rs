@@ -480,14 +480,7 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
     // The key store first: a wrong or missing master key refuses to start before anything records.
-    let keys =
-        vigil_keys::KeyStore::open(&config.data_dir, &config.keys.master).with_context(|| {
-            format!(
-                "opening the key store in {} ([keys] master = {:?})",
-                config.data_dir.join("keys").display(),
-                config.keys.master.to_string()
-            )
-        })?;
+    let keys = crate::cmd::keys::open_key_store(config)?;
     let site_key = keys.site_key().context("the site signing key")?;
     let db = store_config.db.clone();
     let encrypt = store_config.encrypt;
