@@ -47,6 +47,7 @@
 mod alerts;
 mod config;
 mod crypt;
+mod erasure;
 mod error;
 mod events;
 pub mod evidence;
@@ -68,6 +69,7 @@ pub use config::{
     CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,
 };
 pub use crypt::rewrap_segment_keys;
+pub use erasure::{ErasedSegment, ErasureReport};
 pub use error::StoreError;
 pub use events::{
     DeadLetter, DeadLetterQuery, EventPage, EventQuery, EventReader, EventRetentionReport,

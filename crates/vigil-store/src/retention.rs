@@ -64,24 +64,24 @@ enum Scope {
     Camera(i64),
 }
 
-struct Victim {
-    id: i64,
-    dir_id: i64,
-    camera_id: i64,
-    file_name: String,
-    bytes: u64,
+pub(crate) struct Victim {
+    pub id: i64,
+    pub dir_id: i64,
+    pub camera_id: i64,
+    pub file_name: String,
+    pub bytes: u64,
 }
 
-struct ActiveMark {
+pub(crate) struct ActiveMark {
     camera_id: Option<i64>,
     start: i64,
     end: i64,
-    hold: bool,
+    pub hold: bool,
 }
 
 impl ActiveMark {
     /// Whether it protects segment `v`, recorded over `[start, end)`.
-    fn covers(&self, v: &Victim, start: i64, end: i64) -> bool {
+    pub(crate) fn covers(&self, v: &Victim, start: i64, end: i64) -> bool {
         self.camera_id.is_none_or(|c| c == v.camera_id) && self.start < end && self.end > start
     }
 }
@@ -254,7 +254,8 @@ impl Inner {
         if victims.is_empty() {
             return Ok(());
         }
-        let (n, bytes) = self.delete_segments(&victims)?;
+        let (n, bytes) =
+            self.delete_segments(&victims, crate::integrity::verify::REASON_RETENTION)?;
         report.deleted_segments += n;
         report.deleted_bytes += bytes;
         tracing::info!(
@@ -405,7 +406,8 @@ impl Inner {
         if victims.is_empty() {
             return Ok(());
         }
-        let (n, bytes) = self.delete_segments(&victims)?;
+        let (n, bytes) =
+            self.delete_segments(&victims, crate::integrity::verify::REASON_RETENTION)?;
         report.deleted_segments += n;
         report.deleted_bytes += bytes;
         report.deleted_marked += marked_taken;
@@ -439,7 +441,11 @@ impl Inner {
     }
 
     /// Deletes segments crash-safely. Returns the number and bytes actually deleted.
-    fn delete_segments(&self, victims: &[Victim]) -> Result<(usize, u64), StoreError> {
+    pub(crate) fn delete_segments(
+        &self,
+        victims: &[Victim],
+        reason: &str,
+    ) -> Result<(usize, u64), StoreError> {
         let e = db_err(&self.db_path);
         let mut deleted = Vec::with_capacity(victims.len());
         {
@@ -447,7 +453,6 @@ impl Inner {
             let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
             let mut streams = std::collections::BTreeSet::new();
             for v in victims {
-                let reason = crate::integrity::verify::REASON_RETENTION;
                 streams.extend(crate::integrity::record_removed(&tx, v.id, reason).map_err(&e)?);
                 crate::crypt::forget_key(&tx, v.id).map_err(&e)?;
                 let n = tx
@@ -525,7 +530,7 @@ impl Inner {
 
 /// Segments matching `condition` (SQL over `s` = segments and `st` = streams, with its ORDER BY and
 /// LIMIT), each with its wall-clock start and end (90 kHz).
-fn segment_rows(
+pub(crate) fn segment_rows(
     conn: &rusqlite::Connection,
     condition: &str,
     params: impl rusqlite::Params,
@@ -553,7 +558,7 @@ fn segment_rows(
 }
 
 /// Marks in force now over the time span of `rows` (from [`segment_rows`]).
-fn marks_over(
+pub(crate) fn marks_over(
     conn: &rusqlite::Connection,
     rows: &[(Victim, i64, i64)],
     now: i64,

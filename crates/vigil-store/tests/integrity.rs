@@ -300,3 +300,77 @@ fn scope_by_camera_and_time_and_rows_without_a_hash_after_hashed_ones_are_insert
     .unwrap_err();
     assert!(unknown.to_string().contains("porch"), "{unknown}");
 }
+
+/// An erasure request deletes the segments over a range, whole, says exactly what went, is recorded in
+/// the chain so that verification reports it as an erasure and not as tampering, and never touches
+/// footage under an evidence hold.
+#[test]
+fn erasure_deletes_whole_segments_reports_them_and_verifies() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let key = record_signed(root);
+    let (store, _) = Store::open(config(root)).unwrap();
+    let before = files(root);
+    let seg = |i: usize| {
+        Reader::open(&root.join("db/index.db"))
+            .unwrap()
+            .segments("gate", "main", Time90k(0), FOREVER)
+            .unwrap()[i]
+            .clone()
+    };
+    let (s2, s3, s4) = (seg(2), seg(3), seg(4));
+    // A hold on segment 0: an erasure reaching it is refused whole.
+    store
+        .add_hold(
+            Some("gate"),
+            seg(0).start..Time90k(seg(0).start.0 + 90_000),
+            "case 9",
+        )
+        .unwrap();
+    let e = store
+        .erase("gate", seg(0).start, s2.start, "request 41")
+        .unwrap_err();
+    assert!(e.to_string().contains("evidence hold"), "{e}");
+    assert_eq!(
+        files(root).len(),
+        before.len(),
+        "a refused erasure erased something"
+    );
+    // From the middle of segment 2 to the middle of segment 4: 2, 3 and 4 go, whole.
+    let from = Time90k(s2.start.0 + s2.duration.0 / 2);
+    let to = Time90k(s4.start.0 + s4.duration.0 / 2);
+    let report = store.erase("gate", from, to, "request 42").unwrap();
+    assert_eq!(report.segments.len(), 3, "{report:?}");
+    assert_eq!(
+        report.erased,
+        Some((s2.start, Time90k(s4.start.0 + s4.duration.0)))
+    );
+    assert_eq!(report.bytes, s2.bytes + s3.bytes + s4.bytes);
+    for f in &before[2..5] {
+        assert!(!f.1.exists(), "{} still there", f.1.display());
+    }
+    let e = store
+        .reader()
+        .unwrap()
+        .export("gate", "main", from, to)
+        .unwrap_err();
+    assert!(
+        matches!(e, vigil_store::StoreError::NoRecording { .. }),
+        "{e}"
+    );
+    store.close();
+    let r = verify(root, &key);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.erased, 3);
+    let reason: String = db(root)
+        .query_row(
+            "SELECT reason FROM removed_segments WHERE seq = ?1",
+            [before[3].0],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "erasure: request 42");
+}

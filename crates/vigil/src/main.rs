@@ -53,6 +53,8 @@ enum Command {
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
+    /// Erase a camera's footage over a time range on request (whole segments, audited, with a report).
+    Erase(cmd::erase::Args),
     /// The key store: `show` the master and site keys, `rotate` the master key.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
@@ -89,6 +91,7 @@ fn main() -> std::process::ExitCode {
         Command::BenchApi(args) => cmd::bench_api::run(args),
         Command::BenchCameras(args) => cmd::bench_cameras::run(args),
         Command::Keys(command) => cmd::keys::run(command),
+        Command::Erase(args) => cmd::erase::run(args),
         Command::Verify(args) => cmd::verify::run(args),
     };
     match result {

@@ -187,3 +187,65 @@ fn exports_a_range_and_explains_bad_requests() {
     ]);
     assert!(!ok && stderr.contains("/nonexistent/index.db"), "{stderr}");
 }
+
+#[test]
+fn erase_deletes_a_range_whole_segments_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    if !record(tmp.path()) {
+        return;
+    }
+    let root = tmp.path();
+    let config = root.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[storage]\ndb = {:?}\n[[storage.dirs]]\nname = \"rec\"\npath = {:?}\nmin_free_bytes = 0\n",
+            root.display().to_string(),
+            root.join("index.db").display().to_string(),
+            root.join("rec").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (from, to) = ("2024-01-01T00:00:12Z", "2024-01-01T00:00:14Z");
+    let (ok, _, stderr) = vigil(&[
+        "erase", "--config", config, "--camera", "driveway", "--from", from, "--to", to,
+    ]);
+    assert!(
+        !ok && stderr.contains("--reason"),
+        "a reason is required: {stderr}"
+    );
+    let (ok, stdout, stderr) = vigil(&[
+        "erase",
+        "--config",
+        config,
+        "--camera",
+        "driveway",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--reason",
+        "subject access request 7",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("erased 1 segment(s)"), "{stdout}");
+    assert!(stdout.contains("audit entry"), "{stdout}");
+    // The range is gone; what surrounds it exports; the audit log still verifies.
+    let out = root.join("gone.mp4");
+    let (ok, _, stderr) = vigil(&[
+        "export",
+        "--camera",
+        "driveway",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--config",
+        config,
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && stderr.contains("no recording"), "{stderr}");
+    let (ok, _, stderr) = vigil(&["audit", "verify", "--config", config]);
+    assert!(ok, "{stderr}");
+}

@@ -92,6 +92,8 @@ pub struct IntegrityReport {
     pub before_integrity: u64,
     /// Segments deleted by retention (recorded, not a problem).
     pub retained_away: u64,
+    /// Segments erased on request (`Store::erase`; recorded with their reason, not a problem).
+    pub erased: u64,
     /// Signed chain heads checked.
     pub heads: u64,
     /// Newest signature (unix ms).
@@ -263,6 +265,8 @@ pub fn verify_recordings(
                 } => {
                     if reason == REASON_RETENTION {
                         report.retained_away += 1;
+                    } else if reason.starts_with(crate::erasure::REASON_ERASURE) {
+                        report.erased += 1;
                     } else {
                         report.problems.push(problem(
                             Some(seq),

@@ -10,6 +10,7 @@ pub mod bench_hostile;
 pub mod bench_record;
 pub mod config;
 pub mod demo;
+pub mod erase;
 pub mod eval;
 pub mod export;
 pub mod keys;

@@ -143,8 +143,11 @@ fn recordings(
         report.streams,
         report.bytes as f64 / 1e6,
         report.unsigned,
-        if report.retained_away > 0 {
-            format!("; {} deleted by retention (recorded)", report.retained_away)
+        if report.retained_away + report.erased > 0 {
+            format!(
+                "; {} deleted by retention, {} erased on request (recorded)",
+                report.retained_away, report.erased
+            )
         } else {
             String::new()
         },

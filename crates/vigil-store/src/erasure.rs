@@ -1,0 +1,141 @@
+//! Erasure requests: the footage of a camera over a time range deleted on request (a person's right to
+//! erasure), whole segments at a time, with a report of exactly what went.
+//!
+//! Segments are the unit: one that overlaps the range goes whole, so the report gives the range really
+//! erased (it may start before and end after the one asked for, by at most a segment). Footage under an
+//! evidence hold is never erased: the request is refused, naming the holds, until they are released.
+//! The deletion goes through the crash-safe path of retention (R5) and is recorded in the integrity
+//! chain as an erasure with its reason, so `vigil verify recordings` reports it as such, not as tampering.
+
+use crate::alerts::now_90k;
+use crate::error::db_err;
+use crate::retention::{marks_over, segment_rows};
+use crate::{Store, StoreError};
+use rusqlite::params;
+use serde::Serialize;
+use vigil_core::Time90k;
+
+/// What an erasure prefixes its reason with in the integrity chain's removal records.
+pub(crate) const REASON_ERASURE: &str = "erasure";
+
+/// One segment erased.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasedSegment {
+    /// Wall-clock start (90 kHz since the epoch).
+    pub start: Time90k,
+    /// Wall-clock end.
+    pub end: Time90k,
+    /// File length.
+    pub bytes: u64,
+    /// The file (name in its storage directory).
+    pub file: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasureReport {
+    /// Camera.
+    pub camera: String,
+    /// The range asked for.
+    pub requested: (Time90k, Time90k),
+    /// The range really erased (whole segments), when anything was.
+    pub erased: Option<(Time90k, Time90k)>,
+    /// The segments erased, oldest first.
+    pub segments: Vec<ErasedSegment>,
+    /// Bytes erased.
+    pub bytes: u64,
+    /// Why (recorded in the integrity chain).
+    pub reason: String,
+}
+
+impl Store {
+    /// Erases every segment of `camera` (all its streams) overlapping `[from, to)`, recording `reason`
+    /// with each in the integrity chain. Refused, with nothing erased, when footage in the range is
+    /// under an evidence hold.
+    pub fn erase(
+        &self,
+        camera: &str,
+        from: Time90k,
+        to: Time90k,
+        reason: &str,
+    ) -> Result<ErasureReport, StoreError> {
+        if to <= from {
+            return Err(StoreError::EmptyRange { from, to });
+        }
+        if reason.trim().is_empty() {
+            return Err(StoreError::Config(
+                "an erasure needs a reason (it is recorded)".into(),
+            ));
+        }
+        let inner = self.inner();
+        let e = db_err(&inner.db_path);
+        let _retention = crate::alerts::lock(&inner.retention_lock);
+        let rows = {
+            let conn = inner.db();
+            let camera_id: Option<i64> = conn
+                .query_row("SELECT id FROM cameras WHERE name = ?1", [camera], |r| {
+                    r.get(0)
+                })
+                .ok();
+            let Some(camera_id) = camera_id else {
+                return Err(StoreError::UnknownCamera {
+                    name: camera.to_string(),
+                    known: Vec::new(),
+                });
+            };
+            let rows = segment_rows(
+                &conn,
+                "st.camera_id = ?1 AND s.start_90k < ?3 AND s.start_90k + s.duration_90k > ?2
+                 ORDER BY s.start_90k, s.id",
+                params![camera_id, from.0, to.0],
+            )
+            .map_err(&e)?;
+            let holds: Vec<_> = marks_over(&conn, &rows, now_90k())
+                .map_err(&e)?
+                .into_iter()
+                .filter(|m| m.hold)
+                .collect();
+            if rows
+                .iter()
+                .any(|(v, s, end)| holds.iter().any(|m| m.covers(v, *s, *end)))
+            {
+                return Err(StoreError::Config(format!(
+                    "footage of {camera} in that range is under an evidence hold: release the hold \
+                     first (nothing was erased)"
+                )));
+            }
+            rows
+        };
+        let segments: Vec<ErasedSegment> = rows
+            .iter()
+            .map(|(v, s, end)| ErasedSegment {
+                start: Time90k(*s),
+                end: Time90k(*end),
+                bytes: v.bytes,
+                file: v.file_name.clone(),
+            })
+            .collect();
+        let erased = match (rows.first(), rows.iter().map(|r| r.2).max()) {
+            (Some(first), Some(end)) => Some((Time90k(first.1), Time90k(end))),
+            _ => None,
+        };
+        let victims: Vec<_> = rows.into_iter().map(|(v, _, _)| v).collect();
+        let recorded = format!("{REASON_ERASURE}: {}", reason.trim());
+        let (_, bytes) = inner.delete_segments(&victims, &recorded)?;
+        tracing::warn!(
+            camera,
+            segments = victims.len(),
+            bytes,
+            reason,
+            "footage erased on request"
+        );
+        Ok(ErasureReport {
+            camera: camera.to_string(),
+            requested: (from, to),
+            erased,
+            segments,
+            bytes,
+            reason: reason.trim().to_string(),
+        })
+    }
+}
