@@ -232,6 +232,22 @@ fn recordings_and_evidence_bundles_verify_and_every_tampering_is_named() {
         "{out}"
     );
     assert!(err.contains("2 problem(s)"), "{err}");
+    // The same as JSON, for monitoring.
+    let (code, out, err) = cli(
+        &["verify", "recordings", "--config", config, "--json"],
+        None,
+        &[],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let faults: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["fault"].as_str().unwrap())
+        .collect();
+    assert_eq!(faults, ["file-edited", "file-missing"], "{out}");
+    assert!(report["segments"].as_u64().unwrap() >= 2, "{out}");
 }
 
 #[test]

@@ -24,7 +24,8 @@ pub struct VerifyScope {
 }
 
 /// What is wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum IntegrityFault {
     /// The segment file's content differs from its hash in the index.
     FileEdited,
@@ -61,7 +62,7 @@ impl IntegrityFault {
 }
 
 /// One problem found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct IntegrityProblem {
     /// Camera name.
     pub camera: String,
@@ -80,7 +81,7 @@ pub struct IntegrityProblem {
 }
 
 /// The result of a check.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IntegrityReport {
     /// Streams checked.
     pub streams: usize,

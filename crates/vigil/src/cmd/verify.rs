@@ -45,6 +45,10 @@ pub enum VerifyCommand {
         /// Only segments starting before this time.
         #[arg(long)]
         to: Option<String>,
+        /// Print the report as one JSON object (`problems` with `fault`, `camera`, `stream`, `seq`,
+        /// `start_90k`, `file`, `detail`); the exit code is the same.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -57,9 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 camera,
                 from,
                 to,
+                json,
             }),
             _,
-        ) => recordings(&config, camera, from.as_deref(), to.as_deref()),
+        ) => recordings(&config, camera, from.as_deref(), to.as_deref(), json),
         (None, Some(dir)) => bundle(&dir),
         (None, None) => bail!(
             "say what to verify: `vigil verify recordings --config vigil.toml` or `vigil verify DIR` (an evidence bundle)"
@@ -78,6 +83,7 @@ fn recordings(
     camera: Option<String>,
     from: Option<&str>,
     to: Option<&str>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let file = crate::cmd::config::load_or_report(config)?;
     let store = file.store_config().with_context(|| {
@@ -110,6 +116,13 @@ fn recordings(
     });
     bar.finish_and_clear();
     let report = report.with_context(|| format!("checking {}", store.db.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        if report.problems.is_empty() {
+            return Ok(());
+        }
+        bail!("{} problem(s) found", report.problems.len());
+    }
     for p in &report.problems {
         let mut line = format!("{:<14} {}/{}", p.fault.as_str(), p.camera, p.stream);
         if let Some(seq) = p.seq {
