@@ -52,6 +52,7 @@ mod error;
 mod events;
 pub mod evidence;
 mod frame_index;
+mod holds;
 mod integrity;
 mod playback;
 mod queue;
@@ -77,6 +78,7 @@ pub use events::{
     SnapshotKind, StoredEvent,
 };
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
+pub use holds::Holds;
 pub use integrity::verify::{
     IntegrityFault, IntegrityProblem, IntegrityReport, VerifyScope, verify_recordings,
 };

@@ -53,6 +53,9 @@ enum Command {
     /// Measure the API: event-list query latency with a million events, over HTTPS on loopback.
     #[command(name = "bench-api")]
     BenchApi(cmd::bench_api::Args),
+    /// Evidence holds: `add`, `list`, `release` (footage retention never deletes and erasure refuses).
+    #[command(subcommand)]
+    Hold(cmd::hold::HoldCommand),
     /// Erase a camera's footage over a time range on request (whole segments, audited, with a report).
     Erase(cmd::erase::Args),
     /// The key store: `show` the master and site keys, `rotate` the master key.
@@ -92,6 +95,7 @@ fn main() -> std::process::ExitCode {
         Command::BenchCameras(args) => cmd::bench_cameras::run(args),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Erase(args) => cmd::erase::run(args),
+        Command::Hold(command) => cmd::hold::run(command),
         Command::Verify(args) => cmd::verify::run(args),
     };
     match result {

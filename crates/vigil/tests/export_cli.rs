@@ -189,7 +189,7 @@ fn exports_a_range_and_explains_bad_requests() {
 }
 
 #[test]
-fn erase_deletes_a_range_whole_segments_audited() {
+fn holds_and_erasure_of_a_range_whole_segments_audited() {
     let tmp = tempfile::tempdir().unwrap();
     if !record(tmp.path()) {
         return;
@@ -215,6 +215,35 @@ fn erase_deletes_a_range_whole_segments_audited() {
         !ok && stderr.contains("--reason"),
         "a reason is required: {stderr}"
     );
+    // An evidence hold over the range: the erasure is refused until it is released.
+    let (ok, stdout, stderr) = vigil(&[
+        "hold", "add", "--config", config, "--camera", "driveway", "--from", from, "--to", to,
+        "--note", "case 17",
+    ]);
+    assert!(
+        ok && stdout.contains("hold 1 on driveway"),
+        "{stdout}{stderr}"
+    );
+    let (ok, stdout, _) = vigil(&["hold", "list", "--config", config]);
+    assert!(ok && stdout.contains("case 17"), "{stdout}");
+    let (ok, _, stderr) = vigil(&[
+        "erase",
+        "--config",
+        config,
+        "--camera",
+        "driveway",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--reason",
+        "subject access request 7",
+    ]);
+    assert!(!ok && stderr.contains("evidence hold"), "{stderr}");
+    let (ok, stdout, stderr) = vigil(&["hold", "release", "--config", config, "1"]);
+    assert!(ok && stdout.contains("released"), "{stdout}{stderr}");
+    let (ok, _, stderr) = vigil(&["hold", "release", "--config", config, "1"]);
+    assert!(!ok && stderr.contains("no hold 1"), "{stderr}");
     let (ok, stdout, stderr) = vigil(&[
         "erase",
         "--config",
