@@ -8,7 +8,7 @@
 
 use crate::fsmode::{create_private_dir, private_file};
 use crate::{KeyError, now_ms, parse_hex_key, random_bytes};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::AES_256_GCM;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,12 +87,6 @@ fn wrap_aad(purpose: &str, id: &str) -> Vec<u8> {
     format!("vigil key wrap v1|{purpose}|{id}").into_bytes()
 }
 
-fn aead(master: &[u8; 32]) -> Result<LessSafeKey, KeyError> {
-    UnboundKey::new(&AES_256_GCM, master)
-        .map(LessSafeKey::new)
-        .map_err(|_| KeyError::Crypto("AES-256-GCM key setup failed".into()))
-}
-
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Parsed, KeyError> {
     let bad = |why: &str| KeyError::Invalid(format!("{}: {why}", path.display()));
     let v: serde_json::Value =
@@ -158,21 +152,16 @@ impl Parsed {
                         path.display()
                     ))
                 })?;
-                let mut buf = sealed;
-                let plain = aead(&m)?
-                    .open_in_place(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(wrap_aad(&self.purpose, &self.id)),
-                        &mut buf,
-                    )
-                    .map_err(|_| {
-                        bad(format!(
-                            "the wrapped key does not open with master key {by} (the file was edited)"
-                        ))
-                    })?;
-                let k: [u8; 32] = plain
-                    .try_into()
-                    .map_err(|_| bad("the wrapped key is not 256 bits".into()))?;
+                let w = crate::wrap::WrappedKey {
+                    by: by.clone(),
+                    nonce,
+                    sealed,
+                };
+                let k = crate::wrap::open(&m, &w, &wrap_aad(&self.purpose, &self.id)).map_err(|_| {
+                    bad(format!(
+                        "the wrapped key does not open with master key {by} (the file was edited)"
+                    ))
+                })?;
                 (k, KeyMaterial::Wrapped { by })
             }
         };
@@ -242,18 +231,10 @@ impl KeyFile {
         let material = match wrap_with {
             None => serde_json::json!({"plain": hex::encode(self.key)}),
             Some(master) => {
-                let nonce = random_bytes::<12>()?;
-                let mut buf = self.key.to_vec();
-                aead(master.bytes())?
-                    .seal_in_place_append_tag(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(wrap_aad(&self.purpose, &self.id)),
-                        &mut buf,
-                    )
-                    .map_err(|_| KeyError::Crypto("sealing a key failed".into()))?;
+                let w = crate::wrap::seal(master, &self.key, &wrap_aad(&self.purpose, &self.id))?;
                 serde_json::json!({"wrapped": {
-                    "by": master.id, "alg": WRAP_ALG,
-                    "nonce": hex::encode(nonce), "sealed": hex::encode(buf),
+                    "by": w.by, "alg": WRAP_ALG,
+                    "nonce": hex::encode(w.nonce), "sealed": hex::encode(w.sealed),
                 }})
             }
         };
