@@ -5,7 +5,7 @@
 
 use crate::error::db_err;
 use crate::{Mark, StoreError};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use vigil_core::Time90k;
 
@@ -51,41 +51,14 @@ impl Holds {
                 name: camera.to_string(),
                 known: Vec::new(),
             })?;
-        self.conn
-            .execute(
-                "INSERT INTO marks (camera_id, start_90k, end_90k, kind, keep_until_90k, note, created_90k)
-                 VALUES (?1, ?2, ?3, 'hold', NULL, ?4, ?5)",
-                params![camera_id, from.0, to.0, note, crate::alerts::now_90k()],
-            )
-            .map_err(&e)?;
-        Ok(self.conn.last_insert_rowid())
+        crate::retention::insert_mark(&self.conn, Some(camera_id), from..to, "hold", None, note)
+            .map_err(&e)
     }
 
     /// Every hold, oldest range first.
     pub fn list(&self) -> Result<Vec<Mark>, StoreError> {
-        let e = db_err(&self.db);
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT m.id, c.name, m.start_90k, m.end_90k, m.kind, m.keep_until_90k, m.note
-                 FROM marks m LEFT JOIN cameras c ON c.id = m.camera_id
-                 WHERE m.kind = 'hold' AND m.keep_until_90k IS NULL ORDER BY m.start_90k, m.id",
-            )
-            .map_err(&e)?;
-        q.query_map([], |r| {
-            Ok(Mark {
-                id: r.get(0)?,
-                camera: r.get(1)?,
-                start: Time90k(r.get(2)?),
-                end: Time90k(r.get(3)?),
-                kind: r.get(4)?,
-                keep_until: None,
-                note: r.get(6)?,
-            })
-        })
-        .map_err(&e)?
-        .collect::<Result<_, _>>()
-        .map_err(&e)
+        crate::retention::marks_where(&self.conn, "m.kind = 'hold' AND m.keep_until_90k IS NULL")
+            .map_err(db_err(&self.db))
     }
 
     /// Releases hold `id`; false when there is no such hold.

@@ -105,22 +105,8 @@ impl Store {
         }
         let inner = self.inner();
         let camera_id = camera.map(|c| inner.ensure_camera(c)).transpose()?;
-        let conn = inner.db();
-        conn.execute(
-            "INSERT INTO marks (camera_id, start_90k, end_90k, kind, keep_until_90k, note, created_90k)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                camera_id,
-                range.start.0,
-                range.end.0,
-                kind,
-                keep_until.map(|t| t.0),
-                note,
-                now_90k()
-            ],
-        )
-        .map_err(db_err(&inner.db_path))?;
-        Ok(conn.last_insert_rowid())
+        insert_mark(&inner.db(), camera_id, range, kind, keep_until, note)
+            .map_err(db_err(&inner.db_path))
     }
 
     /// Adds an evidence hold (a mark that retention never deletes).
@@ -147,28 +133,7 @@ impl Store {
     /// All marks, oldest range first.
     pub fn marks(&self) -> Result<Vec<Mark>, StoreError> {
         let inner = self.inner();
-        let e = db_err(&inner.db_path);
-        let conn = inner.db();
-        let mut q = conn
-            .prepare(
-                "SELECT m.id, c.name, m.start_90k, m.end_90k, m.kind, m.keep_until_90k, m.note
-                 FROM marks m LEFT JOIN cameras c ON c.id = m.camera_id ORDER BY m.start_90k, m.id",
-            )
-            .map_err(&e)?;
-        q.query_map([], |r| {
-            Ok(Mark {
-                id: r.get(0)?,
-                camera: r.get(1)?,
-                start: Time90k(r.get(2)?),
-                end: Time90k(r.get(3)?),
-                kind: r.get(4)?,
-                keep_until: r.get::<_, Option<i64>>(5)?.map(Time90k),
-                note: r.get(6)?,
-            })
-        })
-        .map_err(&e)?
-        .collect::<Result<_, _>>()
-        .map_err(&e)
+        marks_where(&inner.db(), "1").map_err(db_err(&inner.db_path))
     }
 }
 
@@ -661,4 +626,53 @@ impl Drop for RetentionThread {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// The marks matching an SQL condition on `marks m`, oldest range first.
+pub(crate) fn marks_where(
+    conn: &rusqlite::Connection,
+    condition: &str,
+) -> rusqlite::Result<Vec<Mark>> {
+    let mut q = conn.prepare(&format!(
+        "SELECT m.id, c.name, m.start_90k, m.end_90k, m.kind, m.keep_until_90k, m.note
+         FROM marks m LEFT JOIN cameras c ON c.id = m.camera_id WHERE {condition}
+         ORDER BY m.start_90k, m.id"
+    ))?;
+    q.query_map([], |r| {
+        Ok(Mark {
+            id: r.get(0)?,
+            camera: r.get(1)?,
+            start: Time90k(r.get(2)?),
+            end: Time90k(r.get(3)?),
+            kind: r.get(4)?,
+            keep_until: r.get::<_, Option<i64>>(5)?.map(Time90k),
+            note: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// Inserts a mark; returns its id.
+pub(crate) fn insert_mark(
+    conn: &rusqlite::Connection,
+    camera_id: Option<i64>,
+    range: Range<Time90k>,
+    kind: &str,
+    keep_until: Option<Time90k>,
+    note: &str,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO marks (camera_id, start_90k, end_90k, kind, keep_until_90k, note, created_90k)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            camera_id,
+            range.start.0,
+            range.end.0,
+            kind,
+            keep_until.map(|t| t.0),
+            note,
+            now_90k()
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
 }
