@@ -10,13 +10,18 @@
 //! - [`nms`]: class-wise non-maximum suppression.
 //! - [`regions`]: still-image tiling and motion/track-driven region planning.
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
+//! - [`faces`]: YuNet face detection with landmarks; [`plates`]: LPD-YuNet licence-plate detection;
+//!   [`onnx`]: the plain session both run on.
 
 pub mod detector;
 pub mod device;
+pub mod faces;
 pub mod model;
 pub mod motion;
 pub mod nms;
+pub mod onnx;
 pub mod ort_library;
+pub mod plates;
 pub mod preprocess;
 pub mod regions;
 pub mod runtime;

@@ -78,6 +78,38 @@ impl fmt::Display for Recipe {
     }
 }
 
+/// A model file that is not a COCO detector (faces, plates, re-identification, OCR): where to find it
+/// and the hash it must have. Its recipe lives with the code that runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelAsset {
+    /// Registry name, e.g. `yunet`.
+    pub name: &'static str,
+    /// File name in model directories.
+    pub file_name: &'static str,
+    /// Expected sha256 of the file, lowercase hex.
+    pub sha256: &'static str,
+    /// Where to download it when no directory has it (`None`: install it by hand into a model directory).
+    pub url: Option<&'static str>,
+}
+
+/// YuNet face detector (opencv_zoo, 640x640 input): faces and five landmarks.
+pub const YUNET: ModelAsset = ModelAsset {
+    name: "yunet",
+    file_name: "face_detection_yunet_2023mar_640.onnx",
+    sha256: "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    url: None,
+};
+
+/// LPD-YuNet licence-plate detector (opencv_zoo, 320x240 input): plates as four corners.
+pub const LPD_YUNET: ModelAsset = ModelAsset {
+    name: "lpd-yunet",
+    file_name: "license_plate_detection_lpd_yunet_2023mar.onnx",
+    sha256: "6d4978a7b6d25514d5e24811b82bfb511d166bdd8ca3b03aa63c1623d4d039c7",
+    url: Some(
+        "https://github.com/opencv/opencv_zoo/raw/main/models/license_plate_detection_yunet/license_plate_detection_lpd_yunet_2023mar.onnx",
+    ),
+};
+
 /// Everything needed to fetch, verify and run one detector model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {

@@ -6,7 +6,7 @@
 //! Downloads go to a temporary file in the cache directory, are hashed while streaming, and are renamed into
 //! place only when the hash matches.
 
-use super::ModelSpec;
+use super::{ModelAsset, ModelSpec};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -184,22 +184,52 @@ impl ModelStore {
         spec: &ModelSpec,
         progress: &mut dyn FnMut(DownloadProgress),
     ) -> Result<ModelFile, ModelError> {
+        let (path, bytes) = self.find_verified(
+            &spec.name,
+            &spec.file_name,
+            &spec.sha256,
+            spec.url.as_deref(),
+            progress,
+        )?;
+        Ok(ModelFile {
+            spec: spec.clone(),
+            path,
+            bytes,
+        })
+    }
+
+    /// Finds, verifies (and if needed downloads) a model that is not a detector (faces, plates,
+    /// re-identification, OCR); returns where it was found and its verified bytes.
+    pub fn load_asset(&self, asset: &ModelAsset) -> Result<(PathBuf, Vec<u8>), ModelError> {
+        self.find_verified(
+            asset.name,
+            asset.file_name,
+            asset.sha256,
+            asset.url,
+            &mut |_| {},
+        )
+    }
+
+    fn find_verified(
+        &self,
+        name: &str,
+        file_name: &str,
+        sha256: &str,
+        url: Option<&str>,
+        progress: &mut dyn FnMut(DownloadProgress),
+    ) -> Result<(PathBuf, Vec<u8>), ModelError> {
         let searched: Vec<&PathBuf> = self.dirs.iter().chain(self.cache_dir.iter()).collect();
         for dir in &searched {
-            let path = dir.join(&spec.file_name);
+            let path = dir.join(file_name);
             if path.is_file() {
-                let bytes = read_verified(&path, &spec.sha256)?;
-                tracing::debug!(model = %spec.name, path = %path.display(), "model verified");
-                return Ok(ModelFile {
-                    spec: spec.clone(),
-                    path,
-                    bytes,
-                });
+                let bytes = read_verified(&path, sha256)?;
+                tracing::debug!(model = %name, path = %path.display(), "model verified");
+                return Ok((path, bytes));
             }
         }
         let not_found = |why| ModelError::NotFound {
-            name: spec.name.clone(),
-            file_name: spec.file_name.clone(),
+            name: name.to_string(),
+            file_name: file_name.to_string(),
             searched: searched
                 .iter()
                 .map(|d| d.display().to_string())
@@ -213,21 +243,17 @@ impl ModelStore {
         if !self.downloads {
             return Err(not_found("downloads are disabled"));
         }
-        let Some(url) = spec.url.as_deref() else {
+        let Some(url) = url else {
             return Err(not_found("the model has no download URL"));
         };
         std::fs::create_dir_all(cache).map_err(|source| ModelError::Io {
             path: cache.to_path_buf(),
             source,
         })?;
-        let path = cache.join(&spec.file_name);
-        tracing::info!(model = %spec.name, url, "downloading model");
-        let bytes = download_verified(url, &path, &spec.sha256, progress)?;
-        Ok(ModelFile {
-            spec: spec.clone(),
-            path,
-            bytes,
-        })
+        let path = cache.join(file_name);
+        tracing::info!(model = %name, url, "downloading model");
+        let bytes = download_verified(url, &path, sha256, progress)?;
+        Ok((path, bytes))
     }
 }
 
