@@ -102,6 +102,51 @@ pub struct VigilConfig {
     /// `[keys]`: where the master key comes from (vigil-keys).
     #[serde(default)]
     pub keys: KeysConfig,
+    /// `[privacy]`: what redacted exports blur, and watermarks.
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+}
+
+/// Something a redacted export blurs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactTarget {
+    /// Faces (YuNet).
+    Faces,
+    /// Licence plates (LPD-YuNet).
+    Plates,
+}
+
+/// `[privacy]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// What a redacted export blurs (default `["faces", "plates"]`; `[]` blurs nothing).
+    #[serde(default = "default_redact")]
+    pub redact: Vec<RedactTarget>,
+    /// Burn the exporting user and the time into every exported frame (default false).
+    #[serde(default)]
+    pub watermark: bool,
+}
+
+fn default_redact() -> Vec<RedactTarget> {
+    vec![RedactTarget::Faces, RedactTarget::Plates]
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            redact: default_redact(),
+            watermark: false,
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// Whether redacted exports blur `target`.
+    pub fn blurs(&self, target: RedactTarget) -> bool {
+        self.redact.contains(&target)
+    }
 }
 
 fn default_data_dir() -> PathBuf {

@@ -13,6 +13,7 @@ pub mod geometry;
 pub mod image;
 pub mod latency;
 pub mod media;
+pub mod privacy;
 pub mod thread;
 pub mod time;
 pub mod track;
@@ -25,5 +26,6 @@ pub use event::{
 pub use geometry::{BBox, Point};
 pub use image::{BgrImage, GrayImage, ImageError};
 pub use media::{EncodedFrame, VideoCodec, VideoParams};
+pub use privacy::{Redaction, RedactionReport};
 pub use time::{TICKS_PER_SECOND, Time90k};
 pub use track::{TrackId, TrackedObject};

@@ -10,7 +10,18 @@ use ffmpeg_next::{Dictionary, Packet, Rational, codec, encoder, format};
 use std::path::{Path, PathBuf};
 use vigil_core::BgrImage;
 
-/// Encodes BGR frames at a constant frame rate into an MP4 file.
+/// How a writer times and structures its video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// Constant frame rate, the encoder's own defaults.
+    Plain,
+    /// Constant frame rate, no B-frames, a key frame every two seconds.
+    CameraLike,
+    /// Per-frame presentation times (90 kHz), a key frame every two seconds.
+    Timed,
+}
+
+/// Encodes BGR frames at a constant frame rate (or at given times) into an MP4 file.
 ///
 /// yuv420p needs even dimensions: an odd width or height loses its last column or row.
 /// Call [`finish`](Self::finish) to complete the file; a writer dropped without it finishes on a
@@ -28,6 +39,8 @@ pub struct VideoWriter {
     encoder_time_base: Rational,
     stream_time_base: Rational,
     encoder_name: &'static str,
+    timed: bool,
+    last_pts: Option<i64>,
     frames: u64,
     finished: bool,
 }
@@ -36,7 +49,7 @@ impl VideoWriter {
     /// Creates (or replaces) `path` as an MP4 for `width` x `height` BGR frames at `fps` frames per second,
     /// encoded with libx264 (`preset veryfast`, yuv420p), or FFmpeg's `mpeg4` encoder when libx264 is absent.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self, MediaError> {
-        Self::create_styled(path, width, height, fps, false)
+        Self::create_styled(path, width, height, fps, Style::Plain)
     }
 
     /// Like [`VideoWriter::create`], encoded the way IP cameras send video: no B-frames (presentation
@@ -48,7 +61,19 @@ impl VideoWriter {
         height: u32,
         fps: f64,
     ) -> Result<Self, MediaError> {
-        Self::create_styled(path, width, height, fps, true)
+        Self::create_styled(path, width, height, fps, Style::CameraLike)
+    }
+
+    /// Like [`VideoWriter::create`], but each frame carries its own presentation time
+    /// ([`write_at`](Self::write_at)): re-encoded recordings keep the camera's timing, gaps and jitter
+    /// included. `fps` is the nominal rate (rate control, a key frame every two seconds).
+    pub fn create_timed(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+    ) -> Result<Self, MediaError> {
+        Self::create_styled(path, width, height, fps, Style::Timed)
     }
 
     fn create_styled(
@@ -56,7 +81,7 @@ impl VideoWriter {
         width: u32,
         height: u32,
         fps: f64,
-        camera_like: bool,
+        style: Style,
     ) -> Result<Self, MediaError> {
         let (codec, name) = match encoder::find_by_name("libx264") {
             Some(c) => (c, "libx264"),
@@ -69,7 +94,7 @@ impl VideoWriter {
                 (c, "mpeg4")
             }
         };
-        Self::create_with(path, width, height, fps, codec, name, camera_like)
+        Self::create_with(path, width, height, fps, codec, name, style)
     }
 
     /// Creates the writer with a given encoder (`libx264` or `mpeg4`).
@@ -80,8 +105,9 @@ impl VideoWriter {
         fps: f64,
         codec: ffmpeg_next::Codec,
         encoder_name: &'static str,
-        camera_like: bool,
+        style: Style,
     ) -> Result<Self, MediaError> {
+        let camera_like = style == Style::CameraLike;
         crate::init()?;
         let err = |reason: String| MediaError::Encode {
             target: path.display().to_string(),
@@ -95,7 +121,11 @@ impl VideoWriter {
         }
         let (encoded_width, encoded_height) = (width & !1, height & !1);
         let frame_rate = Rational::from(fps).reduce();
-        let encoder_time_base = frame_rate.invert();
+        let encoder_time_base = if style == Style::Timed {
+            Rational::new(1, vigil_core::TICKS_PER_SECOND as i32)
+        } else {
+            frame_rate.invert()
+        };
 
         let mut output = format::output_as(path, "mp4").map_err(|e| err(e.to_string()))?;
         let global_header = output
@@ -118,8 +148,10 @@ impl VideoWriter {
         video.set_time_base(encoder_time_base);
         let mut options = Dictionary::new();
         let gop = (fps * 2.0).round().max(1.0) as u32;
-        if camera_like {
+        if style != Style::Plain {
             video.set_gop(gop);
+        }
+        if camera_like {
             video.set_max_b_frames(0);
         }
         if encoder_name == "libx264" {
@@ -185,6 +217,8 @@ impl VideoWriter {
             encoder_time_base,
             stream_time_base,
             encoder_name,
+            timed: style == Style::Timed,
+            last_pts: None,
             frames: 0,
             finished: false,
         })
@@ -202,6 +236,34 @@ impl VideoWriter {
 
     /// Appends one frame; it must have the size given to [`create`](Self::create).
     pub fn write(&mut self, image: &BgrImage) -> Result<(), MediaError> {
+        if self.timed {
+            return Err(self.err("a timed writer needs each frame's time (write_at)".into()));
+        }
+        self.write_frame(image, self.frames as i64)
+    }
+
+    /// Appends one frame presented at `pts` (90 kHz, increasing) to a writer made by
+    /// [`create_timed`](Self::create_timed).
+    pub fn write_at(
+        &mut self,
+        image: &BgrImage,
+        pts: vigil_core::Time90k,
+    ) -> Result<(), MediaError> {
+        if !self.timed {
+            return Err(self.err("only a timed writer takes frame times".into()));
+        }
+        if self.last_pts.is_some_and(|last| pts.0 <= last) {
+            return Err(self.err(format!(
+                "frame time {} does not follow the previous frame's {}",
+                pts.0,
+                self.last_pts.unwrap_or_default()
+            )));
+        }
+        self.last_pts = Some(pts.0);
+        self.write_frame(image, pts.0)
+    }
+
+    fn write_frame(&mut self, image: &BgrImage, pts: i64) -> Result<(), MediaError> {
         if self.finished {
             return Err(self.err("writer already finished".to_string()));
         }
@@ -229,7 +291,7 @@ impl VideoWriter {
             .0
             .run(&bgr, &mut yuv)
             .map_err(|e| self.err(format!("colour conversion: {e}")))?;
-        yuv.set_pts(Some(self.frames as i64));
+        yuv.set_pts(Some(pts));
         self.encoder
             .send_frame(&yuv)
             .map_err(|e| self.err(format!("encode frame {}: {e}", self.frames)))?;
@@ -332,7 +394,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fallback.mp4");
         let codec = encoder::find(codec::Id::MPEG4).unwrap();
-        let mut w = VideoWriter::create_with(&path, 160, 120, 10.0, codec, "mpeg4", false).unwrap();
+        let mut w =
+            VideoWriter::create_with(&path, 160, 120, 10.0, codec, "mpeg4", Style::Plain).unwrap();
         for i in 0..12u8 {
             w.write(&BgrImage::filled(160, 120, i * 20)).unwrap();
         }

@@ -212,6 +212,11 @@ pub struct AppContext {
     pub events_feed: Option<crate::event_feed::EventFeed>,
     /// Export jobs and their files.
     pub exports: Exports,
+    /// Blurs faces and plates, blacks out privacy masks and burns in watermarks in exports (absent: an
+    /// export that needs redaction fails saying so).
+    pub redactor: Option<Arc<dyn vigil_store::ExportFilter>>,
+    /// What a redacted export blurs, and whether exports carry a watermark (`[privacy]`).
+    pub privacy: crate::exports::PrivacyPolicy,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
     /// allowed_origins`, normalised with [`crate::origin::normalise`]).
     pub allowed_origins: Vec<String>,
@@ -241,6 +246,8 @@ impl AppContext {
             assets: None,
             events_feed: None,
             exports,
+            redactor: None,
+            privacy: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),
             plays: Default::default(),

@@ -17,8 +17,8 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use vigil_core::Time90k;
-use vigil_store::Store;
+use vigil_core::{Redaction, Time90k};
+use vigil_store::{ExportFilter, Store};
 
 /// Exports running at once.
 pub const MAX_RUNNING: usize = 2;
@@ -221,15 +221,17 @@ impl Exports {
     }
 
     /// Starts an export on a blocking thread; returns its id.
-    pub fn start(
-        &self,
-        store: Arc<Store>,
-        camera: &str,
-        start_ms: i64,
-        end_ms: i64,
-        user_id: i64,
-        evidence: Option<EvidenceOptions>,
-    ) -> Result<String, ServerError> {
+    pub fn start(&self, store: Arc<Store>, order: ExportOrder) -> Result<String, ServerError> {
+        let ExportOrder {
+            camera,
+            start_ms,
+            end_ms,
+            user_id,
+            evidence,
+            redaction,
+            filter,
+        } = order;
+        let camera = camera.as_str();
         if evidence.is_some() && store.site_key().is_none() {
             return Err(ServerError::Invalid(
                 "this server has no site key to sign evidence with".into(),
@@ -275,6 +277,8 @@ impl Exports {
             id: id.clone(),
             dir: self.dir.clone(),
             progress: self.progress.clone(),
+            redaction,
+            filter,
         };
         let (cam, me) = (camera.to_string(), self.handle());
         tokio::task::spawn_blocking(move || {
@@ -288,6 +292,9 @@ impl Exports {
                 Ok(bytes) => me.set_state(&job.id, ExportState::Done, Some(*bytes), None),
                 Err(e) => {
                     let _ = std::fs::remove_file(job.part());
+                    let _ = std::fs::remove_file(
+                        job.dir.join(format!("{}.mp4.part.redacting", job.id)),
+                    );
                     let _ = std::fs::remove_file(job.zip_part());
                     let _ = std::fs::remove_dir_all(job.bundle_dir());
                     me.set_state(&job.id, ExportState::Failed, None, Some(&e.to_string()))
@@ -405,7 +412,8 @@ impl Exports {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let partial_name = name
-                .strip_suffix(".mp4.part")
+                .strip_suffix(".mp4.part.redacting")
+                .or_else(|| name.strip_suffix(".mp4.part"))
                 .or_else(|| name.strip_suffix(".zip.part"))
                 .or_else(|| name.strip_suffix(".evidence"));
             let done_name = name
@@ -445,6 +453,63 @@ impl Exports {
     }
 }
 
+/// One export to write.
+pub struct ExportOrder {
+    /// The camera.
+    pub camera: String,
+    /// Start (unix ms).
+    pub start_ms: i64,
+    /// End (unix ms).
+    pub end_ms: i64,
+    /// Who asked.
+    pub user_id: i64,
+    /// A signed evidence bundle instead of a bare MP4.
+    pub evidence: Option<EvidenceOptions>,
+    /// What to blur, mask and burn in.
+    pub redaction: Redaction,
+    /// What does it (absent: an export that needs redaction fails).
+    pub filter: Option<Arc<dyn ExportFilter>>,
+}
+
+/// What exports do for privacy (`[privacy]` of the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacyPolicy {
+    /// What a redacted export blurs (`faces`, `plates`).
+    pub redact: Redaction,
+    /// Burn the exporting user and the time into every exported frame.
+    pub watermark: bool,
+}
+
+impl Default for PrivacyPolicy {
+    fn default() -> Self {
+        Self {
+            redact: Redaction {
+                faces: true,
+                plates: true,
+                ..Redaction::default()
+            },
+            watermark: false,
+        }
+    }
+}
+
+impl PrivacyPolicy {
+    /// What an export by `who` does: faces and plates blurred when `redacted`, privacy masks always,
+    /// the watermark when configured.
+    pub fn for_export(&self, redacted: bool, who: &str) -> Redaction {
+        Redaction {
+            faces: redacted && self.redact.faces,
+            plates: redacted && self.redact.plates,
+            masks: true,
+            watermark: self.watermark.then(|| {
+                let now = Time90k(vigil_core::time::now_unix_ms().saturating_mul(90));
+                let stamp = vigil_store::evidence::rfc3339(now);
+                format!("{who} {}", stamp.get(..19).unwrap_or(&stamp))
+            }),
+        }
+    }
+}
+
 /// What an evidence export adds to a job: written into its manifest and the audit log.
 #[derive(Debug, Clone)]
 pub struct EvidenceOptions {
@@ -463,6 +528,8 @@ struct Job {
     id: String,
     dir: PathBuf,
     progress: Arc<Mutex<HashMap<String, (f64, u64)>>>,
+    redaction: Redaction,
+    filter: Option<Arc<dyn ExportFilter>>,
 }
 
 impl Job {
@@ -516,6 +583,7 @@ fn write_evidence(
             .nodename()
             .to_string_lossy()
             .into_owned(),
+        redaction: job.redaction.clone(),
     };
     let dir = job.bundle_dir();
     let manifest = vigil_store::evidence::write_bundle(
@@ -523,6 +591,7 @@ fn write_evidence(
         &dir,
         &request,
         &key,
+        job.filter.as_deref(),
         &mut |sha| {
             let detail = serde_json::json!({
                 "from_ms": start_ms, "to_ms": end_ms, "sha256": sha,
@@ -598,6 +667,18 @@ fn write_export(
         .into_inner()
         .map_err(|e| ServerError::Invalid(format!("writing the export: {e}")))?;
     f.sync_all().map_err(io(&part))?;
+    drop(f);
+    let report = vigil_store::filter_in_place(
+        job.filter.as_deref(),
+        camera,
+        &job.redaction,
+        &part,
+        &mut |p| job.set_progress(0.2 + 0.8 * p, 0),
+    )?;
+    let len = match &report {
+        Some(r) if r.reencoded => std::fs::metadata(&part).map_err(io(&part))?.len(),
+        _ => export.file.len(),
+    };
     std::fs::rename(&part, &done).map_err(io(&done))?;
-    Ok(export.file.len())
+    Ok(len)
 }

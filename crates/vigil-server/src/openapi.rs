@@ -144,7 +144,9 @@ pub mod s {
                "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
                               "evidence": {"type": "boolean"},
                               "case": {"type": "string", "maxLength": 200},
-                              "reason": {"type": "string", "maxLength": 200}}})
+                              "reason": {"type": "string", "maxLength": 200},
+                              "redact": {"type": "boolean", "description":
+                                  "blur faces and licence plates (default: yes unless the caller holds export_unredacted; false needs it)"}}})
     }
     /// `{id}`.
     pub fn export_started() -> Value {

@@ -6,6 +6,7 @@
 //! | `live` | yes | yes | yes | - | yes |
 //! | `playback` (recorded video) | yes | yes | with the user's `playback` flag | - | yes |
 //! | `export` | yes | yes | with the user's `export` flag | - | yes |
+//! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |
@@ -65,6 +66,8 @@ pub enum Permission {
     Playback,
     /// Export recorded video.
     Export,
+    /// Export without blurring faces and licence plates.
+    ExportUnredacted,
     /// List events and their snapshots.
     Events,
     /// System health.
@@ -81,11 +84,12 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
         Permission::Export,
+        Permission::ExportUnredacted,
         Permission::Events,
         Permission::System,
         Permission::Metrics,
@@ -101,6 +105,7 @@ impl Permission {
             Permission::Live => "live",
             Permission::Playback => "playback",
             Permission::Export => "export",
+            Permission::ExportUnredacted => "export_unredacted",
             Permission::Events => "events",
             Permission::System => "system",
             Permission::Metrics => "metrics",
@@ -173,6 +178,7 @@ impl Permissions {
                 P::Live,
                 P::Playback,
                 P::Export,
+                P::ExportUnredacted,
                 P::Events,
                 P::System,
             ]),

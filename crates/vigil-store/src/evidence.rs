@@ -57,6 +57,9 @@ pub struct Manifest {
     pub reason: Option<String>,
     /// The id of the audit entry that records the export.
     pub audit_entry: Option<i64>,
+    /// What was blurred, masked or burned in (absent: the camera's own bitstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<vigil_core::RedactionReport>,
     /// The program that wrote it.
     pub tool: String,
 }
@@ -121,6 +124,8 @@ pub struct EvidenceRequest {
     pub reason: Option<String>,
     /// Site name.
     pub site: String,
+    /// Faces, plates, masks and watermark to apply before hashing (with `filter` of [`write_bundle`]).
+    pub redaction: vigil_core::Redaction,
 }
 
 /// Formats a wall-clock time as RFC 3339 UTC with milliseconds.
@@ -137,6 +142,7 @@ pub fn write_bundle(
     dir: &Path,
     req: &EvidenceRequest,
     key: &SiteKey,
+    filter: Option<&dyn crate::ExportFilter>,
     audit: &mut dyn FnMut(&str) -> Result<Option<i64>, String>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Manifest, StoreError> {
@@ -168,12 +174,21 @@ pub fn write_bundle(
     export
         .file
         .write_all(&mut hasher, &mut |done| progress(done, total))?;
-    let sha = hex::encode(hasher.sha.finalize());
+    let mut sha = hex::encode(hasher.sha.finalize());
     let file = hasher.inner.into_inner().map_err(|e| StoreError::Io {
         path: path.clone(),
         source: e.into_error(),
     })?;
     file.sync_all().map_err(io(&path))?;
+    drop(file);
+    let redaction = crate::filter_in_place(filter, &req.camera, &req.redaction, &path, &mut |p| {
+        progress((p * total as f64) as u64, total)
+    })?;
+    let mut bytes = total;
+    if redaction.as_ref().is_some_and(|r| r.reencoded) {
+        let (len, digest) = crate::integrity::hash_file(&path, &mut |_| {}).map_err(io(&path))?;
+        (bytes, sha) = (len, hex::encode(digest));
+    }
     let segments = reader
         .seals(&req.camera, &req.stream, export.start, export.end)?
         .into_iter()
@@ -196,7 +211,7 @@ pub fn write_bundle(
         requested: [rfc3339(req.from), rfc3339(req.to)],
         video: VideoInfo {
             file: file_name,
-            bytes: total,
+            bytes,
             sha256: sha,
             frames: export.frames,
             recorded: [rfc3339(export.start), rfc3339(export.end)],
@@ -213,6 +228,7 @@ pub fn write_bundle(
         case: req.case.clone(),
         reason: req.reason.clone(),
         audit_entry,
+        redaction,
         tool: format!("vigil {}", env!("CARGO_PKG_VERSION")),
     };
     let value = serde_json::to_value(&manifest).map_err(|e| StoreError::Config(e.to_string()))?;

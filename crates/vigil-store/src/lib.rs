@@ -51,6 +51,7 @@ mod erasure;
 mod error;
 mod events;
 pub mod evidence;
+mod export_filter;
 mod frame_index;
 mod holds;
 mod integrity;
@@ -77,6 +78,7 @@ pub use events::{
     EventWrite, EventWriter, EventWriterStats, HistogramBin, NewDeadLetter, SnapshotInfo,
     SnapshotKind, StoredEvent,
 };
+pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use holds::Holds;
 pub use integrity::verify::{

@@ -4,6 +4,7 @@ mod cmd;
 mod engine;
 mod models;
 mod paths;
+mod redaction;
 mod report;
 mod serve;
 

@@ -281,6 +281,13 @@ pub fn start(
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
     ctx.assets = extras.assets;
+    // Redaction shares the box with recording and analysis: one core.
+    ctx.redactor = Some(Arc::new(crate::redaction::ConfigRedactor::new(
+        config,
+        engine.models_dir(),
+        1,
+    )?));
+    ctx.privacy = crate::redaction::policy(config);
     ctx.events_feed = {
         let _enter = engine.runtime().enter();
         Some(EventFeed::start(engine.subscribe_live_ui()))

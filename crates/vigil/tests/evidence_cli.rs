@@ -321,3 +321,113 @@ fn segment_count(dir: &Path) -> i64 {
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM segments", [], |r| r.get(0)))
         .unwrap_or(0)
 }
+
+/// Every frame of a video.
+fn frames_of(path: &Path) -> Vec<vigil_core::BgrImage> {
+    let mut src = vigil_media::VideoSource::open(path).unwrap();
+    let mut conv = vigil_media::Converter::new();
+    let mut out = Vec::new();
+    while let Some(f) = src.next_frame().unwrap() {
+        out.push(f.bgr(&mut conv, f.width(), f.height()).unwrap());
+    }
+    out
+}
+
+#[test]
+fn a_redacted_evidence_export_has_no_face_left_and_masks_black() {
+    let Some(video) = footage("intel/face-demographics-walking-and-pause.mp4") else {
+        return;
+    };
+    let models = vigil_media::test_server::shared_footage()
+        .map(|d| d.join("../models"))
+        .filter(|d| d.join("face_detection_yunet_2023mar_640.onnx").is_file());
+    let (Some(models), true) = (models, std::env::var_os("ORT_DYLIB_PATH").is_some()) else {
+        eprintln!(
+            "SKIP a_redacted_evidence_export_has_no_face_left_and_masks_black: models or ORT_DYLIB_PATH absent"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut vigil = Vigil::start(dir, "corridor", &video);
+    vigil.wait_listening();
+    vigil.run_for(Duration::from_secs(9));
+    assert!(
+        vigil.stop(),
+        "vigil run did not stop cleanly:\n{}",
+        vigil.dump()
+    );
+    let (from, to, _) = recorded(dir, "corridor");
+    let range = ["--camera", "corridor", "--from", &from, "--to", &to];
+    // The original (no mask yet, no redaction asked) is the camera's own video, faces and all.
+    let config_path = dir.join("vigil.toml");
+    let original = dir.join("original.mp4");
+    let mut args = vec!["export", "--config", s(&config_path)];
+    args.extend(range);
+    args.push(s(&original));
+    let (code, out, err) = cli(&args, None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("redact"), "{out}");
+    // A privacy mask over the bottom-right corner (a neighbour's window).
+    let config = dir.join("vigil.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[rules.corridor.mask]]\nname = \"window\"\nkind = \"privacy\"\n\
+         points = [[0.75, 0.75], [1.0, 0.75], [1.0, 1.0], [0.75, 1.0]]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let config = s(&config);
+    let m = s(&models);
+
+    let bundle = dir.join("redacted");
+    let mut args = vec![
+        "export",
+        "--config",
+        config,
+        "--models",
+        m,
+        "--evidence",
+        s(&bundle),
+    ];
+    args.extend(range);
+    args.extend(["--redact", "faces,plates", "--reason", "public appeal"]);
+    let (code, out, err) = cli(&args, None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("redacted and re-encoded"), "{out}");
+    let (code, out, err) = cli(&["verify", s(&bundle)], None, &[]);
+    assert_eq!(code, 0, "the redacted bundle verifies: {out}{err}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    let r = &manifest["redaction"];
+    assert_eq!(r["reencoded"], true, "{manifest:#}");
+    assert_eq!(r["masks"], 1);
+    assert!(r["frames_with_faces"].as_u64().unwrap() > 0, "{r}");
+
+    let rt = vigil_vision::runtime::Runtime::init(None).unwrap();
+    let store = vigil_vision::model::ModelStore::new(vec![models.clone()], None);
+    let (p, b) = store.load_asset(&vigil_vision::model::YUNET).unwrap();
+    let mut faces = vigil_vision::faces::FaceDetector::new(&rt, &p, &b, 2).unwrap();
+    let before = frames_of(&original);
+    let after = frames_of(&mp4_in(&bundle));
+    assert_eq!(before.len(), after.len(), "every frame is exported");
+    let seen: usize = before.iter().map(|f| faces.detect(f).unwrap().len()).sum();
+    assert!(
+        seen >= before.len(),
+        "{seen} faces in {} original frames",
+        before.len()
+    );
+    for (i, f) in after.iter().enumerate() {
+        let left = faces.detect(f).unwrap();
+        assert!(
+            left.is_empty(),
+            "frame {i}: a face survived redaction: {left:?}"
+        );
+        let (w, h) = (f.width(), f.height());
+        let [b, g, r] = f.get(w - 3, h - 3);
+        assert!(
+            b.max(g).max(r) < 24,
+            "frame {i}: the mask is not black ({b},{g},{r})"
+        );
+    }
+}

@@ -68,9 +68,14 @@ export async function render(_ctx, name) {
   const exEvidence = h('input', { type: 'checkbox', name: 'evidence', onchange: () => {
     exCase.hidden = exReason.hidden = !exEvidence.checked;
   } });
+  // Faces and licence plates blurred: always for users without `export_unredacted`, by choice for the others
+  // (privacy masks are applied by the server either way).
+  const mayUnredact = may('export_unredacted');
+  const exRedact = h('input', { type: 'checkbox', name: 'redact', checked: !mayUnredact, disabled: !mayUnredact });
   const exportForm = h('form.export', { onsubmit: (e) => { e.preventDefault(); startExport(); } },
     h('label', 'From', exFrom), h('label', 'To', exTo),
     h('label.check', exEvidence, ' Signed evidence (zip)'), exCase, exReason,
+    h('label.check', { title: mayUnredact ? '' : 'Your exports are always redacted' }, exRedact, ' Blur faces and plates'),
     exButton, exProgress, exStatus);
 
   mount(
@@ -240,7 +245,7 @@ export async function render(_ctx, name) {
     exStatus.textContent = 'Starting…';
     try {
       const evidence = exEvidence.checked;
-      const body = { camera: name, start, end };
+      const body = { camera: name, start, end, redact: exRedact.checked };
       if (evidence) {
         body.evidence = true;
         if (exCase.value.trim()) body.case = exCase.value.trim();

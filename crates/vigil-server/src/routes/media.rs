@@ -284,6 +284,10 @@ pub struct ExportRequest {
     /// Why the evidence is exported.
     #[serde(default)]
     reason: Option<String>,
+    /// Blur faces and licence plates (default: yes, unless the caller holds `export_unredacted`;
+    /// `false` needs that permission).
+    #[serde(default)]
+    redact: Option<bool>,
 }
 
 /// A case or reason: at most 200 characters, no control characters.
@@ -335,9 +339,28 @@ pub async fn export_start(
     } else {
         None
     };
+    let may_unredact = p.can(Permission::ExportUnredacted);
+    let redacted = req.redact.unwrap_or(!may_unredact);
+    if !redacted && !may_unredact {
+        return Err(ApiError::forbidden(
+            "an unredacted export needs the export_unredacted permission",
+        ));
+    }
+    let redaction = ctx.privacy.for_export(redacted, &p.audit_name());
     let id = ctx
         .exports
-        .start(store, &req.camera, req.start, req.end, p.user_id, evidence)
+        .start(
+            store,
+            crate::exports::ExportOrder {
+                camera: req.camera.clone(),
+                start_ms: req.start,
+                end_ms: req.end,
+                user_id: p.user_id,
+                evidence,
+                redaction: redaction.clone(),
+                filter: ctx.redactor.clone(),
+            },
+        )
         .map_err(|e| match e {
             ServerError::Invalid(m) if m.contains("running") => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", m)
@@ -348,7 +371,12 @@ pub async fn export_start(
     let (name, ip, detail, cam) = (
         p.audit_name(),
         ip.to_string(),
-        format!("{}..{} ms, export {id}", req.start, req.end),
+        format!(
+            "{}..{} ms, export {id}, {}",
+            req.start,
+            req.end,
+            describe_redaction(&redaction)
+        ),
         req.camera,
     );
     blocking(move || {
@@ -357,6 +385,26 @@ pub async fn export_start(
     })
     .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
+/// How the audit log describes an export's privacy treatment.
+fn describe_redaction(r: &vigil_core::Redaction) -> String {
+    let mut blurred: Vec<&str> = Vec::new();
+    if r.faces {
+        blurred.push("faces");
+    }
+    if r.plates {
+        blurred.push("plates");
+    }
+    let mut text = if blurred.is_empty() {
+        "unredacted".to_string()
+    } else {
+        format!("redacted ({})", blurred.join(", "))
+    };
+    if r.watermark.is_some() {
+        text.push_str(", watermarked");
+    }
+    text
 }
 
 fn visible_job(

@@ -307,3 +307,93 @@ fn a_user_scoped_to_camera_a_gets_nothing_of_camera_b() {
         );
     }
 }
+
+#[test]
+fn unredacted_exports_need_their_own_permission_and_say_so_in_the_audit_log() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    if !s.recorded {
+        eprintln!("SKIP unredacted_exports_need_their_own_permission: nothing recorded");
+        return;
+    }
+    let body = |redact: Option<bool>| {
+        let mut b = json!({"camera": CAM_A, "start": common::T0_MS, "end": common::T0_MS + 5000});
+        if let Some(r) = redact {
+            b["redact"] = json!(r);
+        }
+        b
+    };
+    let finished = |who: &Auth, id: &str| {
+        for _ in 0..200 {
+            let job = s
+                .call("GET", &format!("/api/exports/{id}"), who, None)
+                .json();
+            if job["state"] != "running" {
+                return job;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("export {id} never finished");
+    };
+    // A viewer allowed to export gets redacted exports only.
+    let v = Auth::Session(s.user(
+        &admin,
+        "viewer3",
+        "viewer",
+        json!({"playback": true, "export": true}),
+    ));
+    let r = s.call("POST", "/api/exports", &v, Some(body(Some(false))));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("export_unredacted"), "{}", r.text());
+    // This server has no redactor: the viewer's export fails saying why, it never hands out the original.
+    let r = s.call("POST", "/api/exports", &v, Some(body(None)));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = finished(&v, r.json()["id"].as_str().unwrap());
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("redact"), "{job}");
+
+    // An operator holds export_unredacted: the default is the camera's own video.
+    let op = Auth::Session(s.user(&admin, "operator3", "operator", json!({})));
+    let me = s.call("GET", "/api/me", &op, None).json();
+    let perms = me["permissions"].to_string() + &me["user"]["permissions"].to_string();
+    assert!(perms.contains("export_unredacted"), "{me}");
+    let r = s.call("POST", "/api/exports", &op, Some(body(None)));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = finished(&op, r.json()["id"].as_str().unwrap());
+    assert_eq!(job["state"], "done", "{job}");
+
+    let log = s
+        .call(
+            "GET",
+            "/api/audit?limit=1000",
+            &Auth::Session(admin.clone()),
+            None,
+        )
+        .json();
+    let details: Vec<(String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "export.create")
+        .map(|e| {
+            (
+                e["user"].as_str().unwrap_or("").to_string(),
+                e["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|(u, d)| u.contains("operator3") && d.contains("unredacted")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|(u, d)| u.contains("viewer3") && d.contains("redacted (faces, plates)")),
+        "{details:?}"
+    );
+}

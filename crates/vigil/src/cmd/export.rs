@@ -44,9 +44,105 @@ pub struct Args {
     /// Why the evidence was exported (written into its manifest and the audit log).
     #[arg(long, requires = "evidence")]
     reason: Option<String>,
+    /// Blur these in every frame: `faces`, `plates` (comma-separated), `all` for both, `none`. The
+    /// camera's privacy masks (from `--config`) are blacked out whatever this says. A redacted export is
+    /// re-encoded; when nothing was found the camera's own bitstream is kept. Needs `--config`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "config",
+        conflicts_with = "fragmented"
+    )]
+    redact: Vec<String>,
+    /// Burn this text (who and when) into every frame. Needs `--config`.
+    #[arg(long, requires = "config", conflicts_with = "fragmented")]
+    watermark: Option<String>,
+    /// Directory holding the face and plate models (default: ../shared/models, then the download cache).
+    #[arg(long)]
+    models: Option<PathBuf>,
     /// Output file.
     #[arg(required_unless_present = "evidence")]
     out: Option<PathBuf>,
+}
+
+/// What `--redact` and `--watermark` ask for; masks always.
+fn redaction(args: &Args) -> anyhow::Result<vigil_core::Redaction> {
+    let mut r = vigil_core::Redaction {
+        masks: true,
+        watermark: args.watermark.clone(),
+        ..Default::default()
+    };
+    for item in &args.redact {
+        match item.trim() {
+            "faces" => r.faces = true,
+            "plates" => r.plates = true,
+            "all" => (r.faces, r.plates) = (true, true),
+            "none" | "" => {}
+            other => bail!("--redact {other:?}: say faces, plates, all or none"),
+        }
+    }
+    Ok(r)
+}
+
+/// The privacy filter of `--config` (masks, face and plate models), on every core.
+fn filter(args: &Args) -> anyhow::Result<Option<crate::redaction::ConfigRedactor>> {
+    let Some(path) = &args.config else {
+        return Ok(None);
+    };
+    let config = crate::cmd::config::load_or_report(path)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(Some(crate::redaction::ConfigRedactor::new(
+        &config,
+        args.models.clone(),
+        cores,
+    )?))
+}
+
+/// Applies the privacy filter to the export at `path` with a progress bar; prints what it did.
+fn redact_in_place(
+    args: &Args,
+    filter: Option<&crate::redaction::ConfigRedactor>,
+    path: &Path,
+) -> anyhow::Result<Option<vigil_core::RedactionReport>> {
+    let what = redaction(args)?;
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("redacting {bar:40} {percent}% eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = vigil_store::filter_in_place(
+        filter.map(|f| f as &dyn vigil_store::ExportFilter),
+        &args.camera,
+        &what,
+        path,
+        &mut |p| bar.set_position((p * 1000.0) as u64),
+    );
+    bar.finish_and_clear();
+    Ok(report?)
+}
+
+fn print_redaction(report: &Option<vigil_core::RedactionReport>) {
+    let Some(r) = report else { return };
+    if !r.reencoded {
+        println!(
+            "  redaction: nothing to blur or mask in {} frames; the camera's own video is kept",
+            r.frames
+        );
+        return;
+    }
+    println!(
+        "  redacted and re-encoded ({}): faces blurred in {} of {} frames, plates in {}, {} privacy mask(s){}",
+        r.encoder.as_deref().unwrap_or("?"),
+        r.frames_with_faces,
+        r.frames,
+        r.frames_with_plates,
+        r.masks,
+        if r.asked.watermark.is_some() {
+            ", watermarked"
+        } else {
+            ""
+        }
+    );
 }
 
 /// Parses RFC 3339, or `YYYY-MM-DD HH:MM:SS` / `YYYY-MM-DDTHH:MM:SS` in the local time zone.
@@ -115,18 +211,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             reader = reader.with_keys(std::sync::Arc::new(keys));
         }
     }
+    let filter = filter(&args)?;
     if let Some(dir) = &args.evidence {
-        return evidence(&args, &reader, dir, from, to);
+        return evidence(&args, &reader, filter.as_ref(), dir, from, to);
     }
     let Some(out) = &args.out else {
         bail!("say where to write the export: OUT.mp4 or --evidence DIR");
     };
+    if args.fragmented
+        && let Some(f) = &filter
+        && vigil_store::ExportFilter::has_masks(f, &args.camera)
+    {
+        bail!(
+            "camera {} has privacy masks, which a --fragmented export cannot apply: export a standard MP4",
+            args.camera
+        );
+    }
     let export = if args.fragmented {
         reader.export_fragmented(&args.camera, &args.stream, from, to)?
     } else {
         reader.export(&args.camera, &args.stream, from, to)?
     };
-    write_atomically(out, &export)?;
+    let report = write_atomically(out, &export, &mut |partial| {
+        if args.fragmented {
+            return Ok(None);
+        }
+        redact_in_place(&args, filter.as_ref(), partial)
+    })?;
     println!(
         "{}: {} frames, {:.1} s of video, {:.1} MB, {} segment(s), {} .. {} ({})",
         out.display(),
@@ -157,6 +268,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if export.truncated {
         println!("  stopped at a change of camera parameters (run again from there for the rest)");
     }
+    print_redaction(&report);
     Ok(())
 }
 
@@ -164,6 +276,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn evidence(
     args: &Args,
     reader: &Reader,
+    filter: Option<&crate::redaction::ConfigRedactor>,
     dir: &Path,
     from: Time90k,
     to: Time90k,
@@ -189,6 +302,7 @@ fn evidence(
         case: args.case.clone(),
         reason: args.reason.clone(),
         site: site_name(),
+        redaction: redaction(args)?,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -200,6 +314,7 @@ fn evidence(
         dir,
         &request,
         &key,
+        filter.map(|f| f as &dyn vigil_store::ExportFilter),
         &mut |sha| {
             let detail = serde_json::json!({
                 "from": vigil_store::evidence::rfc3339(from),
@@ -239,6 +354,7 @@ fn evidence(
             .map_or("-".to_string(), |a| a.to_string()),
         manifest.site.key_fingerprint
     );
+    print_redaction(&manifest.redaction);
     println!("check it with: vigil verify {}", dir.display());
     Ok(())
 }
@@ -251,15 +367,20 @@ fn site_name() -> String {
         .into_owned()
 }
 
-/// Writes to `OUT.partial` with a progress bar, then renames, so a failed export leaves no half file.
-fn write_atomically(out: &Path, export: &vigil_store::Export) -> anyhow::Result<()> {
+/// Writes to `OUT.partial` with a progress bar, lets `finish` change it (redaction), then renames, so a
+/// failed export leaves no half file.
+fn write_atomically<T>(
+    out: &Path,
+    export: &vigil_store::Export,
+    finish: &mut dyn FnMut(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let bar = ProgressBar::new(export.file.len());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = (|| -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<T> {
         let file = std::fs::File::create(&partial)
             .with_context(|| format!("creating {}", partial.display()))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -272,8 +393,11 @@ fn write_atomically(out: &Path, export: &vigil_store::Export) -> anyhow::Result<
             .with_context(|| format!("writing {}", partial.display()))?;
         file.sync_all()
             .with_context(|| format!("writing {}", partial.display()))?;
+        drop(file);
+        bar.finish_and_clear();
+        let done = finish(&partial)?;
         std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
-        Ok(())
+        Ok(done)
     })();
     bar.finish_and_clear();
     if result.is_err() {

@@ -72,6 +72,7 @@ pub struct Engine {
     cameras: Vec<CameraRuntime>,
     consumers: Vec<tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    models_dir: Option<PathBuf>,
 }
 
 /// What shutting down did.
@@ -160,6 +161,7 @@ impl Engine {
             cameras: Vec::new(),
             consumers,
             background: Vec::new(),
+            models_dir: options.models_dir.clone(),
         };
         if let Some(task) = dead_letters {
             engine.background.push(engine.runtime.spawn(task));
@@ -329,6 +331,11 @@ impl Engine {
         self.alerts.clone()
     }
 
+    /// The models directory given at start (`None`: the default).
+    pub fn models_dir(&self) -> Option<PathBuf> {
+        self.models_dir.clone()
+    }
+
     /// The recording and event store, when a camera records.
     pub fn store(&self) -> Option<Arc<Store>> {
         self.store.clone()
@@ -392,6 +399,7 @@ impl Engine {
             cameras,
             consumers,
             background,
+            models_dir: _,
         } = self;
         drop((cameras, pool));
         runtime.block_on(async {

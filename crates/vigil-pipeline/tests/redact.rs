@@ -1,0 +1,164 @@
+//! Redacted copies of real footage: the face detector finds no face in the copy of a clip full of faces,
+//! masks come out black after encoding, timing is kept, and a copy that needs no change is not made.
+
+use std::path::{Path, PathBuf};
+use vigil_core::{BgrImage, Point, Redaction};
+use vigil_media::convert::Converter;
+use vigil_media::{VideoSource, VideoWriter};
+use vigil_pipeline::redact::Redactor;
+use vigil_rules::{Polygon, PrivacyMask};
+use vigil_vision::faces::FaceDetector;
+use vigil_vision::model::{ModelStore, YUNET};
+use vigil_vision::runtime::Runtime;
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// The redactor and a face detector to check with, or `None` after a visible SKIP.
+fn setup() -> Option<(Redactor, FaceDetector)> {
+    let models = shared().join("models");
+    if !models.join(YUNET.file_name).is_file() {
+        eprintln!("SKIP: {} not found (../shared absent)", models.display());
+        return None;
+    }
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+        return None;
+    }
+    let rt = Runtime::init(None).expect("ONNX Runtime");
+    let store = ModelStore::new(vec![models], None);
+    let (redactor, missing) = Redactor::new(rt.clone(), &store, 2);
+    assert!(missing.is_empty(), "{missing:?}");
+    let (p, b) = store.load_asset(&YUNET).expect("yunet");
+    Some((
+        redactor,
+        FaceDetector::new(&rt, &p, &b, 2).expect("detector"),
+    ))
+}
+
+/// Every frame of a video with its presentation time.
+fn decode(path: &Path) -> Vec<(i64, BgrImage)> {
+    let mut src = VideoSource::open(path).expect("opens");
+    let mut conv = Converter::new();
+    let mut out = Vec::new();
+    while let Some(f) = src.next_frame().expect("decodes") {
+        out.push((
+            f.pts().0,
+            f.bgr(&mut conv, f.width(), f.height()).expect("bgr"),
+        ));
+    }
+    out
+}
+
+#[test]
+fn no_face_survives_redaction_and_the_timing_is_kept() {
+    let Some((redactor, mut faces)) = setup() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for clip in ["face-demographics-walking-and-pause.mp4", "classroom.mp4"] {
+        let input = shared().join("footage/intel").join(clip);
+        let output = dir.path().join(clip);
+        let what = Redaction {
+            faces: true,
+            plates: true,
+            ..Redaction::default()
+        };
+        let mut last = 0.0;
+        let report = redactor
+            .redact_file(&input, &output, &what, &[], &mut |p| last = p)
+            .expect("redacts");
+        assert!(
+            report.reencoded && report.frames_with_faces > 0,
+            "{report:?}"
+        );
+        assert!((last - 1.0).abs() < 1e-9, "progress ends at {last}");
+        let (before, after) = (decode(&input), decode(&output));
+        assert_eq!(before.len(), after.len(), "{clip}: every frame is kept");
+        assert_eq!(report.frames as usize, before.len());
+        let shift = after[0].0 - before[0].0;
+        for ((tb, _), (ta, _)) in before.iter().zip(&after) {
+            assert_eq!(ta - tb, shift, "{clip}: frame times keep their spacing");
+        }
+        let mut found_before = 0;
+        for ((_, b), (_, a)) in before.iter().zip(&after) {
+            found_before += faces.detect(b).expect("detects").len();
+            let left = faces.detect(a).expect("detects");
+            assert!(
+                left.is_empty(),
+                "{clip}: a face survived redaction: {left:?}"
+            );
+        }
+        assert!(
+            found_before >= before.len() * 3,
+            "{clip}: {found_before} faces in the original"
+        );
+    }
+}
+
+#[test]
+fn masks_are_black_after_encoding_and_a_clean_clip_is_not_reencoded() {
+    let Some((redactor, _)) = setup() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A grey clip with a soft moving gradient: no face, no plate.
+    let input = dir.path().join("grey.mp4");
+    let mut w = VideoWriter::create_timed(&input, 320, 240, 10.0).expect("writer");
+    for i in 0..20 {
+        let mut img = BgrImage::filled(320, 240, 128);
+        for (k, px) in img.data_mut().chunks_exact_mut(3).enumerate() {
+            let x = (k % 320) as i64;
+            px.fill((110 + (x + i * 4) % 320 / 8) as u8);
+        }
+        w.write_at(&img, vigil_core::Time90k(i * 9000))
+            .expect("frame");
+    }
+    w.finish().expect("finish");
+    let output = dir.path().join("copy.mp4");
+    let what = Redaction {
+        faces: true,
+        plates: true,
+        ..Redaction::default()
+    };
+    let report = redactor
+        .redact_file(&input, &output, &what, &[], &mut |_| {})
+        .expect("redacts");
+    assert!(!report.reencoded && report.frames == 20, "{report:?}");
+    assert!(!output.exists(), "nothing needed changing: no copy is left");
+
+    // The right half masked: black after encoding and decoding; the left half as it was.
+    let pts = |x, y| Point::new(x, y);
+    let mask = PrivacyMask {
+        name: "neighbour".into(),
+        polygon: Polygon::new(vec![
+            pts(0.5, 0.0),
+            pts(1.0, 0.0),
+            pts(1.0, 1.0),
+            pts(0.5, 1.0),
+        ])
+        .expect("polygon"),
+    };
+    let what = Redaction {
+        masks: true,
+        watermark: Some("alice 2026-12-06".into()),
+        ..Redaction::default()
+    };
+    let report = redactor
+        .redact_file(&input, &output, &what, &[mask], &mut |_| {})
+        .expect("masks");
+    assert!(report.reencoded && report.masks == 1, "{report:?}");
+    for (_, img) in decode(&output) {
+        for y in (0..240).step_by(7) {
+            for x in (164..320).step_by(7) {
+                let [b, g, r] = img.get(x, y);
+                let corner = x > 200 && y > 200; // the watermark's label
+                assert!(
+                    corner || b.max(g).max(r) < 24,
+                    "pixel {x},{y} = {b},{g},{r} in the mask"
+                );
+            }
+        }
+        let [b, _, _] = img.get(80, 50);
+        assert!(b > 100, "outside the mask: {b}");
+    }
+}

@@ -1,0 +1,97 @@
+//! The export filter of `vigil run`'s server and of `vigil export`: the cameras' privacy masks from the
+//! configuration, and the face and plate models (loaded on the first export that needs them, from the models
+//! directory, then the download cache).
+
+use crate::paths;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use vigil_config::{RedactTarget, VigilConfig};
+use vigil_core::{Redaction, RedactionReport};
+use vigil_pipeline::redact::Redactor;
+use vigil_rules::PrivacyMask;
+use vigil_store::ExportFilter;
+use vigil_vision::model::ModelStore;
+
+/// Redaction as the configuration describes it.
+pub struct ConfigRedactor {
+    masks: HashMap<String, Vec<PrivacyMask>>,
+    models_dir: PathBuf,
+    threads: usize,
+    redactor: OnceLock<Result<Redactor, String>>,
+}
+
+impl ConfigRedactor {
+    /// The cameras' privacy masks from `config`; models from `models_dir` (default: the shared models
+    /// directory); detectors on `threads` cores.
+    pub fn new(
+        config: &VigilConfig,
+        models_dir: Option<PathBuf>,
+        threads: usize,
+    ) -> anyhow::Result<Self> {
+        let mut masks = HashMap::new();
+        for (camera, rules) in &config.rules {
+            let list = vigil_rules::privacy_masks(rules)
+                .map_err(|e| anyhow::anyhow!("rules of camera {camera}: {e}"))?;
+            if !list.is_empty() {
+                masks.insert(camera.clone(), list);
+            }
+        }
+        Ok(Self {
+            masks,
+            models_dir: models_dir.unwrap_or_else(paths::models_dir),
+            threads: threads.max(1),
+            redactor: OnceLock::new(),
+        })
+    }
+
+    fn redactor(&self) -> Result<&Redactor, String> {
+        self.redactor
+            .get_or_init(|| {
+                let runtime = crate::models::runtime().map_err(|e| format!("{e:#}"))?;
+                let store = ModelStore::new(
+                    vec![self.models_dir.clone()],
+                    ModelStore::default_cache_dir(),
+                );
+                let (redactor, missing) = Redactor::new(runtime, &store, self.threads);
+                for m in missing {
+                    tracing::warn!("redaction: {m}");
+                }
+                Ok(redactor)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl ExportFilter for ConfigRedactor {
+    fn has_masks(&self, camera: &str) -> bool {
+        self.masks.contains_key(camera)
+    }
+
+    fn apply(
+        &self,
+        camera: &str,
+        what: &Redaction,
+        input: &Path,
+        output: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RedactionReport, String> {
+        let masks = self.masks.get(camera).map_or(&[][..], Vec::as_slice);
+        self.redactor()?
+            .redact_file(input, output, what, masks, progress)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The server's export policy from `[privacy]`.
+pub fn policy(config: &VigilConfig) -> vigil_server::exports::PrivacyPolicy {
+    vigil_server::exports::PrivacyPolicy {
+        redact: Redaction {
+            faces: config.privacy.blurs(RedactTarget::Faces),
+            plates: config.privacy.blurs(RedactTarget::Plates),
+            ..Redaction::default()
+        },
+        watermark: config.privacy.watermark,
+    }
+}
