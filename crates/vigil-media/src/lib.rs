@@ -10,6 +10,7 @@
 //! - [`demux`]: a video file read with FFmpeg into [`vigil_core::EncodedFrame`]s (tests, benchmarks,
 //!   importing footage), in the same form the RTSP ingest produces.
 //! - [`replay`]: a video file played as a live camera (demo, `file://` cameras, tests).
+//! - [`stream_encode`]: BGR frames to a camera-like H.264 stream of `EncodedFrame`s (masked live view).
 //! - [`sink`]: where a stream's frames go ([`sink::StreamSink`]; a bounded channel is one).
 //! - [`rtsp`]: supervised RTSP ingest of camera streams into [`vigil_core::EncodedFrame`]s.
 //! - `test_server` (feature `test-server`): a real RTSP server on loopback serving footage, for tests.
@@ -32,6 +33,7 @@ mod sample_entry;
 pub mod sampler;
 pub mod sink;
 pub mod source;
+pub mod stream_encode;
 #[cfg(feature = "test-server")]
 pub mod test_server;
 pub mod writer;

@@ -86,6 +86,11 @@ pub struct LivePublisher {
 }
 
 impl LivePublisher {
+    /// Whether anyone watches now.
+    pub fn watched(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     /// Takes the next frame. Does nothing but read the viewer count while nobody watches.
     pub fn publish(&mut self, frame: &EncodedFrame) {
         if self.tx.receiver_count() == 0 {

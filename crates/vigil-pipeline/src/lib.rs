@@ -17,6 +17,7 @@
 //! - [`stats`]: per-stage latency percentiles, process CPU time and peak memory for `vigil bench`.
 //! - [`live`]: one camera's live analysis as `vigil run` runs it (decoder, sampling, analysis, rules),
 //!   publishing events and counts on the event bus; [`live::AnalysisFeed`] feeds it without waiting.
+//! - [`masked_live`]: the live view of a camera with privacy masks, decoded, masked and encoded again.
 //! - [`redact`]: privacy-preserving copies of exports (faces and plates blurred, masks, watermark).
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
@@ -24,6 +25,7 @@ mod analyzer;
 mod config;
 mod file;
 pub mod live;
+pub mod masked_live;
 mod pool;
 pub mod redact;
 pub mod snapshot;

@@ -20,6 +20,7 @@ use vigil_media::rtsp::{
 use vigil_media::sink::{SinkClosed, StreamSink};
 use vigil_mp4::live_hub::LivePublisher;
 use vigil_pipeline::live::AnalysisFeed;
+use vigil_pipeline::masked_live::MaskedLive;
 use vigil_store::RecorderInput;
 
 /// Starts the source of one stream on the current tokio runtime: RTSP ingest for `rtsp://`, a looping
@@ -46,6 +47,31 @@ pub fn start_source(
     }
 }
 
+/// A camera's live view: its frames as sent, or decoded, masked and encoded again when it has privacy
+/// masks.
+pub enum LiveOut {
+    /// The camera's own frames.
+    Direct(LivePublisher),
+    /// Through the masking thread.
+    Masked(MaskedLive),
+}
+
+impl LiveOut {
+    fn publish(&mut self, frame: &vigil_core::EncodedFrame) {
+        match self {
+            LiveOut::Direct(p) => p.publish(frame),
+            LiveOut::Masked(m) => m.offer(frame),
+        }
+    }
+
+    fn discontinuity(&mut self) {
+        match self {
+            LiveOut::Direct(p) => p.discontinuity(),
+            LiveOut::Masked(m) => m.discontinuity(),
+        }
+    }
+}
+
 /// Where one stream's frames go: its recorder (when recorded), its live view (when it is the one
 /// viewers see) and its analysis (when analysed).
 pub struct CameraSink {
@@ -54,7 +80,7 @@ pub struct CameraSink {
     /// The recorder's queue.
     pub record: Option<RecorderInput>,
     /// The live view.
-    pub live: Option<LivePublisher>,
+    pub live: Option<LiveOut>,
     /// The analysis thread's feed.
     pub analysis: Option<AnalysisFeed>,
     /// The camera's switches (recording on or off).

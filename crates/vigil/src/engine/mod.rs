@@ -10,7 +10,7 @@ pub mod camera;
 
 use crate::models;
 use anyhow::Context;
-use camera::{CameraSink, start_source};
+use camera::{CameraSink, LiveOut, start_source};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use vigil_core::thread::thread_name;
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
+use vigil_pipeline::masked_live::MaskedLive;
 use vigil_pipeline::{DetectorPool, PipelineConfig};
 use vigil_store::{EventWriter, NewDeadLetter, Recorder, Store};
 
@@ -194,7 +195,16 @@ impl Engine {
         let analyze = config.analysis.enabled && camera.has_role(CameraRole::Analyze);
         let pool = pool.filter(|_| analyze);
         let (live, live_hub) = live_channel(&name);
-        let mut live = Some(live);
+        // A camera with privacy masks is shown live only through the masking thread.
+        let masks = vigil_rules::privacy_masks(&config.rules_for(&name))
+            .with_context(|| format!("privacy masks of {name}"))?;
+        let mut live = Some(if masks.is_empty() {
+            LiveOut::Direct(live)
+        } else {
+            let (masked, run) = MaskedLive::new(&name, masks, live);
+            self.spawn_thread(thread_name("msk", &name), run)?;
+            LiveOut::Masked(masked)
+        });
         let mut runtime_entry = CameraRuntime {
             name: name.clone(),
             main: None,

@@ -137,7 +137,8 @@ impl Vigil {
     }
 
     /// Like [`Vigil::start`]; with `models` (a model directory) the camera is also analysed, with an
-    /// intrusion rule raising an event for every vehicle or person anywhere in the picture.
+    /// intrusion rule raising an event for every vehicle or person anywhere in the picture, and a privacy
+    /// mask over the top-left corner (so its live view is the masked, re-encoded one).
     pub fn start_with(dir: &Path, camera: &str, video: &Path, models: Option<&Path>) -> Vigil {
         let port = free_port();
         let rec = dir.join("recordings");
@@ -151,7 +152,9 @@ impl Vigil {
                     "\n[[rules.{camera}.zone]]\nname = \"Everywhere\"\n\
                      points = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"car\", \"bus\", \"truck\", \"motorcycle\", \"person\"]\n\
                      \n[[rules.{camera}.rule]]\nname = \"Anything in view\"\nkind = \"intrusion\"\n\
-                     zone = \"Everywhere\"\n"
+                     zone = \"Everywhere\"\n\
+                     \n[[rules.{camera}.mask]]\nname = \"Corner\"\nkind = \"privacy\"\n\
+                     points = [[0, 0], [0.1, 0], [0.1, 0.1], [0, 0.1]]\n"
                 ),
             ),
         };

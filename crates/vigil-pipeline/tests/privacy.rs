@@ -1,5 +1,6 @@
-//! Redacted copies of real footage: the face detector finds no face in the copy of a clip full of faces,
-//! masks come out black after encoding, timing is kept, and a copy that needs no change is not made.
+//! Privacy on real footage. Redacted copies: the face detector finds no face in the copy of a clip full of
+//! faces, masks come out black after encoding, timing is kept, and a copy that needs no change is not made.
+//! The masked live view: the fMP4 viewers receive, decoded by FFmpeg, is black in the mask.
 
 use std::path::{Path, PathBuf};
 use vigil_core::{BgrImage, Point, Redaction};
@@ -161,4 +162,91 @@ fn masks_are_black_after_encoding_and_a_clean_clip_is_not_reencoded() {
         let [b, _, _] = img.get(80, 50);
         assert!(b > 100, "outside the mask: {b}");
     }
+}
+
+#[test]
+fn the_masked_live_view_decoded_by_ffmpeg_is_black_in_the_mask() {
+    let clip = shared().join("footage/intel/face-demographics-walking-and-pause.mp4");
+    if !clip.is_file() {
+        eprintln!("SKIP: {} not found (../shared absent)", clip.display());
+        return;
+    }
+    let video = vigil_media::demux::demux_file(&clip).expect("demux");
+    let (publisher, hub) = vigil_mp4::live_hub::live_channel("corridor");
+    let pts = |x, y| Point::new(x, y);
+    let mask = PrivacyMask {
+        name: "left".into(),
+        polygon: Polygon::new(vec![
+            pts(0.0, 0.0),
+            pts(0.5, 0.0),
+            pts(0.5, 1.0),
+            pts(0.0, 1.0),
+        ])
+        .expect("polygon"),
+    };
+    let (mut masked, run) =
+        vigil_pipeline::masked_live::MaskedLive::new("corridor", vec![mask], publisher);
+    let mut viewer = hub.subscribe().expect("viewer");
+    let thread = std::thread::spawn(run);
+    let collector = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut bytes = Vec::new();
+            let mut media = 0;
+            while let Some(chunk) = viewer.next().await {
+                match chunk {
+                    vigil_mp4::live_hub::LiveChunk::Init(init) => {
+                        bytes.extend_from_slice(&init.data)
+                    }
+                    vigil_mp4::live_hub::LiveChunk::Media(m) => {
+                        bytes.extend_from_slice(&m);
+                        media += 1;
+                    }
+                }
+            }
+            (bytes, media)
+        })
+    });
+    for f in &video.frames {
+        masked.offer(f);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(masked);
+    thread.join().expect("masking thread");
+    let (bytes, media) = collector.join().expect("collector");
+    assert!(
+        media + 5 >= video.frames.len(),
+        "{media} of {} frames reached the viewer",
+        video.frames.len()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.mp4");
+    std::fs::write(&path, &bytes).expect("write");
+    let frames = decode(&path);
+    assert!(
+        frames.len() + 5 >= video.frames.len(),
+        "{} frames decoded",
+        frames.len()
+    );
+    let mut lit_outside = 0;
+    for (_, img) in &frames {
+        let (w, h) = (img.width(), img.height());
+        for y in (0..h).step_by(5) {
+            for x in (0..w / 2 - 2).step_by(5) {
+                let [b, g, r] = img.get(x, y);
+                assert!(
+                    b.max(g).max(r) < 24,
+                    "pixel {x},{y} = {b},{g},{r} inside the mask"
+                );
+            }
+            let [b, g, r] = img.get(w * 3 / 4, y);
+            lit_outside += usize::from(b.max(g).max(r) > 40);
+        }
+    }
+    assert!(
+        lit_outside > frames.len() * 10,
+        "the picture outside the mask is there"
+    );
 }
