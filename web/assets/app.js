@@ -10,6 +10,7 @@ const session = { user: null, mfaRequired: false };
 const PAGES = [
   { path: '/', label: 'Live', roles: ['admin', 'operator', 'viewer'] },
   { path: '/events', label: 'Events', roles: ['admin', 'operator', 'viewer'] },
+  { path: '/cases', label: 'Cases', roles: ['admin', 'operator', 'viewer'], may: 'export' },
   { path: '/users', label: 'Users', roles: ['admin'] },
   { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
   { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
@@ -22,6 +23,8 @@ const ROUTES = [
   [/^\/$/, () => import('./views/grid.js'), true],
   [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
   [/^\/events$/, () => import('./views/events.js'), true],
+  [/^\/cases$/, () => import('./views/cases.js'), true],
+  [/^\/cases\/(\d+)$/, () => import('./views/cases.js'), true],
   [/^\/users$/, () => import('./views/users.js'), true],
   [/^\/audit$/, () => import('./views/audit.js'), true],
   [/^\/system$/, () => import('./views/system.js'), true],
@@ -76,7 +79,7 @@ function renderChrome() {
   if (!u) return;
   document.getElementById('who-name').textContent = `${u.username} · ${u.role}`;
   const nav = document.getElementById('nav');
-  nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(u.role)).map((p) =>
+  nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(u.role) && (!p.may || may(p.may))).map((p) =>
     h('a', { href: `#${p.path}`, dataset: { path: p.path } }, p.label)));
   markActive();
 }

@@ -34,6 +34,7 @@ pub mod anchor;
 pub mod audit;
 mod audit_verify;
 pub mod auth;
+pub mod cases;
 mod conn;
 mod context;
 mod error;

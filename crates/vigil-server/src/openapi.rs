@@ -145,8 +145,42 @@ pub mod s {
                               "evidence": {"type": "boolean"},
                               "case": {"type": "string", "maxLength": 200},
                               "reason": {"type": "string", "maxLength": 200},
+                              "case_id": int_id(),
                               "redact": {"type": "boolean", "description":
                                   "blur faces and licence plates (default: yes unless the caller holds export_unredacted; false needs it)"}}})
+    }
+    /// A case.
+    pub fn case() -> Value {
+        json!({"type": "object", "required": ["id", "title", "description", "created_by", "created", "exports"],
+               "properties": {"id": int_id(), "title": {"type": "string"}, "description": {"type": "string"},
+                              "created_by": {"type": "string"}, "created": {"type": "integer"},
+                              "exports": {"type": "integer"}}})
+    }
+    /// `{cases: [...]}`.
+    pub fn case_list() -> Value {
+        json!({"type": "object", "required": ["cases"], "properties": {"cases": {"type": "array", "items": case()}}})
+    }
+    /// A case with its notes, exports and chain of custody.
+    pub fn case_detail() -> Value {
+        json!({"type": "object", "required": ["case", "notes", "exports", "custody"],
+               "properties": {"case": case(),
+                              "notes": {"type": "array", "items": {"type": "object",
+                                  "required": ["author", "at", "text"],
+                                  "properties": {"author": {"type": "string"}, "at": {"type": "integer"},
+                                                 "text": {"type": "string"}}}},
+                              "exports": {"type": "array", "items": export_job()},
+                              "custody": {"type": "array", "items": {"type": "object"}}}})
+    }
+    /// POST /api/cases body.
+    pub fn new_case() -> Value {
+        json!({"type": "object", "required": ["title"],
+               "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 200},
+                              "description": {"type": "string", "maxLength": 4000}}})
+    }
+    /// POST /api/cases/{id}/notes body.
+    pub fn new_note() -> Value {
+        json!({"type": "object", "required": ["text"],
+               "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000}}})
     }
     /// `{id}`.
     pub fn export_started() -> Value {

@@ -72,10 +72,18 @@ export async function render(_ctx, name) {
   // (privacy masks are applied by the server either way).
   const mayUnredact = may('export_unredacted');
   const exRedact = h('input', { type: 'checkbox', name: 'redact', checked: !mayUnredact, disabled: !mayUnredact });
+  // The evidence case the export is filed under (its chain of custody records it).
+  const exCaseId = h('select', { name: 'case_id', 'aria-label': 'Case' }, h('option', { value: '' }, 'No case'));
+  if (may('export')) {
+    get('/api/cases').then(({ cases }) => {
+      for (const c of cases) exCaseId.append(h('option', { value: String(c.id) }, c.title));
+    }).catch(() => { /* no cases to offer */ });
+  }
   const exportForm = h('form.export', { onsubmit: (e) => { e.preventDefault(); startExport(); } },
     h('label', 'From', exFrom), h('label', 'To', exTo),
     h('label.check', exEvidence, ' Signed evidence (zip)'), exCase, exReason,
     h('label.check', { title: mayUnredact ? '' : 'Your exports are always redacted' }, exRedact, ' Blur faces and plates'),
+    exCaseId,
     exButton, exProgress, exStatus);
 
   mount(
@@ -246,6 +254,7 @@ export async function render(_ctx, name) {
     try {
       const evidence = exEvidence.checked;
       const body = { camera: name, start, end, redact: exRedact.checked };
+      if (exCaseId.value) body.case_id = Number(exCaseId.value);
       if (evidence) {
         body.evidence = true;
         if (exCase.value.trim()) body.case = exCase.value.trim();

@@ -288,6 +288,9 @@ pub struct ExportRequest {
     /// `false` needs that permission).
     #[serde(default)]
     redact: Option<bool>,
+    /// The evidence case the export is filed under (its chain of custody records it).
+    #[serde(default)]
+    case_id: Option<i64>,
 }
 
 /// A case or reason: at most 200 characters, no control characters.
@@ -325,9 +328,21 @@ pub async fn export_start(
         .store
         .clone()
         .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let case = match req.case_id {
+        None => None,
+        Some(id) => {
+            let sec = ctx.security.clone();
+            Some(
+                blocking(move || sec.case(id))
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?,
+            )
+        }
+    };
     let evidence = if req.evidence {
         Some(crate::exports::EvidenceOptions {
-            case: evidence_text("case", &req.case)?,
+            case: evidence_text("case", &req.case)?
+                .or_else(|| case.as_ref().map(|c| c.title.clone())),
             reason: evidence_text("reason", &req.reason)?,
             by: p.audit_name(),
             ip: ip.to_string(),
@@ -379,8 +394,19 @@ pub async fn export_start(
         ),
         req.camera,
     );
+    let export_id = id.clone();
     blocking(move || {
         sec.audit_or_log(&name, &ip, "export.create", &cam, &detail);
+        if let Some(case) = case {
+            sec.add_case_export(case.id, &export_id)?;
+            sec.audit(
+                &name,
+                &ip,
+                "case.export",
+                &crate::cases::target(case.id),
+                &format!("export {export_id} of {cam}: {detail}"),
+            )?;
+        }
         Ok(())
     })
     .await?;
@@ -457,6 +483,15 @@ pub async fn export_file(
     let (name, ip2, cam) = (p.audit_name(), ip.to_string(), job.camera.clone());
     blocking(move || {
         sec.audit_or_log(&name, &ip2, "export.download", &cam, &id);
+        if let Some(case) = sec.case_of_export(&id)? {
+            sec.audit(
+                &name,
+                &ip2,
+                "case.download",
+                &crate::cases::target(case),
+                &format!("export {id} of {cam}"),
+            )?;
+        }
         Ok(())
     })
     .await?;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 pub mod events;
 pub mod extract;
 pub mod media;

@@ -1,7 +1,7 @@
 //! The table itself.
 
 use super::Access::{Perm, Public, Session};
-use super::{Body, Param, ParamIn, RouteSpec, Verb, admin, auth, events, media, system};
+use super::{Body, Param, ParamIn, RouteSpec, Verb, admin, auth, cases, events, media, system};
 use crate::openapi::s;
 use crate::perms::Permission as P;
 use axum::routing::{delete, get, patch, post};
@@ -229,6 +229,50 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Export,
         handler: || get(media::export_file),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/cases",
+        access: Perm(P::Export),
+        summary: "Evidence cases, newest first",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::case_list),
+        handler: || get(cases::list),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/cases",
+        access: Perm(P::Export),
+        summary: "Open an evidence case (audited as case.create)",
+        params: &[],
+        request: Some(s::new_case),
+        status: 201,
+        response: Body::Json(s::case),
+        handler: || post(cases::create),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/cases/{id}",
+        access: Perm(P::Export),
+        summary: "A case with its notes, exports and chain of custody (audited as case.view)",
+        params: &[ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::case_detail),
+        handler: || get(cases::show),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/cases/{id}/notes",
+        access: Perm(P::Export),
+        summary: "Add a note to a case (audited as case.note)",
+        params: &[ID],
+        request: Some(s::new_note),
+        status: 201,
+        response: Body::Empty,
+        handler: || post(cases::add_note),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -5,6 +5,7 @@ mod common;
 mod analysis_health;
 mod audit;
 mod authz;
+mod cases;
 mod exhaustion;
 mod extensions;
 mod hostile;

@@ -218,6 +218,21 @@ try {
   if (exported.status !== 200 || exported.bytes < 10000) throw new Error(`export download ${JSON.stringify(exported)}`);
   await shot(page, 'camera-export');
 
+  // An evidence case: opened from the Cases page, a note added; its chain of custody lists both.
+  await page.goto(`${url}/#/cases`);
+  await page.fill('form.inline input[name=title]', 'UI case 1');
+  await page.fill('form.inline input[name=description]', 'Opened from the browser test');
+  await page.click('form.inline button[type=submit]');
+  await page.waitForSelector('text=Chain of custody');
+  await page.fill('textarea[name=text]', 'Checked the footage');
+  await page.click('form button:has-text("Add note")');
+  await page.waitForFunction(() => [...document.querySelectorAll('table.data tbody tr .tag')]
+    .map((t) => t.textContent).join(' ').includes('case.note'), null, { timeout: 10000 });
+  const custody = await page.$$eval('table.data tbody tr .tag', (ts) => ts.map((t) => t.textContent));
+  log(`case custody: ${custody.join(', ')}`);
+  if (!custody.includes('case.create') || !custody.includes('case.view')) throw new Error(`custody ${custody}`);
+  await shot(page, 'case');
+
   // 7. The other pages render.
   for (const [path, sel, name] of [
     ['#/events', '.filters', 'events'],
