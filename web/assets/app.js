@@ -11,6 +11,7 @@ const PAGES = [
   { path: '/', label: 'Live', roles: ['admin', 'operator', 'viewer'] },
   { path: '/events', label: 'Events', roles: ['admin', 'operator', 'viewer'] },
   { path: '/cases', label: 'Cases', roles: ['admin', 'operator', 'viewer'], may: 'export' },
+  { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
   { path: '/users', label: 'Users', roles: ['admin'] },
   { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
   { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
   [/^\/events$/, () => import('./views/events.js'), true],
   [/^\/cases$/, () => import('./views/cases.js'), true],
+  [/^\/approvals$/, () => import('./views/approvals.js'), true],
   [/^\/cases\/(\d+)$/, () => import('./views/cases.js'), true],
   [/^\/users$/, () => import('./views/users.js'), true],
   [/^\/audit$/, () => import('./views/audit.js'), true],
@@ -61,7 +63,8 @@ export function may(what) {
   const u = session.user;
   if (!u) return false;
   if (u.role === 'admin' || u.role === 'operator') return true;
-  return u.role === 'viewer' && !!u[what];
+  // Viewers never approve or export unredacted; playback and export follow their flags.
+  return u.role === 'viewer' && (what === 'playback' || what === 'export') && !!u[what];
 }
 
 /** Stores a fresh session from a login / me answer and shows the navigation. */

@@ -217,6 +217,8 @@ pub struct AppContext {
     pub redactor: Option<Arc<dyn vigil_store::ExportFilter>>,
     /// What a redacted export blurs, and whether exports carry a watermark (`[privacy]`).
     pub privacy: crate::exports::PrivacyPolicy,
+    /// Cameras whose recordings need a second user's approval to play or export.
+    pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
     /// allowed_origins`, normalised with [`crate::origin::normalise`]).
     pub allowed_origins: Vec<String>,
@@ -248,6 +250,7 @@ impl AppContext {
             exports,
             redactor: None,
             privacy: Default::default(),
+            sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),
             plays: Default::default(),

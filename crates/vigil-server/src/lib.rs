@@ -31,6 +31,7 @@
 //! [`routes::ROUTES`].
 
 pub mod anchor;
+pub mod approvals;
 pub mod audit;
 mod audit_verify;
 pub mod auth;

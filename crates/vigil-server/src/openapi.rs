@@ -131,7 +131,8 @@ pub mod s {
         json!({"type": "array", "items": {"type": "object",
                "required": ["name", "recording", "analysing", "online"],
                "properties": {"name": {"type": "string"}, "recording": {"type": "boolean"},
-                              "analysing": {"type": "boolean"}, "online": {"type": "boolean"}}}})
+                              "analysing": {"type": "boolean"}, "online": {"type": "boolean"},
+                              "sensitive": {"type": "boolean", "description": "its recordings need a second user's approval"}}}})
     }
     /// Time ranges.
     pub fn ranges() -> Value {
@@ -148,6 +149,28 @@ pub mod s {
                               "case_id": int_id(),
                               "redact": {"type": "boolean", "description":
                                   "blur faces and licence plates (default: yes unless the caller holds export_unredacted; false needs it)"}}})
+    }
+    /// A request for a sensitive camera's recordings.
+    pub fn approval() -> Value {
+        json!({"type": "object", "required": ["id", "requested_by", "camera", "start", "end", "action", "reason", "state", "requested"],
+               "properties": {"id": int_id(), "requested_by": {"type": "string"}, "camera": {"type": "string"},
+                              "start": {"type": "integer"}, "end": {"type": "integer"},
+                              "action": {"type": "string", "enum": ["playback", "export"]},
+                              "reason": {"type": "string"},
+                              "state": {"type": "string", "enum": ["pending", "approved", "denied", "expired"]},
+                              "requested": {"type": "integer"}, "decided_by": {"type": "string"},
+                              "decided": {"type": "integer"}}})
+    }
+    /// `{approvals: [...]}`.
+    pub fn approval_list() -> Value {
+        json!({"type": "object", "required": ["approvals"], "properties": {"approvals": {"type": "array", "items": approval()}}})
+    }
+    /// POST /api/approvals body.
+    pub fn approval_request() -> Value {
+        json!({"type": "object", "required": ["camera", "start", "end", "action", "reason"],
+               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
+                              "action": {"type": "string", "enum": ["playback", "export"]},
+                              "reason": {"type": "string", "minLength": 1, "maxLength": 200}}})
     }
     /// A case.
     pub fn case() -> Value {

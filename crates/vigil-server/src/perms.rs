@@ -7,6 +7,7 @@
 //! | `playback` (recorded video) | yes | yes | with the user's `playback` flag | - | yes |
 //! | `export` | yes | yes | with the user's `export` flag | - | yes |
 //! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
+//! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | never |
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |
@@ -68,6 +69,8 @@ pub enum Permission {
     Export,
     /// Export without blurring faces and licence plates.
     ExportUnredacted,
+    /// Approve another user's request to play or export a sensitive camera's recordings.
+    Approve,
     /// List events and their snapshots.
     Events,
     /// System health.
@@ -84,12 +87,13 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
         Permission::Export,
         Permission::ExportUnredacted,
+        Permission::Approve,
         Permission::Events,
         Permission::System,
         Permission::Metrics,
@@ -106,6 +110,7 @@ impl Permission {
             Permission::Playback => "playback",
             Permission::Export => "export",
             Permission::ExportUnredacted => "export_unredacted",
+            Permission::Approve => "approve",
             Permission::Events => "events",
             Permission::System => "system",
             Permission::Metrics => "metrics",
@@ -122,7 +127,10 @@ impl Permission {
 
     /// Whether an API token may carry it (administration never).
     pub fn token_scope(self) -> bool {
-        !matches!(self, Permission::Users | Permission::Tokens)
+        !matches!(
+            self,
+            Permission::Users | Permission::Tokens | Permission::Approve
+        )
     }
 
     fn bit(self) -> u32 {
@@ -179,6 +187,7 @@ impl Permissions {
                 P::Playback,
                 P::Export,
                 P::ExportUnredacted,
+                P::Approve,
                 P::Events,
                 P::System,
             ]),

@@ -288,6 +288,12 @@ pub fn start(
         1,
     )?));
     ctx.privacy = crate::redaction::policy(config);
+    ctx.sensitive = config
+        .cameras
+        .iter()
+        .filter(|c| c.sensitive)
+        .map(|c| c.name.clone())
+        .collect();
     ctx.events_feed = {
         let _enter = engine.runtime().enter();
         Some(EventFeed::start(engine.subscribe_live_ui()))

@@ -72,6 +72,13 @@ export async function render(_ctx, name) {
   // (privacy masks are applied by the server either way).
   const mayUnredact = may('export_unredacted');
   const exRedact = h('input', { type: 'checkbox', name: 'redact', checked: !mayUnredact, disabled: !mayUnredact });
+  // A sensitive camera's recordings need a second user's approval (dual authorization).
+  const sensitiveNote = h('p.small.warn', { hidden: true },
+    'Sensitive camera: playing or exporting its recordings needs a second user\'s approval. ',
+    h('a', { href: '#/approvals' }, 'Ask for access'));
+  get('/api/cameras').then((list) => {
+    sensitiveNote.hidden = !list.some((c) => c.name === name && c.sensitive);
+  }).catch(() => { /* the note stays hidden */ });
   // The evidence case the export is filed under (its chain of custody records it).
   const exCaseId = h('select', { name: 'case_id', 'aria-label': 'Case' }, h('option', { value: '' }, 'No case'));
   if (may('export')) {
@@ -101,7 +108,7 @@ export async function render(_ctx, name) {
         h('button.ghost', { type: 'button', onclick: () => { windowEnd = Date.now(); loadTimeline(); } }, 'Now'),
         windowButtons),
       track, ticks,
-      h('div.legend', h('span.key.rec', 'recorded'), h('span.key.ev', 'event'), summary)),
+      h('div.legend', h('span.key.rec', 'recorded'), h('span.key.ev', 'event'), summary), sensitiveNote),
     may('export') ? h('section.card', h('h2', 'Export evidence'), exportForm) : null);
 
   player.start();

@@ -425,6 +425,9 @@ pub struct CameraConfig {
     /// How long recordings are kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Dual authorization: playing or exporting its recordings needs a second user's approval.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 impl CameraConfig {

@@ -195,6 +195,7 @@ impl Security {
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::cases::SCHEMA).map_err(e)?;
+        conn.execute_batch(crate::approvals::SCHEMA).map_err(e)?;
         conn.execute_batch(limit::SCHEMA).map_err(e)?;
         conn.execute_batch(devices::SCHEMA).map_err(e)?;
         tokens::never_reuse_ids(&conn).map_err(e)?;

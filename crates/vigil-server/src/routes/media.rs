@@ -37,6 +37,7 @@ pub async fn cameras(
                 "recording": h.is_none_or(|h| h.recording),
                 "analysing": h.is_some_and(|h| h.analysing),
                 "online": h.is_some_and(|h| h.online),
+                "sensitive": c.sensitive.contains(&name),
             }));
         }
         Ok(out)
@@ -207,6 +208,14 @@ pub async fn playback(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (from, to) = q.check()?;
+    super::approvals::require(
+        &ctx,
+        &p,
+        &camera,
+        (q.start, q.end),
+        crate::approvals::ApprovalAction::Playback,
+    )
+    .await?;
     let store = ctx
         .store
         .clone()
@@ -324,6 +333,14 @@ pub async fn export_start(
     if !known || !p.sees(&req.camera) {
         return Err(ApiError::not_found(format!("no camera {:?}", req.camera)));
     }
+    super::approvals::require(
+        &ctx,
+        &p,
+        &req.camera,
+        (req.start, req.end),
+        crate::approvals::ApprovalAction::Export,
+    )
+    .await?;
     let store = ctx
         .store
         .clone()

@@ -6,6 +6,7 @@
 //! parameter (a camera the caller may not see is answered like one that does not exist).
 
 pub mod admin;
+pub mod approvals;
 pub mod auth;
 pub mod cases;
 pub mod events;

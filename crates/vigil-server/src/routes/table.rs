@@ -1,7 +1,9 @@
 //! The table itself.
 
 use super::Access::{Perm, Public, Session};
-use super::{Body, Param, ParamIn, RouteSpec, Verb, admin, auth, cases, events, media, system};
+use super::{
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, media, system,
+};
 use crate::openapi::s;
 use crate::perms::Permission as P;
 use axum::routing::{delete, get, patch, post};
@@ -229,6 +231,50 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Export,
         handler: || get(media::export_file),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/approvals",
+        access: Perm(P::Playback),
+        summary: "Requests for a sensitive camera's recordings: all of the caller's cameras for approvers, else the caller's own",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::approval_list),
+        handler: || get(approvals::list),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/approvals",
+        access: Perm(P::Playback),
+        summary: "Ask a second user for access to a sensitive camera's recordings (audited as approval.request)",
+        params: &[],
+        request: Some(s::approval_request),
+        status: 201,
+        response: Body::Json(s::approval),
+        handler: || post(approvals::request),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/approvals/{id}/approve",
+        access: Perm(P::Approve),
+        summary: "Approve another user's request for one hour (audited as approval.approve)",
+        params: &[ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::approval),
+        handler: || post(approvals::approve),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/approvals/{id}/deny",
+        access: Perm(P::Approve),
+        summary: "Deny another user's request (audited as approval.deny)",
+        params: &[ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::approval),
+        handler: || post(approvals::deny),
     },
     RouteSpec {
         verb: Verb::Get,

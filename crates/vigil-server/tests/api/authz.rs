@@ -85,13 +85,15 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
         ("auditor", &["audit", "system"]),
         (
             "operator",
-            &["cameras", "live", "playback", "export", "events", "system"],
+            &[
+                "cameras", "live", "playback", "export", "approve", "events", "system",
+            ],
         ),
         (
             "admin2",
             &[
-                "cameras", "live", "playback", "export", "events", "system", "metrics", "audit",
-                "users", "tokens",
+                "cameras", "live", "playback", "export", "approve", "events", "system", "metrics",
+                "audit", "users", "tokens",
             ],
         ),
     ];

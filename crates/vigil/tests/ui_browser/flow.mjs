@@ -239,6 +239,7 @@ try {
     ['#/system', '.stats .stat', 'system'],
     ['#/audit', 'table.data tbody tr', 'audit'],
     ['#/users', 'table.data tbody tr', 'users'],
+    ['#/approvals', 'text=No camera is marked sensitive', 'approvals'],
   ]) {
     await page.goto(`${url}/${path}`);
     await page.waitForSelector(sel);

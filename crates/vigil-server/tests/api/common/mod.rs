@@ -65,6 +65,8 @@ pub struct Setup {
     pub limits: Option<vigil_server::ConnLimits>,
     /// Camera health (default: the store's cameras, or none).
     pub status: Option<Arc<dyn vigil_server::StatusSource>>,
+    /// Cameras marked sensitive (dual authorization).
+    pub sensitive: Vec<String>,
 }
 
 fn store_config(root: &Path) -> StoreConfig {
@@ -188,6 +190,7 @@ impl TestServer {
         let mut ctx = AppContext::new(security, store, status, dir.path());
         ctx.live = setup.live;
         ctx.assets = setup.assets;
+        ctx.sensitive = setup.sensitive.into_iter().collect();
         let ctx = Arc::new(ctx);
         let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
         options.listen = "127.0.0.1:0".parse().unwrap();
@@ -331,6 +334,7 @@ impl TestServer {
         ctx.live = self.ctx.live.clone();
         ctx.assets = self.ctx.assets.clone();
         ctx.allowed_origins = self.ctx.allowed_origins.clone();
+        ctx.sensitive = self.ctx.sensitive.clone();
         let ctx = Arc::new(ctx);
         let mut options = ServerOptions::from_config(&Default::default(), self.dir.path()).unwrap();
         options.listen = "127.0.0.1:0".parse().unwrap();
