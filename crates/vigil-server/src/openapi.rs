@@ -150,6 +150,15 @@ pub mod s {
                               "redact": {"type": "boolean", "description":
                                   "blur faces and licence plates (default: yes unless the caller holds export_unredacted; false needs it)"}}})
     }
+    /// Retention maximums.
+    pub fn retention_limits() -> Value {
+        let days = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 36500});
+        json!({"type": "object", "properties": {"continuous_days": days, "event_days": days, "hold_days": days}})
+    }
+    /// `{limits}`.
+    pub fn retention() -> Value {
+        json!({"type": "object", "required": ["limits"], "properties": {"limits": retention_limits()}})
+    }
     /// A request for a sensitive camera's recordings.
     pub fn approval() -> Value {
         json!({"type": "object", "required": ["id", "requested_by", "camera", "start", "end", "action", "reason", "state", "requested"],

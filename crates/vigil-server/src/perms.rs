@@ -8,6 +8,7 @@
 //! | `export` | yes | yes | with the user's `export` flag | - | yes |
 //! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
 //! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | never |
+//! | `privacy` (retention maximums) | - | - | - | yes | never |
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |
@@ -71,6 +72,8 @@ pub enum Permission {
     ExportUnredacted,
     /// Approve another user's request to play or export a sensitive camera's recordings.
     Approve,
+    /// Set the retention maximums nobody can exceed (the auditor's alone: not even admins).
+    Privacy,
     /// List events and their snapshots.
     Events,
     /// System health.
@@ -87,13 +90,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
         Permission::Export,
         Permission::ExportUnredacted,
         Permission::Approve,
+        Permission::Privacy,
         Permission::Events,
         Permission::System,
         Permission::Metrics,
@@ -111,6 +115,7 @@ impl Permission {
             Permission::Export => "export",
             Permission::ExportUnredacted => "export_unredacted",
             Permission::Approve => "approve",
+            Permission::Privacy => "privacy",
             Permission::Events => "events",
             Permission::System => "system",
             Permission::Metrics => "metrics",
@@ -129,7 +134,7 @@ impl Permission {
     pub fn token_scope(self) -> bool {
         !matches!(
             self,
-            Permission::Users | Permission::Tokens | Permission::Approve
+            Permission::Users | Permission::Tokens | Permission::Approve | Permission::Privacy
         )
     }
 
@@ -180,7 +185,12 @@ impl Permissions {
     pub fn for_role(role: Role, playback: bool, export: bool) -> Permissions {
         use Permission as P;
         let mut s = match role {
-            Role::Admin => Permissions::of(&Permission::ALL),
+            // Everything but the auditor's retention maximums: separation of duties.
+            Role::Admin => {
+                let mut all = Permissions::of(&Permission::ALL);
+                all.0 &= !P::Privacy.bit();
+                all
+            }
             Role::Operator => Permissions::of(&[
                 P::Cameras,
                 P::Live,
@@ -192,7 +202,7 @@ impl Permissions {
                 P::System,
             ]),
             Role::Viewer => Permissions::of(&[P::Cameras, P::Live, P::Events, P::System]),
-            Role::Auditor => Permissions::of(&[P::Audit, P::System]),
+            Role::Auditor => Permissions::of(&[P::Audit, P::System, P::Privacy]),
         };
         if role == Role::Viewer {
             if playback {

@@ -179,11 +179,30 @@ impl Inner {
                 self.delete_oldest(Scope::Camera(camera_id), used - budget, false, &mut report)?;
             }
         }
-        let ages: Vec<(i64, i64)> = lock(&self.state)
-            .camera_max_age
-            .iter()
-            .map(|(&c, &a)| (c, a))
-            .collect();
+        // Each camera's age limit, capped by the auditor's continuous maximum (which also reaches
+        // cameras without a limit of their own, configured or not).
+        let ages: Vec<(i64, i64)> = {
+            let cameras: Vec<i64> = {
+                let conn = self.db();
+                let mut q = conn
+                    .prepare_cached("SELECT id FROM cameras")
+                    .map_err(db_err(&self.db_path))?;
+                q.query_map([], |r| r.get(0))
+                    .map_err(db_err(&self.db_path))?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err(&self.db_path))?
+            };
+            let st = lock(&self.state);
+            cameras
+                .into_iter()
+                .filter_map(|c| {
+                    st.limits
+                        .cap_age(st.camera_max_age.get(&c).copied())
+                        .map(|a| (c, a))
+                })
+                .collect()
+        };
+        self.expire_holds(now_90k())?;
         for (camera_id, max_age) in ages {
             self.delete_older(camera_id, now_90k() - max_age, &mut report)?;
         }
@@ -543,11 +562,14 @@ fn active_marks(
     hi: i64,
     now: i64,
 ) -> rusqlite::Result<Vec<ActiveMark>> {
+    // Footage kept for events (a mark with an end) is kept no longer than the auditor's event maximum.
+    let event_max: Option<i64> = crate::retention_limits::load(conn)?.event_age();
     let mut q = conn.prepare_cached(
         "SELECT camera_id, start_90k, end_90k, keep_until_90k FROM marks
-         WHERE start_90k < ?2 AND end_90k > ?1 AND (keep_until_90k IS NULL OR keep_until_90k > ?3)",
+         WHERE start_90k < ?2 AND end_90k > ?1 AND (keep_until_90k IS NULL OR keep_until_90k > ?3)
+           AND (keep_until_90k IS NULL OR ?4 IS NULL OR created_90k + ?4 > ?3)",
     )?;
-    q.query_map(params![lo, hi, now], |r| {
+    q.query_map(params![lo, hi, now, event_max], |r| {
         Ok(ActiveMark {
             camera_id: r.get(0)?,
             start: r.get(1)?,

@@ -252,6 +252,14 @@ CREATE TABLE segment_keys (
 );
 CREATE INDEX segment_keys_master ON segment_keys (master_id);
 "#,
+    r#"
+CREATE TABLE retention_limits (
+    class TEXT PRIMARY KEY,
+    max_days INTEGER NOT NULL,
+    set_by TEXT NOT NULL,
+    set_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

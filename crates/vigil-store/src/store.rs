@@ -42,6 +42,8 @@ pub(crate) struct State {
     pub camera_names: HashMap<i64, String>,
     pub next_seq: HashMap<i64, i64>,
     pub recorders: HashMap<i64, Arc<RecorderStats>>,
+    /// The auditor's retention maximums (retention_limits.rs).
+    pub limits: crate::RetentionLimits,
 }
 
 /// Shared by the store handle, recorders and the retention thread.
@@ -466,6 +468,8 @@ impl Inner {
     /// Loads usage counters, sequence numbers and budgets from the index.
     fn load_state(&self) -> Result<(), StoreError> {
         self.load_usage()?;
+        let limits = crate::retention_limits::load(&self.db()).map_err(db_err(&self.db_path))?;
+        lock(&self.state).limits = limits;
         for c in &self.config.cameras {
             let id = self.ensure_camera(&c.name)?;
             if let Some(b) = c.max_bytes {

@@ -208,6 +208,86 @@ fn age_limit_deletes_old_recordings_but_keeps_holds_and_recent_footage() {
     assert_eq!(store.run_retention().unwrap().deleted_segments, 0);
 }
 
+#[test]
+fn the_auditors_maximums_cap_every_camera_and_release_old_holds() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let now_micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let day = 86_400_000_000i64;
+    let mut cfg = config(tmp.path());
+    cfg.cameras.push(vigil_store::CameraStorageConfig {
+        name: "gate".into(),
+        max_bytes: None,
+        dir: None,
+        max_days: Some(30),
+    });
+    let (store, _) = Store::open(cfg.clone()).unwrap();
+    record(&store, "gate", 377, now_micros - 20 * day);
+    record(&store, "gate", 377, now_micros - 3 * day);
+    record(&store, "porch", 377, now_micros - 20 * day); // no age limit of its own
+    record(&store, "porch", 377, now_micros - 3 * day);
+    let gate = segments(tmp.path(), "gate");
+    assert_eq!(gate.len(), 14);
+    // Within the configuration (30 days, none): nothing goes.
+    assert_eq!(store.run_retention().unwrap().deleted_segments, 0);
+
+    let zero = vigil_store::RetentionLimits {
+        hold_days: Some(0),
+        ..Default::default()
+    };
+    assert!(store.set_retention_limits(&zero, "audrey").is_err());
+    let limits = vigil_store::RetentionLimits {
+        continuous_days: Some(10),
+        event_days: None,
+        hold_days: Some(7),
+    };
+    store.set_retention_limits(&limits, "audrey").unwrap();
+    store
+        .add_hold(
+            Some("gate"),
+            gate[2].start..Time90k(gate[2].start.0 + SEC),
+            "case 9",
+        )
+        .unwrap();
+    let report = store.run_retention().unwrap();
+    assert_eq!(report.deleted_segments, 13, "{report:?}");
+    let kept: Vec<i64> = segments(tmp.path(), "gate").iter().map(|s| s.id).collect();
+    let expect: Vec<i64> = std::iter::once(gate[2].id)
+        .chain(gate[7..].iter().map(|s| s.id))
+        .collect();
+    assert_eq!(
+        kept, expect,
+        "the 10-day maximum beats the camera's 30 days; the hold stays"
+    );
+    assert_eq!(
+        segments(tmp.path(), "porch").len(),
+        7,
+        "the maximum reaches a camera without a limit"
+    );
+
+    // Eight days later the hold is past the 7-day maximum: released, and its footage goes.
+    rusqlite::Connection::open(tmp.path().join("db/index.db"))
+        .unwrap()
+        .execute(
+            "UPDATE marks SET created_90k = created_90k - ?1 WHERE kind = 'hold'",
+            [8 * 86_400 * SEC],
+        )
+        .unwrap();
+    assert_eq!(store.run_retention().unwrap().deleted_segments, 1);
+    assert!(store.marks().unwrap().iter().all(|m| m.kind != "hold"));
+    assert_eq!(segments(tmp.path(), "gate").len(), 7);
+
+    // The maximums survive a restart.
+    drop(store);
+    let (store, _) = Store::open(cfg).unwrap();
+    assert_eq!(store.retention_limits(), limits);
+}
+
 /// Records ~23 MB into an 8 MB filesystem with a hold and a keep-longer mark at the start.
 fn fill_small_disk(
     min_free: u64,

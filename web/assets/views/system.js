@@ -1,8 +1,9 @@
 // System health: version and uptime, per-camera stream and analysis figures, detector latency, storage.
 // Refreshes every 5 seconds while open.
 
-import { get } from '../api.js';
-import { h, mount, heading, fmtDuration, fmtBytes, dot } from '../util.js';
+import { get, post } from '../api.js';
+import { h, mount, heading, fmtDuration, fmtBytes, dot, toast } from '../util.js';
+import { hasRole } from '../app.js';
 
 export async function render() {
   const top = h('div.stats');
@@ -13,7 +14,7 @@ export async function render() {
     h('section.card.scroll', h('h2', 'Cameras'), h('table.data',
       h('thead', h('tr', ['Camera', 'Stream', 'fps in', 'fps analysed', 'skipped', 'reconnects', 'recorded'].map((t) => h('th', t)))),
       cams)),
-    h('section.card', h('h2', 'Storage'), storage), status);
+    h('section.card', h('h2', 'Storage'), storage), retentionCard(), status);
 
   async function refresh() {
     try {
@@ -58,4 +59,21 @@ function stat(label, value) {
 
 function num(v) {
   return typeof v === 'number' ? v.toFixed(1) : '—';
+}
+
+// Retention maximums: shown to everyone, set by the auditor alone (no configuration can exceed them).
+function retentionCard() {
+  const CLASSES = [['continuous_days', 'Continuous recordings'], ['event_days', 'Events and their footage'], ['hold_days', 'Evidence holds']];
+  const inputs = Object.fromEntries(CLASSES.map(([k]) => [k, h('input', { type: 'number', min: 1, max: 36500, name: k, placeholder: 'none', disabled: !hasRole('auditor') })]));
+  const form = h('form.retention', { onsubmit: async (e) => {
+    e.preventDefault();
+    const body = Object.fromEntries(CLASSES.map(([k]) => [k, inputs[k].value ? Number(inputs[k].value) : null]));
+    try { await post('/api/retention', body); toast('Retention maximums set'); } catch (err) { toast(err.message, 'error'); }
+  } },
+  CLASSES.map(([k, label]) => h('label', `${label} (days)`, inputs[k])),
+  hasRole('auditor') ? h('button', { type: 'submit' }, 'Set maximums') : h('p.muted.small', 'Set by the auditor; nobody else can exceed them.'));
+  get('/api/retention').then(({ limits }) => {
+    for (const [k] of CLASSES) inputs[k].value = limits[k] ?? '';
+  }).catch(() => { form.hidden = true; });
+  return h('section.card', h('h2', 'Retention maximums'), form);
 }

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod events;
 pub mod extract;
 pub mod media;
+pub mod retention;
 pub mod system;
 mod table;
 

@@ -2,7 +2,8 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, media, system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, media, retention,
+    system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -275,6 +276,28 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::approval),
         handler: || post(approvals::deny),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/retention",
+        access: Perm(P::System),
+        summary: "The retention maximums in force (days per class; null: none)",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::retention),
+        handler: || get(retention::get_limits),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/retention",
+        access: Perm(P::Privacy),
+        summary: "Set the retention maximums nobody can exceed (the auditor only; audited as retention.limits)",
+        params: &[],
+        request: Some(s::retention_limits),
+        status: 200,
+        response: Body::Json(s::retention),
+        handler: || post(retention::set_limits),
     },
     RouteSpec {
         verb: Verb::Get,

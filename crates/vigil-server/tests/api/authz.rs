@@ -82,7 +82,7 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
     let ops = operations(&doc);
     let roles: [(&str, &[&str]); 4] = [
         ("viewer", &["cameras", "live", "events", "system"]),
-        ("auditor", &["audit", "system"]),
+        ("auditor", &["audit", "system", "privacy"]),
         (
             "operator",
             &[

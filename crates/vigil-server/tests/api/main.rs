@@ -14,6 +14,7 @@ mod live_ws;
 mod login;
 mod login_limits;
 mod media;
+mod retention;
 mod schemathesis;
 mod security;
 mod smoke;

@@ -30,7 +30,13 @@ impl Timing {
         Self {
             pre_roll_ms: (ev.pre_roll_seconds * 1000.0).round() as i64,
             post_roll_ms: (ev.post_roll_seconds * 1000.0).round() as i64,
-            retention_ms: i64::from(ev.retention_days) * 86_400_000,
+            retention_ms: {
+                let configured = i64::from(ev.retention_days) * 86_400_000;
+                match crate::alerts::lock(&inner.state).limits.event_days {
+                    Some(max) => configured.min(i64::from(max) * 86_400_000),
+                    None => configured,
+                }
+            },
         }
     }
 
