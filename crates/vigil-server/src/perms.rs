@@ -299,7 +299,10 @@ mod tests {
         let v = Permissions::for_role(Role::Viewer, true, true);
         assert!(v.has(Permission::Playback) && v.has(Permission::Export));
         let a = Permissions::for_role(Role::Auditor, true, true);
-        assert_eq!(a.names(), vec!["system", "audit"]);
+        assert_eq!(a.names(), vec!["privacy", "system", "audit"]);
+        // Separation of duties: the retention maximums are the auditor's, not the admin's.
+        let admin = Permissions::for_role(Role::Admin, false, false);
+        assert!(!admin.has(Permission::Privacy) && admin.has(Permission::Approve));
         let o = Permissions::for_role(Role::Operator, false, false);
         assert!(o.has(Permission::Export) && !o.has(Permission::Audit));
         assert!(!o.has(Permission::Metrics));
