@@ -150,6 +150,26 @@ pub mod s {
                               "redact": {"type": "boolean", "description":
                                   "blur faces and licence plates (default: yes unless the caller holds export_unredacted; false needs it)"}}})
     }
+    /// An evidence hold.
+    pub fn hold() -> Value {
+        json!({"type": "object", "required": ["id", "camera", "start", "end", "note"],
+               "properties": {"id": int_id(), "camera": {"type": ["string", "null"]},
+                              "start": {"type": "integer"}, "end": {"type": "integer"}, "note": {"type": "string"}}})
+    }
+    /// `{holds: [...]}`.
+    pub fn hold_list() -> Value {
+        json!({"type": "object", "required": ["holds"], "properties": {"holds": {"type": "array", "items": hold()}}})
+    }
+    /// POST /api/holds body.
+    pub fn new_hold() -> Value {
+        json!({"type": "object", "required": ["camera", "start", "end", "note"],
+               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
+                              "note": {"type": "string", "minLength": 1, "maxLength": 200}}})
+    }
+    /// `{id}` of something created.
+    pub fn created_id() -> Value {
+        json!({"type": "object", "required": ["id"], "properties": {"id": int_id()}})
+    }
     /// Retention maximums.
     pub fn retention_limits() -> Value {
         let days = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 36500});

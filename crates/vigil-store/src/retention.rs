@@ -130,6 +130,13 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The evidence holds, oldest range first.
+    pub fn holds(&self) -> Result<Vec<Mark>, StoreError> {
+        let inner = self.inner();
+        marks_where(&inner.db(), "m.kind = 'hold' AND m.keep_until_90k IS NULL")
+            .map_err(db_err(&inner.db_path))
+    }
+
     /// All marks, oldest range first.
     pub fn marks(&self) -> Result<Vec<Mark>, StoreError> {
         let inner = self.inner();

@@ -2,7 +2,7 @@
 // created, exported, downloaded, annotated and viewed it, from the hash-chained audit log).
 
 import { get, post } from '../api.js';
-import { h, mount, heading, fmtTime, fmtBytes, toast, formData } from '../util.js';
+import { h, mount, heading, fmtTime, fmtBytes, toast, formData, toLocalInput, fromLocalInput } from '../util.js';
 
 export async function render(ctx, id) {
   if (id) return detail(Number(id));
@@ -21,7 +21,8 @@ export async function render(ctx, id) {
   h('button', { type: 'submit' }, 'Open case'));
   mount(heading('Cases'), h('section.card', form),
     h('div.card.scroll', h('table.data',
-      h('thead', h('tr', ['Case', 'Opened', 'By', 'Exports'].map((t) => h('th', t)))), body)), status);
+      h('thead', h('tr', ['Case', 'Opened', 'By', 'Exports'].map((t) => h('th', t)))), body)), status,
+    holdsCard());
   try {
     const { cases } = await get('/api/cases');
     for (const c of cases) {
@@ -55,4 +56,39 @@ async function detail(id) {
       h('table.data', h('thead', h('tr', ['When', 'Who', 'From', 'What', 'Detail'].map((t) => h('th', t)))),
         h('tbody', d.custody.map((e) => h('tr', h('td.nowrap', fmtTime(e.at)), h('td', e.user), h('td.mono', e.ip),
           h('td', h('span.tag', e.action)), h('td.small', e.detail)))))));
+}
+
+// Evidence holds: footage kept from retention and erasure until released (the same holds `vigil hold` manages).
+function holdsCard() {
+  const body = h('tbody');
+  const status = h('p.muted.small', 'Loading…');
+  const camera = h('select', { name: 'camera', required: true, 'aria-label': 'Camera' });
+  const from = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now() - 3600e3) });
+  const to = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now()) });
+  const note = h('input', { name: 'note', required: true, maxlength: 200, placeholder: 'Case or reference' });
+  const form = h('form.inline', { onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await post('/api/holds', { camera: camera.value, start: fromLocalInput(from.value), end: fromLocalInput(to.value), note: note.value });
+      toast('Footage held');
+      load();
+    } catch (err) { toast(err.message, 'error'); }
+  } }, camera, from, to, note, h('button', { type: 'submit' }, 'Hold footage'));
+  async function load() {
+    try {
+      const { holds } = await get('/api/holds');
+      body.replaceChildren(...holds.map((x) => h('tr', h('td', x.camera || 'all cameras'),
+        h('td.small', `${fmtTime(x.start)} – ${fmtTime(x.end)}`), h('td', x.note),
+        h('td', h('button.ghost', { type: 'button', onclick: async () => {
+          if (!confirm(`Release the hold "${x.note}"? Retention may then delete this footage.`)) return;
+          try { await post(`/api/holds/${x.id}/release`); load(); } catch (err) { toast(err.message, 'error'); }
+        } }, 'Release')))));
+      status.textContent = holds.length ? '' : 'No footage is held.';
+    } catch (e) { status.textContent = e.message; }
+  }
+  get('/api/cameras').then((list) => { for (const c of list) camera.append(h('option', { value: c.name }, c.name)); }).catch(() => {});
+  load();
+  return h('section.card', h('h2', 'Evidence holds'),
+    h('p.muted.small', 'Held footage is never deleted by retention or erasure until released.'), form,
+    h('table.data', h('thead', h('tr', ['Camera', 'Range', 'Note', ''].map((t) => h('th', t)))), body), status);
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cases;
 pub mod events;
 pub mod extract;
+pub mod holds;
 pub mod media;
 pub mod retention;
 pub mod system;

@@ -2,8 +2,8 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, media, retention,
-    system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, holds, media,
+    retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -276,6 +276,39 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::approval),
         handler: || post(approvals::deny),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/holds",
+        access: Perm(P::Export),
+        summary: "Evidence holds of the caller's cameras",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::hold_list),
+        handler: || get(holds::list),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/holds",
+        access: Perm(P::Export),
+        summary: "Keep a camera's footage from retention and erasure until released (audited as hold.add)",
+        params: &[],
+        request: Some(s::new_hold),
+        status: 201,
+        response: Body::Json(s::created_id),
+        handler: || post(holds::add),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/holds/{id}/release",
+        access: Perm(P::Export),
+        summary: "Release an evidence hold (audited as hold.release)",
+        params: &[ID],
+        request: None,
+        status: 204,
+        response: Body::Empty,
+        handler: || post(holds::release),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -9,6 +9,7 @@ mod authz;
 mod cases;
 mod exhaustion;
 mod extensions;
+mod holds;
 mod hostile;
 mod live_ws;
 mod login;

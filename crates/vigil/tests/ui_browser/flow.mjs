@@ -233,6 +233,19 @@ try {
   if (!custody.includes('case.create') || !custody.includes('case.view')) throw new Error(`custody ${custody}`);
   await shot(page, 'case');
 
+  // An evidence hold from the Cases page, then released (after a confirmation).
+  await page.goto(`${url}/#/cases`);
+  await page.waitForSelector('form.inline input[name=note]');
+  await page.waitForFunction(() => document.querySelector('form.inline select[name=camera]')?.options.length > 0);
+  await page.fill('form.inline input[name=note]', 'UI hold 1');
+  await page.click('form.inline button:has-text("Hold footage")');
+  await page.waitForSelector('td:has-text("UI hold 1")');
+  await shot(page, 'hold');
+  page.once('dialog', (d) => d.accept());
+  await page.click('tr:has(td:has-text("UI hold 1")) button:has-text("Release")');
+  await page.waitForSelector('text=No footage is held.');
+  log('hold: added and released from the Cases page');
+
   // 7. The other pages render.
   for (const [path, sel, name] of [
     ['#/events', '.filters', 'events'],
