@@ -40,9 +40,21 @@ CREATE TABLE IF NOT EXISTS exports (
     bytes INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     created_ms INTEGER NOT NULL,
-    finished_ms INTEGER
+    finished_ms INTEGER,
+    redaction TEXT
 );
 ";
+
+/// Adds the columns later versions need to an `exports` table an older version created.
+pub(crate) fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has_redaction: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('exports') WHERE name = 'redaction'")?
+        .exists([])?;
+    if !has_redaction {
+        conn.execute_batch("ALTER TABLE exports ADD COLUMN redaction TEXT")?;
+    }
+    Ok(())
+}
 
 /// State of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,6 +110,9 @@ pub struct ExportJob {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What was blurred, masked or burned in (absent: the camera's own video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<vigil_core::RedactionReport>,
     /// User who asked.
     #[serde(skip)]
     pub user_id: i64,
@@ -137,10 +152,13 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExportJob> {
         },
         bytes: bytes.max(0) as u64,
         error: r.get(7)?,
+        redaction: r
+            .get::<_, Option<String>>(8)?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
-const JOB_COLUMNS: &str = "id, user_id, camera, start_ms, end_ms, state, bytes, error";
+const JOB_COLUMNS: &str = "id, user_id, camera, start_ms, end_ms, state, bytes, error, redaction";
 
 impl Exports {
     /// Jobs writing into `dir`, kept in `security`'s database.
@@ -220,6 +238,23 @@ impl Exports {
         Ok(())
     }
 
+    fn set_redaction(
+        &self,
+        id: &str,
+        report: Option<&vigil_core::RedactionReport>,
+    ) -> Result<(), ServerError> {
+        let Some(report) = report else { return Ok(()) };
+        let text = serde_json::to_string(report).unwrap_or_default();
+        let sec = &self.security;
+        sec.db()
+            .execute(
+                "UPDATE exports SET redaction = ?2 WHERE id = ?1",
+                params![id, text],
+            )
+            .map_err(sec.e())?;
+        Ok(())
+    }
+
     /// Starts an export on a blocking thread; returns its id.
     pub fn start(&self, store: Arc<Store>, order: ExportOrder) -> Result<String, ServerError> {
         let ExportOrder {
@@ -289,7 +324,9 @@ impl Exports {
                 }
             };
             let saved = match &result {
-                Ok(bytes) => me.set_state(&job.id, ExportState::Done, Some(*bytes), None),
+                Ok((bytes, report)) => me
+                    .set_state(&job.id, ExportState::Done, Some(*bytes), None)
+                    .and_then(|()| me.set_redaction(&job.id, report.as_ref())),
                 Err(e) => {
                     let _ = std::fs::remove_file(job.part());
                     let _ = std::fs::remove_file(
@@ -558,7 +595,7 @@ impl Job {
     }
 }
 
-/// Writes a signed evidence bundle and zips it; returns the zip's length.
+/// Writes a signed evidence bundle and zips it; returns the zip's length and the redaction.
 fn write_evidence(
     store: &Store,
     camera: &str,
@@ -567,7 +604,7 @@ fn write_evidence(
     job: &Job,
     opts: &EvidenceOptions,
     security: &Security,
-) -> Result<u64, ServerError> {
+) -> Result<(u64, Option<vigil_core::RedactionReport>), ServerError> {
     let key = store
         .site_key()
         .ok_or_else(|| ServerError::Invalid("this server has no site key".into()))?;
@@ -625,7 +662,7 @@ fn write_evidence(
         source,
     })?;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(len)
+    Ok((len, manifest.redaction))
 }
 
 fn write_export(
@@ -634,7 +671,7 @@ fn write_export(
     start_ms: i64,
     end_ms: i64,
     job: &Job,
-) -> Result<u64, ServerError> {
+) -> Result<(u64, Option<vigil_core::RedactionReport>), ServerError> {
     let export = store.reader()?.export(
         camera,
         "main",
@@ -650,17 +687,16 @@ fn write_export(
     };
     let file = crate::fsmode::private_file(&part, true).map_err(io(&part))?;
     let mut f = std::io::BufWriter::new(file);
+    // When the copy will be redacted, writing it is the first fifth of the work.
+    let r = &job.redaction;
+    let filtered = job.filter.as_deref().is_some_and(|f| {
+        r.faces || r.plates || r.watermark.is_some() || (r.masks && f.has_masks(camera))
+    });
+    let share = if filtered { 0.2 } else { 1.0 };
     export
         .file
         .write_all(&mut f, &mut |written| {
-            if let Some(p) = job
-                .progress
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&job.id)
-            {
-                *p = ((written as f64 / total as f64).min(0.99), written);
-            }
+            job.set_progress(share * written as f64 / total as f64, written);
         })
         .map_err(|e| ServerError::Invalid(format!("writing the export: {e}")))?;
     let f = f
@@ -680,5 +716,30 @@ fn write_export(
         _ => export.file.len(),
     };
     std::fs::rename(&part, &done).map_err(io(&done))?;
-    Ok(len)
+    Ok((len, report))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_exports_table_from_before_redaction_gets_its_column_once() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE exports (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, camera TEXT NOT NULL,
+                 start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, state TEXT NOT NULL,
+                 bytes INTEGER NOT NULL DEFAULT 0, error TEXT, created_ms INTEGER NOT NULL,
+                 finished_ms INTEGER);
+             INSERT INTO exports (id, user_id, camera, start_ms, end_ms, state, created_ms)
+                 VALUES ('a', 1, 'gate', 0, 1, 'done', 0);",
+        )
+        .unwrap();
+        super::migrate(&conn).unwrap();
+        super::migrate(&conn).unwrap();
+        let r: Option<String> = conn
+            .query_row("SELECT redaction FROM exports WHERE id = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(r, None);
+    }
 }

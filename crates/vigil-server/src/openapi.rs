@@ -245,7 +245,9 @@ pub mod s {
                               "start": {"type": "integer"}, "end": {"type": "integer"},
                               "state": {"type": "string", "enum": ["running", "done", "failed", "expired"]},
                               "progress": {"type": "number", "minimum": 0, "maximum": 1},
-                              "bytes": {"type": "integer"}, "error": {"type": "string"}}})
+                              "bytes": {"type": "integer"}, "error": {"type": "string"},
+                              "redaction": {"type": "object", "description":
+                                  "what was blurred, masked or burned in: asked, reencoded, frames, frames_with_faces, faces, frames_with_plates, plates, masks, encoder"}}})
     }
     /// A page of events.
     pub fn event_page() -> Value {

@@ -194,6 +194,7 @@ impl Security {
         conn.execute_batch(SCHEMA).map_err(e)?;
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
+        crate::exports::migrate(&conn).map_err(e)?;
         conn.execute_batch(crate::cases::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::approvals::SCHEMA).map_err(e)?;
         conn.execute_batch(limit::SCHEMA).map_err(e)?;

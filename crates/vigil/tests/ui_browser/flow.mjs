@@ -216,6 +216,12 @@ try {
   }, href);
   log(`export: ${JSON.stringify(exported)}`);
   if (exported.status !== 200 || exported.bytes < 10000) throw new Error(`export download ${JSON.stringify(exported)}`);
+  // With analysis the camera has a privacy mask: the export was re-encoded with it, and the job says so.
+  const job = await page.evaluate(async (u) => (await fetch(u.replace(/\/file$/, ''))).json(), href);
+  log(`export redaction: ${JSON.stringify(job.redaction || null)}`);
+  if (process.env.VIGIL_EVENTS === '1' && !(job.redaction && job.redaction.reencoded && job.redaction.masks === 1)) {
+    throw new Error(`the export of a masked camera was not masked: ${JSON.stringify(job)}`);
+  }
   await shot(page, 'camera-export');
 
   // An evidence case: opened from the Cases page, a note added; its chain of custody lists both.
