@@ -253,6 +253,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Which session or token is asking (`session <hash>`, `token <id>`): the key repeated requests of one
+    /// client are merged under in the audit log.
+    pub fn via_key(&self) -> String {
+        match &self.via {
+            Via::Session { hash, .. } => format!("session {hash}"),
+            Via::Token { id } => format!("token {id}"),
+        }
+    }
+
     /// Whether the principal holds `p`.
     pub fn can(&self, p: Permission) -> bool {
         !self.mfa_pending && self.perms.has(p)

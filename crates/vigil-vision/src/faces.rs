@@ -71,12 +71,7 @@ impl FaceDetector {
 
     /// The faces in `image`, best first.
     pub fn detect(&mut self, image: &BgrImage) -> Result<Vec<Face>, DetectorError> {
-        if image.width() == 0 || image.height() == 0 {
-            return Err(DetectorError::EmptyImage {
-                width: image.width(),
-                height: image.height(),
-            });
-        }
+        crate::detector::check_image(image)?;
         let lb = self
             .pre
             .run(image, PixelRect::full(image.width(), image.height()));

@@ -77,12 +77,7 @@ impl PlateDetector {
 
     /// The plates in `image`, best first.
     pub fn detect(&mut self, image: &BgrImage) -> Result<Vec<Plate>, DetectorError> {
-        if image.width() == 0 || image.height() == 0 {
-            return Err(DetectorError::EmptyImage {
-                width: image.width(),
-                height: image.height(),
-            });
-        }
+        crate::detector::check_image(image)?;
         resize_chw(image, INPUT_WIDTH, INPUT_HEIGHT, &mut self.input);
         let shape = [1, 3, INPUT_HEIGHT as usize, INPUT_WIDTH as usize];
         let outputs = self.model.run(shape, &self.input)?;

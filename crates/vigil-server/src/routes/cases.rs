@@ -6,7 +6,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::cases::{MAX_TEXT, MAX_TITLE, target};
 use crate::context::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::perms::{ClientIp, Principal, Via};
+use crate::perms::{ClientIp, Principal};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, extract::State};
@@ -87,11 +87,7 @@ pub async fn show(
     let case = blocking(move || sec.case(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
-    let who = match &p.via {
-        Via::Session { hash, .. } => format!("session {hash}"),
-        Via::Token { id } => format!("token {id}"),
-    };
-    let first_view = ctx.plays.first(format!("{who}\ncase {id}"));
+    let first_view = ctx.plays.first(format!("{}\ncase {id}", p.via_key()));
     let (sec, c) = (ctx.security.clone(), ctx.clone());
     let (name, ip) = (p.audit_name(), ip.to_string());
     let (notes, exports, custody) = blocking(move || {

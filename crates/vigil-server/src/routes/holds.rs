@@ -25,12 +25,6 @@ pub struct NewHold {
     note: String,
 }
 
-fn store(ctx: &AppState) -> Result<std::sync::Arc<vigil_store::Store>, ApiError> {
-    ctx.store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("no recordings in this server"))
-}
-
 fn shown(m: &vigil_store::Mark) -> Value {
     json!({
         "id": m.id,
@@ -46,7 +40,7 @@ pub async fn list(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<Json<Value>> {
-    let store = store(&ctx)?;
+    let store = super::store_of(&ctx)?;
     let holds = blocking(move || Ok(store.holds()?)).await?;
     let shown: Vec<Value> = holds
         .iter()
@@ -75,7 +69,7 @@ pub async fn add(
     if !p.sees(&req.camera) || !ctx.camera_names().contains(&req.camera) {
         return Err(ApiError::not_found(format!("no camera {:?}", req.camera)));
     }
-    let store = store(&ctx)?;
+    let store = super::store_of(&ctx)?;
     let sec = ctx.security.clone();
     let (who, ip) = (p.audit_name(), ip.to_string());
     let id = blocking(move || {
@@ -96,7 +90,7 @@ pub async fn release(
     Extension(ip): Extension<ClientIp>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Response> {
-    let store = store(&ctx)?;
+    let store = super::store_of(&ctx)?;
     let sec = ctx.security.clone();
     let (who, ip) = (p.audit_name(), ip.to_string());
     blocking(move || {

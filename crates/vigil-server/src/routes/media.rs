@@ -216,10 +216,7 @@ pub async fn playback(
         crate::approvals::ApprovalAction::Playback,
     )
     .await?;
-    let store = ctx
-        .store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let store = super::store_of(&ctx)?;
     let cam = camera.clone();
     let export = blocking(move || Ok(store.reader()?.export(&cam, "main", from, to)?)).await?;
     let len = export.file.len();
@@ -237,13 +234,9 @@ pub async fn playback(
     };
     // Every playback is audited, whatever its range; the repeated range requests of one player (same
     // session or token, camera and time range) within a few minutes are one entry.
-    let who = match &p.via {
-        Via::Session { hash, .. } => format!("session {hash}"),
-        Via::Token { id } => format!("token {id}"),
-    };
     if ctx
         .plays
-        .first(format!("{who}\n{camera}\n{}\n{}", q.start, q.end))
+        .first(format!("{}\n{camera}\n{}\n{}", p.via_key(), q.start, q.end))
     {
         let sec = ctx.security.clone();
         let (name, ip, detail) = (
@@ -341,10 +334,7 @@ pub async fn export_start(
         crate::approvals::ApprovalAction::Export,
     )
     .await?;
-    let store = ctx
-        .store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("no recordings in this server"))?;
+    let store = super::store_of(&ctx)?;
     let case = match req.case_id {
         None => None,
         Some(id) => {

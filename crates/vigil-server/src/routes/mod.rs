@@ -420,3 +420,12 @@ async fn gate(
     }
     Ok(principal)
 }
+
+/// The recording store, or 404 when this server records nothing.
+pub(crate) fn store_of(
+    ctx: &crate::context::AppState,
+) -> Result<std::sync::Arc<vigil_store::Store>, crate::error::ApiError> {
+    ctx.store
+        .clone()
+        .ok_or_else(|| crate::error::ApiError::not_found("no recordings in this server"))
+}

@@ -13,15 +13,9 @@ use vigil_store::RetentionLimits;
 /// Largest maximum accepted (100 years).
 const MAX_DAYS: u32 = 36_500;
 
-fn store(ctx: &AppState) -> Result<std::sync::Arc<vigil_store::Store>, ApiError> {
-    ctx.store
-        .clone()
-        .ok_or_else(|| ApiError::not_found("no recordings in this server"))
-}
-
 /// GET /api/retention.
 pub async fn get_limits(State(ctx): State<AppState>) -> ApiResult<Json<Value>> {
-    let limits = store(&ctx)?.retention_limits();
+    let limits = super::store_of(&ctx)?.retention_limits();
     Ok(Json(json!({ "limits": limits })))
 }
 
@@ -39,7 +33,7 @@ pub async fn set_limits(
             "each maximum is 1 to {MAX_DAYS} days, or null for none"
         )));
     }
-    let store = store(&ctx)?;
+    let store = super::store_of(&ctx)?;
     let sec = ctx.security.clone();
     let (who, ip) = (p.audit_name(), ip.to_string());
     blocking(move || {

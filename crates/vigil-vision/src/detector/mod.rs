@@ -386,7 +386,7 @@ fn build_session(
     Ok((builder.commit_from_memory(bytes).map_err(load_err)?, device))
 }
 
-fn check_image(image: &BgrImage) -> Result<(), DetectorError> {
+pub(crate) fn check_image(image: &BgrImage) -> Result<(), DetectorError> {
     if image.width() == 0 || image.height() == 0 {
         return Err(DetectorError::EmptyImage {
             width: image.width(),
