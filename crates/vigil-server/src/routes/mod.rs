@@ -200,7 +200,7 @@ pub fn router(ctx: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn(refuse_large_bodies));
+        .layer(middleware::from_fn(read_body_first));
     for (name, value) in headers {
         r = r.layer(SetResponseHeaderLayer::if_not_present(
             name,
@@ -210,10 +210,23 @@ pub fn router(ctx: AppState) -> Router {
     r.with_state(ctx)
 }
 
-/// Refuses a request whose declared body is over [`MAX_BODY`] before reading any of it (a client that
-/// sent `Expect: 100-continue` gets the 413 instead of a `100 Continue`). Bodies without a length are
-/// cut at the same limit when read.
-async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+/// Reads every request body whole before any route sees the request, and refuses one over
+/// [`MAX_BODY`] (413; a client that sent `Expect: 100-continue` gets it instead of a `100 Continue`).
+///
+/// Handlers and the authorization gate may answer without looking at the body (a refused login, a path
+/// that does not parse, a body that is not JSON). Had the body not been read, the connection would
+/// close after the answer, under a client that is still sending it or about to reuse the connection
+/// for its next request. Read here, every answer leaves a keep-alive connection usable. A body that
+/// stops coming is cut by the connection's idle timeout.
+async fn read_body_first(req: Request, next: Next) -> Response {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request bodies are limited to {MAX_BODY} bytes"),
+        )
+        .into_response()
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -226,14 +239,18 @@ async fn refuse_large_bodies(req: Request, next: Next) -> Response {
         if !expects && n <= DRAIN_LIMIT as u64 {
             let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
         }
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("request bodies are limited to {MAX_BODY} bytes"),
-        )
-        .into_response();
+        return too_large();
     }
-    next.run(req).await
+    let has_body = declared.is_some_and(|n| n > 0)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => too_large(),
+    }
 }
 
 /// Unknown paths: the web UI's `index.html` for a browser navigating to one of its own pages (a GET
@@ -308,10 +325,8 @@ async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Prin
     blocking(move || sec.token(&token)).await
 }
 
-/// The one authorization gate in front of every route. A refused request's body is read (bounded by
-/// [`MAX_BODY`]) before the answer goes out: a client that sent it on a keep-alive connection then
-/// reads the 401/403/404 and can go on using the connection, instead of finding it closed under its
-/// next request.
+/// The one authorization gate in front of every route (the body has been read by [`read_body_first`],
+/// so a refusal leaves the connection usable).
 async fn authorize(
     State((ctx, spec)): State<(AppState, &'static RouteSpec)>,
     req: Request,
@@ -332,10 +347,7 @@ async fn authorize(
             parts.extensions.insert(principal);
             next.run(Request::from_parts(parts, body)).await
         }
-        Err(refusal) => {
-            let _ = axum::body::to_bytes(body, MAX_BODY).await;
-            refusal
-        }
+        Err(refusal) => refusal,
     }
 }
 

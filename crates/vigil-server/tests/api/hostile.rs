@@ -308,3 +308,59 @@ fn a_refused_request_with_a_body_leaves_the_connection_usable() {
         assert_eq!(r.status, 200, "round {round}");
     }
 }
+
+/// A handler that refuses a request before reading its body (a path that does not parse, a body that is
+/// not JSON) still leaves the connection usable when the body arrives late, in a second packet: the
+/// server reads the whole (bounded) body before any route sees the request. Without that, the answer
+/// went out and the connection closed under the client's next request ("EOF occurred in violation of
+/// protocol", seen from schemathesis on a loaded CI machine).
+#[test]
+fn a_body_arriving_after_an_early_refusal_leaves_the_connection_usable() {
+    use common::net::{read_keep_alive, tls_config, tls_from};
+    use tokio::io::AsyncWriteExt;
+    let (s, admin) = TestServer::with_admin(Setup::default());
+    let addr = s.server.as_ref().unwrap().addr();
+    let config = tls_config(&s.dir.path().join("tls/cert.pem"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let auth = format!(
+        "Cookie: vigil_session={}\r\nX-CSRF-Token: {}\r\n",
+        admin.cookie, admin.csrf
+    );
+    let body = format!("{{\"text\": \"{}\"}}", "n".repeat(30_000));
+    let cases = [
+        ("/api/cases/not-a-number/notes", "application/json", 400),
+        ("/api/cases", "text/plain", 415),
+    ];
+    rt.block_on(async {
+        let mut conn = tls_from(common::net::lo(1), addr, &config).await.unwrap();
+        for round in 0..3 {
+            for (path, content_type, want) in cases {
+                let head = format!(
+                    "POST {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: {content_type}\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let (first, rest) = body.as_bytes().split_at(100);
+                conn.write_all(head.as_bytes()).await.unwrap();
+                conn.write_all(first).await.unwrap();
+                conn.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                conn.write_all(rest).await.unwrap();
+                conn.flush().await.unwrap();
+                let status = read_keep_alive(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}, {path}: {e}"));
+                assert_eq!(status, want, "round {round}, {path}");
+            }
+            let me = format!("GET /api/me HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n");
+            conn.write_all(me.as_bytes()).await.unwrap();
+            let status = read_keep_alive(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the connection was closed: {e}"));
+            assert_eq!(status, 200, "round {round}");
+        }
+    });
+}

@@ -133,6 +133,15 @@ where
 {
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
+    read_keep_alive(s).await
+}
+
+/// Reads one response off a keep-alive connection (by its `Content-Length`) and returns its status,
+/// leaving the connection open for the next request.
+pub async fn read_keep_alive<S>(s: &mut S) -> std::io::Result<u16>
+where
+    S: AsyncRead + Unpin,
+{
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
