@@ -126,6 +126,14 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Footage under an evidence hold cannot be erased.
+    #[error(
+        "footage of {camera} in that range is under an evidence hold: release the hold first (nothing was erased)"
+    )]
+    FootageHeld {
+        /// The camera.
+        camera: String,
+    },
     /// An event under an evidence hold cannot be deleted.
     #[error("event {id} is under an evidence hold; release the hold first")]
     EventHeld {
@@ -172,6 +180,21 @@ pub enum StoreError {
     /// MP4 assembly or parsing failed.
     #[error(transparent)]
     Mp4(#[from] vigil_mp4::Mp4Error),
+    /// Recordings that fail their integrity check where a change would re-seal them (encrypting a
+    /// plain store re-links its chains): refused, since re-sealing would hide the problem.
+    #[error(
+        "the recordings of {camera}/{stream} fail their integrity check (`vigil verify recordings`), so \
+         nothing was changed: re-sealing them would hide it: {}",
+        problems.join("; ")
+    )]
+    TamperedChain {
+        /// Camera.
+        camera: String,
+        /// Stream.
+        stream: String,
+        /// Each problem: its kind, the segment's file (or number) and what is wrong.
+        problems: Vec<String>,
+    },
     /// Encryption or decryption of recordings failed.
     #[error("encryption: {0}")]
     Crypto(String),

@@ -47,6 +47,7 @@
 mod alerts;
 mod config;
 mod crypt;
+mod encrypt_existing;
 mod erasure;
 mod error;
 mod events;
@@ -72,6 +73,7 @@ pub use config::{
     CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,
 };
 pub use crypt::rewrap_segment_keys;
+pub use encrypt_existing::{EncryptProgress, EncryptReport};
 pub use erasure::{ErasedSegment, ErasureReport};
 pub use error::StoreError;
 pub use events::{

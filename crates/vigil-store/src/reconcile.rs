@@ -62,6 +62,11 @@ pub struct ReconcileReport {
     pub offline_dirs: Vec<String>,
     /// Segments whose length and checksum were verified.
     pub verified: usize,
+    /// Encrypted copies of an interrupted `vigil keys encrypt` put in place (their rows were committed).
+    pub encryptions_finished: Vec<PathBuf>,
+    /// Encrypted copies of an interrupted `vigil keys encrypt` deleted (their rows were not committed;
+    /// the plain originals stay).
+    pub encryptions_undone: Vec<PathBuf>,
 }
 
 impl ReconcileReport {
@@ -72,6 +77,8 @@ impl ReconcileReport {
             && self.missing.is_empty()
             && self.damaged.is_empty()
             && self.offline_dirs.is_empty()
+            && self.encryptions_finished.is_empty()
+            && self.encryptions_undone.is_empty()
     }
 }
 
@@ -89,6 +96,14 @@ impl fmt::Display for ReconcileReport {
         )?;
         if !self.offline_dirs.is_empty() {
             write!(f, ", offline: {}", self.offline_dirs.join(", "))?;
+        }
+        if !self.encryptions_finished.is_empty() || !self.encryptions_undone.is_empty() {
+            write!(
+                f,
+                ", interrupted encryption: {} segment(s) finished, {} copies removed",
+                self.encryptions_finished.len(),
+                self.encryptions_undone.len()
+            )?;
         }
         for p in self
             .damaged
@@ -148,6 +163,10 @@ pub(crate) fn reconcile(inner: &Inner) -> Result<ReconcileReport, StoreError> {
                 .map_err(&e)?;
             report.garbage_collected += garbage.len();
         }
+
+        // Copies of an interrupted `vigil keys encrypt`: in place or gone before rows are checked
+        // (recording.md R19).
+        crate::encrypt_existing::finish_interrupted(inner, dir, &mut report)?;
 
         // Index rows of this directory.
         let mut rows: HashMap<String, Row> = {

@@ -416,96 +416,162 @@ fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 /// Reads a segment file and keeps its longest valid prefix. Errors mean the file is not a readable
 /// Vigil segment at all (no valid header or init segment).
 pub(crate) fn recover(path: &Path) -> Result<Recovered, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut crc = crc32fast::Hasher::new();
-    let mut sha = Sha256::new();
-    let mut pos = 0u64;
-    // The init region: ftyp, uuid header, moov, each read whole.
-    let mut header = None;
-    let mut sample_entry = None;
-    for expected in [b"ftyp", b"uuid", b"moov"] {
-        let head = read_at(&file, pos, 16.min((file_len - pos) as usize))
-            .map_err(|e| format!("reading box at byte {pos}: {e}"))?;
-        let h = read_box_header(&head)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("file ends inside the init region at byte {pos}"))?;
-        if &h.fourcc != expected {
-            return Err(format!(
-                "expected '{}' at byte {pos}, found '{}'",
-                String::from_utf8_lossy(expected),
-                h.name()
-            ));
-        }
-        let size = h.size.ok_or("init box without size")?;
-        if size > 1 << 20 || pos + size > file_len {
-            return Err(format!(
-                "'{}' box of {size} bytes does not fit the file",
-                h.name()
-            ));
-        }
-        let b = read_at(&file, pos, size as usize).map_err(|e| e.to_string())?;
-        let body = &b[h.header_len as usize..];
-        match expected {
-            b"uuid" => header = Some(SegmentHeader::from_box_body(body)?),
-            b"moov" => {
-                let entry = fragment::sample_entry_from_moov(&path.display().to_string(), body)
-                    .map_err(|e| e.to_string())?;
-                vigil_mp4::codec::video_params_from_sample_entry(&entry)
-                    .map_err(|e| e.to_string())?;
-                sample_entry = Some(entry);
+    let mut r = SegmentReading::open(path)?;
+    while r.next_fragment().is_some() {}
+    Ok(r.finish())
+}
+
+/// A segment file read fragment by fragment, as [`recover`] reads it (also by the migration to
+/// encryption at rest, which re-writes each fragment as it reads it: one pass, hashed as read).
+pub(crate) struct SegmentReading {
+    file: File,
+    what: String,
+    pub header: SegmentHeader,
+    pub sample_entry: Vec<u8>,
+    file_len: u64,
+    trailer_len: u64,
+    pos: u64,
+    crc: crc32fast::Hasher,
+    sha: Sha256,
+    index: FrameIndex,
+    media: u64,
+}
+
+impl SegmentReading {
+    /// Opens `path` and reads its init region (ftyp, header box, moov); errors mean it is not a
+    /// readable Vigil segment.
+    pub(crate) fn open(path: &Path) -> Result<Self, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+        let mut crc = crc32fast::Hasher::new();
+        let mut sha = Sha256::new();
+        let mut pos = 0u64;
+        // The init region: ftyp, uuid header, moov, each read whole.
+        let mut header = None;
+        let mut sample_entry = None;
+        for expected in [b"ftyp", b"uuid", b"moov"] {
+            let head = read_at(&file, pos, 16.min((file_len - pos) as usize))
+                .map_err(|e| format!("reading box at byte {pos}: {e}"))?;
+            let h = read_box_header(&head)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("file ends inside the init region at byte {pos}"))?;
+            if &h.fourcc != expected {
+                return Err(format!(
+                    "expected '{}' at byte {pos}, found '{}'",
+                    String::from_utf8_lossy(expected),
+                    h.name()
+                ));
             }
-            _ => {}
+            let size = h.size.ok_or("init box without size")?;
+            if size > 1 << 20 || pos + size > file_len {
+                return Err(format!(
+                    "'{}' box of {size} bytes does not fit the file",
+                    h.name()
+                ));
+            }
+            let b = read_at(&file, pos, size as usize).map_err(|e| e.to_string())?;
+            let body = &b[h.header_len as usize..];
+            match expected {
+                b"uuid" => header = Some(SegmentHeader::from_box_body(body)?),
+                b"moov" => {
+                    let entry = fragment::sample_entry_from_moov(&path.display().to_string(), body)
+                        .map_err(|e| e.to_string())?;
+                    vigil_mp4::codec::video_params_from_sample_entry(&entry)
+                        .map_err(|e| e.to_string())?;
+                    sample_entry = Some(entry);
+                }
+                _ => {}
+            }
+            crc.update(&b);
+            sha.update(&b);
+            pos += size;
         }
-        crc.update(&b);
-        sha.update(&b);
-        pos += size;
+        let (Some(header), Some(sample_entry)) = (header, sample_entry) else {
+            return Err("init region incomplete".into());
+        };
+        let trailer_len = if header.key_id.is_some() {
+            ENC_TRAILER_LEN
+        } else {
+            CRC_BOX_LEN
+        };
+        Ok(Self {
+            file,
+            what: path.display().to_string(),
+            header,
+            sample_entry,
+            file_len,
+            trailer_len,
+            pos,
+            crc,
+            sha,
+            index: FrameIndex::default(),
+            media: 0,
+        })
     }
-    let (Some(header), Some(sample_entry)) = (header, sample_entry) else {
-        return Err("init region incomplete".into());
-    };
-    let mut index = FrameIndex::default();
-    let mut media = 0u64;
-    let what = path.display().to_string();
-    // Fragments: accept each one whose moof, mdat and checksum box are complete and agree.
-    let trailer_len = if header.key_id.is_some() {
-        ENC_TRAILER_LEN
-    } else {
-        CRC_BOX_LEN
-    };
-    while let Some(frag) = read_fragment(&file, &what, pos, file_len, media, trailer_len) {
-        crc.update(&frag.bytes);
-        sha.update(&frag.bytes);
-        index.fragments.push(FragmentEntry {
+
+    /// The next fragment whose moof, mdat and checksum box are complete and agree, accounted for;
+    /// `None` at the end of the valid prefix.
+    pub(crate) fn next_fragment(&mut self) -> Option<ReadFragment> {
+        let frag = read_fragment(
+            &self.file,
+            &self.what,
+            self.pos,
+            self.file_len,
+            self.media,
+            self.trailer_len,
+        )?;
+        self.crc.update(&frag.bytes);
+        self.sha.update(&frag.bytes);
+        self.index.fragments.push(FragmentEntry {
             data_offset: frag.data_offset,
             frames: frag.samples.len() as u32,
         });
         for s in &frag.samples {
-            index.frames.push(FrameEntry {
+            self.index.frames.push(FrameEntry {
                 duration: s.duration,
                 size: s.size,
                 is_key: s.is_key,
                 composition_offset: s.composition_offset,
             });
-            media += u64::from(s.duration);
+            self.media += u64::from(s.duration);
         }
-        pos += frag.bytes.len() as u64;
+        self.pos += frag.bytes.len() as u64;
+        Some(frag)
     }
-    Ok(Recovered {
-        header,
-        sample_entry,
-        index,
-        valid_len: pos,
-        file_len,
-        checksum: crc.finalize(),
-        sha256: sha.finalize().into(),
-    })
+
+    /// What was read: the valid prefix up to the last fragment returned.
+    pub(crate) fn finish(self) -> Recovered {
+        Recovered {
+            header: self.header,
+            sample_entry: self.sample_entry,
+            index: self.index,
+            valid_len: self.pos,
+            file_len: self.file_len,
+            checksum: self.crc.finalize(),
+            sha256: self.sha.finalize().into(),
+        }
+    }
 }
 
-struct ReadFragment {
+/// A fragment as stored: moof, mdat and trailer box.
+pub(crate) struct ReadFragment {
     bytes: Vec<u8>,
-    samples: Vec<FragmentSample>,
+    /// Its frames.
+    pub samples: Vec<FragmentSample>,
     data_offset: u64,
+    trailer_len: u64,
+}
+
+impl ReadFragment {
+    /// The frame data as stored (the mdat payload).
+    pub(crate) fn data(&self) -> &[u8] {
+        let start = self.bytes.len() as u64 - self.trailer_len - self.data_len();
+        &self.bytes[start as usize..self.bytes.len() - self.trailer_len as usize]
+    }
+
+    fn data_len(&self) -> u64 {
+        self.samples.iter().map(|s| u64::from(s.size)).sum()
+    }
 }
 
 /// Reads the fragment at `pos`; `None` when it is incomplete or inconsistent (the end of the valid data).
@@ -561,6 +627,7 @@ fn read_fragment(
         bytes,
         samples: parsed.samples,
         data_offset: parsed.data_offset,
+        trailer_len,
     })
 }
 

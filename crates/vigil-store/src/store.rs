@@ -75,6 +75,8 @@ pub(crate) struct Inner {
 pub struct Store {
     inner: Arc<Inner>,
     retention: Option<RetentionThread>,
+    /// Segments of an interrupted `vigil keys encrypt` that reconciliation finished at open.
+    resumed_encryptions: usize,
 }
 
 /// The key store set on a store, if any.
@@ -231,7 +233,14 @@ impl Store {
             .config
             .background_retention
             .then(|| RetentionThread::spawn(inner.clone()));
-        Ok((Store { inner, retention }, report))
+        Ok((
+            Store {
+                inner,
+                retention,
+                resumed_encryptions: report.encryptions_finished.len(),
+            },
+            report,
+        ))
     }
 
     /// Starts recording a camera's stream (e.g. `"main"`). Creates the camera and stream in the index
@@ -294,6 +303,11 @@ impl Store {
 
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
+    }
+
+    /// Segments of an interrupted `vigil keys encrypt` that reconciliation finished when it opened.
+    pub(crate) fn resumed_encryptions(&self) -> usize {
+        self.resumed_encryptions
     }
 
     /// Stops background retention; recorders keep working until closed.

@@ -316,3 +316,270 @@ fn a_full_disk_during_rotation_loses_nothing() {
     assert!(exports(root) == before);
     assert_eq!(*keys(root).site_key().unwrap().public(), site);
 }
+
+// ---- `vigil keys encrypt`: a store recorded without encryption, encrypted in place (R19) ----
+
+/// Records `frames` frames of "gate" unencrypted, chain heads signed with the site key (13 segments for
+/// 754 frames, heads signed at the first segment and at close).
+fn record_plain_signed(root: &Path, frames: usize) {
+    let (store, _) = Store::open(config(root)).unwrap();
+    store.set_site_key(Arc::new(keys(root).site_key().unwrap()));
+    let rec = store.recorder("gate", "main").unwrap();
+    Camera::new(car().unwrap(), T0_MICROS).feed(&rec, frames);
+    assert_eq!(rec.close().frames_written as usize, frames);
+    store.close();
+}
+
+/// Runs the migration as `vigil keys encrypt` does (with `[storage] encrypt` off: it works whatever the
+/// setting), stopping after `stop_after` segments when given.
+fn encrypt_store(
+    root: &Path,
+    stop_after: Option<u64>,
+) -> (
+    Result<vigil_store::EncryptReport, vigil_store::StoreError>,
+    vigil_store::ReconcileReport,
+) {
+    use std::ops::ControlFlow;
+    let (store, opened) = Store::open(config(root)).unwrap();
+    let keys = keys(root);
+    let site = keys.site_key().unwrap();
+    let report = store.encrypt_existing(&keys, &site, &mut |p| match p {
+        vigil_store::EncryptProgress::Segment { done, .. } if Some(*done) == stop_after => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    store.close();
+    (report, opened)
+}
+
+/// `vigil verify recordings`: the problems found, and the segments checked.
+fn verify(root: &Path) -> (Vec<String>, u64) {
+    let key = keys(root).site_key().unwrap();
+    let r = vigil_store::verify_recordings(
+        &root.join("db/index.db"),
+        &vigil_store::VerifyScope::default(),
+        Some(key.public()),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(r.unsigned, 0, "every link covered by a signed head");
+    let problems = r
+        .problems
+        .iter()
+        .map(|p| format!("{} {:?} {}", p.fault.as_str(), p.seq, p.detail))
+        .collect();
+    (problems, r.segments)
+}
+
+/// The segment files of `root`, oldest first, and the stray files beside them.
+fn segment_files(root: &Path) -> (Vec<std::path::PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut stray = Vec::new();
+    for e in std::fs::read_dir(root.join("dir1")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".mp4") {
+            files.push(p);
+        } else if name != ".vigil-dir" {
+            stray.push(name);
+        }
+    }
+    files.sort();
+    (files, stray)
+}
+
+fn key_rows(root: &Path) -> i64 {
+    rusqlite::Connection::open(root.join("db/index.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM segment_keys", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_plain_store_is_encrypted_in_place_frame_for_frame_and_verifies() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    record_plain_signed(root, 377 * 2);
+    let before = exports(root);
+    let windows = frame_windows();
+    let dir = root.join("dir1");
+    assert!(!files_with_frames(&dir, &windows).is_empty());
+    assert_eq!(verify(root), (vec![], 13));
+
+    let (report, _) = encrypt_store(root, None);
+    let report = report.unwrap();
+    assert_eq!(
+        (report.encrypted, report.already_encrypted, report.stopped),
+        (13, 0, false),
+        "{report:?}"
+    );
+    assert!(report.skipped.is_empty() && report.resumed == 0);
+    assert!(report.bytes_after > report.bytes_before);
+    assert_eq!(
+        report.heads_resigned, 2,
+        "the first segment's head and the newest"
+    );
+    assert_eq!(key_rows(root), 13);
+    // (a) no 32-byte window of any coded frame in any file, nothing left beside them.
+    let leaked = files_with_frames(&dir, &windows);
+    assert!(leaked.is_empty(), "frame bytes in the clear in {leaked:?}");
+    assert_eq!(segment_files(root).1, Vec::<String>::new());
+    // (b) exports and fragmented playback byte for byte as before; every frame decodes.
+    let after = exports(root);
+    assert!(after.0 == before.0, "the export changed");
+    assert!(after.1 == before.1, "fragmented playback changed");
+    let out = root.join("export.mp4");
+    std::fs::write(&out, &after.0).unwrap();
+    assert_eq!(frame_md5s(&out).len(), 377 * 2);
+    // (c) the re-linked chains verify with their re-signed heads.
+    assert_eq!(verify(root), (vec![], 13));
+    // Every file matches its row at start-up, checksums included (and recovers without its key).
+    let (store, opened) = Store::open(StoreConfig {
+        verify: vigil_store::VerifyLevel::Full,
+        ..config(root)
+    })
+    .unwrap();
+    store.close();
+    assert!(opened.is_clean(), "{opened}");
+    assert_eq!(opened.verified, 13);
+    // (d) a second run has nothing to do.
+    let (again, _) = encrypt_store(root, None);
+    let again = again.unwrap();
+    assert_eq!(
+        (
+            again.encrypted,
+            again.already_encrypted,
+            again.heads_resigned
+        ),
+        (0, 13, 0)
+    );
+    assert_eq!(verify(root), (vec![], 13));
+    assert!(exports(root) == before);
+}
+
+#[test]
+fn an_interrupted_encryption_resumes_and_loses_nothing() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    record_plain_signed(root, 377 * 2);
+    let before = exports(root);
+    let (files, _) = segment_files(root);
+    assert_eq!(files.len(), 13);
+
+    // Stopped after three segments: a store half plain, half encrypted, whole.
+    let (report, _) = encrypt_store(root, Some(3));
+    let report = report.unwrap();
+    assert_eq!(
+        (report.encrypted, report.stopped, report.remaining),
+        (3, true, 10)
+    );
+    assert_eq!(key_rows(root), 3);
+    assert_eq!(verify(root), (vec![], 13));
+    assert!(
+        exports(root) == before,
+        "a half-encrypted store exports differently"
+    );
+
+    // Killed after the fourth segment's batch committed, before its copy was renamed into place: the
+    // row describes `<name>.encrypting`, the plain original is still at `<name>`.
+    let plain4 = std::fs::read(&files[3]).unwrap();
+    let (report, _) = encrypt_store(root, Some(1));
+    assert_eq!(report.unwrap().encrypted, 1);
+    let copy4 = std::path::PathBuf::from(format!("{}.encrypting", files[3].display()));
+    std::fs::rename(&files[3], &copy4).unwrap();
+    std::fs::write(&files[3], &plain4).unwrap();
+    // Killed while writing the fifth segment's copy: a torn copy, nothing committed.
+    let copy5 = std::path::PathBuf::from(format!("{}.encrypting", files[4].display()));
+    std::fs::write(&copy5, &std::fs::read(&files[0]).unwrap()[..5000]).unwrap();
+
+    // The store opens (start-up finishes the fourth, drops the fifth's copy), plays and verifies.
+    let (store, opened) = Store::open(config(root)).unwrap();
+    store.close();
+    assert_eq!(opened.encryptions_finished, vec![files[3].clone()]);
+    assert_eq!(opened.encryptions_undone, vec![copy5.clone()]);
+    assert!(opened.damaged.is_empty(), "{opened}");
+    assert_eq!(segment_files(root).1, Vec::<String>::new());
+    assert_eq!(verify(root), (vec![], 13));
+    assert!(
+        exports(root) == before,
+        "an interrupted run changed what exports"
+    );
+
+    // Both kinds of leftover again, then the command itself resumes them and finishes.
+    let plain5 = std::fs::read(&files[4]).unwrap();
+    let (report, _) = encrypt_store(root, Some(1));
+    assert_eq!(report.unwrap().encrypted, 1);
+    std::fs::rename(&files[4], &copy5).unwrap();
+    std::fs::write(&files[4], &plain5).unwrap();
+    let copy6 = std::path::PathBuf::from(format!("{}.encrypting", files[5].display()));
+    std::fs::write(&copy6, b"torn").unwrap();
+    let (report, opened) = encrypt_store(root, None);
+    let report = report.unwrap();
+    assert_eq!(opened.encryptions_finished, vec![files[4].clone()]);
+    assert_eq!(opened.encryptions_undone, vec![copy6]);
+    assert_eq!(
+        (report.encrypted, report.already_encrypted, report.resumed),
+        (8, 5, 1),
+        "{report:?}"
+    );
+    assert_eq!(key_rows(root), 13);
+    assert_eq!(segment_files(root).1, Vec::<String>::new());
+    let leaked = files_with_frames(&root.join("dir1"), &frame_windows());
+    assert!(leaked.is_empty(), "frame bytes in the clear in {leaked:?}");
+    assert_eq!(verify(root), (vec![], 13));
+    assert!(
+        exports(root) == before,
+        "the resumed migration changed what exports"
+    );
+}
+
+#[test]
+fn a_tampered_store_is_refused_naming_the_segment() {
+    if car().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    record_plain_signed(root, 377);
+    let (files, _) = segment_files(root);
+    let bytes_of = |files: &[std::path::PathBuf]| -> Vec<Vec<u8>> {
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    };
+    let original = bytes_of(&files);
+
+    // A byte of video changed in the third segment: refused, naming its file, nothing changed.
+    let mut edited = original[2].clone();
+    let n = edited.len();
+    edited[n - 100] ^= 0x55;
+    std::fs::write(&files[2], &edited).unwrap();
+    let (report, _) = encrypt_store(root, None);
+    let err = report.unwrap_err().to_string();
+    let name = files[2].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains("file-edited") && err.contains(&name), "{err}");
+    assert_eq!(key_rows(root), 0);
+    assert_eq!(segment_files(root).1, Vec::<String>::new());
+    let mut now = original.clone();
+    now[2] = edited;
+    assert!(bytes_of(&files) == now, "a refused run changed a file");
+
+    // An index row edited (the second segment made longer): refused too.
+    std::fs::write(&files[2], &original[2]).unwrap();
+    let db = rusqlite::Connection::open(root.join("db/index.db")).unwrap();
+    db.execute(
+        "UPDATE segments SET duration_90k = duration_90k + 9000 WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    let (report, _) = encrypt_store(root, None);
+    let err = report.unwrap_err().to_string();
+    assert!(err.contains("row-edited"), "{err}");
+    assert_eq!(key_rows(root), 0);
+    assert!(bytes_of(&files) == original);
+}

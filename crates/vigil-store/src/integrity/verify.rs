@@ -107,9 +107,10 @@ pub struct IntegrityReport {
     pub problems: Vec<IntegrityProblem>,
 }
 
-struct Row {
-    seq: i64,
-    prev_seq: Option<i64>,
+/// A segment row with what its link covers.
+pub(crate) struct Row {
+    pub(crate) seq: i64,
+    pub(crate) prev_seq: Option<i64>,
     dir_id: i64,
     file_name: String,
     start_90k: i64,
@@ -122,13 +123,14 @@ struct Row {
     recovered: bool,
     reordered: bool,
     sha256: Option<Vec<u8>>,
-    chain: Option<[u8; 32]>,
+    pub(crate) chain: Option<[u8; 32]>,
     frame_index: Vec<u8>,
     sample_entry: Vec<u8>,
 }
 
 impl Row {
-    fn link_after(&self, stream_id: i64, prev: &[u8; 32]) -> [u8; 32] {
+    /// Its link after the link `prev`.
+    pub(crate) fn link_after(&self, stream_id: i64, prev: &[u8; 32]) -> [u8; 32] {
         link(
             prev,
             &LinkFields {
@@ -154,7 +156,7 @@ impl Row {
 }
 
 /// A stream's chain entry: a kept segment or one removed on purpose.
-enum Entry {
+pub(crate) enum Entry {
     Row(Box<Row>),
     Removed {
         chain: Option<[u8; 32]>,
@@ -531,7 +533,7 @@ pub(crate) const REASON_RETENTION: &str = "retention";
 
 /// The stream's rows and removal records: those overlapping `[from, to)`, plus the entries just before
 /// and after them (the links of the range need them).
-fn load_entries(
+pub(crate) fn load_entries(
     conn: &Connection,
     stream_id: i64,
     from: i64,
@@ -600,7 +602,7 @@ fn load_entries(
 }
 
 /// The stored link of `seq` (kept or removed on purpose): `None` when neither table has it.
-fn lookup_chain(
+pub(crate) fn lookup_chain(
     conn: &Connection,
     stream_id: i64,
     seq: i64,

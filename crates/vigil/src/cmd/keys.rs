@@ -3,11 +3,17 @@
 //! - `vigil keys show`: where the master key comes from, its id, the site key's fingerprint and how
 //!   every key file is held;
 //! - `vigil keys rotate`: rewraps every data key under a new master key, then retires the old one
-//!   (resumable; `vigil run` may keep recording meanwhile).
+//!   (resumable; `vigil run` may keep recording meanwhile);
+//! - `vigil keys encrypt`: encrypts the segments recorded without encryption at rest, in place
+//!   (resumable; `vigil run` must be stopped).
 
 use crate::cmd::user::DataArgs;
-use anyhow::Context;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use vigil_keys::{KeyStore, MasterSource};
+use vigil_store::{EncryptProgress, Store};
 
 /// `vigil keys` subcommands.
 #[derive(clap::Subcommand)]
@@ -25,6 +31,13 @@ pub enum KeysCommand {
         /// `command:CMD` (then point `[keys] master` at it).
         #[arg(long)]
         new_master: Option<String>,
+    },
+    /// Encrypt the recordings made without encryption at rest, in place (resumable; stop `vigil run`
+    /// first).
+    Encrypt {
+        /// Vigil's configuration file.
+        #[arg(long, short, default_value = "vigil.toml", env = "VIGIL_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -126,7 +139,127 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        KeysCommand::Encrypt { config } => encrypt(&config),
     }
+}
+
+/// `vigil keys encrypt`: every plain segment encrypted under its own key, chains re-linked and their
+/// signed heads signed again (`vigil_store::Store::encrypt_existing`), audited as `storage.encrypt`.
+fn encrypt(path: &Path) -> anyhow::Result<()> {
+    let config = crate::cmd::config::load_or_report(path)?;
+    let mut store_config = config
+        .store_config()
+        .with_context(|| format!("{}: no [storage] section, so no recordings", path.display()))?;
+    if Store::in_use(&store_config.db) {
+        bail!(
+            "`vigil run` is recording into {}: stop it first (encrypting rewrites the files it serves), \
+             then run this again",
+            store_config.db.display()
+        );
+    }
+    let encrypt_on = store_config.encrypt;
+    // Nothing but the migration touches the store meanwhile.
+    store_config.background_retention = false;
+    let keys = open_key_store(&config)?;
+    let site = keys.site_key().context("the site signing key")?;
+    let (store, opened) = Store::open(store_config).context("opening the recording store")?;
+    if !opened.encryptions_finished.is_empty() || !opened.encryptions_undone.is_empty() {
+        println!(
+            "an interrupted run is resumed: {} segment(s) it had committed put in place, {} unfinished \
+             copies removed",
+            opened.encryptions_finished.len(),
+            opened.encryptions_undone.len()
+        );
+    }
+    let bar = ProgressBar::new(0);
+    let style = |template: &str| {
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+    };
+    bar.set_style(style(
+        "verifying first {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ));
+    let mut encrypting = false;
+    let result = store.encrypt_existing(&keys, &site, &mut |p| {
+        match *p {
+            EncryptProgress::Verifying { hashed, total } => {
+                bar.set_length(total);
+                bar.set_position(hashed);
+            }
+            EncryptProgress::Segment {
+                done,
+                total,
+                bytes_done,
+                bytes_total,
+                ..
+            } => {
+                if !encrypting {
+                    encrypting = true;
+                    bar.set_style(style(
+                        "encrypting {bar:40} {msg} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    ));
+                    bar.reset_eta();
+                }
+                bar.set_message(format!("{done}/{total} segments"));
+                bar.set_length(bytes_total);
+                bar.set_position(bytes_done);
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    bar.finish_and_clear();
+    store.close();
+    let report = result.context("encrypting the recordings")?;
+    let data = crate::cmd::user::DataArgs {
+        data: Some(config.data_dir.clone()),
+        config: path.to_path_buf(),
+    };
+    let detail = serde_json::json!({
+        "encrypted": report.encrypted,
+        "bytes": report.bytes_before,
+        "already_encrypted": report.already_encrypted,
+        "resumed": report.resumed,
+        "skipped": report.skipped.len(),
+        "heads_resigned": report.heads_resigned,
+    })
+    .to_string();
+    let entry = crate::cmd::user::open(&data)?.audit(
+        &crate::cmd::user::who(),
+        "local",
+        "storage.encrypt",
+        "recordings",
+        &detail,
+    )?;
+    if report.encrypted == 0 && report.resumed == 0 {
+        println!(
+            "nothing to encrypt: {} segment(s) are encrypted already; audit entry {entry}",
+            report.already_encrypted
+        );
+    } else {
+        println!(
+            "encrypted {} segment(s), {:.1} MB ({:.1} MB now); {} were encrypted already{}; {} signed \
+             chain head(s) signed again; audit entry {entry}",
+            report.encrypted,
+            report.bytes_before as f64 / 1e6,
+            report.bytes_after as f64 / 1e6,
+            report.already_encrypted,
+            if report.resumed > 0 {
+                format!(", {} finished from an interrupted run", report.resumed)
+            } else {
+                String::new()
+            },
+            report.heads_resigned
+        );
+    }
+    for s in &report.skipped {
+        println!("  left plain: {}: {}", s.file.display(), s.reason);
+    }
+    if !encrypt_on {
+        println!(
+            "[storage] encrypt is false in {}: set it to true, or new recordings are written in the clear",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Opens the key store of a configuration (`data_dir/keys`, `[keys] master`), the error naming both.
