@@ -14,6 +14,7 @@ const PAGES = [
   { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
   { path: '/users', label: 'Users', roles: ['admin'] },
   { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
+  { path: '/privacy', label: 'Privacy', roles: ['auditor'] },
   { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
   { path: '/account', label: 'Account', roles: ['admin', 'operator', 'viewer', 'auditor'] },
 ];
@@ -29,6 +30,8 @@ const ROUTES = [
   [/^\/cases\/(\d+)$/, () => import('./views/cases.js'), true],
   [/^\/users$/, () => import('./views/users.js'), true],
   [/^\/audit$/, () => import('./views/audit.js'), true],
+  [/^\/privacy$/, () => import('./views/privacy.js'), true],
+  [/^\/privacy\/erasures\/(\d+)$/, () => import('./views/privacy.js'), true],
   [/^\/system$/, () => import('./views/system.js'), true],
   [/^\/account$/, () => import('./views/account.js'), true],
 ];

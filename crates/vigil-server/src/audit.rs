@@ -282,6 +282,40 @@ impl Security {
         }
     }
 
+    /// The entry `id`, if there is one.
+    pub fn audit_entry(&self, id: i64) -> Result<Option<AuditEntry>, ServerError> {
+        let db = self.db();
+        let mut q = db
+            .prepare_cached(
+                "SELECT id, at_ms, user, ip, action, target, detail FROM audit WHERE id = ?1",
+            )
+            .map_err(self.e())?;
+        match q.query_row([id], entry_row) {
+            Ok(e) => Ok(Some(e)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.e()(e)),
+        }
+    }
+
+    /// The entries of one action, newest first, at most `limit`.
+    pub fn audit_entries_of(
+        &self,
+        action: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, ServerError> {
+        let db = self.db();
+        let mut q = db
+            .prepare_cached(
+                "SELECT id, at_ms, user, ip, action, target, detail FROM audit
+                 WHERE action = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(self.e())?;
+        q.query_map(params![action, limit.clamp(1, 1000) as i64], entry_row)
+            .map_err(self.e())?
+            .collect::<Result<_, _>>()
+            .map_err(self.e())
+    }
+
     /// Entries newest first, with ids below `before` (all when `None`), at most `limit`.
     pub fn audit_entries(
         &self,
@@ -334,6 +368,7 @@ pub const CAMERA_ACTIONS: &[&str] = &[
     "recording.play",
     "export.create",
     "export.download",
+    "footage.erase",
 ];
 
 pub(crate) fn decode_hash(text: &str) -> Option<[u8; 32]> {

@@ -167,6 +167,9 @@ impl From<vigil_store::StoreError> for ApiError {
                 "nothing recorded in that range",
             ),
             E::EmptyRange { .. } | E::BadQuery(_) => ApiError::bad_request(e.to_string()),
+            E::FootageHeld { .. } | E::EventHeld { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "held", e.to_string())
+            }
             _ => ApiError::internal(e),
         }
     }

@@ -170,6 +170,31 @@ pub mod s {
     pub fn created_id() -> Value {
         json!({"type": "object", "required": ["id"], "properties": {"id": int_id()}})
     }
+    /// POST /api/erasures body.
+    pub fn new_erasure() -> Value {
+        json!({"type": "object", "required": ["camera", "start", "end", "reason"],
+               "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
+                              "reason": {"type": "string", "minLength": 1, "maxLength": 200}}})
+    }
+    /// An erasure: its audit entry and report (times in RFC 3339 UTC).
+    pub fn erasure() -> Value {
+        let time = json!({"type": "string"});
+        let segment = json!({"type": "object", "required": ["start", "end", "bytes", "file"],
+            "properties": {"start": time, "end": time, "bytes": {"type": "integer"}, "file": {"type": "string"}}});
+        json!({"type": "object", "required": ["id", "at", "by", "camera", "report"],
+               "properties": {"id": int_id(), "at": {"type": "integer"}, "by": {"type": "string"},
+                              "camera": {"type": "string"},
+                              "report": {"type": "object", "properties": {
+                                  "from": time, "to": time,
+                                  "erased": {"type": ["array", "null"], "items": time},
+                                  "segments": {"type": "array", "items": segment},
+                                  "bytes": {"type": "integer"}, "events": {"type": "integer"},
+                                  "snapshots": {"type": "integer"}, "reason": {"type": "string"}}}}})
+    }
+    /// `{erasures: [...]}`.
+    pub fn erasure_list() -> Value {
+        json!({"type": "object", "required": ["erasures"], "properties": {"erasures": {"type": "array", "items": erasure()}}})
+    }
     /// Retention maximums.
     pub fn retention_limits() -> Value {
         let days = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 36500});

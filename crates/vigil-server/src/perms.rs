@@ -8,7 +8,7 @@
 //! | `export` | yes | yes | with the user's `export` flag | - | yes |
 //! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
 //! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | never |
-//! | `privacy` (retention maximums) | - | - | - | yes | never |
+//! | `privacy` (retention maximums, erasures) | - | - | - | yes | never |
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |

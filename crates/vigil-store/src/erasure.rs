@@ -1,5 +1,6 @@
 //! Erasure requests: the footage of a camera over a time range deleted on request (a person's right to
-//! erasure), whole segments at a time, with a report of exactly what went.
+//! erasure), whole segments at a time, with the camera's events in the range and their snapshots, and a
+//! report of exactly what went.
 //!
 //! Segments are the unit: one that overlaps the range goes whole, so the report gives the range really
 //! erased (it may start before and end after the one asked for, by at most a segment). Footage under an
@@ -44,6 +45,10 @@ pub struct ErasureReport {
     pub segments: Vec<ErasedSegment>,
     /// Bytes erased.
     pub bytes: u64,
+    /// Events of the camera in the range deleted, with their snapshots and footage marks.
+    pub events: usize,
+    /// Snapshot files deleted.
+    pub snapshots: usize,
     /// Why (recorded in the integrity chain).
     pub reason: String,
 }
@@ -70,7 +75,7 @@ impl Store {
         let inner = self.inner();
         let e = db_err(&inner.db_path);
         let _retention = crate::alerts::lock(&inner.retention_lock);
-        let rows = {
+        let (camera_id, rows) = {
             let conn = inner.db();
             let camera_id: Option<i64> = conn
                 .query_row("SELECT id FROM cameras WHERE name = ?1", [camera], |r| {
@@ -99,12 +104,11 @@ impl Store {
                 .iter()
                 .any(|(v, s, end)| holds.iter().any(|m| m.covers(v, *s, *end)))
             {
-                return Err(StoreError::Config(format!(
-                    "footage of {camera} in that range is under an evidence hold: release the hold \
-                     first (nothing was erased)"
-                )));
+                return Err(StoreError::FootageHeld {
+                    camera: camera.to_string(),
+                });
             }
-            rows
+            (camera_id, rows)
         };
         let segments: Vec<ErasedSegment> = rows
             .iter()
@@ -122,10 +126,15 @@ impl Store {
         let victims: Vec<_> = rows.into_iter().map(|(v, _, _)| v).collect();
         let recorded = format!("{REASON_ERASURE}: {}", reason.trim());
         let (_, bytes) = inner.delete_segments(&victims, &recorded)?;
+        // Events go over the requested range and whatever more the whole segments took.
+        let (lo, hi) = erased.map_or((from, to), |(a, b)| (a.min(from), b.max(to)));
+        let (events, snapshots) =
+            inner.erase_events(camera_id, lo.0.div_euclid(90), hi.0.div_euclid(90))?;
         tracing::warn!(
             camera,
             segments = victims.len(),
             bytes,
+            events,
             reason,
             "footage erased on request"
         );
@@ -135,7 +144,32 @@ impl Store {
             erased,
             segments,
             bytes,
+            events,
+            snapshots,
             reason: reason.trim().to_string(),
+        })
+    }
+}
+
+impl ErasureReport {
+    /// The report as the audit log keeps it (`footage.erase` entries, written by `vigil erase` and the
+    /// API alike): times in RFC 3339 UTC, every segment erased, the events and snapshots deleted.
+    pub fn audit_detail(&self) -> serde_json::Value {
+        use crate::evidence::rfc3339;
+        serde_json::json!({
+            "from": rfc3339(self.requested.0),
+            "to": rfc3339(self.requested.1),
+            "erased": self.erased.map(|(a, b)| [rfc3339(a), rfc3339(b)]),
+            "segments": self.segments.iter().map(|s| serde_json::json!({
+                "start": rfc3339(s.start),
+                "end": rfc3339(s.end),
+                "bytes": s.bytes,
+                "file": s.file,
+            })).collect::<Vec<_>>(),
+            "bytes": self.bytes,
+            "events": self.events,
+            "snapshots": self.snapshots,
+            "reason": self.reason,
         })
     }
 }

@@ -3,6 +3,8 @@
 //! tampering is named, and what the store deletes on purpose is not.
 
 mod common;
+#[path = "event_helpers/mod.rs"]
+mod event_helpers;
 
 use common::*;
 use std::path::Path;
@@ -342,7 +344,46 @@ fn erasure_deletes_whole_segments_reports_them_and_verifies() {
     // From the middle of segment 2 to the middle of segment 4: 2, 3 and 4 go, whole.
     let from = Time90k(s2.start.0 + s2.duration.0 / 2);
     let to = Time90k(s4.start.0 + s4.duration.0 / 2);
+    // Events of the camera: one inside the range with its snapshot files, one before it, one of
+    // another camera at the same time. Only the first goes, files and all.
+    let ms = |t: Time90k| t.0 / 90;
+    let phase = vigil_core::EventPhase::End;
+    let inside = event_helpers::event(1, "gate", ms(s3.start), phase);
+    let before_range = event_helpers::event(2, "gate", ms(seg(0).start) + 100, phase);
+    let other_camera = event_helpers::event(3, "porch", ms(s3.start), phase);
+    for e in [&inside, &before_range, &other_camera] {
+        store.record_event(e).unwrap();
+    }
+    let snapshot_files = event_helpers::snapshot_pair(1).map(|(full, crop)| {
+        store.save_snapshot(inside.id, &full, Some(&crop)).unwrap();
+        let reader = store.event_reader().unwrap();
+        [
+            reader
+                .snapshot_path(inside.id, vigil_store::SnapshotKind::Full)
+                .unwrap(),
+            reader
+                .snapshot_path(inside.id, vigil_store::SnapshotKind::Crop)
+                .unwrap(),
+        ]
+    });
     let report = store.erase("gate", from, to, "request 42").unwrap();
+    assert_eq!(report.events, 1, "{report:?}");
+    let events = store.event_reader().unwrap();
+    assert!(
+        events.get(inside.id).is_err(),
+        "the event in the range stayed"
+    );
+    assert!(events.get(before_range.id).is_ok() && events.get(other_camera.id).is_ok());
+    if let Some(files) = snapshot_files {
+        assert_eq!(report.snapshots, 2);
+        for f in files {
+            assert!(!f.exists(), "{} stayed", f.display());
+        }
+    }
+    let detail = report.audit_detail();
+    assert_eq!(detail["events"], 1);
+    assert_eq!(detail["segments"].as_array().map(Vec::len), Some(3));
+    assert_eq!(detail["reason"], "request 42");
     assert_eq!(report.segments.len(), 3, "{report:?}");
     assert_eq!(
         report.erased,

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod approvals;
 pub mod auth;
 pub mod cases;
+pub mod erasures;
 pub mod events;
 pub mod extract;
 pub mod holds;
@@ -241,14 +242,17 @@ async fn read_body_first(req: Request, next: Next) -> Response {
         }
         return too_large();
     }
-    let has_body = declared.is_some_and(|n| n > 0)
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let has_body =
+        declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     if !has_body {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
         Err(_) => too_large(),
     }
 }

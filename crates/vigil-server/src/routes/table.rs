@@ -2,8 +2,8 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, events, holds, media,
-    retention, system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, erasures, events, holds,
+    media, retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -309,6 +309,39 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 204,
         response: Body::Empty,
         handler: || post(holds::release),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/erasures",
+        access: Perm(P::Privacy),
+        summary: "Every erasure request carried out, newest first, with its report (the auditor only)",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::erasure_list),
+        handler: || get(erasures::list),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/erasures",
+        access: Perm(P::Privacy),
+        summary: "Erase a camera's footage over a range, with its events and snapshots there (the auditor only; refused under an evidence hold; audited as footage.erase)",
+        params: &[],
+        request: Some(s::new_erasure),
+        status: 200,
+        response: Body::Json(s::erasure),
+        handler: || post(erasures::create),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/erasures/{id}",
+        access: Perm(P::Privacy),
+        summary: "One erasure's report, to print or keep (id: its audit entry)",
+        params: &[ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::erasure),
+        handler: || get(erasures::show),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod authz;
 mod cases;
+mod erasures;
 mod exhaustion;
 mod extensions;
 mod holds;

@@ -123,6 +123,53 @@ impl Store {
 }
 
 impl Inner {
+    /// Deletes the events of `camera_id` that overlap `[from_ms, to_ms)`, with their snapshots and
+    /// footage marks (an erasure request), except those under an evidence hold. Returns the events
+    /// deleted and the snapshot files deleted.
+    pub(crate) fn erase_events(
+        &self,
+        camera_id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<(usize, usize), StoreError> {
+        let e = db_err(&self.db_path);
+        let timing = Timing::of(self);
+        let victims: Vec<Victim> = {
+            let conn = self.db();
+            let holds = holds(&conn).map_err(&e)?;
+            let mut q = conn
+                .prepare_cached(
+                    "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot
+                     FROM events
+                     WHERE camera_id = ?1 AND start_ms < ?3 AND COALESCE(end_ms, last_ms) >= ?2",
+                )
+                .map_err(&e)?;
+            let rows = q
+                .query_map(params![camera_id, from_ms, to_ms], |r| {
+                    Ok((
+                        Victim {
+                            id: r.get(0)?,
+                            camera_id: r.get(1)?,
+                            kind: r.get(2)?,
+                            start_ms: r.get(3)?,
+                            mark_id: r.get(5)?,
+                            snapshot: r.get(6)?,
+                        },
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .map_err(&e)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&e)?;
+            rows.into_iter()
+                .filter(|(v, end)| !is_held(&holds, &timing, v.camera_id, v.start_ms, *end))
+                .map(|(v, _)| v)
+                .collect()
+        };
+        let files = self.delete_events(&victims)?;
+        Ok((victims.len(), files))
+    }
+
     /// The background thread's call: event retention when a minute has passed since the last pass.
     pub(crate) fn event_retention_if_due(&self) -> Result<usize, StoreError> {
         {

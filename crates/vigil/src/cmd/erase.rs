@@ -56,15 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         data: Some(config.data_dir.clone()),
         config: args.config.clone(),
     };
-    let detail = serde_json::json!({
-        "from": vigil_store::evidence::rfc3339(from),
-        "to": vigil_store::evidence::rfc3339(to),
-        "erased": report.erased.map(|(a, b)| [vigil_store::evidence::rfc3339(a), vigil_store::evidence::rfc3339(b)]),
-        "segments": report.segments.len(),
-        "bytes": report.bytes,
-        "reason": report.reason,
-    })
-    .to_string();
+    let detail = report.audit_detail().to_string();
     let entry = crate::cmd::user::open(&data)?.audit(
         &crate::cmd::user::who(),
         "local",
@@ -84,14 +76,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.reason
     );
     match report.erased {
-        None => println!("nothing was recorded in that range: nothing erased"),
+        None => println!(
+            "no footage was recorded in that range; {} event(s) with {} snapshot file(s) erased",
+            report.events, report.snapshots
+        ),
         Some((a, b)) => {
             println!(
-                "erased {} segment(s), {:.1} MB, whole segments from {} to {}:",
+                "erased {} segment(s), {:.1} MB, whole segments from {} to {}, and {} event(s) with {} snapshot file(s):",
                 report.segments.len(),
                 report.bytes as f64 / 1e6,
                 format_time(a),
-                format_time(b)
+                format_time(b),
+                report.events,
+                report.snapshots
             );
             for s in &report.segments {
                 println!(

@@ -318,6 +318,14 @@ try {
   await page.click('form.grid-form button[type=submit]');
   await page.waitForSelector('table.data tbody tr:has-text("guard")');
   await shot(page, 'users-added');
+  // An auditor, for the privacy page (step 10).
+  await page.fill('form.grid-form input[name=username]', 'audrey');
+  await page.fill('form.grid-form input[name=password]', 'auditors passphrase 1234');
+  await page.selectOption('form.grid-form select[name=role]', 'auditor');
+  await page.fill('form.grid-form input[name=cameras]', '');
+  await page.uncheck('form.grid-form input[name=playback]');
+  await page.click('form.grid-form button[type=submit]');
+  await page.waitForSelector('table.data tbody tr:has-text("audrey")');
   const audit = await page.evaluate(async () => (await (await fetch('/api/audit?limit=200')).json()).entries);
   const liveViews = audit.filter((e) => /live/.test(e.action) && e.user === 'chief');
   log(`audit: ${audit.length} entries, ${liveViews.length} live views by ${USER}`);
@@ -338,6 +346,36 @@ try {
   const me = await page.evaluate(async () => (await fetch('/api/me')).status);
   if (me !== 401) throw new Error(`/api/me after logout answered ${me}`);
   await shot(page, 'logged-out');
+
+  // 10. The auditor erases the camera's footage so far (an erasure request) from the Privacy page,
+  // after a confirmation, and gets the printable report: the segments, bytes and events that went.
+  await page.fill('input[name=username]', 'audrey');
+  await page.fill('input[name=password]', 'auditors passphrase 1234');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#nav a[href="#/privacy"]');
+  await page.click('#nav a[href="#/privacy"]');
+  await page.waitForFunction(() => document.querySelector('form.inline select[name=camera]')?.options.length > 0);
+  await page.selectOption('form.inline select[name=camera]', camera);
+  await page.$eval('form.inline', (f) => {
+    const local = (ms) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000); return d.toISOString().slice(0, 19); };
+    f.querySelector('input[name=from]').value = local(Date.now() - 30 * 60000);
+    f.querySelector('input[name=to]').value = local(Date.now() - 10000);
+  });
+  await page.fill('form.inline input[name=reason]', 'GDPR request 14');
+  page.once('dialog', (d) => d.accept());
+  await page.click('form.inline button:has-text("Erase")');
+  await page.waitForSelector('text=Erasure report');
+  const report = await page.$$eval('table.kv tr', (rows) => Object.fromEntries(rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent])));
+  log(`erasure report: ${JSON.stringify(report)}`);
+  if (!(Number(report.Segments) > 0) || report.Reason !== 'GDPR request 14') throw new Error(`erasure report ${JSON.stringify(report)}`);
+  await shot(page, 'erasure-report');
+  await page.emulateMedia({ media: 'print' });
+  if (await page.isVisible('#topbar') || await page.isVisible('button:has-text("Print")')) throw new Error('the navigation or buttons would print');
+  await shot(page, 'erasure-report-print');
+  await page.emulateMedia({ media: 'screen' });
+  await page.goto(`${url}/#/privacy`);
+  await page.waitForSelector('td:has-text("GDPR request 14")');
+  log('erasure: carried out by the auditor, reported, listed');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   if (csp.length) throw new Error(`Content-Security-Policy violations: ${csp.join('; ')}`);
   log('no Content-Security-Policy violation');

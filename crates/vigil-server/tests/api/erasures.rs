@@ -1,0 +1,213 @@
+//! Erasure requests over the API: the auditor alone erases, the footage and the events in the range go
+//! (snapshots with them), evidence holds refuse it, every erasure is audited with a report the auditor
+//! can list and print, and requests racing over the same range never fail the server or erase twice.
+
+use crate::common;
+use common::{Auth, CAM_A, CAM_B, Setup, TestServer};
+use serde_json::{Value, json};
+
+fn runs(s: &TestServer, who: &Auth, camera: &str) -> Vec<Value> {
+    let url = format!(
+        "/api/cameras/{camera}/recordings?start={}&end={}",
+        common::T0_MS - 60_000,
+        common::T0_MS + 600_000
+    );
+    let r = s.call("GET", &url, who, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    v.as_array()
+        .or_else(|| v["runs"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_auditor_erases_footage_and_events_with_a_report_and_holds_refuse_it() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    if !s.recorded {
+        eprintln!("SKIP the_auditor_erases_footage_and_events...: the shared footage is absent");
+        return;
+    }
+    let audrey = Auth::Session(s.user(&admin, "audrey", "auditor", json!({})));
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let admin = Auth::Session(admin);
+    let t0 = common::T0_MS;
+    let body = |cam: &str, start: i64, end: i64| json!({"camera": cam, "start": start, "end": end, "reason": "request 7 (GDPR art. 17)"});
+    // Nobody but the auditor, not even an admin.
+    for who in [&admin, &olga] {
+        let r = s.call(
+            "POST",
+            "/api/erasures",
+            who,
+            Some(body(CAM_A, t0, t0 + 3000)),
+        );
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(s.call("GET", "/api/erasures", who, None).status, 403);
+    }
+    for bad in [
+        body(CAM_A, t0 + 3000, t0),
+        json!({"camera": CAM_A, "start": t0, "end": t0 + 1, "reason": " "}),
+        json!({"camera": CAM_A, "start": t0, "end": t0 + 1, "reason": "x", "all": true}),
+    ] {
+        let r = s.call("POST", "/api/erasures", &audrey, Some(bad.clone()));
+        assert!(matches!(r.status, 400 | 422), "{bad}: {}", r.text());
+    }
+    let r = s.call(
+        "POST",
+        "/api/erasures",
+        &audrey,
+        Some(body("nowhere", t0, t0 + 1)),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    let before = runs(&s, &admin, CAM_A);
+    assert!(!before.is_empty(), "nothing recorded for {CAM_A}");
+    let events_before = s
+        .call("GET", &format!("/api/events?camera={CAM_A}"), &admin, None)
+        .json();
+    let count = |v: &Value| {
+        v.as_array()
+            .or_else(|| v["events"].as_array())
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(count(&events_before), 2, "{events_before}");
+
+    // A hold on the first second: refused, nothing erased.
+    let hold = s.call(
+        "POST",
+        "/api/holds",
+        &admin,
+        Some(json!({"camera": CAM_A, "start": t0, "end": t0 + 1000, "note": "case 12"})),
+    );
+    assert_eq!(hold.status, 201, "{}", hold.text());
+    let r = s.call(
+        "POST",
+        "/api/erasures",
+        &audrey,
+        Some(body(CAM_A, t0, t0 + 3000)),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("evidence hold"), "{}", r.text());
+    assert_eq!(
+        runs(&s, &admin, CAM_A),
+        before,
+        "a refused erasure erased something"
+    );
+    let id = hold.json()["id"].as_i64().unwrap();
+    let r = s.call("POST", &format!("/api/holds/{id}/release"), &admin, None);
+    assert_eq!(r.status, 204);
+
+    // Erased: the first segment (4 s) whole, and both events of the camera in it.
+    let r = s.call(
+        "POST",
+        "/api/erasures",
+        &audrey,
+        Some(body(CAM_A, t0, t0 + 3000)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let erasure = r.json();
+    let report = &erasure["report"];
+    assert_eq!(erasure["by"], "audrey");
+    assert_eq!(erasure["camera"], CAM_A);
+    assert_eq!(
+        report["segments"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(report["events"], 2, "{report}");
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(report["reason"], "request 7 (GDPR art. 17)");
+    let after = runs(&s, &admin, CAM_A);
+    assert_ne!(after, before, "the footage is still listed");
+    let events_after = s
+        .call("GET", &format!("/api/events?camera={CAM_A}"), &admin, None)
+        .json();
+    assert_eq!(count(&events_after), 0, "{events_after}");
+    // The other camera is untouched.
+    assert!(!runs(&s, &admin, CAM_B).is_empty());
+    let other = s
+        .call("GET", &format!("/api/events?camera={CAM_B}"), &admin, None)
+        .json();
+    assert_eq!(count(&other), 2);
+
+    // Listed, shown alone, and in the audit log as footage.erase.
+    let list = s.call("GET", "/api/erasures", &audrey, None).json();
+    let listed = list["erasures"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0], erasure);
+    let id = erasure["id"].as_i64().unwrap();
+    let one = s.call("GET", &format!("/api/erasures/{id}"), &audrey, None);
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json(), erasure);
+    // An audit entry that is not an erasure is not one.
+    let r = s.call("GET", &format!("/api/erasures/{}", id - 1), &audrey, None);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let log = s.call("GET", "/api/audit?limit=1000", &audrey, None).json();
+    let entry = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "footage.erase")
+        .cloned()
+        .expect("audited");
+    assert_eq!(entry["id"], id);
+    assert_eq!(entry["target"], CAM_A);
+}
+
+#[test]
+fn erasures_racing_over_one_range_erase_each_segment_once() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    if !s.recorded {
+        eprintln!("SKIP erasures_racing_over_one_range...: the shared footage is absent");
+        return;
+    }
+    let audrey = s.user(&admin, "audrey", "auditor", json!({}));
+    let t0 = common::T0_MS;
+    let results: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (s, audrey) = (&s, audrey.clone());
+                scope.spawn(move || {
+                    let end = t0 + 6000 + 500 * i;
+                    let r = s.call(
+                        "POST",
+                        "/api/erasures",
+                        &Auth::Session(audrey),
+                        Some(json!({"camera": CAM_B, "start": t0, "end": end, "reason": format!("race {i}")})),
+                    );
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut files = Vec::new();
+    for (status, v) in &results {
+        assert_eq!(*status, 200, "{v}");
+        for seg in v["report"]["segments"].as_array().unwrap() {
+            files.push(seg["file"].as_str().unwrap().to_string());
+        }
+    }
+    let n = files.len();
+    files.sort();
+    files.dedup();
+    assert_eq!(
+        files.len(),
+        n,
+        "a segment was reported erased twice: {results:?}"
+    );
+    assert_eq!(
+        n, 2,
+        "segments 0 and 1 (0-8 s) erased once in all: {results:?}"
+    );
+    let listed = s
+        .call("GET", "/api/erasures", &Auth::Session(audrey), None)
+        .json();
+    assert_eq!(listed["erasures"].as_array().map(Vec::len), Some(8));
+}
