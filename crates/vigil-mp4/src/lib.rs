@@ -20,6 +20,7 @@ mod boxes;
 pub mod codec;
 mod error;
 pub mod fragment;
+pub mod fragmented_frames;
 pub mod h26x;
 pub mod live;
 pub mod live_hub;

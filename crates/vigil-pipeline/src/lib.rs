@@ -24,6 +24,7 @@
 mod analyzer;
 mod config;
 mod file;
+pub mod filtered_playback;
 pub mod live;
 pub mod masked_live;
 mod pool;

@@ -250,3 +250,87 @@ fn the_masked_live_view_decoded_by_ffmpeg_is_black_in_the_mask() {
         "the picture outside the mask is there"
     );
 }
+
+/// Playback of a masked camera, with the viewer's watermark: the recording (classroom: H.264 with
+/// B-frames) re-encoded into a fragmented MP4, written a fragment at a time. Decoded by FFmpeg it has every
+/// frame at its own time, black in the mask, the watermark burned in, and the rest of the picture.
+#[test]
+fn filtered_playback_keeps_every_frame_and_time_masked_and_watermarked() {
+    let clip = shared().join("footage/intel/classroom.mp4");
+    if !clip.is_file() {
+        eprintln!("SKIP: {} not found (../shared absent)", clip.display());
+        return;
+    }
+    let video = vigil_media::demux::demux_file(&clip).expect("demux");
+    let pts = |x, y| Point::new(x, y);
+    let mask = PrivacyMask {
+        name: "right".into(),
+        polygon: Polygon::new(vec![
+            pts(0.5, 0.0),
+            pts(1.0, 0.0),
+            pts(1.0, 1.0),
+            pts(0.5, 1.0),
+        ])
+        .expect("polygon"),
+    };
+    let mut bytes = Vec::new();
+    let mut writes = 0;
+    let done = vigil_pipeline::filtered_playback::reencode_to_fmp4(
+        video.frames.iter().cloned().map(Ok),
+        &[mask],
+        Some("alice 2026-12-06T23:00:00"),
+        &mut |chunk| {
+            writes += 1;
+            bytes.extend_from_slice(chunk);
+            Ok(())
+        },
+    )
+    .expect("re-encoded");
+    assert_eq!(done.frames as usize, video.frames.len());
+    assert_eq!(done.bytes as usize, bytes.len());
+    assert!(writes >= 3, "written in {writes} pieces: not progressive");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("playback.mp4");
+    std::fs::write(&path, &bytes).expect("write");
+    let frames = decode(&path);
+    assert_eq!(frames.len(), video.frames.len(), "frames decoded");
+    let mut want: Vec<i64> = video.frames.iter().map(|f| f.pts.0).collect();
+    want.sort_unstable();
+    let first = want[0];
+    let got: Vec<i64> = frames.iter().map(|(p, _)| *p).collect();
+    let base = got[0];
+    let shifted: Vec<i64> = want.iter().map(|p| p - first).collect();
+    let got: Vec<i64> = got.iter().map(|p| p - base).collect();
+    assert_eq!(got, shifted, "presentation times kept");
+    // The plain picture, for comparison.
+    let plain = decode(&clip);
+    for ((_, img), (_, orig)) in frames.iter().zip(&plain) {
+        let (w, h) = (img.width(), img.height());
+        // Inside the mask (away from the watermark in the bottom-right corner): black.
+        for y in (0..h / 2).step_by(7) {
+            for x in (w / 2 + 2..w).step_by(7) {
+                let [b, g, r] = img.get(x, y);
+                assert!(
+                    b.max(g).max(r) < 24,
+                    "pixel {x},{y} = {b},{g},{r} in the mask"
+                );
+            }
+        }
+        // The watermark: the top-left corner differs from the recording there.
+        let mut changed = 0;
+        for y in 0..h / 12 {
+            for x in 0..w / 4 {
+                let (a, o) = (img.get(x, y), orig.get(x, y));
+                changed += usize::from((0..3).any(|c| a[c].abs_diff(o[c]) > 60));
+            }
+        }
+        assert!(changed > 50, "no watermark: {changed} pixels changed");
+        // The left half otherwise close to the recording.
+        let [b, g, r] = img.get(w / 4, h * 2 / 3);
+        let [ob, og, or] = orig.get(w / 4, h * 2 / 3);
+        assert!(
+            b.abs_diff(ob).max(g.abs_diff(og)).max(r.abs_diff(or)) < 40,
+            "outside the mask the picture changed"
+        );
+    }
+}

@@ -538,12 +538,27 @@ impl PrivacyPolicy {
             faces: redacted && self.redact.faces,
             plates: redacted && self.redact.plates,
             masks: true,
-            watermark: self.watermark.then(|| {
-                let now = Time90k(vigil_core::time::now_unix_ms().saturating_mul(90));
-                let stamp = vigil_store::evidence::rfc3339(now);
-                format!("{who} {}", stamp.get(..19).unwrap_or(&stamp))
-            }),
+            watermark: self.watermark_of(who),
         }
+    }
+
+    /// What a playback by `who` does: privacy masks, and the watermark when configured (faces and plates
+    /// are for exports: a viewer allowed to play recordings sees them).
+    pub fn for_playback(&self, who: &str) -> Redaction {
+        Redaction {
+            masks: true,
+            watermark: self.watermark_of(who),
+            ..Redaction::default()
+        }
+    }
+
+    /// `who` and the time now (UTC), when watermarks are on.
+    fn watermark_of(&self, who: &str) -> Option<String> {
+        self.watermark.then(|| {
+            let now = Time90k(vigil_core::time::now_unix_ms().saturating_mul(90));
+            let stamp = vigil_store::evidence::rfc3339(now);
+            format!("{who} {} UTC", stamp.get(..19).unwrap_or(&stamp))
+        })
     }
 }
 

@@ -20,6 +20,17 @@ pub trait ExportFilter: Send + Sync {
         output: &Path,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RedactionReport, String>;
+
+    /// Playback: re-encodes the recorded `frames` of `camera` (decode order) with the masks and the
+    /// watermark of `what` (faces and plates are for exports), handing a fragmented MP4 to `out` a piece
+    /// at a time as it is made. Returns the frames written.
+    fn stream(
+        &self,
+        camera: &str,
+        what: &Redaction,
+        frames: &mut dyn Iterator<Item = Result<vigil_core::EncodedFrame, String>>,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, String>;
 }
 
 /// Applies `filter` to the export at `path` in place: the changed copy (written beside it as

@@ -82,6 +82,27 @@ impl ExportFilter for ConfigRedactor {
             .redact_file(input, output, what, masks, progress)
             .map_err(|e| e.to_string())
     }
+
+    fn stream(
+        &self,
+        camera: &str,
+        what: &Redaction,
+        frames: &mut dyn Iterator<Item = Result<vigil_core::EncodedFrame, String>>,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, String> {
+        let masks = match (what.masks, self.masks.get(camera)) {
+            (true, Some(m)) => m.as_slice(),
+            _ => &[],
+        };
+        vigil_pipeline::filtered_playback::reencode_to_fmp4(
+            frames,
+            masks,
+            what.watermark.as_deref(),
+            out,
+        )
+        .map(|done| done.frames)
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// The server's export policy from `[privacy]`.

@@ -431,3 +431,148 @@ fn a_redacted_evidence_export_has_no_face_left_and_masks_black() {
         );
     }
 }
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The viewer's watermark in playback, over HTTPS from a real `vigil run`: the recording comes back
+/// re-encoded (a fragmented MP4 streamed as it is made, no byte ranges) with the name and time burned in,
+/// and FFmpeg decodes every frame of it. Re-encodings are one per core: with every core held by a viewer
+/// who stopped reading, the next one is told `busy` (503, Retry-After), and once they go the server plays
+/// again.
+#[test]
+fn playback_is_watermarked_and_reencodings_are_bounded_by_the_cores() {
+    let Some(video) = footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = support::free_port();
+    let config = format!(
+        "data_dir = {data:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n[analysis]\nenabled = false\n\n\
+         [storage]\nsegment_seconds = 4\n\n[privacy]\nwatermark = true\n\n\
+         [[camera]]\nname = \"yard\"\nmain = \"file://{video}\"\nroles = [\"record\"]\n",
+        data = data.display().to_string(),
+        video = video.display(),
+    );
+    let path = tmp.path().join("vigil.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut vigil = Vigil::spawn(&path, port, None);
+    let admin = support::first_admin(&mut vigil, &data);
+    let url = vigil.url();
+    let started = now_ms();
+    // Some footage first: 12 s recorded (three segments closed).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (start, end) = loop {
+        let mut r = admin
+            .agent
+            .get(&format!(
+                "{url}/api/cameras/yard/recordings?start={}&end={}",
+                started - 60_000,
+                now_ms()
+            ))
+            .header("cookie", &admin.cookie)
+            .call()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        let runs = v
+            .as_array()
+            .or_else(|| v["runs"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(run) = runs.first()
+            && run["end"].as_i64().unwrap_or(0) - run["start"].as_i64().unwrap_or(0) >= 12_000
+        {
+            break (run["start"].as_i64().unwrap(), run["end"].as_i64().unwrap());
+        }
+        assert!(Instant::now() < deadline, "nothing recorded: {v}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let play = format!("{url}/api/cameras/yard/playback.mp4?start={start}&end={end}");
+    let get = || {
+        admin
+            .agent
+            .get(&play)
+            .header("cookie", &admin.cookie)
+            .call()
+            .unwrap()
+    };
+    let mut r = get();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()
+            .get("accept-ranges")
+            .and_then(|v| v.to_str().ok()),
+        Some("none")
+    );
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    let file = tmp.path().join("playback.mp4");
+    std::fs::write(&file, &bytes).unwrap();
+    let mut src = vigil_media::VideoSource::open(&file).unwrap();
+    let mut conv = vigil_media::convert::Converter::new();
+    let (mut frames, mut marked) = (0, 0);
+    while let Some(f) = src.next_frame().unwrap() {
+        frames += 1;
+        let img = f.bgr(&mut conv, f.width(), f.height()).unwrap();
+        // The watermark: white letters on a dark grey (40) box in the top-left corner (grey sky there).
+        let (mut dark, mut light) = (0, 0);
+        for y in 0..img.height() / 16 {
+            for x in 0..img.width() / 3 {
+                let [b, g, r] = img.get(x, y);
+                let v = b.max(g).max(r);
+                dark += usize::from(v < 60);
+                light += usize::from(b.min(g).min(r) > 180);
+            }
+        }
+        if frames == 1 {
+            println!("first frame: {dark} dark and {light} light pixels in the corner");
+        }
+        marked += usize::from(dark > 200 && light > 30);
+    }
+    let want = (end - start) as f64 / 1000.0 * 12.5;
+    assert!(
+        frames as f64 >= want * 0.9,
+        "{frames} frames decoded of about {want:.0}"
+    );
+    assert_eq!(marked, frames, "frames without the watermark");
+
+    // Every core re-encoding for a viewer who does not read: the next is told to come back.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let held: Vec<_> = (0..cores).map(|_| get()).collect();
+    assert!(held.iter().all(|r| r.status().as_u16() == 200));
+    let busy = get();
+    assert_eq!(busy.status().as_u16(), 503);
+    assert_eq!(
+        busy.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    drop(busy);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = get();
+        if r.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cores were not given back after the viewers left: {}",
+            r.status()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(vigil.stop(), "{}", vigil.dump());
+}

@@ -12,34 +12,12 @@ use support::{Vigil, free_port};
 
 /// Sets up the first admin, logs in and exports the first seconds recorded; returns the export's id.
 fn export_something(vigil: &mut Vigil, data: &Path) -> String {
-    let token = vigil.setup_token();
-    vigil.wait_listening();
-    let a = support::https_agent(&std::fs::read(data.join("tls/cert.pem")).unwrap());
+    let support::AdminSession {
+        agent: a,
+        cookie,
+        csrf,
+    } = support::first_admin(vigil, data);
     let url = vigil.url();
-    let (user, password) = ("keeper", "tulip-orbit-42-canyon");
-    let r = a
-        .post(&format!("{url}/api/setup"))
-        .header("content-type", "application/json")
-        .send(
-            serde_json::json!({"token": token, "username": user, "password": password}).to_string(),
-        )
-        .unwrap();
-    assert!(r.status().is_success(), "setup: {}", r.status());
-    let mut r = a
-        .post(&format!("{url}/api/login"))
-        .header("content-type", "application/json")
-        .send(serde_json::json!({"username": user, "password": password}).to_string())
-        .unwrap();
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string();
-    let me: serde_json::Value =
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-    let csrf = me["csrf"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         // The last minute (the newest segment may still be open: then nothing is there yet).

@@ -217,6 +217,13 @@ pub async fn playback(
     )
     .await?;
     let store = super::store_of(&ctx)?;
+    // Privacy masks and the viewer's watermark are burned into the picture on the way out.
+    let what = ctx.privacy.for_playback(&p.audit_name());
+    if let Some(filter) = ctx.redactor.clone()
+        && (what.watermark.is_some() || filter.has_masks(&camera))
+    {
+        return filtered_playback(&ctx, &p, &ip, &camera, &q, (from, to), what, filter).await;
+    }
     let cam = camera.clone();
     let export = blocking(move || Ok(store.reader()?.export(&cam, "main", from, to)?)).await?;
     let len = export.file.len();
@@ -232,24 +239,7 @@ pub async fn playback(
         }
         return Ok(r);
     };
-    // Every playback is audited, whatever its range; the repeated range requests of one player (same
-    // session or token, camera and time range) within a few minutes are one entry.
-    if ctx
-        .plays
-        .first(format!("{}\n{camera}\n{}\n{}", p.via_key(), q.start, q.end))
-    {
-        let sec = ctx.security.clone();
-        let (name, ip, detail) = (
-            p.audit_name(),
-            ip.to_string(),
-            format!("{}..{} ms", q.start, q.end),
-        );
-        blocking(move || {
-            sec.audit_or_log(&name, &ip, "recording.play", &camera, &detail);
-            Ok(())
-        })
-        .await?;
-    }
+    audit_play(&ctx, &p, &ip, &camera, &q, "").await?;
     let (start, end) = range.unwrap_or((0, len));
     let file = export.file.clone();
     let body = streamed(move |w| {
@@ -267,6 +257,83 @@ pub async fn playback(
             resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
+    Ok(resp)
+}
+
+/// Every playback is audited, whatever its range; the repeated range requests of one player (same
+/// session or token, camera and time range) within a few minutes are one entry.
+async fn audit_play(
+    ctx: &AppState,
+    p: &Principal,
+    ip: &ClientIp,
+    camera: &str,
+    q: &RangeQuery,
+    note: &str,
+) -> ApiResult<()> {
+    if ctx
+        .plays
+        .first(format!("{}\n{camera}\n{}\n{}", p.via_key(), q.start, q.end))
+    {
+        let sec = ctx.security.clone();
+        let (name, ip, camera) = (p.audit_name(), ip.to_string(), camera.to_string());
+        let detail = format!("{}..{} ms{note}", q.start, q.end);
+        blocking(move || {
+            sec.audit_or_log(&name, &ip, "recording.play", &camera, &detail);
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Playback re-encoded with the camera's privacy masks and the viewer's watermark: a fragmented MP4
+/// streamed as it is made (no length, no byte ranges: the player starts after the first fragment and
+/// seeks within what it has; a seek further asks for a new range). One re-encoding per core at a time;
+/// beyond that 503 `busy` with `Retry-After`.
+#[allow(clippy::too_many_arguments)]
+async fn filtered_playback(
+    ctx: &AppState,
+    p: &Principal,
+    ip: &ClientIp,
+    camera: &str,
+    q: &RangeQuery,
+    (from, to): (Time90k, Time90k),
+    what: vigil_core::Redaction,
+    filter: std::sync::Arc<dyn vigil_store::ExportFilter>,
+) -> ApiResult<Response> {
+    let Ok(permit) = ctx.filtered_playbacks.clone().try_acquire_owned() else {
+        let mut r = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "every core is re-encoding a masked or watermarked playback; try again shortly",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(r);
+    };
+    let store = super::store_of(ctx)?;
+    let cam = camera.to_string();
+    let export =
+        blocking(move || Ok(store.reader()?.export_fragmented(&cam, "main", from, to)?)).await?;
+    let mut note = String::from(", masked");
+    if what.watermark.is_some() {
+        note.push_str(", watermarked");
+    }
+    audit_play(ctx, p, ip, camera, q, &note).await?;
+    let cam = camera.to_string();
+    let body = streamed(move |w| {
+        let _permit = permit;
+        let mut frames = vigil_mp4::fragmented_frames::FragmentedFrames::new(&export.file)
+            .map(|f| f.map_err(|e| e.to_string()));
+        filter
+            .stream(&cam, &what, &mut frames, &mut |chunk| w.write_all(chunk))
+            .map(|_| ())
+    });
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
     Ok(resp)
 }
 

@@ -110,6 +110,52 @@ pub fn https_agent(pem: &[u8]) -> ureq::Agent {
         .into()
 }
 
+/// A logged-in admin of a running `vigil run`: its HTTPS agent (trusting the server's certificate),
+/// session cookie (`name=value`) and CSRF token.
+pub struct AdminSession {
+    pub agent: ureq::Agent,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Creates the first admin of `vigil` (set up with its one-time token; `data` is its data directory,
+/// holding `tls/cert.pem`) and logs in.
+pub fn first_admin(vigil: &mut Vigil, data: &Path) -> AdminSession {
+    let token = vigil.setup_token();
+    vigil.wait_listening();
+    let agent = https_agent(&std::fs::read(data.join("tls/cert.pem")).unwrap());
+    let url = vigil.url();
+    let (user, password) = ("keeper", "tulip-orbit-42-canyon");
+    let r = agent
+        .post(&format!("{url}/api/setup"))
+        .header("content-type", "application/json")
+        .send(
+            serde_json::json!({"token": token, "username": user, "password": password}).to_string(),
+        )
+        .unwrap();
+    assert!(r.status().is_success(), "setup: {}", r.status());
+    let mut r = agent
+        .post(&format!("{url}/api/login"))
+        .header("content-type", "application/json")
+        .send(serde_json::json!({"username": user, "password": password}).to_string())
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let me: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let csrf = me["csrf"].as_str().unwrap().to_string();
+    AdminSession {
+        agent,
+        cookie,
+        csrf,
+    }
+}
+
 /// A TCP port free on loopback right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -137,8 +183,9 @@ impl Vigil {
     }
 
     /// Like [`Vigil::start`]; with `models` (a model directory) the camera is also analysed, with an
-    /// intrusion rule raising an event for every vehicle or person anywhere in the picture, and a privacy
-    /// mask over the top-left corner (so its live view is the masked, re-encoded one).
+    /// intrusion rule raising an event for every vehicle or person anywhere in the picture, a privacy
+    /// mask over the top-left corner (so its live view is the masked, re-encoded one) and the viewer's
+    /// watermark on (so playback and exports are re-encoded with both).
     pub fn start_with(dir: &Path, camera: &str, video: &Path, models: Option<&Path>) -> Vigil {
         let port = free_port();
         let rec = dir.join("recordings");
@@ -154,7 +201,8 @@ impl Vigil {
                      \n[[rules.{camera}.rule]]\nname = \"Anything in view\"\nkind = \"intrusion\"\n\
                      zone = \"Everywhere\"\n\
                      \n[[rules.{camera}.mask]]\nname = \"Corner\"\nkind = \"privacy\"\n\
-                     points = [[0, 0], [0.1, 0], [0.1, 0.1], [0, 0.1]]\n"
+                     points = [[0, 0], [0.1, 0], [0.1, 0.1], [0, 0.1]]\n\
+                     \n[privacy]\nwatermark = true\n"
                 ),
             ),
         };
