@@ -228,6 +228,8 @@ pub struct AppContext {
     pub(crate) plays: crate::audit::Repeats,
     /// Pooled event-store connections.
     pub(crate) event_readers: crate::routes::events::ReaderPool,
+    /// Recording integrity checks (`/api/integrity/checks`).
+    pub(crate) integrity: crate::integrity_checks::IntegrityChecks,
     /// Playbacks being re-encoded (masks, watermark) at once: one per core, a CPU's worth each.
     pub(crate) filtered_playbacks: Arc<tokio::sync::Semaphore>,
 }
@@ -257,6 +259,7 @@ impl AppContext {
             started: Instant::now(),
             plays: Default::default(),
             event_readers: Default::default(),
+            integrity: Default::default(),
             filtered_playbacks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

@@ -42,6 +42,7 @@ mod error;
 pub mod event_feed;
 pub mod exports;
 pub mod fsmode;
+pub mod integrity_checks;
 pub mod keys;
 pub mod live;
 pub mod openapi;

@@ -170,6 +170,31 @@ pub mod s {
     pub fn created_id() -> Value {
         json!({"type": "object", "required": ["id"], "properties": {"id": int_id()}})
     }
+    /// POST /api/integrity/checks body.
+    pub fn new_integrity_check() -> Value {
+        json!({"type": "object", "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms()}})
+    }
+    /// A recording integrity check.
+    pub fn integrity_check() -> Value {
+        let problem = json!({"type": "object", "required": ["camera", "stream", "fault", "detail"],
+            "properties": {"camera": {"type": "string"}, "stream": {"type": "string"},
+                           "seq": {"type": ["integer", "null"]}, "start_90k": {"type": ["integer", "null"]},
+                           "file": {"type": ["string", "null"]}, "fault": {"type": "string"}, "detail": {"type": "string"}}});
+        let opt_int = json!({"type": ["integer", "null"]});
+        json!({"type": "object", "required": ["id", "requested_by", "started", "state", "hashed", "total"],
+               "properties": {"id": int_id(), "requested_by": {"type": "string"}, "started": {"type": "integer"},
+                              "ended": opt_int, "camera": {"type": ["string", "null"]}, "start": opt_int, "end": opt_int,
+                              "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                              "hashed": {"type": "integer"}, "total": {"type": "integer"},
+                              "report": {"type": ["object", "null"], "properties": {
+                                  "segments": {"type": "integer"}, "bytes": {"type": "integer"},
+                                  "heads": {"type": "integer"}, "problems": {"type": "array", "items": problem}}},
+                              "error": {"type": ["string", "null"]}}})
+    }
+    /// `{checks: [...]}`.
+    pub fn integrity_check_list() -> Value {
+        json!({"type": "object", "required": ["checks"], "properties": {"checks": {"type": "array", "items": integrity_check()}}})
+    }
     /// POST /api/erasures body.
     pub fn new_erasure() -> Value {
         json!({"type": "object", "required": ["camera", "start", "end", "reason"],

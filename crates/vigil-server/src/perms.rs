@@ -12,7 +12,7 @@
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |
-//! | `audit` | yes | - | - | yes | yes |
+//! | `audit` (audit log, integrity checks) | yes | - | - | yes | yes |
 //! | `users`, `tokens` (administration) | yes | - | - | - | never |
 //!
 //! An API token acts for the user who created it, with the intersection of its scopes and that user's

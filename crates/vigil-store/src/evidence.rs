@@ -543,4 +543,30 @@ impl crate::Store {
     pub fn site_key(&self) -> Option<std::sync::Arc<SiteKey>> {
         crate::alerts::lock(&self.inner().signing).key.clone()
     }
+
+    /// Checks this store's recordings as `vigil verify recordings` does ([`crate::verify_recordings`]):
+    /// its index read-only, its storage directories, the signed heads against its site key's public half.
+    /// `progress` gets the bytes hashed and the bytes to hash. It runs beside recording.
+    pub fn verify_recordings(
+        &self,
+        camera: Option<String>,
+        from: Option<vigil_core::Time90k>,
+        to: Option<vigil_core::Time90k>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::IntegrityReport, StoreError> {
+        let inner = self.inner();
+        let scope = crate::VerifyScope {
+            camera,
+            from_90k: from.map(|t| t.0),
+            to_90k: to.map(|t| t.0),
+            dirs: inner
+                .config
+                .dirs
+                .iter()
+                .map(|d| (d.name.clone(), d.path.clone()))
+                .collect(),
+        };
+        let key = self.site_key().map(|k| *k.public());
+        crate::verify_recordings(&inner.db_path, &scope, key.as_ref(), progress)
+    }
 }

@@ -13,6 +13,7 @@ pub mod erasures;
 pub mod events;
 pub mod extract;
 pub mod holds;
+pub mod integrity;
 pub mod media;
 pub mod retention;
 pub mod system;

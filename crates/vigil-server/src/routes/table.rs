@@ -3,7 +3,7 @@
 use super::Access::{Perm, Public, Session};
 use super::{
     Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, erasures, events, holds,
-    media, retention, system,
+    integrity, media, retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -309,6 +309,39 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 204,
         response: Body::Empty,
         handler: || post(holds::release),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/integrity/checks",
+        access: Perm(P::Audit),
+        summary: "The last recording integrity checks, newest first, with progress and report",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::integrity_check_list),
+        handler: || get(integrity::list),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/integrity/checks",
+        access: Perm(P::Audit),
+        summary: "Verify the recordings (hashes, chain, signed heads) in the background, as `vigil verify recordings` does; one at a time (audited as recordings.verify)",
+        params: &[],
+        request: Some(s::new_integrity_check),
+        status: 202,
+        response: Body::Json(s::created_id),
+        handler: || post(integrity::start),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/integrity/checks/{id}",
+        access: Perm(P::Audit),
+        summary: "One integrity check: progress, then every problem found",
+        params: &[ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::integrity_check),
+        handler: || get(integrity::show),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -12,6 +12,7 @@ mod exhaustion;
 mod extensions;
 mod holds;
 mod hostile;
+mod integrity;
 mod live_ws;
 mod login;
 mod login_limits;

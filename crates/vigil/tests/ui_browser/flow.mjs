@@ -277,6 +277,12 @@ try {
     await sleep(300);
     await shot(page, name);
   }
+  // Recording integrity from the Audit page: the server hashes every file in the background; all is well.
+  await page.goto(`${url}/#/audit`);
+  await page.click('.integrity button:has-text("Verify recordings")');
+  await page.waitForSelector('.integrity p:has-text("Recordings OK")', { timeout: 60000 });
+  log(`integrity: ${await page.textContent('.integrity p:has-text("Recordings OK")')}`);
+  await shot(page, 'integrity');
   // Events from the camera's analysis: a snapshot thumbnail, the full frame, and a jump to the footage.
   if (process.env.VIGIL_EVENTS === '1') {
     await page.goto(`${url}/#/events`);
