@@ -15,6 +15,7 @@
 
 pub mod detector;
 pub mod device;
+pub mod face_embed;
 pub mod faces;
 pub mod model;
 pub mod motion;

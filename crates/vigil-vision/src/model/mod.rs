@@ -100,6 +100,14 @@ pub const YUNET: ModelAsset = ModelAsset {
     url: None,
 };
 
+/// MobileFaceNet (foamliu, 112x112 aligned face in): 128-d face embeddings.
+pub const MOBILEFACENET: ModelAsset = ModelAsset {
+    name: "mobilefacenet",
+    file_name: "mobilefacenet_foamliu.onnx",
+    sha256: "b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507",
+    url: None,
+};
+
 /// LPD-YuNet licence-plate detector (opencv_zoo, 320x240 input): plates as four corners.
 pub const LPD_YUNET: ModelAsset = ModelAsset {
     name: "lpd-yunet",
