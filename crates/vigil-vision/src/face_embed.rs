@@ -16,12 +16,14 @@ use vigil_core::BgrImage;
 pub const ALIGNED: u32 = 112;
 /// Length of an embedding.
 pub const DIM: usize = 128;
-/// Cosine at and above which two faces are taken for the same person. Set between the scores of the same
-/// and of different people on the shared corridor clip's 30-60 pixel faces (same person at least 0.77,
-/// different people at most 0.59), well above the model's own 0.31 (measured on large faces), because a
-/// false match on a watchlist costs more than a missed one; the classroom clip is the held-out check
-/// (`crates/vigil-vision/tests/faces_plates.rs`).
-pub const DEFAULT_THRESHOLD: f32 = 0.68;
+/// Cosine at and above which two faces are taken for the same person. The shared footage has small
+/// faces only (20-60 pixels wide), where different people score far higher than on the model's own check
+/// (about 0.5 against 0.03 on large faces): same person at least 0.77 and different people at most 0.59
+/// on the corridor clip's frames, but a JPEG crop of two different people there reached 0.68. Set above
+/// that, because a stranger taken for someone on a watchlist costs more than a missed match; the price is
+/// paid on the smallest faces (the classroom clip, held out: `crates/vigil-vision/tests/faces_plates.rs`
+/// prints how many same-person pairs it misses).
+pub const DEFAULT_THRESHOLD: f32 = 0.75;
 
 /// Where the five landmarks (right eye, left eye, nose tip, right and left mouth corners, as YuNet gives
 /// them) go in the 112x112 aligned face.
@@ -131,6 +133,32 @@ pub fn align(image: &BgrImage, landmarks: &[(f32, f32); 5]) -> BgrImage {
                     v.round().clamp(0.0, 255.0) as u8;
             }
         }
+    }
+    out
+}
+
+/// Side of the canvas a small photo is set in ([`on_canvas`]).
+pub const CANVAS: u32 = 640;
+
+/// A photo ready for the face detector. One smaller than YuNet's 640-pixel input would be blown up to
+/// it, and YuNet's landmarks on a face blown up several times are off (the aligned face comes out zoomed
+/// in, and different people look alike): it is set, at its own scale, in the middle of a mid-grey square
+/// of [`CANVAS`] pixels, so faces are seen at the scale the threshold was measured at. Larger photos are
+/// returned as they are.
+pub fn on_canvas(image: BgrImage) -> BgrImage {
+    if image.width().max(image.height()) >= CANVAS {
+        return image;
+    }
+    let (w, h) = (image.width(), image.height());
+    let mut out = BgrImage::filled(CANVAS, CANVAS, 128);
+    let (ox, oy) = (((CANVAS - w) / 2) as usize, ((CANVAS - h) / 2) as usize);
+    let (src_stride, dst_stride) = (image.stride(), out.stride());
+    let row = w as usize * 3;
+    let data = out.data_mut();
+    for y in 0..h as usize {
+        let from = &image.data()[y * src_stride..y * src_stride + row];
+        let at = (oy + y) * dst_stride + ox * 3;
+        data[at..at + row].copy_from_slice(from);
     }
     out
 }

@@ -199,9 +199,11 @@ fn mobilefacenet_tells_the_same_face_from_another_on_the_shared_clips() {
         );
         if clip.contains("face-demographics") {
             assert!(s_min > o_max, "{clip}: same >= {s_min}, others <= {o_max}");
+            assert_eq!(false_rejects, 0, "{clip}");
         } else {
+            // Faces under 20 pixels wide: at least half the same-person pairs are still recognised.
             assert!(
-                false_rejects * 4 <= same.len(),
+                false_rejects * 2 <= same.len(),
                 "{clip}: {false_rejects} of {}",
                 same.len()
             );

@@ -62,6 +62,9 @@ enum Command {
     /// The key store: `show` the master and site keys, `rotate` the master key.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
+    /// Face recognition: `match` two photos, `enrol`, `identify`, `list`, `erase` people on watchlists.
+    #[command(subcommand)]
+    Face(cmd::face::FaceCommand),
     /// Check recordings (`vigil verify recordings`) or an evidence bundle (`vigil verify DIR`).
     Verify(cmd::verify::Args),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
@@ -98,6 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::Erase(args) => cmd::erase::run(args),
         Command::Hold(command) => cmd::hold::run(command),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Face(command) => cmd::face::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod erase;
 pub mod eval;
 pub mod export;
+pub mod face;
 pub mod hold;
 pub mod keys;
 pub mod run;

@@ -1,0 +1,317 @@
+//! `vigil face`: face recognition from the command line (see `docs/security.md`, "Faces").
+//!
+//! - `vigil face match A.jpg B.jpg`: JSON with the similarity of the two faces and whether they are the
+//!   same person at the threshold;
+//! - `vigil face enrol --config vigil.toml --name NAME [--list L] PHOTO...`: a person on a watchlist, one
+//!   sealed template per photo (audited `face.enrol`);
+//! - `vigil face identify --config vigil.toml PHOTO`: the enrolled person the face matches, if any (audited
+//!   `face.search`);
+//! - `vigil face list --config vigil.toml`: who is enrolled (audited `face.view`);
+//! - `vigil face erase --config vigil.toml --name NAME`: a person's biometric data deleted, with a report
+//!   (audited `face.erase`).
+//!
+//! Each photo must hold exactly one face, at least [`MIN_FACE`] pixels wide.
+
+use crate::cmd::user::DataArgs;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use vigil_core::BgrImage;
+use vigil_identity::FaceBook;
+use vigil_vision::face_embed::{DEFAULT_THRESHOLD, FaceEmbedder, align, cosine};
+use vigil_vision::faces::FaceDetector;
+use vigil_vision::model::{MOBILEFACENET, ModelStore, YUNET};
+
+/// Said wherever faces are enrolled: where the model comes from, and what that means.
+pub const TRAINING_CAVEAT: &str = "the face model (MobileFaceNet, foamliu) was trained on MS-Celeb-1M, a \
+research-only data set withdrawn by its authors; its accuracy differs across groups of people and is \
+low on faces under 60 pixels. Check that face recognition is lawful where you use it (docs/security.md, Faces)";
+
+/// Narrowest face accepted (pixels): the threshold was measured on faces from 30 to 60 pixels wide.
+pub const MIN_FACE: f32 = 30.0;
+
+/// `vigil face` subcommands.
+#[derive(clap::Subcommand)]
+pub enum FaceCommand {
+    /// Compare the faces of two photos: JSON with `similarity`, `same` and `threshold`.
+    Match {
+        /// The first photo (JPEG or PNG, one face).
+        a: PathBuf,
+        /// The second photo.
+        b: PathBuf,
+        /// Similarity at and above which they are the same person.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f32,
+        /// Where the models are (default: the shared models, then the download cache).
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Enrol a person on a watchlist from photos of their face (one template per photo).
+    Enrol {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Their name (unique).
+        #[arg(long)]
+        name: String,
+        /// The watchlist.
+        #[arg(long, default_value = "watchlist")]
+        list: String,
+        /// Photos, one face each.
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// Where the models are.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Who, of the enrolled people, the face in a photo is: JSON with `match` (null when nobody).
+    Identify {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The photo (one face).
+        photo: PathBuf,
+        /// Similarity at and above which it is a match.
+        #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+        threshold: f32,
+        /// Where the models are.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Everyone enrolled (names, lists, template counts).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase a person's biometric data: their face templates and their enrolment.
+    Erase {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Their name.
+        #[arg(long)]
+        name: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// YuNet and MobileFaceNet, loaded and verified.
+struct FaceModels {
+    detector: FaceDetector,
+    embedder: FaceEmbedder,
+}
+
+impl FaceModels {
+    fn load(models: Option<PathBuf>) -> anyhow::Result<FaceModels> {
+        let runtime = crate::models::runtime()?;
+        let dir = models.unwrap_or_else(crate::paths::models_dir);
+        let store = ModelStore::new(vec![dir.clone()], ModelStore::default_cache_dir());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let load = |asset: &vigil_vision::model::ModelAsset| {
+            store.load_asset(asset).with_context(|| {
+                format!(
+                    "the {} model ({}) is not in {} nor the download cache (see docs/security.md, Faces)",
+                    asset.name,
+                    asset.file_name,
+                    dir.display()
+                )
+            })
+        };
+        let (p, b) = load(&YUNET)?;
+        let detector = FaceDetector::new(&runtime, &p, &b, threads)?;
+        let (p, b) = load(&MOBILEFACENET)?;
+        let embedder = FaceEmbedder::new(&runtime, &p, &b, threads)?;
+        Ok(FaceModels { detector, embedder })
+    }
+
+    /// The embedding of the one face in `photo`, or an error saying what is wrong with the photo.
+    fn embed_photo(&mut self, photo: &Path) -> anyhow::Result<Vec<f32>> {
+        let image: BgrImage = vigil_media::image_file::read_bgr(photo)
+            .with_context(|| format!("{} is not a readable JPEG or PNG image", photo.display()))?;
+        if image.width() < 32 || image.height() < 32 {
+            bail!(
+                "{} is {}x{} pixels: too small to hold a face",
+                photo.display(),
+                image.width(),
+                image.height()
+            );
+        }
+        let image = vigil_vision::face_embed::on_canvas(image);
+        let faces = self.detector.detect(&image)?;
+        let face = match faces.as_slice() {
+            [] => bail!("no face found in {}", photo.display()),
+            [one] => one,
+            many => bail!(
+                "{} faces in {}: crop the photo to the one person",
+                many.len(),
+                photo.display()
+            ),
+        };
+        let width = face.bbox.width();
+        if width < MIN_FACE {
+            bail!(
+                "the face in {} is {width:.0} pixels wide: at least {MIN_FACE:.0} are needed for a reliable template",
+                photo.display()
+            );
+        }
+        Ok(self.embedder.embed(&align(&image, &face.landmarks))?)
+    }
+}
+
+fn open_book(data: &DataArgs) -> anyhow::Result<(FaceBook, PathBuf)> {
+    let dir = data.dir()?;
+    let keys = match &data.data {
+        Some(_) => vigil_keys::KeyStore::open(&dir, &vigil_keys::MasterSource::Generated)?,
+        None => {
+            let config = crate::cmd::config::load_or_report(&data.config)?;
+            crate::cmd::keys::open_key_store(&config)?
+        }
+    };
+    let book = FaceBook::open(&dir, &keys)
+        .with_context(|| format!("opening the identity database in {}", dir.display()))?;
+    Ok((book, dir))
+}
+
+fn audit(data: &DataArgs, action: &str, target: &str, detail: &str) -> anyhow::Result<i64> {
+    crate::cmd::user::open(data)?
+        .audit(&crate::cmd::user::who(), "local", action, target, detail)
+        .context("writing the audit log")
+}
+
+/// Runs `vigil face ...`.
+pub fn run(command: FaceCommand) -> anyhow::Result<()> {
+    match command {
+        FaceCommand::Match {
+            a,
+            b,
+            threshold,
+            models,
+        } => {
+            let mut m = FaceModels::load(models)?;
+            let (ea, eb) = (m.embed_photo(&a)?, m.embed_photo(&b)?);
+            let similarity = cosine(&ea, &eb);
+            let out = serde_json::json!({
+                "similarity": (similarity * 1000.0).round() / 1000.0,
+                "same": similarity >= threshold,
+                "threshold": threshold,
+            });
+            println!("{out}");
+            Ok(())
+        }
+        FaceCommand::Enrol {
+            data,
+            name,
+            list,
+            photos,
+            models,
+        } => {
+            let mut m = FaceModels::load(models)?;
+            let mut templates = Vec::new();
+            for p in &photos {
+                let source = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                templates.push((m.embed_photo(p)?, source));
+            }
+            let (mut book, _) = open_book(&data)?;
+            let who = crate::cmd::user::who();
+            book.enrol(&name, &list, &who, &templates)?;
+            let entry = audit(
+                &data,
+                "face.enrol",
+                name.trim(),
+                &format!("list {list}, {} template(s)", templates.len()),
+            )?;
+            println!(
+                "enrolled {} on {list} with {} template(s) (sealed at rest), audit entry {entry}",
+                name.trim(),
+                templates.len()
+            );
+            eprintln!("note: {}", TRAINING_CAVEAT);
+            Ok(())
+        }
+        FaceCommand::Identify {
+            data,
+            photo,
+            threshold,
+            models,
+        } => {
+            let mut m = FaceModels::load(models)?;
+            let e = m.embed_photo(&photo)?;
+            let (book, _) = open_book(&data)?;
+            let found = book.best_match(&e, threshold)?;
+            audit(
+                &data,
+                "face.search",
+                found.as_ref().map_or("-", |f| f.name.as_str()),
+                &format!(
+                    "a photo searched against the watchlists: {}",
+                    found
+                        .as_ref()
+                        .map_or("no match".into(), |f| format!("match {:.3}", f.score))
+                ),
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({ "match": found, "threshold": threshold })
+            );
+            Ok(())
+        }
+        FaceCommand::List { data, json } => {
+            let (book, _) = open_book(&data)?;
+            let people = book.people()?;
+            audit(
+                &data,
+                "face.view",
+                "watchlists",
+                &format!("{} enrolled people listed", people.len()),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&people)?);
+                return Ok(());
+            }
+            if people.is_empty() {
+                println!("nobody is enrolled");
+            }
+            for p in &people {
+                println!(
+                    "{:<24} {:<16} {} template(s), enrolled {} by {}",
+                    p.name,
+                    p.list,
+                    p.templates,
+                    jiff::Timestamp::from_millisecond(p.enrolled)
+                        .map_or(p.enrolled.to_string(), |t| format!("{t:.0}")),
+                    p.by
+                );
+            }
+            Ok(())
+        }
+        FaceCommand::Erase { data, name, json } => {
+            let (mut book, dir) = open_book(&data)?;
+            let gone = book.erase(&name)?;
+            let entry = audit(
+                &data,
+                "face.erase",
+                &gone.name,
+                &serde_json::json!({"list": gone.list, "templates": gone.templates}).to_string(),
+            )?;
+            if json {
+                let mut v = serde_json::to_value(&gone)?;
+                v["audit_entry"] = entry.into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            println!(
+                "biometric data of {} erased: {} face template(s) and the enrolment on {} deleted from {} \
+                 (pages overwritten), audit entry {entry}",
+                gone.name,
+                gone.templates,
+                gone.list,
+                dir.join(vigil_identity::DB_FILE).display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Identity from the command line, with the real models on photos cut from the shared footage: `vigil face
+//! match` tells the same person from another, bad photos get clear errors, `vigil face enrol` / `identify`
+//! / `erase` keep templates sealed (none in the clear in the database), still match after `vigil keys
+//! rotate`, and erase everything of a person, every step in the audit log.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::{cli, footage};
+use vigil_core::{BBox, BgrImage};
+use vigil_media::VideoSource;
+use vigil_media::convert::Converter;
+use vigil_vision::face_embed::{FaceEmbedder, align};
+use vigil_vision::faces::FaceDetector;
+use vigil_vision::model::{MOBILEFACENET, ModelStore, YUNET};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The models folder and a YuNet detector, or `None` after a visible SKIP.
+fn models() -> Option<(PathBuf, ModelStore, vigil_vision::runtime::Runtime)> {
+    let video = footage("intel/face-demographics-walking-and-pause.mp4")?;
+    let dir = video.parent()?.parent()?.parent()?.join("models");
+    if !dir.join(MOBILEFACENET.file_name).is_file() || !dir.join(YUNET.file_name).is_file() {
+        eprintln!("SKIP: the face models are not in {}", dir.display());
+        return None;
+    }
+    let Some(ort) = std::env::var_os("ORT_DYLIB_PATH") else {
+        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+        return None;
+    };
+    let rt = vigil_vision::runtime::Runtime::init(Some(Path::new(&ort))).expect("ONNX Runtime");
+    let store = ModelStore::new(vec![dir.clone()], None);
+    Some((dir, store, rt))
+}
+
+/// Frames 0, 10, 20, ... of the corridor clip.
+fn frames() -> Vec<BgrImage> {
+    let clip = footage("intel/face-demographics-walking-and-pause.mp4").unwrap();
+    let mut src = VideoSource::open(&clip).unwrap();
+    let mut conv = Converter::new();
+    let mut out = Vec::new();
+    let mut n = 0;
+    while let Some(f) = src.next_frame().unwrap() {
+        if n % 10 == 0 {
+            out.push(f.bgr(&mut conv, f.width(), f.height()).unwrap());
+        }
+        n += 1;
+    }
+    out
+}
+
+/// A square JPEG around `b` (the face and some of the head), written to `path`.
+fn crop(img: &BgrImage, b: &BBox, path: &Path) {
+    let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let side = b.width().max(b.height()) * 2.0;
+    let x = (cx - side / 2.0).max(0.0) as u32;
+    let y = (cy - side / 2.0).max(0.0) as u32;
+    let w = (side as u32).min(img.width() - x);
+    let h = (side as u32).min(img.height() - y);
+    let c = img.crop(x, y, w, h).unwrap();
+    std::fs::write(path, vigil_media::encode::encode_jpeg(&c, 95).unwrap()).unwrap();
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn faces_are_matched_enrolled_identified_and_erased_with_sealed_templates() {
+    let Some((dir, store, rt)) = models() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // Photos: the person on the left in frames 0, 10 and 20; the person on the right in frame 0.
+    let (path, bytes) = store.load_asset(&YUNET).unwrap();
+    let mut yunet = FaceDetector::new(&rt, &path, &bytes, 2).unwrap();
+    let frames = frames();
+    let mut left = Vec::new();
+    let mut right = None;
+    for (i, img) in frames.iter().take(3).enumerate() {
+        let mut faces = yunet.detect(img).unwrap();
+        assert!(faces.len() >= 2, "frame {}: {} faces", i * 10, faces.len());
+        faces.sort_by(|a, b| a.bbox.x1.total_cmp(&b.bbox.x1));
+        let p = t.join(format!("left-{i}.jpg"));
+        crop(img, &faces[0].bbox, &p);
+        left.push(p);
+        if i == 0 {
+            let p = t.join("right-0.jpg");
+            crop(img, &faces[faces.len() - 1].bbox, &p);
+            right = Some(p);
+        }
+    }
+    let right = right.unwrap();
+    let models = ["--models", s(&dir)];
+
+    // match: the same person ten frames later; another person.
+    let (code, out, err) = cli(
+        &[&["face", "match", s(&left[0]), s(&left[1])][..], &models].concat(),
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let same = json(&out);
+    assert_eq!(same["same"], true, "{same}");
+    let (code, out, err) = cli(
+        &[&["face", "match", s(&left[0]), s(&right)][..], &models].concat(),
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let other = json(&out);
+    assert_eq!(other["same"], false, "{other}");
+    assert!(same["similarity"].as_f64() > other["similarity"].as_f64());
+
+    // Bad photos: clear errors, exit 1.
+    let grey = t.join("grey.jpg");
+    std::fs::write(
+        &grey,
+        vigil_media::encode::encode_jpeg(&BgrImage::filled(200, 200, 120), 90).unwrap(),
+    )
+    .unwrap();
+    let crowd = t.join("crowd.jpg");
+    std::fs::write(
+        &crowd,
+        vigil_media::encode::encode_jpeg(&frames[0], 90).unwrap(),
+    )
+    .unwrap();
+    let corrupt = t.join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not a JPEG").unwrap();
+    let tiny = t.join("tiny.jpg");
+    std::fs::write(
+        &tiny,
+        vigil_media::encode::encode_jpeg(&BgrImage::filled(16, 16, 90), 90).unwrap(),
+    )
+    .unwrap();
+    for (photo, says) in [
+        (&grey, "no face found"),
+        (&crowd, "faces in"),
+        (&corrupt, "not a readable"),
+        (&tiny, "too small"),
+    ] {
+        let (code, _, err) = cli(
+            &[&["face", "match", s(&left[0]), s(photo)][..], &models].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code, 1, "{}: {err}", photo.display());
+        assert!(err.contains(says), "{}: {err}", photo.display());
+    }
+
+    // A watchlist: enrol, refuse the same name, identify, rotate the master key, identify again, erase.
+    let data = t.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let config = t.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[server]\nlisten = \"127.0.0.1:0\"\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let cfg = ["--config", s(&config)];
+    let enrol = |name: &str, photos: &[&Path]| {
+        let mut args = vec!["face", "enrol", "--name", name, "--list", "staff"];
+        args.extend(cfg);
+        args.extend(models);
+        args.extend(photos.iter().map(|p| s(p)));
+        cli(&args, None, &[])
+    };
+    let (code, out, err) = enrol("Alice", &[&left[0], &left[1]]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 template(s)"), "{out}");
+    let (code, _, err) = enrol("Alice", &[&left[2]]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already enrolled"), "{err}");
+    let (code, _, err) = enrol("Bob", &[&crowd]);
+    assert_eq!(code, 1, "an enrolment from a photo of several people");
+    assert!(err.contains("faces in"), "{err}");
+    let identify = |photo: &Path| {
+        let (code, out, err) = cli(
+            &[&["face", "identify", s(photo)][..], &cfg, &models].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        json(&out)
+    };
+    assert_eq!(identify(&left[2])["match"]["name"], "Alice");
+    assert!(identify(&right)["match"].is_null());
+
+    // No template in the clear: the embedding's first floats are nowhere in the database files.
+    let (path, bytes) = store.load_asset(&MOBILEFACENET).unwrap();
+    let mut embedder = FaceEmbedder::new(&rt, &path, &bytes, 2).unwrap();
+    let img =
+        vigil_vision::face_embed::on_canvas(vigil_media::image_file::read_bgr(&left[0]).unwrap());
+    let face = yunet.detect(&img).unwrap().remove(0);
+    let e = embedder.embed(&align(&img, &face.landmarks)).unwrap();
+    let raw: Vec<u8> = e[..4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    for f in std::fs::read_dir(&data).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("identity.db")
+        {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(raw.len()).any(|w| w == raw),
+                "{} holds a template in the clear",
+                f.display()
+            );
+        }
+    }
+
+    // A template sealed under a retired master key still matches after rotation.
+    let (code, _, err) = cli(&["keys", "rotate", "--config", s(&config)], None, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(identify(&left[2])["match"]["name"], "Alice");
+
+    let (code, out, err) = cli(
+        &[&["face", "erase", "--name", "Alice", "--json"][..], &cfg].concat(),
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report = json(&out);
+    assert_eq!(report["templates"], 2);
+    assert!(report["audit_entry"].as_i64().is_some());
+    assert!(identify(&left[2])["match"].is_null());
+    let (code, out, _) = cli(&[&["face", "list"][..], &cfg].concat(), None, &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nobody is enrolled"), "{out}");
+    let (code, _, err) = cli(
+        &[&["face", "erase", "--name", "Alice"][..], &cfg].concat(),
+        None,
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("nobody called"), "{err}");
+
+    // Every enrolment, search, view and erasure is in the audit log, and the log still verifies.
+    let db = rusqlite::Connection::open(data.join("security.db")).unwrap();
+    let actions: Vec<String> = db
+        .prepare("SELECT action FROM audit WHERE action LIKE 'face.%' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "face.enrol",
+            "face.search",
+            "face.search",
+            "face.search",
+            "face.erase",
+            "face.search",
+            "face.view"
+        ],
+    );
+    let (code, _, err) = cli(&["audit", "verify", "--config", s(&config)], None, &[]);
+    assert_eq!(code, 0, "{err}");
+}
