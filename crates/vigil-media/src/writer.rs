@@ -19,6 +19,8 @@ pub(crate) enum Style {
     CameraLike,
     /// Per-frame presentation times (90 kHz), a key frame every two seconds.
     Timed,
+    /// Like `Timed`, with no B-frames (decode order is presentation order), as cameras send video.
+    TimedInOrder,
 }
 
 /// Encodes BGR frames at a constant frame rate (or at given times) into an MP4 file.
@@ -76,6 +78,17 @@ impl VideoWriter {
         Self::create_styled(path, width, height, fps, Style::Timed)
     }
 
+    /// Like [`VideoWriter::create_timed`], without B-frames: each frame is decoded when it is shown, as
+    /// cameras send video, so the frames can replace a recording's own one for one (erasure by blurring).
+    pub fn create_timed_in_order(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+    ) -> Result<Self, MediaError> {
+        Self::create_styled(path, width, height, fps, Style::TimedInOrder)
+    }
+
     fn create_styled(
         path: &Path,
         width: u32,
@@ -107,7 +120,8 @@ impl VideoWriter {
         encoder_name: &'static str,
         style: Style,
     ) -> Result<Self, MediaError> {
-        let camera_like = style == Style::CameraLike;
+        let camera_like = matches!(style, Style::CameraLike | Style::TimedInOrder);
+        let timed = matches!(style, Style::Timed | Style::TimedInOrder);
         crate::init()?;
         let err = |reason: String| MediaError::Encode {
             target: path.display().to_string(),
@@ -121,7 +135,7 @@ impl VideoWriter {
         }
         let (encoded_width, encoded_height) = (width & !1, height & !1);
         let frame_rate = Rational::from(fps).reduce();
-        let encoder_time_base = if style == Style::Timed {
+        let encoder_time_base = if timed {
             Rational::new(1, vigil_core::TICKS_PER_SECOND as i32)
         } else {
             frame_rate.invert()
@@ -217,7 +231,7 @@ impl VideoWriter {
             encoder_time_base,
             stream_time_base,
             encoder_name,
-            timed: style == Style::Timed,
+            timed,
             last_pts: None,
             frames: 0,
             finished: false,

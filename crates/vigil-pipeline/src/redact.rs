@@ -98,6 +98,32 @@ impl Redactor {
         masks: &[PrivacyMask],
         progress: &mut dyn FnMut(f64),
     ) -> Result<RedactionReport, PipelineError> {
+        self.redact(input, output, what, masks, false, progress)
+    }
+
+    /// Like [`Redactor::redact_file`], for a recording rewritten in place (erasure by blurring): encoded
+    /// without B-frames, so each frame is decoded when it is shown and the frames replace the
+    /// recording's own one for one, at their times.
+    pub fn redact_recording(
+        &self,
+        input: &Path,
+        output: &Path,
+        what: &Redaction,
+        masks: &[PrivacyMask],
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RedactionReport, PipelineError> {
+        self.redact(input, output, what, masks, true, progress)
+    }
+
+    fn redact(
+        &self,
+        input: &Path,
+        output: &Path,
+        what: &Redaction,
+        masks: &[PrivacyMask],
+        in_order: bool,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RedactionReport, PipelineError> {
         let mut faces = match (&self.faces, what.faces) {
             (Some((p, b)), true) => Some(
                 FaceDetector::new(&self.runtime, p, b, self.threads)?
@@ -156,7 +182,11 @@ impl Redactor {
                 boxes.extend(found);
             }
             if writer.is_none() {
-                let w = VideoWriter::create_timed(output, w, h, fps)?;
+                let w = if in_order {
+                    VideoWriter::create_timed_in_order(output, w, h, fps)?
+                } else {
+                    VideoWriter::create_timed(output, w, h, fps)?
+                };
                 report.encoder = Some(w.encoder_name().to_string());
                 writer = Some(w);
             }

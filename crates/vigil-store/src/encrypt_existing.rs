@@ -15,7 +15,7 @@
 //! 3. each copy renamed over its original, then the directory fsynced.
 //!
 //! A crash before 2 commits leaves the originals and their rows untouched: the copies are stray and
-//! start-up reconciliation ([`finish_interrupted`]) deletes them. A crash after it leaves rows that
+//! start-up reconciliation ([`crate::rewrite::finish_interrupted`]) deletes them. A crash after it leaves rows that
 //! describe the copies, which are complete and durable: reconciliation renames them into place before
 //! it checks any file against its row. So whenever the store opens, every row matches its file, every
 //! frame plays and the chain verifies; and running the command again carries on with what is left.
@@ -24,23 +24,18 @@ use crate::alerts::lock;
 use crate::crypt::{SegmentKey, key_aad};
 use crate::error::{db_err, io_err};
 use crate::frame_index::FrameIndex;
-use crate::integrity::verify::{Entry, VerifyScope, load_entries, lookup_chain, verify_recordings};
-use crate::reconcile::{Problem, ReconcileReport};
-use crate::segment_file::{
-    FinishedFile, SegmentHeader, SegmentReading, SegmentWriter, file_checksum, parse_file_name,
-    sync_dir,
-};
+use crate::reconcile::Problem;
+use crate::rewrite::{ENCRYPTING_SUFFIX, copy_path, relink, remove_if_there, with_wrapped};
+use crate::segment_file::{FinishedFile, SegmentHeader, SegmentReading, SegmentWriter, sync_dir};
 use crate::store::{DirState, Inner};
 use crate::{Store, StoreError};
-use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rusqlite::{Transaction, params};
+use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use vigil_keys::{KeyStore, SiteKey, WrappedKey};
 
-/// Suffix of a segment's encrypted copy until it replaces the original.
-pub(crate) const ENCRYPTING_SUFFIX: &str = ".encrypting";
 /// A batch ends once its segments hold this many bytes (their copies are on disk beside them until it
 /// commits) ...
 const BATCH_BYTES: u64 = 1 << 30;
@@ -119,13 +114,6 @@ struct Copied<'a> {
     key_id: [u8; 8],
     file: FinishedFile,
     tmp: PathBuf,
-}
-
-/// The path of `file`'s encrypted copy.
-fn encrypting_path(file: &Path) -> PathBuf {
-    let mut p = file.as_os_str().to_owned();
-    p.push(ENCRYPTING_SUFFIX);
-    PathBuf::from(p)
 }
 
 impl Store {
@@ -320,57 +308,13 @@ fn verify_first(
     site: &SiteKey,
     progress: &mut dyn FnMut(&EncryptProgress<'_>) -> ControlFlow<()>,
 ) -> Result<bool, StoreError> {
-    let streams: HashSet<(&str, &str)> = work
+    let streams: HashSet<(String, String)> = work
         .iter()
-        .map(|(t, _)| (t.camera.as_str(), t.stream.as_str()))
+        .map(|(t, _)| (t.camera.clone(), t.stream.clone()))
         .collect();
-    let cameras: BTreeSet<&str> = streams.iter().map(|(c, _)| *c).collect();
-    let (mut base, mut stopped) = (0u64, false);
-    for camera in cameras {
-        let scope = VerifyScope {
-            camera: Some(camera.to_string()),
-            ..Default::default()
-        };
-        let mut seen = (0u64, 0u64);
-        let checked = verify_recordings(db, &scope, Some(site.public()), &mut |hashed, total| {
-            seen = (hashed, total);
-            if !stopped {
-                stopped = progress(&EncryptProgress::Verifying {
-                    hashed: base + hashed,
-                    total: base + total,
-                })
-                .is_break();
-            }
-        })?;
-        if stopped {
-            return Ok(false);
-        }
-        base += seen.1;
-        let mut problems = checked
-            .problems
-            .iter()
-            .filter(|p| streams.contains(&(p.camera.as_str(), p.stream.as_str())))
-            .peekable();
-        if let Some(first) = problems.peek() {
-            let (camera, stream) = (first.camera.clone(), first.stream.clone());
-            let named = problems
-                .map(|p| {
-                    let what = match (p.seq, &p.file) {
-                        (_, Some(f)) => format!("{}", f.display()),
-                        (Some(s), None) => format!("segment {s}"),
-                        (None, None) => "the stream".into(),
-                    };
-                    format!("{} {what}: {}", p.fault.as_str(), p.detail)
-                })
-                .collect();
-            return Err(StoreError::TamperedChain {
-                camera,
-                stream,
-                problems: named,
-            });
-        }
-    }
-    Ok(true)
+    crate::rewrite::verify_streams(db, &streams, site, &mut |hashed, total| {
+        progress(&EncryptProgress::Verifying { hashed, total })
+    })
 }
 
 /// Checks that `dir` has room for `t`'s encrypted copy beside it.
@@ -399,7 +343,7 @@ fn copy_encrypted<'a>(
     dir: &'a DirState,
 ) -> Result<Copied<'a>, StoreError> {
     let path = dir.path.join(&t.file_name);
-    let tmp = encrypting_path(&path);
+    let tmp = copy_path(&path, ENCRYPTING_SUFFIX);
     let bad = |reason: String| StoreError::BadSegment {
         file: path.clone(),
         reason,
@@ -417,11 +361,7 @@ fn copy_encrypted<'a>(
         key_id: Some(key_id),
         ..reading.header.clone()
     };
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(io_err(&tmp)(err)),
-    }
+    remove_if_there(&tmp)?;
     let mut writer = SegmentWriter::create(&tmp, &header, &reading.sample_entry, Some(cipher))
         .map_err(io_err(&tmp))?;
     let written = (|| {
@@ -505,14 +445,11 @@ fn commit_rows(
     };
     let stream_id = first.todo.stream_id;
     let e = db_err(&inner.db_path);
-    // The first wrap holds the shared lock while the others are sealed and everything is committed.
-    keys.wrap_and(&first.key, &key_aad(stream_id, first.todo.seq), |w| {
-        let mut wrapped = vec![w.clone()];
-        for c in rest {
-            wrapped.push(keys.wrap_and(&c.key, &key_aad(stream_id, c.todo.seq), |w| {
-                Ok::<_, StoreError>(w.clone())
-            })?);
-        }
+    let plain: Vec<([u8; 32], Vec<u8>)> = std::iter::once(first)
+        .chain(rest)
+        .map(|c| (c.key, key_aad(stream_id, c.todo.seq)))
+        .collect();
+    with_wrapped(keys, &plain, |wrapped| {
         let mut conn = inner.db();
         let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
         for (c, w) in batch.iter().zip(&wrapped) {
@@ -553,125 +490,5 @@ fn update_row(tx: &Transaction<'_>, c: &Copied<'_>, w: &WrappedKey) -> rusqlite:
         &w.nonce[..],
         w.sealed
     ])?;
-    Ok(())
-}
-
-/// Recomputes the links of `stream_id` from segment `from_seq` on (rows already updated) and signs
-/// again, with `site`, each signed head whose link changed. Returns the heads signed.
-fn relink(
-    tx: &Transaction<'_>,
-    stream_id: i64,
-    from_seq: i64,
-    site: &SiteKey,
-) -> rusqlite::Result<u64> {
-    let entries = load_entries(tx, stream_id, i64::MIN, i64::MAX)?;
-    let mut chains: HashMap<i64, Option<[u8; 32]>> = HashMap::new();
-    for (&seq, entry) in &entries {
-        let chain = match entry {
-            // A removal record keeps the link the segment had: the next one links to that.
-            Entry::Removed { chain, .. } => *chain,
-            Entry::Row(r) => match r.chain {
-                Some(old) if seq >= from_seq => {
-                    let prev = match r.prev_seq {
-                        None => None,
-                        Some(p) => match chains.get(&p) {
-                            Some(c) => *c,
-                            None => lookup_chain(tx, stream_id, p)?.flatten(),
-                        },
-                    };
-                    let new = r.link_after(stream_id, &prev.unwrap_or([0; 32]));
-                    if new != old {
-                        tx.prepare_cached(
-                            "UPDATE segments SET chain = ?3 WHERE stream_id = ?1 AND seq = ?2",
-                        )?
-                        .execute(params![stream_id, seq, &new[..]])?;
-                    }
-                    Some(new)
-                }
-                other => other,
-            },
-        };
-        chains.insert(seq, chain);
-    }
-    let heads: Vec<(i64, i64, Vec<u8>)> = tx
-        .prepare_cached(
-            "SELECT id, seq, chain FROM chain_heads WHERE stream_id = ?1 AND seq >= ?2",
-        )?
-        .query_map(params![stream_id, from_seq], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stale = BTreeMap::new();
-    for (id, seq, signed) in heads {
-        if let Some(Some(now)) = chains.get(&seq)
-            && now[..] != signed[..]
-        {
-            tx.prepare_cached("DELETE FROM chain_heads WHERE id = ?1")?
-                .execute([id])?;
-            stale.insert(seq, *now);
-        }
-    }
-    let now_ms = vigil_core::time::now_unix_ms();
-    for (seq, chain) in &stale {
-        crate::integrity::sign_head(tx, site, stream_id, *seq, chain, now_ms)?;
-    }
-    Ok(stale.len() as u64)
-}
-
-/// Start-up reconciliation's part (before any file is checked against its row): each encrypted copy
-/// left in `dir` by an interrupted run is renamed into place when its batch committed (its segment has
-/// a key and the copy the row's length and CRC-32), else deleted (the original and its row are as they
-/// were).
-pub(crate) fn finish_interrupted(
-    inner: &Inner,
-    dir: &DirState,
-    report: &mut ReconcileReport,
-) -> Result<(), StoreError> {
-    let e = db_err(&inner.db_path);
-    let mut touched = false;
-    for entry in std::fs::read_dir(&dir.path).map_err(io_err(&dir.path))? {
-        let entry = entry.map_err(io_err(&dir.path))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(segment) = name
-            .strip_suffix(ENCRYPTING_SUFFIX)
-            .filter(|s| parse_file_name(s).is_some())
-        else {
-            continue;
-        };
-        let tmp = dir.path.join(&name);
-        let file = dir.path.join(segment);
-        let committed: Option<(i64, i64)> = inner
-            .db()
-            .query_row(
-                "SELECT g.bytes, g.checksum FROM segments g JOIN segment_keys k
-                     ON k.stream_id = g.stream_id AND k.seq = g.seq
-                 WHERE g.dir_id = ?1 AND g.file_name = ?2",
-                params![dir.id, segment],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(&e)?;
-        touched = true;
-        match committed {
-            Some((bytes, crc)) => {
-                let found = file_checksum(&tmp).map_err(io_err(&tmp))?;
-                if found == (bytes as u64, crc as u32) {
-                    std::fs::rename(&tmp, &file).map_err(io_err(&file))?;
-                    report.encryptions_finished.push(file);
-                } else {
-                    // Cannot happen short of a disk fault (the copy was fsynced before the commit):
-                    // kept for a person to look at; the row's check marks the segment damaged.
-                    tracing::error!(copy = %tmp.display(), "an encrypted copy does not match its committed row");
-                }
-            }
-            None => {
-                std::fs::remove_file(&tmp).map_err(io_err(&tmp))?;
-                report.encryptions_undone.push(tmp);
-            }
-        }
-    }
-    if touched {
-        sync_dir(&dir.path).map_err(io_err(&dir.path))?;
-    }
     Ok(())
 }

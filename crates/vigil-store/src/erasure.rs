@@ -10,7 +10,7 @@
 
 use crate::alerts::now_90k;
 use crate::error::db_err;
-use crate::retention::{marks_over, segment_rows};
+use crate::retention::{Victim, marks_over, segment_rows};
 use crate::{Store, StoreError};
 use rusqlite::params;
 use serde::Serialize;
@@ -77,38 +77,7 @@ impl Store {
         let _retention = crate::alerts::lock(&inner.retention_lock);
         let (camera_id, rows) = {
             let conn = inner.db();
-            let camera_id: Option<i64> = conn
-                .query_row("SELECT id FROM cameras WHERE name = ?1", [camera], |r| {
-                    r.get(0)
-                })
-                .ok();
-            let Some(camera_id) = camera_id else {
-                return Err(StoreError::UnknownCamera {
-                    name: camera.to_string(),
-                    known: Vec::new(),
-                });
-            };
-            let rows = segment_rows(
-                &conn,
-                "st.camera_id = ?1 AND s.start_90k < ?3 AND s.start_90k + s.duration_90k > ?2
-                 ORDER BY s.start_90k, s.id",
-                params![camera_id, from.0, to.0],
-            )
-            .map_err(&e)?;
-            let holds: Vec<_> = marks_over(&conn, &rows, now_90k())
-                .map_err(&e)?
-                .into_iter()
-                .filter(|m| m.hold)
-                .collect();
-            if rows
-                .iter()
-                .any(|(v, s, end)| holds.iter().any(|m| m.covers(v, *s, *end)))
-            {
-                return Err(StoreError::FootageHeld {
-                    camera: camera.to_string(),
-                });
-            }
-            (camera_id, rows)
+            unheld_rows(&conn, camera, from, to).map_err(|err| err.into_store(&e))?
         };
         let segments: Vec<ErasedSegment> = rows
             .iter()
@@ -151,12 +120,79 @@ impl Store {
     }
 }
 
+/// Why [`unheld_rows`] failed.
+pub(crate) enum RowsError {
+    Db(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl RowsError {
+    pub(crate) fn into_store(self, e: &impl Fn(rusqlite::Error) -> StoreError) -> StoreError {
+        match self {
+            Self::Db(err) => e(err),
+            Self::Store(err) => err,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for RowsError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Db(err)
+    }
+}
+
+/// A camera's id and segments, each with its wall-clock start and end.
+pub(crate) type CameraRows = (i64, Vec<(Victim, i64, i64)>);
+
+/// The camera's id and its segments (every stream) overlapping `[from, to)`, oldest first, with their
+/// wall-clock ranges; [`StoreError::FootageHeld`] when an evidence hold covers any of them.
+pub(crate) fn unheld_rows(
+    conn: &rusqlite::Connection,
+    camera: &str,
+    from: Time90k,
+    to: Time90k,
+) -> Result<CameraRows, RowsError> {
+    let camera_id: Option<i64> = conn
+        .query_row("SELECT id FROM cameras WHERE name = ?1", [camera], |r| {
+            r.get(0)
+        })
+        .ok();
+    let Some(camera_id) = camera_id else {
+        return Err(RowsError::Store(StoreError::UnknownCamera {
+            name: camera.to_string(),
+            known: Vec::new(),
+        }));
+    };
+    let rows = segment_rows(
+        conn,
+        "st.camera_id = ?1 AND s.start_90k < ?3 AND s.start_90k + s.duration_90k > ?2
+         ORDER BY s.start_90k, s.id",
+        params![camera_id, from.0, to.0],
+    )?;
+    let holds: Vec<_> = marks_over(conn, &rows, now_90k())?
+        .into_iter()
+        .filter(|m| m.hold)
+        .collect();
+    if rows
+        .iter()
+        .any(|(v, s, end)| holds.iter().any(|m| m.covers(v, *s, *end)))
+    {
+        return Err(RowsError::Store(StoreError::FootageHeld {
+            camera: camera.to_string(),
+        }));
+    }
+    Ok((camera_id, rows))
+}
+
 impl ErasureReport {
     /// The report as the audit log keeps it (`footage.erase` entries, written by `vigil erase` and the
-    /// API alike): times in RFC 3339 UTC, every segment erased, the events and snapshots deleted.
+    /// API alike): `"mode": "delete"`, times in RFC 3339 UTC, every segment erased, the events and
+    /// snapshots deleted. (Erasure by blurring writes the same action with `"mode": "blur"`,
+    /// [`crate::BlurReport::audit_detail`].)
     pub fn audit_detail(&self) -> serde_json::Value {
         use crate::evidence::rfc3339;
         serde_json::json!({
+            "mode": "delete",
             "from": rfc3339(self.requested.0),
             "to": rfc3339(self.requested.1),
             "erased": self.erased.map(|(a, b)| [rfc3339(a), rfc3339(b)]),

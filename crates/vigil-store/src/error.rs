@@ -181,7 +181,8 @@ pub enum StoreError {
     #[error(transparent)]
     Mp4(#[from] vigil_mp4::Mp4Error),
     /// Recordings that fail their integrity check where a change would re-seal them (encrypting a
-    /// plain store re-links its chains): refused, since re-sealing would hide the problem.
+    /// plain store, blurring on request: both re-link chains): refused, since re-sealing would hide
+    /// the problem.
     #[error(
         "the recordings of {camera}/{stream} fail their integrity check (`vigil verify recordings`), so \
          nothing was changed: re-sealing them would hide it: {}",
@@ -194,6 +195,15 @@ pub enum StoreError {
         stream: String,
         /// Each problem: its kind, the segment's file (or number) and what is wrong.
         problems: Vec<String>,
+    },
+    /// A segment could not be rewritten (erasure by blurring): the rewriter failed, or what it made
+    /// cannot replace the segment frame for frame. Nothing of that segment was changed.
+    #[error("rewriting segment {file}: {reason}")]
+    Rewrite {
+        /// Segment file.
+        file: PathBuf,
+        /// What went wrong.
+        reason: String,
     },
     /// Encryption or decryption of recordings failed.
     #[error("encryption: {0}")]

@@ -45,6 +45,7 @@
 //! ```
 
 mod alerts;
+mod blur;
 mod config;
 mod crypt;
 mod encrypt_existing;
@@ -62,6 +63,7 @@ mod reconcile;
 mod recorder;
 mod retention;
 mod retention_limits;
+mod rewrite;
 mod schema;
 mod segment_file;
 mod status;
@@ -69,6 +71,7 @@ mod store;
 mod timing;
 
 pub use alerts::{AlertKind, Severity, StorageAlert};
+pub use blur::{BlurProgress, BlurReport, BlurredSegment, Rewritten, SegmentRewriter};
 pub use config::{
     CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,
 };
@@ -85,7 +88,8 @@ pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use holds::Holds;
 pub use integrity::verify::{
-    IntegrityFault, IntegrityProblem, IntegrityReport, VerifyScope, verify_recordings,
+    IntegrityFault, IntegrityProblem, IntegrityReport, RewrittenSegment, VerifyScope,
+    verify_recordings,
 };
 pub use integrity::{SIGN_EVERY, Seal};
 pub use playback::{CameraInfo, Export, Reader, SegmentInfo};

@@ -509,6 +509,47 @@ impl Reader {
         })
     }
 
+    /// A standard MP4 of exactly one segment's frames (row `id`), whatever its neighbours: what
+    /// erasure by blurring re-encodes. Returns it with the segment's frame table.
+    pub(crate) fn export_segment(&self, id: i64) -> Result<(VirtualFile, FrameIndex), StoreError> {
+        let (dir, name, start, blob, entry): (String, String, i64, Vec<u8>, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT d.path, s.file_name, s.start_90k, f.frame_index, e.data
+                 FROM segments s JOIN storage_dirs d ON d.id = s.dir_id
+                 JOIN segment_frames f ON f.segment_id = s.id
+                 JOIN sample_entries e ON e.id = s.sample_entry_id WHERE s.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .map_err(self.e())?;
+        let path = Path::new(&dir).join(name);
+        let index = FrameIndex::decode(&blob).map_err(|reason| StoreError::BadSegment {
+            file: path.clone(),
+            reason,
+        })?;
+        let piece = Piece {
+            reader: self.segment_reader(id, &path, &index)?,
+            path,
+            entry: Arc::new(entry),
+            codec: String::new(),
+            offsets: index.offsets(),
+            first: 0,
+            end: index.frames.len(),
+            start,
+            end_time: start,
+            index,
+        };
+        let mut b = Mp4Builder::new(start.div_euclid(90_000));
+        for (offset, samples) in runs(&piece) {
+            b.add_chunk(&piece.entry, &piece.path, offset, &samples)?;
+        }
+        let mut file = b.build()?;
+        set_readers(&mut file, std::slice::from_ref(&piece));
+        file.check_sources()?;
+        Ok((file, piece.index))
+    }
+
     /// A fragmented MP4 (init segment, then one `moof`+`mdat` per recorded fragment) of `[from, to)`,
     /// for Media Source Extensions and HTTP range playback. It stops at a parameter change.
     pub fn export_fragmented(

@@ -67,6 +67,11 @@ pub struct ReconcileReport {
     /// Encrypted copies of an interrupted `vigil keys encrypt` deleted (their rows were not committed;
     /// the plain originals stay).
     pub encryptions_undone: Vec<PathBuf>,
+    /// Blurred copies of an interrupted `vigil erase --blur` put in place (their rows were committed).
+    pub blurs_finished: Vec<PathBuf>,
+    /// Blurred copies of an interrupted `vigil erase --blur` deleted (their rows were not committed;
+    /// the originals stay, not blurred: run the erasure again).
+    pub blurs_undone: Vec<PathBuf>,
 }
 
 impl ReconcileReport {
@@ -79,6 +84,8 @@ impl ReconcileReport {
             && self.offline_dirs.is_empty()
             && self.encryptions_finished.is_empty()
             && self.encryptions_undone.is_empty()
+            && self.blurs_finished.is_empty()
+            && self.blurs_undone.is_empty()
     }
 }
 
@@ -103,6 +110,14 @@ impl fmt::Display for ReconcileReport {
                 ", interrupted encryption: {} segment(s) finished, {} copies removed",
                 self.encryptions_finished.len(),
                 self.encryptions_undone.len()
+            )?;
+        }
+        if !self.blurs_finished.is_empty() || !self.blurs_undone.is_empty() {
+            write!(
+                f,
+                ", interrupted blurring: {} segment(s) finished, {} copies removed (not blurred)",
+                self.blurs_finished.len(),
+                self.blurs_undone.len()
             )?;
         }
         for p in self
@@ -164,9 +179,9 @@ pub(crate) fn reconcile(inner: &Inner) -> Result<ReconcileReport, StoreError> {
             report.garbage_collected += garbage.len();
         }
 
-        // Copies of an interrupted `vigil keys encrypt`: in place or gone before rows are checked
-        // (recording.md R19).
-        crate::encrypt_existing::finish_interrupted(inner, dir, &mut report)?;
+        // Copies of an interrupted `vigil keys encrypt` or `vigil erase --blur`: in place or gone
+        // before rows are checked (recording.md R19, R20).
+        crate::rewrite::finish_interrupted(inner, dir, &mut report)?;
 
         // Index rows of this directory.
         let mut rows: HashMap<String, Row> = {

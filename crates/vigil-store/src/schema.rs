@@ -260,6 +260,23 @@ CREATE TABLE retention_limits (
     set_ms INTEGER NOT NULL
 );
 "#,
+    r#"
+-- Segments rewritten in place on purpose (blur.rs, `vigil erase --blur`: faces and plates blurred on an
+-- erasure request), with the reason and the file's hash before and after, so that `vigil verify
+-- recordings` reports them as such (recording.md R20). Dropped with the segment.
+CREATE TABLE rewritten_segments (
+    id INTEGER PRIMARY KEY,
+    stream_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    -- what was done: 'blur'
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    old_sha256 BLOB,
+    new_sha256 BLOB NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX rewritten_segments_stream ON rewritten_segments (stream_id, seq);
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.
@@ -302,6 +319,12 @@ pub(crate) fn has_reordered_column(conn: &Connection) -> rusqlite::Result<bool> 
 pub(crate) fn has_segment_keys(conn: &Connection) -> rusqlite::Result<bool> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     Ok(version >= 5)
+}
+
+/// True when the index has `rewritten_segments` (migration 7).
+pub(crate) fn has_rewritten_segments(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(version >= 7)
 }
 
 /// True when the index has the integrity columns and tables (migration 4).

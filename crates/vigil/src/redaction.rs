@@ -1,6 +1,6 @@
-//! The export filter of `vigil run`'s server and of `vigil export`: the cameras' privacy masks from the
-//! configuration, and the face and plate models (loaded on the first export that needs them, from the models
-//! directory, then the download cache).
+//! The export filter of `vigil run`'s server and of `vigil export`, and the segment rewriter of
+//! `vigil erase --blur`: the cameras' privacy masks from the configuration, and the face and plate models
+//! (loaded on the first export that needs them, from the models directory, then the download cache).
 
 use crate::paths;
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use vigil_config::{RedactTarget, VigilConfig};
 use vigil_core::{Redaction, RedactionReport};
 use vigil_pipeline::redact::Redactor;
 use vigil_rules::PrivacyMask;
-use vigil_store::ExportFilter;
+use vigil_store::{ExportFilter, Rewritten, SegmentRewriter};
 use vigil_vision::model::ModelStore;
 
 /// Redaction as the configuration describes it.
@@ -18,7 +18,8 @@ pub struct ConfigRedactor {
     masks: HashMap<String, Vec<PrivacyMask>>,
     models_dir: PathBuf,
     threads: usize,
-    redactor: OnceLock<Result<Redactor, String>>,
+    /// The redactor, with the models it could not find.
+    redactor: OnceLock<Result<(Redactor, Vec<String>), String>>,
 }
 
 impl ConfigRedactor {
@@ -45,7 +46,7 @@ impl ConfigRedactor {
         })
     }
 
-    fn redactor(&self) -> Result<&Redactor, String> {
+    fn loaded(&self) -> Result<&(Redactor, Vec<String>), String> {
         self.redactor
             .get_or_init(|| {
                 let runtime = crate::models::runtime().map_err(|e| format!("{e:#}"))?;
@@ -54,13 +55,67 @@ impl ConfigRedactor {
                     ModelStore::default_cache_dir(),
                 );
                 let (redactor, missing) = Redactor::new(runtime, &store, self.threads);
-                for m in missing {
+                for m in &missing {
                     tracing::warn!("redaction: {m}");
                 }
-                Ok(redactor)
+                Ok((redactor, missing))
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    fn redactor(&self) -> Result<&Redactor, String> {
+        self.loaded().map(|(r, _)| r)
+    }
+
+    /// Loads the face and plate models now; an error naming each one missing (an erasure by blurring
+    /// needs both, and says so before it changes anything).
+    pub fn require_models(&self) -> anyhow::Result<()> {
+        let (_, missing) = self.loaded().map_err(|e| anyhow::anyhow!(e))?;
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "the face and plate models are needed to blur ({}), looked for in {} (give --models DIR); \
+                 see docs/security.md, Redaction",
+                missing.join("; "),
+                self.models_dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl SegmentRewriter for ConfigRedactor {
+    /// Faces and plates blurred, the camera's masks black, encoded without B-frames at the frames' own
+    /// times, and read back as frames (`vigil_media::demux`).
+    fn rewrite(
+        &self,
+        camera: &str,
+        input: &Path,
+        scratch: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Rewritten, String> {
+        let masks = self.masks.get(camera).map_or(&[][..], Vec::as_slice);
+        let what = Redaction {
+            faces: true,
+            plates: true,
+            masks: !masks.is_empty(),
+            watermark: None,
+        };
+        let report = self
+            .redactor()?
+            .redact_recording(input, scratch, &what, masks, progress)
+            .map_err(|e| e.to_string())?;
+        if !report.reencoded {
+            return Ok(Rewritten {
+                frames: None,
+                report,
+            });
+        }
+        let video = vigil_media::demux::demux_file(scratch).map_err(|e| e.to_string())?;
+        Ok(Rewritten {
+            frames: Some(video.frames),
+            report,
+        })
     }
 }
 

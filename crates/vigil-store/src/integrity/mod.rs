@@ -161,7 +161,8 @@ pub(crate) fn sign_head(
 }
 
 /// Records segments about to be deleted on purpose (`(segment id, reason)`), so that the chain stays
-/// checkable across them. Run in the deleting transaction, before the rows go.
+/// checkable across them, and drops the records of their rewrites. Run in the deleting transaction,
+/// before the rows go.
 /// Returns the segment's stream (for [`prune`] once the rows are gone).
 pub(crate) fn record_removed(
     tx: &Transaction<'_>,
@@ -173,6 +174,12 @@ pub(crate) fn record_removed(
          SELECT stream_id, seq, chain, ?2, ?3 FROM segments WHERE id = ?1 AND chain IS NOT NULL",
     )?
     .execute(params![segment_id, vigil_core::time::now_unix_ms(), reason])?;
+    // Its rewrites (erasure by blurring) go with it.
+    tx.prepare_cached(
+        "DELETE FROM rewritten_segments WHERE (stream_id, seq) IN
+             (SELECT stream_id, seq FROM segments WHERE id = ?1)",
+    )?
+    .execute([segment_id])?;
     tx.prepare_cached("SELECT stream_id FROM segments WHERE id = ?1")?
         .query_row([segment_id], |r| r.get(0))
         .optional()

@@ -80,6 +80,28 @@ pub struct IntegrityProblem {
     pub detail: String,
 }
 
+/// A segment rewritten in place on purpose (erasure by blurring, `Store::blur`): information, not a
+/// problem. Listed when its file is the one the rewrite sealed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RewrittenSegment {
+    /// Camera name.
+    pub camera: String,
+    /// Stream name.
+    pub stream: String,
+    /// The segment's sequence number in its stream.
+    pub seq: i64,
+    /// Its start (90 kHz since the epoch).
+    pub start_90k: i64,
+    /// Its file.
+    pub file: PathBuf,
+    /// What was done (`blur`).
+    pub kind: String,
+    /// Why (the request's reference).
+    pub reason: String,
+    /// When (unix ms).
+    pub at_ms: i64,
+}
+
 /// The result of a check.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IntegrityReport {
@@ -95,6 +117,8 @@ pub struct IntegrityReport {
     pub retained_away: u64,
     /// Segments erased on request (`Store::erase`; recorded with their reason, not a problem).
     pub erased: u64,
+    /// Segments blurred on request (`Store::blur`; recorded with their reason, not a problem).
+    pub rewritten: Vec<RewrittenSegment>,
     /// Signed chain heads checked.
     pub heads: u64,
     /// Newest signature (unix ms).
@@ -456,6 +480,33 @@ pub fn verify_recordings(
                 )),
             }
         }
+        let rewrites = load_rewrites(&conn, stream_id, &entries).map_err(&e)?;
+        for (seq, kind, reason, at_ms, new_sha) in rewrites {
+            let Some(Entry::Row(r)) = entries.get(&seq) else {
+                continue;
+            };
+            let in_range = r.start_90k < to && r.start_90k + r.duration_90k > from;
+            if !in_range || r.sha256.as_deref() != Some(&new_sha[..]) {
+                continue; // out of scope, or edited since (named above)
+            }
+            let dir_path = dirs.get(&r.dir_id).map(|(name, path)| {
+                scope
+                    .dirs
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| path.clone())
+            });
+            report.rewritten.push(RewrittenSegment {
+                camera: camera.clone(),
+                stream: stream.clone(),
+                seq,
+                start_90k: r.start_90k,
+                file: dir_path.unwrap_or_default().join(&r.file_name),
+                kind,
+                reason,
+                at_ms,
+            });
+        }
         report.unsigned += entries
             .iter()
             .filter(|(s, en)| {
@@ -616,6 +667,36 @@ pub(crate) fn lookup_chain(
         )
         .optional()?;
     Ok(found.map(as_link))
+}
+
+/// A rewrite record: `(seq, kind, reason, at_ms, new SHA-256)`.
+type Rewrite = (i64, String, String, i64, Vec<u8>);
+
+/// The newest rewrite record of each segment among the loaded entries; none in an index from before
+/// such records.
+fn load_rewrites(
+    conn: &Connection,
+    stream_id: i64,
+    entries: &BTreeMap<i64, Entry>,
+) -> rusqlite::Result<Vec<Rewrite>> {
+    let (Some((&lo, _)), Some((&hi, _))) = (entries.first_key_value(), entries.last_key_value())
+    else {
+        return Ok(Vec::new());
+    };
+    if !crate::schema::has_rewritten_segments(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut s = conn.prepare(
+        "SELECT seq, kind, reason, at_ms, new_sha256 FROM rewritten_segments w
+         WHERE stream_id = ?1 AND seq BETWEEN ?2 AND ?3
+           AND id = (SELECT MAX(id) FROM rewritten_segments x
+                     WHERE x.stream_id = w.stream_id AND x.seq = w.seq)
+         ORDER BY seq",
+    )?;
+    s.query_map(params![stream_id, lo, hi], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?
+    .collect()
 }
 
 struct Head {

@@ -136,6 +136,26 @@ fn recordings(
         }
         println!("{line}: {}", p.detail);
     }
+    // Information, not problems: segments blurred on an erasure request (re-sealed with the reason).
+    for r in &report.rewritten {
+        let what = if r.kind == "blur" {
+            "blurred"
+        } else {
+            r.kind.as_str()
+        };
+        println!(
+            "{:<14} {}/{} segment {} ({}) {}: {what} on request: {} (at {})",
+            what,
+            r.camera,
+            r.stream,
+            r.seq,
+            format_time(Time90k(r.start_90k)),
+            r.file.display(),
+            r.reason,
+            jiff::Timestamp::from_millisecond(r.at_ms)
+                .map_or(r.at_ms.to_string(), |t| format!("{t:.0}"))
+        );
+    }
     let signed = match (&report.key_id, report.newest_head_ms) {
         (None, _) if report.heads > 0 => format!(
             "{} signed heads NOT checked: no site public key in {}",
@@ -151,7 +171,7 @@ fn recordings(
         (None, Some(_)) => "no site key".to_string(),
     };
     let summary = format!(
-        "{} segment(s) in {} stream(s) checked, {:.1} MB hashed; {signed}; {} after the newest signed head{}{}",
+        "{} segment(s) in {} stream(s) checked, {:.1} MB hashed; {signed}; {} after the newest signed head{}{}{}",
         report.segments,
         report.streams,
         report.bytes as f64 / 1e6,
@@ -163,6 +183,11 @@ fn recordings(
             )
         } else {
             String::new()
+        },
+        if report.rewritten.is_empty() {
+            String::new()
+        } else {
+            format!("; {} blurred on request (recorded)", report.rewritten.len())
         },
         if report.before_integrity > 0 {
             format!(
