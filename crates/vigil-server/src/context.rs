@@ -217,6 +217,8 @@ pub struct AppContext {
     pub redactor: Option<Arc<dyn vigil_store::ExportFilter>>,
     /// What a redacted export blurs, and whether exports carry a watermark (`[privacy]`).
     pub privacy: crate::exports::PrivacyPolicy,
+    /// Watchlists and their face templates (absent: no biometric data here to erase).
+    pub identity: Option<Arc<std::sync::Mutex<vigil_identity::FaceBook>>>,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -254,6 +256,7 @@ impl AppContext {
             exports,
             redactor: None,
             privacy: Default::default(),
+            identity: None,
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

@@ -48,6 +48,9 @@ pub enum ServerError {
     /// A key or key file failed.
     #[error(transparent)]
     Keys(#[from] vigil_keys::KeyError),
+    /// The identity database failed.
+    #[error(transparent)]
+    Identity(vigil_identity::IdentityError),
     /// Binding or serving failed.
     #[error("serving on {addr}: {source}")]
     Serve {

@@ -201,20 +201,29 @@ pub mod s {
                "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms(),
                               "reason": {"type": "string", "minLength": 1, "maxLength": 200}}})
     }
-    /// An erasure: its audit entry and report (times in RFC 3339 UTC).
+    /// POST /api/erasures/person body.
+    pub fn person_erasure() -> Value {
+        json!({"type": "object", "required": ["name", "reason"],
+               "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                              "reason": {"type": "string", "minLength": 1, "maxLength": 200}}})
+    }
+    /// An erasure: its audit entry and report (footage: times in RFC 3339 UTC; biometric: the person's
+    /// watchlist and templates deleted).
     pub fn erasure() -> Value {
         let time = json!({"type": "string"});
         let segment = json!({"type": "object", "required": ["start", "end", "bytes", "file"],
             "properties": {"start": time, "end": time, "bytes": {"type": "integer"}, "file": {"type": "string"}}});
-        json!({"type": "object", "required": ["id", "at", "by", "camera", "report"],
+        json!({"type": "object", "required": ["id", "at", "by", "kind", "report"],
                "properties": {"id": int_id(), "at": {"type": "integer"}, "by": {"type": "string"},
-                              "camera": {"type": "string"},
+                              "kind": {"type": "string", "enum": ["footage", "biometric"]},
+                              "camera": {"type": "string"}, "person": {"type": "string"},
                               "report": {"type": "object", "properties": {
                                   "from": time, "to": time,
                                   "erased": {"type": ["array", "null"], "items": time},
                                   "segments": {"type": "array", "items": segment},
                                   "bytes": {"type": "integer"}, "events": {"type": "integer"},
-                                  "snapshots": {"type": "integer"}, "reason": {"type": "string"}}}}})
+                                  "snapshots": {"type": "integer"}, "reason": {"type": "string"},
+                                  "list": {"type": "string"}, "templates": {"type": "integer"}}}}})
     }
     /// `{erasures: [...]}`.
     pub fn erasure_list() -> Value {

@@ -288,6 +288,11 @@ pub fn start(
         1,
     )?));
     ctx.privacy = crate::redaction::policy(config);
+    // Watchlists (face templates, sealed): erasure requests reach them through the API.
+    ctx.identity = Some(Arc::new(std::sync::Mutex::new(
+        vigil_identity::FaceBook::open(&config.data_dir, &keys)
+            .context("opening the identity database")?,
+    )));
     ctx.sensitive = config
         .cameras
         .iter()

@@ -204,9 +204,10 @@ fn recordings_and_evidence_bundles_verify_and_every_tampering_is_named() {
     // Rotating the master key keeps the site key, so everything still verifies.
     let (code, out, err) = cli(&["keys", "rotate", "--config", config], None, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    // The site key and the TOTP key (vigil run's server seals TOTP secrets) are wrapped key files.
+    // The site key, the TOTP key (vigil run's server seals TOTP secrets) and the face-template key (its
+    // server opens the watchlists) are wrapped key files.
     assert!(
-        out.contains("rotated") && out.contains("2 key(s) rewrapped"),
+        out.contains("rotated") && out.contains("3 key(s) rewrapped"),
         "{out}"
     );
     assert!(!out.contains(" 0 segment key(s)"), "{out}");
@@ -575,4 +576,198 @@ fn playback_is_watermarked_and_reencodings_are_bounded_by_the_cores() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(vigil.stop(), "{}", vigil.dump());
+}
+
+/// Presentation times of every frame of a video, in order.
+fn frame_times(path: &Path) -> Vec<i64> {
+    let mut t: Vec<i64> = vigil_media::demux::demux_file(path)
+        .unwrap()
+        .frames
+        .iter()
+        .map(|f| f.pts.0)
+        .collect();
+    t.sort_unstable();
+    t
+}
+
+/// An erasure by blurring (`vigil erase --blur`), end to end on the recorded corridor clip (faces in
+/// every frame): the segments over the range are re-encoded in place; an export of that range then has
+/// no face YuNet can find, in any frame, and the same frames at the same times as before, while the
+/// footage outside it keeps its faces and its files; `vigil verify recordings` passes and names the
+/// blurred segments with the request's reference; the audit log holds it as an erasure.
+#[test]
+fn an_erasure_by_blurring_leaves_no_face_in_the_range_and_verifies() {
+    let Some(video) = footage("intel/face-demographics-walking-and-pause.mp4") else {
+        return;
+    };
+    let models = vigil_media::test_server::shared_footage()
+        .map(|d| d.join("../models"))
+        .filter(|d| d.join("face_detection_yunet_2023mar_640.onnx").is_file());
+    let (Some(models), true) = (models, std::env::var_os("ORT_DYLIB_PATH").is_some()) else {
+        eprintln!(
+            "SKIP an_erasure_by_blurring_leaves_no_face_in_the_range_and_verifies: models or ORT_DYLIB_PATH absent"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut vigil = Vigil::start(dir, "corridor", &video);
+    vigil.wait_listening();
+    vigil.run_for(Duration::from_secs(9));
+    assert!(
+        vigil.stop(),
+        "vigil run did not stop cleanly:\n{}",
+        vigil.dump()
+    );
+    let reader = vigil_store::Reader::open(&dir.join("index.db")).unwrap();
+    let segs = reader
+        .segments("corridor", "main", Time90k(0), Time90k(i64::MAX / 4))
+        .unwrap();
+    assert!(
+        segs.len() >= 2,
+        "too little recorded: {} segment(s)",
+        segs.len()
+    );
+    let config = dir.join("vigil.toml");
+    let config = s(&config);
+    let rfc = vigil_store::evidence::rfc3339;
+    let end_of = |i: usize| Time90k(segs[i].start.0 + segs[i].duration.0);
+    // The first segment is blurred (asked for a second of it: the whole segment goes), the last is not.
+    let (a, b) = (rfc(segs[0].start), rfc(end_of(0)));
+    let last = segs.len() - 1;
+    let (c, d) = (rfc(segs[last].start), rfc(end_of(last)));
+    let export = |from: &str, to: &str, out: &Path| {
+        let args = [
+            "export",
+            "--config",
+            config,
+            "--camera",
+            "corridor",
+            "--from",
+            from,
+            "--to",
+            to,
+            s(out),
+        ];
+        let (code, o, e) = cli(&args, None, &[]);
+        assert_eq!(code, 0, "{o}{e}");
+    };
+    let before = dir.join("before.mp4");
+    export(&a, &b, &before);
+    let files_before: Vec<Vec<u8>> = segs
+        .iter()
+        .map(|g| std::fs::read(&g.file).unwrap())
+        .collect();
+
+    let started = Instant::now();
+    let part = rfc(Time90k(segs[0].start.0 + 90_000));
+    let (code, out, err) = cli(
+        &[
+            "erase",
+            "--config",
+            config,
+            "--camera",
+            "corridor",
+            "--from",
+            &a,
+            "--to",
+            &part,
+            "--reason",
+            "REQ-42 subject access",
+            "--blur",
+            "--models",
+            s(&models),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    eprintln!(
+        "vigil erase --blur of one segment took {:?}",
+        started.elapsed()
+    );
+    assert!(out.contains("blurred 1 of 1 segment(s)"), "{out}");
+    assert!(
+        err.contains("blurring segment 1/1"),
+        "progress on stderr: {err}"
+    );
+
+    // (d) The blurred segment's file changed; the others are as recorded.
+    for (i, g) in segs.iter().enumerate() {
+        let now = std::fs::read(&g.file).unwrap();
+        assert_eq!(
+            now != files_before[i],
+            i == 0,
+            "segment {i} ({})",
+            g.file.display()
+        );
+    }
+    // (b) The same frames at the same times.
+    let after = dir.join("after.mp4");
+    export(&a, &b, &after);
+    let times = frame_times(&before);
+    assert!(times.len() > 10, "{} frames", times.len());
+    assert_eq!(frame_times(&after), times, "frame count and times are kept");
+    // (a) No face left in the range; faces outside it.
+    let rt = vigil_vision::runtime::Runtime::init(None).unwrap();
+    let store = vigil_vision::model::ModelStore::new(vec![models.clone()], None);
+    let (p, bytes) = store.load_asset(&vigil_vision::model::YUNET).unwrap();
+    let mut faces = vigil_vision::faces::FaceDetector::new(&rt, &p, &bytes, 2).unwrap();
+    let seen: usize = frames_of(&before)
+        .iter()
+        .map(|f| faces.detect(f).unwrap().len())
+        .sum();
+    assert!(seen > 0, "the original range shows faces");
+    for (i, f) in frames_of(&after).iter().enumerate() {
+        let left = faces.detect(f).unwrap();
+        assert!(
+            left.is_empty(),
+            "frame {i}: a face survived the blurring: {left:?}"
+        );
+    }
+    let outside = dir.join("outside.mp4");
+    export(&c, &d, &outside);
+    let kept: usize = frames_of(&outside)
+        .iter()
+        .map(|f| faces.detect(f).unwrap().len())
+        .sum();
+    assert!(kept > 0, "the footage outside the range keeps its faces");
+
+    // (c) The recordings verify, the blurred segment named with the reason.
+    let (code, out, err) = cli(&["verify", "recordings", "--config", config], None, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("recordings OK") && out.contains("1 blurred on request"),
+        "{out}"
+    );
+    assert!(
+        out.contains("blurred on request: REQ-42 subject access")
+            && out.contains(
+                &segs[0]
+                    .file
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string()
+            ),
+        "{out}"
+    );
+    // Audited as an erasure, in blur mode, with the segment and what was blurred.
+    let conn = rusqlite::Connection::open(dir.join("security.db")).unwrap();
+    let detail: String = conn
+        .query_row(
+            "SELECT detail FROM audit WHERE action = 'footage.erase' AND target = 'corridor'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["mode"], "blur", "{detail}");
+    assert_eq!(detail["reason"], "REQ-42 subject access");
+    assert_eq!(
+        detail["segments"].as_array().map(Vec::len),
+        Some(1),
+        "{detail}"
+    );
+    assert!(detail["faces"].as_u64().unwrap() > 0, "{detail}");
 }

@@ -1,5 +1,6 @@
 // Privacy (the auditor): erasure requests — a camera's footage over a range erased with its events and
-// snapshots, after a confirmation — and the report of every erasure, ready to print.
+// snapshots, or a person's biometric data (face templates), after a confirmation — and the report of every
+// erasure, ready to print.
 
 import { get, post } from '../api.js';
 import { h, mount, heading, fmtTime, fmtBytes, toast, fromLocalInput, toLocalInput } from '../util.js';
@@ -27,12 +28,26 @@ export async function render(_ctx, id) {
       go(`/privacy/erasures/${done.id}`);
     } catch (err) { toast(err.message, 'error'); }
   } }, camSelect, from, to, reason, h('button.danger', { type: 'submit' }, 'Erase…'));
+  const person = h('input', { name: 'person', required: true, maxlength: 100, placeholder: 'Enrolled name', 'aria-label': 'Person' });
+  const personReason = h('input', { name: 'reason', required: true, maxlength: 200, placeholder: 'Request reference', 'aria-label': 'Reason' });
+  const personForm = h('form.inline.biometric', { onsubmit: async (e) => {
+    e.preventDefault();
+    if (!window.confirm(`Erase every face template of ${person.value} and their enrolment? This cannot be undone.`)) return;
+    try {
+      const done = await post('/api/erasures/person', { name: person.value, reason: personReason.value });
+      toast('Erased: the report follows');
+      go(`/privacy/erasures/${done.id}`);
+    } catch (err) { toast(err.message, 'error'); }
+  } }, person, personReason, h('button.danger', { type: 'submit' }, 'Erase biometric data…'));
   mount(heading('Privacy'),
-    h('section.card', h('h2', 'Erasure request'),
+    h('section.card', h('h2', 'Erasure request: footage'),
       h('p.muted.small', 'Deletes a camera\'s footage over a time range with its events and snapshots. Footage under an evidence hold is refused until the hold is released. Every erasure is audited and has a printable report.'),
       form),
+    h('section.card', h('h2', 'Erasure request: biometric data'),
+      h('p.muted.small', 'Deletes the face templates of a person enrolled on a watchlist, and their enrolment.'),
+      personForm),
     h('div.card.scroll', h('h2', 'Erasures'), h('table.data',
-      h('thead', h('tr', ['When', 'By', 'Camera', 'Requested range', 'Erased', 'Events', 'Reason', ''].map((t) => h('th', t)))), body)),
+      h('thead', h('tr', ['When', 'By', 'What', 'Requested range', 'Erased', 'Events', 'Reason', ''].map((t) => h('th', t)))), body)),
     status);
   try {
     // The auditor does not watch cameras: their names come from the system status.
@@ -41,6 +56,12 @@ export async function render(_ctx, id) {
     const { erasures } = await get('/api/erasures');
     for (const e of erasures) {
       const r = e.report || {};
+      if (e.kind === 'biometric') {
+        body.append(h('tr', h('td.nowrap', fmtTime(e.at)), h('td', e.by), h('td', `biometric data of ${e.person}`),
+          h('td.small', '—'), h('td.small', `${r.templates ?? 0} face template(s)`), h('td', '—'), h('td.small', r.reason || ''),
+          h('td', h('a', { href: `#/privacy/erasures/${e.id}` }, 'Report'))));
+        continue;
+      }
       body.append(h('tr', h('td.nowrap', fmtTime(e.at)), h('td', e.by), h('td', e.camera),
         h('td.small', `${fmtTime(r.from)} – ${fmtTime(r.to)}`),
         h('td.small', r.erased ? `${(r.segments || []).length || r.segment_count || 0} segment(s), ${fmtBytes(r.bytes || 0)}` : 'no footage'),
@@ -56,6 +77,20 @@ async function renderReport(id) {
   const e = await get(`/api/erasures/${encodeURIComponent(id)}`);
   const r = e.report || {};
   const row = (k, v) => h('tr', h('th', k), h('td', v));
+  if (e.kind === 'biometric') {
+    mount(heading(`Erasure report ${e.id}`, h('button.no-print', { type: 'button', onclick: () => window.print() }, 'Print'),
+      h('a.button.ghost.no-print', { href: '#/privacy' }, 'Back')),
+    h('section.card.report', h('table.kv', h('tbody',
+      row('Audit entry', String(e.id)),
+      row('Carried out', `${fmtTime(e.at)} by ${e.by}`),
+      row('Person', e.person),
+      row('Watchlist', r.list || ''),
+      row('Reason', r.reason || ''),
+      row('Face templates deleted', String(r.templates ?? 0)),
+      row('Time zone', Intl.DateTimeFormat().resolvedOptions().timeZone || 'local'))),
+    h('p.muted.small', 'The templates and the enrolment were deleted in one transaction; the database overwrites deleted pages. The erasure is in the hash-chained audit log.')));
+    return;
+  }
   const segments = (r.segments || []).map((s) => h('tr', h('td.nowrap', fmtTime(s.start)), h('td.nowrap', fmtTime(s.end)),
     h('td', s.file), h('td', fmtBytes(s.bytes))));
   mount(heading(`Erasure report ${e.id}`, h('button.no-print', { type: 'button', onclick: () => window.print() }, 'Print'),

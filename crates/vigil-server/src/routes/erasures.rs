@@ -1,8 +1,9 @@
 //! Erasure requests (`/api/erasures*`): a person's footage over a time range deleted on request, with the
-//! camera's events and snapshots in the range, refused while an evidence hold covers it. The auditor
-//! (the `privacy` permission, never an API token) makes them; each is audited as `footage.erase` with its
-//! whole report, which is what `GET /api/erasures` lists and the UI prints. `vigil erase` does the same
-//! from the command line and writes the same audit entry.
+//! camera's events and snapshots in the range, refused while an evidence hold covers it; or a person's
+//! biometric data (their face templates and enrolment). The auditor (the `privacy` permission, never an
+//! API token) makes them; each is audited (`footage.erase`, `face.erase`) with its whole report, which is
+//! what `GET /api/erasures` lists and the UI prints. `vigil erase` and `vigil face erase` do the same from
+//! the command line and write the same audit entries.
 
 use super::blocking;
 use super::extract::{ApiJson, ApiPath};
@@ -15,8 +16,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_core::Time90k;
 
-/// The audit action of an erasure.
+/// The audit action of an erasure of footage.
 pub const ACTION: &str = "footage.erase";
+/// The audit action of an erasure of a person's biometric data.
+pub const BIOMETRIC: &str = "face.erase";
 
 /// POST /api/erasures body.
 #[derive(Deserialize)]
@@ -28,8 +31,39 @@ pub struct NewErasure {
     reason: String,
 }
 
-/// An erasure's report as the API gives it: the audit entry (id, when, who) and its detail.
+/// POST /api/erasures/person body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonErasure {
+    name: String,
+    reason: String,
+}
+
+/// The reason of a request: 1 to 200 characters, no control characters.
+fn reason_of(v: &str) -> Result<String, ApiError> {
+    let reason = v.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "reason: 1 to 200 characters (the request's reference), no control characters",
+        ));
+    }
+    Ok(reason)
+}
+
+/// An erasure's report as the API gives it: the audit entry (id, when, who), what was erased (`kind`:
+/// `footage` of a camera, or a person's `biometric` data) and its detail.
 fn shown(e: &AuditEntry) -> Value {
+    if e.action == BIOMETRIC {
+        let detail: Value = serde_json::from_str(&e.detail).unwrap_or_else(|_| json!({}));
+        return json!({
+            "id": e.id,
+            "at": e.at,
+            "by": e.user,
+            "kind": "biometric",
+            "person": e.target,
+            "report": detail,
+        });
+    }
     let mut detail: Value = serde_json::from_str(&e.detail).unwrap_or_else(|_| json!({}));
     // Entries written before the report listed its segments carry their count only.
     if let Some(n) = detail.get("segments").and_then(Value::as_u64) {
@@ -40,6 +74,7 @@ fn shown(e: &AuditEntry) -> Value {
         "id": e.id,
         "at": e.at,
         "by": e.user,
+        "kind": "footage",
         "camera": e.target,
         "report": detail,
     })
@@ -55,12 +90,7 @@ pub async fn create(
     if req.start < 0 || req.end <= req.start {
         return Err(ApiError::bad_request("start must be before end (unix ms)"));
     }
-    let reason = req.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "reason: 1 to 200 characters (the request's reference), no control characters",
-        ));
-    }
+    let reason = reason_of(&req.reason)?;
     if !p.sees(&req.camera) || !ctx.camera_names().contains(&req.camera) {
         return Err(ApiError::not_found(format!("no camera {:?}", req.camera)));
     }
@@ -82,10 +112,54 @@ pub async fn create(
     Ok(Json(shown(&entry)))
 }
 
-/// GET /api/erasures: every erasure, newest first (at most 1000).
+/// POST /api/erasures/person: erases a person's biometric data (face templates and enrolment) now and
+/// answers the report.
+pub async fn erase_person(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<PersonErasure>,
+) -> ApiResult<Json<Value>> {
+    let reason = reason_of(&req.reason)?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("name: whose biometric data to erase"));
+    }
+    let book = ctx
+        .identity
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this server keeps no biometric data"))?;
+    let sec = ctx.security.clone();
+    let (who, ip) = (p.audit_name(), ip.to_string());
+    let entry = blocking(move || {
+        let gone = book
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .erase(&name)
+            .map_err(|e| match e {
+                vigil_identity::IdentityError::Unknown(_) => ServerError::NotFound(e.to_string()),
+                other => ServerError::Identity(other),
+            })?;
+        let detail = json!({"list": gone.list, "templates": gone.templates, "reason": reason});
+        let id = sec.audit(&who, &ip, BIOMETRIC, &gone.name, &detail.to_string())?;
+        sec.audit_entry(id)?
+            .ok_or_else(|| ServerError::NotFound(format!("audit entry {id} vanished")))
+    })
+    .await?;
+    Ok(Json(shown(&entry)))
+}
+
+/// GET /api/erasures: every erasure (footage and biometric), newest first (at most 1000).
 pub async fn list(State(ctx): State<AppState>) -> ApiResult<Json<Value>> {
     let sec = ctx.security.clone();
-    let entries = blocking(move || sec.audit_entries_of(ACTION, 1000)).await?;
+    let mut entries = blocking(move || {
+        let mut all = sec.audit_entries_of(ACTION, 1000)?;
+        all.extend(sec.audit_entries_of(BIOMETRIC, 1000)?);
+        Ok(all)
+    })
+    .await?;
+    entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+    entries.truncate(1000);
     Ok(Json(
         json!({ "erasures": entries.iter().map(shown).collect::<Vec<_>>() }),
     ))
@@ -99,7 +173,7 @@ pub async fn show(
     let sec = ctx.security.clone();
     let entry = blocking(move || sec.audit_entry(id))
         .await?
-        .filter(|e| e.action == ACTION)
+        .filter(|e| e.action == ACTION || e.action == BIOMETRIC)
         .ok_or_else(|| ApiError::not_found(format!("no erasure {id}")))?;
     Ok(Json(shown(&entry)))
 }

@@ -366,6 +366,17 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: || post(erasures::create),
     },
     RouteSpec {
+        verb: Verb::Post,
+        path: "/api/erasures/person",
+        access: Perm(P::Privacy),
+        summary: "Erase a person's biometric data: their face templates and enrolment (the auditor only; audited as face.erase)",
+        params: &[],
+        request: Some(s::person_erasure),
+        status: 200,
+        response: Body::Json(s::erasure),
+        handler: || post(erasures::erase_person),
+    },
+    RouteSpec {
         verb: Verb::Get,
         path: "/api/erasures/{id}",
         access: Perm(P::Privacy),

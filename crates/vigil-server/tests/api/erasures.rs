@@ -1,6 +1,7 @@
 //! Erasure requests over the API: the auditor alone erases, the footage and the events in the range go
 //! (snapshots with them), evidence holds refuse it, every erasure is audited with a report the auditor
 //! can list and print, and requests racing over the same range never fail the server or erase twice.
+//! A person's biometric data (face templates) is erased the same way.
 
 use crate::common;
 use common::{Auth, CAM_A, CAM_B, Setup, TestServer};
@@ -210,4 +211,103 @@ fn erasures_racing_over_one_range_erase_each_segment_once() {
         .call("GET", "/api/erasures", &Auth::Session(audrey), None)
         .json();
     assert_eq!(listed["erasures"].as_array().map(Vec::len), Some(8));
+}
+
+#[test]
+fn the_auditor_erases_a_persons_biometric_data_once() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        identity: true,
+        ..Setup::default()
+    });
+    let book = s.ctx.identity.clone().unwrap();
+    // Two people enrolled with real sealed templates (unit vectors standing for embeddings).
+    let unit = |k: usize| {
+        let mut v = vec![0.0f32; 128];
+        v[k] = 1.0;
+        v
+    };
+    {
+        let mut b = book.lock().unwrap();
+        b.enrol(
+            "Alice",
+            "staff",
+            "test",
+            &[(unit(1), "a1.jpg".into()), (unit(2), "a2.jpg".into())],
+        )
+        .unwrap();
+        b.enrol("Bob", "staff", "test", &[(unit(3), "b.jpg".into())])
+            .unwrap();
+    }
+    let audrey = s.user(&admin, "audrey", "auditor", json!({}));
+    let admin = Auth::Session(admin);
+    let body = |name: &str| json!({"name": name, "reason": "DSAR 31"});
+    let r = s.call("POST", "/api/erasures/person", &admin, Some(body("Alice")));
+    assert_eq!(r.status, 403, "{}", r.text());
+    for bad in [
+        json!({"name": "Alice", "reason": ""}),
+        json!({"name": " ", "reason": "x"}),
+        json!({"name": "Alice"}),
+    ] {
+        let r = s.call(
+            "POST",
+            "/api/erasures/person",
+            &Auth::Session(audrey.clone()),
+            Some(bad.clone()),
+        );
+        assert!(matches!(r.status, 400 | 422), "{bad}: {}", r.text());
+    }
+    // Eight requests at once for Alice: exactly one erases, the others find nobody (404).
+    let results: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, a) = (&s, audrey.clone());
+                scope.spawn(move || {
+                    let r = s.call(
+                        "POST",
+                        "/api/erasures/person",
+                        &Auth::Session(a),
+                        Some(body("Alice")),
+                    );
+                    (r.status, r.json())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let done: Vec<&Value> = results
+        .iter()
+        .filter(|(st, _)| *st == 200)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(done.len(), 1, "{results:?}");
+    assert!(
+        results.iter().all(|(st, _)| *st == 200 || *st == 404),
+        "{results:?}"
+    );
+    let e = done[0];
+    assert_eq!(e["kind"], "biometric");
+    assert_eq!(e["person"], "Alice");
+    assert_eq!(e["report"]["templates"], 2);
+    assert_eq!(e["report"]["reason"], "DSAR 31");
+    {
+        let b = book.lock().unwrap();
+        assert!(
+            b.best_match(&unit(1), 0.75).unwrap().is_none(),
+            "Alice still matches"
+        );
+        assert_eq!(b.best_match(&unit(3), 0.75).unwrap().unwrap().name, "Bob");
+    }
+    let list = s
+        .call("GET", "/api/erasures", &Auth::Session(audrey.clone()), None)
+        .json();
+    let listed = list["erasures"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(&listed[0], e);
+    let one = s.call(
+        "GET",
+        &format!("/api/erasures/{}", e["id"]),
+        &Auth::Session(audrey),
+        None,
+    );
+    assert_eq!(one.json(), *e);
 }

@@ -394,6 +394,13 @@ try {
   await page.goto(`${url}/#/privacy`);
   await page.waitForSelector('td:has-text("GDPR request 14")');
   log('erasure: carried out by the auditor, reported, listed');
+  // Biometric data of someone never enrolled: the server says so.
+  await page.fill('form.biometric input[name=person]', 'Nobody Known');
+  await page.fill('form.biometric input[name=reason]', 'DSAR 15');
+  page.once('dialog', (d) => d.accept());
+  await page.click('form.biometric button[type=submit]');
+  await page.waitForSelector('text=nobody called "Nobody Known" is enrolled');
+  log('biometric erasure of an unknown person: refused with a clear message');
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   if (csp.length) throw new Error(`Content-Security-Policy violations: ${csp.join('; ')}`);
   log('no Content-Security-Policy violation');

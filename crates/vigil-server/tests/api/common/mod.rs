@@ -67,6 +67,8 @@ pub struct Setup {
     pub status: Option<Arc<dyn vigil_server::StatusSource>>,
     /// Cameras marked sensitive (dual authorization).
     pub sensitive: Vec<String>,
+    /// Watchlists (`identity.db` in the server's folder, sealed under a generated master key).
+    pub identity: bool,
 }
 
 fn store_config(root: &Path) -> StoreConfig {
@@ -191,6 +193,13 @@ impl TestServer {
         ctx.live = setup.live;
         ctx.assets = setup.assets;
         ctx.sensitive = setup.sensitive.into_iter().collect();
+        if setup.identity {
+            let keys = vigil_keys::KeyStore::open(dir.path(), &vigil_keys::MasterSource::Generated)
+                .unwrap();
+            ctx.identity = Some(Arc::new(std::sync::Mutex::new(
+                vigil_identity::FaceBook::open(dir.path(), &keys).unwrap(),
+            )));
+        }
         let ctx = Arc::new(ctx);
         let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
         options.listen = "127.0.0.1:0".parse().unwrap();
