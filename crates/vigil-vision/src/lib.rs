@@ -22,6 +22,7 @@ pub mod motion;
 pub mod nms;
 pub mod onnx;
 pub mod ort_library;
+pub mod plate_ocr;
 pub mod plates;
 pub mod preprocess;
 pub mod regions;

@@ -210,3 +210,135 @@ fn mobilefacenet_tells_the_same_face_from_another_on_the_shared_clips() {
         }
     }
 }
+
+/// Plates rendered onto real frames (synthetic: white plates with black letters in the bitmap font of
+/// `vigil_media::draw`, pasted onto frames of the shared car clip), at widths from 60 to 300 pixels, clean
+/// and blurred with JPEG noise: read by the whole chain (`PlateOcr`: plate detector, else the text
+/// detector, then the recogniser). Prints the exact-read rate per width; asserts the wide ones are read.
+#[test]
+fn rendered_plates_are_read_on_real_frames() {
+    use vigil_media::encode::encode_jpeg;
+    use vigil_vision::model::{PPOCR_DET, PPOCR_DICT, PPOCR_REC};
+    use vigil_vision::plate_ocr::{PlateOcr, PlateReader, TextFinder};
+    let Some((rt, dir)) = setup("rendered_plates_are_read_on_real_frames") else {
+        return;
+    };
+    let s = store(&dir);
+    let (p, b) = s.load_asset(&LPD_YUNET).expect("lpd");
+    let plates = PlateDetector::new(&rt, &p, &b, 2).expect("session");
+    let (p, b) = s.load_asset(&PPOCR_DET).expect("det");
+    let lines = TextFinder::new(&rt, &p, &b, 2).expect("session");
+    let (p, b) = s.load_asset(&PPOCR_REC).expect("rec");
+    let (_, dict) = s.load_asset(&PPOCR_DICT).expect("dict");
+    let dict = String::from_utf8(dict.to_vec()).expect("utf-8");
+    let reader = PlateReader::new(&rt, &p, &b, &dict, 2).expect("session");
+    let mut ocr = PlateOcr {
+        plates,
+        lines,
+        reader,
+    };
+    let backgrounds = frames("intel/car-detection.mp4");
+    let texts = [
+        "KX58RTY", "AB123CD", "MH12DE14", "B7734XZ", "GT5012", "LR69KPN",
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut rows = Vec::new();
+    for width in [60u32, 80, 100, 140, 200, 300] {
+        let mut read = 0;
+        let mut total = 0;
+        for (i, text) in texts.iter().enumerate() {
+            for noisy in [false, true] {
+                // The plate at scale 4, then resized to `width` and pasted bottom centre.
+                let (tw, th) = text_size(text, 4);
+                let mut plate = BgrImage::filled(tw + 24, th + 16, 245);
+                draw_text(&mut plate, 12, 8, text, [20, 20, 20], 4);
+                let h = (width * plate.height() / plate.width()).max(4);
+                let small = resize(&plate, width, h);
+                let mut img = backgrounds[i % backgrounds.len()].clone();
+                let (x0, y0) = ((img.width() - width) / 2, img.height() * 2 / 3);
+                paste(&mut img, &small, x0, y0);
+                if noisy {
+                    img = box_blur(&img);
+                    let path = tmp.path().join("noisy.jpg");
+                    std::fs::write(&path, encode_jpeg(&img, 35).expect("jpeg")).expect("write");
+                    img = vigil_media::image_file::read_bgr(&path).expect("read");
+                }
+                let got = ocr.read_image(&img).expect("reads");
+                total += 1;
+                if got.as_ref().is_some_and(|g| g.text.text == *text) {
+                    read += 1;
+                }
+            }
+        }
+        rows.push((width, read, total));
+    }
+    for (w, r, t) in &rows {
+        println!("plate {w:>3} px wide: {r}/{t} read exactly");
+    }
+    let wide: usize = rows.iter().filter(|r| r.0 >= 140).map(|r| r.1).sum();
+    let wide_total: usize = rows.iter().filter(|r| r.0 >= 140).map(|r| r.2).sum();
+    assert!(
+        wide * 10 >= wide_total * 8,
+        "plates 140 px and wider: {wide}/{wide_total} read"
+    );
+}
+
+/// Bilinear resize (the test's own, to stay independent of the code under test).
+fn resize(img: &BgrImage, w: u32, h: u32) -> BgrImage {
+    let mut out = BgrImage::filled(w, h, 0);
+    let (sx, sy) = (
+        img.width() as f32 / w as f32,
+        img.height() as f32 / h as f32,
+    );
+    let stride = out.stride();
+    for y in 0..h {
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, img.width() as f32 - 1.0);
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, img.height() as f32 - 1.0);
+            let (x0, y0) = (fx as u32, fy as u32);
+            let (x1, y1) = (
+                (x0 + 1).min(img.width() - 1),
+                (y0 + 1).min(img.height() - 1),
+            );
+            let (tx, ty) = (fx.fract(), fy.fract());
+            for c in 0..3 {
+                let v = f32::from(img.get(x0, y0)[c]) * (1.0 - tx) * (1.0 - ty)
+                    + f32::from(img.get(x1, y0)[c]) * tx * (1.0 - ty)
+                    + f32::from(img.get(x0, y1)[c]) * (1.0 - tx) * ty
+                    + f32::from(img.get(x1, y1)[c]) * tx * ty;
+                out.data_mut()[y as usize * stride + x as usize * 3 + c] = v.round() as u8;
+            }
+        }
+    }
+    out
+}
+
+fn paste(dst: &mut BgrImage, src: &BgrImage, x0: u32, y0: u32) {
+    let stride = dst.stride();
+    for y in 0..src.height().min(dst.height() - y0) {
+        for x in 0..src.width().min(dst.width() - x0) {
+            let i = (y0 + y) as usize * stride + (x0 + x) as usize * 3;
+            dst.data_mut()[i..i + 3].copy_from_slice(&src.get(x, y));
+        }
+    }
+}
+
+/// A 3x3 box blur.
+fn box_blur(img: &BgrImage) -> BgrImage {
+    let mut out = img.clone();
+    let stride = out.stride();
+    for y in 1..img.height() - 1 {
+        for x in 1..img.width() - 1 {
+            for c in 0..3 {
+                let mut sum = 0u32;
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        sum += u32::from(img.get(x + dx - 1, y + dy - 1)[c]);
+                    }
+                }
+                out.data_mut()[y as usize * stride + x as usize * 3 + c] = (sum / 9) as u8;
+            }
+        }
+    }
+    out
+}

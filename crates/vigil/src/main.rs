@@ -65,6 +65,9 @@ enum Command {
     /// Face recognition: `match` two photos, `enrol`, `identify`, `list`, `erase` people on watchlists.
     #[command(subcommand)]
     Face(cmd::face::FaceCommand),
+    /// Licence plates: `read` the plate in a picture.
+    #[command(subcommand)]
+    Plate(cmd::plate::PlateCommand),
     /// Check recordings (`vigil verify recordings`) or an evidence bundle (`vigil verify DIR`).
     Verify(cmd::verify::Args),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
@@ -102,6 +105,7 @@ fn main() -> std::process::ExitCode {
         Command::Hold(command) => cmd::hold::run(command),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Face(command) => cmd::face::run(command),
+        Command::Plate(command) => cmd::plate::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

