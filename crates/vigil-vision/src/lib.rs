@@ -26,5 +26,6 @@ pub mod plate_ocr;
 pub mod plates;
 pub mod preprocess;
 pub mod regions;
+pub mod reid;
 pub mod runtime;
 pub mod tracker;

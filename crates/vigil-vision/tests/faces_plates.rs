@@ -342,3 +342,81 @@ fn box_blur(img: &BgrImage) -> BgrImage {
     }
     out
 }
+
+/// Re-identification on MOT17-mini: in each sequence, the people of the first frame are the gallery and
+/// the same people in the last frame (4 to 8 frames later; ground-truth boxes, pedestrians at least half
+/// visible and 64 pixels tall) are the queries; a query is right when its nearest gallery embedding is the
+/// same identity (rank-1). No parameter is tuned, so there is no held-out split. Prints each sequence.
+#[test]
+fn reid_finds_the_same_people_again_across_frames_on_mot17_mini() {
+    use vigil_vision::face_embed::cosine;
+    use vigil_vision::model::REID;
+    use vigil_vision::reid::ReidEmbedder;
+    let Some((rt, dir)) = setup("reid_finds_the_same_people_again_across_frames_on_mot17_mini")
+    else {
+        return;
+    };
+    let root = shared().join("footage/mot17-mini/train");
+    let (p, b) = store(&dir).load_asset(&REID).expect("reid verified");
+    let mut reid = ReidEmbedder::new(&rt, &p, &b, 2).expect("session");
+    let (mut right, mut total) = (0, 0);
+    let mut seqs: Vec<_> = std::fs::read_dir(&root)
+        .expect("mot17-mini")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    seqs.sort();
+    for seq in seqs {
+        let gt = vigil_eval::motchallenge::read_gt(&seq.join("gt/gt.txt")).expect("gt");
+        let mut frames: Vec<u32> = std::fs::read_dir(seq.join("img1"))
+            .expect("img1")
+            .filter_map(|e| e.ok()?.path().file_stem()?.to_str()?.parse().ok())
+            .collect();
+        frames.sort_unstable();
+        let (Some(&first), Some(&last)) = (frames.first(), frames.last()) else {
+            continue;
+        };
+        let people = |frame: u32| -> Vec<(i64, BBox)> {
+            gt.iter()
+                .filter(|g| {
+                    g.frame == frame
+                        && g.is_positive()
+                        && g.visibility >= 0.5
+                        && g.bbox.height() >= 64.0
+                })
+                .map(|g| (g.id, g.bbox))
+                .collect()
+        };
+        let image = |frame: u32| {
+            vigil_media::image_file::read_bgr(&seq.join(format!("img1/{frame:06}.jpg")))
+                .expect("frame")
+        };
+        let (img_a, img_b) = (image(first), image(last));
+        let gallery: Vec<(i64, Vec<f32>)> = people(first)
+            .iter()
+            .map(|(id, b)| (*id, reid.embed(&img_a, b).expect("embeds")))
+            .collect();
+        let (mut seq_right, mut seq_total) = (0, 0);
+        for (id, b) in people(last) {
+            if !gallery.iter().any(|(g, _)| *g == id) {
+                continue;
+            }
+            let q = reid.embed(&img_b, &b).expect("embeds");
+            let best = gallery
+                .iter()
+                .max_by(|x, y| cosine(&q, &x.1).total_cmp(&cosine(&q, &y.1)))
+                .map(|(g, _)| *g);
+            seq_total += 1;
+            seq_right += usize::from(best == Some(id));
+        }
+        println!(
+            "{}: {seq_right}/{seq_total} rank-1 (gallery {} people, frames {first} and {last})",
+            seq.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            gallery.len()
+        );
+        right += seq_right;
+        total += seq_total;
+    }
+    println!("rank-1 over MOT17-mini: {right}/{total}");
+    assert!(total >= 50, "only {total} queries");
+    assert!(right * 100 >= total * 90, "rank-1 {right}/{total}");
+}

