@@ -252,3 +252,76 @@ fn a_gpu_device_without_its_provider_falls_back_to_the_cpu_and_says_why() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--identity` on the corridor clip (three people facing the camera): each person track gets a face with
+/// its embedding and a re-identification embedding, sampled about once a second, not on every frame; the
+/// same person's samples are more alike than two people's.
+#[test]
+fn identity_adds_reid_and_face_fields_to_the_person_tracks() {
+    let video = shared().join("footage/intel/face-demographics-walking-and-pause.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("t.jsonl");
+    let out = analyze(&[
+        video.as_os_str(),
+        "--identity".as_ref(),
+        "--out".as_ref(),
+        jsonl.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dot = |a: &serde_json::Value, b: &serde_json::Value| -> f64 {
+        let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.as_f64().unwrap() * y.as_f64().unwrap())
+            .sum()
+    };
+    let mut reid: std::collections::BTreeMap<u64, Vec<serde_json::Value>> = Default::default();
+    let mut faces: std::collections::BTreeMap<u64, serde_json::Value> = Default::default();
+    let (mut lines, mut with_reid) = (0, 0);
+    for line in std::fs::read_to_string(&jsonl).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for t in v["tracks"].as_array().unwrap() {
+            lines += 1;
+            let id = t["id"].as_u64().unwrap();
+            if let Some(e) = t.get("reid") {
+                assert_eq!(e.as_array().map(Vec::len), Some(256));
+                reid.entry(id).or_default().push(e.clone());
+                with_reid += 1;
+            }
+            if let Some(f) = t.get("face") {
+                assert_eq!(f["embedding"].as_array().map(Vec::len), Some(128), "{f}");
+                faces.insert(id, f.clone());
+            }
+        }
+    }
+    assert_eq!(reid.len(), 3, "person tracks with re-id: {:?}", reid.keys());
+    assert_eq!(
+        faces.len(),
+        3,
+        "person tracks with a face: {:?}",
+        faces.keys()
+    );
+    assert!(
+        with_reid * 2 < lines,
+        "sampled on {with_reid} of {lines} track lines: not per track"
+    );
+    // The same person's first and last samples versus two people's first samples.
+    let ids: Vec<u64> = reid.keys().copied().collect();
+    let same: f64 = ids
+        .iter()
+        .map(|i| dot(&reid[i][0], reid[i].last().unwrap()))
+        .fold(f64::MAX, f64::min);
+    let other =
+        dot(&reid[&ids[0]][0], &reid[&ids[1]][0]).max(dot(&reid[&ids[1]][0], &reid[&ids[2]][0]));
+    assert!(
+        same > other,
+        "same person >= {same:.3}, two people up to {other:.3}"
+    );
+}

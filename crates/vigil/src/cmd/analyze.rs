@@ -1,6 +1,8 @@
 //! `vigil analyze VIDEO`: detect and track the objects in a video file or stream, with a progress bar and a
-//! summary (objects by class, frames processed and skipped, time per stage).
+//! summary (objects by class, frames processed and skipped, time per stage). With `--identity` the track
+//! lines also carry re-identification, face and plate fields (`analyze_identity.rs`).
 
+use crate::cmd::analyze_identity::{IdentityFields, IdentityRun};
 use crate::cmd::analyze_rules::{RulesRun, RulesSource};
 use crate::models;
 use anyhow::Context;
@@ -70,6 +72,10 @@ pub struct Args {
     /// Write event snapshots (full frame and crop, JPEG) into this directory.
     #[arg(long)]
     pub snapshots: Option<PathBuf>,
+    /// Add re-identification (`reid`), face (`face`) and plate (`plate`) fields to the tracks of `--out`,
+    /// sampled per track about once a second (needs the re-id, face and OCR models).
+    #[arg(long, requires = "out")]
+    pub identity: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -100,6 +106,8 @@ struct TrackLine<'a> {
     score: f32,
     #[serde(rename = "box")]
     bbox: [f32; 4],
+    #[serde(flatten)]
+    identity: Option<IdentityFields>,
 }
 
 #[derive(Serialize)]
@@ -199,9 +207,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut detector_frames = 0u64;
     let mut regions = 0usize;
 
+    let mut identity = if args.identity {
+        Some(IdentityRun::load(args.models.clone())?)
+    } else {
+        None
+    };
     while let Some(frame) = file.next_frame() {
-        let want_bgr = writer.is_some() || rules.as_ref().is_some_and(RulesRun::wants_frames);
+        let want_bgr = writer.is_some()
+            || identity.is_some()
+            || rules.as_ref().is_some_and(RulesRun::wants_frames);
         let analysis = analyzer.process(&frame, want_bgr)?;
+        let fields = match (identity.as_mut(), analysis.bgr.as_ref()) {
+            (Some(id), Some(bgr)) => {
+                id.update(analysis.pts.as_secs_f64(), bgr, &analysis.tracks, |c| {
+                    spec.class_name(c).to_string()
+                })?
+            }
+            _ => Default::default(),
+        };
         if let Some(rules) = rules.as_mut() {
             rules.update(
                 analysis.pts,
@@ -227,7 +250,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .or_default() += 1;
         }
         if let Some(out) = jsonl.as_mut() {
-            write_jsonl(out, &analysis, &spec)?;
+            write_jsonl(out, &analysis, &spec, fields)?;
         }
         if let Some(out) = mot.as_mut() {
             write_mot(out, &analysis.tracks, analysis.index)?;
@@ -288,7 +311,12 @@ fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn write_jsonl(out: &mut impl Write, a: &FrameAnalysis, spec: &ModelSpec) -> anyhow::Result<()> {
+fn write_jsonl(
+    out: &mut impl Write,
+    a: &FrameAnalysis,
+    spec: &ModelSpec,
+    mut identity: std::collections::HashMap<u64, IdentityFields>,
+) -> anyhow::Result<()> {
     let line = FrameLine {
         frame: a.index,
         time: a.pts.as_secs_f64(),
@@ -300,6 +328,7 @@ fn write_jsonl(out: &mut impl Write, a: &FrameAnalysis, spec: &ModelSpec) -> any
                 class: spec.class_name(t.class_id),
                 score: t.score,
                 bbox: [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2],
+                identity: identity.remove(&t.id),
             })
             .collect(),
     };
