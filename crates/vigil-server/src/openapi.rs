@@ -170,6 +170,13 @@ pub mod s {
     pub fn created_id() -> Value {
         json!({"type": "object", "required": ["id"], "properties": {"id": int_id()}})
     }
+    /// `{people: [...]}`: who is enrolled.
+    pub fn people() -> Value {
+        let person = json!({"type": "object", "required": ["id", "name", "list", "templates", "enrolled", "by"],
+            "properties": {"id": int_id(), "name": {"type": "string"}, "list": {"type": "string"},
+                           "templates": {"type": "integer"}, "enrolled": {"type": "integer"}, "by": {"type": "string"}}});
+        json!({"type": "object", "required": ["people"], "properties": {"people": {"type": "array", "items": person}}})
+    }
     /// POST /api/integrity/checks body.
     pub fn new_integrity_check() -> Value {
         json!({"type": "object", "properties": {"camera": name(), "start": unix_ms(), "end": unix_ms()}})

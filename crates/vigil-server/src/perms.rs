@@ -9,6 +9,7 @@
 //! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
 //! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | never |
 //! | `privacy` (retention maximums, erasures) | - | - | - | yes | never |
+//! | `faces` (watchlists: biometric data) | yes | - | - | - | never |
 //! | `events` | yes | yes | yes | - | yes |
 //! | `system` | yes | yes | yes | yes | yes |
 //! | `metrics` | yes | - | - | - | yes |
@@ -74,6 +75,8 @@ pub enum Permission {
     Approve,
     /// Set the retention maximums nobody can exceed (the auditor's alone: not even admins).
     Privacy,
+    /// See and manage watchlists of enrolled people (biometric data; separate from watching video).
+    Faces,
     /// List events and their snapshots.
     Events,
     /// System health.
@@ -90,7 +93,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
@@ -98,6 +101,7 @@ impl Permission {
         Permission::ExportUnredacted,
         Permission::Approve,
         Permission::Privacy,
+        Permission::Faces,
         Permission::Events,
         Permission::System,
         Permission::Metrics,
@@ -116,6 +120,7 @@ impl Permission {
             Permission::ExportUnredacted => "export_unredacted",
             Permission::Approve => "approve",
             Permission::Privacy => "privacy",
+            Permission::Faces => "faces",
             Permission::Events => "events",
             Permission::System => "system",
             Permission::Metrics => "metrics",
@@ -134,7 +139,11 @@ impl Permission {
     pub fn token_scope(self) -> bool {
         !matches!(
             self,
-            Permission::Users | Permission::Tokens | Permission::Approve | Permission::Privacy
+            Permission::Users
+                | Permission::Tokens
+                | Permission::Approve
+                | Permission::Privacy
+                | Permission::Faces
         )
     }
 
@@ -315,6 +324,9 @@ mod tests {
         let o = Permissions::for_role(Role::Operator, false, false);
         assert!(o.has(Permission::Export) && !o.has(Permission::Audit));
         assert!(!o.has(Permission::Metrics));
+        // Biometric data is the admin's, not every operator's, and never an API token's.
+        assert!(admin.has(Permission::Faces) && !o.has(Permission::Faces));
+        assert!(!Permission::Faces.token_scope());
         for p in Permission::ALL {
             assert_eq!(Permission::parse(p.name()), Some(p));
         }

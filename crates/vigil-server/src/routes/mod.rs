@@ -12,6 +12,7 @@ pub mod cases;
 pub mod erasures;
 pub mod events;
 pub mod extract;
+pub mod faces;
 pub mod holds;
 pub mod integrity;
 pub mod media;

@@ -2,8 +2,8 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, erasures, events, holds,
-    integrity, media, retention, system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, erasures, events, faces,
+    holds, integrity, media, retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -309,6 +309,17 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 204,
         response: Body::Empty,
         handler: || post(holds::release),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/faces/people",
+        access: Perm(P::Faces),
+        summary: "Who is enrolled on the watchlists: names, lists, template counts (no biometric data; audited as face.view)",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::people),
+        handler: || get(faces::people),
     },
     RouteSpec {
         verb: Verb::Get,

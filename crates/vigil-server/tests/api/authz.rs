@@ -93,7 +93,7 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
             "admin2",
             &[
                 "cameras", "live", "playback", "export", "approve", "events", "system", "metrics",
-                "audit", "users", "tokens",
+                "audit", "users", "tokens", "faces",
             ],
         ),
     ];

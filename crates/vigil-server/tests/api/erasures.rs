@@ -311,3 +311,58 @@ fn the_auditor_erases_a_persons_biometric_data_once() {
     );
     assert_eq!(one.json(), *e);
 }
+
+/// The watchlists are seen by whoever holds `faces` (admins), not by operators, viewers, the auditor or
+/// any API token; names and counts only, never a template; audited as `face.view`.
+#[test]
+fn only_the_faces_permission_sees_who_is_enrolled() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        identity: true,
+        ..Setup::default()
+    });
+    {
+        let book = s.ctx.identity.clone().unwrap();
+        let mut v = vec![0.0f32; 128];
+        v[5] = 1.0;
+        book.lock()
+            .unwrap()
+            .enrol(
+                "Carol",
+                "vip",
+                "test",
+                &[(v.clone(), "c1.jpg".into()), (v, "c2.jpg".into())],
+            )
+            .unwrap();
+    }
+    for role in ["operator", "viewer", "auditor"] {
+        let who = Auth::Session(s.user(&admin, &format!("u-{role}"), role, json!({})));
+        let r = s.call("GET", "/api/faces/people", &who, None);
+        assert_eq!(r.status, 403, "{role}: {}", r.text());
+    }
+    let admin = Auth::Session(admin);
+    let r = s.call("GET", "/api/faces/people", &admin, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let people = r.json()["people"].as_array().cloned().unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0]["name"], "Carol");
+    assert_eq!(people[0]["list"], "vip");
+    assert_eq!(people[0]["templates"], 2);
+    assert!(!r.text().contains("sealed") && !r.text().contains("embedding"));
+    // No API token carries the scope.
+    let r = s.call(
+        "POST",
+        "/api/tokens",
+        &admin,
+        Some(json!({"name": "ha", "scopes": ["faces"]})),
+    );
+    assert!(matches!(r.status, 400 | 403 | 422), "{}", r.text());
+    let log = s.call("GET", "/api/audit?limit=1000", &admin, None).json();
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "face.view"),
+        "the listing is audited"
+    );
+}
