@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vigil_pipeline::DetectorPool;
 use vigil_vision::detector::DetectorConfig;
 use vigil_vision::device::InferenceDevice;
-use vigil_vision::model::{ModelFile, ModelStore};
+use vigil_vision::model::{ModelAsset, ModelFile, ModelStore};
 use vigil_vision::ort_library::{self, Place};
 use vigil_vision::runtime::Runtime;
 
@@ -95,6 +95,40 @@ pub fn load(name: &str, models_dir: Option<PathBuf>) -> anyhow::Result<LoadedMod
         .load_by_name(name)
         .with_context(|| format!("resolving model `{name}`"))?;
     Ok(LoadedModel { runtime, model })
+}
+
+/// ONNX Runtime and the model files of a models directory (then the download cache), for the models
+/// loaded by asset: faces, plates, re-identification.
+pub struct Assets {
+    /// The runtime (loaded once per process).
+    pub runtime: Runtime,
+    dir: PathBuf,
+    store: ModelStore,
+}
+
+impl Assets {
+    /// Models from `models_dir` (default: the shared models directory), then the cache.
+    pub fn open(models_dir: Option<PathBuf>) -> anyhow::Result<Assets> {
+        let dir = models_dir.unwrap_or_else(paths::models_dir);
+        Ok(Assets {
+            runtime: runtime()?,
+            store: ModelStore::new(vec![dir.clone()], ModelStore::default_cache_dir()),
+            dir,
+        })
+    }
+
+    /// The verified file of `asset` and its bytes; the error names the model, its file and where it was
+    /// looked for.
+    pub fn load(&self, asset: &ModelAsset) -> anyhow::Result<(PathBuf, Vec<u8>)> {
+        self.store.load_asset(asset).with_context(|| {
+            format!(
+                "the {} model ({}) is not in {} nor the download cache",
+                asset.name,
+                asset.file_name,
+                self.dir.display()
+            )
+        })
+    }
 }
 
 impl LoadedModel {

@@ -5,7 +5,8 @@
 //! samples, re-normalised) and the best face found in the upper part of its box; a vehicle's plate, read
 //! from its box and voted over the track's reads (confidence-weighted).
 
-use crate::cmd::face::MIN_FACE;
+use crate::cmd::face::{FaceModels, MIN_FACE};
+use crate::models::Assets;
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use vigil_core::{BBox, BgrImage, TrackedObject};
 use vigil_vision::face_embed::{FaceEmbedder, align};
 use vigil_vision::faces::FaceDetector;
-use vigil_vision::model::{MOBILEFACENET, ModelStore, REID, YUNET};
+use vigil_vision::model::REID;
 use vigil_vision::plate_ocr::PlateOcr;
 use vigil_vision::reid::ReidEmbedder;
 
@@ -86,29 +87,16 @@ fn round3(v: &[f32]) -> Vec<f32> {
 impl IdentityRun {
     /// Loads the re-id, face and plate models.
     pub fn load(models: Option<PathBuf>) -> anyhow::Result<IdentityRun> {
-        let runtime = crate::models::runtime()?;
-        let dir = models.clone().unwrap_or_else(crate::paths::models_dir);
-        let store = ModelStore::new(vec![dir.clone()], ModelStore::default_cache_dir());
-        let load = |asset: &vigil_vision::model::ModelAsset| {
-            store.load_asset(asset).with_context(|| {
-                format!(
-                    "--identity needs the {} model ({}), not in {} nor the download cache",
-                    asset.name,
-                    asset.file_name,
-                    dir.display()
-                )
-            })
-        };
-        let (p, b) = load(&REID)?;
-        let reid = ReidEmbedder::new(&runtime, &p, &b, 1)?;
-        let (p, b) = load(&YUNET)?;
-        let faces = FaceDetector::new(&runtime, &p, &b, 1)?;
-        let (p, b) = load(&MOBILEFACENET)?;
-        let embedder = FaceEmbedder::new(&runtime, &p, &b, 1)?;
-        let plates = crate::cmd::plate::load(models)?;
+        let context = "--identity needs the re-identification, face and plate models";
+        let assets = Assets::open(models)?;
+        let (p, b) = assets.load(&REID).context(context)?;
+        let reid = ReidEmbedder::new(&assets.runtime, &p, &b, 1)?;
+        let FaceModels { detector, embedder } = FaceModels::load(&assets, 1).context(context)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let plates = crate::cmd::plate::load(&assets, cores).context(context)?;
         Ok(IdentityRun {
             reid,
-            faces,
+            faces: detector,
             embedder,
             plates,
             tracks: HashMap::new(),

@@ -13,13 +13,14 @@
 //! Each photo must hold exactly one face, at least [`MIN_FACE`] pixels wide.
 
 use crate::cmd::user::DataArgs;
+use crate::models::Assets;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use vigil_core::BgrImage;
 use vigil_identity::FaceBook;
 use vigil_vision::face_embed::{DEFAULT_THRESHOLD, FaceEmbedder, align, cosine};
 use vigil_vision::faces::FaceDetector;
-use vigil_vision::model::{MOBILEFACENET, ModelStore, YUNET};
+use vigil_vision::model::{MOBILEFACENET, YUNET};
 
 /// Said wherever faces are enrolled: where the model comes from, and what that means.
 pub const TRAINING_CAVEAT: &str = "the face model (MobileFaceNet, foamliu) was trained on MS-Celeb-1M, a \
@@ -97,32 +98,28 @@ pub enum FaceCommand {
 }
 
 /// YuNet and MobileFaceNet, loaded and verified.
-struct FaceModels {
-    detector: FaceDetector,
-    embedder: FaceEmbedder,
+pub struct FaceModels {
+    /// The face detector.
+    pub detector: FaceDetector,
+    /// The face embedder.
+    pub embedder: FaceEmbedder,
 }
 
 impl FaceModels {
-    fn load(models: Option<PathBuf>) -> anyhow::Result<FaceModels> {
-        let runtime = crate::models::runtime()?;
-        let dir = models.unwrap_or_else(crate::paths::models_dir);
-        let store = ModelStore::new(vec![dir.clone()], ModelStore::default_cache_dir());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let load = |asset: &vigil_vision::model::ModelAsset| {
-            store.load_asset(asset).with_context(|| {
-                format!(
-                    "the {} model ({}) is not in {} nor the download cache (see docs/security.md, Faces)",
-                    asset.name,
-                    asset.file_name,
-                    dir.display()
-                )
-            })
-        };
-        let (p, b) = load(&YUNET)?;
-        let detector = FaceDetector::new(&runtime, &p, &b, threads)?;
-        let (p, b) = load(&MOBILEFACENET)?;
-        let embedder = FaceEmbedder::new(&runtime, &p, &b, threads)?;
+    /// Both models from `assets`, each on `threads` cores.
+    pub fn load(assets: &Assets, threads: usize) -> anyhow::Result<FaceModels> {
+        let (p, b) = assets.load(&YUNET)?;
+        let detector = FaceDetector::new(&assets.runtime, &p, &b, threads)?;
+        let (p, b) = assets.load(&MOBILEFACENET)?;
+        let embedder = FaceEmbedder::new(&assets.runtime, &p, &b, threads)?;
         Ok(FaceModels { detector, embedder })
+    }
+
+    /// For the command line: every core, the error pointing at the documentation.
+    fn for_cli(models: Option<PathBuf>) -> anyhow::Result<FaceModels> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        FaceModels::load(&Assets::open(models)?, threads)
+            .context("face recognition needs its models (see docs/security.md, Faces)")
     }
 
     /// The embedding of the one face in `photo`, or an error saying what is wrong with the photo.
@@ -188,7 +185,7 @@ pub fn run(command: FaceCommand) -> anyhow::Result<()> {
             threshold,
             models,
         } => {
-            let mut m = FaceModels::load(models)?;
+            let mut m = FaceModels::for_cli(models)?;
             let (ea, eb) = (m.embed_photo(&a)?, m.embed_photo(&b)?);
             let similarity = cosine(&ea, &eb);
             let out = serde_json::json!({
@@ -206,7 +203,7 @@ pub fn run(command: FaceCommand) -> anyhow::Result<()> {
             photos,
             models,
         } => {
-            let mut m = FaceModels::load(models)?;
+            let mut m = FaceModels::for_cli(models)?;
             let mut templates = Vec::new();
             for p in &photos {
                 let source = p
@@ -238,7 +235,7 @@ pub fn run(command: FaceCommand) -> anyhow::Result<()> {
             threshold,
             models,
         } => {
-            let mut m = FaceModels::load(models)?;
+            let mut m = FaceModels::for_cli(models)?;
             let e = m.embed_photo(&photo)?;
             let (book, _) = open_book(&data)?;
             let found = book.best_match(&e, threshold)?;

@@ -2,9 +2,10 @@
 //! and reads it (PP-OCRv6 tiny), printing JSON with `text` (letters and digits, upper case), `raw` (as
 //! recognised), `confidence`, `corners` and `found_by`. A picture without a readable plate is an error.
 
+use crate::models::Assets;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
-use vigil_vision::model::{LPD_YUNET, ModelStore, PPOCR_DET, PPOCR_DICT, PPOCR_REC};
+use vigil_vision::model::{LPD_YUNET, PPOCR_DET, PPOCR_DICT, PPOCR_REC};
 use vigil_vision::plate_ocr::{PlateOcr, PlateReader, TextFinder};
 use vigil_vision::plates::PlateDetector;
 
@@ -21,30 +22,17 @@ pub enum PlateCommand {
     },
 }
 
-/// Loads the plate detector, the text detector and the recogniser.
-pub fn load(models: Option<PathBuf>) -> anyhow::Result<PlateOcr> {
-    let runtime = crate::models::runtime()?;
-    let dir = models.unwrap_or_else(crate::paths::models_dir);
-    let store = ModelStore::new(vec![dir.clone()], ModelStore::default_cache_dir());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let load = |asset: &vigil_vision::model::ModelAsset| {
-        store.load_asset(asset).with_context(|| {
-            format!(
-                "the {} model ({}) is not in {} nor the download cache",
-                asset.name,
-                asset.file_name,
-                dir.display()
-            )
-        })
-    };
-    let (p, b) = load(&LPD_YUNET)?;
-    let plates = PlateDetector::new(&runtime, &p, &b, threads)?;
-    let (p, b) = load(&PPOCR_DET)?;
-    let lines = TextFinder::new(&runtime, &p, &b, threads)?;
-    let (_, dict) = load(&PPOCR_DICT)?;
-    let dict = String::from_utf8(dict.to_vec()).context("the OCR dictionary is not UTF-8")?;
-    let (p, b) = load(&PPOCR_REC)?;
-    let reader = PlateReader::new(&runtime, &p, &b, &dict, threads)?;
+/// Loads the plate detector, the text detector and the recogniser from `assets`, on `threads` cores.
+pub fn load(assets: &Assets, threads: usize) -> anyhow::Result<PlateOcr> {
+    let runtime = &assets.runtime;
+    let (p, b) = assets.load(&LPD_YUNET)?;
+    let plates = PlateDetector::new(runtime, &p, &b, threads)?;
+    let (p, b) = assets.load(&PPOCR_DET)?;
+    let lines = TextFinder::new(runtime, &p, &b, threads)?;
+    let (_, dict) = assets.load(&PPOCR_DICT)?;
+    let dict = String::from_utf8(dict).context("the OCR dictionary is not UTF-8")?;
+    let (p, b) = assets.load(&PPOCR_REC)?;
+    let reader = PlateReader::new(runtime, &p, &b, &dict, threads)?;
     Ok(PlateOcr {
         plates,
         lines,
@@ -67,7 +55,8 @@ pub fn run(command: PlateCommand) -> anyhow::Result<()> {
                     picture.height()
                 );
             }
-            let mut ocr = load(models)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut ocr = load(&Assets::open(models)?, threads)?;
             let Some(read) = ocr.read_image(&picture)? else {
                 bail!("no licence plate found in {}", image.display());
             };
