@@ -103,38 +103,13 @@ impl Similarity {
 /// The 112x112 face whose landmarks are `landmarks` in `image`, aligned onto [`TEMPLATE`] (bilinear
 /// sampling; outside the image is black).
 pub fn align(image: &BgrImage, landmarks: &[(f32, f32); 5]) -> BgrImage {
-    let mut out = BgrImage::filled(ALIGNED, ALIGNED, 0);
     let Some(back) = Similarity::estimate(landmarks, &TEMPLATE).inverse() else {
-        return out;
+        return BgrImage::filled(ALIGNED, ALIGNED, 0);
     };
-    let (w, h) = (image.width() as i64, image.height() as i64);
-    let src = image.data();
-    let stride = image.stride();
-    let sample = |x: i64, y: i64, c: usize| -> f32 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f32::from(src[y as usize * stride + x as usize * 3 + c])
-        }
-    };
-    let out_stride = out.stride();
-    let data = out.data_mut();
-    for oy in 0..ALIGNED {
-        for ox in 0..ALIGNED {
-            let (sx, sy) = back.apply((ox as f32, oy as f32));
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            for c in 0..3 {
-                let top = sample(x0, y0, c) * (1.0 - fx) + sample(x0 + 1, y0, c) * fx;
-                let bottom = sample(x0, y0 + 1, c) * (1.0 - fx) + sample(x0 + 1, y0 + 1, c) * fx;
-                let v = top * (1.0 - fy) + bottom * fy;
-                data[oy as usize * out_stride + ox as usize * 3 + c] =
-                    v.round().clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
-    out
+    crate::preprocess::warp(image, ALIGNED, ALIGNED, |ox, oy| {
+        let (x, y) = back.apply((ox as f32, oy as f32));
+        (f64::from(x), f64::from(y))
+    })
 }
 
 /// Side of the canvas a small photo is set in ([`on_canvas`]).

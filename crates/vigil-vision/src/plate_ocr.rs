@@ -93,40 +93,17 @@ pub fn rectify(image: &BgrImage, corners: &[(f32, f32); 4]) -> Option<BgrImage> 
     let out_h = REC_HEIGHT;
     let out_w = ((w / h) * out_h as f32).round().clamp(8.0, 2048.0) as u32;
     let m = square_to_quad(&q)?;
-    let mut out = BgrImage::filled(out_w, out_h, 0);
-    let (iw, ih) = (image.width() as i64, image.height() as i64);
-    let (src, stride) = (image.data(), image.stride());
-    let sample = |x: i64, y: i64, c: usize| -> f64 {
-        if x < 0 || y < 0 || x >= iw || y >= ih {
-            0.0
-        } else {
-            f64::from(src[y as usize * stride + x as usize * 3 + c])
-        }
-    };
-    let out_stride = out.stride();
-    let data = out.data_mut();
-    for oy in 0..out_h {
-        for ox in 0..out_w {
-            let (u, v) = (
-                (f64::from(ox) + 0.5) / f64::from(out_w),
-                (f64::from(oy) + 0.5) / f64::from(out_h),
-            );
-            let z = m[6] * u + m[7] * v + m[8];
-            let sx = (m[0] * u + m[1] * v + m[2]) / z - 0.5;
-            let sy = (m[3] * u + m[4] * v + m[5]) / z - 0.5;
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
-            for c in 0..3 {
-                let top = sample(x0, y0, c) * (1.0 - fx) + sample(x0 + 1, y0, c) * fx;
-                let bot = sample(x0, y0 + 1, c) * (1.0 - fx) + sample(x0 + 1, y0 + 1, c) * fx;
-                let val = top * (1.0 - fy) + bot * fy;
-                data[oy as usize * out_stride + ox as usize * 3 + c] =
-                    val.round().clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
-    Some(out)
+    Some(crate::preprocess::warp(image, out_w, out_h, |ox, oy| {
+        let (u, v) = (
+            (f64::from(ox) + 0.5) / f64::from(out_w),
+            (f64::from(oy) + 0.5) / f64::from(out_h),
+        );
+        let z = m[6] * u + m[7] * v + m[8];
+        (
+            (m[0] * u + m[1] * v + m[2]) / z - 0.5,
+            (m[3] * u + m[4] * v + m[5]) / z - 0.5,
+        )
+    }))
 }
 
 /// Bilinear resize of `image` to `w` x `h`, as planes of `f32` after `f(channel, value)` (CHW).

@@ -295,6 +295,45 @@ impl Preprocessor {
     }
 }
 
+/// A `w` x `h` image whose pixel (x, y) is `image` sampled bilinearly at `source_of(x, y)` (source pixel
+/// coordinates, pixel centres at whole numbers); outside the image counts as black. The one warp behind
+/// face alignment (a similarity) and plate rectification (a perspective).
+pub fn warp(
+    image: &BgrImage,
+    w: u32,
+    h: u32,
+    source_of: impl Fn(u32, u32) -> (f64, f64),
+) -> BgrImage {
+    let mut out = BgrImage::filled(w, h, 0);
+    let (iw, ih) = (i64::from(image.width()), i64::from(image.height()));
+    let (src, stride) = (image.data(), image.stride());
+    let sample = |x: i64, y: i64, c: usize| -> f64 {
+        if x < 0 || y < 0 || x >= iw || y >= ih {
+            0.0
+        } else {
+            f64::from(src[y as usize * stride + x as usize * 3 + c])
+        }
+    };
+    let out_stride = out.stride();
+    let data = out.data_mut();
+    for oy in 0..h {
+        for ox in 0..w {
+            let (sx, sy) = source_of(ox, oy);
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            for c in 0..3 {
+                let top = sample(x0, y0, c) * (1.0 - fx) + sample(x0 + 1, y0, c) * fx;
+                let bottom = sample(x0, y0 + 1, c) * (1.0 - fx) + sample(x0 + 1, y0 + 1, c) * fx;
+                let v = top * (1.0 - fy) + bottom * fy;
+                data[oy as usize * out_stride + ox as usize * 3 + c] =
+                    v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    out
+}
+
 /// Clamps a rectangle into a `width` x `height` image, keeping it at least one pixel in size.
 fn clamp_rect(r: PixelRect, width: u32, height: u32) -> PixelRect {
     let x = r.x.min(width.saturating_sub(1));
