@@ -383,6 +383,45 @@ impl std::fmt::Debug for VideoWriter {
     }
 }
 
+/// Re-encodes `input` into `output` frame for frame at the frames' own presentation times, without
+/// B-frames ([`VideoWriter::create_timed_in_order`]), each decoded frame's BGR image passed through
+/// `edit` first with its number from 0 (`false`: the frame is left out). Returns the frames read.
+pub fn reencode_timed(
+    input: &Path,
+    output: &Path,
+    mut edit: impl FnMut(u64, &mut BgrImage) -> bool,
+) -> Result<u64, MediaError> {
+    let mut src = crate::VideoSource::open(input)?;
+    let fps = src.info().fps;
+    let mut conv = crate::Converter::new();
+    let mut writer: Option<VideoWriter> = None;
+    let mut read = 0u64;
+    while let Some(f) = src.next_frame()? {
+        let mut image = f.bgr(&mut conv, f.width(), f.height())?;
+        read += 1;
+        if !edit(read - 1, &mut image) {
+            continue;
+        }
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(VideoWriter::create_timed_in_order(
+                output,
+                image.width(),
+                image.height(),
+                fps,
+            )?),
+        };
+        w.write_at(&image, f.pts())?;
+    }
+    match writer {
+        Some(w) => w.finish().map(|_| read),
+        None => Err(MediaError::Encode {
+            target: output.display().to_string(),
+            reason: format!("{} holds no frame to re-encode", input.display()),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,9 @@ pub struct AppContext {
     /// Blurs faces and plates, blacks out privacy masks and burns in watermarks in exports (absent: an
     /// export that needs redaction fails saying so).
     pub redactor: Option<Arc<dyn vigil_store::ExportFilter>>,
+    /// Re-encodes recorded segments with faces and plates blurred, for erasures by blurring (absent:
+    /// `POST /api/erasures/blur` answers 503).
+    pub rewriter: Option<Arc<dyn vigil_store::SegmentRewriter>>,
     /// What a redacted export blurs, and whether exports carry a watermark (`[privacy]`).
     pub privacy: crate::exports::PrivacyPolicy,
     /// Watchlists and their face templates (absent: no biometric data here to erase).
@@ -232,6 +235,8 @@ pub struct AppContext {
     pub(crate) event_readers: crate::routes::events::ReaderPool,
     /// Recording integrity checks (`/api/integrity/checks`).
     pub(crate) integrity: crate::integrity_checks::IntegrityChecks,
+    /// Erasures by blurring (`/api/erasures/blur`).
+    pub(crate) blurs: crate::routes::erasures::BlurJobs,
     /// Playbacks being re-encoded (masks, watermark) at once: one per core, a CPU's worth each.
     pub(crate) filtered_playbacks: Arc<tokio::sync::Semaphore>,
 }
@@ -255,6 +260,7 @@ impl AppContext {
             events_feed: None,
             exports,
             redactor: None,
+            rewriter: None,
             privacy: Default::default(),
             identity: None,
             sensitive: Default::default(),
@@ -263,6 +269,7 @@ impl AppContext {
             plays: Default::default(),
             event_readers: Default::default(),
             integrity: Default::default(),
+            blurs: Default::default(),
             filtered_playbacks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),

@@ -39,6 +39,9 @@ pub enum ServerError {
     /// Not allowed to the caller (answered 403).
     #[error("{0}")]
     Forbidden(String),
+    /// Something this server lacks (a model, a component) for the request (answered 503).
+    #[error("{0}")]
+    Unavailable(String),
     /// A password did not meet the strength rules.
     #[error("password refused: {0}")]
     WeakPassword(String),
@@ -150,6 +153,9 @@ impl From<ServerError> for ApiError {
             }
             ServerError::NotFound(m) => ApiError::not_found(m),
             ServerError::Forbidden(m) => ApiError::forbidden(m),
+            ServerError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             ServerError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }
@@ -172,6 +178,15 @@ impl From<vigil_store::StoreError> for ApiError {
             E::EmptyRange { .. } | E::BadQuery(_) => ApiError::bad_request(e.to_string()),
             E::FootageHeld { .. } | E::EventHeld { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "held", e.to_string())
+            }
+            E::StillRecording {
+                segment_seconds, ..
+            } => ApiError {
+                retry_after: Some(u64::from(*segment_seconds).max(1)),
+                ..ApiError::new(StatusCode::CONFLICT, "still_recording", e.to_string())
+            },
+            E::TamperedChain { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "tampered", e.to_string())
             }
             _ => ApiError::internal(e),
         }

@@ -43,6 +43,7 @@ pub mod event_feed;
 pub mod exports;
 pub mod fsmode;
 pub mod integrity_checks;
+pub mod jobs;
 pub mod keys;
 pub mod live;
 pub mod openapi;

@@ -232,6 +232,24 @@ pub mod s {
                                   "snapshots": {"type": "integer"}, "reason": {"type": "string"},
                                   "list": {"type": "string"}, "templates": {"type": "integer"}}}}})
     }
+    /// An erasure by blurring: what was asked, progress, then the erasure (as `erasure`).
+    pub fn blur_job() -> Value {
+        json!({"type": "object", "required": ["id", "requested_by", "started", "camera", "start", "end", "reason", "state", "phase"],
+               "properties": {"id": int_id(), "requested_by": {"type": "string"}, "started": unix_ms(),
+                              "ended": {"type": ["integer", "null"]}, "camera": name(), "start": unix_ms(),
+                              "end": unix_ms(), "reason": {"type": "string"},
+                              "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                              "phase": {"type": "string", "enum": ["starting", "verifying", "blurring"]},
+                              "verified": {"type": "integer"}, "verify_total": {"type": "integer"},
+                              "segment": {"type": "integer"}, "segments": {"type": "integer"},
+                              "fraction": {"type": "number"},
+                              "report": {"anyOf": [erasure(), {"type": "null"}]},
+                              "error": {"type": ["string", "null"]}}})
+    }
+    /// `{jobs: [...]}`.
+    pub fn blur_job_list() -> Value {
+        json!({"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": blur_job()}}})
+    }
     /// `{erasures: [...]}`.
     pub fn erasure_list() -> Value {
         json!({"type": "object", "required": ["erasures"], "properties": {"erasures": {"type": "array", "items": erasure()}}})

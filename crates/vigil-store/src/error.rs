@@ -205,6 +205,20 @@ pub enum StoreError {
         /// What went wrong.
         reason: String,
     },
+    /// Part of the range is in a segment still being written: an erasure by blurring rewrites finished
+    /// segments only, so it is refused, nothing changed, until that segment closes.
+    #[error(
+        "{camera}'s footage from {since} on is in the segment still being recorded: ask again once it \
+         closes (segments last {segment_seconds} s)"
+    )]
+    StillRecording {
+        /// Camera.
+        camera: String,
+        /// Start of the open segment (RFC 3339, UTC).
+        since: String,
+        /// The configured segment length, in seconds.
+        segment_seconds: u32,
+    },
     /// Encryption or decryption of recordings failed.
     #[error("encryption: {0}")]
     Crypto(String),

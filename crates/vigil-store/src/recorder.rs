@@ -40,7 +40,19 @@ pub(crate) struct RecorderStats {
     pub queued: AtomicUsize,
     /// Wall-clock end of the last committed segment (90 kHz), 0 when none.
     pub last_end: AtomicI64,
+    /// Wall-clock start of the segment being written (90 kHz), 0 when none is open: footage from there
+    /// on is not in the index yet (an erasure by blurring waits for it).
+    pub open_since: AtomicI64,
     pub running: AtomicBool,
+}
+
+/// Clears a recorder's `open_since` when dropped (at the end of `finish_segment`, however it ends).
+struct OpenCleared(Arc<RecorderStats>);
+
+impl Drop for OpenCleared {
+    fn drop(&mut self) {
+        self.0.open_since.store(0, Ordering::Relaxed);
+    }
 }
 
 /// A snapshot of a recorder's counters.
@@ -640,6 +652,7 @@ impl Writer {
             }
         };
         self.new_run = false;
+        self.stats.open_since.store(start.max(1), Ordering::Relaxed);
         self.seg = Some(OpenSegment {
             file,
             params: f.params.clone(),
@@ -774,6 +787,8 @@ impl Writer {
         let Some(mut seg) = self.seg.take() else {
             return;
         };
+        // Committed or not, from here on the segment is no longer being written.
+        let _open = OpenCleared(Arc::clone(&self.stats));
         if seg.file.frames() == 0 {
             if let Err(e) = seg.file.discard() {
                 tracing::warn!("removing an empty segment: {e}");

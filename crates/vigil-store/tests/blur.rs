@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_core::{RedactionReport, Time90k};
 use vigil_keys::{KeyStore, MasterSource};
-use vigil_media::{Converter, VideoSource, VideoWriter};
 use vigil_store::{
     BlurReport, Reader, Rewritten, SegmentInfo, SegmentRewriter, Store, StoreConfig, StoreError,
 };
@@ -37,28 +36,12 @@ impl SegmentRewriter for Reencode {
         progress: &mut dyn FnMut(f64),
     ) -> Result<Rewritten, String> {
         let e = |e: vigil_media::MediaError| e.to_string();
-        let mut src = VideoSource::open(input).map_err(e)?;
-        let fps = src.info().fps;
-        let mut conv = Converter::new();
-        let mut writer: Option<VideoWriter> = None;
-        let mut frames = 0u64;
-        while let Some(f) = src.next_frame().map_err(e)? {
-            let image = f.bgr(&mut conv, f.width(), f.height()).map_err(e)?;
-            frames += 1;
-            if self.drop_one && frames == 2 {
-                continue;
-            }
-            let w = match &mut writer {
-                Some(w) => w,
-                None => writer.insert(
-                    VideoWriter::create_timed_in_order(scratch, image.width(), image.height(), fps)
-                        .map_err(e)?,
-                ),
-            };
-            w.write_at(&image, f.pts()).map_err(e)?;
+        let drop_one = self.drop_one;
+        let frames = vigil_media::writer::reencode_timed(input, scratch, |n, _| {
             progress(0.5);
-        }
-        writer.ok_or("no frame")?.finish().map_err(e)?;
+            !(drop_one && n == 1)
+        })
+        .map_err(e)?;
         let video = vigil_media::demux::demux_file(scratch).map_err(e)?;
         Ok(Rewritten {
             frames: Some(video.frames),
@@ -296,4 +279,87 @@ impl IdSeq for SegmentInfo {
             .into_owned();
         name.rsplit('-').next().unwrap().parse().unwrap()
     }
+}
+
+/// Waits until the recorder's writer has taken in `n` frames.
+fn drained(store: &Store, n: u64) {
+    for _ in 0..500 {
+        let st = store.status().unwrap();
+        if st.recorders[0].frames_in == n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the recorder did not drain its queue");
+}
+
+#[test]
+fn blurring_while_the_camera_records_refuses_the_open_segment_and_keeps_the_chain() {
+    if car().is_none() {
+        eprintln!(
+            "SKIP blurring_while_the_camera_records_refuses_the_open_segment_and_keeps_the_chain: \
+             shared footage absent"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (store, _) = open(root);
+    let rec = store.recorder("gate", "main").unwrap();
+    let mut camera = Camera::new(car().unwrap(), T0_MICROS);
+    camera.feed(&rec, 200);
+    drained(&store, 200);
+    let done = segments(root);
+    assert!(done.len() >= 3, "{} segments", done.len());
+    let open_from = done
+        .last()
+        .map(|s| Time90k(s.start.0 + s.duration.0))
+        .unwrap();
+    let real = Reencode { drop_one: false };
+
+    // A range reaching into the segment being written: refused before anything is done.
+    let e = store
+        .blur(
+            "gate",
+            done[0].start,
+            Time90k(open_from.0 + 9000),
+            "request 8",
+            &real,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(matches!(e, StoreError::StillRecording { .. }), "{e}");
+    assert!(e.to_string().contains("still being recorded"), "{e}");
+    let pre = store.blur_precheck("gate", done[0].start, open_from);
+    assert!(pre.is_ok(), "{pre:?}");
+
+    // The finished ones are blurred while frames keep arriving: each new segment links to the chain as
+    // re-linked, and nothing is lost.
+    let report = std::thread::scope(|s| {
+        let feeder = s.spawn(|| {
+            for _ in 0..177 {
+                rec.append(&camera.next_frame()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let r = store.blur(
+            "gate",
+            done[0].start,
+            open_from,
+            "request 8",
+            &real,
+            &mut |_| {},
+        );
+        feeder.join().unwrap();
+        r
+    })
+    .unwrap();
+    assert_eq!(report.rewritten, done.len(), "{report:?}");
+    rec.close();
+    store.close();
+    assert_eq!(frame_times(root).len(), 377, "every frame recorded");
+    let (problems, blurred) = verify(root);
+    assert_eq!(problems, Vec::<String>::new());
+    assert_eq!(blurred, done.iter().map(IdSeq::id_seq).collect::<Vec<_>>());
+    assert!(segments(root).len() > done.len());
 }

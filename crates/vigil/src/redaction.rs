@@ -85,6 +85,10 @@ impl ConfigRedactor {
 }
 
 impl SegmentRewriter for ConfigRedactor {
+    fn ready(&self) -> Result<(), String> {
+        self.require_models().map_err(|e| format!("{e:#}"))
+    }
+
     /// Faces and plates blurred, the camera's masks black, encoded without B-frames at the frames' own
     /// times, and read back as frames (`vigil_media::demux`).
     fn rewrite(

@@ -281,12 +281,15 @@ pub fn start(
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
     ctx.assets = extras.assets;
-    // Redaction shares the box with recording and analysis: one core.
-    ctx.redactor = Some(Arc::new(crate::redaction::ConfigRedactor::new(
+    // Redaction (exports, playback, erasures by blurring) shares the box with recording and analysis:
+    // one core.
+    let redactor = Arc::new(crate::redaction::ConfigRedactor::new(
         config,
         engine.models_dir(),
         1,
-    )?));
+    )?);
+    ctx.redactor = Some(redactor.clone());
+    ctx.rewriter = Some(redactor);
     ctx.privacy = crate::redaction::policy(config);
     // Watchlists (face templates, sealed): erasure requests reach them through the API.
     ctx.identity = Some(Arc::new(std::sync::Mutex::new(

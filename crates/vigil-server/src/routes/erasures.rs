@@ -4,15 +4,23 @@
 //! API token) makes them; each is audited (`footage.erase`, `face.erase`) with its whole report, which is
 //! what `GET /api/erasures` lists and the UI prints. `vigil erase` and `vigil face erase` do the same from
 //! the command line and write the same audit entries.
+//!
+//! Erasure by blurring (`/api/erasures/blur*`) keeps the footage but blurs every face and plate in it, in
+//! the recording itself (`vigil_store::Store::blur`, the server's [`vigil_store::SegmentRewriter`]): a
+//! background job (it re-encodes whole segments), one at a time, while recording goes on; its report is
+//! the same `footage.erase` audit entry, with `"mode": "blur"`, as `vigil erase --blur` writes.
 
 use super::blocking;
 use super::extract::{ApiJson, ApiPath};
 use crate::audit::AuditEntry;
 use crate::context::AppState;
 use crate::error::{ApiError, ApiResult, ServerError};
+use crate::jobs::{Job, Jobs};
 use crate::perms::{ClientIp, Principal};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, extract::State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use vigil_core::Time90k;
 
@@ -80,13 +88,8 @@ fn shown(e: &AuditEntry) -> Value {
     })
 }
 
-/// POST /api/erasures: erases now and answers the report.
-pub async fn create(
-    State(ctx): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Extension(ip): Extension<ClientIp>,
-    ApiJson(req): ApiJson<NewErasure>,
-) -> ApiResult<Json<Value>> {
+/// The reason of a footage erasure, once its range and camera are checked.
+fn checked(ctx: &AppState, p: &Principal, req: &NewErasure) -> Result<String, ApiError> {
     if req.start < 0 || req.end <= req.start {
         return Err(ApiError::bad_request("start must be before end (unix ms)"));
     }
@@ -94,6 +97,17 @@ pub async fn create(
     if !p.sees(&req.camera) || !ctx.camera_names().contains(&req.camera) {
         return Err(ApiError::not_found(format!("no camera {:?}", req.camera)));
     }
+    Ok(reason)
+}
+
+/// POST /api/erasures: erases now and answers the report.
+pub async fn create(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<NewErasure>,
+) -> ApiResult<Json<Value>> {
+    let reason = checked(&ctx, &p, &req)?;
     let store = super::store_of(&ctx)?;
     let sec = ctx.security.clone();
     let (who, ip) = (p.audit_name(), ip.to_string());
@@ -176,4 +190,170 @@ pub async fn show(
         .filter(|e| e.action == ACTION || e.action == BIOMETRIC)
         .ok_or_else(|| ApiError::not_found(format!("no erasure {id}")))?;
     Ok(Json(shown(&entry)))
+}
+
+/// What an erasure by blurring covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlurScope {
+    /// Camera.
+    pub camera: String,
+    /// Start of the range asked for (unix ms).
+    pub start: i64,
+    /// End of the range (unix ms).
+    pub end: i64,
+    /// The request's reference.
+    pub reason: String,
+}
+
+/// How far an erasure by blurring is.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlurSteps {
+    /// `starting`, `verifying` (the camera's chains are checked first) or `blurring`.
+    pub phase: &'static str,
+    /// Bytes verified, of `verify_total`.
+    pub verified: u64,
+    /// Bytes to verify.
+    pub verify_total: u64,
+    /// The segment being re-encoded (from 1), of `segments`.
+    pub segment: usize,
+    /// Segments in the range.
+    pub segments: usize,
+    /// How much of the whole re-encoding is done (0..1).
+    pub fraction: f64,
+}
+
+impl Default for BlurSteps {
+    fn default() -> Self {
+        Self {
+            phase: "starting",
+            verified: 0,
+            verify_total: 0,
+            segment: 0,
+            segments: 0,
+            fraction: 0.0,
+        }
+    }
+}
+
+/// One erasure by blurring: its report, when done, is the erasure as `GET /api/erasures/{id}` shows it.
+pub type BlurJob = Job<BlurScope, BlurSteps, Value>;
+
+/// The erasures by blurring of this server.
+pub type BlurJobs = Jobs<BlurScope, BlurSteps, Value>;
+
+/// POST /api/erasures/blur: starts an erasure by blurring (202 with its job id). Refused before
+/// anything changes: 409 `held` under an evidence hold, 409 `still_recording` (with `Retry-After`) when
+/// the range reaches into the segment being recorded, 409 `busy` while another blurring runs, 503 when
+/// the face and plate models are missing.
+pub async fn blur(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<NewErasure>,
+) -> ApiResult<Response> {
+    let reason = checked(&ctx, &p, &req)?;
+    let store = super::store_of(&ctx)?;
+    let rewriter = ctx.rewriter.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server cannot blur recordings (no face and plate detector)",
+        )
+    })?;
+    let (from, to) = (
+        Time90k(req.start.saturating_mul(90)),
+        Time90k(req.end.saturating_mul(90)),
+    );
+    let (camera, st, rw) = (req.camera.clone(), store.clone(), rewriter.clone());
+    blocking(move || {
+        rw.ready().map_err(ServerError::Unavailable)?;
+        st.blur_precheck(&camera, from, to)?;
+        Ok(())
+    })
+    .await?;
+    let who = p.audit_name();
+    let scope = BlurScope {
+        camera: req.camera.clone(),
+        start: req.start,
+        end: req.end,
+        reason: reason.clone(),
+    };
+    let id = ctx.blurs.start(&who, scope).map_err(|running| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "busy",
+            format!("erasure by blurring {running} is still running: wait for it"),
+        )
+    })?;
+    let (jobs, sec, ip) = (ctx.blurs.clone(), ctx.security.clone(), ip.to_string());
+    tokio::task::spawn_blocking(move || {
+        let camera = req.camera;
+        let mut steps = BlurSteps {
+            phase: "verifying",
+            ..Default::default()
+        };
+        let result = store.blur(&camera, from, to, &reason, &*rewriter, &mut |p| {
+            match *p {
+                vigil_store::BlurProgress::Verifying { hashed, total } => {
+                    steps.verified = hashed;
+                    steps.verify_total = total;
+                }
+                vigil_store::BlurProgress::Segment {
+                    index,
+                    total,
+                    fraction,
+                    ..
+                } => {
+                    steps.phase = "blurring";
+                    steps.segment = index;
+                    steps.segments = total;
+                    steps.fraction = ((index - 1) as f64 + fraction) / total.max(1) as f64;
+                }
+            }
+            jobs.progress(id, steps.clone());
+        });
+        let outcome = result.map_err(|e| e.to_string()).and_then(|report| {
+            let detail = report.audit_detail().to_string();
+            let entry = sec
+                .audit(&who, &ip, ACTION, &camera, &detail)
+                .and_then(|n| sec.audit_entry(n))
+                .map_err(|e| format!("blurred, but the audit entry could not be written: {e}"))?;
+            entry
+                .map(|e| shown(&e))
+                .ok_or_else(|| "blurred, but its audit entry vanished".to_string())
+        });
+        if let Err(e) = &outcome {
+            sec.audit_or_log(&who, &ip, "footage.blur.failed", &camera, e);
+        }
+        jobs.finish(id, outcome);
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
+/// GET /api/erasures/blur: the last erasures by blurring, newest first, with progress (those of the
+/// caller's cameras).
+pub async fn blur_list(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Json<Value>> {
+    let jobs: Vec<BlurJob> = ctx
+        .blurs
+        .list()
+        .into_iter()
+        .filter(|j| p.sees(&j.scope.camera))
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// GET /api/erasures/blur/{id}.
+pub async fn blur_show(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<BlurJob>> {
+    ctx.blurs
+        .get(id)
+        .filter(|j| p.sees(&j.scope.camera))
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no erasure by blurring {id}")))
 }

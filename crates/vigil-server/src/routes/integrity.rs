@@ -6,7 +6,7 @@ use super::blocking;
 use super::extract::{ApiJson, ApiPath};
 use crate::context::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::integrity_checks::IntegrityCheck;
+use crate::integrity_checks::{CheckScope, Hashed, IntegrityCheck};
 use crate::perms::{ClientIp, Principal};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -57,7 +57,14 @@ pub async fn start(
     let who = p.audit_name();
     let id = ctx
         .integrity
-        .start(&who, req.camera.clone(), (req.start, req.end))
+        .start(
+            &who,
+            CheckScope {
+                camera: req.camera.clone(),
+                start: req.start,
+                end: req.end,
+            },
+        )
         .map_err(|running| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -100,7 +107,7 @@ pub async fn start(
                 req.camera,
                 req.start.map(ms),
                 req.end.map(ms),
-                &mut |done, total| checks.progress(id, done, total),
+                &mut |hashed, total| checks.progress(id, Hashed { hashed, total }),
             )
             .map_err(|e| e.to_string());
         let outcome = match &result {
@@ -116,6 +123,15 @@ pub async fn start(
             ),
             Err(e) => format!("{scope}: could not run: {e}"),
         };
+        if let Ok(r) = &result {
+            checks.progress(
+                id,
+                Hashed {
+                    hashed: r.bytes,
+                    total: r.bytes,
+                },
+            );
+        }
         checks.finish(id, result);
         sec.audit_or_log(&who, &ip, "recordings.verify", "recordings", &outcome);
     });
@@ -124,7 +140,7 @@ pub async fn start(
 
 /// The checks a user may see: all of them, or, for a camera-scoped user, those of their cameras.
 fn visible(p: &Principal, c: &IntegrityCheck) -> bool {
-    match (&c.camera, &p.cameras) {
+    match (&c.scope.camera, &p.cameras) {
         (_, None) => true,
         (Some(cam), Some(_)) => p.sees(cam),
         (None, Some(_)) => false,

@@ -4,23 +4,8 @@
 //! A person's biometric data (face templates) is erased the same way.
 
 use crate::common;
-use common::{Auth, CAM_A, CAM_B, Setup, TestServer};
+use common::{Auth, CAM_A, CAM_B, Setup, TestServer, runs};
 use serde_json::{Value, json};
-
-fn runs(s: &TestServer, who: &Auth, camera: &str) -> Vec<Value> {
-    let url = format!(
-        "/api/cameras/{camera}/recordings?start={}&end={}",
-        common::T0_MS - 60_000,
-        common::T0_MS + 600_000
-    );
-    let r = s.call("GET", &url, who, None);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let v = r.json();
-    v.as_array()
-        .or_else(|| v["runs"].as_array())
-        .cloned()
-        .unwrap_or_default()
-}
 
 #[test]
 fn the_auditor_erases_footage_and_events_with_a_report_and_holds_refuse_it() {

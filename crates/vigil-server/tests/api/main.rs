@@ -6,6 +6,7 @@ mod analysis_health;
 mod approvals;
 mod audit;
 mod authz;
+mod blurs;
 mod cases;
 mod erasures;
 mod exhaustion;

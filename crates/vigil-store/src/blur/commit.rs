@@ -36,6 +36,9 @@ pub(super) fn commit_batch(
     keys: Option<&KeyStore>,
     batch: &mut Vec<Copy<'_>>,
 ) -> Result<u64, StoreError> {
+    // Nothing is deleted from the transaction to the last rename: retention removing a segment in
+    // between would otherwise find the old file and leave the new one without a row.
+    let _retention = lock(&inner.retention_lock);
     let dirs: BTreeMap<i64, &Path> = batch.iter().map(|c| (c.dir.id, &*c.dir.path)).collect();
     let fsync_dirs = || -> Result<(), StoreError> {
         for path in dirs.values() {
@@ -72,8 +75,8 @@ pub(super) fn commit_batch(
     Ok(heads)
 }
 
-/// The batch's transaction: under the key folder's shared lock when there are keys to seal, and the
-/// retention lock (nothing is deleted meanwhile), with the holds checked again.
+/// The batch's transaction (the caller holds the retention lock): under the key folder's shared lock
+/// when there are keys to seal, with the holds checked again.
 #[allow(clippy::too_many_arguments)]
 fn commit_rows(
     inner: &Inner,
@@ -95,7 +98,6 @@ fn commit_rows(
         .filter_map(|c| Some((c.key?, key_aad(stream_id, c.target.seq))))
         .collect();
     let work = |wrapped: Vec<vigil_keys::WrappedKey>| -> Result<u64, StoreError> {
-        let _retention = lock(&inner.retention_lock);
         let mut conn = inner.db();
         let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
         unheld_rows(&tx, camera, from, to).map_err(|err| err.into_store(&e))?;

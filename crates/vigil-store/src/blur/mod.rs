@@ -45,6 +45,12 @@ const BATCH_SEGMENTS: usize = 64;
 /// camera's privacy masks blacked out (`vigil_pipeline::redact`, plugged in by the binary so that the
 /// store links no codec).
 pub trait SegmentRewriter: Send + Sync {
+    /// Whether it can run at all (its models are there), said before anything is changed; may take a
+    /// while the first time (models loaded).
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Rewrites `input`, a standard MP4 holding exactly one recorded segment of `camera`; `scratch` is a
     /// path the rewriter may write a file to (the caller removes it). Reports progress (0..1).
     fn rewrite(
@@ -195,6 +201,42 @@ struct Copy<'a> {
 }
 
 impl Store {
+    /// Whether [`Store::blur`] of `camera` over `[from, to)` would start: not under an evidence hold
+    /// ([`StoreError::FootageHeld`]) and not reaching into a segment still being recorded
+    /// ([`StoreError::StillRecording`]). For a caller that answers before running the blur in the
+    /// background; `blur` checks again.
+    pub fn blur_precheck(
+        &self,
+        camera: &str,
+        from: Time90k,
+        to: Time90k,
+    ) -> Result<(), StoreError> {
+        if to <= from {
+            return Err(StoreError::EmptyRange { from, to });
+        }
+        let inner = self.inner();
+        let open = {
+            let st = crate::alerts::lock(&inner.state);
+            st.recorders
+                .values()
+                .filter(|r| r.camera == camera && r.running.load(Ordering::Relaxed))
+                .map(|r| r.open_since.load(Ordering::Relaxed))
+                .filter(|&since| since != 0 && since < to.0)
+                .min()
+        };
+        if let Some(since) = open {
+            return Err(StoreError::StillRecording {
+                camera: camera.to_string(),
+                since: crate::evidence::rfc3339(Time90k(since)),
+                segment_seconds: inner.config.segment_seconds.ceil() as u32,
+            });
+        }
+        let e = db_err(&inner.db_path);
+        let conn = inner.db();
+        unheld_rows(&conn, camera, from, to).map_err(|err| err.into_store(&e))?;
+        Ok(())
+    }
+
     /// Blurs every face and licence plate, and blacks out the privacy masks, in the recorded footage of
     /// `camera` (all its streams) overlapping `[from, to)`, whole segments at a time, with `rewriter`;
     /// records `reason` with each segment rewritten. Refused, nothing changed, when footage in the range
@@ -202,8 +244,8 @@ impl Store {
     /// integrity check ([`StoreError::TamperedChain`]), or when a segment is in a storage directory that
     /// is offline. Needs the site key ([`Store::set_site_key`]) to sign the re-linked chain, and the
     /// key store ([`Store::set_keys`]) when segments are encrypted. `progress` hears of the check and of
-    /// each segment. Only finished segments are rewritten (run it with the recorder stopped, or over a
-    /// range that has ended).
+    /// each segment. Only finished segments are rewritten: a range reaching into the segment a recorder
+    /// is writing is refused ([`StoreError::StillRecording`]); recording may go on meanwhile.
     pub fn blur(
         &self,
         camera: &str,
@@ -222,6 +264,7 @@ impl Store {
                 "an erasure needs a reason (it is recorded)".into(),
             ));
         }
+        self.blur_precheck(camera, from, to)?;
         let inner = self.inner();
         let e = db_err(&inner.db_path);
         let site = self.site_key().ok_or_else(|| {

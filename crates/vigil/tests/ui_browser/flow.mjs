@@ -380,6 +380,20 @@ try {
     f.querySelector('input[name=to]').value = local(Date.now() - 10000);
   });
   await page.fill('form.inline input[name=reason]', 'GDPR request 14');
+  // Blurring up to now reaches into the segment being recorded: refused, saying why (or, on a box
+  // without the face and plate models, that they are needed), and nothing starts.
+  const toNow = await page.$eval('form.inline input[name=to]', (i) => i.value);
+  await page.$eval('form.inline', (f) => {
+    const d = new Date(Date.now() + 60000 - new Date().getTimezoneOffset() * 60000);
+    f.querySelector('input[name=to]').value = d.toISOString().slice(0, 19);
+  });
+  await page.selectOption('form.inline select[name=mode]', 'blur');
+  page.once('dialog', (d) => d.accept());
+  await page.click('form.inline button:has-text("Erase")');
+  await page.waitForSelector('text=/still being recorded|models are needed/');
+  log('blurring into the segment being recorded: refused with a clear message');
+  await page.selectOption('form.inline select[name=mode]', 'delete');
+  await page.fill('form.inline input[name=to]', toNow);
   page.once('dialog', (d) => d.accept());
   await page.click('form.inline button:has-text("Erase")');
   await page.waitForSelector('text=Erasure report');

@@ -69,6 +69,42 @@ pub struct Setup {
     pub sensitive: Vec<String>,
     /// Watchlists (`identity.db` in the server's folder, sealed under a generated master key).
     pub identity: bool,
+    /// The segment rewriter of erasures by blurring.
+    pub rewriter: Option<Arc<dyn vigil_store::SegmentRewriter>>,
+}
+
+/// A segment rewriter that paints every frame black (the server's part of an erasure by blurring is
+/// the same whatever is drawn), after waiting for `gate` (a test holds it to catch a job running).
+#[derive(Default)]
+pub struct Blackout {
+    pub gate: std::sync::Mutex<()>,
+}
+
+impl vigil_store::SegmentRewriter for Blackout {
+    fn rewrite(
+        &self,
+        _camera: &str,
+        input: &Path,
+        scratch: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<vigil_store::Rewritten, String> {
+        let _open = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        let e = |e: vigil_media::MediaError| e.to_string();
+        let frames = vigil_media::writer::reencode_timed(input, scratch, |_, image| {
+            image.data_mut().fill(0);
+            progress(0.5);
+            true
+        })
+        .map_err(e)?;
+        Ok(vigil_store::Rewritten {
+            frames: Some(vigil_media::demux::demux_file(scratch).map_err(e)?.frames),
+            report: vigil_core::RedactionReport {
+                reencoded: true,
+                frames,
+                ..Default::default()
+            },
+        })
+    }
 }
 
 fn store_config(root: &Path) -> StoreConfig {
@@ -193,6 +229,7 @@ impl TestServer {
         ctx.live = setup.live;
         ctx.assets = setup.assets;
         ctx.sensitive = setup.sensitive.into_iter().collect();
+        ctx.rewriter = setup.rewriter;
         if setup.identity {
             let keys = vigil_keys::KeyStore::open(dir.path(), &vigil_keys::MasterSource::Generated)
                 .unwrap();
@@ -480,4 +517,20 @@ pub fn attempts_in(e: &vigil_server::audit::AuditEntry) -> u64 {
         .or_else(|| e.detail.split_once(" failures for "))
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or(1)
+}
+
+/// The recorded runs of `camera` around the test footage, as `who` sees them.
+pub fn runs(s: &TestServer, who: &Auth, camera: &str) -> Vec<Value> {
+    let url = format!(
+        "/api/cameras/{camera}/recordings?start={}&end={}",
+        T0_MS - 60_000,
+        T0_MS + 600_000
+    );
+    let r = s.call("GET", &url, who, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    v.as_array()
+        .or_else(|| v["runs"].as_array())
+        .cloned()
+        .unwrap_or_default()
 }
