@@ -51,6 +51,7 @@ use vigil_core::config::{
     AnalysisConfig, CameraConfig, CameraRole, ConfigErrors, Problem, Seg, ServerConfig, key,
     parse_toml, validate_cameras,
 };
+use vigil_identity::FacesConfig;
 use vigil_keys::KeysConfig;
 use vigil_rules::{RuleEngine, RulesConfig};
 use vigil_store::{CameraStorageConfig, DirConfig, StoreConfig};
@@ -105,6 +106,9 @@ pub struct VigilConfig {
     /// `[privacy]`: what redacted exports blur, and watermarks.
     #[serde(default)]
     pub privacy: PrivacyConfig,
+    /// `[faces]`: face recognition, off unless a camera is listed (vigil-identity).
+    #[serde(default)]
+    pub faces: FacesConfig,
 }
 
 /// Something a redacted export blurs.
@@ -311,6 +315,42 @@ fn path(segments: &[&str]) -> Vec<Seg> {
     segments.iter().map(|s| key(*s)).collect()
 }
 
+/// `[faces]`: its values, and each `[faces.camera.NAME]` naming an analysed camera and zones of its rules.
+fn validate_faces(config: &VigilConfig) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = config
+        .faces
+        .problems()
+        .into_iter()
+        .map(|(field, why)| {
+            let mut at = vec![key("faces")];
+            at.extend(field.split('.').map(|f| key(f.to_string())));
+            Problem::new(at, why)
+        })
+        .collect();
+    for (camera, faces) in &config.faces.camera {
+        let at = || vec![key("faces"), key("camera"), key(camera.clone())];
+        if !config.analysed_cameras().any(|c| &c.name == camera) {
+            problems.push(Problem::new(
+                at(),
+                format!("face recognition on {camera:?}, but no analysed [[camera]] has that name"),
+            ));
+            continue;
+        }
+        let rules = config.rules_for(camera);
+        for (i, zone) in faces.only_enrolled.iter().enumerate() {
+            if !rules.zone.iter().any(|z| &z.name == zone) {
+                let mut at = at();
+                at.extend([key("only_enrolled"), Seg::Index(i)]);
+                problems.push(Problem::new(
+                    at,
+                    format!("[rules.{camera}] has no zone {zone:?}"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Everything serde does not check, across sections.
 fn validate(config: &VigilConfig) -> Vec<Problem> {
     let storage = config.storage_with_defaults();
@@ -377,6 +417,8 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
             ));
         }
     }
+
+    problems.extend(validate_faces(config));
 
     if let Err(e) = config.alert_config().validate() {
         let section = if config.mqtt.is_some() && e.to_string().starts_with("mqtt") {

@@ -578,3 +578,48 @@ fn allowed_origins_and_export_retention_are_checked() {
         "server.export_retention_hours"
     );
 }
+
+#[test]
+fn face_recognition_is_off_unless_a_camera_is_named_and_its_zones_must_exist() {
+    let config = VigilConfig::parse(GOOD, "vigil.toml").unwrap();
+    assert!(config.faces.camera.is_empty(), "off by default");
+    let on = format!(
+        "{GOOD}\n[faces]\nthreshold = 0.8\n\n[faces.alerts]\nstaff = \"none\"\n\n\
+         [faces.camera.front-door]\nonly_enrolled = [\"Porch\"]\n"
+    );
+    let c = VigilConfig::parse(&on, "vigil.toml").unwrap();
+    assert_eq!(c.faces.on("front-door").unwrap().only_enrolled, ["Porch"]);
+    assert!(c.faces.on("yard").is_none());
+    assert_eq!(c.faces.alert_of("staff"), "none");
+    assert_eq!(c.faces.alert_of("banned"), "high");
+    assert_eq!(c.faces.threshold, 0.8);
+
+    let text = on.replace("[\"Porch\"]", "[\"Garden\"]");
+    assert_one(
+        &text,
+        line_of(&text, "Garden"),
+        "faces.camera.front-door.only_enrolled[0]",
+        "no zone \"Garden\"",
+    );
+    let text = on.replace("[faces.camera.front-door]", "[faces.camera.back]");
+    assert_one(
+        &text,
+        line_of(&text, "[faces.camera.back]"),
+        "faces.camera.back",
+        "no analysed [[camera]]",
+    );
+    let text = on.replace("threshold = 0.8", "threshold = 2.0");
+    assert_one(
+        &text,
+        line_of(&text, "threshold = 2.0"),
+        "faces.threshold",
+        "between 0 and 1",
+    );
+    let text = on.replace("staff = \"none\"", "staff = \"loud\"");
+    assert_one(
+        &text,
+        line_of(&text, "staff = \"loud\""),
+        "faces.alerts.staff",
+        "not one of",
+    );
+}

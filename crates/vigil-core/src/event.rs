@@ -191,7 +191,41 @@ pub enum EventKind {
         /// Longest wait seen during the event, in milliseconds.
         max_wait_ms: u64,
     },
+    /// A person's face matched someone enrolled on a watchlist (face recognition, opted in per camera).
+    /// Starts when the track's face first matches; ends when the track is gone.
+    FaceRecognized {
+        /// Who (their enrolled name).
+        person: String,
+        /// Their watchlist.
+        list: String,
+        /// Best cosine similarity of the track's faces to the person's templates.
+        similarity: f32,
+        /// The watchlist's alert level (`[faces.alerts]`).
+        alert: String,
+        /// Quality (0..1) of the face that matched best.
+        quality: f32,
+    },
+    /// A clear face that matches nobody enrolled, on a person in a zone where only enrolled people may
+    /// be. Starts when seen there; ends when the track is gone.
+    FaceUnknown {
+        /// Quality (0..1) of the best face seen.
+        quality: f32,
+        /// Best similarity to anyone enrolled (below the threshold).
+        best_similarity: f32,
+    },
 }
+
+/// The names of the kinds the behaviour rules raise (none of them biometric).
+pub const RULE_KINDS: [&str; 5] = [
+    "line_crossing",
+    "intrusion",
+    "loitering",
+    "crowding",
+    "queue",
+];
+
+/// The names of the biometric kinds (shown only to those with the `faces` permission).
+pub const BIOMETRIC_KINDS: [&str; 2] = ["face_recognized", "face_unknown"];
 
 impl EventKind {
     /// The kind's name as used in configuration and JSON (`line_crossing`, `intrusion`...).
@@ -202,7 +236,15 @@ impl EventKind {
             Self::Loitering { .. } => "loitering",
             Self::Crowding { .. } => "crowding",
             Self::Queue { .. } => "queue",
+            Self::FaceRecognized { .. } => "face_recognized",
+            Self::FaceUnknown { .. } => "face_unknown",
         }
+    }
+
+    /// Whether the event is biometric: it says who a person is or that their face was taken (shown
+    /// only to those with the `faces` permission).
+    pub fn is_biometric(&self) -> bool {
+        matches!(self, Self::FaceRecognized { .. } | Self::FaceUnknown { .. })
     }
 }
 

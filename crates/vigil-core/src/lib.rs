@@ -21,7 +21,8 @@ pub mod track;
 pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{
-    BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind, EventPhase, EventTime,
+    BIOMETRIC_KINDS, BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind,
+    EventPhase, EventTime, RULE_KINDS,
 };
 pub use geometry::{BBox, Point};
 pub use image::{BgrImage, GrayImage, ImageError};

@@ -6,6 +6,9 @@
 //! row by the associated data. Erasing a person deletes their templates and row in one transaction and
 //! says how many went; the database is owner-only and erased pages are overwritten (`secure_delete`).
 
+pub mod config;
+
+pub use config::{CameraFaces, FacesConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

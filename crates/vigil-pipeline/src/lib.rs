@@ -19,10 +19,13 @@
 //!   publishing events and counts on the event bus; [`live::AnalysisFeed`] feeds it without waiting.
 //! - [`masked_live`]: the live view of a camera with privacy masks, decoded, masked and encoded again.
 //! - [`redact`]: privacy-preserving copies of exports (faces and plates blurred, masks, watermark).
+//! - [`faces`]: face recognition on person tracks (`face_recognized`, `face_unknown` events), opted in per
+//!   camera.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
 mod config;
+pub mod faces;
 mod file;
 pub mod filtered_playback;
 pub mod live;

@@ -161,6 +161,8 @@ pub struct LiveAnalysis {
     pub controls: CameraControls,
     /// How often a picture of the camera goes out with its view (`None`: never).
     pub picture_every: Option<Duration>,
+    /// Face recognition, when the camera is opted in (`[faces.camera.NAME]`).
+    pub faces: Option<crate::faces::FaceStage>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -213,6 +215,7 @@ impl LiveAnalysis {
             stats,
             controls,
             picture_every,
+            mut faces,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -233,6 +236,8 @@ impl LiveAnalysis {
         let mut last_counts = Instant::now();
         let mut view = ViewState::new(&camera, picture_every);
         let mut paused = false;
+        // The last analysed frame's time (face events still open end there when analysis stops).
+        let mut last_ctx = FrameContext::default();
         let publish = |event: &Event, snapshot| {
             bus.publish(Message::Event(Arc::new(EventMessage {
                 event: event.clone(),
@@ -254,6 +259,9 @@ impl LiveAnalysis {
                     paused = true;
                     info!(camera, "detection switched off");
                     for e in engine.close() {
+                        publish(&e, None);
+                    }
+                    for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
                         publish(&e, None);
                     }
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
@@ -345,7 +353,30 @@ impl LiveAnalysis {
                     frame_w: analysis.frame_size.0,
                     frame_h: analysis.frame_size.1,
                 };
-                let events = engine.update(&ctx, &analysis.tracks);
+                last_ctx = ctx;
+                let mut events = engine.update(&ctx, &analysis.tracks);
+                if let Some(stage) = faces.as_mut() {
+                    if analysis.bgr.is_none() && stage.due(unix_ms, &analysis.tracks) {
+                        let (w, h) = analysis.frame_size;
+                        match decoded.bgr(&mut converter, w, h) {
+                            Ok(image) => analysis.bgr = Some(image),
+                            Err(e) => {
+                                warn!(camera, "frame for face recognition not converted: {e}")
+                            }
+                        }
+                    }
+                    let zones = if stage.needs_zones() {
+                        engine.occupancy()
+                    } else {
+                        Vec::new()
+                    };
+                    events.extend(stage.update(
+                        &ctx,
+                        analysis.bgr.as_ref(),
+                        &analysis.tracks,
+                        &zones,
+                    ));
+                }
                 if analysis.bgr.is_none()
                     && snapshots
                     && events.iter().any(|e| wants_snapshot(e, unix_ms))
@@ -413,6 +444,9 @@ impl LiveAnalysis {
             }
         }
         for e in engine.close() {
+            publish(&e, None);
+        }
+        for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
             publish(&e, None);
         }
         info!(camera, "analysis stopped");

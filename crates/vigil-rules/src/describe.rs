@@ -240,6 +240,36 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
                 )
             }
         }
+        EventKind::FaceRecognized {
+            person,
+            list,
+            similarity,
+            ..
+        } => {
+            let place = e
+                .zone
+                .as_ref()
+                .map_or(String::new(), |z| format!(" in '{z}'"));
+            if ended {
+                format!(
+                    "{person} (watchlist '{list}') was seen{place} for {span} ({}), similarity {similarity:.2}",
+                    clock.range(start, end)
+                )
+            } else {
+                format!(
+                    "{person} (watchlist '{list}') recognised{place} at {}, similarity {similarity:.2}",
+                    clock.at(start)
+                )
+            }
+        }
+        EventKind::FaceUnknown { .. } if ended => format!(
+            "An unknown face was in {zone}, where only enrolled people may be, for {span} ({})",
+            clock.range(start, end)
+        ),
+        EventKind::FaceUnknown { .. } => format!(
+            "An unknown face in {zone}, where only enrolled people may be, at {}",
+            clock.at(start)
+        ),
     };
     capitalize(text)
 }
@@ -413,6 +443,37 @@ mod tests {
         assert_eq!(
             describe(&e, &berlin()),
             "A person stayed 10 min in 'Loading dock' (2024-06-07 23:55:00–2024-06-08 00:05:00)"
+        );
+    }
+
+    #[test]
+    fn face_descriptions_name_the_person_and_their_list() {
+        let kind = EventKind::FaceRecognized {
+            person: "Ann Example".into(),
+            list: "staff".into(),
+            similarity: 0.8123,
+            alert: "high".into(),
+            quality: 0.7,
+        };
+        let e = event(kind.clone(), EventPhase::Start, &[("person", 1)], 0);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Ann Example (watchlist 'staff') recognised in 'Loading dock' at 14:02:31, similarity 0.81"
+        );
+        let mut e = event(kind, EventPhase::End, &[("person", 1)], 12);
+        e.zone = None;
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Ann Example (watchlist 'staff') was seen for 12 s (14:02:31–14:02:43), similarity 0.81"
+        );
+        let unknown = EventKind::FaceUnknown {
+            quality: 0.6,
+            best_similarity: 0.4,
+        };
+        let e = event(unknown, EventPhase::Start, &[("person", 1)], 0);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "An unknown face in 'Loading dock', where only enrolled people may be, at 14:02:31"
         );
     }
 }

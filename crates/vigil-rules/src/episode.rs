@@ -142,14 +142,16 @@ fn material_change(old: &EventKind, new: &EventKind) -> bool {
     }
 }
 
-/// Makes unique, time-sortable event ids for one camera.
+/// Makes unique, time-sortable event ids for one camera (and one source of events: the rules engine
+/// names it after the camera, other stages after the camera and themselves, so their ids never meet).
 #[derive(Debug, Clone)]
-pub(crate) struct IdGen {
+pub struct IdGen {
     camera_bits: u128,
     seq: u64,
 }
 
 impl IdGen {
+    /// Ids for `camera` (any name: hashed into the ids).
     pub fn new(camera: &str) -> Self {
         // FNV-1a of the camera name: stable across runs and platforms.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -163,6 +165,7 @@ impl IdGen {
         }
     }
 
+    /// The next id, created at `unix_ms`.
     pub fn next(&mut self, unix_ms: i64) -> EventId {
         self.seq += 1;
         let seq = (self.seq & ((1 << 40) - 1)) as u128;

@@ -153,6 +153,7 @@ pub use config::{
 };
 pub use describe::{describe, humanize_duration, plural};
 pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};
+pub use episode::IdGen;
 pub use error::RulesError;
 pub use geometry::{Polygon, PolygonError, Segment};
 pub use heatmap::Heatmap;

@@ -25,9 +25,14 @@ pub const FEED_BUFFER: usize = 256;
 pub struct LiveEvent {
     /// Its camera (for the caller's scope).
     pub camera: String,
+    /// Whether it is biometric (sent only to the `faces` permission).
+    pub biometric: bool,
     /// The JSON text sent.
     pub json: String,
 }
+
+/// Whether a caller is given an event: by its camera, and whether it is biometric.
+pub type Sees = Arc<dyn Fn(&str, bool) -> bool + Send + Sync>;
 
 /// The live event feed: one bus subscription, broadcast to every connected browser.
 #[derive(Clone)]
@@ -62,6 +67,7 @@ impl EventFeed {
                 // No browser connected is not an error.
                 let _ = feed.send(Arc::new(LiveEvent {
                     camera: ev.camera.clone(),
+                    biometric: ev.kind.is_biometric(),
                     json,
                 }));
             }
@@ -74,13 +80,8 @@ impl EventFeed {
         self.tx.receiver_count()
     }
 
-    /// Upgrades the request and streams events of the cameras `sees` accepts.
-    pub fn serve(
-        &self,
-        upgrade: WebSocketUpgrade,
-        sees: Arc<dyn Fn(&str) -> bool + Send + Sync>,
-        allowed: StillAllowed,
-    ) -> Response {
+    /// Upgrades the request and streams the events `sees` accepts.
+    pub fn serve(&self, upgrade: WebSocketUpgrade, sees: Sees, allowed: StillAllowed) -> Response {
         let rx = self.tx.subscribe();
         upgrade
             .on_upgrade(move |socket| stream(socket, rx, sees, allowed))
@@ -91,7 +92,7 @@ impl EventFeed {
 async fn stream(
     mut socket: WebSocket,
     mut rx: broadcast::Receiver<Arc<LiveEvent>>,
-    sees: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    sees: Sees,
     allowed: StillAllowed,
 ) {
     let mut recheck =
@@ -109,7 +110,7 @@ async fn stream(
             }
             next = rx.recv() => {
                 let ok = match next {
-                    Ok(ev) if sees(&ev.camera) => {
+                    Ok(ev) if sees(&ev.camera, ev.biometric) => {
                         send(&mut socket, WsMessage::Text(ev.json.clone().into())).await
                     }
                     Ok(_) => true,

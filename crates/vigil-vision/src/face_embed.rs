@@ -12,6 +12,12 @@ use crate::runtime::Runtime;
 use std::path::Path;
 use vigil_core::BgrImage;
 
+/// Said wherever faces are enrolled or recognition is switched on: where the model comes from, and what
+/// that means.
+pub const TRAINING_CAVEAT: &str = "the face model (MobileFaceNet, foamliu) was trained on MS-Celeb-1M, a \
+research-only data set withdrawn by its authors; its accuracy differs across groups of people and is \
+low on faces under 60 pixels. Check that face recognition is lawful where you use it (docs/security.md, Faces)";
+
 /// Side of the aligned face.
 pub const ALIGNED: u32 = 112;
 /// Length of an embedding.

@@ -16,6 +16,7 @@
 pub mod detector;
 pub mod device;
 pub mod face_embed;
+pub mod face_quality;
 pub mod faces;
 pub mod model;
 pub mod motion;

@@ -292,10 +292,13 @@ pub fn start(
     ctx.rewriter = Some(redactor);
     ctx.privacy = crate::redaction::policy(config);
     // Watchlists (face templates, sealed): erasure requests reach them through the API.
-    ctx.identity = Some(Arc::new(std::sync::Mutex::new(
-        vigil_identity::FaceBook::open(&config.data_dir, &keys)
-            .context("opening the identity database")?,
-    )));
+    ctx.identity = Some(match engine.identity() {
+        Some(book) => book,
+        None => Arc::new(std::sync::Mutex::new(
+            vigil_identity::FaceBook::open(&config.data_dir, &keys)
+                .context("opening the identity database")?,
+        )),
+    });
     ctx.sensitive = config
         .cameras
         .iter()

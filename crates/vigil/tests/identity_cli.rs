@@ -267,6 +267,144 @@ fn faces_are_matched_enrolled_identified_and_erased_with_sealed_templates() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Face recognition in the analysis (`[faces.camera.NAME]`, the stage `vigil run` runs): on the corridor
+/// clip with the person on the left enrolled (three photos of them cut from it), `vigil analyze --events`
+/// raises `face_recognized` for them, named, and `face_unknown` for the others, who are in a zone where
+/// only enrolled people may be; each event ends when its track does. Without `[faces.camera.NAME]`,
+/// nothing of the kind.
+#[test]
+fn analysis_recognises_the_enrolled_person_and_flags_unknown_faces_in_a_restricted_zone() {
+    let Some((dir, store, rt)) = models() else {
+        return;
+    };
+    let clip = footage("intel/face-demographics-walking-and-pause.mp4").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (path, bytes) = store.load_asset(&YUNET).unwrap();
+    let mut yunet = FaceDetector::new(&rt, &path, &bytes, 2).unwrap();
+    let mut photos = Vec::new();
+    for (i, img) in frames().iter().take(3).enumerate() {
+        let mut faces = yunet.detect(img).unwrap();
+        faces.sort_by(|a, b| a.bbox.x1.total_cmp(&b.bbox.x1));
+        let p = t.join(format!("left-{i}.jpg"));
+        crop(img, &faces[0].bbox, &p);
+        photos.push(p);
+    }
+    let data = t.join("data");
+    let base = format!(
+        "data_dir = {:?}\n[[camera]]\nname = \"corridor\"\nmain = \"file://{}\"\nroles = [\"analyze\"]\n\n\
+         [rules.corridor]\n[[rules.corridor.zone]]\nname = \"Hall\"\n\
+         points = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n",
+        data.display().to_string(),
+        clip.display()
+    );
+    let config = t.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!("{base}\n[faces]\n[faces.alerts]\nstaff = \"low\"\n[faces.camera.corridor]\nonly_enrolled = [\"Hall\"]\n"),
+    )
+    .unwrap();
+    let models = ["--models", s(&dir)];
+    let mut args = vec![
+        "face",
+        "enrol",
+        "--name",
+        "Left Person",
+        "--list",
+        "staff",
+        "--config",
+        s(&config),
+    ];
+    args.extend(models);
+    args.extend(photos.iter().map(|p| s(p)));
+    let (code, _, err) = cli(&args, None, &[]);
+    assert_eq!(code, 0, "{err}");
+
+    let analyse = |config: &Path| -> Vec<serde_json::Value> {
+        let events = t.join("events.jsonl");
+        let (code, out, err) = cli(
+            &[
+                &[
+                    "analyze",
+                    s(&clip),
+                    "--config",
+                    s(config),
+                    "--camera",
+                    "corridor",
+                ][..],
+                &["--events", s(&events), "--quiet"],
+                &models,
+            ]
+            .concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        eprintln!("{out}");
+        std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let events = analyse(&config);
+    let of = |kind: &str, phase: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"]["type"] == kind && e["phase"] == phase)
+            .collect()
+    };
+    let recognised = of("face_recognized", "start");
+    assert_eq!(recognised.len(), 1, "{events:#?}");
+    let r = recognised[0];
+    assert_eq!(r["kind"]["person"], "Left Person");
+    assert_eq!(r["kind"]["list"], "staff");
+    assert_eq!(r["kind"]["alert"], "low");
+    assert!(r["kind"]["similarity"].as_f64().unwrap() >= 0.75, "{r}");
+    assert!(
+        r["description"]
+            .as_str()
+            .unwrap()
+            .contains("Left Person (watchlist 'staff') recognised"),
+        "{r}"
+    );
+    assert_eq!(r["rule"], "faces");
+    let unknown = of("face_unknown", "start");
+    assert!(!unknown.is_empty(), "{events:#?}");
+    for u in &unknown {
+        assert_eq!(u["zone"], "Hall");
+        assert_ne!(
+            u["track_ids"], r["track_ids"],
+            "the enrolled person taken for unknown: {u}"
+        );
+        assert!(u["kind"]["best_similarity"].as_f64().unwrap() < 0.75, "{u}");
+    }
+    // Every face event that started ended, once.
+    for start in recognised.iter().chain(&unknown) {
+        let ends = events
+            .iter()
+            .filter(|e| e["id"] == start["id"] && e["phase"] == "end")
+            .count();
+        assert_eq!(ends, 1, "{start}");
+    }
+    eprintln!(
+        "face events on the corridor clip: {} recognised, {} unknown",
+        recognised.len(),
+        unknown.len()
+    );
+
+    // Not opted in: no face is looked at.
+    let off = t.join("off.toml");
+    std::fs::write(&off, &base).unwrap();
+    let events = analyse(&off);
+    assert!(
+        events
+            .iter()
+            .all(|e| !e["kind"]["type"].as_str().unwrap_or("").starts_with("face")),
+        "{events:#?}"
+    );
+}
+
 /// `vigil plate read`: a plate rendered onto a frame of the shared car clip (synthetic: the bitmap font of
 /// `vigil_media::draw`) comes back as JSON with its text; a picture without a plate, a corrupt file: clear
 /// errors.

@@ -4,6 +4,7 @@
 
 import { get, qs, cam } from '../api.js';
 import { h, mount, heading, fmtTime, fmtDuration } from '../util.js';
+import { hasRole } from '../app.js';
 
 const PAGE = 50;
 
@@ -15,7 +16,10 @@ export async function render() {
   const camera = h('select', { name: 'camera' }, h('option', { value: '' }, 'All cameras'),
     cameras.map((c) => h('option', { value: c.name }, c.name)));
   const kind = h('select', { name: 'kind' }, h('option', { value: '' }, 'All kinds'),
-    ['intrusion', 'line_crossing', 'loitering', 'crowding', 'queue'].map((k) => h('option', { value: k }, k.replace('_', ' '))));
+    ['intrusion', 'line_crossing', 'loitering', 'crowding', 'queue']
+      // Face events are biometric: only admins (the faces permission) are given them.
+      .concat(hasRole('admin') ? ['face_recognized', 'face_unknown'] : [])
+      .map((k) => h('option', { value: k }, k.replace('_', ' '))));
   const q = h('input', { type: 'search', name: 'q', placeholder: 'Search descriptions…' });
   const list = h('div.events');
   const more = h('button.ghost', { type: 'button', hidden: true, onclick: () => load(false) }, 'Older events');

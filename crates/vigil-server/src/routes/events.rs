@@ -6,7 +6,7 @@ use crate::context::AppState;
 use crate::context::StillAllowed;
 use crate::error::{ApiError, ApiResult};
 use crate::perms::Permission;
-use crate::perms::Principal;
+use crate::perms::{ClientIp, Principal};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -90,6 +90,7 @@ async fn with_reader<T: Send + 'static>(
 pub async fn list(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(50);
@@ -108,15 +109,38 @@ pub async fn list(
         (Some(c), _) => Some(vec![c.clone()]),
         (None, scope) => scope.clone(),
     };
+    // Biometric events (who a face is, an unknown face) only for the `faces` permission.
+    let faces = p.can(Permission::Faces);
+    let kinds = match q.kind {
+        Some(k) if !faces && vigil_core::BIOMETRIC_KINDS.contains(&k.as_str()) => Some(Vec::new()),
+        Some(k) => Some(vec![k]),
+        None if faces => None,
+        None => Some(vigil_core::RULE_KINDS.map(String::from).to_vec()),
+    };
     let query = EventQuery {
         cameras,
-        kinds: q.kind.map(|k| vec![k]),
+        kinds,
         text: q.q.filter(|t| !t.trim().is_empty()),
         cursor: q.before.filter(|c| !c.is_empty()),
         limit,
         ..EventQuery::default()
     };
     let page = with_reader(&ctx, move |r| r.list(&query)).await?;
+    let biometric = page
+        .events
+        .iter()
+        .filter(|e| e.event.kind.is_biometric())
+        .count();
+    if biometric > 0 && ctx.plays.first(format!("{}\nface events", p.via_key())) {
+        let sec = ctx.security.clone();
+        let (who, ip) = (p.audit_name(), ip.to_string());
+        let detail = format!("{biometric} face event(s) listed");
+        blocking(move || {
+            sec.audit_or_log(&who, &ip, "face.view", "events", &detail);
+            Ok(())
+        })
+        .await?;
+    }
     let events: Vec<Value> = page.events.iter().map(event_json).collect();
     Ok(Json(json!({ "events": events, "next": page.next_cursor })))
 }
@@ -156,7 +180,9 @@ pub async fn live(
         .into_response();
     };
     let scope = p.clone();
-    let sees = Arc::new(move |camera: &str| scope.sees(camera));
+    let faces = p.can(Permission::Faces);
+    let sees =
+        Arc::new(move |camera: &str, biometric: bool| scope.sees(camera) && (faces || !biometric));
     let (sec, via) = (ctx.security.clone(), p.via.clone());
     let allowed: StillAllowed =
         Arc::new(move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Events)));
@@ -182,7 +208,7 @@ pub async fn snapshot(
     let kind = q.kind.unwrap_or(SnapshotKind::Crop);
     let bytes = with_reader(&ctx, move |r| {
         let e = r.get(id)?;
-        if !p.sees(&e.event.camera) {
+        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !p.can(Permission::Faces)) {
             return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
         }
         r.snapshot(id, kind)

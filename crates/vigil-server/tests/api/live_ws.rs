@@ -420,7 +420,8 @@ where
 }
 
 /// Events reach browsers the moment the rules raise them, each viewer only those of the cameras they
-/// see, and the socket is refused to anyone without the events permission.
+/// see (and biometric ones only to the `faces` permission), and the socket is refused to anyone without
+/// the events permission.
 #[test]
 fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
     let Some(video) = common::footage("intel/car-detection.mp4") else {
@@ -430,6 +431,7 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
     stop.store(true, Ordering::Relaxed);
     let admin = admin(&s);
     let scoped = s.user(&admin, "bob", "viewer", json!({"cameras": ["cam-b"]}));
+    let operator = s.user(&admin, "olga", "operator", json!({}));
     let auditor = s.user(&admin, "audrey", "auditor", json!({}));
     s.runtime.block_on(async {
         assert_eq!(
@@ -455,6 +457,9 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
             .await
             .unwrap();
         let mut only_b = connect_path(&s, "/api/events/live", Some(&scoped))
+            .await
+            .unwrap();
+        let mut no_faces = connect_path(&s, "/api/events/live", Some(&operator))
             .await
             .unwrap();
         // The sockets are subscribed once the upgrade is answered; give the server a moment to start
@@ -488,5 +493,29 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
             (end["phase"].as_str(), end["open"].as_bool()),
             (Some("end"), Some(false))
         );
+
+        // A face recognised: to the admin (faces permission), not to the operator, who gets the
+        // intrusion that follows it.
+        for _ in 0..3 {
+            next_json(&mut no_faces).await;
+        }
+        assert_eq!(next_json(&mut all).await["phase"], "end");
+        let mut face = event("cam-a", 3, EventPhase::Start);
+        face.kind = EventKind::FaceRecognized {
+            person: "Ann".into(),
+            list: "staff".into(),
+            similarity: 0.8,
+            alert: "high".into(),
+            quality: 0.5,
+        };
+        for e in [face, event("cam-a", 4, EventPhase::Start)] {
+            bus.publish(BusMessage::Event(Arc::new(EventMessage {
+                event: e,
+                snapshot: None,
+            })));
+        }
+        assert_eq!(next_json(&mut all).await["kind"], "face_recognized");
+        assert_eq!(next_json(&mut all).await["kind"], "intrusion");
+        assert_eq!(next_json(&mut no_faces).await["kind"], "intrusion");
     });
 }

@@ -11,6 +11,7 @@ mod cases;
 mod erasures;
 mod exhaustion;
 mod extensions;
+mod face_events;
 mod holds;
 mod hostile;
 mod integrity;

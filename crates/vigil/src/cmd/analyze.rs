@@ -166,6 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &spec.classes,
                 args.events.as_deref(),
                 args.snapshots.as_deref(),
+                args.models.clone(),
             )
         })
         .transpose()?;

@@ -5,14 +5,16 @@
 //! samples, re-normalised) and the best face found in the upper part of its box; a vehicle's plate, read
 //! from its box and voted over the track's reads (confidence-weighted).
 
-use crate::cmd::face::{FaceModels, MIN_FACE};
+use crate::cmd::face::{MIN_FACE, load_models};
 use crate::models::Assets;
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use vigil_core::{BBox, BgrImage, TrackedObject};
-use vigil_vision::face_embed::{FaceEmbedder, align};
+use vigil_pipeline::faces::FaceModels;
+use vigil_pipeline::faces::{crop_of, face_of_person};
+use vigil_vision::face_embed::FaceEmbedder;
 use vigil_vision::faces::FaceDetector;
 use vigil_vision::model::REID;
 use vigil_vision::plate_ocr::PlateOcr;
@@ -28,6 +30,8 @@ const VEHICLES: [&str; 4] = ["car", "truck", "bus", "motorcycle"];
 pub struct FaceField {
     /// YuNet's score.
     pub score: f32,
+    /// Its quality for recognition (size x sharpness x frontal pose, 0..1): the track keeps its best.
+    pub quality: f32,
     /// Face width in pixels.
     pub width: f32,
     /// Where it was, in frame pixels.
@@ -91,7 +95,7 @@ impl IdentityRun {
         let assets = Assets::open(models)?;
         let (p, b) = assets.load(&REID).context(context)?;
         let reid = ReidEmbedder::new(&assets.runtime, &p, &b, 1)?;
-        let FaceModels { detector, embedder } = FaceModels::load(&assets, 1).context(context)?;
+        let FaceModels { detector, embedder } = load_models(&assets, 1).context(context)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let plates = crate::cmd::plate::load(&assets, cores).context(context)?;
         Ok(IdentityRun {
@@ -140,33 +144,28 @@ impl IdentityRun {
                 let mean: Vec<f32> = state.reid_sum.iter().map(|v| v / norm).collect();
                 fields.reid = Some(round3(&mean));
                 if let Some(face) = best_face(&mut self.faces, &mut self.embedder, frame, &t.bbox)?
-                    && state
-                        .face
-                        .as_ref()
-                        .is_none_or(|f| face.score * face.width > f.score * f.width)
+                    && state.face.as_ref().is_none_or(|f| face.quality > f.quality)
                 {
                     state.face = Some(face.clone());
                     fields.face = Some(face);
                 }
-            } else if VEHICLES.contains(&class.as_str()) {
-                let crop = crop_of(frame, &t.bbox);
-                if let Some(crop) = crop
-                    && let Some(read) = self.plates.read_image(&crop)?
+            } else if VEHICLES.contains(&class.as_str())
+                && let Some((crop, _)) = crop_of(frame, &t.bbox)
+                && let Some(read) = self.plates.read_image(&crop)?
+            {
+                let v = state.votes.entry(read.text.text.clone()).or_default();
+                v.0 += read.text.confidence;
+                v.1 += 1;
+                let total: f32 = state.votes.values().map(|v| v.0).sum();
+                let reads: u32 = state.votes.values().map(|v| v.1).sum();
+                if let Some((text, (w, _))) =
+                    state.votes.iter().max_by(|a, b| a.1.0.total_cmp(&b.1.0))
                 {
-                    let v = state.votes.entry(read.text.text.clone()).or_default();
-                    v.0 += read.text.confidence;
-                    v.1 += 1;
-                    let total: f32 = state.votes.values().map(|v| v.0).sum();
-                    let reads: u32 = state.votes.values().map(|v| v.1).sum();
-                    if let Some((text, (w, _))) =
-                        state.votes.iter().max_by(|a, b| a.1.0.total_cmp(&b.1.0))
-                    {
-                        fields.plate = Some(PlateField {
-                            text: text.clone(),
-                            confidence: (w / total.max(1e-6) * 1000.0).round() / 1000.0,
-                            reads,
-                        });
-                    }
+                    fields.plate = Some(PlateField {
+                        text: text.clone(),
+                        confidence: (w / total.max(1e-6) * 1000.0).round() / 1000.0,
+                        reads,
+                    });
                 }
             }
             if fields.reid.is_some() || fields.face.is_some() || fields.plate.is_some() {
@@ -177,18 +176,6 @@ impl IdentityRun {
     }
 }
 
-/// `bbox` of `frame`, clipped, when at least 8x8 pixels.
-fn crop_of(frame: &BgrImage, bbox: &BBox) -> Option<BgrImage> {
-    let x = bbox.x1.max(0.0) as u32;
-    let y = bbox.y1.max(0.0) as u32;
-    let w = (bbox.x2.min(frame.width() as f32) as u32).saturating_sub(x);
-    let h = (bbox.y2.min(frame.height() as f32) as u32).saturating_sub(y);
-    if w < 8 || h < 8 {
-        return None;
-    }
-    frame.crop(x, y, w, h).ok()
-}
-
 /// The best face in the upper half of a person's box, in frame pixels, with its embedding when wide
 /// enough.
 fn best_face(
@@ -197,45 +184,21 @@ fn best_face(
     frame: &BgrImage,
     person: &BBox,
 ) -> anyhow::Result<Option<FaceField>> {
-    let upper = BBox::new(
-        person.x1,
-        person.y1,
-        person.x2,
-        person.y1 + (person.y2 - person.y1) / 2.0,
-    );
-    let Some(crop) = crop_of(frame, &upper) else {
+    let Some(found) = face_of_person(faces, frame, person)? else {
         return Ok(None);
     };
-    let (ox, oy) = (upper.x1.max(0.0).floor(), upper.y1.max(0.0).floor());
-    let canvas = vigil_vision::face_embed::on_canvas(crop.clone());
-    // Where the crop sits on the canvas (centred when it was set on one).
-    let (cx, cy) = if canvas.width() == crop.width() && canvas.height() == crop.height() {
-        (0.0, 0.0)
-    } else {
-        (
-            ((canvas.width() - crop.width()) / 2) as f32,
-            ((canvas.height() - crop.height()) / 2) as f32,
-        )
-    };
-    let Some(f) = faces.detect(&canvas)?.into_iter().next() else {
-        return Ok(None);
-    };
-    let width = f.bbox.width();
+    let width = found.face.bbox.width();
     let embedding = if width >= MIN_FACE {
-        Some(round3(&embedder.embed(&align(&canvas, &f.landmarks))?))
+        Some(round3(&embedder.embed(&found.aligned)?))
     } else {
         None
     };
-    let b = f.bbox;
+    let b = found.face.bbox;
     Ok(Some(FaceField {
-        score: (f.score * 1000.0).round() / 1000.0,
+        score: (found.face.score * 1000.0).round() / 1000.0,
+        quality: (found.quality.score * 1000.0).round() / 1000.0,
         width: width.round(),
-        bbox: [
-            b.x1 - cx + ox,
-            b.y1 - cy + oy,
-            b.x2 - cx + ox,
-            b.y2 - cy + oy,
-        ],
+        bbox: [b.x1, b.y1, b.x2, b.y2],
         embedding,
     }))
 }

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 use vigil_config::VigilConfig;
 use vigil_core::config::parse_toml;
 use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
+use vigil_pipeline::faces::FaceStage;
 use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
 use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig};
 
 /// The rules being evaluated and where their events go.
 pub struct RulesRun {
     engine: RuleEngine,
+    /// Face recognition, when the camera has it (`[faces.camera.NAME]`).
+    faces: Option<FaceStage>,
     events: Option<(PathBuf, BufWriter<File>)>,
     snapshots: Option<PathBuf>,
     started: BTreeMap<String, u32>,
@@ -32,13 +35,16 @@ pub enum RulesSource<'a> {
 }
 
 impl RulesRun {
-    /// Loads and compiles the rules for a model with `classes`.
+    /// Loads and compiles the rules for a model with `classes`; with a camera of a `vigil.toml` that has
+    /// face recognition, loads the face models (from `models`) and opens its watchlists too.
     pub fn new(
         source: RulesSource<'_>,
         classes: &[String],
         events: Option<&Path>,
         snapshots: Option<&Path>,
+        models: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
+        let mut faces = None;
         let (camera, config) = match source {
             RulesSource::File(path) => {
                 let text = std::fs::read_to_string(path)
@@ -63,6 +69,9 @@ impl RulesRun {
                         known.join(", ")
                     );
                 }
+                if config.faces.on(camera).is_some() {
+                    faces = Some(face_stage(&config, camera, classes, models)?);
+                }
                 (camera.to_string(), config.rules_for(camera))
             }
         };
@@ -78,6 +87,7 @@ impl RulesRun {
         }
         Ok(Self {
             engine,
+            faces,
             events,
             snapshots: snapshots.map(Path::to_path_buf),
             started: BTreeMap::new(),
@@ -85,9 +95,10 @@ impl RulesRun {
         })
     }
 
-    /// True when snapshots are written (the caller must then pass the frame's BGR image).
+    /// True when snapshots are written or faces looked at (the caller must then pass the frame's BGR
+    /// image).
     pub fn wants_frames(&self) -> bool {
-        self.snapshots.is_some()
+        self.snapshots.is_some() || self.faces.is_some()
     }
 
     /// Evaluates one analysed frame.
@@ -105,7 +116,15 @@ impl RulesRun {
             frame_w: frame_size.0,
             frame_h: frame_size.1,
         };
-        let events = self.engine.update(&ctx, tracks);
+        let mut events = self.engine.update(&ctx, tracks);
+        if let Some(faces) = self.faces.as_mut() {
+            let zones = if faces.needs_zones() {
+                self.engine.occupancy()
+            } else {
+                Vec::new()
+            };
+            events.extend(faces.update(&ctx, frame, tracks, &zones));
+        }
         for e in &events {
             self.record(e, frame, tracks, time_unix_ms)?;
         }
@@ -143,7 +162,15 @@ impl RulesRun {
     /// Ends every open event, flushes the events file and prints what the rules found.
     pub fn finish(mut self, last_pts: Time90k) -> anyhow::Result<RulesSummary> {
         let now = (last_pts.as_secs_f64() * 1000.0).round() as i64;
-        for e in self.engine.close() {
+        let mut closing = self.engine.close();
+        if let Some(faces) = self.faces.as_mut() {
+            closing.extend(faces.close(&FrameContext {
+                time_unix_ms: now,
+                media_time: last_pts,
+                ..FrameContext::default()
+            }));
+        }
+        for e in closing {
             self.record(&e, None, &[], now)?;
         }
         if let Some((path, mut out)) = self.events.take() {
@@ -156,6 +183,36 @@ impl RulesRun {
             lines: self.engine.counters().to_vec(),
         })
     }
+}
+
+/// Face recognition on `camera` as `vigil run` would run it: the watchlists of the configuration's data
+/// directory (opened with its key store), the face models from `models`.
+fn face_stage(
+    config: &VigilConfig,
+    camera: &str,
+    classes: &[String],
+    models: Option<PathBuf>,
+) -> anyhow::Result<FaceStage> {
+    eprintln!(
+        "face recognition on {camera}: {}",
+        vigil_vision::face_embed::TRAINING_CAVEAT
+    );
+    let keys = crate::cmd::keys::open_key_store(config)?;
+    let book = vigil_identity::FaceBook::open(&config.data_dir, &keys)
+        .context("opening the identity database")?;
+    let assets = crate::models::Assets::open(models)?;
+    let models = crate::cmd::face::load_models(&assets, 1)
+        .context("face recognition needs its models (see docs/security.md, Faces)")?;
+    let tz = vigil_rules::TimeZone::parse(&config.rules_for(camera).timezone)
+        .map_err(|e| anyhow::anyhow!("[rules.{camera}] timezone: {e}"))?;
+    Ok(FaceStage::new(
+        camera,
+        models,
+        std::sync::Arc::new(std::sync::Mutex::new(book)),
+        &config.faces,
+        classes,
+        tz,
+    ))
 }
 
 /// What the rules found over the whole file.

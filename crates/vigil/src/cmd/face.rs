@@ -18,17 +18,13 @@ use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use vigil_core::BgrImage;
 use vigil_identity::FaceBook;
+use vigil_pipeline::faces::FaceModels;
 use vigil_vision::face_embed::{DEFAULT_THRESHOLD, FaceEmbedder, align, cosine};
 use vigil_vision::faces::FaceDetector;
 use vigil_vision::model::{MOBILEFACENET, YUNET};
 
-/// Said wherever faces are enrolled: where the model comes from, and what that means.
-pub const TRAINING_CAVEAT: &str = "the face model (MobileFaceNet, foamliu) was trained on MS-Celeb-1M, a \
-research-only data set withdrawn by its authors; its accuracy differs across groups of people and is \
-low on faces under 60 pixels. Check that face recognition is lawful where you use it (docs/security.md, Faces)";
-
-/// Narrowest face accepted (pixels): the threshold was measured on faces from 30 to 60 pixels wide.
-pub const MIN_FACE: f32 = 30.0;
+pub use vigil_vision::face_embed::TRAINING_CAVEAT;
+pub use vigil_vision::face_quality::MIN_FACE;
 
 /// `vigil face` subcommands.
 #[derive(clap::Subcommand)]
@@ -97,28 +93,26 @@ pub enum FaceCommand {
     },
 }
 
-/// YuNet and MobileFaceNet, loaded and verified.
-pub struct FaceModels {
-    /// The face detector.
-    pub detector: FaceDetector,
-    /// The face embedder.
-    pub embedder: FaceEmbedder,
+/// YuNet and MobileFaceNet, loaded and verified, each on `threads` cores.
+pub fn load_models(assets: &Assets, threads: usize) -> anyhow::Result<FaceModels> {
+    let (p, b) = assets.load(&YUNET)?;
+    let detector = FaceDetector::new(&assets.runtime, &p, &b, threads)?;
+    let (p, b) = assets.load(&MOBILEFACENET)?;
+    let embedder = FaceEmbedder::new(&assets.runtime, &p, &b, threads)?;
+    Ok(FaceModels { detector, embedder })
 }
 
-impl FaceModels {
-    /// Both models from `assets`, each on `threads` cores.
-    pub fn load(assets: &Assets, threads: usize) -> anyhow::Result<FaceModels> {
-        let (p, b) = assets.load(&YUNET)?;
-        let detector = FaceDetector::new(&assets.runtime, &p, &b, threads)?;
-        let (p, b) = assets.load(&MOBILEFACENET)?;
-        let embedder = FaceEmbedder::new(&assets.runtime, &p, &b, threads)?;
-        Ok(FaceModels { detector, embedder })
-    }
+/// The face models as the commands use them.
+trait FaceModelsCli: Sized {
+    fn for_cli(models: Option<PathBuf>) -> anyhow::Result<Self>;
+    fn embed_photo(&mut self, photo: &Path) -> anyhow::Result<Vec<f32>>;
+}
 
+impl FaceModelsCli for FaceModels {
     /// For the command line: every core, the error pointing at the documentation.
     fn for_cli(models: Option<PathBuf>) -> anyhow::Result<FaceModels> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        FaceModels::load(&Assets::open(models)?, threads)
+        load_models(&Assets::open(models)?, threads)
             .context("face recognition needs its models (see docs/security.md, Faces)")
     }
 

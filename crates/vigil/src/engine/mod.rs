@@ -12,7 +12,7 @@ use crate::models;
 use anyhow::Context;
 use camera::{CameraSink, LiveOut, start_source};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{error, info, warn};
 use vigil_alert::{AlertHandle, Alerts, CameraEntities, ServerStatus};
@@ -20,6 +20,7 @@ use vigil_bus::{EventBus, Message, Overflow, StatusMessage, Subscription};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole, InferenceDevice};
 use vigil_core::thread::thread_name;
+use vigil_identity::FaceBook;
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
@@ -74,6 +75,8 @@ pub struct Engine {
     consumers: Vec<tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     models_dir: Option<PathBuf>,
+    /// The watchlists, when a camera has face recognition (shared with the server).
+    identity: Option<Arc<Mutex<FaceBook>>>,
 }
 
 /// What shutting down did.
@@ -163,6 +166,7 @@ impl Engine {
             consumers,
             background: Vec::new(),
             models_dir: options.models_dir.clone(),
+            identity: open_identity(config)?,
         };
         if let Some(task) = dead_letters {
             engine.background.push(engine.runtime.spawn(task));
@@ -248,6 +252,26 @@ impl Engine {
             if let Some(classes) = &config.analysis.classes {
                 pipeline.classes = classes.clone();
             }
+            let faces = match (&self.identity, config.faces.on(&name)) {
+                (Some(book), Some(_)) => {
+                    let assets = models::Assets::open(self.models_dir.clone())?;
+                    let models = crate::cmd::face::load_models(&assets, 1)
+                        .with_context(|| format!("face recognition on {name} needs its models"))?;
+                    let rules = config.rules_for(&name);
+                    let tz = vigil_rules::TimeZone::parse(&rules.timezone)
+                        .map_err(|e| anyhow::anyhow!("[rules.{name}] timezone: {e}"))?;
+                    info!(camera = %name, "face recognition on");
+                    Some(vigil_pipeline::faces::FaceStage::new(
+                        &name,
+                        models,
+                        book.clone(),
+                        &config.faces,
+                        &pool.spec().classes,
+                        tz,
+                    ))
+                }
+                _ => None,
+            };
             let analysis = LiveAnalysis {
                 camera: name.clone(),
                 pool: pool.clone(),
@@ -259,6 +283,7 @@ impl Engine {
                 stats: stats.clone(),
                 controls: controls.clone(),
                 picture_every,
+                faces,
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
@@ -346,6 +371,11 @@ impl Engine {
         self.models_dir.clone()
     }
 
+    /// The watchlists, when a camera has face recognition.
+    pub fn identity(&self) -> Option<Arc<Mutex<FaceBook>>> {
+        self.identity.clone()
+    }
+
     /// The recording and event store, when a camera records.
     pub fn store(&self) -> Option<Arc<Store>> {
         self.store.clone()
@@ -410,6 +440,7 @@ impl Engine {
             consumers,
             background,
             models_dir: _,
+            identity: _,
         } = self;
         drop((cameras, pool));
         runtime.block_on(async {
@@ -533,6 +564,27 @@ fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
     }
     store.set_keys(Arc::new(keys));
     Ok(Some(Arc::new(store)))
+}
+
+/// The watchlists (`data_dir/identity.db`, templates sealed under the key store), opened when a camera
+/// has face recognition (`[faces.camera.NAME]`); says what the model is and what that means.
+fn open_identity(config: &VigilConfig) -> anyhow::Result<Option<Arc<Mutex<FaceBook>>>> {
+    let on: Vec<&str> = config
+        .analysed_cameras()
+        .filter(|c| config.faces.on(&c.name).is_some())
+        .map(|c| c.name.as_str())
+        .collect();
+    if on.is_empty() {
+        return Ok(None);
+    }
+    warn!(
+        cameras = %on.join(", "),
+        "face recognition is on: {}",
+        vigil_vision::face_embed::TRAINING_CAVEAT
+    );
+    let keys = crate::cmd::keys::open_key_store(config)?;
+    let book = FaceBook::open(&config.data_dir, &keys).context("opening the identity database")?;
+    Ok(Some(Arc::new(Mutex::new(book))))
 }
 
 /// The server's figures from the cameras' analysis and the store's directories.

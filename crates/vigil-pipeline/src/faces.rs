@@ -1,0 +1,403 @@
+//! Face recognition on person tracks (`[faces.camera.NAME]`; off unless a camera is listed), as `vigil
+//! run`'s live analysis and `vigil analyze --events` run it.
+//!
+//! Per track, not per frame: at most once every `sample_seconds` while a person track is matched, YuNet
+//! looks for a face in the upper half of its box ([`face_of_person`]); the face is aligned on its five
+//! landmarks and scored ([`FaceQuality`]: size, sharpness, frontal pose). Faces below `min_quality` are
+//! dropped; the others are embedded (MobileFaceNet) and compared with every enrolled template
+//! ([`FaceBook::best_match`]). A match at or above `threshold` starts a `face_recognized` event for the
+//! track (updated when a later face matches better, ended when the track is gone); a clear face that
+//! matches nobody, on a person inside one of the camera's `only_enrolled` zones (the rules engine's zone
+//! membership), starts a `face_unknown` event. Embeddings are not kept: an event says who and how sure,
+//! never the face's vector.
+
+use crate::PipelineError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tracing::warn;
+use vigil_core::{
+    BBox, BestObject, BgrImage, ClassCount, ClassId, Event, EventId, EventKind, EventPhase,
+    EventTime, TrackId, TrackedObject,
+};
+use vigil_identity::{CameraFaces, FaceBook, FacesConfig};
+use vigil_rules::{FrameContext, IdGen, TimeZone, ZoneOccupancy};
+use vigil_vision::face_embed::{FaceEmbedder, align, on_canvas};
+use vigil_vision::face_quality::FaceQuality;
+use vigil_vision::faces::{Face, FaceDetector};
+
+/// The rule name face events carry.
+pub const RULE: &str = "faces";
+
+/// A face found on a person: in frame pixels, aligned, and its quality.
+#[derive(Debug, Clone)]
+pub struct PersonFace {
+    /// The face, box and landmarks in frame pixels.
+    pub face: Face,
+    /// The 112x112 aligned face.
+    pub aligned: BgrImage,
+    /// Its quality.
+    pub quality: FaceQuality,
+}
+
+/// `bbox` of `frame`, clipped, when at least 8x8 pixels; and where it starts.
+pub fn crop_of(frame: &BgrImage, bbox: &BBox) -> Option<(BgrImage, (f32, f32))> {
+    let x = bbox.x1.max(0.0) as u32;
+    let y = bbox.y1.max(0.0) as u32;
+    let w = (bbox.x2.min(frame.width() as f32) as u32).saturating_sub(x);
+    let h = (bbox.y2.min(frame.height() as f32) as u32).saturating_sub(y);
+    if w < 8 || h < 8 {
+        return None;
+    }
+    frame
+        .crop(x, y, w, h)
+        .ok()
+        .map(|c| (c, (x as f32, y as f32)))
+}
+
+/// The most confident face in the upper half of a person's box (YuNet on the crop set at its own scale on
+/// a canvas, so small faces are seen at the scale the threshold was measured at), in frame pixels.
+pub fn face_of_person(
+    detector: &mut FaceDetector,
+    frame: &BgrImage,
+    person: &BBox,
+) -> Result<Option<PersonFace>, PipelineError> {
+    let upper = BBox::new(
+        person.x1,
+        person.y1,
+        person.x2,
+        person.y1 + (person.y2 - person.y1) / 2.0,
+    );
+    let Some((crop, (ox, oy))) = crop_of(frame, &upper) else {
+        return Ok(None);
+    };
+    let (cw, ch) = (crop.width(), crop.height());
+    let canvas = on_canvas(crop);
+    // Where the crop sits on the canvas (centred when it was set on one).
+    let (cx, cy) = if canvas.width() == cw && canvas.height() == ch {
+        (0.0, 0.0)
+    } else {
+        (
+            ((canvas.width() - cw) / 2) as f32,
+            ((canvas.height() - ch) / 2) as f32,
+        )
+    };
+    let Some(mut face) = detector.detect(&canvas)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let aligned = align(&canvas, &face.landmarks);
+    let quality = FaceQuality::of(&face, &canvas);
+    let (dx, dy) = (ox - cx, oy - cy);
+    face.bbox = BBox::new(
+        face.bbox.x1 + dx,
+        face.bbox.y1 + dy,
+        face.bbox.x2 + dx,
+        face.bbox.y2 + dy,
+    );
+    face.landmarks = face.landmarks.map(|(x, y)| (x + dx, y + dy));
+    Ok(Some(PersonFace {
+        face,
+        aligned,
+        quality,
+    }))
+}
+
+/// The face models a stage runs.
+pub struct FaceModels {
+    /// YuNet.
+    pub detector: FaceDetector,
+    /// MobileFaceNet.
+    pub embedder: FaceEmbedder,
+}
+
+/// What the stage knows of one track.
+#[derive(Default)]
+struct TrackFaces {
+    last_sample: Option<i64>,
+    /// The open `face_recognized` event.
+    recognized: Option<Event>,
+    /// The open `face_unknown` event.
+    unknown: Option<Event>,
+    /// Best quality and best similarity of the faces that matched nobody.
+    unmatched: Option<(f32, f32)>,
+}
+
+/// One camera's face recognition.
+pub struct FaceStage {
+    camera: String,
+    models: FaceModels,
+    book: Arc<Mutex<FaceBook>>,
+    config: FacesConfig,
+    camera_config: CameraFaces,
+    person: Option<ClassId>,
+    tz: TimeZone,
+    ids: IdGen,
+    tracks: HashMap<TrackId, TrackFaces>,
+}
+
+impl FaceStage {
+    /// Face recognition on `camera` (`config.camera[camera]`, or nothing special when absent), matching
+    /// against `book`; `classes` are the detector's (person tracks are looked at), `tz` the site's time
+    /// zone for descriptions.
+    pub fn new(
+        camera: &str,
+        models: FaceModels,
+        book: Arc<Mutex<FaceBook>>,
+        config: &FacesConfig,
+        classes: &[String],
+        tz: TimeZone,
+    ) -> FaceStage {
+        FaceStage {
+            camera: camera.to_string(),
+            models,
+            book,
+            camera_config: config.on(camera).cloned().unwrap_or_default(),
+            config: config.clone(),
+            person: classes
+                .iter()
+                .position(|c| c == "person")
+                .and_then(|i| ClassId::try_from(i).ok()),
+            tz,
+            ids: IdGen::new(&format!("{camera}/{RULE}")),
+            tracks: HashMap::new(),
+        }
+    }
+
+    fn sample_ms(&self) -> i64 {
+        (self.config.sample_seconds * 1000.0) as i64
+    }
+
+    /// Whether this frame has a person track due for a look (the caller then needs the frame in BGR).
+    pub fn due(&self, now_ms: i64, tracks: &[TrackedObject]) -> bool {
+        let every = self.sample_ms();
+        tracks.iter().any(|t| {
+            t.matched
+                && Some(t.class_id) == self.person
+                && self
+                    .tracks
+                    .get(&t.id)
+                    .and_then(|s| s.last_sample)
+                    .is_none_or(|last| now_ms - last >= every)
+        })
+    }
+
+    /// Whether [`FaceStage::update`] needs the zones' members (the camera has `only_enrolled` zones).
+    pub fn needs_zones(&self) -> bool {
+        !self.camera_config.only_enrolled.is_empty()
+    }
+
+    /// Looks at the faces of the person tracks due in `frame` (BGR, the size the boxes refer to; `None`
+    /// when the caller had none to give: nothing is sampled), ends the events of tracks gone, and returns
+    /// the event messages to publish. `zones` are the rules engine's zones after this frame (only read when
+    /// [`FaceStage::needs_zones`]).
+    pub fn update(
+        &mut self,
+        ctx: &FrameContext,
+        frame: Option<&BgrImage>,
+        tracks: &[TrackedObject],
+        zones: &[ZoneOccupancy],
+    ) -> Vec<Event> {
+        let now = ctx.time_unix_ms;
+        let every = self.sample_ms();
+        let mut out = Vec::new();
+        for t in tracks {
+            if !t.matched || Some(t.class_id) != self.person {
+                continue;
+            }
+            let Some(frame) = frame else { break };
+            let state = self.tracks.entry(t.id).or_default();
+            if state.last_sample.is_some_and(|last| now - last < every) {
+                continue;
+            }
+            state.last_sample = Some(now);
+            match self.look(ctx, frame, t, zones) {
+                Ok(events) => out.extend(events),
+                Err(e) => warn!(camera = %self.camera, track = t.id, "face recognition: {e}"),
+            }
+        }
+        // Tracks the tracker has let go of: their events end.
+        let present: std::collections::HashSet<TrackId> = tracks.iter().map(|t| t.id).collect();
+        let gone: Vec<TrackId> = self
+            .tracks
+            .keys()
+            .filter(|id| !present.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(state) = self.tracks.remove(&id) {
+                out.extend(self.end(state, ctx));
+            }
+        }
+        out
+    }
+
+    /// Ends every open event (the camera stops).
+    pub fn close(&mut self, ctx: &FrameContext) -> Vec<Event> {
+        let states: Vec<TrackFaces> = self.tracks.drain().map(|(_, s)| s).collect();
+        states.into_iter().flat_map(|s| self.end(s, ctx)).collect()
+    }
+
+    fn end(&self, state: TrackFaces, ctx: &FrameContext) -> Vec<Event> {
+        [state.recognized, state.unknown]
+            .into_iter()
+            .flatten()
+            .map(|mut e| {
+                let at = EventTime {
+                    unix_ms: ctx.time_unix_ms.max(e.last.unix_ms),
+                    media: ctx.media_time,
+                };
+                e.phase = EventPhase::End;
+                e.last = at;
+                e.end = Some(at);
+                e.description = vigil_rules::describe(&e, &self.tz);
+                e
+            })
+            .collect()
+    }
+
+    /// One look at track `t`'s face.
+    fn look(
+        &mut self,
+        ctx: &FrameContext,
+        frame: &BgrImage,
+        t: &TrackedObject,
+        zones: &[ZoneOccupancy],
+    ) -> Result<Vec<Event>, PipelineError> {
+        let Some(found) = face_of_person(&mut self.models.detector, frame, &t.bbox)? else {
+            return Ok(Vec::new());
+        };
+        let quality = found.quality.score;
+        if quality < self.config.min_quality {
+            return Ok(Vec::new());
+        }
+        let embedding = self.models.embedder.embed(&found.aligned)?;
+        let best = self
+            .book
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .best_match(&embedding, -1.0)
+            .map_err(|e| PipelineError::Config(format!("the watchlists: {e}")))?;
+        let zone = zones
+            .iter()
+            .find(|z| z.members.iter().any(|m| m.track_id == t.id))
+            .map(|z| z.zone.clone());
+        let mut out = Vec::new();
+        let threshold = self.config.threshold;
+        let matched = best.as_ref().filter(|m| m.score >= threshold);
+        let state = self.tracks.entry(t.id).or_default();
+        if let Some(m) = matched {
+            let kind = EventKind::FaceRecognized {
+                person: m.name.clone(),
+                list: m.list.clone(),
+                similarity: round3(m.score),
+                alert: self.config.alert_of(&m.list).to_string(),
+                quality: round3(quality),
+            };
+            let better = match &state.recognized {
+                None => true,
+                Some(open) => match &open.kind {
+                    EventKind::FaceRecognized { similarity, .. } => m.score > *similarity + 0.01,
+                    _ => false,
+                },
+            };
+            if better {
+                let ids = &mut self.ids;
+                let event = match state.recognized.take() {
+                    Some(mut open) => {
+                        open.phase = EventPhase::Update;
+                        open.kind = kind;
+                        open.last = at(ctx);
+                        open.best = Some(best_object(t, ctx));
+                        open
+                    }
+                    None => new_event(&self.camera, ids, kind, zone.clone(), t, ctx),
+                };
+                let mut event = event;
+                event.description = vigil_rules::describe(&event, &self.tz);
+                state.recognized = Some(event.clone());
+                out.push(event);
+            }
+            // Someone enrolled after all.
+            let unknown = state.unknown.take();
+            if unknown.is_some() {
+                let ended = TrackFaces {
+                    unknown,
+                    ..Default::default()
+                };
+                out.extend(self.end(ended, ctx));
+            }
+            return Ok(out);
+        }
+        let similarity = best.map_or(0.0, |m| m.score);
+        let (q, s) = state.unmatched.unwrap_or((0.0, -1.0));
+        state.unmatched = Some((q.max(quality), s.max(similarity)));
+        let restricted = zone
+            .as_ref()
+            .is_some_and(|z| self.camera_config.only_enrolled.contains(z));
+        if restricted && state.recognized.is_none() && state.unknown.is_none() {
+            let (q, s) = state.unmatched.unwrap_or((quality, similarity));
+            let kind = EventKind::FaceUnknown {
+                quality: round3(q),
+                best_similarity: round3(s),
+            };
+            let mut event = new_event(&self.camera, &mut self.ids, kind, zone, t, ctx);
+            event.description = vigil_rules::describe(&event, &self.tz);
+            state.unknown = Some(event.clone());
+            out.push(event);
+        }
+        Ok(out)
+    }
+}
+
+fn round3(v: f32) -> f32 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn at(ctx: &FrameContext) -> EventTime {
+    EventTime {
+        unix_ms: ctx.time_unix_ms,
+        media: ctx.media_time,
+    }
+}
+
+fn best_object(t: &TrackedObject, ctx: &FrameContext) -> BestObject {
+    BestObject {
+        track_id: t.id,
+        score: t.score,
+        bbox: t.bbox,
+        frame_w: ctx.frame_w,
+        frame_h: ctx.frame_h,
+        time: at(ctx),
+    }
+}
+
+fn new_event(
+    camera: &str,
+    ids: &mut IdGen,
+    kind: EventKind,
+    zone: Option<String>,
+    t: &TrackedObject,
+    ctx: &FrameContext,
+) -> Event {
+    let id: EventId = ids.next(ctx.time_unix_ms);
+    Event {
+        id,
+        camera: camera.to_string(),
+        rule: RULE.to_string(),
+        kind,
+        phase: EventPhase::Start,
+        class_name: "person".to_string(),
+        objects: vec![ClassCount {
+            class_name: "person".to_string(),
+            class_id: t.class_id,
+            count: 1,
+        }],
+        track_ids: vec![t.id],
+        zone,
+        line: None,
+        start: at(ctx),
+        last: at(ctx),
+        end: None,
+        best: Some(best_object(t, ctx)),
+        description: String::new(),
+    }
+}

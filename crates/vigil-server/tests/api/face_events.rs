@@ -1,0 +1,106 @@
+//! Biometric events (`face_recognized`, `face_unknown`) are for the `faces` permission only: listed, asked
+//! for by kind and their snapshots, all refused to the operator and viewer as if they did not exist;
+//! the admin sees them, and seeing them is audited (`face.view`, repeats merged).
+
+use crate::common;
+use common::{Auth, CAM_A, Setup, TestServer};
+use serde_json::json;
+use vigil_core::{ClassCount, Event, EventId, EventKind, EventPhase, EventTime, Time90k};
+
+fn face_event(n: u128) -> Event {
+    let t = EventTime {
+        unix_ms: common::T0_MS + 9000,
+        media: Time90k(0),
+    };
+    Event {
+        id: EventId::from_parts((common::T0_MS + 9000) as u64, 100 + n),
+        camera: CAM_A.into(),
+        rule: "faces".into(),
+        kind: EventKind::FaceRecognized {
+            person: "Ann Example".into(),
+            list: "staff".into(),
+            similarity: 0.81,
+            alert: "high".into(),
+            quality: 0.4,
+        },
+        phase: EventPhase::End,
+        class_name: "person".into(),
+        objects: vec![ClassCount {
+            class_name: "person".into(),
+            class_id: 0,
+            count: 1,
+        }],
+        track_ids: vec![7],
+        zone: None,
+        line: None,
+        start: t,
+        last: t,
+        end: Some(t),
+        best: None,
+        description: "Ann Example (watchlist 'staff') was seen".into(),
+    }
+}
+
+#[test]
+fn face_events_are_shown_only_to_the_faces_permission_and_audited() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let store = s.ctx.store.clone().unwrap();
+    let face = face_event(1);
+    store.record_event(&face).unwrap();
+    store
+        .save_snapshot(face.id, &common::snapshot_bytes(CAM_A, "full"), None)
+        .unwrap();
+    let id = face.id.to_string();
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let vera = Auth::Session(s.user(&admin, "vera", "viewer", json!({})));
+    let admin = Auth::Session(admin);
+    let ids = |who: &Auth, query: &str| -> Vec<String> {
+        let r = s.call("GET", &format!("/api/events{query}"), who, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for who in [&olga, &vera] {
+        let all = ids(who, "");
+        assert_eq!(all.len(), 4, "the rules' events only: {all:?}");
+        assert!(!all.contains(&id));
+        assert!(ids(who, "?kind=face_recognized").is_empty());
+        assert!(ids(who, "?q=Ann").is_empty());
+        let r = s.call(
+            "GET",
+            &format!("/api/events/{id}/snapshot?kind=full"),
+            who,
+            None,
+        );
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+    let all = ids(&admin, "");
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], id, "newest first");
+    assert_eq!(ids(&admin, "?kind=face_recognized"), vec![id.clone()]);
+    assert_eq!(ids(&admin, "?q=Ann"), vec![id.clone()]);
+    let r = s.call(
+        "GET",
+        &format!("/api/events/{id}/snapshot?kind=full"),
+        &admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Three lists with the face event: one audit entry.
+    let log = s.call("GET", "/api/audit?limit=1000", &admin, None).json();
+    let views: Vec<_> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "face.view" && e["target"] == "events")
+        .collect();
+    assert_eq!(views.len(), 1, "{views:?}");
+    assert_eq!(views[0]["user"], "admin");
+}
