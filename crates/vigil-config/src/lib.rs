@@ -51,7 +51,7 @@ use vigil_core::config::{
     AnalysisConfig, CameraConfig, CameraRole, ConfigErrors, Problem, Seg, ServerConfig, key,
     parse_toml, validate_cameras,
 };
-use vigil_identity::FacesConfig;
+use vigil_identity::{FacesConfig, PlatesConfig};
 use vigil_keys::KeysConfig;
 use vigil_rules::{RuleEngine, RulesConfig};
 use vigil_store::{CameraStorageConfig, DirConfig, StoreConfig};
@@ -109,6 +109,9 @@ pub struct VigilConfig {
     /// `[faces]`: face recognition, off unless a camera is listed (vigil-identity).
     #[serde(default)]
     pub faces: FacesConfig,
+    /// `[plates]`: licence plate reading and plate lists, off unless a camera is listed (vigil-identity).
+    #[serde(default)]
+    pub plates: PlatesConfig,
 }
 
 /// Something a redacted export blurs.
@@ -315,34 +318,69 @@ fn path(segments: &[&str]) -> Vec<Seg> {
     segments.iter().map(|s| key(*s)).collect()
 }
 
-/// `[faces]`: its values, and each `[faces.camera.NAME]` naming an analysed camera and zones of its rules.
-fn validate_faces(config: &VigilConfig) -> Vec<Problem> {
-    let mut problems: Vec<Problem> = config
-        .faces
-        .problems()
-        .into_iter()
-        .map(|(field, why)| {
-            let mut at = vec![key("faces")];
-            at.extend(field.split('.').map(|f| key(f.to_string())));
-            Problem::new(at, why)
-        })
-        .collect();
+/// A field path as `problems()` name them (`alerts.staff`, `lists.deny[2]`), under `section`.
+fn field_path(section: &str, field: &str) -> Vec<Seg> {
+    let mut at = vec![key(section.to_string())];
+    for part in field.split('.') {
+        match part.split_once('[') {
+            Some((name, index)) => {
+                at.push(key(name.to_string()));
+                if let Ok(i) = index.trim_end_matches(']').parse() {
+                    at.push(Seg::Index(i));
+                }
+            }
+            None => at.push(key(part.to_string())),
+        }
+    }
+    at
+}
+
+/// Each `[SECTION.camera.NAME]` must name an analysed camera.
+fn analysed_camera(config: &VigilConfig, section: &str, camera: &str) -> Option<Problem> {
+    (!config.analysed_cameras().any(|c| c.name == camera)).then(|| {
+        Problem::new(
+            vec![
+                key(section.to_string()),
+                key("camera"),
+                key(camera.to_string()),
+            ],
+            format!("{section} on {camera:?}, but no analysed [[camera]] has that name"),
+        )
+    })
+}
+
+/// `[faces]` and `[plates]`: their values, and each camera named being analysed; `only_enrolled` zones
+/// being zones of the camera's rules.
+fn validate_identity(config: &VigilConfig) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = Vec::new();
+    for (section, list) in [
+        ("faces", config.faces.problems()),
+        ("plates", config.plates.problems()),
+    ] {
+        problems.extend(
+            list.into_iter()
+                .map(|(field, why)| Problem::new(field_path(section, &field), why)),
+        );
+    }
+    for camera in config.plates.camera.keys() {
+        problems.extend(analysed_camera(config, "plates", camera));
+    }
     for (camera, faces) in &config.faces.camera {
-        let at = || vec![key("faces"), key("camera"), key(camera.clone())];
-        if !config.analysed_cameras().any(|c| &c.name == camera) {
-            problems.push(Problem::new(
-                at(),
-                format!("face recognition on {camera:?}, but no analysed [[camera]] has that name"),
-            ));
+        if let Some(p) = analysed_camera(config, "faces", camera) {
+            problems.push(p);
             continue;
         }
         let rules = config.rules_for(camera);
         for (i, zone) in faces.only_enrolled.iter().enumerate() {
             if !rules.zone.iter().any(|z| &z.name == zone) {
-                let mut at = at();
-                at.extend([key("only_enrolled"), Seg::Index(i)]);
                 problems.push(Problem::new(
-                    at,
+                    vec![
+                        key("faces"),
+                        key("camera"),
+                        key(camera.clone()),
+                        key("only_enrolled"),
+                        Seg::Index(i),
+                    ],
                     format!("[rules.{camera}] has no zone {zone:?}"),
                 ));
             }
@@ -418,7 +456,7 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
         }
     }
 
-    problems.extend(validate_faces(config));
+    problems.extend(validate_identity(config));
 
     if let Err(e) = config.alert_config().validate() {
         let section = if config.mqtt.is_some() && e.to_string().starts_with("mqtt") {

@@ -606,7 +606,7 @@ fn face_recognition_is_off_unless_a_camera_is_named_and_its_zones_must_exist() {
         &text,
         line_of(&text, "[faces.camera.back]"),
         "faces.camera.back",
-        "no analysed [[camera]]",
+        "faces on \"back\", but no analysed [[camera]]",
     );
     let text = on.replace("threshold = 0.8", "threshold = 2.0");
     assert_one(
@@ -621,5 +621,41 @@ fn face_recognition_is_off_unless_a_camera_is_named_and_its_zones_must_exist() {
         line_of(&text, "staff = \"loud\""),
         "faces.alerts.staff",
         "not one of",
+    );
+}
+
+#[test]
+fn plate_reading_is_off_unless_a_camera_is_named_and_its_lists_are_checked() {
+    let config = VigilConfig::parse(GOOD, "vigil.toml").unwrap();
+    assert!(!config.plates.on("front-door"), "off by default");
+    let on = format!(
+        "{GOOD}\n[plates]\nmin_reads = 3\n\n[plates.lists]\ndeny = [\"KX58 RTY\", \"AB12-CDE\"]\n\n\
+         [plates.alerts]\ndeny = \"high\"\n\n[plates.camera.yard]\n"
+    );
+    let c = VigilConfig::parse(&on, "vigil.toml").unwrap();
+    assert!(c.plates.on("yard") && !c.plates.on("front-door"));
+    assert_eq!(c.plates.list_of("ab12cde"), Some("deny"));
+    assert_eq!(c.plates.min_reads, 3);
+
+    let text = on.replace("\"AB12-CDE\"", "\"-\"");
+    assert_one(
+        &text,
+        line_of(&text, "deny = [\"KX58"),
+        "plates.lists.deny[1]",
+        "fewer than two letters",
+    );
+    let text = on.replace("[plates.camera.yard]", "[plates.camera.back]");
+    assert_one(
+        &text,
+        line_of(&text, "[plates.camera.back]"),
+        "plates.camera.back",
+        "no analysed [[camera]]",
+    );
+    let text = on.replace("deny = \"high\"", "vip = \"high\"");
+    assert_one(
+        &text,
+        line_of(&text, "vip = \"high\""),
+        "plates.alerts.vip",
+        "there is no list",
     );
 }

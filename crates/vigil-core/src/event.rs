@@ -205,6 +205,20 @@ pub enum EventKind {
         /// Quality (0..1) of the face that matched best.
         quality: f32,
     },
+    /// A vehicle's licence plate was read (voted over several reads of its track). Starts when the
+    /// leading text has enough reads; updated when it changes; ends when the track is gone.
+    PlateRead {
+        /// The plate: upper case letters and digits.
+        plate: String,
+        /// The leading text's share of the track's reads, weighted by their confidence (0..1).
+        confidence: f32,
+        /// Reads of the track so far.
+        reads: u32,
+        /// The `[plates.lists]` list it is on, if any.
+        list: Option<String>,
+        /// The list's alert level (`none` when on no list).
+        alert: String,
+    },
     /// A clear face that matches nobody enrolled, on a person in a zone where only enrolled people may
     /// be. Starts when seen there; ends when the track is gone.
     FaceUnknown {
@@ -224,6 +238,9 @@ pub const RULE_KINDS: [&str; 5] = [
     "queue",
 ];
 
+/// The kinds that are neither the rules' nor biometric.
+pub const OTHER_KINDS: [&str; 1] = ["plate_read"];
+
 /// The names of the biometric kinds (shown only to those with the `faces` permission).
 pub const BIOMETRIC_KINDS: [&str; 2] = ["face_recognized", "face_unknown"];
 
@@ -238,6 +255,7 @@ impl EventKind {
             Self::Queue { .. } => "queue",
             Self::FaceRecognized { .. } => "face_recognized",
             Self::FaceUnknown { .. } => "face_unknown",
+            Self::PlateRead { .. } => "plate_read",
         }
     }
 

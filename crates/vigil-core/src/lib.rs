@@ -22,7 +22,7 @@ pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{
     BIOMETRIC_KINDS, BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind,
-    EventPhase, EventTime, RULE_KINDS,
+    EventPhase, EventTime, OTHER_KINDS, RULE_KINDS,
 };
 pub use geometry::{BBox, Point};
 pub use image::{BgrImage, GrayImage, ImageError};

@@ -1,4 +1,5 @@
-//! Watchlists of enrolled people and their face templates ([`FaceBook`]), in `data_dir/identity.db`.
+//! Watchlists of enrolled people and their face templates ([`FaceBook`]), in `data_dir/identity.db`;
+//! `[faces]` ([`config`]) and licence plates as text with their lists ([`plates`]).
 //!
 //! Biometric data is kept to the minimum and sealed: a template is the 128-d face embedding only (no
 //! photo), sealed with AES-256-GCM under the `face-templates` data key of the key store (wrapped by the
@@ -7,8 +8,10 @@
 //! says how many went; the database is owner-only and erased pages are overwritten (`secure_delete`).
 
 pub mod config;
+pub mod plates;
 
 pub use config::{CameraFaces, FacesConfig};
+pub use plates::{PlateMatch, PlatesConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

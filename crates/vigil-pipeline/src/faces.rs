@@ -12,13 +12,11 @@
 //! never the face's vector.
 
 use crate::PipelineError;
+use crate::track_events;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tracing::warn;
-use vigil_core::{
-    BBox, BestObject, BgrImage, ClassCount, ClassId, Event, EventId, EventKind, EventPhase,
-    EventTime, TrackId, TrackedObject,
-};
+use vigil_core::{BBox, BgrImage, ClassId, Event, EventKind, TrackId, TrackedObject};
 use vigil_identity::{CameraFaces, FaceBook, FacesConfig};
 use vigil_rules::{FrameContext, IdGen, TimeZone, ZoneOccupancy};
 use vigil_vision::face_embed::{FaceEmbedder, align, on_canvas};
@@ -240,17 +238,7 @@ impl FaceStage {
         [state.recognized, state.unknown]
             .into_iter()
             .flatten()
-            .map(|mut e| {
-                let at = EventTime {
-                    unix_ms: ctx.time_unix_ms.max(e.last.unix_ms),
-                    media: ctx.media_time,
-                };
-                e.phase = EventPhase::End;
-                e.last = at;
-                e.end = Some(at);
-                e.description = vigil_rules::describe(&e, &self.tz);
-                e
-            })
+            .map(|e| track_events::end(e, ctx, &self.tz))
             .collect()
     }
 
@@ -288,9 +276,9 @@ impl FaceStage {
             let kind = EventKind::FaceRecognized {
                 person: m.name.clone(),
                 list: m.list.clone(),
-                similarity: round3(m.score),
+                similarity: track_events::round3(m.score),
                 alert: self.config.alert_of(&m.list).to_string(),
-                quality: round3(quality),
+                quality: track_events::round3(quality),
             };
             let better = match &state.recognized {
                 None => true,
@@ -300,19 +288,20 @@ impl FaceStage {
                 },
             };
             if better {
-                let ids = &mut self.ids;
                 let event = match state.recognized.take() {
-                    Some(mut open) => {
-                        open.phase = EventPhase::Update;
-                        open.kind = kind;
-                        open.last = at(ctx);
-                        open.best = Some(best_object(t, ctx));
-                        open
-                    }
-                    None => new_event(&self.camera, ids, kind, zone.clone(), t, ctx),
+                    Some(open) => track_events::update(open, kind, t, ctx, &self.tz),
+                    None => track_events::start(
+                        &self.camera,
+                        &mut self.ids,
+                        RULE,
+                        kind,
+                        "person",
+                        zone.clone(),
+                        t,
+                        ctx,
+                        &self.tz,
+                    ),
                 };
-                let mut event = event;
-                event.description = vigil_rules::describe(&event, &self.tz);
                 state.recognized = Some(event.clone());
                 out.push(event);
             }
@@ -336,68 +325,23 @@ impl FaceStage {
         if restricted && state.recognized.is_none() && state.unknown.is_none() {
             let (q, s) = state.unmatched.unwrap_or((quality, similarity));
             let kind = EventKind::FaceUnknown {
-                quality: round3(q),
-                best_similarity: round3(s),
+                quality: track_events::round3(q),
+                best_similarity: track_events::round3(s),
             };
-            let mut event = new_event(&self.camera, &mut self.ids, kind, zone, t, ctx);
-            event.description = vigil_rules::describe(&event, &self.tz);
+            let event = track_events::start(
+                &self.camera,
+                &mut self.ids,
+                RULE,
+                kind,
+                "person",
+                zone,
+                t,
+                ctx,
+                &self.tz,
+            );
             state.unknown = Some(event.clone());
             out.push(event);
         }
         Ok(out)
-    }
-}
-
-fn round3(v: f32) -> f32 {
-    (v * 1000.0).round() / 1000.0
-}
-
-fn at(ctx: &FrameContext) -> EventTime {
-    EventTime {
-        unix_ms: ctx.time_unix_ms,
-        media: ctx.media_time,
-    }
-}
-
-fn best_object(t: &TrackedObject, ctx: &FrameContext) -> BestObject {
-    BestObject {
-        track_id: t.id,
-        score: t.score,
-        bbox: t.bbox,
-        frame_w: ctx.frame_w,
-        frame_h: ctx.frame_h,
-        time: at(ctx),
-    }
-}
-
-fn new_event(
-    camera: &str,
-    ids: &mut IdGen,
-    kind: EventKind,
-    zone: Option<String>,
-    t: &TrackedObject,
-    ctx: &FrameContext,
-) -> Event {
-    let id: EventId = ids.next(ctx.time_unix_ms);
-    Event {
-        id,
-        camera: camera.to_string(),
-        rule: RULE.to_string(),
-        kind,
-        phase: EventPhase::Start,
-        class_name: "person".to_string(),
-        objects: vec![ClassCount {
-            class_name: "person".to_string(),
-            class_id: t.class_id,
-            count: 1,
-        }],
-        track_ids: vec![t.id],
-        zone,
-        line: None,
-        start: at(ctx),
-        last: at(ctx),
-        end: None,
-        best: Some(best_object(t, ctx)),
-        description: String::new(),
     }
 }

@@ -21,6 +21,8 @@
 //! - [`redact`]: privacy-preserving copies of exports (faces and plates blurred, masks, watermark).
 //! - [`faces`]: face recognition on person tracks (`face_recognized`, `face_unknown` events), opted in per
 //!   camera.
+//! - [`plates`]: licence plates of vehicle tracks (`plate_read` events, allow/deny lists), opted in per
+//!   camera.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
@@ -30,10 +32,12 @@ mod file;
 pub mod filtered_playback;
 pub mod live;
 pub mod masked_live;
+pub mod plates;
 mod pool;
 pub mod redact;
 pub mod snapshot;
 pub mod stats;
+mod track_events;
 
 pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};
 pub use config::{DEFAULT_CLASSES, Gating, PipelineConfig};

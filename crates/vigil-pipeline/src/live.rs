@@ -163,6 +163,8 @@ pub struct LiveAnalysis {
     pub picture_every: Option<Duration>,
     /// Face recognition, when the camera is opted in (`[faces.camera.NAME]`).
     pub faces: Option<crate::faces::FaceStage>,
+    /// Plate reading, when the camera is opted in (`[plates.camera.NAME]`).
+    pub plates: Option<crate::plates::PlateStage>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -216,6 +218,7 @@ impl LiveAnalysis {
             controls,
             picture_every,
             mut faces,
+            mut plates,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -262,6 +265,9 @@ impl LiveAnalysis {
                         publish(&e, None);
                     }
                     for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
+                        publish(&e, None);
+                    }
+                    for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
                         publish(&e, None);
                     }
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
@@ -355,16 +361,23 @@ impl LiveAnalysis {
                 };
                 last_ctx = ctx;
                 let mut events = engine.update(&ctx, &analysis.tracks);
-                if let Some(stage) = faces.as_mut() {
-                    if analysis.bgr.is_none() && stage.due(unix_ms, &analysis.tracks) {
-                        let (w, h) = analysis.frame_size;
-                        match decoded.bgr(&mut converter, w, h) {
-                            Ok(image) => analysis.bgr = Some(image),
-                            Err(e) => {
-                                warn!(camera, "frame for face recognition not converted: {e}")
-                            }
-                        }
+                let identity_due = faces
+                    .as_ref()
+                    .is_some_and(|f| f.due(unix_ms, &analysis.tracks))
+                    || plates
+                        .as_ref()
+                        .is_some_and(|p| p.due(unix_ms, &analysis.tracks));
+                if analysis.bgr.is_none() && identity_due {
+                    let (w, h) = analysis.frame_size;
+                    match decoded.bgr(&mut converter, w, h) {
+                        Ok(image) => analysis.bgr = Some(image),
+                        Err(e) => warn!(camera, "frame for faces or plates not converted: {e}"),
                     }
+                }
+                if let Some(stage) = plates.as_mut() {
+                    events.extend(stage.update(&ctx, analysis.bgr.as_ref(), &analysis.tracks));
+                }
+                if let Some(stage) = faces.as_mut() {
                     let zones = if stage.needs_zones() {
                         engine.occupancy()
                     } else {
@@ -447,6 +460,9 @@ impl LiveAnalysis {
             publish(&e, None);
         }
         for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
+            publish(&e, None);
+        }
+        for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
             publish(&e, None);
         }
         info!(camera, "analysis stopped");

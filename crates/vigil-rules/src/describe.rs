@@ -262,6 +262,24 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
                 )
             }
         }
+        EventKind::PlateRead { plate, list, .. } => {
+            let on = list
+                .as_ref()
+                .map_or(String::new(), |l| format!(" (list '{l}')"));
+            let vehicle = with_article(if e.class_name.is_empty() {
+                "vehicle"
+            } else {
+                e.class_name.as_str()
+            });
+            if ended {
+                format!(
+                    "Plate {plate}{on} on {vehicle}, seen for {span} ({})",
+                    clock.range(start, end)
+                )
+            } else {
+                format!("Plate {plate}{on} read on {vehicle} at {}", clock.at(start))
+            }
+        }
         EventKind::FaceUnknown { .. } if ended => format!(
             "An unknown face was in {zone}, where only enrolled people may be, for {span} ({})",
             clock.range(start, end)
@@ -474,6 +492,27 @@ mod tests {
         assert_eq!(
             describe(&e, &berlin()),
             "An unknown face in 'Loading dock', where only enrolled people may be, at 14:02:31"
+        );
+    }
+
+    #[test]
+    fn plate_descriptions_name_the_plate_and_its_list() {
+        let kind = EventKind::PlateRead {
+            plate: "KX58RTY".into(),
+            confidence: 0.9,
+            reads: 4,
+            list: Some("deny".into()),
+            alert: "high".into(),
+        };
+        let e = event(kind.clone(), EventPhase::Start, &[("car", 1)], 0);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Plate KX58RTY (list 'deny') read on a car at 14:02:31"
+        );
+        let e = event(kind, EventPhase::End, &[("car", 1)], 5);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Plate KX58RTY (list 'deny') on a car, seen for 5 s (14:02:31–14:02:36)"
         );
     }
 }

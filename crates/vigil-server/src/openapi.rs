@@ -334,17 +334,34 @@ pub mod s {
                                   "what was blurred, masked or burned in: asked, reencoded, frames, frames_with_faces, faces, frames_with_plates, plates, masks, encoder"}}})
     }
     /// A page of events.
+    /// One event as the API lists it.
+    pub fn event() -> Value {
+        json!({"type": "object",
+               "required": ["id", "camera", "rule", "kind", "class", "start", "end", "description", "has_snapshot"],
+               "properties": {"id": {"type": "string"}, "camera": {"type": "string"},
+                              "rule": {"type": "string"}, "kind": {"type": "string"},
+                              "facts": {"type": "object", "required": ["type"],
+                                        "properties": {"type": {"type": "string"}}},
+                              "class": {"type": "string"}, "start": {"type": "integer"},
+                              "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
+                              "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
+                              "line": {"type": ["string", "null"]}, "open": {"type": "boolean"}}})
+    }
+    /// A page of events.
     pub fn event_page() -> Value {
         json!({"type": "object", "required": ["events", "next"],
                "properties": {"next": {"type": ["string", "null"]},
-                              "events": {"type": "array", "items": {"type": "object",
-                   "required": ["id", "camera", "rule", "kind", "class", "start", "end", "description", "has_snapshot"],
-                   "properties": {"id": {"type": "string"}, "camera": {"type": "string"},
-                                  "rule": {"type": "string"}, "kind": {"type": "string"},
-                                  "class": {"type": "string"}, "start": {"type": "integer"},
-                                  "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
-                                  "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
-                                  "line": {"type": ["string", "null"]}, "open": {"type": "boolean"}}}}}})
+                              "events": {"type": "array", "items": event()}}})
+    }
+    /// GET /api/plates: matching plate events, how many were looked at, whether all were.
+    pub fn plate_search() -> Value {
+        json!({"type": "object", "required": ["events", "scanned", "complete"],
+               "properties": {"events": {"type": "array", "items": event()},
+                              "scanned": {"type": "integer"}, "complete": {"type": "boolean"}}})
+    }
+    /// `match` of a plate search.
+    pub fn plate_match() -> Value {
+        json!({"type": "string", "enum": ["exact", "prefix", "fuzzy"]})
     }
     /// POST /api/users.
     pub fn new_user() -> Value {

@@ -233,6 +233,79 @@ fn search_finds_events_by_the_words_that_describe_them() {
     assert!(search("forklift").is_empty());
 }
 
+/// Plate search over `plate_read` events: exact, prefix and one-edit fuzzy on canonical forms, newest
+/// first, within the cameras asked, bounded by `limit` and `max_scan` (and saying so).
+#[test]
+fn plates_are_found_exactly_by_prefix_and_with_one_character_wrong() {
+    use vigil_identity::PlateMatch::{Exact, Fuzzy, Prefix};
+    use vigil_store::PlateQuery;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let reader = store.event_reader().unwrap();
+    let plate = |n: u64, camera: &str, text: &str| {
+        let mut e = event(n, camera, T0_MS + n as i64 * 1000, EventPhase::End);
+        e.rule = "plates".into();
+        e.kind = vigil_core::EventKind::PlateRead {
+            plate: text.into(),
+            confidence: 0.9,
+            reads: 3,
+            list: None,
+            alert: "none".into(),
+        };
+        e
+    };
+    let events = [
+        plate(1, "gate", "KX58RTY"),
+        plate(2, "gate", "AB12CDE"),
+        plate(3, "yard", "KX58RTV"),
+        plate(4, "yard", "KX5BRTY"),
+        event(5, "gate", T0_MS + 5000, EventPhase::End),
+    ];
+    store.record_events(&events).unwrap();
+    let find = |text: &str, how, cameras: Option<Vec<String>>| -> Vec<u64> {
+        let scope = if cameras.is_some() { 2 } else { 4 };
+        let r = reader
+            .search_plates(&PlateQuery {
+                plate: text.into(),
+                how,
+                cameras,
+                from_ms: None,
+                to_ms: None,
+                limit: 100,
+                max_scan: 10_000,
+            })
+            .unwrap();
+        assert!(r.complete);
+        assert_eq!(r.scanned, scope, "only plate events in scope are looked at");
+        r.events
+            .iter()
+            .map(|e| events.iter().position(|x| x.id == e.event.id).unwrap() as u64 + 1)
+            .collect()
+    };
+    // KX5BRTY reads as KX58RTY (B and 8 look alike).
+    assert_eq!(find("kx58 rty", Exact, None), vec![4, 1]);
+    assert_eq!(find("KX58", Prefix, None), vec![4, 3, 1]);
+    assert_eq!(find("KX58RTY", Fuzzy, None), vec![4, 3, 1]);
+    assert_eq!(find("KX58RTY", Fuzzy, Some(vec!["gate".into()])), vec![1]);
+    assert!(find("ZZ99", Prefix, None).is_empty());
+    let r = reader
+        .search_plates(&PlateQuery {
+            plate: "KX".into(),
+            how: Prefix,
+            cameras: None,
+            from_ms: None,
+            to_ms: None,
+            limit: 2,
+            max_scan: 10_000,
+        })
+        .unwrap();
+    assert_eq!(
+        (r.events.len(), r.complete),
+        (2, false),
+        "the limit says so"
+    );
+}
+
 #[test]
 fn pages_are_complete_and_never_repeat_while_events_are_inserted() {
     let tmp = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@ mod paths;
 mod redaction;
 mod report;
 mod serve;
+mod stages;
 
 use clap::{Parser, Subcommand};
 

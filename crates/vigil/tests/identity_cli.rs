@@ -405,6 +405,264 @@ fn analysis_recognises_the_enrolled_person_and_flags_unknown_faces_in_a_restrict
     );
 }
 
+/// Plate reading in the analysis (`[plates.camera.NAME]`, the stage `vigil run` runs), on the shared car
+/// clip with a plate painted onto its car (synthetic: the clip has no readable plate; white with black
+/// letters in `vigil_media::draw`'s font, 80 % of the car's width, following the car's box as the
+/// detector tracked it in a first pass; the car is in view for about a second, so every analysed frame
+/// is read): `vigil analyze --events` raises one `plate_read` for the car
+/// with the plate's text, the deny list it is on (written with a separator: compared canonically) and
+/// that list's alert level, ended with the track; without `[plates.camera.NAME]`, none.
+#[test]
+fn analysis_reads_a_cars_plate_and_finds_it_on_the_deny_list() {
+    let Some((dir, _, _)) = models() else {
+        return;
+    };
+    let Some(clip) = footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let every = ["--detect-fps", "12.5", "--gating", "every-frame", "--quiet"];
+    let models = ["--models", s(&dir)];
+
+    // Pass 1: where the car is in each frame.
+    let tracks = t.join("tracks.jsonl");
+    let (code, _, err) = cli(
+        &[
+            &["analyze", s(&clip), "--out", s(&tracks)][..],
+            &every,
+            &models,
+        ]
+        .concat(),
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut boxes: std::collections::BTreeMap<u64, std::collections::BTreeMap<usize, Vec<f64>>> =
+        Default::default();
+    for line in std::fs::read_to_string(&tracks).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let frame = v["frame"].as_u64().unwrap() as usize;
+        for tr in v["tracks"].as_array().unwrap() {
+            if ["car", "truck", "bus"].contains(&tr["class"].as_str().unwrap_or("")) {
+                let b: Vec<f64> = tr["box"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect();
+                boxes
+                    .entry(tr["id"].as_u64().unwrap())
+                    .or_default()
+                    .insert(frame, b);
+            }
+        }
+    }
+    let car = boxes
+        .values()
+        .max_by_key(|b| b.len())
+        .expect("a vehicle is tracked in the clip");
+    assert!(car.len() >= 8, "the car is tracked in {} frames", car.len());
+
+    // The clip again, with the plate painted on the car.
+    let plated = t.join("plated.mp4");
+    let mut src = VideoSource::open(&clip).unwrap();
+    let fps = src.info().fps;
+    let mut conv = Converter::new();
+    let mut writer: Option<vigil_media::VideoWriter> = None;
+    let mut n = 0usize;
+    while let Some(f) = src.next_frame().unwrap() {
+        let mut img = f.bgr(&mut conv, f.width(), f.height()).unwrap();
+        if let Some(b) = car.get(&n) {
+            let width = (b[2] - b[0]) * 0.8;
+            let scale = ((width - 16.0) / f64::from(vigil_media::draw::text_size("KX58RTY", 1).0))
+                .floor()
+                .max(1.0) as u32;
+            let (tw, th) = vigil_media::draw::text_size("KX58RTY", scale);
+            let (pw, ph) = (tw + 16, th + 10);
+            let x = ((b[0] + b[2]) / 2.0) as i64 - i64::from(pw / 2);
+            let y = (b[1] + (b[3] - b[1]) * 0.6) as i64;
+            vigil_media::draw::fill_rect(&mut img, x, y, pw, ph, [245, 245, 245]);
+            vigil_media::draw::draw_text(&mut img, x + 8, y + 5, "KX58RTY", [20, 20, 20], scale);
+        }
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                vigil_media::VideoWriter::create_camera_like(
+                    &plated,
+                    img.width(),
+                    img.height(),
+                    fps,
+                )
+                .unwrap(),
+            ),
+        };
+        w.write(&img).unwrap();
+        n += 1;
+    }
+    writer.unwrap().finish().unwrap();
+
+    let data = t.join("data");
+    let base = format!(
+        "data_dir = {:?}\n[[camera]]\nname = \"lot\"\nmain = \"file://{}\"\nroles = [\"analyze\"]\n\n\
+         [plates]\nsample_seconds = 0.05\n[plates.lists]\ndeny = [\"KX58 RTY\"]\nstaff = [\"LM07ABC\"]\n",
+        data.display().to_string(),
+        plated.display()
+    );
+    let analyse = |text: &str| -> Vec<serde_json::Value> {
+        let config = t.join("vigil.toml");
+        std::fs::write(&config, text).unwrap();
+        let events = t.join("events.jsonl");
+        let (code, _, err) = cli(
+            &[
+                &[
+                    "analyze",
+                    s(&plated),
+                    "--config",
+                    s(&config),
+                    "--camera",
+                    "lot",
+                ][..],
+                &["--events", s(&events)],
+                &every,
+                &models,
+            ]
+            .concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let events = analyse(&format!("{base}\n[plates.camera.lot]\n"));
+    let starts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"]["type"] == "plate_read" && e["phase"] == "start")
+        .collect();
+    assert_eq!(starts.len(), 1, "{events:#?}");
+    let read = starts[0];
+    eprintln!("plate event: {}", read["description"]);
+    assert_eq!(read["kind"]["plate"], "KX58RTY", "{read}");
+    assert_eq!(read["kind"]["list"], "deny");
+    assert_eq!(read["kind"]["alert"], "high");
+    assert!(
+        ["car", "truck", "bus"].contains(&read["class_name"].as_str().unwrap()),
+        "{read}"
+    );
+    assert_eq!(read["rule"], "plates");
+    let last = events.iter().rev().find(|e| e["id"] == read["id"]).unwrap();
+    assert_eq!(last["phase"], "end", "{last}");
+    assert!(last["kind"]["reads"].as_u64().unwrap() >= 2, "{last}");
+
+    let events = analyse(&base);
+    assert!(
+        events.iter().all(|e| e["kind"]["type"] != "plate_read"),
+        "{events:#?}"
+    );
+}
+
+/// `vigil plate search`: the stored plate events of a configuration's event store, exact, by prefix and
+/// one character off, newest first as JSON lines, each search in the audit log; a query without a letter
+/// or digit is refused.
+#[test]
+fn vigil_plate_search_finds_stored_plates_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = t.join("data");
+    let config = t.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[storage]\nencrypt = false\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let parsed = vigil_config::VigilConfig::load(&config).unwrap();
+    let mut store_config = parsed.store_config().unwrap();
+    store_config.background_retention = false;
+    {
+        let (store, _) = vigil_store::Store::open(store_config).unwrap();
+        let events: Vec<vigil_core::Event> = ["KX58RTY", "KX58RTV", "AB12CDE"]
+            .iter()
+            .enumerate()
+            .map(|(i, plate)| {
+                let at = vigil_core::EventTime {
+                    unix_ms: 1_800_000_000_000 + i as i64 * 1000,
+                    media: vigil_core::Time90k(0),
+                };
+                vigil_core::Event {
+                    id: vigil_core::EventId::from_parts(at.unix_ms as u64, i as u128 + 1),
+                    camera: "gate".into(),
+                    rule: "plates".into(),
+                    kind: vigil_core::EventKind::PlateRead {
+                        plate: (*plate).into(),
+                        confidence: 0.9,
+                        reads: 3,
+                        list: None,
+                        alert: "none".into(),
+                    },
+                    phase: vigil_core::EventPhase::End,
+                    class_name: "car".into(),
+                    objects: Vec::new(),
+                    track_ids: vec![i as u64],
+                    zone: None,
+                    line: None,
+                    start: at,
+                    last: at,
+                    end: Some(at),
+                    best: None,
+                    description: format!("Plate {plate} on a car"),
+                }
+            })
+            .collect();
+        store.record_events(&events).unwrap();
+        store.close();
+    }
+    let search = |args: &[&str]| -> Vec<String> {
+        let (code, out, err) = cli(
+            &[&["plate", "search"][..], args, &["--config", s(&config)]].concat(),
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .map(|l| json(l)["kind"]["plate"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(search(&["kx58 rty"]), ["KX58RTY"]);
+    assert_eq!(
+        search(&["KX58", "--match", "prefix"]),
+        ["KX58RTV", "KX58RTY"]
+    );
+    assert_eq!(
+        search(&["KX58RTY", "--match", "fuzzy"]),
+        ["KX58RTV", "KX58RTY"]
+    );
+    assert_eq!(search(&["A812CDE"]), ["AB12CDE"], "B and 8 look alike");
+    assert!(search(&["KX58", "--camera", "yard", "--match", "prefix"]).is_empty());
+    let (code, _, err) = cli(
+        &["plate", "search", " - ", "--config", s(&config)],
+        None,
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no letter or digit"), "{err}");
+    let db = rusqlite::Connection::open(data.join("security.db")).unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = 'plate.search'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 5);
+}
+
 /// `vigil plate read`: a plate rendered onto a frame of the shared car clip (synthetic: the bitmap font of
 /// `vigil_media::draw`) comes back as JSON with its text; a picture without a plate, a corrupt file: clear
 /// errors.

@@ -28,9 +28,12 @@ pub struct EventsQuery {
     limit: Option<usize>,
 }
 
-fn event_json(e: &StoredEvent) -> Value {
+/// An event as the API gives it; `facts` are its kind's own (a line crossing's counts, a plate's text, a
+/// recognised person's name...).
+pub(crate) fn event_json(e: &StoredEvent) -> Value {
     let ev = &e.event;
     json!({
+        "facts": serde_json::to_value(&ev.kind).unwrap_or(Value::Null),
         "id": ev.id.to_string(),
         "camera": ev.camera,
         "rule": ev.rule,
@@ -68,7 +71,7 @@ impl ReaderPool {
 }
 
 /// Runs `f` with an event reader of the context's store.
-async fn with_reader<T: Send + 'static>(
+pub(crate) async fn with_reader<T: Send + 'static>(
     ctx: &AppState,
     f: impl FnOnce(&EventReader) -> Result<T, vigil_store::StoreError> + Send + 'static,
 ) -> ApiResult<T> {
@@ -115,7 +118,13 @@ pub async fn list(
         Some(k) if !faces && vigil_core::BIOMETRIC_KINDS.contains(&k.as_str()) => Some(Vec::new()),
         Some(k) => Some(vec![k]),
         None if faces => None,
-        None => Some(vigil_core::RULE_KINDS.map(String::from).to_vec()),
+        None => Some(
+            vigil_core::RULE_KINDS
+                .iter()
+                .chain(&vigil_core::OTHER_KINDS)
+                .map(|k| k.to_string())
+                .collect(),
+        ),
     };
     let query = EventQuery {
         cameras,

@@ -16,6 +16,7 @@ pub mod faces;
 pub mod holds;
 pub mod integrity;
 pub mod media;
+pub mod plates;
 pub mod retention;
 pub mod system;
 mod table;

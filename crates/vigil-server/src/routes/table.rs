@@ -3,7 +3,7 @@
 use super::Access::{Perm, Public, Session};
 use super::{
     Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, erasures, events, faces,
-    holds, integrity, media, retention, system,
+    holds, integrity, media, plates, retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -517,6 +517,26 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::event_page),
         handler: || get(events::list),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/plates",
+        access: Perm(P::Events),
+        summary: "Licence plates read on the caller's cameras: plate_read events whose plate is the query (exact), starts with it (prefix) or is one character off (fuzzy), compared with look-alikes folded; newest first (audited as plate.search)",
+        params: &[
+            query(
+                "q",
+                s::search,
+                "the plate or its beginning (separators and case do not matter)",
+            ),
+            query("match", s::plate_match, "exact (default), prefix or fuzzy"),
+            query("camera", s::name, "only this camera"),
+            query("limit", s::limit, "matches at most (1-1000, default 100)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::plate_search),
+        handler: || get(plates::search),
     },
     RouteSpec {
         verb: Verb::Get,

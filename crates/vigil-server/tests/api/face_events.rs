@@ -1,6 +1,8 @@
-//! Biometric events (`face_recognized`, `face_unknown`) are for the `faces` permission only: listed, asked
-//! for by kind and their snapshots, all refused to the operator and viewer as if they did not exist;
-//! the admin sees them, and seeing them is audited (`face.view`, repeats merged).
+//! Identity events over the API. Biometric events (`face_recognized`, `face_unknown`) are for the `faces`
+//! permission only: listed, asked for by kind and their snapshots, all refused to the operator and viewer
+//! as if they did not exist; the admin sees them, and seeing them is audited (`face.view`, repeats
+//! merged). Plate events are found by plate (`GET /api/plates`), within the caller's cameras, every
+//! search audited.
 
 use crate::common;
 use common::{Auth, CAM_A, Setup, TestServer};
@@ -103,4 +105,83 @@ fn face_events_are_shown_only_to_the_faces_permission_and_audited() {
         .collect();
     assert_eq!(views.len(), 1, "{views:?}");
     assert_eq!(views[0]["user"], "admin");
+}
+
+fn plate_event(n: u128, camera: &str, plate: &str) -> Event {
+    let mut e = face_event(n);
+    e.camera = camera.into();
+    e.rule = "plates".into();
+    e.class_name = "car".into();
+    e.kind = EventKind::PlateRead {
+        plate: plate.into(),
+        confidence: 0.9,
+        reads: 4,
+        list: Some("deny".into()),
+        alert: "high".into(),
+    };
+    e.description = format!("Plate {plate} (list 'deny') on a car");
+    e.start.unix_ms += n as i64;
+    e.last = e.start;
+    e.end = Some(e.start);
+    e
+}
+
+#[test]
+fn plates_are_searched_within_the_callers_cameras_and_every_search_is_audited() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let store = s.ctx.store.clone().unwrap();
+    store
+        .record_events(&[
+            plate_event(1, CAM_A, "KX58RTY"),
+            plate_event(2, common::CAM_B, "KX58RTV"),
+            plate_event(3, CAM_A, "AB12CDE"),
+        ])
+        .unwrap();
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let bob = Auth::Session(s.user(&admin, "bob", "viewer", json!({"cameras": [common::CAM_B]})));
+    let plates = |who: &Auth, query: &str| -> Vec<String> {
+        let r = s.call("GET", &format!("/api/plates?{query}"), who, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["complete"], true);
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["facts"]["plate"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(plates(&olga, "q=kx58-rty"), ["KX58RTY"]);
+    assert_eq!(
+        plates(&olga, "q=KX58RTY&match=fuzzy"),
+        ["KX58RTV", "KX58RTY"]
+    );
+    assert_eq!(plates(&olga, "q=KX&match=prefix"), ["KX58RTV", "KX58RTY"]);
+    assert_eq!(
+        plates(&olga, "q=AB12CDE&camera=cam-b"),
+        Vec::<String>::new()
+    );
+    // Bob sees camera B only, whatever he asks.
+    assert_eq!(plates(&bob, "q=KX&match=prefix"), ["KX58RTV"]);
+    assert_eq!(
+        plates(&bob, &format!("q=KX58RTY&camera={CAM_A}")),
+        Vec::<String>::new()
+    );
+    for bad in ["q=", "q=--", "q=KX&match=sounds-like", "q=KX&limit=0"] {
+        let r = s.call("GET", &format!("/api/plates?{bad}"), &olga, None);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let log = s
+        .call("GET", "/api/audit?limit=1000", &Auth::Session(admin), None)
+        .json();
+    let searches = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "plate.search")
+        .count();
+    assert_eq!(searches, 6, "every search that ran is audited");
 }

@@ -33,6 +33,7 @@
 
 mod dead_letters;
 mod plan;
+mod plates;
 mod query;
 mod retention;
 mod snapshot;
@@ -40,6 +41,7 @@ mod write;
 mod writer;
 
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
+pub use plates::{PlateQuery, PlateSearch};
 pub use query::{EventReader, HistogramBin};
 pub use retention::EventRetentionReport;
 pub use snapshot::SnapshotKind;

@@ -11,6 +11,7 @@ use vigil_config::VigilConfig;
 use vigil_core::config::parse_toml;
 use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
 use vigil_pipeline::faces::FaceStage;
+use vigil_pipeline::plates::PlateStage;
 use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
 use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig};
 
@@ -19,6 +20,8 @@ pub struct RulesRun {
     engine: RuleEngine,
     /// Face recognition, when the camera has it (`[faces.camera.NAME]`).
     faces: Option<FaceStage>,
+    /// Plate reading, when the camera has it (`[plates.camera.NAME]`).
+    plates: Option<PlateStage>,
     events: Option<(PathBuf, BufWriter<File>)>,
     snapshots: Option<PathBuf>,
     started: BTreeMap<String, u32>,
@@ -44,7 +47,7 @@ impl RulesRun {
         snapshots: Option<&Path>,
         models: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
-        let mut faces = None;
+        let mut stages = crate::stages::Stages::default();
         let (camera, config) = match source {
             RulesSource::File(path) => {
                 let text = std::fs::read_to_string(path)
@@ -69,9 +72,11 @@ impl RulesRun {
                         known.join(", ")
                     );
                 }
-                if config.faces.on(camera).is_some() {
-                    faces = Some(face_stage(&config, camera, classes, models)?);
-                }
+                let book = match config.faces.on(camera) {
+                    Some(_) => Some(open_book(&config, camera)?),
+                    None => None,
+                };
+                stages = crate::stages::for_camera(&config, camera, classes, models, book)?;
                 (camera.to_string(), config.rules_for(camera))
             }
         };
@@ -87,7 +92,8 @@ impl RulesRun {
         }
         Ok(Self {
             engine,
-            faces,
+            faces: stages.faces,
+            plates: stages.plates,
             events,
             snapshots: snapshots.map(Path::to_path_buf),
             started: BTreeMap::new(),
@@ -98,7 +104,7 @@ impl RulesRun {
     /// True when snapshots are written or faces looked at (the caller must then pass the frame's BGR
     /// image).
     pub fn wants_frames(&self) -> bool {
-        self.snapshots.is_some() || self.faces.is_some()
+        self.snapshots.is_some() || self.faces.is_some() || self.plates.is_some()
     }
 
     /// Evaluates one analysed frame.
@@ -117,6 +123,9 @@ impl RulesRun {
             frame_h: frame_size.1,
         };
         let mut events = self.engine.update(&ctx, tracks);
+        if let Some(plates) = self.plates.as_mut() {
+            events.extend(plates.update(&ctx, frame, tracks));
+        }
         if let Some(faces) = self.faces.as_mut() {
             let zones = if faces.needs_zones() {
                 self.engine.occupancy()
@@ -163,12 +172,16 @@ impl RulesRun {
     pub fn finish(mut self, last_pts: Time90k) -> anyhow::Result<RulesSummary> {
         let now = (last_pts.as_secs_f64() * 1000.0).round() as i64;
         let mut closing = self.engine.close();
+        let end = FrameContext {
+            time_unix_ms: now,
+            media_time: last_pts,
+            ..FrameContext::default()
+        };
+        if let Some(plates) = self.plates.as_mut() {
+            closing.extend(plates.close(&end));
+        }
         if let Some(faces) = self.faces.as_mut() {
-            closing.extend(faces.close(&FrameContext {
-                time_unix_ms: now,
-                media_time: last_pts,
-                ..FrameContext::default()
-            }));
+            closing.extend(faces.close(&end));
         }
         for e in closing {
             self.record(&e, None, &[], now)?;
@@ -185,14 +198,12 @@ impl RulesRun {
     }
 }
 
-/// Face recognition on `camera` as `vigil run` would run it: the watchlists of the configuration's data
-/// directory (opened with its key store), the face models from `models`.
-fn face_stage(
+/// The watchlists of the configuration's data directory (opened with its key store), for face
+/// recognition on `camera` as `vigil run` would run it.
+fn open_book(
     config: &VigilConfig,
     camera: &str,
-    classes: &[String],
-    models: Option<PathBuf>,
-) -> anyhow::Result<FaceStage> {
+) -> anyhow::Result<std::sync::Arc<std::sync::Mutex<vigil_identity::FaceBook>>> {
     eprintln!(
         "face recognition on {camera}: {}",
         vigil_vision::face_embed::TRAINING_CAVEAT
@@ -200,19 +211,7 @@ fn face_stage(
     let keys = crate::cmd::keys::open_key_store(config)?;
     let book = vigil_identity::FaceBook::open(&config.data_dir, &keys)
         .context("opening the identity database")?;
-    let assets = crate::models::Assets::open(models)?;
-    let models = crate::cmd::face::load_models(&assets, 1)
-        .context("face recognition needs its models (see docs/security.md, Faces)")?;
-    let tz = vigil_rules::TimeZone::parse(&config.rules_for(camera).timezone)
-        .map_err(|e| anyhow::anyhow!("[rules.{camera}] timezone: {e}"))?;
-    Ok(FaceStage::new(
-        camera,
-        models,
-        std::sync::Arc::new(std::sync::Mutex::new(book)),
-        &config.faces,
-        classes,
-        tz,
-    ))
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(book)))
 }
 
 /// What the rules found over the whole file.

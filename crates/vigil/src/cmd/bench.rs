@@ -52,6 +52,10 @@ pub struct Args {
     /// Directory holding the model files.
     #[arg(long)]
     pub models: Option<PathBuf>,
+    /// Also run face recognition and plate reading on the motion-gated tracks and report what they add
+    /// per analysed frame.
+    #[arg(long)]
+    pub identity: bool,
 }
 
 /// Figures of one mode.
@@ -91,6 +95,9 @@ struct Summary {
     bare_session_median_ms: f64,
     /// Our inference call / bare ORT session loop, same model, threads and input (target <= 1.05).
     inference_vs_bare_ratio: f64,
+    /// What face recognition and plate reading add (`--identity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<crate::cmd::bench_identity::IdentityCost>,
 }
 
 /// One mode's analyzer and tallies.
@@ -191,6 +198,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
 
+    let mut identity = if args.identity {
+        Some(crate::cmd::bench_identity::IdentityBench::new(
+            args.models.clone(),
+            &pool.spec().classes,
+        )?)
+    } else {
+        None
+    };
     reset_peak_rss();
     let mut decode_cpu = Duration::ZERO;
     loop {
@@ -216,8 +231,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             for t in persons {
                 *m.track_frames.entry(t.id).or_default() += 1;
             }
+            if let (Some(id), "motion-gated") = (identity.as_mut(), m.name) {
+                id.frame(&frame, &a)?;
+            }
         }
     }
+    let identity = identity.map(crate::cmd::bench_identity::IdentityBench::report);
     if let Some(e) = file.take_ended_early() {
         return Err(anyhow::Error::new(e).context("benchmark video ended early"));
     }
@@ -308,6 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         inference_vs_bare_ratio: ours_med / bare_med.max(1e-9),
         every_frame: every,
         motion_gated: gated,
+        identity,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_api;
 pub mod bench_cameras;
 pub mod bench_hostile;
+pub mod bench_identity;
 pub mod bench_record;
 pub mod config;
 pub mod demo;

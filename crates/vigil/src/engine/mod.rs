@@ -252,26 +252,19 @@ impl Engine {
             if let Some(classes) = &config.analysis.classes {
                 pipeline.classes = classes.clone();
             }
-            let faces = match (&self.identity, config.faces.on(&name)) {
-                (Some(book), Some(_)) => {
-                    let assets = models::Assets::open(self.models_dir.clone())?;
-                    let models = crate::cmd::face::load_models(&assets, 1)
-                        .with_context(|| format!("face recognition on {name} needs its models"))?;
-                    let rules = config.rules_for(&name);
-                    let tz = vigil_rules::TimeZone::parse(&rules.timezone)
-                        .map_err(|e| anyhow::anyhow!("[rules.{name}] timezone: {e}"))?;
-                    info!(camera = %name, "face recognition on");
-                    Some(vigil_pipeline::faces::FaceStage::new(
-                        &name,
-                        models,
-                        book.clone(),
-                        &config.faces,
-                        &pool.spec().classes,
-                        tz,
-                    ))
-                }
-                _ => None,
-            };
+            let stages = crate::stages::for_camera(
+                config,
+                &name,
+                &pool.spec().classes,
+                self.models_dir.clone(),
+                self.identity.clone(),
+            )?;
+            if stages.faces.is_some() {
+                info!(camera = %name, "face recognition on");
+            }
+            if stages.plates.is_some() {
+                info!(camera = %name, "plate reading on");
+            }
             let analysis = LiveAnalysis {
                 camera: name.clone(),
                 pool: pool.clone(),
@@ -283,7 +276,8 @@ impl Engine {
                 stats: stats.clone(),
                 controls: controls.clone(),
                 picture_every,
-                faces,
+                faces: stages.faces,
+                plates: stages.plates,
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
