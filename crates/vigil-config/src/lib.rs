@@ -420,6 +420,13 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
             ),
         ));
     }
+    let relink = config.analysis.relink_seconds;
+    if !(relink.is_finite() && (0.0..=3600.0).contains(&relink)) {
+        problems.push(Problem::new(
+            path(&["analysis", "relink_seconds"]),
+            "must be 0 (off) to 3600 seconds",
+        ));
+    }
     let fps = config.analysis.detect_fps;
     if !(fps.is_finite() && fps > 0.0 && fps <= 60.0) {
         problems.push(Problem::new(

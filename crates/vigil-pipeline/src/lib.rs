@@ -23,6 +23,8 @@
 //!   camera.
 //! - [`plates`]: licence plates of vehicle tracks (`plate_read` events, allow/deny lists), opted in per
 //!   camera.
+//! - [`relink`]: people lost by the tracker for longer than its buffer given their earlier id again when
+//!   they look the same (re-identification).
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
@@ -35,6 +37,7 @@ pub mod masked_live;
 pub mod plates;
 mod pool;
 pub mod redact;
+pub mod relink;
 pub mod snapshot;
 pub mod stats;
 mod track_events;

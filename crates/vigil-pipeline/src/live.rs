@@ -165,6 +165,8 @@ pub struct LiveAnalysis {
     pub faces: Option<crate::faces::FaceStage>,
     /// Plate reading, when the camera is opted in (`[plates.camera.NAME]`).
     pub plates: Option<crate::plates::PlateStage>,
+    /// Re-linking of people lost longer than the tracker keeps them (`[analysis] relink_seconds`).
+    pub relink: Option<crate::relink::Relinker>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -219,6 +221,7 @@ impl LiveAnalysis {
             picture_every,
             mut faces,
             mut plates,
+            mut relink,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -353,6 +356,20 @@ impl LiveAnalysis {
                         continue;
                     }
                 };
+                if let Some(r) = relink.as_mut() {
+                    if analysis.bgr.is_none()
+                        && r.wants_frame(unix_ms, &analysis.tracks, analysis.frame_size)
+                    {
+                        let (w, h) = analysis.frame_size;
+                        match decoded.bgr(&mut converter, w, h) {
+                            Ok(image) => analysis.bgr = Some(image),
+                            Err(e) => warn!(camera, "frame for re-linking not converted: {e}"),
+                        }
+                    }
+                    if let Err(e) = r.apply(unix_ms, analysis.bgr.as_ref(), &mut analysis.tracks) {
+                        warn!(camera, "re-linking failed on a frame: {e}");
+                    }
+                }
                 let ctx = FrameContext {
                     time_unix_ms: unix_ms,
                     media_time: analysis.pts,

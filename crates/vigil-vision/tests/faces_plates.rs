@@ -769,6 +769,7 @@ fn reid_finds_the_same_people_again_across_frames_on_mot17_mini() {
     let (p, b) = store(&dir).load_asset(&REID).expect("reid verified");
     let mut reid = ReidEmbedder::new(&rt, &p, &b, 2).expect("session");
     let (mut right, mut total) = (0, 0);
+    let (mut same, mut other): (Vec<f32>, Vec<f32>) = (Vec::new(), Vec::new());
     let mut seqs: Vec<_> = std::fs::read_dir(&root)
         .expect("mot17-mini")
         .map(|e| e.expect("entry").path())
@@ -810,6 +811,13 @@ fn reid_finds_the_same_people_again_across_frames_on_mot17_mini() {
                 continue;
             }
             let q = reid.embed(&img_b, &b).expect("embeds");
+            for (g, e) in &gallery {
+                if *g == id {
+                    same.push(cosine(&q, e));
+                } else {
+                    other.push(cosine(&q, e));
+                }
+            }
             let best = gallery
                 .iter()
                 .max_by(|x, y| cosine(&q, &x.1).total_cmp(&cosine(&q, &y.1)))
@@ -826,6 +834,22 @@ fn reid_finds_the_same_people_again_across_frames_on_mot17_mini() {
         total += seq_total;
     }
     println!("rank-1 over MOT17-mini: {right}/{total}");
+    // The distributions the re-linking threshold (vigil_pipeline::relink) is read from.
+    same.sort_by(f32::total_cmp);
+    other.sort_by(f32::total_cmp);
+    let at = |v: &[f32], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "same person: {} pairs, min {:.3}, 5th percentile {:.3}, median {:.3}; different people: {} pairs, \
+         median {:.3}, 99th percentile {:.3}, max {:.3}",
+        same.len(),
+        at(&same, 0.0),
+        at(&same, 0.05),
+        at(&same, 0.5),
+        other.len(),
+        at(&other, 0.5),
+        at(&other, 0.99),
+        at(&other, 1.0)
+    );
     assert!(total >= 50, "only {total} queries");
     assert!(right * 100 >= total * 90, "rank-1 {right}/{total}");
 }

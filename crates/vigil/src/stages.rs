@@ -20,6 +20,46 @@ pub struct Stages {
     pub plates: Option<PlateStage>,
 }
 
+/// Re-linking of the people a camera's tracker loses for up to `window` seconds (`[analysis]
+/// relink_seconds`, on by default):
+/// `None` when switched off, when the detector has no person class, or (with a warning saying what
+/// is missing) when the re-identification model cannot be loaded: analysis goes on without it.
+pub fn relinker(
+    window: f64,
+    camera: &str,
+    classes: &[String],
+    models_dir: Option<PathBuf>,
+) -> Option<vigil_pipeline::relink::Relinker> {
+    let person = classes.iter().position(|c| c == "person")?;
+    if window <= 0.0 {
+        return None;
+    }
+    let loaded = Assets::open(models_dir).and_then(|assets| {
+        let (p, b) = assets.load(&vigil_vision::model::REID)?;
+        Ok(vigil_vision::reid::ReidEmbedder::new(
+            &assets.runtime,
+            &p,
+            &b,
+            1,
+        )?)
+    });
+    match loaded {
+        Ok(reid) => Some(vigil_pipeline::relink::Relinker::new(
+            reid,
+            u16::try_from(person).ok()?,
+            vigil_pipeline::relink::DEFAULT_THRESHOLD,
+            window,
+        )),
+        Err(e) => {
+            tracing::warn!(
+                camera,
+                "people lost by the tracker will not be re-linked: {e:#} (set [analysis] relink_seconds = 0 to say so)"
+            );
+            None
+        }
+    }
+}
+
 /// The stages of `camera` for a detector with `classes`; `book` is the watchlists (needed, and only
 /// used, when the camera has face recognition); models from `models_dir`.
 pub fn for_camera(

@@ -311,6 +311,10 @@ pub struct AnalysisConfig {
     /// the CPU with a warning.
     #[serde(default)]
     pub device: InferenceDevice,
+    /// How long (seconds) a person the tracker lost can be given their id back when they reappear looking
+    /// the same (re-identification; default 30, 0 switches it off).
+    #[serde(default = "AnalysisConfig::default_relink")]
+    pub relink_seconds: f64,
 }
 
 /// Where a detector runs: ONNX Runtime's CPU provider, or a GPU/accelerator execution provider.
@@ -370,6 +374,10 @@ impl AnalysisConfig {
     fn default_fps() -> f64 {
         5.0
     }
+
+    fn default_relink() -> f64 {
+        30.0
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -381,6 +389,7 @@ impl Default for AnalysisConfig {
             detect_fps: Self::default_fps(),
             classes: None,
             device: InferenceDevice::Cpu,
+            relink_seconds: Self::default_relink(),
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct Args {
     /// sampled per track about once a second (needs the re-id, face and OCR models).
     #[arg(long, requires = "out")]
     pub identity: bool,
+    /// Give a person the tracker lost back their id when they reappear looking the same within this many
+    /// seconds (re-identification; 0: off).
+    #[arg(long, default_value_t = 30.0)]
+    pub relink_seconds: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -213,11 +217,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let mut relink_converter = vigil_media::Converter::new();
+    let mut relink = crate::stages::relinker(
+        args.relink_seconds,
+        "file",
+        &spec.classes,
+        args.models.clone(),
+    );
     while let Some(frame) = file.next_frame() {
         let want_bgr = writer.is_some()
             || identity.is_some()
             || rules.as_ref().is_some_and(RulesRun::wants_frames);
-        let analysis = analyzer.process(&frame, want_bgr)?;
+        let mut analysis = analyzer.process(&frame, want_bgr)?;
+        if let Some(r) = relink.as_mut() {
+            let now = (analysis.pts.as_secs_f64() * 1000.0).round() as i64;
+            if analysis.bgr.is_none() && r.wants_frame(now, &analysis.tracks, analysis.frame_size) {
+                let (w, h) = analysis.frame_size;
+                analysis.bgr = Some(frame.bgr(&mut relink_converter, w, h)?);
+            }
+            r.apply(now, analysis.bgr.as_ref(), &mut analysis.tracks)?;
+        }
         let fields = match (identity.as_mut(), analysis.bgr.as_ref()) {
             (Some(id), Some(bgr)) => {
                 id.update(analysis.pts.as_secs_f64(), bgr, &analysis.tracks, |c| {

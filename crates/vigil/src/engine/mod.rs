@@ -278,6 +278,12 @@ impl Engine {
                 picture_every,
                 faces: stages.faces,
                 plates: stages.plates,
+                relink: crate::stages::relinker(
+                    config.analysis.relink_seconds,
+                    &name,
+                    &pool.spec().classes,
+                    self.models_dir.clone(),
+                ),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
