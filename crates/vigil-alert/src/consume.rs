@@ -35,6 +35,8 @@ impl AlertHandle {
                         self.publish_snapshot(&v.camera, picture);
                     }
                 }
+                // Appearances are kept by the store, never sent out.
+                Message::Appearance(_) => {}
             })
             .await;
     }

@@ -19,6 +19,8 @@ pub enum Message {
     /// What a camera sees now besides events: motion, objects in view, now and then a picture (state: the
     /// newest supersedes a queued one).
     View(Arc<ViewMessage>),
+    /// A person's appearance on a camera, once their track ended (for the event store).
+    Appearance(Arc<vigil_core::Appearance>),
 }
 
 /// An event and its snapshot.
@@ -88,6 +90,7 @@ impl Payload for Message {
         match self {
             Message::Event(e) => e.snapshot.as_ref().map_or(0, Snapshot::bytes),
             Message::View(v) => v.picture.as_ref().map_or(0, Bytes::len),
+            Message::Appearance(a) => a.embedding.len() * 4,
             _ => 0,
         }
     }

@@ -23,3 +23,20 @@ pub struct TrackedObject {
     /// True when a detection was matched to the track in this frame; false while it coasts on prediction.
     pub matched: bool,
 }
+
+/// A person as the analysis saw them on one camera from `first_ms` to `last_ms`: their track and mean
+/// appearance embedding (re-identification, unit length), kept so that "where else was this person?" can
+/// be asked later across cameras.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appearance {
+    /// Camera name.
+    pub camera: String,
+    /// The track (after re-linking: the person's id on that camera).
+    pub track: TrackId,
+    /// First seen (unix ms).
+    pub first_ms: i64,
+    /// Last seen (unix ms).
+    pub last_ms: i64,
+    /// Mean appearance embedding, unit length.
+    pub embedding: Vec<f32>,
+}

@@ -369,6 +369,9 @@ impl LiveAnalysis {
                     if let Err(e) = r.apply(unix_ms, analysis.bgr.as_ref(), &mut analysis.tracks) {
                         warn!(camera, "re-linking failed on a frame: {e}");
                     }
+                    for a in r.take_appearances() {
+                        bus.publish(Message::Appearance(Arc::new(a)));
+                    }
                 }
                 let ctx = FrameContext {
                     time_unix_ms: unix_ms,
@@ -481,6 +484,9 @@ impl LiveAnalysis {
         }
         for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
             publish(&e, None);
+        }
+        for a in relink.iter_mut().flat_map(|r| r.finish()) {
+            bus.publish(Message::Appearance(Arc::new(a)));
         }
         info!(camera, "analysis stopped");
     }

@@ -15,7 +15,7 @@
 
 use crate::PipelineError;
 use std::collections::{HashMap, HashSet};
-use vigil_core::{BBox, BgrImage, ClassId, TrackId, TrackedObject};
+use vigil_core::{Appearance, BBox, BgrImage, ClassId, TrackId, TrackedObject};
 use vigil_vision::face_embed::cosine;
 use vigil_vision::reid::ReidEmbedder;
 
@@ -39,6 +39,8 @@ struct Live {
     sum: Vec<f32>,
     samples: u32,
     last_sample: Option<i64>,
+    first_ms: i64,
+    last_ms: i64,
 }
 
 /// A person the tracker let go of.
@@ -61,26 +63,38 @@ pub struct RelinkStats {
 
 /// One camera's re-linking.
 pub struct Relinker {
+    camera: String,
     reid: ReidEmbedder,
     person: ClassId,
     threshold: f32,
     window_ms: i64,
     /// Tracker id -> its person.
     live: HashMap<TrackId, Live>,
+    /// Appearances of the tracks that ended, not taken yet.
+    ended: Vec<Appearance>,
     /// People lost recently.
     lost: Vec<Lost>,
     stats: RelinkStats,
 }
 
 impl Relinker {
-    /// Re-linking of `person` tracks with `reid`, at `threshold`, for people lost at most `window_s` ago.
-    pub fn new(reid: ReidEmbedder, person: ClassId, threshold: f32, window_s: f64) -> Relinker {
+    /// Re-linking of `camera`'s `person` tracks with `reid`, at `threshold`, for people lost at most
+    /// `window_s` ago.
+    pub fn new(
+        camera: &str,
+        reid: ReidEmbedder,
+        person: ClassId,
+        threshold: f32,
+        window_s: f64,
+    ) -> Relinker {
         Relinker {
+            camera: camera.to_string(),
             reid,
             person,
             threshold,
             window_ms: (window_s * 1000.0) as i64,
             live: HashMap::new(),
+            ended: Vec::new(),
             lost: Vec::new(),
             stats: RelinkStats::default(),
         }
@@ -136,9 +150,17 @@ impl Relinker {
             if let Some(l) = self.live.remove(&id)
                 && l.samples > 0
             {
+                let embedding = normalised(&l.sum);
+                self.ended.push(Appearance {
+                    camera: self.camera.clone(),
+                    track: l.stable,
+                    first_ms: l.first_ms,
+                    last_ms: l.last_ms,
+                    embedding: embedding.clone(),
+                });
                 self.lost.push(Lost {
                     stable: l.stable,
-                    embedding: normalised(&l.sum),
+                    embedding,
                     since: now_ms,
                 });
             }
@@ -175,10 +197,15 @@ impl Relinker {
                         sum: vec![0.0; vigil_vision::reid::DIM],
                         samples: 0,
                         last_sample: None,
+                        first_ms: now_ms,
+                        last_ms: now_ms,
                     },
                 );
             }
             if let Some(l) = self.live.get_mut(&tracker_id) {
+                if t.matched {
+                    l.last_ms = now_ms;
+                }
                 if let Some(e) = &embedding {
                     l.sum.iter_mut().zip(e).for_each(|(s, v)| *s += v);
                     l.samples += 1;
@@ -188,6 +215,27 @@ impl Relinker {
             }
         }
         Ok(())
+    }
+
+    /// The appearances of the person tracks that ended since the last call (to be kept by the store).
+    pub fn take_appearances(&mut self) -> Vec<Appearance> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// The appearances of every person track still followed and of those that ended, at the end of
+    /// the analysis.
+    pub fn finish(&mut self) -> Vec<Appearance> {
+        let live: Vec<Live> = self.live.drain().map(|(_, l)| l).collect();
+        for l in live.into_iter().filter(|l| l.samples > 0) {
+            self.ended.push(Appearance {
+                camera: self.camera.clone(),
+                track: l.stable,
+                first_ms: l.first_ms,
+                last_ms: l.last_ms,
+                embedding: normalised(&l.sum),
+            });
+        }
+        self.take_appearances()
     }
 
     /// The lost person `e` is, if any, taken out of the gallery.

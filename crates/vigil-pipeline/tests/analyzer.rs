@@ -346,6 +346,32 @@ fn person_tracks(
     out
 }
 
+/// `input` re-encoded camera-like with each frame passed through `edit` (with its time in ms) first.
+fn rewrite(input: &Path, output: &Path, mut edit: impl FnMut(i64, &mut vigil_core::BgrImage)) {
+    let mut src = vigil_media::VideoSource::open(input).unwrap();
+    let fps = src.info().fps;
+    let mut conv = vigil_media::Converter::new();
+    let mut writer: Option<vigil_media::VideoWriter> = None;
+    while let Some(f) = src.next_frame().unwrap() {
+        let mut img = f.bgr(&mut conv, f.width(), f.height()).unwrap();
+        edit((f.pts().as_secs_f64() * 1000.0) as i64, &mut img);
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                vigil_media::VideoWriter::create_camera_like(
+                    output,
+                    img.width(),
+                    img.height(),
+                    fps,
+                )
+                .unwrap(),
+            ),
+        };
+        w.write(&img).unwrap();
+    }
+    writer.unwrap().finish().unwrap();
+}
+
 /// Re-linking after an occlusion made by blanking the picture (`vigil_pipeline::relink`): on the
 /// one-by-one clip, 4 s of grey frames in the middle of the longest person track (the tracker keeps a
 /// lost track 2 s) split that person in two without re-linking; with it the person keeps one id, and
@@ -372,6 +398,7 @@ fn a_person_hidden_longer_than_the_tracker_keeps_them_gets_their_id_back() {
         .unwrap();
     let relinker = || {
         vigil_pipeline::relink::Relinker::new(
+            "one-by-one",
             vigil_vision::reid::ReidEmbedder::new(&runtime, &p, &b, 1).unwrap(),
             0,
             vigil_pipeline::relink::DEFAULT_THRESHOLD,
@@ -401,31 +428,11 @@ fn a_person_hidden_longer_than_the_tracker_keeps_them_gets_their_id_back() {
 
     let tmp = tempfile::tempdir().unwrap();
     let blanked = tmp.path().join("blanked.mp4");
-    let mut src = vigil_media::VideoSource::open(&video).unwrap();
-    let fps = src.info().fps;
-    let mut conv = vigil_media::Converter::new();
-    let mut writer: Option<vigil_media::VideoWriter> = None;
-    while let Some(f) = src.next_frame().unwrap() {
-        let mut img = f.bgr(&mut conv, f.width(), f.height()).unwrap();
-        let ms = (f.pts().as_secs_f64() * 1000.0) as i64;
+    rewrite(&video, &blanked, |ms, img| {
         if ms >= hidden.0 && ms < hidden.1 {
             img.data_mut().fill(128);
         }
-        let w = match &mut writer {
-            Some(w) => w,
-            None => writer.insert(
-                vigil_media::VideoWriter::create_camera_like(
-                    &blanked,
-                    img.width(),
-                    img.height(),
-                    fps,
-                )
-                .unwrap(),
-            ),
-        };
-        w.write(&img).unwrap();
-    }
-    writer.unwrap().finish().unwrap();
+    });
 
     let split = person_tracks(&blanked, &pool, None);
     let mut r = relinker();
@@ -453,4 +460,163 @@ fn a_person_hidden_longer_than_the_tracker_keeps_them_gets_their_id_back() {
         .values()
         .any(|t| t.iter().any(|&ms| ms < hidden.0) && t.iter().any(|&ms| ms >= hidden.1));
     assert!(across, "one id is seen before and after the blank");
+}
+
+/// "Where else was this person?" across two cameras made from the same footage (the one-by-one clip as
+/// camera A; as camera B, the same clip mirrored left to right and brightened, as if seen by another
+/// camera from the other side, its clock 10 minutes later): each person of A is looked for on B with
+/// `EventReader::seen_elsewhere`, as the API does from an event, and the best sighting must be the same
+/// person (the B appearance at the same point of the clip). Prints rank-1; the similarity floor is the
+/// API's default, nothing is tuned on this clip.
+#[test]
+fn a_person_of_one_camera_is_found_first_on_the_other() {
+    use vigil_vision::model::REID;
+    let (Some(pool), Some(video)) = (pool(), footage("intel/one-by-one-person-detection.mp4"))
+    else {
+        return;
+    };
+    let models = shared().join("models");
+    if !models.join(REID.file_name).is_file() {
+        eprintln!(
+            "SKIP: the re-identification model is not in {}",
+            models.display()
+        );
+        return;
+    }
+    let runtime = Runtime::init(None).unwrap();
+    let (p, b) = ModelStore::new(vec![models], None)
+        .load_asset(&REID)
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("camera-b.mp4");
+    rewrite(&video, &other, |_, img| {
+        let (w, h, stride) = (img.width() as usize, img.height() as usize, img.stride());
+        let data = img.data_mut();
+        for y in 0..h {
+            let row = &mut data[y * stride..y * stride + w * 3];
+            for x in 0..w / 2 {
+                for c in 0..3 {
+                    row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+                }
+            }
+            for v in row.iter_mut() {
+                *v = v.saturating_add(20);
+            }
+        }
+    });
+    let shift = 600_000;
+    let appearances = |path: &Path, camera: &str, offset: i64| {
+        let mut r = vigil_pipeline::relink::Relinker::new(
+            camera,
+            vigil_vision::reid::ReidEmbedder::new(&runtime, &p, &b, 1).unwrap(),
+            0,
+            vigil_pipeline::relink::DEFAULT_THRESHOLD,
+            vigil_pipeline::relink::DEFAULT_WINDOW_S,
+        );
+        person_tracks(path, &pool, Some(&mut r));
+        let mut out = r.finish();
+        for a in &mut out {
+            a.first_ms += offset;
+            a.last_ms += offset;
+        }
+        // People seen for at least two seconds.
+        out.retain(|a| a.last_ms - a.first_ms >= 2000);
+        out
+    };
+    let a = appearances(&video, "a", 0);
+    let b_side = appearances(&other, "b", shift);
+    eprintln!(
+        "{} people on camera A, {} on camera B",
+        a.len(),
+        b_side.len()
+    );
+    assert!(a.len() >= 4, "{} people on A", a.len());
+
+    let store_dir = tmp.path().join("store");
+    let dir = store_dir.join("rec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = vigil_store::StoreConfig::new(store_dir.join("index.db"), "rec", &dir);
+    config.background_retention = false;
+    config.dirs[0].min_free_bytes = 0;
+    config.events.retention_days = 36_500;
+    let (store, _) = vigil_store::Store::open(config).unwrap();
+    store.record_appearances(&a).unwrap();
+    store.record_appearances(&b_side).unwrap();
+    // One event per person of A, as the rules would raise for them.
+    let t0 = 1_800_000_000_000i64;
+    for (i, ap) in a.iter().enumerate() {
+        let at = |ms| vigil_core::EventTime {
+            unix_ms: ms,
+            media: vigil_core::Time90k(0),
+        };
+        let e = vigil_core::Event {
+            id: vigil_core::EventId::from_parts((t0 + ap.first_ms) as u64, i as u128 + 1),
+            camera: "a".into(),
+            rule: "walkway".into(),
+            kind: vigil_core::EventKind::Intrusion,
+            phase: vigil_core::EventPhase::End,
+            class_name: "person".into(),
+            objects: Vec::new(),
+            track_ids: vec![ap.track],
+            zone: None,
+            line: None,
+            start: at(ap.first_ms),
+            last: at(ap.last_ms),
+            end: Some(at(ap.last_ms)),
+            best: None,
+            description: "a person walked by".into(),
+        };
+        store.record_event(&e).unwrap();
+    }
+    let reader = store.event_reader().unwrap();
+    let page = reader
+        .list(&vigil_store::EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let (mut right, mut asked) = (0, 0);
+    for ev in &page.events {
+        let own = &a[a
+            .iter()
+            .position(|x| x.track == ev.event.track_ids[0])
+            .unwrap()];
+        // The same person on B: the appearance overlapping the same stretch of the clip the most.
+        let truth = b_side
+            .iter()
+            .map(|x| {
+                let overlap = (own.last_ms.min(x.last_ms - shift)
+                    - own.first_ms.max(x.first_ms - shift))
+                .max(0);
+                (overlap, x.track)
+            })
+            .max()
+            .filter(|(o, _)| *o > 0)
+            .map(|(_, t)| t);
+        let Some(truth) = truth else { continue };
+        let found = reader
+            .seen_elsewhere(&vigil_store::ElsewhereQuery {
+                event: ev.event.id,
+                window_ms: 3_600_000,
+                cameras: Some(vec!["b".into()]),
+                min_similarity: 0.5,
+                limit: 5,
+            })
+            .unwrap();
+        asked += 1;
+        right += usize::from(found.first().is_some_and(|s| s.track == truth));
+        eprintln!(
+            "A track {} ({}..{} s): truth B track {truth}, found {:?}",
+            own.track,
+            own.first_ms / 1000,
+            own.last_ms / 1000,
+            found
+                .iter()
+                .map(|s| (s.track, s.similarity))
+                .collect::<Vec<_>>()
+        );
+    }
+    eprintln!("cross-camera rank-1: {right}/{asked}");
+    assert!(asked >= 4, "{asked} people asked");
+    assert!(right * 5 >= asked * 4, "rank-1 {right}/{asked}");
 }

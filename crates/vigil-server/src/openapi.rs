@@ -359,6 +359,24 @@ pub mod s {
                "properties": {"events": {"type": "array", "items": event()},
                               "scanned": {"type": "integer"}, "complete": {"type": "boolean"}}})
     }
+    /// A look-around window in seconds (up to a week).
+    pub fn window_seconds() -> Value {
+        json!({"type": "integer", "minimum": 1, "maximum": 604800})
+    }
+    /// A similarity, 0 to 1.
+    pub fn similarity() -> Value {
+        json!({"type": "number", "minimum": 0, "maximum": 1})
+    }
+    /// GET /api/events/{id}/elsewhere.
+    pub fn sightings() -> Value {
+        json!({"type": "object", "required": ["sightings"],
+               "properties": {"sightings": {"type": "array", "items": {"type": "object",
+                   "required": ["camera", "track", "first_ms", "last_ms", "similarity", "events"],
+                   "properties": {"camera": {"type": "string"}, "track": {"type": "integer"},
+                                  "first_ms": {"type": "integer"}, "last_ms": {"type": "integer"},
+                                  "similarity": {"type": "number"},
+                                  "events": {"type": "array", "items": {"type": "string"}}}}}}})
+    }
     /// `match` of a plate search.
     pub fn plate_match() -> Value {
         json!({"type": "string", "enum": ["exact", "prefix", "fuzzy"]})

@@ -80,9 +80,9 @@ pub use encrypt_existing::{EncryptProgress, EncryptReport};
 pub use erasure::{ErasedSegment, ErasureReport};
 pub use error::StoreError;
 pub use events::{
-    DeadLetter, DeadLetterQuery, EventPage, EventQuery, EventReader, EventRetentionReport,
-    EventWrite, EventWriter, EventWriterStats, HistogramBin, NewDeadLetter, PlateQuery,
-    PlateSearch, SnapshotInfo, SnapshotKind, StoredEvent,
+    DeadLetter, DeadLetterQuery, ElsewhereQuery, EventPage, EventQuery, EventReader,
+    EventRetentionReport, EventWrite, EventWriter, EventWriterStats, HistogramBin, NewDeadLetter,
+    PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredEvent,
 };
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};

@@ -277,6 +277,21 @@ CREATE TABLE rewritten_segments (
 );
 CREATE INDEX rewritten_segments_stream ON rewritten_segments (stream_id, seq);
 "#,
+    r#"
+-- People's appearances (vigil-pipeline relink.rs): one row per person track the analysis followed, with
+-- its mean appearance embedding (re-identification: 256 little-endian f32, unit length), for "where else
+-- was this person?" (events/appearances.rs). Deleted with the events: by event retention and erasure.
+CREATE TABLE appearances (
+    id INTEGER PRIMARY KEY,
+    camera_id INTEGER NOT NULL,
+    track INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX appearances_time ON appearances (first_ms);
+CREATE INDEX appearances_camera ON appearances (camera_id, track, first_ms);
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

@@ -731,3 +731,43 @@ fn snapshots_are_encrypted_at_rest_and_read_back_with_the_keys() {
     let reader = store.event_reader().unwrap();
     assert_eq!(reader.snapshot(ev.id, SnapshotKind::Full).unwrap(), full);
 }
+
+/// People's appearances (re-identification) go with the events: event retention deletes those older
+/// than the events' retention, the others stay and are still found from an event.
+#[test]
+fn appearances_are_kept_as_long_as_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let now = vigil_core::time::now_unix_ms();
+    let day = 86_400_000;
+    let appearance = |track: u64, last_ms: i64| vigil_core::Appearance {
+        camera: "yard".into(),
+        track,
+        first_ms: last_ms - 5000,
+        last_ms,
+        embedding: vec![1.0, 0.0, 0.0],
+    };
+    store
+        .record_appearances(&[appearance(1, now - 40 * day), appearance(2, now - day)])
+        .unwrap();
+    assert!(
+        store
+            .record_appearances(&[vigil_core::Appearance {
+                embedding: Vec::new(),
+                ..appearance(3, now)
+            }])
+            .is_err(),
+        "an empty embedding is refused"
+    );
+    let report = store.run_event_retention().unwrap();
+    assert_eq!(report.deleted_appearances, 1, "{report:?}");
+    let mut e = event(9, "yard", now - day - 3000, EventPhase::End);
+    e.track_ids = vec![2];
+    e.last.unix_ms = now - day - 2000;
+    e.end = Some(e.last);
+    store.record_event(&e).unwrap();
+    let reader = store.event_reader().unwrap();
+    let own = reader.appearances_of(e.id).unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].track, 2);
+}

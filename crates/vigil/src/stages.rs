@@ -45,6 +45,7 @@ pub fn relinker(
     });
     match loaded {
         Ok(reid) => Some(vigil_pipeline::relink::Relinker::new(
+            camera,
             reid,
             u16::try_from(person).ok()?,
             vigil_pipeline::relink::DEFAULT_THRESHOLD,

@@ -96,8 +96,29 @@ export async function render() {
         h('dt', 'Class'), h('dd', e.class || '—'),
         h('dt', 'Start'), h('dd', fmtTime(e.start)),
         h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing')),
-      h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'));
+      h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'),
+      e.class === 'person' ? elsewhere(e) : null);
     detail.showModal();
+  }
+
+  // "Seen elsewhere": the people of the user's cameras within an hour who look most like this event's
+  // person (re-identification), each a link to its footage.
+  function elsewhere(e) {
+    const out = h('div.elsewhere');
+    const button = h('button.ghost', { type: 'button', onclick: async () => {
+      button.disabled = true;
+      out.replaceChildren(h('p.muted.small', 'Looking…'));
+      try {
+        const { sightings } = await get(`/api/events/${encodeURIComponent(e.id)}/elsewhere`);
+        out.replaceChildren(sightings.length
+          ? h('table.data', h('thead', h('tr', ['Camera', 'Seen', 'Similarity', ''].map((t) => h('th', t)))),
+            h('tbody', sightings.map((s) => h('tr', h('td', s.camera), h('td.nowrap', `${fmtTime(s.first_ms)} – ${fmtTime(s.last_ms)}`),
+              h('td', s.similarity.toFixed(2)),
+              h('td', h('a', { href: `#/camera/${cam(s.camera)}?t=${Math.round(s.first_ms - 3000)}`, onclick: () => detail.close() }, 'Play'))))))
+          : h('p.muted.small', 'Nobody alike was seen within an hour (or this person was not followed long enough to tell).'));
+      } catch (err) { out.replaceChildren(h('p.error.small', err.message)); }
+    } }, 'Seen elsewhere?');
+    return h('div', button, out);
   }
 
   return () => feed.stop();

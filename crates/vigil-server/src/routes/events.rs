@@ -228,3 +228,63 @@ pub async fn snapshot(
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     Ok(resp)
 }
+
+/// GET /api/events/{id}/elsewhere query.
+#[derive(Deserialize)]
+pub struct ElsewhereParams {
+    window: Option<i64>,
+    min_similarity: Option<f32>,
+    limit: Option<usize>,
+}
+
+/// GET /api/events/{id}/elsewhere: where else the event's person was seen (re-identification), on the
+/// caller's cameras, best first; audited (`person.search`).
+pub async fn elsewhere(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ElsewhereParams>,
+) -> ApiResult<Json<Value>> {
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such event"))?;
+    let window_s = q.window.unwrap_or(3600);
+    if !(1..=7 * 86_400).contains(&window_s) {
+        return Err(ApiError::bad_request("window: 1 to 604800 seconds"));
+    }
+    let min_similarity = q.min_similarity.unwrap_or(0.5);
+    if !(0.0..=1.0).contains(&min_similarity) {
+        return Err(ApiError::bad_request("min_similarity: 0 to 1"));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if limit == 0 || limit > 100 {
+        return Err(ApiError::bad_request("limit is 1-100"));
+    }
+    let scope = p.clone();
+    let found = with_reader(&ctx, move |r| {
+        let e = r.get(id)?;
+        if !scope.sees(&e.event.camera)
+            || (e.event.kind.is_biometric() && !scope.can(Permission::Faces))
+        {
+            return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
+        }
+        r.seen_elsewhere(&vigil_store::ElsewhereQuery {
+            event: id,
+            window_ms: window_s * 1000,
+            cameras: scope.cameras.clone(),
+            min_similarity,
+            limit,
+        })
+    })
+    .await?;
+    let sec = ctx.security.clone();
+    let (who, from) = (p.audit_name(), ip.to_string());
+    let detail = format!("where else: event {id}, {} sighting(s)", found.len());
+    blocking(move || {
+        sec.audit_or_log(&who, &from, "person.search", "events", &detail);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(json!({ "sightings": found })))
+}

@@ -551,6 +551,30 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/events/{id}/elsewhere",
+        access: Perm(P::Events),
+        summary: "Where else the event's person was seen: people on the caller's cameras within the window whose appearance (re-identification) is most alike, best first, with their events (audited as person.search)",
+        params: &[
+            EVENT_ID,
+            query(
+                "window",
+                s::window_seconds,
+                "seconds before and after the event to look (default 3600, at most 604800)",
+            ),
+            query(
+                "min_similarity",
+                s::similarity,
+                "sightings at least this alike (0-1, default 0.5)",
+            ),
+            query("limit", s::limit, "sightings at most (1-100, default 20)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::sightings),
+        handler: || get(events::elsewhere),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/events/{id}/snapshot",
         access: Perm(P::Events),
         summary: "An event's best snapshot (JPEG)",

@@ -2,7 +2,8 @@
 //! permission only: listed, asked for by kind and their snapshots, all refused to the operator and viewer
 //! as if they did not exist; the admin sees them, and seeing them is audited (`face.view`, repeats
 //! merged). Plate events are found by plate (`GET /api/plates`), within the caller's cameras, every
-//! search audited.
+//! search audited. "Where else was this person?" ranks the people of the caller's cameras by appearance,
+//! audited too.
 
 use crate::common;
 use common::{Auth, CAM_A, Setup, TestServer};
@@ -184,4 +185,106 @@ fn plates_are_searched_within_the_callers_cameras_and_every_search_is_audited() 
         .filter(|e| e["action"] == "plate.search")
         .count();
     assert_eq!(searches, 6, "every search that ran is audited");
+}
+
+#[test]
+fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let store = s.ctx.store.clone().unwrap();
+    let mut e = face_event(9);
+    e.kind = EventKind::Intrusion;
+    e.rule = "Yard intrusion".into();
+    e.track_ids = vec![42];
+    store.record_event(&e).unwrap();
+    let t = e.start.unix_ms;
+    // Unit vectors: the event's person, the same person on camera B, someone else on B, and the same
+    // person on camera A a day later (outside the window).
+    let unit = |angle: f32| {
+        let mut v = vec![0.0f32; 256];
+        v[0] = angle.cos();
+        v[1] = angle.sin();
+        v
+    };
+    let appearance = |camera: &str, track: u64, at: i64, angle: f32| vigil_core::Appearance {
+        camera: camera.into(),
+        track,
+        first_ms: at,
+        last_ms: at + 5000,
+        embedding: unit(angle),
+    };
+    store
+        .record_appearances(&[
+            appearance(CAM_A, 42, t - 1000, 0.0),
+            appearance(common::CAM_B, 7, t + 60_000, 0.2),
+            appearance(common::CAM_B, 8, t + 90_000, 1.2),
+            appearance(CAM_A, 43, t + 86_400_000, 0.05),
+        ])
+        .unwrap();
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let vera = Auth::Session(s.user(&admin, "vera", "viewer", json!({"cameras": [CAM_A]})));
+    let id = e.id;
+    let sightings = |who: &Auth, query: &str| -> Vec<(String, u64)> {
+        let r = s.call(
+            "GET",
+            &format!("/api/events/{id}/elsewhere{query}"),
+            who,
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["sightings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["camera"].as_str().unwrap().to_string(),
+                    x["track"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // cos(0.2) = 0.98 first, cos(1.2) = 0.36 below the default floor of 0.5.
+    assert_eq!(sightings(&olga, ""), [(common::CAM_B.to_string(), 7)]);
+    assert_eq!(
+        sightings(&olga, "?min_similarity=0.3"),
+        [
+            (common::CAM_B.to_string(), 7),
+            (common::CAM_B.to_string(), 8)
+        ]
+    );
+    assert_eq!(
+        sightings(&olga, "?window=100000"),
+        [(CAM_A.to_string(), 43), (common::CAM_B.to_string(), 7)],
+        "a day later on the same camera, with a wider window"
+    );
+    assert!(sightings(&vera, "").is_empty(), "camera B is not hers");
+    for bad in ["?window=0", "?min_similarity=2", "?limit=0"] {
+        let r = s.call(
+            "GET",
+            &format!("/api/events/{id}/elsewhere{bad}"),
+            &olga,
+            None,
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let r = s.call(
+        "GET",
+        "/api/events/01HK1545S8000000000000ZZZZ/elsewhere",
+        &olga,
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let log = s
+        .call("GET", "/api/audit?limit=1000", &Auth::Session(admin), None)
+        .json();
+    let searches = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "person.search")
+        .count();
+    assert_eq!(searches, 4);
 }

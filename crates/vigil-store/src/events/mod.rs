@@ -31,6 +31,7 @@
 //!
 //! Reading goes through [`EventReader`] (its own read-only connection; open one per thread).
 
+mod appearances;
 mod dead_letters;
 mod plan;
 mod plates;
@@ -40,6 +41,7 @@ mod snapshot;
 mod write;
 mod writer;
 
+pub use appearances::{ElsewhereQuery, Sighting};
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
 pub use plates::{PlateQuery, PlateSearch};
 pub use query::{EventReader, HistogramBin};

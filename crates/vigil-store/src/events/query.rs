@@ -29,8 +29,8 @@ const MAX_BUCKETS: i64 = 100_000;
 /// Read-only access to the events (its own SQLite connection; safe while the store writes). Open one
 /// per thread or request handler; it is `Send`, not `Sync`.
 pub struct EventReader {
-    conn: Connection,
-    db_path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) db_path: PathBuf,
     snapshot_dir: PathBuf,
     /// Opens encrypted snapshots.
     cipher: Option<std::sync::Arc<crate::crypt::SnapshotCipher>>,

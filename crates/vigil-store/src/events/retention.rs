@@ -29,6 +29,8 @@ pub struct EventRetentionReport {
     pub held_events: usize,
     /// Footage marks of events dropped because their footage is already gone (the events stay).
     pub pruned_marks: usize,
+    /// People's appearances deleted (as old as the events).
+    pub deleted_appearances: usize,
 }
 
 /// An event to delete.
@@ -167,6 +169,13 @@ impl Inner {
                 .collect()
         };
         let files = self.delete_events(&victims)?;
+        // The people's appearances there go too (they are how a person is found again).
+        self.events_db()
+            .prepare_cached(
+                "DELETE FROM appearances WHERE camera_id = ?1 AND first_ms < ?3 AND last_ms >= ?2",
+            )
+            .and_then(|mut st| st.execute(params![camera_id, from_ms, to_ms]))
+            .map_err(&e)?;
         Ok((victims.len(), files))
     }
 
@@ -241,6 +250,11 @@ impl Inner {
             }
         }
         report.pruned_marks = self.prune_event_marks()?;
+        report.deleted_appearances = self
+            .events_db()
+            .prepare_cached("DELETE FROM appearances WHERE last_ms < ?1")
+            .and_then(|mut st| st.execute([cutoff]))
+            .map_err(&e)?;
         if report.deleted_events > 0 {
             tracing::info!(
                 "event retention: deleted {} event(s) and {} snapshot file(s); {} kept under holds",

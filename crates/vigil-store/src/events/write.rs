@@ -167,7 +167,8 @@ impl Store {
 }
 
 /// The id of a camera, added when new.
-fn camera_id(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+/// The id of camera `name`, created when new.
+pub(super) fn camera_id(tx: &Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
     let found = tx
         .prepare_cached("SELECT id FROM cameras WHERE name = ?1")?
         .query_row([name], |r| r.get(0))

@@ -84,13 +84,24 @@ impl EventWriter {
 fn run(store: &Store, sub: Subscription<Message>, stats: &EventWriterStats) {
     while let Some(first) = sub.recv() {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut appearances = Vec::new();
         for m in std::iter::once(first).chain(std::iter::from_fn(|| sub.try_recv())) {
-            if let Message::Event(e) = m {
-                batch.push(e);
+            match m {
+                Message::Event(e) => batch.push(e),
+                Message::Appearance(a) => appearances.push((*a).clone()),
+                _ => {}
             }
-            if batch.len() == BATCH {
+            if batch.len() + appearances.len() >= BATCH {
                 break;
             }
+        }
+        if !appearances.is_empty()
+            && let Err(err) = store.record_appearances(&appearances)
+        {
+            warn!(
+                "{} people's appearances not stored: {err}",
+                appearances.len()
+            );
         }
         if batch.is_empty() {
             continue;

@@ -1,0 +1,221 @@
+//! People's appearances (a person track and its mean re-identification embedding, from the analysis) and
+//! "where else was this person?": the appearances on every camera within a time window most alike a given
+//! event's person, best first. Kept as long as the events (event retention deletes them with the events'
+//! age; an erasure of a camera's range deletes them with its events).
+
+use super::{EventQuery, EventReader};
+use crate::error::db_err;
+use crate::{Store, StoreError};
+use rusqlite::params;
+use serde::Serialize;
+use vigil_core::{Appearance, EventId};
+
+/// How much a person's appearance may start before or end after an event to be taken as that event's.
+const SLACK_MS: i64 = 2_000;
+
+fn to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn from_blob(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return -1.0;
+    }
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Store {
+    /// Stores appearances (one transaction).
+    pub fn record_appearances(&self, appearances: &[Appearance]) -> Result<(), StoreError> {
+        if appearances.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner();
+        let e = db_err(&inner.db_path);
+        let mut conn = inner.events_db();
+        let tx = crate::schema::write_tx(&mut conn).map_err(&e)?;
+        for a in appearances {
+            if a.last_ms < a.first_ms || a.embedding.is_empty() {
+                return Err(StoreError::BadQuery(format!(
+                    "appearance of track {} on {}: empty or ending before it starts",
+                    a.track, a.camera
+                )));
+            }
+            let camera_id = super::write::camera_id(&tx, &a.camera).map_err(&e)?;
+            tx.prepare_cached(
+                "INSERT INTO appearances (camera_id, track, first_ms, last_ms, embedding)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    camera_id,
+                    a.track as i64,
+                    a.first_ms,
+                    a.last_ms,
+                    to_blob(&a.embedding)
+                ])
+            })
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)
+    }
+}
+
+/// One sighting of a person elsewhere (or later on the same camera).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sighting {
+    /// Camera.
+    pub camera: String,
+    /// The person's track there.
+    pub track: u64,
+    /// First seen (unix ms).
+    pub first_ms: i64,
+    /// Last seen (unix ms).
+    pub last_ms: i64,
+    /// Cosine similarity of the appearances (0..1; the higher the likelier the same person).
+    pub similarity: f32,
+    /// Events of that track then, newest first.
+    pub events: Vec<String>,
+}
+
+/// A "where else" question.
+#[derive(Debug, Clone)]
+pub struct ElsewhereQuery {
+    /// The event whose person is looked for.
+    pub event: EventId,
+    /// How far before the event's start and after its end to look (ms).
+    pub window_ms: i64,
+    /// Only these cameras (`None`: all).
+    pub cameras: Option<Vec<String>>,
+    /// Sightings at least this alike.
+    pub min_similarity: f32,
+    /// Sightings returned at most.
+    pub limit: usize,
+}
+
+impl EventReader {
+    /// The people's appearances of event `id` (its camera, its tracks, overlapping its time).
+    pub fn appearances_of(&self, id: EventId) -> Result<Vec<Appearance>, StoreError> {
+        let e = db_err(&self.db_path);
+        let ev = self.get(id)?.event;
+        let end = ev.end.map_or(ev.last.unix_ms, |t| t.unix_ms);
+        let mut out = Vec::new();
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT a.track, a.first_ms, a.last_ms, a.embedding
+                 FROM appearances a JOIN cameras c ON c.id = a.camera_id
+                 WHERE c.name = ?1 AND a.track = ?2 AND a.first_ms <= ?4 AND a.last_ms >= ?3",
+            )
+            .map_err(&e)?;
+        for track in &ev.track_ids {
+            let rows = q
+                .query_map(
+                    params![
+                        ev.camera,
+                        *track as i64,
+                        ev.start.unix_ms - SLACK_MS,
+                        end + SLACK_MS
+                    ],
+                    |r| {
+                        Ok(Appearance {
+                            camera: ev.camera.clone(),
+                            track: r.get::<_, i64>(0)? as u64,
+                            first_ms: r.get(1)?,
+                            last_ms: r.get(2)?,
+                            embedding: from_blob(&r.get::<_, Vec<u8>>(3)?),
+                        })
+                    },
+                )
+                .map_err(&e)?;
+            for a in rows {
+                out.push(a.map_err(&e)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where else the person of event `q.event` was seen: appearances on every camera (`q.cameras`)
+    /// overlapping the window around it, other than the event's own, at least `q.min_similarity` alike
+    /// the event's person (the best of its appearances), best first. Empty when the analysis kept no
+    /// appearance for the event (not a person, or re-identification off).
+    pub fn seen_elsewhere(&self, q: &ElsewhereQuery) -> Result<Vec<Sighting>, StoreError> {
+        let e = db_err(&self.db_path);
+        let own = self.appearances_of(q.event)?;
+        if own.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ev = self.get(q.event)?.event;
+        let end = ev.end.map_or(ev.last.unix_ms, |t| t.unix_ms);
+        let (lo, hi) = (ev.start.unix_ms - q.window_ms, end + q.window_ms);
+        let rows: Vec<(String, i64, i64, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.name, a.track, a.first_ms, a.last_ms, a.embedding
+                 FROM appearances a JOIN cameras c ON c.id = a.camera_id
+                 WHERE a.first_ms <= ?2 AND a.last_ms >= ?1",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![lo, hi], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(&e)?;
+        let mut found: Vec<Sighting> = rows
+            .into_iter()
+            .filter(|(camera, track, first, last, _)| {
+                !own.iter().any(|o| {
+                    o.camera == *camera
+                        && o.track == *track as u64
+                        && o.first_ms == *first
+                        && o.last_ms == *last
+                })
+            })
+            .filter(|(camera, ..)| q.cameras.as_ref().is_none_or(|c| c.contains(camera)))
+            .filter_map(|(camera, track, first_ms, last_ms, blob)| {
+                let emb = from_blob(&blob);
+                let similarity = own
+                    .iter()
+                    .map(|o| cosine(&o.embedding, &emb))
+                    .fold(f32::MIN, f32::max);
+                (similarity >= q.min_similarity).then(|| Sighting {
+                    camera,
+                    track: track as u64,
+                    first_ms,
+                    last_ms,
+                    similarity: (similarity * 1000.0).round() / 1000.0,
+                    events: Vec::new(),
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        found.truncate(q.limit);
+        for s in &mut found {
+            let page = self.list(&EventQuery {
+                cameras: Some(vec![s.camera.clone()]),
+                from_ms: Some(s.first_ms - SLACK_MS - 86_400_000),
+                to_ms: Some(s.last_ms + SLACK_MS),
+                limit: 100,
+                ..EventQuery::default()
+            })?;
+            s.events = page
+                .events
+                .iter()
+                .filter(|x| {
+                    x.event.track_ids.contains(&s.track)
+                        && x.event.end.map_or(x.event.last.unix_ms, |t| t.unix_ms)
+                            >= s.first_ms - SLACK_MS
+                })
+                .map(|x| x.event.id.to_string())
+                .collect();
+        }
+        Ok(found)
+    }
+}
