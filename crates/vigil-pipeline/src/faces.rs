@@ -99,6 +99,62 @@ pub fn face_of_person(
     }))
 }
 
+/// The template (embedding) of the one face in a photo, or what is wrong with the photo (`what` names it
+/// in the message): too small, no face, several faces, a face narrower than
+/// `vigil_vision::face_quality::MIN_FACE`. The rules of every enrolment (`vigil face enrol`, the API).
+pub fn photo_template(
+    models: &mut FaceModels,
+    photo: BgrImage,
+    what: &str,
+) -> Result<Vec<f32>, PipelineError> {
+    let refuse = |m: String| Err(PipelineError::Photo(m));
+    if photo.width() < 32 || photo.height() < 32 {
+        return refuse(format!(
+            "{what} is {}x{} pixels: too small to hold a face",
+            photo.width(),
+            photo.height()
+        ));
+    }
+    let image = on_canvas(photo);
+    let faces = models.detector.detect(&image)?;
+    let face = match faces.as_slice() {
+        [] => return refuse(format!("no face found in {what}")),
+        [one] => one,
+        many => {
+            return refuse(format!(
+                "{} faces in {what}: crop the photo to the one person",
+                many.len()
+            ));
+        }
+    };
+    let width = face.bbox.width();
+    let min = vigil_vision::face_quality::MIN_FACE;
+    if width < min {
+        return refuse(format!(
+            "the face in {what} is {width:.0} pixels wide: at least {min:.0} are needed for a reliable template"
+        ));
+    }
+    Ok(models.embedder.embed(&align(&image, &face.landmarks))?)
+}
+
+/// [`photo_template`] of a photo given as JPEG or PNG bytes (decoded by FFmpeg from a private temporary
+/// file, removed at once).
+pub fn photo_bytes_template(
+    models: &mut FaceModels,
+    photo: &[u8],
+    what: &str,
+) -> Result<Vec<f32>, PipelineError> {
+    let io = |e: std::io::Error| PipelineError::Photo(format!("a temporary file for {what}: {e}"));
+    let mut file = tempfile::Builder::new()
+        .prefix("vigil-photo-")
+        .tempfile()
+        .map_err(io)?;
+    std::io::Write::write_all(&mut file, photo).map_err(io)?;
+    let image = vigil_media::image_file::read_bgr(file.path())
+        .map_err(|_| PipelineError::Photo(format!("{what} is not a readable JPEG or PNG image")))?;
+    photo_template(models, image, what)
+}
+
 /// The face models a stage runs.
 pub struct FaceModels {
     /// YuNet.
@@ -166,15 +222,14 @@ impl FaceStage {
 
     /// Whether this frame has a person track due for a look (the caller then needs the frame in BGR).
     pub fn due(&self, now_ms: i64, tracks: &[TrackedObject]) -> bool {
-        let every = self.sample_ms();
         tracks.iter().any(|t| {
             t.matched
                 && Some(t.class_id) == self.person
-                && self
-                    .tracks
-                    .get(&t.id)
-                    .and_then(|s| s.last_sample)
-                    .is_none_or(|last| now_ms - last >= every)
+                && track_events::due(
+                    self.tracks.get(&t.id).and_then(|s| s.last_sample),
+                    now_ms,
+                    self.sample_ms(),
+                )
         })
     }
 
@@ -203,7 +258,7 @@ impl FaceStage {
             }
             let Some(frame) = frame else { break };
             let state = self.tracks.entry(t.id).or_default();
-            if state.last_sample.is_some_and(|last| now - last < every) {
+            if !track_events::due(state.last_sample, now, every) {
                 continue;
             }
             state.last_sample = Some(now);
@@ -213,13 +268,7 @@ impl FaceStage {
             }
         }
         // Tracks the tracker has let go of: their events end.
-        let present: std::collections::HashSet<TrackId> = tracks.iter().map(|t| t.id).collect();
-        let gone: Vec<TrackId> = self
-            .tracks
-            .keys()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
+        let gone = track_events::gone(&self.tracks, tracks);
         for id in gone {
             if let Some(state) = self.tracks.remove(&id) {
                 out.extend(self.end(state, ctx));

@@ -64,4 +64,7 @@ pub enum PipelineError {
     /// The configuration is inconsistent.
     #[error("pipeline configuration: {0}")]
     Config(String),
+    /// A photo that cannot give a face template (not an image, no face, several, too small).
+    #[error("{0}")]
+    Photo(String),
 }

@@ -13,7 +13,7 @@
 use crate::PipelineError;
 use crate::faces::crop_of;
 use crate::track_events;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tracing::warn;
 use vigil_core::{BgrImage, ClassId, Event, EventKind, TrackId, TrackedObject};
 use vigil_identity::PlatesConfig;
@@ -101,15 +101,14 @@ impl PlateStage {
 
     /// Whether this frame has a vehicle track due for a read (the caller then needs the frame in BGR).
     pub fn due(&self, now_ms: i64, tracks: &[TrackedObject]) -> bool {
-        let every = self.sample_ms();
         tracks.iter().any(|t| {
             t.matched
                 && self.vehicles.contains_key(&t.class_id)
-                && self
-                    .tracks
-                    .get(&t.id)
-                    .and_then(|s| s.last_sample)
-                    .is_none_or(|last| now_ms - last >= every)
+                && track_events::due(
+                    self.tracks.get(&t.id).and_then(|s| s.last_sample),
+                    now_ms,
+                    self.sample_ms(),
+                )
         })
     }
 
@@ -130,7 +129,7 @@ impl PlateStage {
                     continue;
                 }
                 let state = self.tracks.entry(t.id).or_default();
-                if state.last_sample.is_some_and(|last| now - last < every) {
+                if !track_events::due(state.last_sample, now, every) {
                     continue;
                 }
                 state.last_sample = Some(now);
@@ -140,13 +139,7 @@ impl PlateStage {
                 }
             }
         }
-        let present: HashSet<TrackId> = tracks.iter().map(|t| t.id).collect();
-        let gone: Vec<TrackId> = self
-            .tracks
-            .keys()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
+        let gone = track_events::gone(&self.tracks, tracks);
         for id in gone {
             if let Some(open) = self.tracks.remove(&id).and_then(|s| s.open) {
                 out.push(track_events::end(open, ctx, &self.tz));

@@ -14,7 +14,7 @@
 //! Stable ids are earlier tracker ids, which the tracker never hands out again.
 
 use crate::PipelineError;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use vigil_core::{Appearance, BBox, BgrImage, ClassId, TrackId, TrackedObject};
 use vigil_vision::face_embed::cosine;
 use vigil_vision::reid::ReidEmbedder;
@@ -121,10 +121,9 @@ impl Relinker {
             t.matched
                 && t.class_id == self.person
                 && self.whole(&t.bbox, size.0, size.1)
-                && self
-                    .live
-                    .get(&t.id)
-                    .is_none_or(|l| l.last_sample.is_none_or(|s| now_ms - s >= SAMPLE_EVERY_MS))
+                && self.live.get(&t.id).is_none_or(|l| {
+                    crate::track_events::due(l.last_sample, now_ms, SAMPLE_EVERY_MS)
+                })
         })
     }
 
@@ -138,14 +137,8 @@ impl Relinker {
         tracks: &mut [TrackedObject],
     ) -> Result<(), PipelineError> {
         self.lost.retain(|l| now_ms - l.since <= self.window_ms);
-        let present: HashSet<TrackId> = tracks.iter().map(|t| t.id).collect();
         // Tracks the tracker dropped: into the gallery, when they were ever seen whole.
-        let gone: Vec<TrackId> = self
-            .live
-            .keys()
-            .filter(|id| !present.contains(id))
-            .copied()
-            .collect();
+        let gone = crate::track_events::gone(&self.live, tracks);
         for id in gone {
             if let Some(l) = self.live.remove(&id)
                 && l.samples > 0
@@ -178,7 +171,7 @@ impl Relinker {
                 (Some(f), Some(l))
                     if whole
                         && t.matched
-                        && l.last_sample.is_none_or(|s| now_ms - s >= SAMPLE_EVERY_MS) =>
+                        && crate::track_events::due(l.last_sample, now_ms, SAMPLE_EVERY_MS) =>
                 {
                     Some(self.reid.embed(f, &t.bbox)?)
                 }

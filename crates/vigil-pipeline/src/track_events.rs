@@ -1,8 +1,27 @@
 //! Events about one track (a face recognised, a plate read), raised by the identity stages beside the
 //! rules engine: made, updated and ended the same way, with the rules' lifecycle and descriptions.
 
-use vigil_core::{BestObject, ClassCount, Event, EventKind, EventPhase, EventTime, TrackedObject};
+use std::collections::{HashMap, HashSet};
+use vigil_core::{
+    BestObject, ClassCount, Event, EventKind, EventPhase, EventTime, TrackId, TrackedObject,
+};
 use vigil_rules::{FrameContext, IdGen, TimeZone};
+
+/// Whether a track last looked at `last` (unix ms) is due for another look at `now`, `every_ms` apart.
+pub(crate) fn due(last: Option<i64>, now: i64, every_ms: i64) -> bool {
+    last.is_none_or(|l| now - l >= every_ms)
+}
+
+/// The tracks a stage keeps state for that are no longer among this frame's `tracks` (the tracker let
+/// them go).
+pub(crate) fn gone<S>(states: &HashMap<TrackId, S>, tracks: &[TrackedObject]) -> Vec<TrackId> {
+    let present: HashSet<TrackId> = tracks.iter().map(|t| t.id).collect();
+    states
+        .keys()
+        .filter(|id| !present.contains(id))
+        .copied()
+        .collect()
+}
 
 /// The moment of a frame on both clocks.
 pub(crate) fn at(ctx: &FrameContext) -> EventTime {

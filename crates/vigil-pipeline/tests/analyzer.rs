@@ -346,6 +346,46 @@ fn person_tracks(
     out
 }
 
+/// The re-identification model, or `None` after a visible SKIP.
+struct Reid {
+    runtime: Runtime,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Reid {
+    fn load() -> Option<Reid> {
+        let models = shared().join("models");
+        if !models.join(vigil_vision::model::REID.file_name).is_file() {
+            eprintln!(
+                "SKIP: the re-identification model is not in {}",
+                models.display()
+            );
+            return None;
+        }
+        let (path, bytes) = ModelStore::new(vec![models], None)
+            .load_asset(&vigil_vision::model::REID)
+            .unwrap();
+        Some(Reid {
+            runtime: Runtime::init(None).unwrap(),
+            path,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// Re-linking of `camera`'s person tracks (class 0) with the shipped settings.
+    fn relinker(&self, camera: &str) -> vigil_pipeline::relink::Relinker {
+        vigil_pipeline::relink::Relinker::new(
+            camera,
+            vigil_vision::reid::ReidEmbedder::new(&self.runtime, &self.path, &self.bytes, 1)
+                .unwrap(),
+            0,
+            vigil_pipeline::relink::DEFAULT_THRESHOLD,
+            vigil_pipeline::relink::DEFAULT_WINDOW_S,
+        )
+    }
+}
+
 /// `input` re-encoded camera-like with each frame passed through `edit` (with its time in ms) first.
 fn rewrite(input: &Path, output: &Path, mut edit: impl FnMut(i64, &mut vigil_core::BgrImage)) {
     let mut src = vigil_media::VideoSource::open(input).unwrap();
@@ -379,32 +419,14 @@ fn rewrite(input: &Path, output: &Path, mut edit: impl FnMut(i64, &mut vigil_cor
 /// not from this clip (held out).
 #[test]
 fn a_person_hidden_longer_than_the_tracker_keeps_them_gets_their_id_back() {
-    use vigil_vision::model::REID;
     let (Some(pool), Some(video)) = (pool(), footage("intel/one-by-one-person-detection.mp4"))
     else {
         return;
     };
-    let models = shared().join("models");
-    if !models.join(REID.file_name).is_file() {
-        eprintln!(
-            "SKIP: the re-identification model is not in {}",
-            models.display()
-        );
+    let Some(reid) = Reid::load() else {
         return;
-    }
-    let runtime = Runtime::init(None).unwrap();
-    let (p, b) = ModelStore::new(vec![models], None)
-        .load_asset(&REID)
-        .unwrap();
-    let relinker = || {
-        vigil_pipeline::relink::Relinker::new(
-            "one-by-one",
-            vigil_vision::reid::ReidEmbedder::new(&runtime, &p, &b, 1).unwrap(),
-            0,
-            vigil_pipeline::relink::DEFAULT_THRESHOLD,
-            vigil_pipeline::relink::DEFAULT_WINDOW_S,
-        )
     };
+    let relinker = || reid.relinker("one-by-one");
 
     let original = person_tracks(&video, &pool, None);
     let (_, longest) = original
@@ -470,23 +492,13 @@ fn a_person_hidden_longer_than_the_tracker_keeps_them_gets_their_id_back() {
 /// API's default, nothing is tuned on this clip.
 #[test]
 fn a_person_of_one_camera_is_found_first_on_the_other() {
-    use vigil_vision::model::REID;
     let (Some(pool), Some(video)) = (pool(), footage("intel/one-by-one-person-detection.mp4"))
     else {
         return;
     };
-    let models = shared().join("models");
-    if !models.join(REID.file_name).is_file() {
-        eprintln!(
-            "SKIP: the re-identification model is not in {}",
-            models.display()
-        );
+    let Some(reid) = Reid::load() else {
         return;
-    }
-    let runtime = Runtime::init(None).unwrap();
-    let (p, b) = ModelStore::new(vec![models], None)
-        .load_asset(&REID)
-        .unwrap();
+    };
     let tmp = tempfile::tempdir().unwrap();
     let other = tmp.path().join("camera-b.mp4");
     rewrite(&video, &other, |_, img| {
@@ -506,13 +518,7 @@ fn a_person_of_one_camera_is_found_first_on_the_other() {
     });
     let shift = 600_000;
     let appearances = |path: &Path, camera: &str, offset: i64| {
-        let mut r = vigil_pipeline::relink::Relinker::new(
-            camera,
-            vigil_vision::reid::ReidEmbedder::new(&runtime, &p, &b, 1).unwrap(),
-            0,
-            vigil_pipeline::relink::DEFAULT_THRESHOLD,
-            vigil_pipeline::relink::DEFAULT_WINDOW_S,
-        );
+        let mut r = reid.relinker(camera);
         person_tracks(path, &pool, Some(&mut r));
         let mut out = r.finish();
         for a in &mut out {

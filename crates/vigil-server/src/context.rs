@@ -196,6 +196,14 @@ pub trait Assets: Send + Sync {
     fn get(&self, path: &str) -> Option<Asset>;
 }
 
+/// Turns a photo (JPEG or PNG bytes) of one face into a face template, for enrolment through the API
+/// (plugged in by the binary, which has the face models). The error says what is wrong with the photo
+/// (no face, several faces, a face too small, not an image).
+pub trait FaceEnroller: Send + Sync {
+    /// The template of the one face in `photo`.
+    fn template(&self, photo: &[u8]) -> Result<Vec<f32>, String>;
+}
+
 /// Everything the routes need. Build with [`AppContext::new`], then set the optional parts.
 pub struct AppContext {
     /// Users, sessions, tokens, audit log.
@@ -222,6 +230,8 @@ pub struct AppContext {
     pub privacy: crate::exports::PrivacyPolicy,
     /// Watchlists and their face templates (absent: no biometric data here to erase).
     pub identity: Option<Arc<std::sync::Mutex<vigil_identity::FaceBook>>>,
+    /// Makes face templates from photos (absent: enrolment through the API answers 503).
+    pub enroller: Option<Arc<dyn FaceEnroller>>,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -263,6 +273,7 @@ impl AppContext {
             rewriter: None,
             privacy: Default::default(),
             identity: None,
+            enroller: None,
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

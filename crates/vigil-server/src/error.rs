@@ -39,6 +39,9 @@ pub enum ServerError {
     /// Not allowed to the caller (answered 403).
     #[error("{0}")]
     Forbidden(String),
+    /// The request conflicts with what exists (answered 409).
+    #[error("{0}")]
+    Conflict(String),
     /// Something this server lacks (a model, a component) for the request (answered 503).
     #[error("{0}")]
     Unavailable(String),
@@ -153,6 +156,7 @@ impl From<ServerError> for ApiError {
             }
             ServerError::NotFound(m) => ApiError::not_found(m),
             ServerError::Forbidden(m) => ApiError::forbidden(m),
+            ServerError::Conflict(m) => ApiError::conflict(m),
             ServerError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }

@@ -57,9 +57,9 @@ pub mod web;
 pub use auth::{Policy, Security};
 pub use conn::ConnLimits;
 pub use context::{
-    AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth, LiveSource,
-    MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource, StillAllowed, StoreStatus,
-    SystemStatus,
+    AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth,
+    FaceEnroller, LiveSource, MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource,
+    StillAllowed, StoreStatus, SystemStatus,
 };
 pub use error::{ApiError, ServerError};
 pub use event_feed::EventFeed;

@@ -363,6 +363,20 @@ pub mod s {
     pub fn window_seconds() -> Value {
         json!({"type": "integer", "minimum": 1, "maximum": 604800})
     }
+    /// POST /api/faces/people body.
+    pub fn enrolment() -> Value {
+        json!({"type": "object", "required": ["name"],
+               "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                              "list": {"type": "string", "minLength": 1, "maxLength": 100},
+                              "photo": {"type": "string", "description": "base64 of a JPEG or PNG"},
+                              "event": {"type": "string"}}})
+    }
+    /// POST /api/faces/people answer.
+    pub fn enrolled() -> Value {
+        json!({"type": "object", "required": ["name", "list", "templates"],
+               "properties": {"name": {"type": "string"}, "list": {"type": "string"},
+                              "templates": {"type": "integer"}}})
+    }
     /// A similarity, 0 to 1.
     pub fn similarity() -> Value {
         json!({"type": "number", "minimum": 0, "maximum": 1})

@@ -299,6 +299,10 @@ pub fn start(
                 .context("opening the identity database")?,
         )),
     });
+    // Enrolment through the API, with the face models of the analysis.
+    ctx.enroller = Some(Arc::new(crate::cmd::face::ApiEnroller::new(
+        engine.models_dir(),
+    )));
     ctx.sensitive = config
         .cameras
         .iter()

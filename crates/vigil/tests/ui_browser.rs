@@ -40,6 +40,19 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
     vigil.wait_listening();
     let shots = screenshots();
 
+    // A photo to enrol on a watchlist: the face of the person on the left in the corridor clip's first
+    // frame (480x270; the face is about 50 pixels wide around (116, 120)).
+    let face = tmp.path().join("face.jpg");
+    let face_ok = models.is_some()
+        && support::footage("intel/face-demographics-walking-and-pause.mp4").is_some_and(|clip| {
+            Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-i"])
+                .arg(&clip)
+                .args(["-vf", "crop=110:110:61:65", "-frames:v", "1"])
+                .arg(&face)
+                .status()
+                .is_ok_and(|s| s.success())
+        });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui_browser/flow.mjs");
     let out = Command::new("node")
         .arg(&script)
@@ -50,6 +63,14 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         .env("VIGIL_NODE_MODULES", &modules)
         .env("VIGIL_CHROMIUM", &chromium)
         .env("VIGIL_EVENTS", if models.is_some() { "1" } else { "0" })
+        .env(
+            "VIGIL_FACE_PHOTO",
+            if face_ok {
+                face.as_os_str()
+            } else {
+                "".as_ref()
+            },
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

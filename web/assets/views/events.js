@@ -2,8 +2,8 @@
 // for the full frame and a jump to its footage. New events appear as they happen (WebSocket
 // /api/events/live): a row is added on an event's start and updated in place until its end.
 
-import { get, qs, cam } from '../api.js';
-import { h, mount, heading, fmtTime, fmtDuration } from '../util.js';
+import { get, post, qs, cam } from '../api.js';
+import { h, mount, heading, fmtTime, fmtDuration, toast } from '../util.js';
 import { hasRole } from '../app.js';
 
 const PAGE = 50;
@@ -97,8 +97,22 @@ export async function render() {
         h('dt', 'Start'), h('dd', fmtTime(e.start)),
         h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing')),
       h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'),
-      e.class === 'person' ? elsewhere(e) : null);
+      e.class === 'person' ? elsewhere(e) : null,
+      e.class === 'person' && e.has_snapshot && hasRole('admin') ? enrolFrom(e) : null);
     detail.showModal();
+  }
+
+  // Enrol the person of this event on a watchlist from its face crop (admins: the faces permission).
+  function enrolFrom(e) {
+    const name = h('input', { name: 'name', required: true, maxlength: 100, placeholder: 'Name', 'aria-label': 'Name' });
+    const list = h('input', { name: 'list', maxlength: 100, placeholder: 'watchlist', 'aria-label': 'Watchlist' });
+    return h('form.inline.enrol', { onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        const done = await post('/api/faces/people', { name: name.value, list: list.value || undefined, event: e.id });
+        toast(`${done.name} enrolled on ${done.list}`);
+      } catch (err) { toast(err.message, 'error'); }
+    } }, name, list, h('button.ghost', { type: 'submit' }, 'Enrol this face'));
   }
 
   // "Seen elsewhere": the people of the user's cameras within an hour who look most like this event's

@@ -1,14 +1,19 @@
 //! Watchlists (`/api/faces/*`): who is enrolled, for those holding the `faces` permission (admins; never
 //! an API token). Names and template counts only: templates never leave the identity database. Seeing
-//! the list is audited (`face.view`, once per session every few minutes). Enrolment is `vigil face
-//! enrol`; erasure is the auditor's (`POST /api/erasures/person`).
+//! the list is audited (`face.view`, once per session every few minutes). Enrolment (`POST
+//! /api/faces/people`) takes a photo or an event's snapshot crop holding one face, as `vigil face enrol`
+//! does (audited `face.enrol`); erasure is the auditor's (`POST /api/erasures/person`).
 
 use super::blocking;
+use super::extract::ApiJson;
 use crate::context::AppState;
-use crate::error::{ApiResult, ServerError};
+use crate::error::{ApiError, ApiResult, ServerError};
 use crate::perms::{ClientIp, Principal};
+use axum::http::StatusCode;
 use axum::{Extension, Json, extract::State};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use vigil_core::EventId;
 
 /// GET /api/faces/people.
 pub async fn people(
@@ -37,4 +42,92 @@ pub async fn people(
         .await?;
     }
     Ok(Json(json!({ "people": people })))
+}
+
+/// POST /api/faces/people body: who, on which watchlist, from what (exactly one of `photo`, base64 JPEG
+/// or PNG, or `event`, an event whose snapshot crop shows their face).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrolment {
+    name: String,
+    #[serde(default)]
+    list: Option<String>,
+    #[serde(default)]
+    photo: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+}
+
+/// POST /api/faces/people: enrols a person from one photo or an event's face crop (201).
+pub async fn enrol(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<Enrolment>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let book = ctx
+        .identity
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this server keeps no watchlists"))?;
+    let enroller = ctx.enroller.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server cannot make face templates (no face models)",
+        )
+    })?;
+    let list = req.list.clone().unwrap_or_else(|| "watchlist".to_string());
+    let (photo, source) = match (&req.photo, &req.event) {
+        (Some(b64), None) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| ApiError::bad_request("photo: base64 of a JPEG or PNG image"))?;
+            (bytes, "a photo".to_string())
+        }
+        (None, Some(event)) => {
+            let id: EventId = event
+                .parse()
+                .map_err(|_| ApiError::not_found("no such event"))?;
+            let scope = p.clone();
+            let crop = super::events::with_reader(&ctx, move |r| {
+                let e = r.get(id)?;
+                if !scope.sees(&e.event.camera) {
+                    return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
+                }
+                r.snapshot(id, vigil_store::SnapshotKind::Crop)
+            })
+            .await?;
+            (crop.to_vec(), format!("event {id}"))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either photo (base64 JPEG or PNG) or event (an event id)",
+            ));
+        }
+    };
+    let sec = ctx.security.clone();
+    let (who, from) = (p.audit_name(), ip.to_string());
+    let name = req.name.trim().to_string();
+    let entry = blocking(move || {
+        let template = enroller.template(&photo).map_err(ServerError::Invalid)?;
+        book.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .enrol(&name, &list, &who, &[(template, source.clone())])
+            .map_err(|e| match e {
+                vigil_identity::IdentityError::Exists(_) => ServerError::Conflict(e.to_string()),
+                vigil_identity::IdentityError::Invalid(m) => ServerError::Invalid(m),
+                other => ServerError::Identity(other),
+            })?;
+        sec.audit_or_log(
+            &who,
+            &from,
+            "face.enrol",
+            &name,
+            &format!("list {list}, 1 template from {source}"),
+        );
+        Ok(json!({"name": name, "list": list, "templates": 1}))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
 }

@@ -322,6 +322,17 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: || get(faces::people),
     },
     RouteSpec {
+        verb: Verb::Post,
+        path: "/api/faces/people",
+        access: Perm(P::Faces),
+        summary: "Enrol a person on a watchlist from one photo (base64 JPEG or PNG, at most 64 KiB of request) or from an event's snapshot crop, holding exactly one face at least 30 pixels wide (admins only, never a token; audited as face.enrol)",
+        params: &[],
+        request: Some(s::enrolment),
+        status: 201,
+        response: Body::Json(s::enrolled),
+        handler: || post(faces::enrol),
+    },
+    RouteSpec {
         verb: Verb::Get,
         path: "/api/integrity/checks",
         access: Perm(P::Audit),

@@ -3,12 +3,24 @@
 //! as if they did not exist; the admin sees them, and seeing them is audited (`face.view`, repeats
 //! merged). Plate events are found by plate (`GET /api/plates`), within the caller's cameras, every
 //! search audited. "Where else was this person?" ranks the people of the caller's cameras by appearance,
-//! audited too.
+//! audited too. Admins enrol people from a photo or an event's face crop with the real face models.
 
 use crate::common;
 use common::{Auth, CAM_A, Setup, TestServer};
 use serde_json::json;
 use vigil_core::{ClassCount, Event, EventId, EventKind, EventPhase, EventTime, Time90k};
+
+/// The audit log's entries of `action`, as `who` reads them.
+fn audited(s: &TestServer, who: &Auth, action: &str) -> Vec<serde_json::Value> {
+    let log = s.call("GET", "/api/audit?limit=1000", who, None).json();
+    log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
 
 fn face_event(n: u128) -> Event {
     let t = EventTime {
@@ -97,13 +109,8 @@ fn face_events_are_shown_only_to_the_faces_permission_and_audited() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     // Three lists with the face event: one audit entry.
-    let log = s.call("GET", "/api/audit?limit=1000", &admin, None).json();
-    let views: Vec<_> = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "face.view" && e["target"] == "events")
-        .collect();
+    let views = audited(&s, &admin, "face.view");
+    let views: Vec<_> = views.iter().filter(|e| e["target"] == "events").collect();
     assert_eq!(views.len(), 1, "{views:?}");
     assert_eq!(views[0]["user"], "admin");
 }
@@ -175,15 +182,7 @@ fn plates_are_searched_within_the_callers_cameras_and_every_search_is_audited() 
         let r = s.call("GET", &format!("/api/plates?{bad}"), &olga, None);
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    let log = s
-        .call("GET", "/api/audit?limit=1000", &Auth::Session(admin), None)
-        .json();
-    let searches = log["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "plate.search")
-        .count();
+    let searches = audited(&s, &Auth::Session(admin), "plate.search").len();
     assert_eq!(searches, 6, "every search that ran is audited");
 }
 
@@ -277,14 +276,119 @@ fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
         None,
     );
     assert_eq!(r.status, 404, "{}", r.text());
-    let log = s
-        .call("GET", "/api/audit?limit=1000", &Auth::Session(admin), None)
-        .json();
-    let searches = log["entries"]
+    assert_eq!(audited(&s, &Auth::Session(admin), "person.search").len(), 4);
+}
+
+/// JPEG crops around the faces of the corridor clip's first frame, left to right.
+fn face_crops() -> Option<Vec<Vec<u8>>> {
+    use vigil_vision::model::{ModelStore, YUNET};
+    let clip = common::footage("intel/face-demographics-walking-and-pause.mp4")?;
+    let rt = vigil_vision::runtime::Runtime::init(None).unwrap();
+    let (p, b) = ModelStore::new(vec![common::shared().join("models")], None)
+        .load_asset(&YUNET)
+        .unwrap();
+    let mut yunet = vigil_vision::faces::FaceDetector::new(&rt, &p, &b, 1).unwrap();
+    let mut src = vigil_media::VideoSource::open(&clip).unwrap();
+    let f = src.next_frame().unwrap().unwrap();
+    let img = f
+        .bgr(&mut vigil_media::Converter::new(), f.width(), f.height())
+        .unwrap();
+    let mut faces = yunet.detect(&img).unwrap();
+    faces.sort_by(|a, b| a.bbox.x1.total_cmp(&b.bbox.x1));
+    Some(
+        faces
+            .iter()
+            .map(|face| {
+                let b = face.bbox;
+                let side = b.width().max(b.height()) * 2.0;
+                let x = ((b.x1 + b.x2 - side) / 2.0).max(0.0) as u32;
+                let y = ((b.y1 + b.y2 - side) / 2.0).max(0.0) as u32;
+                let w = (side as u32).min(img.width() - x);
+                let h = (side as u32).min(img.height() - y);
+                vigil_media::encode::encode_jpeg(&img.crop(x, y, w, h).unwrap(), 90).unwrap()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn admins_enrol_people_from_a_photo_or_an_events_face_crop() {
+    let Some(enroller) = common::real_enroller() else {
+        return;
+    };
+    let Some(crops) = face_crops() else {
+        return;
+    };
+    assert!(crops.len() >= 2, "{} faces", crops.len());
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        identity: true,
+        enroller: Some(enroller),
+        ..Setup::default()
+    });
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let admin = Auth::Session(admin);
+    let enrol =
+        |who: &Auth, body: serde_json::Value| s.call("POST", "/api/faces/people", who, Some(body));
+
+    let r = enrol(&olga, json!({"name": "Ann", "photo": b64(&crops[0])}));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = enrol(
+        &admin,
+        json!({"name": "Ann", "list": "staff", "photo": b64(&crops[0])}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"name": "Ann", "list": "staff", "templates": 1})
+    );
+    let r = enrol(&admin, json!({"name": "Ann", "photo": b64(&crops[1])}));
+    assert_eq!(r.status, 409, "{}", r.text());
+    let grey =
+        vigil_media::encode::encode_jpeg(&vigil_core::BgrImage::filled(120, 120, 128), 90).unwrap();
+    for (body, says) in [
+        (
+            json!({"name": "Nobody", "photo": b64(&grey)}),
+            "no face found in the photo",
+        ),
+        (json!({"name": "Nobody", "photo": "not base64!"}), "base64"),
+        (
+            json!({"name": "Nobody", "photo": b64(b"GIF89a not a photo")}),
+            "not a readable",
+        ),
+        (json!({"name": "Nobody"}), "either photo"),
+    ] {
+        let r = enrol(&admin, body.clone());
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(says), "{body}: {}", r.text());
+    }
+
+    // From an event whose snapshot crop shows the person on the right.
+    let store = s.ctx.store.clone().unwrap();
+    let mut e = face_event(20);
+    e.kind = EventKind::Intrusion;
+    store.record_event(&e).unwrap();
+    store
+        .save_snapshot(e.id, &crops[crops.len() - 1], Some(&crops[crops.len() - 1]))
+        .unwrap();
+    let r = enrol(&admin, json!({"name": "Bo", "event": e.id.to_string()}));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let people = s.call("GET", "/api/faces/people", &admin, None).json();
+    let names: Vec<&str> = people["people"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "person.search")
-        .count();
-    assert_eq!(searches, 4);
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{people}");
+    assert!(names.contains(&"Ann") && names.contains(&"Bo"));
+    let enrolments = audited(&s, &admin, "face.enrol");
+    assert_eq!(enrolments.len(), 2, "{enrolments:?}");
+    assert!(
+        enrolments
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains("from event"))
+    );
 }

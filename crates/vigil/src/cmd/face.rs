@@ -14,12 +14,12 @@
 
 use crate::cmd::user::DataArgs;
 use crate::models::Assets;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 use vigil_core::BgrImage;
 use vigil_identity::FaceBook;
 use vigil_pipeline::faces::FaceModels;
-use vigil_vision::face_embed::{DEFAULT_THRESHOLD, FaceEmbedder, align, cosine};
+use vigil_vision::face_embed::{DEFAULT_THRESHOLD, FaceEmbedder, cosine};
 use vigil_vision::faces::FaceDetector;
 use vigil_vision::model::{MOBILEFACENET, YUNET};
 
@@ -118,35 +118,50 @@ impl FaceModelsCli for FaceModels {
 
     /// The embedding of the one face in `photo`, or an error saying what is wrong with the photo.
     fn embed_photo(&mut self, photo: &Path) -> anyhow::Result<Vec<f32>> {
-        let image: BgrImage = vigil_media::image_file::read_bgr(photo)
-            .with_context(|| format!("{} is not a readable JPEG or PNG image", photo.display()))?;
-        if image.width() < 32 || image.height() < 32 {
-            bail!(
-                "{} is {}x{} pixels: too small to hold a face",
-                photo.display(),
-                image.width(),
-                image.height()
-            );
+        embed_one_face(self, photo, &photo.display().to_string())
+    }
+}
+
+/// The embedding of the one face in the image file `file` (called `what` in errors), or an error saying
+/// what is wrong with it (`vigil_pipeline::faces::photo_template`'s rules).
+fn embed_one_face(m: &mut FaceModels, file: &Path, what: &str) -> anyhow::Result<Vec<f32>> {
+    let image: BgrImage = vigil_media::image_file::read_bgr(file)
+        .with_context(|| format!("{what} is not a readable JPEG or PNG image"))?;
+    Ok(vigil_pipeline::faces::photo_template(m, image, what)?)
+}
+
+/// The server's face enroller (`POST /api/faces/people`): the face models loaded on first use (one
+/// core), each photo checked as `vigil face enrol` checks its photos.
+pub struct ApiEnroller {
+    models_dir: Option<PathBuf>,
+    models: std::sync::OnceLock<Result<std::sync::Mutex<FaceModels>, String>>,
+}
+
+impl ApiEnroller {
+    /// An enroller with the models of `models_dir` (default: the shared models, then the cache).
+    pub fn new(models_dir: Option<PathBuf>) -> ApiEnroller {
+        ApiEnroller {
+            models_dir,
+            models: std::sync::OnceLock::new(),
         }
-        let image = vigil_vision::face_embed::on_canvas(image);
-        let faces = self.detector.detect(&image)?;
-        let face = match faces.as_slice() {
-            [] => bail!("no face found in {}", photo.display()),
-            [one] => one,
-            many => bail!(
-                "{} faces in {}: crop the photo to the one person",
-                many.len(),
-                photo.display()
-            ),
-        };
-        let width = face.bbox.width();
-        if width < MIN_FACE {
-            bail!(
-                "the face in {} is {width:.0} pixels wide: at least {MIN_FACE:.0} are needed for a reliable template",
-                photo.display()
-            );
-        }
-        Ok(self.embedder.embed(&align(&image, &face.landmarks))?)
+    }
+}
+
+impl vigil_server::FaceEnroller for ApiEnroller {
+    fn template(&self, photo: &[u8]) -> Result<Vec<f32>, String> {
+        let models = self
+            .models
+            .get_or_init(|| {
+                Assets::open(self.models_dir.clone())
+                    .and_then(|a| load_models(&a, 1))
+                    .map(std::sync::Mutex::new)
+                    .map_err(|e| format!("the face models: {e:#}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let mut m = models.lock().unwrap_or_else(|p| p.into_inner());
+        vigil_pipeline::faces::photo_bytes_template(&mut m, photo, "the photo")
+            .map_err(|e| e.to_string())
     }
 }
 

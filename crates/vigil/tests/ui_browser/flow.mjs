@@ -350,6 +350,18 @@ try {
   if (!liveViews.length) throw new Error(`no live view in the audit log: ${JSON.stringify(audit.map((e) => e.action))}`);
   const actions = await page.$$eval('#nav a', (a) => a.length);
   if (actions < 5) throw new Error(`admin sees ${actions} pages`);
+  // Watchlists: the admin enrols a person from a photo (shrunk in the browser, sent to the API).
+  if (process.env.VIGIL_FACE_PHOTO) {
+    await page.click('#nav a[href="#/watchlists"]');
+    await page.waitForSelector('form.inline input[name=photo]');
+    await page.fill('form.inline input[name=name]', 'Ann Example');
+    await page.fill('form.inline input[name=list]', 'staff');
+    await page.setInputFiles('form.inline input[name=photo]', process.env.VIGIL_FACE_PHOTO);
+    await page.click('form.inline button[type=submit]');
+    await page.waitForSelector('table.data tbody tr:has-text("Ann Example")');
+    await shot(page, 'watchlist-enrolled');
+    log('watchlist: a person enrolled from a photo in the browser');
+  }
 
   // 8. Phone-sized layout.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -24,10 +24,13 @@ pub const CAM_B: &str = "cam-b";
 /// Password used for every test user.
 pub const PASSWORD: &str = "tulip-orbit-42-canyon";
 
+/// `../shared` beside the repository (footage and models).
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
 pub fn footage(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/footage")
-        .join(rel);
+    let p = shared().join("footage").join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -71,6 +74,40 @@ pub struct Setup {
     pub identity: bool,
     /// The segment rewriter of erasures by blurring.
     pub rewriter: Option<Arc<dyn vigil_store::SegmentRewriter>>,
+    /// Face enrolment through the API.
+    pub enroller: Option<Arc<dyn vigil_server::FaceEnroller>>,
+}
+
+/// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
+/// plugs it in; `None` after a visible SKIP when the models or ONNX Runtime are missing.
+pub fn real_enroller() -> Option<Arc<dyn vigil_server::FaceEnroller>> {
+    use vigil_vision::model::{MOBILEFACENET, ModelStore, YUNET};
+    let dir = shared().join("models");
+    if !dir.join(YUNET.file_name).is_file() || !dir.join(MOBILEFACENET.file_name).is_file() {
+        eprintln!("SKIP: the face models are not in {}", dir.display());
+        return None;
+    }
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+        return None;
+    }
+    let rt = vigil_vision::runtime::Runtime::init(None).unwrap();
+    let store = ModelStore::new(vec![dir], None);
+    let (p, b) = store.load_asset(&YUNET).unwrap();
+    let detector = vigil_vision::faces::FaceDetector::new(&rt, &p, &b, 1).unwrap();
+    let (p, b) = store.load_asset(&MOBILEFACENET).unwrap();
+    let embedder = vigil_vision::face_embed::FaceEmbedder::new(&rt, &p, &b, 1).unwrap();
+    struct Enroller(std::sync::Mutex<vigil_pipeline::faces::FaceModels>);
+    impl vigil_server::FaceEnroller for Enroller {
+        fn template(&self, photo: &[u8]) -> Result<Vec<f32>, String> {
+            let mut m = self.0.lock().unwrap();
+            vigil_pipeline::faces::photo_bytes_template(&mut m, photo, "the photo")
+                .map_err(|e| e.to_string())
+        }
+    }
+    Some(Arc::new(Enroller(std::sync::Mutex::new(
+        vigil_pipeline::faces::FaceModels { detector, embedder },
+    ))))
 }
 
 /// A segment rewriter that paints every frame black (the server's part of an erasure by blurring is
@@ -230,6 +267,7 @@ impl TestServer {
         ctx.assets = setup.assets;
         ctx.sensitive = setup.sensitive.into_iter().collect();
         ctx.rewriter = setup.rewriter;
+        ctx.enroller = setup.enroller;
         if setup.identity {
             let keys = vigil_keys::KeyStore::open(dir.path(), &vigil_keys::MasterSource::Generated)
                 .unwrap();
