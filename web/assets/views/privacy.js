@@ -137,8 +137,9 @@ async function renderReport(id) {
       row('Watchlist', r.list || ''),
       row('Reason', r.reason || ''),
       row('Face templates deleted', String(r.templates ?? 0)),
+      row('Matches deleted', r.matches === undefined || r.matches === null ? '—' : `${r.matches} face_recognized event(s) naming them`),
       row('Time zone', Intl.DateTimeFormat().resolvedOptions().timeZone || 'local'))),
-    h('p.muted.small', 'The templates and the enrolment were deleted in one transaction; the database overwrites deleted pages. The erasure is in the hash-chained audit log.')));
+    h('p.muted.small', 'The templates and the enrolment were deleted in one transaction; the database overwrites deleted pages. The events that recognised the person were deleted with their snapshots (those under an evidence hold stay). The erasure is in the hash-chained audit log.')));
     return;
   }
   const blur = r.mode === 'blur';

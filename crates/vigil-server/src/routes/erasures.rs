@@ -1,7 +1,8 @@
 //! Erasure requests (`/api/erasures*`): a person's footage over a time range deleted on request, with the
 //! camera's events and snapshots in the range, refused while an evidence hold covers it; or a person's
 //! biometric data (their face templates and enrolment). The auditor (the `privacy` permission, never an
-//! API token) makes them; each is audited (`footage.erase`, `face.erase`) with its whole report, which is
+//! API token) makes them (a person's erasure also deletes their matches: the `face_recognized` events naming
+//! them); each is audited (`footage.erase`, `face.erase`) with its whole report, which is
 //! what `GET /api/erasures` lists and the UI prints. `vigil erase` and `vigil face erase` do the same from
 //! the command line and write the same audit entries.
 //!
@@ -144,6 +145,7 @@ pub async fn erase_person(
         .clone()
         .ok_or_else(|| ApiError::not_found("this server keeps no biometric data"))?;
     let sec = ctx.security.clone();
+    let store = ctx.store.clone();
     let (who, ip) = (p.audit_name(), ip.to_string());
     let entry = blocking(move || {
         let gone = book
@@ -154,7 +156,13 @@ pub async fn erase_person(
                 vigil_identity::IdentityError::Unknown(_) => ServerError::NotFound(e.to_string()),
                 other => ServerError::Identity(other),
             })?;
-        let detail = json!({"list": gone.list, "templates": gone.templates, "reason": reason});
+        // Their matches (face_recognized events naming them) go too.
+        let (matches, snapshots) = match &store {
+            Some(store) => store.erase_face_matches(&gone.name)?,
+            None => (0, 0),
+        };
+        let detail = json!({"list": gone.list, "templates": gone.templates, "matches": matches,
+                            "snapshots": snapshots, "reason": reason});
         let id = sec.audit(&who, &ip, BIOMETRIC, &gone.name, &detail.to_string())?;
         sec.audit_entry(id)?
             .ok_or_else(|| ServerError::NotFound(format!("audit entry {id} vanished")))

@@ -391,7 +391,7 @@ pub static ROUTES: &[RouteSpec] = &[
         verb: Verb::Post,
         path: "/api/erasures/person",
         access: Perm(P::Privacy),
-        summary: "Erase a person's biometric data: their face templates and enrolment (the auditor only; audited as face.erase)",
+        summary: "Erase a person's biometric data: their face templates, enrolment and matches (face_recognized events naming them) (the auditor only; audited as face.erase)",
         params: &[],
         request: Some(s::person_erasure),
         status: 200,

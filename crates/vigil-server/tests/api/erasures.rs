@@ -202,9 +202,45 @@ fn erasures_racing_over_one_range_erase_each_segment_once() {
 fn the_auditor_erases_a_persons_biometric_data_once() {
     let (s, admin) = TestServer::with_admin(Setup {
         identity: true,
+        store: true,
         ..Setup::default()
     });
     let book = s.ctx.identity.clone().unwrap();
+    // Their matches: a face_recognized event naming Alice (it goes), one naming Bob (it stays).
+    let store = s.ctx.store.clone().unwrap();
+    let matched = |n: u128, person: &str| {
+        let at = vigil_core::EventTime {
+            unix_ms: common::T0_MS + 50_000 + n as i64,
+            media: vigil_core::Time90k(0),
+        };
+        vigil_core::Event {
+            id: vigil_core::EventId::from_parts(at.unix_ms as u64, 700 + n),
+            camera: CAM_A.into(),
+            rule: "faces".into(),
+            kind: vigil_core::EventKind::FaceRecognized {
+                person: person.into(),
+                list: "staff".into(),
+                similarity: 0.8,
+                alert: "high".into(),
+                quality: 0.5,
+            },
+            phase: vigil_core::EventPhase::End,
+            class_name: "person".into(),
+            objects: Vec::new(),
+            track_ids: vec![1],
+            zone: None,
+            line: None,
+            start: at,
+            last: at,
+            end: Some(at),
+            best: None,
+            description: format!("{person} (watchlist 'staff') was seen"),
+        }
+    };
+    let (alice_seen, bob_seen) = (matched(1, "Alice"), matched(2, "Bob"));
+    store
+        .record_events(&[alice_seen.clone(), bob_seen.clone()])
+        .unwrap();
     // Two people enrolled with real sealed templates (unit vectors standing for embeddings).
     let unit = |k: usize| {
         let mut v = vec![0.0f32; 128];
@@ -273,7 +309,11 @@ fn the_auditor_erases_a_persons_biometric_data_once() {
     assert_eq!(e["kind"], "biometric");
     assert_eq!(e["person"], "Alice");
     assert_eq!(e["report"]["templates"], 2);
+    assert_eq!(e["report"]["matches"], 1, "{e}");
     assert_eq!(e["report"]["reason"], "DSAR 31");
+    let reader = store.event_reader().unwrap();
+    assert!(reader.get(alice_seen.id).is_err(), "Alice's match is gone");
+    assert!(reader.get(bob_seen.id).is_ok(), "Bob's stays");
     {
         let b = book.lock().unwrap();
         assert!(

@@ -73,6 +73,13 @@ fn is_held(holds: &[Hold], timing: &Timing, camera_id: i64, start_ms: i64, end_m
 }
 
 impl Store {
+    /// Deletes the `face_recognized` events naming `person`, with their snapshots, except those under an
+    /// evidence hold (erasing a person's biometric data removes their matches too). Returns the events
+    /// and the snapshot files deleted.
+    pub fn erase_face_matches(&self, person: &str) -> Result<(usize, usize), StoreError> {
+        self.inner().erase_face_matches(person)
+    }
+
     /// Deletes the events (with their snapshots and footage marks) that ended more than
     /// `events.retention_days` ago and are not under an evidence hold. The background retention
     /// thread runs this about once a minute.
@@ -135,39 +142,10 @@ impl Inner {
         to_ms: i64,
     ) -> Result<(usize, usize), StoreError> {
         let e = db_err(&self.db_path);
-        let timing = Timing::of(self);
-        let victims: Vec<Victim> = {
-            let conn = self.db();
-            let holds = holds(&conn).map_err(&e)?;
-            let mut q = conn
-                .prepare_cached(
-                    "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot
-                     FROM events
-                     WHERE camera_id = ?1 AND start_ms < ?3 AND COALESCE(end_ms, last_ms) >= ?2",
-                )
-                .map_err(&e)?;
-            let rows = q
-                .query_map(params![camera_id, from_ms, to_ms], |r| {
-                    Ok((
-                        Victim {
-                            id: r.get(0)?,
-                            camera_id: r.get(1)?,
-                            kind: r.get(2)?,
-                            start_ms: r.get(3)?,
-                            mark_id: r.get(5)?,
-                            snapshot: r.get(6)?,
-                        },
-                        r.get::<_, i64>(4)?,
-                    ))
-                })
-                .map_err(&e)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(&e)?;
-            rows.into_iter()
-                .filter(|(v, end)| !is_held(&holds, &timing, v.camera_id, v.start_ms, *end))
-                .map(|(v, _)| v)
-                .collect()
-        };
+        let victims = self.unheld_victims(
+            "camera_id = ?1 AND start_ms < ?3 AND COALESCE(end_ms, last_ms) >= ?2",
+            params![camera_id, from_ms, to_ms],
+        )?;
         let files = self.delete_events(&victims)?;
         // The people's appearances there go too (they are how a person is found again).
         self.events_db()
@@ -176,6 +154,59 @@ impl Inner {
             )
             .and_then(|mut st| st.execute(params![camera_id, from_ms, to_ms]))
             .map_err(&e)?;
+        Ok((victims.len(), files))
+    }
+
+    /// The events matching `filter` (an SQL condition on `events` with its `params`) that no evidence
+    /// hold covers.
+    fn unheld_victims(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Victim>, StoreError> {
+        let e = db_err(&self.db_path);
+        let timing = Timing::of(self);
+        let conn = self.db();
+        let holds = holds(&conn).map_err(&e)?;
+        let mut q = conn
+            .prepare(&format!(
+                "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot
+                 FROM events WHERE {filter}"
+            ))
+            .map_err(&e)?;
+        let rows = q
+            .query_map(params, |r| {
+                Ok((
+                    Victim {
+                        id: r.get(0)?,
+                        camera_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        start_ms: r.get(3)?,
+                        mark_id: r.get(5)?,
+                        snapshot: r.get(6)?,
+                    },
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(v, end)| !is_held(&holds, &timing, v.camera_id, v.start_ms, *end))
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// Deletes the `face_recognized` events naming `person`, with their snapshots (erasing a person's
+    /// biometric data removes their matches too), except those under an evidence hold. Returns the events
+    /// deleted and the snapshot files deleted.
+    pub(crate) fn erase_face_matches(&self, person: &str) -> Result<(usize, usize), StoreError> {
+        let victims = self.unheld_victims(
+            "kind = 'face_recognized' AND json_extract(facts, '$.person') = ?1",
+            [person],
+        )?;
+        let files = self.delete_events(&victims)?;
         Ok((victims.len(), files))
     }
 

@@ -165,6 +165,32 @@ impl vigil_server::FaceEnroller for ApiEnroller {
     }
 }
 
+/// Deletes the `face_recognized` events naming `person` from the configuration's event store (when there
+/// is one and `vigil run` does not hold it: then the Privacy page's erasure does it).
+fn erase_matches(data: &DataArgs, person: &str) -> Result<(usize, usize), String> {
+    if data.data.is_some() {
+        return Ok((0, 0));
+    }
+    let config = crate::cmd::config::load_or_report(&data.config).map_err(|e| format!("{e:#}"))?;
+    let Some(mut store_config) = config.store_config() else {
+        return Ok((0, 0));
+    };
+    if !store_config.db.exists() {
+        return Ok((0, 0));
+    }
+    if vigil_store::Store::in_use(&store_config.db) {
+        return Err(
+            "vigil run holds the event store: erase them from the Privacy page, or again with it stopped"
+                .into(),
+        );
+    }
+    store_config.background_retention = false;
+    let (store, _) = vigil_store::Store::open(store_config).map_err(|e| e.to_string())?;
+    let out = store.erase_face_matches(person).map_err(|e| e.to_string());
+    store.close();
+    out
+}
+
 fn open_book(data: &DataArgs) -> anyhow::Result<(FaceBook, PathBuf)> {
     let dir = data.dir()?;
     let keys = match &data.data {
@@ -297,15 +323,19 @@ pub fn run(command: FaceCommand) -> anyhow::Result<()> {
         FaceCommand::Erase { data, name, json } => {
             let (mut book, dir) = open_book(&data)?;
             let gone = book.erase(&name)?;
+            let matches = erase_matches(&data, &gone.name);
             let entry = audit(
                 &data,
                 "face.erase",
                 &gone.name,
-                &serde_json::json!({"list": gone.list, "templates": gone.templates}).to_string(),
+                &serde_json::json!({"list": gone.list, "templates": gone.templates,
+                                    "matches": matches.as_ref().ok().map(|m| m.0)})
+                .to_string(),
             )?;
             if json {
                 let mut v = serde_json::to_value(&gone)?;
                 v["audit_entry"] = entry.into();
+                v["matches"] = matches.as_ref().ok().map(|m| m.0).into();
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 return Ok(());
             }
@@ -317,6 +347,10 @@ pub fn run(command: FaceCommand) -> anyhow::Result<()> {
                 gone.list,
                 dir.join(vigil_identity::DB_FILE).display()
             );
+            match matches {
+                Ok((n, _)) => println!("{n} face_recognized event(s) naming them deleted"),
+                Err(why) => eprintln!("their face_recognized events were not deleted: {why}"),
+            }
             Ok(())
         }
     }
