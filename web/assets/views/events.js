@@ -16,7 +16,7 @@ export async function render() {
   const camera = h('select', { name: 'camera' }, h('option', { value: '' }, 'All cameras'),
     cameras.map((c) => h('option', { value: c.name }, c.name)));
   const kind = h('select', { name: 'kind' }, h('option', { value: '' }, 'All kinds'),
-    ['intrusion', 'line_crossing', 'loitering', 'crowding', 'queue']
+    ['intrusion', 'line_crossing', 'loitering', 'crowding', 'queue', 'plate_read']
       // Face events are biometric: only admins (the faces permission) are given them.
       .concat(hasRole('admin') ? ['face_recognized', 'face_unknown'] : [])
       .map((k) => h('option', { value: k }, k.replace('_', ' '))));
@@ -32,7 +32,27 @@ export async function render() {
   camera.addEventListener('change', () => load(true));
   kind.addEventListener('change', () => load(true));
 
-  mount(heading('Events', liveBadge), filters, status, list, h('div.pad.center-row', more), detail);
+  // Plate search: the plate_read events whose plate is the text, starts with it, or is one character off.
+  const plate = h('input', { type: 'search', name: 'plate', maxlength: 32, placeholder: 'Plate (KX58 RTY)…', 'aria-label': 'Plate' });
+  const how = h('select', { name: 'match', 'aria-label': 'Plate match' },
+    ['exact', 'prefix', 'fuzzy'].map((m) => h('option', { value: m }, m === 'fuzzy' ? 'one character off' : m)));
+  const plates = h('form.filters.plates', { onsubmit: async (e) => {
+    e.preventDefault();
+    if (!plate.value.trim()) { load(true); return; }
+    next = null;
+    more.hidden = true;
+    list.replaceChildren();
+    status.textContent = 'Searching…';
+    try {
+      const r = await get(`/api/plates${qs({ q: plate.value.trim(), match: how.value, camera: camera.value })}`);
+      for (const ev of r.events) list.append(row(ev));
+      status.textContent = r.events.length
+        ? (r.complete ? '' : `The newest ${r.events.length} matches (${r.scanned} plate reads looked at).`)
+        : `No plate matches (${r.scanned} plate reads looked at).`;
+    } catch (err) { status.textContent = err.message; }
+  } }, plate, how, h('button', { type: 'submit' }, 'Find plate'));
+
+  mount(heading('Events', liveBadge), filters, plates, status, list, h('div.pad.center-row', more), detail);
   await load(true);
   const rows = () => new Map([...list.children].map((el) => [el.dataset.id, el]));
   const feed = liveEvents((e) => {
