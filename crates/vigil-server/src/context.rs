@@ -232,6 +232,8 @@ pub struct AppContext {
     pub identity: Option<Arc<std::sync::Mutex<vigil_identity::FaceBook>>>,
     /// Makes face templates from photos (absent: enrolment through the API answers 503).
     pub enroller: Option<Arc<dyn FaceEnroller>>,
+    /// Similarity at and above which a face is an enrolled person (`[faces] threshold`).
+    pub face_threshold: f32,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -274,6 +276,7 @@ impl AppContext {
             privacy: Default::default(),
             identity: None,
             enroller: None,
+            face_threshold: vigil_identity::config::DEFAULT_THRESHOLD,
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

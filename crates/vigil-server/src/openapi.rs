@@ -377,6 +377,19 @@ pub mod s {
                "properties": {"name": {"type": "string"}, "list": {"type": "string"},
                               "templates": {"type": "integer"}}})
     }
+    /// POST /api/faces/identify body.
+    pub fn identify() -> Value {
+        json!({"type": "object", "required": ["photo"],
+               "properties": {"photo": {"type": "string", "description": "base64 of a JPEG or PNG"}}})
+    }
+    /// POST /api/faces/identify answer.
+    pub fn identified() -> Value {
+        json!({"type": "object", "required": ["match", "threshold"],
+               "properties": {"threshold": {"type": "number"},
+                              "match": {"type": ["object", "null"], "properties": {
+                                  "name": {"type": "string"}, "list": {"type": "string"},
+                                  "score": {"type": "number"}}}}})
+    }
     /// A similarity, 0 to 1.
     pub fn similarity() -> Value {
         json!({"type": "number", "minimum": 0, "maximum": 1})

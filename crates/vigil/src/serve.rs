@@ -303,6 +303,7 @@ pub fn start(
     ctx.enroller = Some(Arc::new(crate::cmd::face::ApiEnroller::new(
         engine.models_dir(),
     )));
+    ctx.face_threshold = config.faces.threshold;
     ctx.sensitive = config
         .cameras
         .iter()

@@ -1,5 +1,6 @@
-// Watchlists (admins: the faces permission): who is enrolled, and enrolment from a photo (shrunk in the
-// browser so it fits the API's 64 KiB request limit) or from an event's face crop (the Events page).
+// Watchlists (admins: the faces permission): who is enrolled, enrolment from a photo (shrunk in the
+// browser so it fits the API's 64 KiB request limit) or from an event's face crop (the Events page), and
+// search by photo ("who is this?").
 // Face recognition runs only on cameras opted in with [faces.camera.NAME]; the model's training-data
 // caveat is shown here, where people are enrolled.
 
@@ -38,11 +39,28 @@ export async function render() {
       await refresh();
     } catch (err) { toast(err.message, 'error'); }
   } }, name, list, photo, h('button', { type: 'submit' }, 'Enrol'));
+  const probe = h('input', { name: 'probe', type: 'file', accept: 'image/jpeg,image/png', required: true, 'aria-label': 'Photo to identify' });
+  const answer = h('p.small.identify-answer');
+  const identify = h('form.inline.identify', { onsubmit: async (e) => {
+    e.preventDefault();
+    const file = probe.files && probe.files[0];
+    if (!file) return;
+    answer.textContent = 'Looking…';
+    try {
+      const r = await post('/api/faces/identify', { photo: await shrunk(file) });
+      answer.textContent = r.match
+        ? `${r.match.name} (watchlist ${r.match.list}), similarity ${r.match.score.toFixed(2)} (threshold ${r.threshold})`
+        : `Nobody enrolled (threshold ${r.threshold}).`;
+    } catch (err) { answer.textContent = err.message; }
+  } }, probe, h('button.ghost', { type: 'submit' }, 'Who is this?'));
   mount(heading('Watchlists'),
     h('section.card', h('h2', 'Enrol a person'),
       h('p.muted.small', 'One photo holding exactly one face at least 30 pixels wide (60 or more is better). The face is kept as a sealed template only, never as a picture. Every enrolment is audited; erasure is the auditor\'s (Privacy page).'),
       h('p.small.warn', CAVEAT),
       form),
+    h('section.card', h('h2', 'Search by photo'),
+      h('p.muted.small', 'The one face of a photo compared with everyone enrolled. Every search is audited.'),
+      identify, answer),
     h('div.card.scroll', h('h2', 'Enrolled'), h('table.data',
       h('thead', h('tr', ['Name', 'Watchlist', 'Templates', 'Enrolled', 'By'].map((t) => h('th', t)))), body)),
     status);

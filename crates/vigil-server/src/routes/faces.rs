@@ -44,6 +44,25 @@ pub async fn people(
     Ok(Json(json!({ "people": people })))
 }
 
+/// The bytes of a base64 photo.
+fn decode_photo(b64: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ApiError::bad_request("photo: base64 of a JPEG or PNG image"))
+}
+
+/// The face enroller, or 503.
+fn enroller_of(ctx: &AppState) -> Result<std::sync::Arc<dyn crate::FaceEnroller>, ApiError> {
+    ctx.enroller.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server cannot make face templates (no face models)",
+        )
+    })
+}
+
 /// POST /api/faces/people body: who, on which watchlist, from what (exactly one of `photo`, base64 JPEG
 /// or PNG, or `event`, an event whose snapshot crop shows their face).
 #[derive(Deserialize)]
@@ -69,22 +88,10 @@ pub async fn enrol(
         .identity
         .clone()
         .ok_or_else(|| ApiError::not_found("this server keeps no watchlists"))?;
-    let enroller = ctx.enroller.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "this server cannot make face templates (no face models)",
-        )
-    })?;
+    let enroller = enroller_of(&ctx)?;
     let list = req.list.clone().unwrap_or_else(|| "watchlist".to_string());
     let (photo, source) = match (&req.photo, &req.event) {
-        (Some(b64), None) => {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|_| ApiError::bad_request("photo: base64 of a JPEG or PNG image"))?;
-            (bytes, "a photo".to_string())
-        }
+        (Some(b64), None) => (decode_photo(b64)?, "a photo".to_string()),
         (None, Some(event)) => {
             let id: EventId = event
                 .parse()
@@ -130,4 +137,46 @@ pub async fn enrol(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// POST /api/faces/identify body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identify {
+    photo: String,
+}
+
+/// POST /api/faces/identify: the enrolled person the one face of a photo matches at the configured
+/// threshold, or `null` (audited `face.search`).
+pub async fn identify(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
+    ApiJson(req): ApiJson<Identify>,
+) -> ApiResult<Json<Value>> {
+    let book = ctx
+        .identity
+        .clone()
+        .ok_or_else(|| ApiError::not_found("this server keeps no watchlists"))?;
+    let enroller = enroller_of(&ctx)?;
+    let photo = decode_photo(&req.photo)?;
+    let threshold = ctx.face_threshold;
+    let sec = ctx.security.clone();
+    let (who, from) = (p.audit_name(), ip.to_string());
+    let found = blocking(move || {
+        let template = enroller.template(&photo).map_err(ServerError::Invalid)?;
+        let found = book
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .best_match(&template, threshold)
+            .map_err(ServerError::Identity)?;
+        let detail = match &found {
+            Some(m) => format!("a photo: matched {} ({:.2})", m.name, m.score),
+            None => "a photo: no match".to_string(),
+        };
+        sec.audit_or_log(&who, &from, "face.search", "watchlists", &detail);
+        Ok(found)
+    })
+    .await?;
+    Ok(Json(json!({ "match": found, "threshold": threshold })))
 }

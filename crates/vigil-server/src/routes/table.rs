@@ -333,6 +333,17 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: || post(faces::enrol),
     },
     RouteSpec {
+        verb: Verb::Post,
+        path: "/api/faces/identify",
+        access: Perm(P::Faces),
+        summary: "Who is this: the enrolled person the one face of a photo (base64 JPEG or PNG) matches at the configured threshold, or null (admins only, never a token; audited as face.search)",
+        params: &[],
+        request: Some(s::identify),
+        status: 200,
+        response: Body::Json(s::identified),
+        handler: || post(faces::identify),
+    },
+    RouteSpec {
         verb: Verb::Get,
         path: "/api/integrity/checks",
         access: Perm(P::Audit),

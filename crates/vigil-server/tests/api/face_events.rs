@@ -384,6 +384,28 @@ fn admins_enrol_people_from_a_photo_or_an_events_face_crop() {
         .collect();
     assert_eq!(names.len(), 2, "{people}");
     assert!(names.contains(&"Ann") && names.contains(&"Bo"));
+    // Who is this: Ann's photo is Ann; the other person is nobody enrolled (Bo's crop was the last one).
+    let identify = |who: &Auth, photo: &[u8]| {
+        s.call(
+            "POST",
+            "/api/faces/identify",
+            who,
+            Some(json!({"photo": b64(photo)})),
+        )
+    };
+    assert_eq!(identify(&olga, &crops[0]).status, 403);
+    let r = identify(&admin, &crops[0]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["match"]["name"], "Ann", "{}", r.text());
+    if crops.len() >= 3 {
+        let r = identify(&admin, &crops[1]);
+        assert_eq!(r.json()["match"], serde_json::Value::Null, "{}", r.text());
+    }
+    assert_eq!(identify(&admin, &grey).status, 400);
+    assert_eq!(
+        audited(&s, &admin, "face.search").len(),
+        1 + usize::from(crops.len() >= 3)
+    );
     let enrolments = audited(&s, &admin, "face.enrol");
     assert_eq!(enrolments.len(), 2, "{enrolments:?}");
     assert!(

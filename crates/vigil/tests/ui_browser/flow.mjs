@@ -368,6 +368,10 @@ try {
     await page.waitForSelector('table.data tbody tr:has-text("Ann Example")');
     await shot(page, 'watchlist-enrolled');
     log('watchlist: a person enrolled from a photo in the browser');
+    await page.setInputFiles('form.identify input[name=probe]', process.env.VIGIL_FACE_PHOTO);
+    await page.click('form.identify button[type=submit]');
+    await page.waitForSelector('.identify-answer:has-text("Ann Example")');
+    log(`watchlist: search by photo: ${await page.textContent('.identify-answer')}`);
   }
 
   // 8. Phone-sized layout.
