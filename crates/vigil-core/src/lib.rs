@@ -8,6 +8,7 @@ pub mod assign;
 pub mod config;
 pub mod controls;
 pub mod detection;
+pub mod embedding;
 pub mod event;
 pub mod geometry;
 pub mod image;

@@ -219,7 +219,7 @@ impl FaceBook {
             )
             .map_err(&e)?;
             let id = tx.last_insert_rowid();
-            let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes = vigil_core::embedding::to_bytes(t);
             let sealed = self.sealer.seal(&aad(person, id), &bytes)?;
             tx.execute(
                 "UPDATE face_templates SET sealed = ?1 WHERE id = ?2",
@@ -283,12 +283,10 @@ impl FaceBook {
             if bytes.len() != embedding.len() * 4 {
                 continue;
             }
-            let score: f32 = bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .zip(embedding)
-                .map(|(a, b)| a * b)
-                .sum();
+            let score = vigil_core::embedding::cosine(
+                &vigil_core::embedding::from_bytes(&bytes),
+                embedding,
+            );
             if score >= threshold && best.as_ref().is_none_or(|b| score > b.score) {
                 best = Some(FaceMatch { name, list, score });
             }

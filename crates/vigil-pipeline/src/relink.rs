@@ -15,8 +15,8 @@
 
 use crate::PipelineError;
 use std::collections::HashMap;
+use vigil_core::embedding::{cosine, mean_direction};
 use vigil_core::{Appearance, BBox, BgrImage, ClassId, TrackId, TrackedObject};
-use vigil_vision::face_embed::cosine;
 use vigil_vision::reid::ReidEmbedder;
 
 /// Cosine at and above which a new track is the lost person. On MOT17-mini (`crates/vigil-vision/tests/
@@ -143,7 +143,7 @@ impl Relinker {
             if let Some(l) = self.live.remove(&id)
                 && l.samples > 0
             {
-                let embedding = normalised(&l.sum);
+                let embedding = mean_direction(&l.sum);
                 self.ended.push(Appearance {
                     camera: self.camera.clone(),
                     track: l.stable,
@@ -225,7 +225,7 @@ impl Relinker {
                 track: l.stable,
                 first_ms: l.first_ms,
                 last_ms: l.last_ms,
-                embedding: normalised(&l.sum),
+                embedding: mean_direction(&l.sum),
             });
         }
         self.take_appearances()
@@ -252,10 +252,4 @@ impl Relinker {
         self.stats.relinked += 1;
         Some(self.lost.swap_remove(i).stable)
     }
-}
-
-/// `v` scaled to unit length.
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    v.iter().map(|x| x / n).collect()
 }

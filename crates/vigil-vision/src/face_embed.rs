@@ -144,10 +144,7 @@ pub fn on_canvas(image: BgrImage) -> BgrImage {
     out
 }
 
-/// Cosine similarity of two L2-normalised embeddings (their dot product), in -1..1.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub use vigil_core::embedding::cosine;
 
 /// MobileFaceNet.
 #[derive(Debug)]
@@ -206,14 +203,10 @@ impl FaceEmbedder {
                 reason: format!("{} values out, {DIM} expected", out.data.len()),
             });
         }
-        let norm = out.data.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm <= f32::EPSILON {
-            return Err(DetectorError::Run {
-                path,
-                reason: "a zero or non-finite embedding".into(),
-            });
-        }
-        Ok(out.data.iter().map(|v| v / norm).collect())
+        vigil_core::embedding::unit(&out.data).ok_or_else(|| DetectorError::Run {
+            path,
+            reason: "a zero or non-finite embedding".into(),
+        })
     }
 }
 

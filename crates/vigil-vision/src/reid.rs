@@ -88,10 +88,7 @@ impl ReidEmbedder {
                 out.data.len()
             )));
         }
-        let norm = out.data.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if !norm.is_finite() || norm <= f32::EPSILON {
-            return Err(err("a zero or non-finite embedding".into()));
-        }
-        Ok(out.data.iter().map(|v| v / norm).collect())
+        vigil_core::embedding::unit(&out.data)
+            .ok_or_else(|| err("a zero or non-finite embedding".into()))
     }
 }

@@ -8,26 +8,17 @@ use crate::error::db_err;
 use crate::{Store, StoreError};
 use rusqlite::params;
 use serde::Serialize;
-use vigil_core::{Appearance, EventId};
+use vigil_core::{Appearance, EventId, embedding};
 
 /// How much a person's appearance may start before or end after an event to be taken as that event's.
 const SLACK_MS: i64 = 2_000;
 
-fn to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn from_blob(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
+/// Cosine of two appearances; -1 (nothing alike) when they come from different models (lengths).
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() {
         return -1.0;
     }
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    embedding::cosine(a, b)
 }
 
 impl Store {
@@ -58,7 +49,7 @@ impl Store {
                     a.track as i64,
                     a.first_ms,
                     a.last_ms,
-                    to_blob(&a.embedding)
+                    embedding::to_bytes(&a.embedding)
                 ])
             })
             .map_err(&e)?;
@@ -129,7 +120,7 @@ impl EventReader {
                             track: r.get::<_, i64>(0)? as u64,
                             first_ms: r.get(1)?,
                             last_ms: r.get(2)?,
-                            embedding: from_blob(&r.get::<_, Vec<u8>>(3)?),
+                            embedding: embedding::from_bytes(&r.get::<_, Vec<u8>>(3)?),
                         })
                     },
                 )
@@ -180,7 +171,7 @@ impl EventReader {
             })
             .filter(|(camera, ..)| q.cameras.as_ref().is_none_or(|c| c.contains(camera)))
             .filter_map(|(camera, track, first_ms, last_ms, blob)| {
-                let emb = from_blob(&blob);
+                let emb = embedding::from_bytes(&blob);
                 let similarity = own
                     .iter()
                     .map(|o| cosine(&o.embedding, &emb))

@@ -134,14 +134,7 @@ impl IdentityRun {
                 } else {
                     state.reid_sum.iter_mut().zip(&e).for_each(|(s, v)| *s += v);
                 }
-                let norm = state
-                    .reid_sum
-                    .iter()
-                    .map(|v| v * v)
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(1e-6);
-                let mean: Vec<f32> = state.reid_sum.iter().map(|v| v / norm).collect();
+                let mean = vigil_core::embedding::mean_direction(&state.reid_sum);
                 fields.reid = Some(round3(&mean));
                 if let Some(face) = best_face(&mut self.faces, &mut self.embedder, frame, &t.bbox)?
                     && state.face.as_ref().is_none_or(|f| face.quality > f.quality)
