@@ -104,6 +104,22 @@ enum Plan {
 /// (margin-grown) predicted box.
 const EXPLAINED_COVERAGE: f32 = 0.5;
 
+impl FrameAnalysis {
+    /// Makes sure [`FrameAnalysis::bgr`] holds the frame in BGR at the analysed size, converting
+    /// `decoded` (the frame this analysis is of) when the analysis did not need it.
+    pub fn ensure_bgr(
+        &mut self,
+        decoded: &DecodedFrame,
+        converter: &mut Converter,
+    ) -> Result<(), vigil_media::MediaError> {
+        if self.bgr.is_none() {
+            let (w, h) = self.frame_size;
+            self.bgr = Some(decoded.bgr(converter, w, h)?);
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Analyzer")

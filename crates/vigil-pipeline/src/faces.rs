@@ -233,9 +233,10 @@ impl FaceStage {
         })
     }
 
-    /// Whether [`FaceStage::update`] needs the zones' members (the camera has `only_enrolled` zones).
-    pub fn needs_zones(&self) -> bool {
-        !self.camera_config.only_enrolled.is_empty()
+    /// Whether [`FaceStage::update`] needs the zones' members this frame: the camera has `only_enrolled`
+    /// zones and a face is due for a look (the rules engine's occupancy is not built for nothing).
+    pub fn needs_zones(&self, now_ms: i64, tracks: &[TrackedObject]) -> bool {
+        !self.camera_config.only_enrolled.is_empty() && self.due(now_ms, tracks)
     }
 
     /// Looks at the faces of the person tracks due in `frame` (BGR, the size the boxes refer to; `None`

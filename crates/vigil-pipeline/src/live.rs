@@ -357,14 +357,10 @@ impl LiveAnalysis {
                     }
                 };
                 if let Some(r) = relink.as_mut() {
-                    if analysis.bgr.is_none()
-                        && r.wants_frame(unix_ms, &analysis.tracks, analysis.frame_size)
+                    if r.wants_frame(unix_ms, &analysis.tracks, analysis.frame_size)
+                        && let Err(e) = analysis.ensure_bgr(&decoded, &mut converter)
                     {
-                        let (w, h) = analysis.frame_size;
-                        match decoded.bgr(&mut converter, w, h) {
-                            Ok(image) => analysis.bgr = Some(image),
-                            Err(e) => warn!(camera, "frame for re-linking not converted: {e}"),
-                        }
+                        warn!(camera, "frame for re-linking not converted: {e}");
                     }
                     if let Err(e) = r.apply(unix_ms, analysis.bgr.as_ref(), &mut analysis.tracks) {
                         warn!(camera, "re-linking failed on a frame: {e}");
@@ -387,18 +383,14 @@ impl LiveAnalysis {
                     || plates
                         .as_ref()
                         .is_some_and(|p| p.due(unix_ms, &analysis.tracks));
-                if analysis.bgr.is_none() && identity_due {
-                    let (w, h) = analysis.frame_size;
-                    match decoded.bgr(&mut converter, w, h) {
-                        Ok(image) => analysis.bgr = Some(image),
-                        Err(e) => warn!(camera, "frame for faces or plates not converted: {e}"),
-                    }
+                if identity_due && let Err(e) = analysis.ensure_bgr(&decoded, &mut converter) {
+                    warn!(camera, "frame for faces or plates not converted: {e}");
                 }
                 if let Some(stage) = plates.as_mut() {
                     events.extend(stage.update(&ctx, analysis.bgr.as_ref(), &analysis.tracks));
                 }
                 if let Some(stage) = faces.as_mut() {
-                    let zones = if stage.needs_zones() {
+                    let zones = if stage.needs_zones(unix_ms, &analysis.tracks) {
                         engine.occupancy()
                     } else {
                         Vec::new()
@@ -410,15 +402,11 @@ impl LiveAnalysis {
                         &zones,
                     ));
                 }
-                if analysis.bgr.is_none()
-                    && snapshots
+                if snapshots
                     && events.iter().any(|e| wants_snapshot(e, unix_ms))
+                    && let Err(e) = analysis.ensure_bgr(&decoded, &mut converter)
                 {
-                    let (w, h) = analysis.frame_size;
-                    match decoded.bgr(&mut converter, w, h) {
-                        Ok(image) => analysis.bgr = Some(image),
-                        Err(e) => warn!(camera, "snapshot frame not converted: {e}"),
-                    }
+                    warn!(camera, "snapshot frame not converted: {e}");
                 }
                 for e in &events {
                     let snapshot = match &analysis.bgr {

@@ -43,6 +43,27 @@ struct Victim {
     snapshot: Option<String>,
 }
 
+/// The columns [`Victim::from_row`] reads, in its order.
+const VICTIM_COLUMNS: &str =
+    "id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot";
+
+impl Victim {
+    /// A row of `SELECT {VICTIM_COLUMNS}`: the event and when it ended (or was last seen).
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Victim, i64)> {
+        Ok((
+            Victim {
+                id: r.get(0)?,
+                camera_id: r.get(1)?,
+                kind: r.get(2)?,
+                start_ms: r.get(3)?,
+                mark_id: r.get(5)?,
+                snapshot: r.get(6)?,
+            },
+            r.get(4)?,
+        ))
+    }
+}
+
 /// An evidence hold: camera (`None` = all) and wall-clock range in 90 kHz.
 struct Hold {
     camera_id: Option<i64>,
@@ -97,24 +118,11 @@ impl Store {
         let victim = {
             let conn = inner.db();
             let row = conn
-                .prepare_cached(
-                    "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot
-                     FROM events WHERE event_id = ?1",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {VICTIM_COLUMNS} FROM events WHERE event_id = ?1"
+                ))
                 .map_err(&e)?
-                .query_row([&id_text], |r| {
-                    Ok((
-                        Victim {
-                            id: r.get(0)?,
-                            camera_id: r.get(1)?,
-                            kind: r.get(2)?,
-                            start_ms: r.get(3)?,
-                            mark_id: r.get(5)?,
-                            snapshot: r.get(6)?,
-                        },
-                        r.get::<_, i64>(4)?,
-                    ))
-                });
+                .query_row([&id_text], Victim::from_row);
             let (v, end_ms) = match row {
                 Ok(x) => x,
                 Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(false),
@@ -170,24 +178,11 @@ impl Inner {
         let holds = holds(&conn).map_err(&e)?;
         let mut q = conn
             .prepare(&format!(
-                "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id, snapshot
-                 FROM events WHERE {filter}"
+                "SELECT {VICTIM_COLUMNS} FROM events WHERE {filter}"
             ))
             .map_err(&e)?;
         let rows = q
-            .query_map(params, |r| {
-                Ok((
-                    Victim {
-                        id: r.get(0)?,
-                        camera_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        start_ms: r.get(3)?,
-                        mark_id: r.get(5)?,
-                        snapshot: r.get(6)?,
-                    },
-                    r.get::<_, i64>(4)?,
-                ))
-            })
+            .query_map(params, Victim::from_row)
             .map_err(&e)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&e)?;
@@ -236,25 +231,12 @@ impl Inner {
                 let conn = self.db();
                 let holds = holds(&conn).map_err(&e)?;
                 let rows: Vec<(Victim, i64)> = conn
-                    .prepare_cached(
-                        "SELECT id, camera_id, kind, start_ms, COALESCE(end_ms, last_ms), mark_id,
-                                snapshot
-                         FROM events WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3",
-                    )
+                    .prepare_cached(&format!(
+                        "SELECT {VICTIM_COLUMNS} FROM events
+                         WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3"
+                    ))
                     .map_err(&e)?
-                    .query_map(params![after, cutoff_key, BATCH], |r| {
-                        Ok((
-                            Victim {
-                                id: r.get(0)?,
-                                camera_id: r.get(1)?,
-                                kind: r.get(2)?,
-                                start_ms: r.get(3)?,
-                                mark_id: r.get(5)?,
-                                snapshot: r.get(6)?,
-                            },
-                            r.get(4)?,
-                        ))
-                    })
+                    .query_map(params![after, cutoff_key, BATCH], Victim::from_row)
                     .map_err(&e)?
                     .collect::<Result<_, _>>()
                     .map_err(&e)?;

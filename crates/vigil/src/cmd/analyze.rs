@@ -231,9 +231,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut analysis = analyzer.process(&frame, want_bgr)?;
         if let Some(r) = relink.as_mut() {
             let now = (analysis.pts.as_secs_f64() * 1000.0).round() as i64;
-            if analysis.bgr.is_none() && r.wants_frame(now, &analysis.tracks, analysis.frame_size) {
-                let (w, h) = analysis.frame_size;
-                analysis.bgr = Some(frame.bgr(&mut relink_converter, w, h)?);
+            if r.wants_frame(now, &analysis.tracks, analysis.frame_size) {
+                analysis.ensure_bgr(&frame, &mut relink_converter)?;
             }
             r.apply(now, analysis.bgr.as_ref(), &mut analysis.tracks)?;
         }

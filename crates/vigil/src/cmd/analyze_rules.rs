@@ -127,7 +127,7 @@ impl RulesRun {
             events.extend(plates.update(&ctx, frame, tracks));
         }
         if let Some(faces) = self.faces.as_mut() {
-            let zones = if faces.needs_zones() {
+            let zones = if faces.needs_zones(time_unix_ms, tracks) {
                 self.engine.occupancy()
             } else {
                 Vec::new()
