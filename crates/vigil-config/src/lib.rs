@@ -51,7 +51,7 @@ use vigil_core::config::{
     AnalysisConfig, CameraConfig, CameraRole, ConfigErrors, Problem, Seg, ServerConfig, key,
     parse_toml, validate_cameras,
 };
-use vigil_identity::{FacesConfig, PlatesConfig};
+use vigil_identity::{CameraLink, CameraLinks, FacesConfig, PlatesConfig};
 use vigil_keys::KeysConfig;
 use vigil_rules::{RuleEngine, RulesConfig};
 use vigil_store::{CameraStorageConfig, DirConfig, StoreConfig};
@@ -97,9 +97,9 @@ pub struct VigilConfig {
     /// `[[output]]`: deterrence outputs (lights, sirens, speakers).
     #[serde(default)]
     pub output: Vec<OutputConfig>,
-    /// `[links]`: URLs put into alert messages.
+    /// `[links]`: URLs put into alert messages, and the camera links (`[[links.camera]]`).
     #[serde(default)]
-    pub links: LinksConfig,
+    pub links: LinksSection,
     /// `[keys]`: where the master key comes from (vigil-keys).
     #[serde(default)]
     pub keys: KeysConfig,
@@ -112,6 +112,32 @@ pub struct VigilConfig {
     /// `[plates]`: licence plate reading and plate lists, off unless a camera is listed (vigil-identity).
     #[serde(default)]
     pub plates: PlatesConfig,
+}
+
+/// `[links]`: the URLs alert messages carry (vigil-alert's [`LinksConfig`]) and which cameras people walk
+/// between, with how long it takes (`[[links.camera]]`, vigil-identity's [`CameraLink`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksSection {
+    /// Snapshot of the event in alert messages (template with `{event_id}`...).
+    #[serde(default)]
+    pub snapshot_url: Option<String>,
+    /// Clip of the event in alert messages.
+    #[serde(default)]
+    pub clip_url: Option<String>,
+    /// The web UI's address as users reach it (default from `[server] listen`).
+    #[serde(default)]
+    pub ui_url: Option<String>,
+    /// `[[links.camera]]`: camera links with their usual transit times.
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraLink>,
+}
+
+impl LinksSection {
+    /// The camera links, for ranking sightings across cameras.
+    pub fn camera_links(&self) -> CameraLinks {
+        CameraLinks::new(self.cameras.clone())
+    }
 }
 
 /// Something a redacted export blurs.
@@ -273,10 +299,11 @@ impl VigilConfig {
     /// installation's `data_dir` (which makes the default MQTT client id and topics unique to it) and
     /// `[links] ui_url` defaulting to [`VigilConfig::ui_url`].
     pub fn alert_config(&self) -> AlertConfig {
-        let mut links = self.links.clone();
-        if links.ui_url.is_none() {
-            links.ui_url = Some(self.ui_url());
-        }
+        let links = LinksConfig {
+            snapshot_url: self.links.snapshot_url.clone(),
+            clip_url: self.links.clip_url.clone(),
+            ui_url: Some(self.links.ui_url.clone().unwrap_or_else(|| self.ui_url())),
+        };
         AlertConfig {
             mqtt: self.mqtt.clone(),
             webhook: self.webhook.clone(),
@@ -385,6 +412,13 @@ fn validate_identity(config: &VigilConfig) -> Vec<Problem> {
                 ));
             }
         }
+    }
+    let names: Vec<&str> = config.cameras.iter().map(|c| c.name.as_str()).collect();
+    for (i, why) in CameraLinks::problems(&config.links.cameras, &names) {
+        problems.push(Problem::new(
+            vec![key("links"), key("camera"), Seg::Index(i)],
+            why,
+        ));
     }
     problems
 }

@@ -659,3 +659,41 @@ fn plate_reading_is_off_unless_a_camera_is_named_and_its_lists_are_checked() {
         "there is no list",
     );
 }
+
+#[test]
+fn camera_links_sit_beside_the_alert_urls_and_must_name_cameras() {
+    let on = format!(
+        "{GOOD}\n[links]\nui_url = \"https://nvr.example/\"\n\n[[links.camera]]\nfrom = \"front-door\"\n\
+         to = \"yard\"\ntransit = [20, 90]\n"
+    );
+    let c = VigilConfig::parse(&on, "vigil.toml").unwrap();
+    assert_eq!(c.links.cameras.len(), 1);
+    assert_eq!(c.links.cameras[0].transit, [20.0, 90.0]);
+    assert!(c.links.cameras[0].both_ways, "both ways by default");
+    assert!(!c.links.camera_links().is_empty());
+    assert_eq!(
+        c.alert_config().links.ui_url.as_deref(),
+        Some("https://nvr.example/")
+    );
+
+    let text = on.replace("to = \"yard\"", "to = \"garage\"");
+    assert_one(
+        &text,
+        line_of(&text, "[[links.camera]]"),
+        "links.camera[0]",
+        "to: no [[camera]] is called \"garage\"",
+    );
+    let text = on.replace("[20, 90]", "[90, 20]");
+    assert_one(
+        &text,
+        line_of(&text, "[[links.camera]]"),
+        "links.camera[0]",
+        "quickest <= slowest",
+    );
+    let text = on.replace("transit = [20, 90]", "transit = [20, 90]\nspeed = 3");
+    assert!(
+        errors_text(&text).contains("speed"),
+        "{}",
+        errors_text(&text)
+    );
+}

@@ -1,5 +1,6 @@
 //! Watchlists of enrolled people and their face templates ([`FaceBook`]), in `data_dir/identity.db`;
-//! `[faces]` ([`config`]) and licence plates as text with their lists ([`plates`]).
+//! `[faces]` ([`config`]), licence plates as text with their lists ([`plates`]), and the camera links
+//! that re-rank sightings across cameras ([`transit`]).
 //!
 //! Biometric data is kept to the minimum and sealed: a template is the 128-d face embedding only (no
 //! photo), sealed with AES-256-GCM under the `face-templates` data key of the key store (wrapped by the
@@ -8,13 +9,17 @@
 //! says how many went; the database is owner-only and erased pages are overwritten (`secure_delete`).
 
 pub mod config;
+pub mod plate_lists;
 pub mod plates;
+pub mod transit;
 
 pub use config::{CameraFaces, FacesConfig};
+pub use plate_lists::{ListSource, ListedPlate, PlateList, PlateLists};
 pub use plates::{PlateMatch, PlatesConfig};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+pub use transit::{CameraLink, CameraLinks, Transit};
 use vigil_keys::{KeyStore, SecretBox};
 
 /// File name of the identity database in the data directory.
@@ -48,6 +53,17 @@ pub enum IdentityError {
     /// A name or template that cannot be stored.
     #[error("{0}")]
     Invalid(String),
+    /// A change to what `vigil.toml` sets.
+    #[error("{0} is set in vigil.toml: change it there")]
+    FromConfig(String),
+    /// A plate that is not on the list.
+    #[error("{plate:?} is not on the plate list {list:?}")]
+    NotListed {
+        /// The list.
+        list: String,
+        /// The plate asked for.
+        plate: String,
+    },
 }
 
 /// A person on a watchlist.
@@ -116,26 +132,36 @@ fn aad(person: i64, template: i64) -> Vec<u8> {
     format!("vigil face template v1|{person}|{template}").into_bytes()
 }
 
+/// Opens (creating it owner-only) the identity database of `data_dir`: WAL, erased pages overwritten,
+/// foreign keys on, waiting up to 5 s for another connection's write.
+fn open_db(data_dir: &Path) -> Result<(Connection, PathBuf), IdentityError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        vigil_keys::fsmode::private_file(&path, true)
+            .map_err(|e| IdentityError::Invalid(format!("creating {}: {e}", path.display())))?;
+    }
+    let db = |source| IdentityError::Db {
+        path: path.clone(),
+        source,
+    };
+    let conn = Connection::open(&path).map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(db)?;
+    Ok((conn, path))
+}
+
 impl FaceBook {
     /// Opens (creating it owner-only) the identity database of `data_dir`, sealing with the key store's
     /// template key (created at first use).
     pub fn open(data_dir: &Path, keys: &KeyStore) -> Result<FaceBook, IdentityError> {
-        let path = data_dir.join(DB_FILE);
-        if !path.exists() {
-            vigil_keys::fsmode::private_file(&path, true)
-                .map_err(|e| IdentityError::Invalid(format!("creating {}: {e}", path.display())))?;
-        }
-        let db = |source| IdentityError::Db {
-            path: path.clone(),
-            source,
-        };
-        let conn = Connection::open(&path).map_err(db)?;
+        let (conn, path) = open_db(data_dir)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA secure_delete = ON;
-             PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS people (
+            "CREATE TABLE IF NOT EXISTS people (
                  id INTEGER PRIMARY KEY,
                  name TEXT NOT NULL UNIQUE,
                  list TEXT NOT NULL,
@@ -150,7 +176,10 @@ impl FaceBook {
              );
              CREATE INDEX IF NOT EXISTS face_templates_person ON face_templates (person_id);",
         )
-        .map_err(db)?;
+        .map_err(|source| IdentityError::Db {
+            path: path.clone(),
+            source,
+        })?;
         let (key, _) = keys.data_key(TEMPLATE_KEY.0, TEMPLATE_KEY.1)?;
         Ok(FaceBook {
             conn,

@@ -14,10 +14,11 @@ use crate::PipelineError;
 use crate::faces::crop_of;
 use crate::track_events;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tracing::warn;
 use vigil_core::{BgrImage, ClassId, Event, EventKind, TrackId, TrackedObject};
-use vigil_identity::PlatesConfig;
 use vigil_identity::plates::canonical;
+use vigil_identity::{PlateLists, PlatesConfig};
 use vigil_rules::{FrameContext, IdGen, TimeZone};
 use vigil_vision::plate_ocr::PlateOcr;
 
@@ -62,6 +63,7 @@ pub struct PlateStage {
     camera: String,
     ocr: PlateOcr,
     config: PlatesConfig,
+    lists: Arc<PlateLists>,
     vehicles: HashMap<ClassId, String>,
     tz: TimeZone,
     ids: IdGen,
@@ -69,12 +71,14 @@ pub struct PlateStage {
 }
 
 impl PlateStage {
-    /// Plate reading on `camera` with `ocr`; `classes` are the detector's (vehicle tracks are read),
-    /// `tz` the site's time zone for descriptions.
+    /// Plate reading on `camera` with `ocr`; reads are looked up in `lists` (shared: changes from the
+    /// UI apply at the next read); `classes` are the detector's (vehicle tracks are read), `tz` the
+    /// site's time zone for descriptions.
     pub fn new(
         camera: &str,
         ocr: PlateOcr,
         config: &PlatesConfig,
+        lists: Arc<PlateLists>,
         classes: &[String],
         tz: TimeZone,
     ) -> PlateStage {
@@ -88,6 +92,7 @@ impl PlateStage {
             camera: camera.to_string(),
             ocr,
             config: config.clone(),
+            lists,
             vehicles,
             tz,
             ids: IdGen::new(&format!("{camera}/{RULE}")),
@@ -191,12 +196,15 @@ impl PlateStage {
             return Ok(None);
         }
         let plate = leader.shown.clone();
-        let list = self.config.list_of(&plate).map(str::to_string);
+        let (list, alert) = match self.lists.lookup(&plate) {
+            Some((list, alert)) => (Some(list), alert),
+            None => (None, vigil_identity::plates::NO_LIST_ALERT.to_string()),
+        };
         let kind = EventKind::PlateRead {
             plate: plate.clone(),
             confidence: track_events::round3(leader.weight / total.max(1e-6)),
             reads,
-            alert: self.config.alert_of(list.as_deref()).to_string(),
+            alert,
             list,
         };
         let class = self.vehicles.get(&t.class_id).cloned().unwrap_or_default();

@@ -548,6 +548,16 @@ fn a_person_of_one_camera_is_found_first_on_the_other() {
     let (store, _) = vigil_store::Store::open(config).unwrap();
     store.record_appearances(&a).unwrap();
     store.record_appearances(&b_side).unwrap();
+    // Camera C: B's very appearances (a double of each person, alike to the last digit), filmed where
+    // nobody from A can be ten minutes later: only the camera links tell B's person from C's.
+    let c_side: Vec<_> = b_side
+        .iter()
+        .map(|x| vigil_core::Appearance {
+            camera: "c".into(),
+            ..x.clone()
+        })
+        .collect();
+    store.record_appearances(&c_side).unwrap();
     // One event per person of A, as the rules would raise for them.
     let t0 = 1_800_000_000_000i64;
     for (i, ap) in a.iter().enumerate() {
@@ -607,6 +617,7 @@ fn a_person_of_one_camera_is_found_first_on_the_other() {
                 cameras: Some(vec!["b".into()]),
                 min_similarity: 0.5,
                 limit: 5,
+                links: Default::default(),
             })
             .unwrap();
         asked += 1;
@@ -625,4 +636,55 @@ fn a_person_of_one_camera_is_found_first_on_the_other() {
     eprintln!("cross-camera rank-1: {right}/{asked}");
     assert!(asked >= 4, "{asked} people asked");
     assert!(right * 5 >= asked * 4, "rank-1 {right}/{asked}");
+
+    // With links: A -> B takes about ten minutes, A -> C at least twenty. Asked on B and C together,
+    // each person's B sighting fits and ranks first; its double on C is too soon and ranks below.
+    let links = vigil_identity::CameraLinks::new(vec![
+        vigil_identity::CameraLink {
+            from: "a".into(),
+            to: "b".into(),
+            transit: [540.0, 610.0],
+            both_ways: true,
+        },
+        vigil_identity::CameraLink {
+            from: "a".into(),
+            to: "c".into(),
+            transit: [1200.0, 1800.0],
+            both_ways: true,
+        },
+    ]);
+    let (mut on_b, mut tied, mut judged) = (0, 0, 0);
+    for ev in &page.events {
+        let ask = |links: vigil_identity::CameraLinks| {
+            reader
+                .seen_elsewhere(&vigil_store::ElsewhereQuery {
+                    event: ev.event.id,
+                    window_ms: 3_600_000,
+                    cameras: Some(vec!["b".into(), "c".into()]),
+                    min_similarity: 0.5,
+                    limit: 10,
+                    links,
+                })
+                .unwrap()
+        };
+        let plain = ask(Default::default());
+        let ranked = ask(links.clone());
+        let Some(first) = ranked.first() else {
+            continue;
+        };
+        judged += 1;
+        on_b += usize::from(first.camera == "b" && first.transit == vigil_identity::Transit::Fits);
+        tied += usize::from(plain.len() >= 2 && plain[0].similarity == plain[1].similarity);
+        assert!(
+            ranked
+                .iter()
+                .filter(|s| s.camera == "c")
+                .all(|s| s.transit == vigil_identity::Transit::TooSoon && s.score < s.similarity),
+            "{ranked:?}"
+        );
+    }
+    eprintln!(
+        "with camera links: the B sighting first for {on_b}/{judged} (similarity alone tied B and C for {tied})"
+    );
+    assert!(judged >= 4 && on_b == judged, "{on_b}/{judged}");
 }

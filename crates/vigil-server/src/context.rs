@@ -234,6 +234,12 @@ pub struct AppContext {
     pub enroller: Option<Arc<dyn FaceEnroller>>,
     /// Similarity at and above which a face is an enrolled person (`[faces] threshold`).
     pub face_threshold: f32,
+    /// The plate lists the analysis consults, editable from the UI (absent: `/api/plates/lists` is
+    /// empty and refuses changes).
+    pub plate_lists: Option<Arc<vigil_identity::PlateLists>>,
+    /// Which cameras people walk between and how long it takes (`[[links.camera]]`): re-ranks "where
+    /// else was this person?".
+    pub camera_links: vigil_identity::CameraLinks,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -277,6 +283,8 @@ impl AppContext {
             identity: None,
             enroller: None,
             face_threshold: vigil_identity::config::DEFAULT_THRESHOLD,
+            camera_links: Default::default(),
+            plate_lists: None,
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

@@ -359,6 +359,31 @@ pub mod s {
                "properties": {"events": {"type": "array", "items": event()},
                               "scanned": {"type": "integer"}, "complete": {"type": "boolean"}}})
     }
+    /// One plate list.
+    pub fn plate_list() -> Value {
+        let source = json!({"type": "string", "enum": ["config", "ui"]});
+        let plate = json!({"type": "object", "required": ["plate", "note", "source", "added", "by"],
+            "properties": {"plate": {"type": "string"}, "note": {"type": "string"}, "source": source,
+                           "added": {"type": ["integer", "null"]}, "by": {"type": ["string", "null"]}}});
+        json!({"type": "object", "required": ["name", "alert", "source", "plates"],
+               "properties": {"name": {"type": "string"}, "alert": alert_level(), "source": source,
+                              "plates": {"type": "array", "items": plate}}})
+    }
+    /// GET /api/plates/lists.
+    pub fn plate_lists() -> Value {
+        json!({"type": "object", "required": ["lists"],
+               "properties": {"lists": {"type": "array", "items": plate_list()}}})
+    }
+    /// POST /api/plates/lists/{list}/plates body.
+    pub fn new_listed_plate() -> Value {
+        json!({"type": "object", "required": ["plate"], "additionalProperties": false,
+               "properties": {"plate": {"type": "string", "minLength": 2, "maxLength": 32},
+                              "note": {"type": "string", "maxLength": 200}, "alert": alert_level()}})
+    }
+    /// An alert level.
+    pub fn alert_level() -> Value {
+        json!({"type": "string", "enum": ["none", "low", "normal", "high"]})
+    }
     /// A look-around window in seconds (up to a week).
     pub fn window_seconds() -> Value {
         json!({"type": "integer", "minimum": 1, "maximum": 604800})
@@ -398,10 +423,12 @@ pub mod s {
     pub fn sightings() -> Value {
         json!({"type": "object", "required": ["sightings"],
                "properties": {"sightings": {"type": "array", "items": {"type": "object",
-                   "required": ["camera", "track", "first_ms", "last_ms", "similarity", "events"],
+                   "required": ["camera", "track", "first_ms", "last_ms", "similarity", "transit", "score", "events"],
                    "properties": {"camera": {"type": "string"}, "track": {"type": "integer"},
                                   "first_ms": {"type": "integer"}, "last_ms": {"type": "integer"},
                                   "similarity": {"type": "number"},
+                                  "transit": {"type": "string", "enum": ["fits", "too_soon", "late", "unlinked", "same_camera"]},
+                                  "score": {"type": "number"},
                                   "events": {"type": "array", "items": {"type": "string"}}}}}}})
     }
     /// `match` of a plate search.

@@ -89,11 +89,14 @@ pub enum Permission {
     Users,
     /// Manage API tokens.
     Tokens,
+    /// See and change the licence plate lists (admins; a token may carry it, for a gate system that
+    /// keeps a list in step).
+    PlateLists,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
@@ -108,6 +111,7 @@ impl Permission {
         Permission::Audit,
         Permission::Users,
         Permission::Tokens,
+        Permission::PlateLists,
     ];
 
     /// Its name in scopes and the OpenAPI description.
@@ -127,6 +131,7 @@ impl Permission {
             Permission::Audit => "audit",
             Permission::Users => "users",
             Permission::Tokens => "tokens",
+            Permission::PlateLists => "plate_lists",
         }
     }
 

@@ -304,6 +304,8 @@ pub fn start(
         engine.models_dir(),
     )));
     ctx.face_threshold = config.faces.threshold;
+    ctx.camera_links = config.links.camera_links();
+    ctx.plate_lists = Some(engine.plate_lists());
     ctx.sensitive = config
         .cameras
         .iter()

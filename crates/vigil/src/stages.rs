@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use vigil_config::VigilConfig;
-use vigil_identity::FaceBook;
+use vigil_identity::{FaceBook, PlateLists};
 use vigil_pipeline::faces::FaceStage;
 use vigil_pipeline::plates::PlateStage;
 
@@ -62,13 +62,15 @@ pub fn relinker(
 }
 
 /// The stages of `camera` for a detector with `classes`; `book` is the watchlists (needed, and only
-/// used, when the camera has face recognition); models from `models_dir`.
+/// used, when the camera has face recognition), `plate_lists` the plate lists (`None`: `vigil.toml`'s
+/// alone); models from `models_dir`.
 pub fn for_camera(
     config: &VigilConfig,
     camera: &str,
     classes: &[String],
     models_dir: Option<PathBuf>,
     book: Option<Arc<Mutex<FaceBook>>>,
+    plate_lists: Option<Arc<PlateLists>>,
 ) -> anyhow::Result<Stages> {
     let faces_on = config.faces.on(camera).is_some();
     let plates_on = config.plates.on(camera);
@@ -99,7 +101,16 @@ pub fn for_camera(
         let ocr = crate::cmd::plate::load(&assets, 1).with_context(|| {
             format!("plate reading on {camera} needs its models (docs/identity.md, Licence plates)")
         })?;
-        Some(PlateStage::new(camera, ocr, &config.plates, classes, tz))
+        let lists =
+            plate_lists.unwrap_or_else(|| Arc::new(PlateLists::from_config(&config.plates)));
+        Some(PlateStage::new(
+            camera,
+            ocr,
+            &config.plates,
+            lists,
+            classes,
+            tz,
+        ))
     } else {
         None
     };

@@ -135,6 +135,9 @@ export async function render() {
     } }, name, list, h('button.ghost', { type: 'submit' }, 'Enrol this face'));
   }
 
+  // How a sighting's timing fits the camera links (no link configured: nothing to say).
+  const TRANSIT = { fits: 'fits the walk', too_soon: 'too soon', late: 'later than usual', unlinked: '', same_camera: '' };
+
   // "Seen elsewhere": the people of the user's cameras within an hour who look most like this event's
   // person (re-identification), each a link to its footage.
   function elsewhere(e) {
@@ -145,9 +148,10 @@ export async function render() {
       try {
         const { sightings } = await get(`/api/events/${encodeURIComponent(e.id)}/elsewhere`);
         out.replaceChildren(sightings.length
-          ? h('table.data', h('thead', h('tr', ['Camera', 'Seen', 'Similarity', ''].map((t) => h('th', t)))),
+          ? h('table.data', h('thead', h('tr', ['Camera', 'Seen', 'Similarity', 'Timing', ''].map((t) => h('th', t)))),
             h('tbody', sightings.map((s) => h('tr', h('td', s.camera), h('td.nowrap', `${fmtTime(s.first_ms)} – ${fmtTime(s.last_ms)}`),
               h('td', s.similarity.toFixed(2)),
+              h('td.transit', { title: 'How the time between fits the walk between the cameras ([[links.camera]])' }, TRANSIT[s.transit] || ''),
               h('td', h('a', { href: `#/camera/${cam(s.camera)}?t=${Math.round(s.first_ms - 3000)}`, onclick: () => detail.close() }, 'Play'))))))
           : h('p.muted.small', 'Nobody alike was seen within an hour (or this person was not followed long enough to tell).'));
       } catch (err) { out.replaceChildren(h('p.error.small', err.message)); }

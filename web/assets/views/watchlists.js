@@ -1,10 +1,11 @@
 // Watchlists (admins: the faces permission): who is enrolled, enrolment from a photo (shrunk in the
 // browser so it fits the API's 64 KiB request limit) or from an event's face crop (the Events page), and
-// search by photo ("who is this?").
+// search by photo ("who is this?"). Plate lists (the plate_lists permission): vigil.toml's, read-only, and
+// those made here, where plates are added and removed.
 // Face recognition runs only on cameras opted in with [faces.camera.NAME]; the model's training-data
 // caveat is shown here, where people are enrolled.
 
-import { get, post } from '../api.js';
+import { get, post, del } from '../api.js';
 import { h, mount, heading, fmtTime, toast } from '../util.js';
 
 const CAVEAT = 'The face model (MobileFaceNet) was trained on MS-Celeb-1M, a research-only data set withdrawn by its '
@@ -63,7 +64,8 @@ export async function render() {
       identify, answer),
     h('div.card.scroll', h('h2', 'Enrolled'), h('table.data',
       h('thead', h('tr', ['Name', 'Watchlist', 'Templates', 'Enrolled', 'By'].map((t) => h('th', t)))), body)),
-    status);
+    status,
+    plateLists());
   await refresh();
 
   async function refresh() {
@@ -74,4 +76,55 @@ export async function render() {
       status.textContent = people.length ? '' : 'Nobody is enrolled.';
     } catch (err) { status.textContent = err.message; }
   }
+}
+
+// Plate lists: add a plate (a new list name makes the list, with the chosen alert level), remove one.
+// vigil.toml's plates cannot be removed here; the analysis sees a change at its next read.
+function plateLists() {
+  const lists = h('div.plate-lists');
+  const known = h('datalist#plate-list-names');
+  const list = h('input', { name: 'list', required: true, maxlength: 100, placeholder: 'list (deny, staff…)', list: 'plate-list-names', 'aria-label': 'Plate list' });
+  const plate = h('input', { name: 'plate', required: true, maxlength: 32, placeholder: 'plate', 'aria-label': 'Plate' });
+  const note = h('input', { name: 'note', maxlength: 200, placeholder: 'why (optional)', 'aria-label': 'Note' });
+  const alert = h('select', { name: 'alert', 'aria-label': 'Alert level of a new list' },
+    ['high', 'normal', 'low', 'none'].map((a) => h('option', { value: a }, `alert: ${a}`)));
+  let current = [];
+  const form = h('form.inline.plate-add', { onsubmit: async (e) => {
+    e.preventDefault();
+    const isNew = !current.some((l) => l.name === list.value.trim());
+    try {
+      await post(`/api/plates/lists/${encodeURIComponent(list.value.trim())}/plates`,
+        { plate: plate.value, note: note.value, alert: isNew ? alert.value : undefined });
+      toast(`${plate.value} is on ${list.value.trim()}`);
+      plate.value = ''; note.value = '';
+      await load();
+    } catch (err) { toast(err.message, 'error'); }
+  } }, list, known, plate, note, alert, h('button', { type: 'submit' }, 'Add plate'));
+  const status = h('p.muted.small');
+
+  async function load() {
+    try {
+      ({ lists: current } = await get('/api/plates/lists'));
+    } catch (err) { status.textContent = err.message; return; }
+    known.replaceChildren(...current.map((l) => h('option', { value: l.name })));
+    status.textContent = current.length ? '' : 'No plate list yet.';
+    lists.replaceChildren(...current.map((l) => h('div.scroll',
+      h('h3', `${l.name} `, h('span.muted.small', `alert ${l.alert}${l.source === 'config' ? ' · from vigil.toml' : ''}`)),
+      h('table.data', h('thead', h('tr', ['Plate', 'Note', 'Added', 'By', ''].map((t) => h('th', t)))),
+        h('tbody', l.plates.map((p) => h('tr', h('td.plate', p.plate), h('td', p.note),
+          h('td.nowrap', p.added ? fmtTime(p.added) : 'vigil.toml'), h('td', p.by || ''),
+          h('td', p.source === 'config'
+            ? h('span.muted.small', { title: 'Set in vigil.toml: change it there' }, 'in vigil.toml')
+            : h('button.ghost', { type: 'button', onclick: async () => {
+              try {
+                await del(`/api/plates/lists/${encodeURIComponent(l.name)}/plates/${encodeURIComponent(p.plate)}`);
+                toast(`${p.plate} taken off ${l.name}`);
+                await load();
+              } catch (err) { toast(err.message, 'error'); }
+            } }, 'Remove')))))))));
+  }
+  load();
+  return h('section.card', h('h2', 'Plate lists'),
+    h('p.muted.small', 'Plates read on cameras with plate reading are checked against these lists; a read on a list raises a plate_read event with the list\'s alert level. Spelling, separators and look-alike characters (O and 0, I and 1…) do not matter. Every change is audited.'),
+    form, status, lists);
 }

@@ -262,6 +262,7 @@ pub async fn elsewhere(
         return Err(ApiError::bad_request("limit is 1-100"));
     }
     let scope = p.clone();
+    let links = ctx.camera_links.clone();
     let found = with_reader(&ctx, move |r| {
         let e = r.get(id)?;
         if !scope.sees(&e.event.camera)
@@ -275,6 +276,7 @@ pub async fn elsewhere(
             cameras: scope.cameras.clone(),
             min_similarity,
             limit,
+            links,
         })
     })
     .await?;

@@ -51,6 +51,20 @@ const EVENT_ID: Param = Param {
     schema: s::event_id,
     description: "event id",
 };
+const LIST: Param = Param {
+    name: "list",
+    at: ParamIn::Path,
+    required: true,
+    schema: s::name,
+    description: "plate list name",
+};
+const PLATE: Param = Param {
+    name: "plate",
+    at: ParamIn::Path,
+    required: true,
+    schema: s::name,
+    description: "the plate (any spelling: separators, case and look-alikes do not matter)",
+};
 const fn query(
     name: &'static str,
     schema: fn() -> serde_json::Value,
@@ -562,6 +576,39 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/plates/lists",
+        access: Perm(P::PlateLists),
+        summary: "The licence plate lists the analysis checks reads against: vigil.toml's [plates.lists] and those made here, each with its alert level, source and plates",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::plate_lists),
+        handler: || get(plates::lists),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/plates/lists/{list}/plates",
+        access: Perm(P::PlateLists),
+        summary: "Put a plate on a list (the list is made when new, with `alert`, default high; vigil.toml's lists keep their level); the analysis uses it from its next read; 409 when already there in any spelling (audited as plate.list)",
+        params: &[LIST],
+        request: Some(s::new_listed_plate),
+        status: 201,
+        response: Body::Json(s::plate_list),
+        handler: || post(plates::add),
+    },
+    RouteSpec {
+        verb: Verb::Delete,
+        path: "/api/plates/lists/{list}/plates/{plate}",
+        access: Perm(P::PlateLists),
+        summary: "Take a plate off a list (a list made here goes with its last plate); 409 for plates set in vigil.toml (audited as plate.list)",
+        params: &[LIST, PLATE],
+        request: None,
+        status: 204,
+        response: Body::Empty,
+        handler: || delete(plates::remove),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/events/live",
         access: Perm(P::Events),
         summary: "Events as they happen: WebSocket of JSON messages (one per event start, update and end; `{\"lagged\": n}` when messages were skipped)",
@@ -575,7 +622,7 @@ pub static ROUTES: &[RouteSpec] = &[
         verb: Verb::Get,
         path: "/api/events/{id}/elsewhere",
         access: Perm(P::Events),
-        summary: "Where else the event's person was seen: people on the caller's cameras within the window whose appearance (re-identification) is most alike, best first, with their events (audited as person.search)",
+        summary: "Where else the event's person was seen: people on the caller's cameras within the window whose appearance (re-identification) is most alike, best first, re-ranked by how the time between fits the camera links ([[links.camera]]: transit fits, too_soon, late), with their events (audited as person.search)",
         params: &[
             EVENT_ID,
             query(

@@ -92,8 +92,19 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
         (
             "admin2",
             &[
-                "cameras", "live", "playback", "export", "approve", "events", "system", "metrics",
-                "audit", "users", "tokens", "faces",
+                "cameras",
+                "live",
+                "playback",
+                "export",
+                "approve",
+                "events",
+                "system",
+                "metrics",
+                "audit",
+                "users",
+                "tokens",
+                "faces",
+                "plate_lists",
             ],
         ),
     ];

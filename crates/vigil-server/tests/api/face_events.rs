@@ -279,6 +279,80 @@ fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
     assert_eq!(audited(&s, &Auth::Session(admin), "person.search").len(), 4);
 }
 
+/// With `[[links.camera]]`, a sighting whose timing fits the walk between the cameras ranks above a
+/// slightly more alike one that came too soon, and each says how it was judged.
+#[test]
+fn camera_links_rank_a_sighting_that_fits_the_walk_above_one_too_soon() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        camera_links: vigil_identity::CameraLinks::new(vec![vigil_identity::CameraLink {
+            from: CAM_A.into(),
+            to: common::CAM_B.into(),
+            transit: [30.0, 120.0],
+            both_ways: true,
+        }]),
+        ..Setup::default()
+    });
+    let store = s.ctx.store.clone().unwrap();
+    let mut e = face_event(9);
+    e.kind = EventKind::Intrusion;
+    e.track_ids = vec![42];
+    store.record_event(&e).unwrap();
+    let t = e.start.unix_ms;
+    let unit = |angle: f32| {
+        let mut v = vec![0.0f32; 256];
+        v[0] = angle.cos();
+        v[1] = angle.sin();
+        v
+    };
+    let appearance = |camera: &str, track: u64, first_ms: i64, angle: f32| vigil_core::Appearance {
+        camera: camera.into(),
+        track,
+        first_ms,
+        last_ms: first_ms + 5000,
+        embedding: unit(angle),
+    };
+    let end = t + 4000;
+    store
+        .record_appearances(&[
+            appearance(CAM_A, 42, t - 1000, 0.0),
+            // 3 s after leaving A: nobody walks it that fast, however alike.
+            appearance(common::CAM_B, 7, end + 3000, 0.1),
+            // 60 s after: fits.
+            appearance(common::CAM_B, 8, end + 60_000, 0.25),
+            // 10 minutes after: late.
+            appearance(common::CAM_B, 9, end + 600_000, 0.05),
+        ])
+        .unwrap();
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    let r = s.call(
+        "GET",
+        &format!("/api/events/{}/elsewhere", e.id),
+        &olga,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got: Vec<(u64, String)> = r.json()["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["track"].as_u64().unwrap(),
+                x["transit"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (8, "fits".to_string()),
+            (9, "late".to_string()),
+            (7, "too_soon".to_string())
+        ]
+    );
+}
+
 /// JPEG crops around the faces of the corridor clip's first frame, left to right.
 fn face_crops() -> Option<Vec<Vec<u8>>> {
     use vigil_vision::model::{ModelStore, YUNET};
@@ -413,4 +487,125 @@ fn admins_enrol_people_from_a_photo_or_an_events_face_crop() {
             .iter()
             .any(|e| e["detail"].as_str().unwrap().contains("from event"))
     );
+}
+
+/// Plate lists through the API: vigil.toml's list shown read-only beside lists made here; a gate system's
+/// token keeps a list in step; eight identical requests at once put the plate on once; operators are
+/// refused; every change is audited.
+#[test]
+fn plate_lists_are_kept_through_the_api_and_vigil_toml_stays_read_only() {
+    let mut plates = vigil_identity::PlatesConfig::default();
+    plates.lists.insert("deny".into(), vec!["KX58 RTY".into()]);
+    let (s, admin) = TestServer::with_admin(Setup {
+        plate_lists: Some(plates),
+        ..Setup::default()
+    });
+    let a = Auth::Session(admin.clone());
+    let lists = |who: &Auth| -> serde_json::Value {
+        let r = s.call("GET", "/api/plates/lists", who, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["lists"].clone()
+    };
+    let l = lists(&a);
+    assert_eq!(l[0]["name"], "deny");
+    assert_eq!(l[0]["source"], "config");
+    assert_eq!(l[0]["plates"][0]["plate"], "KX58 RTY");
+
+    let add = |who: &Auth, list: &str, body: serde_json::Value| {
+        s.call(
+            "POST",
+            &format!("/api/plates/lists/{list}/plates"),
+            who,
+            Some(body),
+        )
+    };
+    let r = add(
+        &a,
+        "staff",
+        json!({"plate": "AB12 CDE", "note": "caretaker", "alert": "none"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["alert"], "none");
+    assert_eq!(r.json()["plates"][0]["by"], "admin");
+
+    // A gate system's token, scoped to plate lists, adds to vigil.toml's list.
+    let r = s.call(
+        "POST",
+        "/api/tokens",
+        &a,
+        Some(json!({"name": "gate", "scopes": ["plate_lists"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let gate = Auth::Bearer(r.json()["secret"].as_str().unwrap().to_string());
+    let results: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (add, gate) = (&add, &gate);
+                scope.spawn(move || add(gate, "deny", json!({"plate": "zz-99-zzz"})).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|&&st| st == 201).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|&st| st == 201 || st == 409),
+        "{results:?}"
+    );
+    let l = lists(&gate);
+    assert_eq!(l[0]["plates"].as_array().unwrap().len(), 2, "{l}");
+    assert_eq!(l[0]["plates"][1]["source"], "ui");
+
+    // Refusals.
+    let cases = [
+        (
+            add(&a, "deny", json!({"plate": "QQ11QQQ", "alert": "low"})),
+            409,
+            "vigil.toml",
+        ),
+        (
+            add(&a, "staff", json!({"plate": "ab-12-cde"})),
+            409,
+            "already",
+        ),
+        (add(&a, "staff", json!({"plate": "-"})), 400, "two letters"),
+        (
+            add(&a, "staff", json!({"plate": "QQ11", "colour": "red"})),
+            422,
+            "colour",
+        ),
+        (
+            s.call("DELETE", "/api/plates/lists/deny/plates/KX58RTY", &a, None),
+            409,
+            "vigil.toml",
+        ),
+        (
+            s.call("DELETE", "/api/plates/lists/staff/plates/NOPE1", &a, None),
+            404,
+            "not on",
+        ),
+    ];
+    for (r, status, needle) in cases {
+        assert_eq!(r.status, status, "{}", r.text());
+        assert!(r.text().contains(needle), "{needle}: {}", r.text());
+    }
+    let olga = Auth::Session(s.user(&admin, "olga", "operator", json!({})));
+    assert_eq!(s.call("GET", "/api/plates/lists", &olga, None).status, 403);
+    assert_eq!(add(&olga, "staff", json!({"plate": "QQ11QQQ"})).status, 403);
+
+    // Off again, in any spelling; the made list goes with its last plate.
+    let r = s.call("DELETE", "/api/plates/lists/staff/plates/A812CDE", &a, None);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let names: Vec<String> = lists(&a)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["deny"]);
+    let changes = audited(&s, &a, "plate.list");
+    assert_eq!(changes.len(), 3, "two adds and a removal: {changes:?}");
 }

@@ -36,6 +36,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let (s, admin) = TestServer::with_admin(Setup {
         policy: Some(policy),
         store: true,
+        plate_lists: Some(Default::default()),
         ..Setup::default()
     });
     let report = s.dir.path().join("schemathesis");

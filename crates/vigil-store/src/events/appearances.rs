@@ -9,6 +9,7 @@ use crate::{Store, StoreError};
 use rusqlite::params;
 use serde::Serialize;
 use vigil_core::{Appearance, EventId, embedding};
+use vigil_identity::transit::{CameraLinks, Span, Transit};
 
 /// How much a person's appearance may start before or end after an event to be taken as that event's.
 const SLACK_MS: i64 = 2_000;
@@ -71,6 +72,11 @@ pub struct Sighting {
     pub last_ms: i64,
     /// Cosine similarity of the appearances (0..1; the higher the likelier the same person).
     pub similarity: f32,
+    /// How the time between the two appearances fits the camera links (`[[links.camera]]`).
+    pub transit: Transit,
+    /// What the sightings are ranked by: the similarity adjusted by the transit
+    /// ([`Transit::adjustment`]); the similarity itself when no link is configured.
+    pub score: f32,
     /// Events of that track then, newest first.
     pub events: Vec<String>,
 }
@@ -88,6 +94,8 @@ pub struct ElsewhereQuery {
     pub min_similarity: f32,
     /// Sightings returned at most.
     pub limit: usize,
+    /// The camera links that re-rank sightings by how their timing fits (empty: by similarity alone).
+    pub links: CameraLinks,
 }
 
 impl EventReader {
@@ -172,21 +180,40 @@ impl EventReader {
             .filter(|(camera, ..)| q.cameras.as_ref().is_none_or(|c| c.contains(camera)))
             .filter_map(|(camera, track, first_ms, last_ms, blob)| {
                 let emb = embedding::from_bytes(&blob);
-                let similarity = own
+                let (similarity, best) = own
                     .iter()
-                    .map(|o| cosine(&o.embedding, &emb))
-                    .fold(f32::MIN, f32::max);
+                    .map(|o| (cosine(&o.embedding, &emb), o))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
+                let transit = q.links.judge(
+                    Span {
+                        camera: &best.camera,
+                        first_ms: best.first_ms,
+                        last_ms: best.last_ms,
+                    },
+                    Span {
+                        camera: &camera,
+                        first_ms,
+                        last_ms,
+                    },
+                );
+                let round = |v: f32| (v * 1000.0).round() / 1000.0;
                 (similarity >= q.min_similarity).then(|| Sighting {
+                    similarity: round(similarity),
+                    score: round(similarity + transit.adjustment()),
+                    transit,
                     camera,
                     track: track as u64,
                     first_ms,
                     last_ms,
-                    similarity: (similarity * 1000.0).round() / 1000.0,
                     events: Vec::new(),
                 })
             })
             .collect();
-        found.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        found.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.similarity.total_cmp(&a.similarity))
+        });
         found.truncate(q.limit);
         for s in &mut found {
             let page = self.list(&EventQuery {

@@ -76,7 +76,7 @@ impl RulesRun {
                     Some(_) => Some(open_book(&config, camera)?),
                     None => None,
                 };
-                stages = crate::stages::for_camera(&config, camera, classes, models, book)?;
+                stages = crate::stages::for_camera(&config, camera, classes, models, book, None)?;
                 (camera.to_string(), config.rules_for(camera))
             }
         };

@@ -63,6 +63,7 @@ impl IdentityBench {
             classes,
             models,
             Some(std::sync::Arc::new(std::sync::Mutex::new(book))),
+            None,
         )?;
         Ok(IdentityBench {
             faces: stages.faces.context("the face stage")?,

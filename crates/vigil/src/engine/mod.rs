@@ -20,7 +20,7 @@ use vigil_bus::{EventBus, Message, Overflow, StatusMessage, Subscription};
 use vigil_config::VigilConfig;
 use vigil_core::config::{CameraConfig, CameraRole, InferenceDevice};
 use vigil_core::thread::thread_name;
-use vigil_identity::FaceBook;
+use vigil_identity::{FaceBook, PlateLists};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
@@ -77,6 +77,8 @@ pub struct Engine {
     models_dir: Option<PathBuf>,
     /// The watchlists, when a camera has face recognition (shared with the server).
     identity: Option<Arc<Mutex<FaceBook>>>,
+    /// The plate lists.
+    plate_lists: Arc<PlateLists>,
 }
 
 /// What shutting down did.
@@ -167,6 +169,10 @@ impl Engine {
             background: Vec::new(),
             models_dir: options.models_dir.clone(),
             identity: open_identity(config)?,
+            plate_lists: Arc::new(
+                PlateLists::open(&config.data_dir, &config.plates)
+                    .context("opening the plate lists (identity database)")?,
+            ),
         };
         if let Some(task) = dead_letters {
             engine.background.push(engine.runtime.spawn(task));
@@ -258,6 +264,7 @@ impl Engine {
                 &pool.spec().classes,
                 self.models_dir.clone(),
                 self.identity.clone(),
+                Some(self.plate_lists.clone()),
             )?;
             if stages.faces.is_some() {
                 info!(camera = %name, "face recognition on");
@@ -371,6 +378,11 @@ impl Engine {
         self.models_dir.clone()
     }
 
+    /// The plate lists (`vigil.toml`'s and the UI's), shared with every camera's plate stage.
+    pub fn plate_lists(&self) -> Arc<PlateLists> {
+        self.plate_lists.clone()
+    }
+
     /// The watchlists, when a camera has face recognition.
     pub fn identity(&self) -> Option<Arc<Mutex<FaceBook>>> {
         self.identity.clone()
@@ -441,6 +453,7 @@ impl Engine {
             background,
             models_dir: _,
             identity: _,
+            plate_lists: _,
         } = self;
         drop((cameras, pool));
         runtime.block_on(async {

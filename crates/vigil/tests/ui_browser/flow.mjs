@@ -374,6 +374,21 @@ try {
     log(`watchlist: search by photo: ${await page.textContent('.identify-answer')}`);
   }
 
+  // Plate lists: the admin puts a plate on a new list, sees it listed, and takes it off again.
+  await page.click('#nav a[href="#/watchlists"]');
+  await page.waitForSelector('form.plate-add input[name=plate]');
+  await page.fill('form.plate-add input[name=list]', 'visitors');
+  await page.fill('form.plate-add input[name=plate]', 'KX58 RTY');
+  await page.fill('form.plate-add input[name=note]', 'delivery van');
+  await page.selectOption('form.plate-add select[name=alert]', 'low');
+  await page.click('form.plate-add button[type=submit]');
+  await page.waitForSelector('.plate-lists h3:has-text("visitors")');
+  await page.waitForSelector('.plate-lists td.plate:has-text("KX58 RTY")');
+  await shot(page, 'plate-list');
+  await page.click('.plate-lists tr:has-text("KX58 RTY") button:has-text("Remove")');
+  await page.waitForFunction(() => !document.querySelector('.plate-lists td.plate'));
+  log('plate lists: a plate added to a new list and removed in the browser');
+
   // 8. Phone-sized layout.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${url}/#/`);

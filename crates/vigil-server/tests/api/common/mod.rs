@@ -76,6 +76,10 @@ pub struct Setup {
     pub rewriter: Option<Arc<dyn vigil_store::SegmentRewriter>>,
     /// Face enrolment through the API.
     pub enroller: Option<Arc<dyn vigil_server::FaceEnroller>>,
+    /// Camera links (`[[links.camera]]`).
+    pub camera_links: vigil_identity::CameraLinks,
+    /// Plate lists in the server's folder, over these `[plates]` settings.
+    pub plate_lists: Option<vigil_identity::PlatesConfig>,
 }
 
 /// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
@@ -268,6 +272,12 @@ impl TestServer {
         ctx.sensitive = setup.sensitive.into_iter().collect();
         ctx.rewriter = setup.rewriter;
         ctx.enroller = setup.enroller;
+        ctx.camera_links = setup.camera_links;
+        if let Some(plates) = &setup.plate_lists {
+            ctx.plate_lists = Some(Arc::new(
+                vigil_identity::PlateLists::open(dir.path(), plates).unwrap(),
+            ));
+        }
         if setup.identity {
             let keys = vigil_keys::KeyStore::open(dir.path(), &vigil_keys::MasterSource::Generated)
                 .unwrap();
