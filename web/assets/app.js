@@ -3,6 +3,7 @@
 
 import { get, post, setCsrf, setUnauthorizedHandler } from './api.js';
 import { h, toast } from './util.js';
+import * as alerts from './alerts.js';
 
 const session = { user: null, mfaRequired: false };
 
@@ -77,6 +78,8 @@ export function setSession(data) {
   session.user = data ? data.user : null;
   session.mfaRequired = !!(data && data.mfa_enrollment_required);
   setCsrf(data ? data.csrf : null);
+  if (session.user && ['admin', 'operator', 'viewer'].includes(session.user.role) && !session.mfaRequired) alerts.start();
+  else alerts.stop();
   renderChrome();
 }
 
@@ -86,9 +89,11 @@ function renderChrome() {
   bar.hidden = !u;
   if (!u) return;
   document.getElementById('who-name').textContent = `${u.username} · ${u.role}`;
+  document.getElementById('time-zone').textContent = `times: ${timeZoneName()}`;
   const nav = document.getElementById('nav');
   nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(u.role) && (!p.may || may(p.may))).map((p) =>
     h('a', { href: `#${p.path}`, dataset: { path: p.path } }, p.label)));
+  alerts.redraw();
   markActive();
 }
 
@@ -164,3 +169,13 @@ async function boot() {
 }
 
 boot();
+
+/** The browser's time zone, as the pages show times in it: "Europe/Berlin (UTC+1)". */
+export function timeZoneName() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local';
+  const off = -new Date().getTimezoneOffset();
+  const sign = off < 0 ? '-' : '+';
+  const h = Math.floor(Math.abs(off) / 60), m = Math.abs(off) % 60;
+  if (off === 0 && /^(UTC|Etc\/UTC|Etc\/GMT|GMT)$/.test(zone)) return 'UTC';
+  return `${zone} (UTC${off === 0 ? '' : `${sign}${h}${m ? `:${String(m).padStart(2, '0')}` : ''}`})`;
+}

@@ -54,9 +54,80 @@ pub fn now_unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
+    let y = y as i64 - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date (year, month, day) of a day number (days since 1970-01-01).
+pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+/// The calendar fields of a unix-ms time in UTC: (year, month, day, hour, minute, second, ms).
+fn utc_fields(unix_ms: i64) -> (i32, u8, u8, i64, i64, i64, i64) {
+    let secs = unix_ms.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    (
+        y,
+        mo,
+        d,
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        unix_ms.rem_euclid(1000),
+    )
+}
+
+/// A unix-ms time as RFC 3339 in UTC, for messages and logs people read: `2026-12-07T05:15:18Z`, with
+/// milliseconds when there are any (`2026-12-07T05:15:18.250Z`). One format everywhere the server
+/// writes a time into text (errors, audit details); the UI shows times in the browser's zone.
+pub fn utc_text(unix_ms: i64) -> String {
+    let (y, mo, d, h, mi, s, ms) = utc_fields(unix_ms);
+    if ms == 0 {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    }
+}
+
+/// A unix-ms time in UTC for file names (no colons, which some systems refuse): `20261207T051518Z`.
+pub fn utc_file_stamp(unix_ms: i64) -> String {
+    let (y, mo, d, h, mi, s, _) = utc_fields(unix_ms);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_texts_read_as_calendar_times() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_796_546_186_000), "2026-12-06T08:36:26Z");
+        assert_eq!(utc_text(1_796_546_186_250), "2026-12-06T08:36:26.250Z");
+        assert_eq!(utc_text(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(utc_file_stamp(1_796_546_186_250), "20261206T083626Z");
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
 
     #[test]
     fn rational_conversion_rounds() {

@@ -136,6 +136,9 @@ fn aad(person: i64, template: i64) -> Vec<u8> {
 /// foreign keys on, waiting up to 5 s for another connection's write.
 fn open_db(data_dir: &Path) -> Result<(Connection, PathBuf), IdentityError> {
     let path = data_dir.join(DB_FILE);
+    if !data_dir.exists() {
+        vigil_keys::fsmode::create_private_dir(data_dir)?;
+    }
     if !path.exists() {
         vigil_keys::fsmode::private_file(&path, true)
             .map_err(|e| IdentityError::Invalid(format!("creating {}: {e}", path.display())))?;

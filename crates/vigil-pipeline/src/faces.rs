@@ -22,6 +22,7 @@ use vigil_rules::{FrameContext, IdGen, TimeZone, ZoneOccupancy};
 use vigil_vision::face_embed::{FaceEmbedder, align, on_canvas};
 use vigil_vision::face_quality::FaceQuality;
 use vigil_vision::faces::{Face, FaceDetector};
+use vigil_vision::shared::SharedModel;
 
 /// The rule name face events carry.
 pub const RULE: &str = "faces";
@@ -178,7 +179,7 @@ struct TrackFaces {
 /// One camera's face recognition.
 pub struct FaceStage {
     camera: String,
-    models: FaceModels,
+    models: Arc<SharedModel<FaceModels>>,
     book: Arc<Mutex<FaceBook>>,
     config: FacesConfig,
     camera_config: CameraFaces,
@@ -194,7 +195,7 @@ impl FaceStage {
     /// zone for descriptions.
     pub fn new(
         camera: &str,
-        models: FaceModels,
+        models: Arc<SharedModel<FaceModels>>,
         book: Arc<Mutex<FaceBook>>,
         config: &FacesConfig,
         classes: &[String],
@@ -300,14 +301,21 @@ impl FaceStage {
         t: &TrackedObject,
         zones: &[ZoneOccupancy],
     ) -> Result<Vec<Event>, PipelineError> {
-        let Some(found) = face_of_person(&mut self.models.detector, frame, &t.bbox)? else {
+        let min_quality = self.config.min_quality;
+        let looked = self.models.with(|m| -> Result<_, PipelineError> {
+            let Some(found) = face_of_person(&mut m.detector, frame, &t.bbox)? else {
+                return Ok(None);
+            };
+            if found.quality.score < min_quality {
+                return Ok(None);
+            }
+            let embedding = m.embedder.embed(&found.aligned)?;
+            Ok(Some((found, embedding)))
+        })?;
+        let Some((found, embedding)) = looked else {
             return Ok(Vec::new());
         };
         let quality = found.quality.score;
-        if quality < self.config.min_quality {
-            return Ok(Vec::new());
-        }
-        let embedding = self.models.embedder.embed(&found.aligned)?;
         let best = self
             .book
             .lock()

@@ -21,6 +21,7 @@ use vigil_identity::plates::canonical;
 use vigil_identity::{PlateLists, PlatesConfig};
 use vigil_rules::{FrameContext, IdGen, TimeZone};
 use vigil_vision::plate_ocr::PlateOcr;
+use vigil_vision::shared::SharedModel;
 
 /// The rule name plate events carry.
 pub const RULE: &str = "plates";
@@ -61,7 +62,7 @@ impl TrackPlates {
 /// One camera's plate reading.
 pub struct PlateStage {
     camera: String,
-    ocr: PlateOcr,
+    ocr: Arc<SharedModel<PlateOcr>>,
     config: PlatesConfig,
     lists: Arc<PlateLists>,
     vehicles: HashMap<ClassId, String>,
@@ -76,7 +77,7 @@ impl PlateStage {
     /// site's time zone for descriptions.
     pub fn new(
         camera: &str,
-        ocr: PlateOcr,
+        ocr: Arc<SharedModel<PlateOcr>>,
         config: &PlatesConfig,
         lists: Arc<PlateLists>,
         classes: &[String],
@@ -171,7 +172,7 @@ impl PlateStage {
         let Some((crop, _)) = crop_of(frame, &t.bbox) else {
             return Ok(None);
         };
-        let Some(read) = self.ocr.read_image(&crop)? else {
+        let Some(read) = self.ocr.with(|o| o.read_image(&crop))? else {
             return Ok(None);
         };
         let confidence = read.text.confidence;

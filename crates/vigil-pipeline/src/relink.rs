@@ -15,9 +15,11 @@
 
 use crate::PipelineError;
 use std::collections::HashMap;
+use std::sync::Arc;
 use vigil_core::embedding::{cosine, mean_direction};
 use vigil_core::{Appearance, BBox, BgrImage, ClassId, TrackId, TrackedObject};
 use vigil_vision::reid::ReidEmbedder;
+use vigil_vision::shared::SharedModel;
 
 /// Cosine at and above which a new track is the lost person. On MOT17-mini (`crates/vigil-vision/tests/
 /// faces_plates.rs`, pedestrians 3 to 7 frames apart) the same person scored at least 0.47 (5th
@@ -64,7 +66,7 @@ pub struct RelinkStats {
 /// One camera's re-linking.
 pub struct Relinker {
     camera: String,
-    reid: ReidEmbedder,
+    reid: Arc<SharedModel<ReidEmbedder>>,
     person: ClassId,
     threshold: f32,
     window_ms: i64,
@@ -78,11 +80,11 @@ pub struct Relinker {
 }
 
 impl Relinker {
-    /// Re-linking of `camera`'s `person` tracks with `reid`, at `threshold`, for people lost at most
-    /// `window_s` ago.
+    /// Re-linking of `camera`'s `person` tracks with `reid` (shared with the other cameras), at
+    /// `threshold`, for people lost at most `window_s` ago.
     pub fn new(
         camera: &str,
-        reid: ReidEmbedder,
+        reid: Arc<SharedModel<ReidEmbedder>>,
         person: ClassId,
         threshold: f32,
         window_s: f64,
@@ -167,13 +169,15 @@ impl Relinker {
             let embedding = match (frame, self.live.get(&tracker_id)) {
                 // A new track is decided on at once: a later change of id would split what the rules
                 // already saw.
-                (Some(f), None) if whole && t.matched => Some(self.reid.embed(f, &t.bbox)?),
+                (Some(f), None) if whole && t.matched => {
+                    Some(self.reid.with(|r| r.embed(f, &t.bbox))?)
+                }
                 (Some(f), Some(l))
                     if whole
                         && t.matched
                         && crate::track_events::due(l.last_sample, now_ms, SAMPLE_EVERY_MS) =>
                 {
-                    Some(self.reid.embed(f, &t.bbox)?)
+                    Some(self.reid.with(|r| r.embed(f, &t.bbox))?)
                 }
                 _ => None,
             };

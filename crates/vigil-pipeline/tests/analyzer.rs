@@ -377,8 +377,10 @@ impl Reid {
     fn relinker(&self, camera: &str) -> vigil_pipeline::relink::Relinker {
         vigil_pipeline::relink::Relinker::new(
             camera,
-            vigil_vision::reid::ReidEmbedder::new(&self.runtime, &self.path, &self.bytes, 1)
-                .unwrap(),
+            vigil_vision::shared::SharedModel::single(
+                vigil_vision::reid::ReidEmbedder::new(&self.runtime, &self.path, &self.bytes, 1)
+                    .unwrap(),
+            ),
             0,
             vigil_pipeline::relink::DEFAULT_THRESHOLD,
             vigil_pipeline::relink::DEFAULT_WINDOW_S,

@@ -106,23 +106,51 @@ fn who(e: &Event) -> (String, bool) {
     }
 }
 
-/// Local clock times of an event's span: "14:02:31", or with dates when it crosses midnight.
+/// Local clock times of an event's span, naming their zone once: "14:02:31 UTC+1", "14:02:31–14:02:40 UTC",
+/// or with dates when it crosses midnight. Without the zone a reader in another one (the UI shows times
+/// in the browser's zone) could not tell which clock the description speaks of.
 struct Clock<'a> {
     tz: &'a TimeZone,
 }
 
 impl Clock<'_> {
-    fn at(&self, ms: i64) -> String {
+    fn bare(&self, ms: i64) -> String {
         let l = self.tz.local(ms);
         format!("{:02}:{:02}:{:02}", l.hour, l.minute, l.second)
+    }
+
+    /// The zone in force at `ms` as an offset from UTC: "UTC", "UTC+1", "UTC-5", "UTC+5:30".
+    fn zone(&self, ms: i64) -> String {
+        let l = self.tz.local(ms);
+        let local = l.day_number * 86_400 + i64::from(l.seconds_of_day());
+        let offset = local - ms.div_euclid(1000);
+        if offset == 0 {
+            return "UTC".into();
+        }
+        let sign = if offset < 0 { '-' } else { '+' };
+        let (h, m) = (offset.abs() / 3600, offset.abs() / 60 % 60);
+        if m == 0 {
+            format!("UTC{sign}{h}")
+        } else {
+            format!("UTC{sign}{h}:{m:02}")
+        }
+    }
+
+    fn at(&self, ms: i64) -> String {
+        format!("{} {}", self.bare(ms), self.zone(ms))
+    }
+
+    /// "between A and B", the zone named once.
+    fn between(&self, a: i64, b: i64) -> String {
+        format!("between {} and {}", self.bare(a), self.at(b))
     }
 
     fn range(&self, a: i64, b: i64) -> String {
         let (la, lb) = (self.tz.local(a), self.tz.local(b));
         if la.day_number == lb.day_number {
-            format!("{}–{}", self.at(a), self.at(b))
+            format!("{}–{} {}", self.bare(a), self.bare(b), self.zone(b))
         } else {
-            format!("{la}–{lb}")
+            format!("{la}–{lb} {}", self.zone(b))
         }
     }
 }
@@ -166,7 +194,7 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
             let when = if a == b {
                 format!("at {a}")
             } else if tz.local(start).day_number == tz.local(end).day_number {
-                format!("between {a} and {b}")
+                clock.between(start, end)
             } else {
                 format!("({})", clock.range(start, end))
             };
@@ -368,7 +396,7 @@ mod tests {
         let e = event(kind, EventPhase::Start, &[("person", 1)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "A person crossed 'Gate line' inbound at 14:02:31"
+            "A person crossed 'Gate line' inbound at 14:02:31 UTC+2"
         );
         let kind = EventKind::LineCrossing {
             direction: CrossingDirection::AToB,
@@ -379,11 +407,11 @@ mod tests {
         let e = event(kind, EventPhase::End, &[("person", 3)], 19);
         assert_eq!(
             describe(&e, &berlin()),
-            "3 people crossed 'Gate line' (2 inbound, 1 outbound) between 14:02:31 and 14:02:50"
+            "3 people crossed 'Gate line' (2 inbound, 1 outbound) between 14:02:31 and 14:02:50 UTC+2"
         );
         assert_eq!(
             describe(&e, &TimeZone::utc()),
-            "3 people crossed 'Gate line' (2 inbound, 1 outbound) between 12:02:31 and 12:02:50"
+            "3 people crossed 'Gate line' (2 inbound, 1 outbound) between 12:02:31 and 12:02:50 UTC"
         );
     }
 
@@ -396,17 +424,17 @@ mod tests {
         let e = event(loiter.clone(), EventPhase::End, &[("person", 1)], 192);
         assert_eq!(
             describe(&e, &berlin()),
-            "A person stayed 3 min 12 s in 'Loading dock' (14:02:31–14:05:43)"
+            "A person stayed 3 min 12 s in 'Loading dock' (14:02:31–14:05:43 UTC+2)"
         );
         let e = event(loiter, EventPhase::Start, &[("person", 1)], 192);
         assert_eq!(
             describe(&e, &berlin()),
-            "A person has been in 'Loading dock' for 3 min 12 s (since 14:02:31)"
+            "A person has been in 'Loading dock' for 3 min 12 s (since 14:02:31 UTC+2)"
         );
         let e = event(EventKind::Intrusion, EventPhase::Start, &[("car", 1)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "A car entered 'Loading dock' at 14:02:31"
+            "A car entered 'Loading dock' at 14:02:31 UTC+2"
         );
         let e = event(
             EventKind::Intrusion,
@@ -416,7 +444,7 @@ mod tests {
         );
         assert_eq!(
             describe(&e, &berlin()),
-            "3 objects (2 people, 1 car) were in 'Loading dock' for 2 min 35 s (14:02:31–14:05:06)"
+            "3 objects (2 people, 1 car) were in 'Loading dock' for 2 min 35 s (14:02:31–14:05:06 UTC+2)"
         );
         let crowd = EventKind::Crowding {
             count: 7,
@@ -426,12 +454,12 @@ mod tests {
         let e = event(crowd.clone(), EventPhase::Update, &[("person", 12)], 60);
         assert_eq!(
             describe(&e, &berlin()),
-            "7 people in 'Loading dock' (more than 5) since 14:02:31"
+            "7 people in 'Loading dock' (more than 5) since 14:02:31 UTC+2"
         );
         let e = event(crowd, EventPhase::End, &[("person", 12)], 451);
         assert_eq!(
             describe(&e, &berlin()),
-            "Up to 9 people in 'Loading dock' (more than 5) for 7 min 31 s (14:02:31–14:10:02)"
+            "Up to 9 people in 'Loading dock' (more than 5) for 7 min 31 s (14:02:31–14:10:02 UTC+2)"
         );
         let queue = EventKind::Queue {
             length: 6,
@@ -442,7 +470,7 @@ mod tests {
         let e = event(queue, EventPhase::Start, &[("person", 6)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "Queue in 'Loading dock': 6 people, longest wait 4 min 10 s (since 14:02:31)"
+            "Queue in 'Loading dock': 6 people, longest wait 4 min 10 s (since 14:02:31 UTC+2)"
         );
     }
 
@@ -460,7 +488,7 @@ mod tests {
         e.end = Some(e.last);
         assert_eq!(
             describe(&e, &berlin()),
-            "A person stayed 10 min in 'Loading dock' (2024-06-07 23:55:00–2024-06-08 00:05:00)"
+            "A person stayed 10 min in 'Loading dock' (2024-06-07 23:55:00–2024-06-08 00:05:00 UTC+2)"
         );
     }
 
@@ -476,13 +504,13 @@ mod tests {
         let e = event(kind.clone(), EventPhase::Start, &[("person", 1)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "Ann Example (watchlist 'staff') recognised in 'Loading dock' at 14:02:31, similarity 0.81"
+            "Ann Example (watchlist 'staff') recognised in 'Loading dock' at 14:02:31 UTC+2, similarity 0.81"
         );
         let mut e = event(kind, EventPhase::End, &[("person", 1)], 12);
         e.zone = None;
         assert_eq!(
             describe(&e, &berlin()),
-            "Ann Example (watchlist 'staff') was seen for 12 s (14:02:31–14:02:43), similarity 0.81"
+            "Ann Example (watchlist 'staff') was seen for 12 s (14:02:31–14:02:43 UTC+2), similarity 0.81"
         );
         let unknown = EventKind::FaceUnknown {
             quality: 0.6,
@@ -491,7 +519,7 @@ mod tests {
         let e = event(unknown, EventPhase::Start, &[("person", 1)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "An unknown face in 'Loading dock', where only enrolled people may be, at 14:02:31"
+            "An unknown face in 'Loading dock', where only enrolled people may be, at 14:02:31 UTC+2"
         );
     }
 
@@ -507,12 +535,12 @@ mod tests {
         let e = event(kind.clone(), EventPhase::Start, &[("car", 1)], 0);
         assert_eq!(
             describe(&e, &berlin()),
-            "Plate KX58RTY (list 'deny') read on a car at 14:02:31"
+            "Plate KX58RTY (list 'deny') read on a car at 14:02:31 UTC+2"
         );
         let e = event(kind, EventPhase::End, &[("car", 1)], 5);
         assert_eq!(
             describe(&e, &berlin()),
-            "Plate KX58RTY (list 'deny') on a car, seen for 5 s (14:02:31–14:02:36)"
+            "Plate KX58RTY (list 'deny') on a car, seen for 5 s (14:02:31–14:02:36 UTC+2)"
         );
     }
 }

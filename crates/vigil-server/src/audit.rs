@@ -21,6 +21,15 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// A time range as audit details write it: `2026-12-07T05:15:18Z to 2026-12-07T05:15:48Z` (UTC, RFC 3339).
+pub fn span(start_ms: i64, end_ms: i64) -> String {
+    format!(
+        "{} to {}",
+        vigil_core::time::utc_text(start_ms),
+        vigil_core::time::utc_text(end_ms)
+    )
+}
+
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,

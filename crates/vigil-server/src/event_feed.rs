@@ -50,6 +50,7 @@ impl EventFeed {
                 let ev = &e.event;
                 let json = json!({
                     "id": ev.id.to_string(),
+                    "facts": serde_json::to_value(&ev.kind).unwrap_or(serde_json::Value::Null),
                     "phase": ev.phase,
                     "camera": ev.camera,
                     "rule": ev.rule,

@@ -227,12 +227,9 @@ pub enum StoreError {
     Keys(#[from] vigil_keys::KeyError),
 }
 
-/// Formats a wall-clock 90 kHz time as seconds since the epoch (RFC 3339 needs a calendar library;
-/// the CLI prints local times itself).
+/// Formats a wall-clock 90 kHz time for a message: RFC 3339 in UTC ([`vigil_core::time::utc_text`]).
 pub(crate) fn fmt_time(t: Time90k) -> String {
-    let secs = t.0.div_euclid(90_000);
-    let frac = t.0.rem_euclid(90_000) * 1000 / 90_000;
-    format!("unix {secs}.{frac:03}")
+    vigil_core::time::utc_text(t.0.div_euclid(90))
 }
 
 /// Wraps a rusqlite error with the database path.

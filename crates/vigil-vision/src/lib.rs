@@ -29,4 +29,5 @@ pub mod preprocess;
 pub mod regions;
 pub mod reid;
 pub mod runtime;
+pub mod shared;
 pub mod tracker;

@@ -1,6 +1,7 @@
-//! The identity stages of one camera's analysis (face recognition, plate reading), built the same way
-//! for `vigil run` and `vigil analyze --events`: only for the cameras opted in (`[faces.camera.NAME]`,
-//! `[plates.camera.NAME]`), with their models loaded once per camera on one thread each.
+//! The identity stages of one camera's analysis (face recognition, plate reading, re-linking), built the
+//! same way for `vigil run` and `vigil analyze --events`: only for the cameras opted in
+//! (`[faces.camera.NAME]`, `[plates.camera.NAME]`), their models loaded once per process and shared by
+//! every camera ([`ModelPools`], `vigil_vision::shared`).
 
 use crate::models::Assets;
 use anyhow::Context;
@@ -8,8 +9,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use vigil_config::VigilConfig;
 use vigil_identity::{FaceBook, PlateLists};
-use vigil_pipeline::faces::FaceStage;
+use vigil_pipeline::faces::{FaceModels, FaceStage};
 use vigil_pipeline::plates::PlateStage;
+use vigil_vision::plate_ocr::PlateOcr;
+use vigil_vision::reid::ReidEmbedder;
+use vigil_vision::shared::SharedModel;
 
 /// A camera's identity stages (each `None` when the camera is not opted in).
 #[derive(Default)]
@@ -20,6 +24,77 @@ pub struct Stages {
     pub plates: Option<PlateStage>,
 }
 
+/// One model's shared instances, loaded at first use.
+type Slot<T> = Mutex<Option<Arc<SharedModel<T>>>>;
+
+/// The identity models of a process, loaded when a camera first needs them and shared by every camera:
+/// `instances` of each (one per core: a call keeps a core busy, so more would only wait), one thread per
+/// call. A box with many cameras holds five identity models once, not once per camera.
+pub struct ModelPools {
+    models_dir: Option<PathBuf>,
+    instances: usize,
+    faces: Slot<FaceModels>,
+    plates: Slot<PlateOcr>,
+    reid: Slot<ReidEmbedder>,
+}
+
+impl ModelPools {
+    /// Pools of models from `models_dir`, `instances` of each (at least one).
+    pub fn new(models_dir: Option<PathBuf>, instances: usize) -> ModelPools {
+        ModelPools {
+            models_dir,
+            instances: instances.max(1),
+            faces: Mutex::default(),
+            plates: Mutex::default(),
+            reid: Mutex::default(),
+        }
+    }
+
+    /// Pools with one instance per core of this machine.
+    pub fn per_core(models_dir: Option<PathBuf>) -> ModelPools {
+        ModelPools::new(
+            models_dir,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )
+    }
+
+    fn get<T>(
+        &self,
+        slot: &Slot<T>,
+        load: impl Fn(&Assets) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Arc<SharedModel<T>>> {
+        let mut held = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = &*held {
+            return Ok(pool.clone());
+        }
+        let assets = Assets::open(self.models_dir.clone())?;
+        let instances = (0..self.instances)
+            .map(|_| load(&assets))
+            .collect::<anyhow::Result<Vec<T>>>()?;
+        let pool = SharedModel::new(instances).context("no model instance")?;
+        *held = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// YuNet and MobileFaceNet.
+    pub fn faces(&self) -> anyhow::Result<Arc<SharedModel<FaceModels>>> {
+        self.get(&self.faces, |a| crate::cmd::face::load_models(a, 1))
+    }
+
+    /// LPD-YuNet, the text detector and PP-OCR.
+    pub fn plates(&self) -> anyhow::Result<Arc<SharedModel<PlateOcr>>> {
+        self.get(&self.plates, |a| crate::cmd::plate::load(a, 1))
+    }
+
+    /// The re-identification model.
+    pub fn reid(&self) -> anyhow::Result<Arc<SharedModel<ReidEmbedder>>> {
+        self.get(&self.reid, |a| {
+            let (p, b) = a.load(&vigil_vision::model::REID)?;
+            Ok(ReidEmbedder::new(&a.runtime, &p, &b, 1)?)
+        })
+    }
+}
+
 /// Re-linking of the people a camera's tracker loses for up to `window` seconds (`[analysis]
 /// relink_seconds`, on by default):
 /// `None` when switched off, when the detector has no person class, or (with a warning saying what
@@ -28,22 +103,13 @@ pub fn relinker(
     window: f64,
     camera: &str,
     classes: &[String],
-    models_dir: Option<PathBuf>,
+    pools: &ModelPools,
 ) -> Option<vigil_pipeline::relink::Relinker> {
     let person = classes.iter().position(|c| c == "person")?;
     if window <= 0.0 {
         return None;
     }
-    let loaded = Assets::open(models_dir).and_then(|assets| {
-        let (p, b) = assets.load(&vigil_vision::model::REID)?;
-        Ok(vigil_vision::reid::ReidEmbedder::new(
-            &assets.runtime,
-            &p,
-            &b,
-            1,
-        )?)
-    });
-    match loaded {
+    match pools.reid() {
         Ok(reid) => Some(vigil_pipeline::relink::Relinker::new(
             camera,
             reid,
@@ -63,12 +129,12 @@ pub fn relinker(
 
 /// The stages of `camera` for a detector with `classes`; `book` is the watchlists (needed, and only
 /// used, when the camera has face recognition), `plate_lists` the plate lists (`None`: `vigil.toml`'s
-/// alone); models from `models_dir`.
+/// alone); models from `pools`.
 pub fn for_camera(
     config: &VigilConfig,
     camera: &str,
     classes: &[String],
-    models_dir: Option<PathBuf>,
+    pools: &ModelPools,
     book: Option<Arc<Mutex<FaceBook>>>,
     plate_lists: Option<Arc<PlateLists>>,
 ) -> anyhow::Result<Stages> {
@@ -77,12 +143,11 @@ pub fn for_camera(
     if !faces_on && !plates_on {
         return Ok(Stages::default());
     }
-    let assets = Assets::open(models_dir)?;
     let tz = vigil_rules::TimeZone::parse(&config.rules_for(camera).timezone)
         .map_err(|e| anyhow::anyhow!("[rules.{camera}] timezone: {e}"))?;
     let faces = match (faces_on, book) {
         (true, Some(book)) => {
-            let models = crate::cmd::face::load_models(&assets, 1).with_context(|| {
+            let models = pools.faces().with_context(|| {
                 format!("face recognition on {camera} needs its models (docs/security.md, Faces)")
             })?;
             Some(FaceStage::new(
@@ -98,7 +163,7 @@ pub fn for_camera(
         (false, _) => None,
     };
     let plates = if plates_on {
-        let ocr = crate::cmd::plate::load(&assets, 1).with_context(|| {
+        let ocr = pools.plates().with_context(|| {
             format!("plate reading on {camera} needs its models (docs/identity.md, Licence plates)")
         })?;
         let lists =

@@ -4,6 +4,7 @@
 import { get, post, qs, cam } from '../api.js';
 import { routeQuery, may } from '../app.js';
 import { LivePlayer } from '../live.js';
+import { subscribe } from '../alerts.js';
 import { h, mount, toast, fmtTime, fmtClock, fmtBytes, toLocalInput, fromLocalInput } from '../util.js';
 
 const WINDOWS = [
@@ -12,6 +13,16 @@ const WINDOWS = [
 const MAX_CLIP_MS = 30 * 60e3;
 
 export async function render(_ctx, name) {
+  // A camera outside the user's scope (or none of that name: the server answers both alike) is said so,
+  // not shown as an offline camera retried for ever.
+  let cameras = null;
+  try { cameras = await get('/api/cameras'); } catch (e) { if (e.status === 403) cameras = []; }
+  if (cameras && !cameras.some((c) => c.name === name)) {
+    mount(h('div.page-head', h('h1', h('a.back', { href: '#/', 'aria-label': 'Back to all cameras' }, '‹'), ' ', name)),
+      h('section.card.no-access', h('h2', 'No access'),
+        h('p', `You may not see the camera “${name}”, or there is no camera by that name. An administrator can add it to your cameras.`)));
+    return undefined;
+  }
   const liveVideo = h('video.live', { muted: true, playsinline: true });
   const playVideo = h('video.playback', { controls: true, playsinline: true, muted: true, hidden: true });
   const liveBadge = h('span.badge', 'connecting');
@@ -26,6 +37,8 @@ export async function render(_ctx, name) {
   let runs = [];
   let events = [];
   let clipStart = null; // unix ms of the playing clip's start
+  let clipEnd = null;   // and end
+  let clipAsked = null; // when it was asked for
   let cursor = null;    // last chosen moment (for export defaults)
 
   const track = h('div.track', { onclick: (e) => pick(e) });
@@ -76,9 +89,7 @@ export async function render(_ctx, name) {
   const sensitiveNote = h('p.small.warn', { hidden: true },
     'Sensitive camera: playing or exporting its recordings needs a second user\'s approval. ',
     h('a', { href: '#/approvals' }, 'Ask for access'));
-  get('/api/cameras').then((list) => {
-    sensitiveNote.hidden = !list.some((c) => c.name === name && c.sensitive);
-  }).catch(() => { /* the note stays hidden */ });
+  sensitiveNote.hidden = !(cameras || []).some((c) => c.name === name && c.sensitive);
   // The evidence case the export is filed under (its chain of custody records it).
   const exCaseId = h('select', { name: 'case_id', 'aria-label': 'Case' }, h('option', { value: '' }, 'No case'));
   if (may('export')) {
@@ -118,6 +129,21 @@ export async function render(_ctx, name) {
   }, 250);
   const refresh = setInterval(() => { if (Date.now() - windowEnd < 120e3) { windowEnd = Date.now(); loadTimeline(); } }, 30e3);
   playVideo.addEventListener('timeupdate', updatePlayhead);
+  // Playback that reaches the present goes on live.
+  playVideo.addEventListener('ended', () => {
+    // The clip ended where the recording ended when it was asked for: the present.
+    if (clipEnd !== null && clipAsked - clipEnd < 5e3) { toast('Caught up: live', 'info'); showLive(); }
+  });
+  // Events of this camera as they happen: marked on the timeline at once (the window follows the
+  // present when it shows it).
+  const unsubscribe = subscribe((e) => {
+    if (e.camera !== name) return;
+    if (Date.now() - windowEnd < 120e3) windowEnd = Date.now();
+    const i = events.findIndex((x) => x.id === e.id);
+    if (i >= 0) events[i] = e;
+    else if (e.start >= from() && e.start <= windowEnd) events.unshift(e);
+    drawTimeline();
+  });
 
   await loadTimeline();
   const t = Number(routeQuery().get('t'));
@@ -149,8 +175,8 @@ export async function render(_ctx, name) {
       summary.textContent = e.status === 403 ? 'You may not view recordings of this camera.' : e.message;
     }
     try {
-      const ev = await get(`/api/events${qs({ camera: name, before: end, limit: 200 })}`);
-      events = (ev.events || []).filter((x) => x.start >= start);
+      const ev = await get(`/api/events${qs({ camera: name, start, end, limit: 500 })}`);
+      events = ev.events || [];
     } catch { events = []; }
     drawTimeline();
   }
@@ -229,6 +255,8 @@ export async function render(_ctx, name) {
     liveVideo.hidden = true;
     playVideo.hidden = false;
     clipStart = start;
+    clipEnd = end;
+    clipAsked = Date.now();
     cursor = start;
     playVideo.src = `/api/cameras/${cam(name)}/playback.mp4${qs({ start, end })}`;
     playVideo.play().catch(() => {});
@@ -296,6 +324,7 @@ export async function render(_ctx, name) {
   return () => {
     clearInterval(timer);
     clearInterval(refresh);
+    unsubscribe();
     player.stop();
     playVideo.removeAttribute('src');
     playVideo.load();

@@ -5,6 +5,7 @@
 import { get, post, qs, cam } from '../api.js';
 import { h, mount, heading, fmtTime, fmtDuration, toast } from '../util.js';
 import { hasRole } from '../app.js';
+import { subscribe, onState, prefs, setPrefs } from '../alerts.js';
 
 const PAGE = 50;
 
@@ -52,10 +53,10 @@ export async function render() {
     } catch (err) { status.textContent = err.message; }
   } }, plate, how, h('button', { type: 'submit' }, 'Find plate'));
 
-  mount(heading('Events', liveBadge), filters, plates, status, list, h('div.pad.center-row', more), detail);
+  mount(heading('Events', liveBadge, alertToggles()), filters, plates, status, list, h('div.pad.center-row', more), detail);
   await load(true);
   const rows = () => new Map([...list.children].map((el) => [el.dataset.id, el]));
-  const feed = liveEvents((e) => {
+  const unsubscribe = subscribe((e) => {
     if ((camera.value && e.camera !== camera.value) || (kind.value && e.kind !== kind.value)) return;
     if (q.value.trim() && !(e.description || '').toLowerCase().includes(q.value.trim().toLowerCase())) return;
     const existing = rows().get(e.id);
@@ -69,7 +70,8 @@ export async function render() {
       list.prepend(r);
       status.textContent = '';
     }
-  }, (state) => { liveBadge.textContent = state; liveBadge.classList.toggle('on', state === 'live'); });
+  });
+  const unwatch = onState((state) => { liveBadge.textContent = state; liveBadge.classList.toggle('on', state === 'live'); });
 
   async function load(reset) {
     if (reset) { next = null; list.replaceChildren(); }
@@ -159,35 +161,21 @@ export async function render() {
     return h('div', button, out);
   }
 
-  return () => feed.stop();
+  return () => { unsubscribe(); unwatch(); };
 }
 
-/**
- * Follows /api/events/live: calls onEvent(e) for every event message, onState('live' | 'reconnecting…')
- * as the socket comes and goes; reconnects with backoff until stop(). A socket refused because the session
- * ended sends the app back to its login check on the next API call.
- */
-function liveEvents(onEvent, onState) {
-  let ws = null;
-  let stopped = false;
-  let retry = 0;
-  let timer = null;
-  const connect = () => {
-    const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-    ws = new WebSocket(`${proto}://${location.host}/api/events/live`);
-    ws.onopen = () => { retry = 0; onState('live'); };
-    ws.onmessage = (m) => {
-      let e;
-      try { e = JSON.parse(m.data); } catch { return; }
-      if (e && e.id) onEvent(e);
-    };
-    ws.onclose = () => {
-      if (stopped) return;
-      onState('reconnecting…');
-      const delay = Math.min(30000, 1000 * 2 ** retry++);
-      timer = setTimeout(connect, delay);
-    };
+// Sound and browser notifications when an alert starts (this browser's choice; notifications need the
+// browser's permission, asked when switched on).
+function alertToggles() {
+  const box = (key, label) => {
+    const input = h('input', { type: 'checkbox', name: key, checked: prefs()[key], onchange: async () => {
+      const now = await setPrefs({ [key]: input.checked });
+      input.checked = now[key];
+      if (key === 'notify' && !now.notify && input.checked === false && 'Notification' in window && Notification.permission === 'denied') {
+        toast('The browser blocks notifications for this site.', 'warn');
+      }
+    } });
+    return h('label.check.small', input, ` ${label}`);
   };
-  connect();
-  return { stop() { stopped = true; clearTimeout(timer); if (ws) ws.close(); } };
+  return h('span.alert-toggles', box('sound', 'Sound'), box('notify', 'Notify'));
 }

@@ -3,6 +3,7 @@
 
 import { get, cam } from '../api.js';
 import { LivePlayer } from '../live.js';
+import { subscribe, inProgress } from '../alerts.js';
 import { h, mount, heading } from '../util.js';
 
 export async function render() {
@@ -49,6 +50,22 @@ export async function render() {
   mount(heading('Live', chooser),
     cameras.length ? grid : h('p.muted.pad', 'No cameras are configured, or none is visible to you.'));
 
+  // A tile is highlighted while an event of its camera is in progress.
+  const tiles = new Map(players.map((p) => [p.tile.dataset.camera, p.tile]));
+  const live = new Map(); // camera -> ids of its events in progress
+  const mark = (e) => {
+    const ids = live.get(e.camera) || new Set();
+    if (e.end || e.phase === 'end') ids.delete(e.id); else ids.add(e.id);
+    live.set(e.camera, ids);
+    const tile = tiles.get(e.camera);
+    if (tile) {
+      tile.classList.toggle('alert', ids.size > 0);
+      tile.title = ids.size ? `${ids.size} event${ids.size === 1 ? '' : 's'} in progress: ${e.description || e.kind}` : '';
+    }
+  };
+  for (const e of inProgress()) mark(e);
+  const unsubscribe = subscribe(mark);
+
   const visible = new Set();
   const sync = () => {
     for (const p of players) {
@@ -68,6 +85,7 @@ export async function render() {
   }, 1000);
 
   return () => {
+    unsubscribe();
     clearInterval(timer);
     observer.disconnect();
     document.removeEventListener('visibilitychange', sync);

@@ -2,7 +2,7 @@
 // Refreshes every 5 seconds while open.
 
 import { get, post } from '../api.js';
-import { h, mount, heading, fmtDuration, fmtBytes, dot, toast } from '../util.js';
+import { h, mount, heading, fmtDuration, fmtBytes, fmtTime, dot, toast } from '../util.js';
 import { hasRole } from '../app.js';
 
 export async function render() {
@@ -34,12 +34,18 @@ export async function render() {
         h('td.num', fmtBytes(c.recording_bytes)))));
       storage.replaceChildren(...(s.storage || []).map((st) => {
         if (typeof st !== 'object' || st === null) return h('p', String(st));
-        const used = st.used_bytes ?? st.bytes, budget = st.budget_bytes ?? st.limit_bytes;
+        // The budget ([storage.dirs] max_bytes), else the disk (admins see its size).
+        const used = st.used_bytes || 0;
+        const disk = st.total_bytes ? { max: st.total_bytes, value: st.total_bytes - (st.free_bytes || 0) } : null;
+        const parts = [st.max_bytes ? `${fmtBytes(used)} of ${fmtBytes(st.max_bytes)} recorded` : `${fmtBytes(used)} recorded`];
+        if (disk) parts.push(`disk ${fmtBytes(st.free_bytes || 0)} free of ${fmtBytes(st.total_bytes)}`);
+        parts.push(st.oldest_ms ? `oldest recording ${fmtTime(st.oldest_ms)}` : 'nothing recorded yet');
         return h('div.store',
           h('div', h('strong', st.name || st.path || 'storage'), ' ', st.path && st.name ? h('span.muted.small', st.path) : null,
             st.online === false ? h('span.badge.offline', 'offline') : null),
-          budget ? h('progress', { max: budget, value: used || 0 }) : null,
-          h('div.muted.small', budget ? `${fmtBytes(used)} of ${fmtBytes(budget)}` : fmtBytes(used)));
+          st.max_bytes ? h('progress', { max: st.max_bytes, value: used, title: 'recorded of the budget' })
+            : disk ? h('progress', { max: disk.max, value: disk.value, title: 'disk in use' }) : null,
+          h('div.muted.small.storage-figures', parts.join(' · ')));
       }));
       if (!storage.children.length) storage.append(h('p.muted', 'No storage configured.'));
       status.textContent = `Updated ${new Date().toLocaleTimeString()}`;

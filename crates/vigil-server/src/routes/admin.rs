@@ -33,6 +33,32 @@ fn within_scope(p: &Principal, cameras: &Option<Vec<String>>) -> Result<(), ApiE
     }
 }
 
+/// Refuses a camera scope naming a camera this server does not have (a typo would leave the user
+/// with nothing to see, silently).
+fn known_cameras(ctx: &AppState, cameras: &Option<Vec<String>>) -> Result<(), ApiError> {
+    let Some(asked) = cameras else {
+        return Ok(());
+    };
+    let known = ctx.camera_names();
+    let unknown: Vec<&str> = asked
+        .iter()
+        .filter(|c| !known.contains(c))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "cameras: no camera called {} (cameras here: {})",
+        unknown.join(", "),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
 /// POST /api/users. A camera-scoped admin only creates users within its scope.
 pub async fn add_user(
     State(ctx): State<AppState>,
@@ -41,6 +67,7 @@ pub async fn add_user(
     ApiJson(new): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
     within_scope(&p, &new.cameras)?;
+    known_cameras(&ctx, &new.cameras)?;
     let sec = ctx.security.clone();
     let user = blocking(move || {
         let user = sec.add_user(&new)?;
@@ -92,6 +119,7 @@ pub async fn update_user(
     }
     if let Some(cameras) = &patch.cameras {
         within_scope(&p, cameras)?;
+        known_cameras(&ctx, cameras)?;
     }
     let sec = ctx.security.clone();
     let user = blocking(move || {

@@ -102,10 +102,9 @@ pub async fn request(
             &reason,
         )?;
         let detail = format!(
-            "request {id}: {} {}..{} ms, {reason}",
+            "request {id}: {} {}, {reason}",
             action.name(),
-            req.start,
-            req.end
+            crate::audit::span(req.start, req.end)
         );
         sec.audit(&who, &ip, "approval.request", &req.camera, &detail)?;
         sec.approval(id)
@@ -146,8 +145,10 @@ async fn decide(
     let decided = blocking(move || {
         let a = sec.decide_approval(id, (p.user_id, &who), approve)?;
         let detail = format!(
-            "request {id} by {}: {} {}..{} ms",
-            a.requested_by, a.action, a.start, a.end
+            "request {id} by {}: {} {}",
+            a.requested_by,
+            a.action,
+            crate::audit::span(a.start, a.end)
         );
         let action = if approve {
             "approval.approve"

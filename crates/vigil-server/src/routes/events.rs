@@ -25,6 +25,8 @@ pub struct EventsQuery {
     kind: Option<String>,
     q: Option<String>,
     before: Option<String>,
+    start: Option<i64>,
+    end: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -107,6 +109,11 @@ pub async fn list(
             "q is at most 200 bytes, before at most 32",
         ));
     }
+    if let (Some(a), Some(b)) = (q.start, q.end)
+        && b < a
+    {
+        return Err(ApiError::bad_request("end is before start"));
+    }
     let cameras = match (&q.camera, &p.cameras) {
         (Some(c), _) if !p.sees(c) => Some(Vec::new()),
         (Some(c), _) => Some(vec![c.clone()]),
@@ -131,6 +138,8 @@ pub async fn list(
         kinds,
         text: q.q.filter(|t| !t.trim().is_empty()),
         cursor: q.before.filter(|c| !c.is_empty()),
+        from_ms: q.start,
+        to_ms: q.end,
         limit,
         ..EventQuery::default()
     };

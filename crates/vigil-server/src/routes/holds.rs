@@ -75,7 +75,10 @@ pub async fn add(
     let id = blocking(move || {
         let range = Time90k(req.start.saturating_mul(90))..Time90k(req.end.saturating_mul(90));
         let id = store.add_hold(Some(&req.camera), range, &note)?;
-        let detail = format!("hold {id}: {}..{} ms, {note}", req.start, req.end);
+        let detail = format!(
+            "hold {id}: {}, {note}",
+            crate::audit::span(req.start, req.end)
+        );
         sec.audit(&who, &ip, "hold.add", &req.camera, &detail)?;
         Ok(id)
     })
@@ -103,9 +106,8 @@ pub async fn release(
         store.remove_mark(id)?;
         let target = hold.camera.clone().unwrap_or_else(|| "*".into());
         let detail = format!(
-            "hold {id}: {}..{} ms, {}",
-            hold.start.0 / 90,
-            hold.end.0 / 90,
+            "hold {id}: {}, {}",
+            crate::audit::span(hold.start.0 / 90, hold.end.0 / 90),
             hold.note
         );
         sec.audit(&who, &ip, "hold.release", &target, &detail)?;

@@ -78,9 +78,9 @@ pub async fn start(
         match (req.start, req.end) {
             (None, None) => "all recordings".to_string(),
             (a, b) => format!(
-                "{}..{} ms",
-                a.map_or("start".into(), |t| t.to_string()),
-                b.map_or("now".into(), |t| t.to_string())
+                "{} to {}",
+                a.map_or("start".into(), vigil_core::time::utc_text),
+                b.map_or("now".into(), vigil_core::time::utc_text)
             ),
         }
     );

@@ -276,7 +276,7 @@ async fn audit_play(
     {
         let sec = ctx.security.clone();
         let (name, ip, camera) = (p.audit_name(), ip.to_string(), camera.to_string());
-        let detail = format!("{}..{} ms{note}", q.start, q.end);
+        let detail = format!("{}{note}", crate::audit::span(q.start, q.end));
         blocking(move || {
             sec.audit_or_log(&name, &ip, "recording.play", &camera, &detail);
             Ok(())
@@ -461,9 +461,8 @@ pub async fn export_start(
         p.audit_name(),
         ip.to_string(),
         format!(
-            "{}..{} ms, export {id}, {}",
-            req.start,
-            req.end,
+            "{}, export {id}, {}",
+            crate::audit::span(req.start, req.end),
             describe_redaction(&redaction)
         ),
         req.camera,
@@ -597,7 +596,7 @@ pub async fn export_file(
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"vigil-{}{safe}-{}.{}\"",
         if zip { "evidence-" } else { "" },
-        job.start,
+        vigil_core::time::utc_file_stamp(job.start),
         if zip { "zip" } else { "mp4" }
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);

@@ -13,7 +13,23 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// What of a storage directory's status others than admins see: no path, no disk sizes.
-const PUBLIC_STORAGE_FIELDS: [&str; 4] = ["name", "online", "used_bytes", "max_bytes"];
+const PUBLIC_STORAGE_FIELDS: [&str; 5] = ["name", "online", "used_bytes", "max_bytes", "oldest_ms"];
+
+/// A storage directory's status as JSON, with its oldest recording's start in unix ms (`oldest_ms`)
+/// beside the 90 kHz `oldest`.
+fn dir_json(d: &vigil_store::DirStatus) -> Value {
+    let mut v = json!(d);
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "oldest_ms".into(),
+            json!(
+                d.oldest
+                    .map(|t| t.0 / (vigil_core::time::TICKS_PER_SECOND / 1000))
+            ),
+        );
+    }
+    v
+}
 
 /// GET /api/system: storage paths and the sizes of the disks under them only for admins.
 pub async fn system(
@@ -24,10 +40,13 @@ pub async fn system(
     let (status, storage) = blocking(move || {
         let status = c.status.status();
         let storage = match &c.store {
-            Some(store) => store.status().map(|s| json!(s.dirs)).unwrap_or_else(|e| {
-                tracing::warn!("store status: {e}");
-                json!([])
-            }),
+            Some(store) => store
+                .status()
+                .map(|s| Value::Array(s.dirs.iter().map(dir_json).collect()))
+                .unwrap_or_else(|e| {
+                    tracing::warn!("store status: {e}");
+                    json!([])
+                }),
             None => json!([]),
         };
         Ok((status, storage))

@@ -546,7 +546,17 @@ pub static ROUTES: &[RouteSpec] = &[
                 "only this kind (line_crossing, intrusion, ...)",
             ),
             query("q", s::search, "words to search for"),
-            query("before", s::cursor, "the previous page's `next`"),
+            query(
+                "start",
+                s::unix_ms,
+                "only events starting at or after (unix ms)",
+            ),
+            query("end", s::unix_ms, "only events starting before (unix ms)"),
+            query(
+                "before",
+                s::cursor,
+                "the previous page's `next` (a cursor, not a time: see start and end)",
+            ),
             query("limit", s::limit, "page size (1-1000, default 50)"),
         ],
         request: None,

@@ -410,3 +410,48 @@ fn unredacted_exports_need_their_own_permission_and_say_so_in_the_audit_log() {
         "{details:?}"
     );
 }
+
+/// A user's camera scope names cameras this server has: a typo is refused, saying which cameras exist,
+/// on creation and on change.
+#[test]
+fn a_camera_scope_naming_no_camera_is_refused() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let a = Auth::Session(admin.clone());
+    let r = s.call(
+        "POST",
+        "/api/users",
+        &a,
+        Some(
+            json!({"username": "gina", "password": "a long enough passphrase 1", "role": "viewer",
+                    "cameras": [CAM_A, "cam-z"]}),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("cam-z") && r.text().contains(CAM_A),
+        "{}",
+        r.text()
+    );
+    let r = s.call(
+        "POST",
+        "/api/users",
+        &a,
+        Some(
+            json!({"username": "gina", "password": "a long enough passphrase 1", "role": "viewer",
+                    "cameras": [CAM_A]}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = s.call(
+        "PATCH",
+        &format!("/api/users/{id}"),
+        &a,
+        Some(json!({"cameras": ["gate 2"]})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("gate 2"), "{}", r.text());
+}

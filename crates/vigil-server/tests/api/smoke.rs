@@ -28,3 +28,52 @@ fn serves_https_and_describes_every_route() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"], "not_found");
 }
+
+/// The camera timeline asks for a camera's events over its window: `start` and `end` select by time, and
+/// a time passed where a page cursor belongs is refused rather than read as a cursor (it used to answer
+/// `[]`, so the timeline never showed an event).
+#[test]
+fn events_are_listed_by_time_and_a_time_is_not_taken_for_a_cursor() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let a = Auth::Session(admin);
+    let list = |query: &str| {
+        let r = s.call(
+            "GET",
+            &format!("/api/events?camera={}&{query}", common::CAM_A),
+            &a,
+            None,
+        );
+        (r.status, r.json())
+    };
+    let (st, all) = list("limit=100");
+    assert_eq!(st, 200);
+    let starts: Vec<i64> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["start"].as_i64().unwrap())
+        .collect();
+    assert!(starts.len() >= 2, "{all}");
+    let (lo, hi) = (*starts.iter().min().unwrap(), *starts.iter().max().unwrap());
+    assert!(lo < hi, "{starts:?}");
+    let (_, window) = list(&format!("start={}&end={}", lo - 1000, hi + 1));
+    assert_eq!(window["events"].as_array().unwrap().len(), starts.len());
+    let (_, newest) = list(&format!("start={hi}&end={}", hi + 1));
+    assert_eq!(newest["events"].as_array().unwrap().len(), 1, "{newest}");
+    let (_, older) = list(&format!("start={}&end={hi}", lo - 1000));
+    assert_eq!(older["events"].as_array().unwrap().len(), starts.len() - 1);
+    let (st, v) = list(&format!("before={}", hi + 60_000));
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("cursor"), "{v}");
+    let (st, _) = list(&format!("start={hi}&end={lo}"));
+    assert_eq!(st, 400);
+    // A real cursor still pages.
+    let (_, first) = list("limit=1");
+    let next = first["next"].as_str().unwrap().to_string();
+    let (st, second) = list(&format!("limit=1&before={next}"));
+    assert_eq!(st, 200);
+    assert_ne!(first["events"][0]["id"], second["events"][0]["id"]);
+}

@@ -188,14 +188,15 @@ fn decode(r: RawEvent) -> Result<StoredEvent, StoreError> {
     })
 }
 
-/// The opaque cursor text of a row id, and back.
+/// The opaque cursor text of a row id, and back. The `c` in front keeps a number that is not a cursor
+/// (a timestamp passed where a cursor belongs) from being read as one.
 fn cursor_text(key: i64) -> String {
-    format!("{key:x}")
+    format!("c{key:x}")
 }
 
 fn parse_cursor(text: &str) -> Result<i64, StoreError> {
-    i64::from_str_radix(text, 16)
-        .ok()
+    text.strip_prefix('c')
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
         .filter(|k| *k >= 0)
         .ok_or_else(|| {
             StoreError::BadQuery(format!(
@@ -728,7 +729,14 @@ mod tests {
     fn cursors_round_trip_and_junk_is_refused() {
         let k = key_of_ms(1_717_000_000_000) + 3;
         assert_eq!(parse_cursor(&cursor_text(k)).unwrap(), k);
-        for junk in ["", "zz", "-5", "ffffffffffffffffff"] {
+        for junk in [
+            "",
+            "zz",
+            "-5",
+            "cffffffffffffffffff",
+            "1796546186000",
+            "c-5",
+        ] {
             let err = parse_cursor(junk).unwrap_err();
             assert!(err.to_string().contains("cursor"), "{err}");
         }

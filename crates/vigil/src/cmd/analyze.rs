@@ -222,7 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.relink_seconds,
         "file",
         &spec.classes,
-        args.models.clone(),
+        &crate::stages::ModelPools::new(args.models.clone(), 1),
     );
     while let Some(frame) = file.next_frame() {
         let want_bgr = writer.is_some()

@@ -76,7 +76,14 @@ impl RulesRun {
                     Some(_) => Some(open_book(&config, camera)?),
                     None => None,
                 };
-                stages = crate::stages::for_camera(&config, camera, classes, models, book, None)?;
+                stages = crate::stages::for_camera(
+                    &config,
+                    camera,
+                    classes,
+                    &crate::stages::ModelPools::new(models, 1),
+                    book,
+                    None,
+                )?;
                 (camera.to_string(), config.rules_for(camera))
             }
         };

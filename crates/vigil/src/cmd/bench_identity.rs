@@ -61,7 +61,7 @@ impl IdentityBench {
             &config,
             "bench",
             classes,
-            models,
+            &crate::stages::ModelPools::new(models, 1),
             Some(std::sync::Arc::new(std::sync::Mutex::new(book))),
             None,
         )?;

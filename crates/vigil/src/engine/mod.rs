@@ -75,6 +75,8 @@ pub struct Engine {
     consumers: Vec<tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
     models_dir: Option<PathBuf>,
+    /// The identity models, shared by every camera.
+    model_pools: crate::stages::ModelPools,
     /// The watchlists, when a camera has face recognition (shared with the server).
     identity: Option<Arc<Mutex<FaceBook>>>,
     /// The plate lists.
@@ -168,6 +170,7 @@ impl Engine {
             consumers,
             background: Vec::new(),
             models_dir: options.models_dir.clone(),
+            model_pools: crate::stages::ModelPools::per_core(options.models_dir.clone()),
             identity: open_identity(config)?,
             plate_lists: Arc::new(
                 PlateLists::open(&config.data_dir, &config.plates)
@@ -262,7 +265,7 @@ impl Engine {
                 config,
                 &name,
                 &pool.spec().classes,
-                self.models_dir.clone(),
+                &self.model_pools,
                 self.identity.clone(),
                 Some(self.plate_lists.clone()),
             )?;
@@ -289,7 +292,7 @@ impl Engine {
                     config.analysis.relink_seconds,
                     &name,
                     &pool.spec().classes,
-                    self.models_dir.clone(),
+                    &self.model_pools,
                 ),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
@@ -452,6 +455,7 @@ impl Engine {
             consumers,
             background,
             models_dir: _,
+            model_pools: _,
             identity: _,
             plate_lists: _,
         } = self;

@@ -277,6 +277,14 @@ try {
     await sleep(300);
     await shot(page, name);
   }
+  // The System page shows each storage directory's capacity and oldest recording, and 0 as 0.
+  await page.goto(`${url}/#/system`);
+  await page.waitForSelector('.storage-figures');
+  const figures = await page.textContent('.storage-figures');
+  if (!/( of .* recorded| free of )/.test(figures) || !/oldest recording \d/.test(figures)) throw new Error(`storage figures: ${figures}`);
+  const counters = await page.$$eval('.stats + section table.data tbody tr:first-child td', (tds) => tds.slice(4, 6).map((t) => t.textContent));
+  if (counters.some((c) => !/^\d+$/.test(c))) throw new Error(`skipped / reconnects shown as ${counters}`);
+  log(`system: storage ${figures}; skipped/reconnects ${counters.join('/')}`);
   // Plate search from the Events page: this camera reads no plates, so nothing is found, and it says so.
   await page.goto(`${url}/#/events`);
   await page.fill('form.plates input[name=plate]', 'KX58 RTY');
@@ -328,6 +336,17 @@ try {
       throw new Error(`the event's footage does not play: ${JSON.stringify(v)} (${e.message})`);
     }
     log('the event\'s footage plays');
+    // The camera's timeline marks its events (it asked the API with a time where a cursor belongs, and
+    // always said "0 events").
+    await page.waitForSelector('.track .ev', { timeout: 15000 });
+    const legend = await page.textContent('.legend');
+    if (/· 0 events/.test(legend)) throw new Error(`timeline legend: ${legend}`);
+    log(`timeline: ${legend.replace(/\s+/g, ' ').trim()}`);
+    // Events are pushed onto the timeline as they happen, without a reload.
+    const marks = await page.$$eval('.track .ev', (e) => e.length);
+    await page.waitForFunction((n) => document.querySelectorAll('.track .ev').length > n, marks, { timeout: 90000 });
+    log(`timeline: a pushed event marked without a reload (${marks} before)`);
+    await shot(page, 'timeline-pushed');
   } else {
     log('SKIP: events with snapshots (no models or ONNX Runtime: the camera is not analysed)');
   }
@@ -343,6 +362,29 @@ try {
   await page.click('form.grid-form button[type=submit]');
   await page.waitForSelector('table.data tbody tr:has-text("guard")');
   await shot(page, 'users-added');
+  // Passwords, disabling and API tokens from the Users page.
+  page.once('dialog', (d) => d.accept('tulip orbit 42 canyon river'));
+  await page.click('tr:has-text("guard") button:has-text("Set password")');
+  await page.waitForSelector('#toast:has-text("Password of guard changed")');
+  page.once('dialog', (d) => d.accept());
+  await page.click('tr:has-text("guard") button:has-text("Disable")');
+  await page.waitForSelector('tr:has-text("guard") .badge:has-text("disabled")');
+  await page.click('tr:has-text("guard") button:has-text("Enable")');
+  await page.waitForFunction(() => ![...document.querySelectorAll('tr')].some((r) => r.textContent.includes('guard') && r.textContent.includes('disabled')));
+  await page.fill('form.token-form input[name=token_name]', 'ui-test-token');
+  await page.check('form.token-form input[value=events]');
+  await page.click('form.token-form button[type=submit]');
+  await page.waitForSelector('.token-secret code.secret');
+  const tokenSecret = await page.textContent('.token-secret code.secret');
+  const withToken = await page.evaluate(async (t) => (await fetch('/api/events?limit=1', { headers: { Authorization: `Bearer ${t}` }, credentials: 'omit' })).status, tokenSecret.trim());
+  if (withToken !== 200) throw new Error(`a token made in the UI answered ${withToken}`);
+  await shot(page, 'users-tokens');
+  page.once('dialog', (d) => d.accept());
+  await page.click('tr:has-text("ui-test-token") button:has-text("Revoke")');
+  await page.waitForSelector('text=No API token.');
+  log('users: password set, disabled and enabled again; a token made, used and revoked in the browser');
+  const zone = await page.textContent('#time-zone');
+  if (!/^times: (UTC$|.+ \(UTC)/.test(zone)) throw new Error(`time zone label: ${zone}`);
   // An auditor, for the privacy page (step 10).
   await page.fill('form.grid-form input[name=username]', 'audrey');
   await page.fill('form.grid-form input[name=password]', 'auditors passphrase 1234');
@@ -409,6 +451,12 @@ try {
   await page.fill('input[name=password]', 'auditors passphrase 1234');
   await page.click('button[type=submit]');
   await page.waitForSelector('#nav a[href="#/privacy"]');
+  // The auditor may not watch cameras: a camera's page says so instead of showing it offline.
+  await page.goto(`${url}/#/camera/${encodeURIComponent(camera)}`);
+  await page.waitForSelector('.no-access');
+  if (await page.$('video.live')) throw new Error('a camera page without access started a live player');
+  await shot(page, 'no-access');
+  log('a camera outside the user\'s access: "No access", no player');
   await page.click('#nav a[href="#/privacy"]');
   await page.waitForFunction(() => document.querySelector('form.inline select[name=camera]')?.options.length > 0);
   await page.selectOption('form.inline select[name=camera]', camera);

@@ -44,7 +44,7 @@ fn every_playback_is_audited_whatever_its_range_and_repeats_are_merged() {
     );
     assert_eq!((p[0].user.as_str(), p[0].target.as_str()), ("pat", CAM_A));
     assert!(
-        p[0].detail.contains(&format!("{t0}..{t1} ms")),
+        p[0].detail.contains(&vigil_server::audit::span(t0, t1)),
         "{}",
         p[0].detail
     );

@@ -41,6 +41,10 @@ pub struct Args {
     /// of the footage, as most cameras do most of the time (motion gating keeps their detector idle).
     #[arg(long, default_value_t = 0.0)]
     quiet_share: f64,
+    /// Face recognition and plate reading on every camera (`[faces.camera.NAME]`, `[plates.camera.NAME]`),
+    /// as on a box where every camera has them opted in.
+    #[arg(long)]
+    identity: bool,
     /// Frame rate of the sub (analysed) stream.
     #[arg(long, default_value_t = 5.0)]
     sub_fps: f64,
@@ -95,6 +99,8 @@ struct RunFigures {
     cameras: usize,
     /// Cameras of the run watching a still scene (`--quiet-share`).
     quiet_cameras: usize,
+    /// Face recognition and plate reading on every camera (`--identity`).
+    identity: bool,
     seconds: f64,
     target_fps: f64,
     passed: bool,
@@ -214,6 +220,14 @@ fn config_text(
             server.url(&format!("{name}-main")),
             server.url(&format!("{name}-sub")),
         ));
+    }
+    if args.identity {
+        for i in 0..n {
+            let name = camera_name(i);
+            text.push_str(&format!(
+                "\n[faces.camera.{name}]\n[plates.camera.{name}]\n"
+            ));
+        }
     }
     for i in 0..n {
         let scene = &scenes[scene_of(i, scenes.len())];
@@ -420,6 +434,7 @@ fn figures(args: &Args, n: usize, a: &Sample, b: &Sample, end: RunEnd) -> RunFig
         bench: "cameras",
         cameras: n,
         quiet_cameras: (0..n).filter(|i| is_quiet(*i, args.quiet_share)).count(),
+        identity: args.identity,
         seconds: secs,
         target_fps: target,
         passed: why_not.is_empty(),
@@ -450,9 +465,14 @@ fn figures(args: &Args, n: usize, a: &Sample, b: &Sample, end: RunEnd) -> RunFig
 
 fn report(args: &Args, r: &RunFigures) {
     println!(
-        "\n{} cameras ({} watching a still scene), {:.0} s: {}",
+        "\n{} cameras ({} watching a still scene{}), {:.0} s: {}",
         r.cameras,
         r.quiet_cameras,
+        if r.identity {
+            "; faces and plates on every camera"
+        } else {
+            ""
+        },
         r.seconds,
         if r.passed {
             "PASS".to_string()
