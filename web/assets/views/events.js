@@ -3,7 +3,7 @@
 // /api/events/live): a row is added on an event's start and updated in place until its end.
 
 import { get, post, qs, cam } from '../api.js';
-import { h, mount, heading, fmtTime, fmtDuration, toast } from '../util.js';
+import { h, mount, heading, fmtTime, fmtClock, fmtDuration, toast } from '../util.js';
 import { hasRole } from '../app.js';
 import { subscribe, onState, prefs, setPrefs } from '../alerts.js';
 
@@ -149,11 +149,20 @@ export async function render() {
       out.replaceChildren(h('p.muted.small', 'Looking…'));
       try {
         const { sightings } = await get(`/api/events/${encodeURIComponent(e.id)}/elsewhere`);
+        // A timeline across cameras: this event and each sighting in the order they happened, with the
+        // crop of the sighting's first event; the best matches (as ranked) are marked.
+        const rows = sightings.map((s, rank) => ({ ...s, rank }))
+          .concat([{ camera: e.camera, first_ms: e.start, last_ms: e.end || e.start, here: true, events: [e.id] }])
+          .sort((a, b) => a.first_ms - b.first_ms);
+        const crop = (ids) => (ids && ids.length
+          ? h('img.crop', { src: `/api/events/${encodeURIComponent(ids[0])}/snapshot?kind=crop`, alt: '', loading: 'lazy', onerror: (ev) => { ev.target.replaceWith(h('span.noshot', '—')); } })
+          : h('span.noshot', '—'));
         out.replaceChildren(sightings.length
-          ? h('table.data', h('thead', h('tr', ['Camera', 'Seen', 'Similarity', 'Timing', ''].map((t) => h('th', t)))),
-            h('tbody', sightings.map((s) => h('tr', h('td', s.camera), h('td.nowrap', `${fmtTime(s.first_ms)} – ${fmtTime(s.last_ms)}`),
-              h('td', s.similarity.toFixed(2)),
-              h('td.transit', { title: 'How the time between fits the walk between the cameras ([[links.camera]])' }, TRANSIT[s.transit] || ''),
+          ? h('table.data.elsewhere-timeline', h('thead', h('tr', ['', 'Camera', 'Seen', 'Similarity', 'Timing', ''].map((t) => h('th', t)))),
+            h('tbody', rows.map((s) => h(s.here ? 'tr.here' : 'tr', h('td', crop(s.events)), h('td', s.camera),
+              h('td.nowrap', `${fmtTime(s.first_ms)} – ${fmtClock(s.last_ms)}`),
+              h('td', s.here ? 'this event' : `${s.similarity.toFixed(2)}${s.rank === 0 ? ' · best' : ''}`),
+              h('td.transit', { title: 'How the time between fits the walk between the cameras ([[links.camera]])' }, s.here ? '' : (TRANSIT[s.transit] || '')),
               h('td', h('a', { href: `#/camera/${cam(s.camera)}?t=${Math.round(s.first_ms - 3000)}`, onclick: () => detail.close() }, 'Play'))))))
           : h('p.muted.small', 'Nobody alike was seen within an hour (or this person was not followed long enough to tell).'));
       } catch (err) { out.replaceChildren(h('p.error.small', err.message)); }
