@@ -66,8 +66,14 @@ fn two_people_in_a_zone_are_two_intrusion_events_that_end_separately() {
     let (a, b) = (&eps[0], &eps[1]);
     assert_eq!(a[0].start.unix_ms, T0, "person 1 entered at once");
     assert_eq!(b[0].start.unix_ms, T0 + 5_000);
-    assert_eq!(a[0].description, "A person entered 'Dock' at 14:00:00 UTC+2");
-    assert_eq!(b[0].description, "A person entered 'Dock' at 14:00:05 UTC+2");
+    assert_eq!(
+        a[0].description,
+        "A person entered 'Dock' at 14:00:00 UTC+2"
+    );
+    assert_eq!(
+        b[0].description,
+        "A person entered 'Dock' at 14:00:05 UTC+2"
+    );
     // Person 1's event ends (last inside at 19.9 s, plus the 10 s cooldown) while person 2 is still there.
     let a_end = a[1];
     assert_eq!(a_end.last.unix_ms, T0 + 19_900);

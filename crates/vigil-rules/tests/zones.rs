@@ -43,7 +43,10 @@ fn a_person_entering_and_leaving_is_one_intrusion_event() {
     assert_eq!(end.end, Some(end.last));
     // Last frame inside: frame 10 + 50 + 4 of the walk out (x = 0.211).
     assert_eq!(end.last.unix_ms, T0 + 64 * FRAME_MS);
-    assert_eq!(start.description, "A person entered 'Dock' at 14:00:00 UTC+2");
+    assert_eq!(
+        start.description,
+        "A person entered 'Dock' at 14:00:00 UTC+2"
+    );
     assert_eq!(
         end.description,
         "A person was in 'Dock' for 6 s (14:00:00–14:00:06 UTC+2)"
@@ -91,7 +94,10 @@ schedule = [{ days = ["weekdays"], from = "22:00", to = "06:00" }]"#;
         fri_2159 + 10_000,
         "the situation begins when armed"
     );
-    assert_eq!(start.description, "A person entered 'Dock' at 22:00:00 UTC+2");
+    assert_eq!(
+        start.description,
+        "A person entered 'Dock' at 22:00:00 UTC+2"
+    );
     // Nothing was emitted before 22:00.
     let first_frame_with_event = sim.events.iter().map(|e| e.last.unix_ms).min().unwrap_or(0);
     assert!(first_frame_with_event >= fri_2159 + 10_000);
