@@ -240,11 +240,32 @@ impl PlateLists {
         self.read().lists.values().cloned().collect()
     }
 
-    fn db(&self) -> Result<(&Mutex<Connection>, &PathBuf), IdentityError> {
-        self.db
+    /// Runs `f` in one write transaction of the database (taking the write lock first), commits, and
+    /// rebuilds the merged view.
+    fn transact(
+        &self,
+        f: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            &dyn Fn(rusqlite::Error) -> IdentityError,
+        ) -> Result<(), IdentityError>,
+    ) -> Result<(), IdentityError> {
+        let (conn, path) = self
+            .db
             .as_ref()
-            .map(|(c, p)| (c, p))
-            .ok_or_else(|| IdentityError::Invalid("plate lists are read-only here".into()))
+            .ok_or_else(|| IdentityError::Invalid("plate lists are read-only here".into()))?;
+        {
+            let e = |source| IdentityError::Db {
+                path: path.clone(),
+                source,
+            };
+            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(e)?;
+            f(&tx, &e)?;
+            tx.commit().map_err(e)?;
+        }
+        self.reload()
     }
 
     /// Adds `plate` to `list` (made, with alert level `alert` or `high`, when it does not exist), with a
@@ -291,16 +312,7 @@ impl PlateLists {
                 )));
             }
         }
-        let (conn, path) = self.db()?;
-        {
-            let e = |source| IdentityError::Db {
-                path: path.clone(),
-                source,
-            };
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(e)?;
+        self.transact(|tx, e| {
             if existing.as_ref().is_none_or(|l| l.source == ListSource::Ui) {
                 let level = alert
                     .or(existing.as_ref().map(|l| l.alert.as_str()))
@@ -322,9 +334,8 @@ impl PlateLists {
             if inserted == 0 {
                 return Err(IdentityError::Exists(format!("{plate} on {list}")));
             }
-            tx.commit().map_err(e)?;
-        }
-        self.reload()?;
+            Ok(())
+        })?;
         self.read()
             .lists
             .get(&list)
@@ -352,16 +363,7 @@ impl PlateLists {
                 listed.plate
             )));
         }
-        let (conn, path) = self.db()?;
-        {
-            let e = |source| IdentityError::Db {
-                path: path.clone(),
-                source,
-            };
-            let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(e)?;
+        self.transact(|tx, e| {
             let gone = tx
                 .execute(
                     "DELETE FROM plate_entries WHERE list = ?1 AND canonical = ?2",
@@ -383,9 +385,8 @@ impl PlateLists {
                 tx.execute("DELETE FROM plate_lists WHERE name = ?1", [list])
                     .map_err(e)?;
             }
-            tx.commit().map_err(e)?;
-        }
-        self.reload()?;
+            Ok(())
+        })?;
         Ok(listed)
     }
 }

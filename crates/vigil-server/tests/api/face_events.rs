@@ -201,19 +201,6 @@ fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
     let t = e.start.unix_ms;
     // Unit vectors: the event's person, the same person on camera B, someone else on B, and the same
     // person on camera A a day later (outside the window).
-    let unit = |angle: f32| {
-        let mut v = vec![0.0f32; 256];
-        v[0] = angle.cos();
-        v[1] = angle.sin();
-        v
-    };
-    let appearance = |camera: &str, track: u64, at: i64, angle: f32| vigil_core::Appearance {
-        camera: camera.into(),
-        track,
-        first_ms: at,
-        last_ms: at + 5000,
-        embedding: unit(angle),
-    };
     store
         .record_appearances(&[
             appearance(CAM_A, 42, t - 1000, 0.0),
@@ -279,6 +266,21 @@ fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
     assert_eq!(audited(&s, &Auth::Session(admin), "person.search").len(), 4);
 }
 
+/// A person's appearance on `camera` for 5 s from `first_ms`: a unit vector at `angle` radians in the
+/// first two dimensions (so the cosine of two is the cosine of their angle difference).
+fn appearance(camera: &str, track: u64, first_ms: i64, angle: f32) -> vigil_core::Appearance {
+    let mut embedding = vec![0.0f32; 256];
+    embedding[0] = angle.cos();
+    embedding[1] = angle.sin();
+    vigil_core::Appearance {
+        camera: camera.into(),
+        track,
+        first_ms,
+        last_ms: first_ms + 5000,
+        embedding,
+    }
+}
+
 /// With `[[links.camera]]`, a sighting whose timing fits the walk between the cameras ranks above a
 /// slightly more alike one that came too soon, and each says how it was judged.
 #[test]
@@ -299,19 +301,6 @@ fn camera_links_rank_a_sighting_that_fits_the_walk_above_one_too_soon() {
     e.track_ids = vec![42];
     store.record_event(&e).unwrap();
     let t = e.start.unix_ms;
-    let unit = |angle: f32| {
-        let mut v = vec![0.0f32; 256];
-        v[0] = angle.cos();
-        v[1] = angle.sin();
-        v
-    };
-    let appearance = |camera: &str, track: u64, first_ms: i64, angle: f32| vigil_core::Appearance {
-        camera: camera.into(),
-        track,
-        first_ms,
-        last_ms: first_ms + 5000,
-        embedding: unit(angle),
-    };
     let end = t + 4000;
     store
         .record_appearances(&[
