@@ -12,12 +12,15 @@
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
 //! - [`faces`]: YuNet face detection with landmarks; [`plates`]: LPD-YuNet licence-plate detection;
 //!   [`onnx`]: the plain session both run on.
+//! - [`health`]: camera health and tamper from the picture (covered, blocked, dark, defocused, moved,
+//!   frozen); [`shared`]: model instances lent to every camera's stages.
 
 pub mod detector;
 pub mod device;
 pub mod face_embed;
 pub mod face_quality;
 pub mod faces;
+pub mod health;
 pub mod model;
 pub mod motion;
 pub mod nms;

@@ -325,3 +325,61 @@ fn identity_adds_reid_and_face_fields_to_the_person_tracks() {
         "same person >= {same:.3}, two people up to {other:.3}"
     );
 }
+
+/// `vigil analyze VIDEO --health FILE`: the car clip with its lens covered from 10 s to 20 s (FFmpeg
+/// drawbox) gives one `covered` line with `start` and `end` in seconds from the video's start.
+#[test]
+fn health_writes_each_state_as_a_json_line_with_start_and_end() {
+    let video = shared().join("footage/intel/car-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let covered = dir.path().join("covered.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&video)
+        .args([
+            "-vf",
+            "drawbox=x=0:y=0:w=iw:h=ih:color=0x404040:t=fill:enable='between(t,10,20)'",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .arg(&covered)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: ffmpeg could not make the covered clip");
+        return;
+    }
+    let health = dir.path().join("health.jsonl");
+    let out = analyze(&[
+        covered.as_os_str(),
+        "--detect-fps".as_ref(),
+        "2".as_ref(),
+        "--health".as_ref(),
+        health.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&health).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["kind"], "covered", "{text}");
+    let (start, end) = (
+        lines[0]["start"].as_f64().unwrap(),
+        lines[0]["end"].as_f64().unwrap(),
+    );
+    assert!(
+        (9.5..=12.0).contains(&start) && (19.5..=23.0).contains(&end),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("health: 1 event(s) written"));
+}

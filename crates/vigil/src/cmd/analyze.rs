@@ -80,6 +80,10 @@ pub struct Args {
     /// seconds (re-identification; 0: off).
     #[arg(long, default_value_t = 30.0)]
     pub relink_seconds: f64,
+    /// Write the camera health states the picture shows (covered, blocked, dark, defocused, moved,
+    /// frozen) to this JSON-lines file: `kind`, `start` and `end` in seconds from the video's start.
+    #[arg(long)]
+    pub health: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -224,7 +228,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &spec.classes,
         &crate::stages::ModelPools::new(args.models.clone(), 1),
     );
+    let mut health = args
+        .health
+        .as_deref()
+        .map(super::analyze_health::HealthRun::create)
+        .transpose()?;
     while let Some(frame) = file.next_frame() {
+        if let Some(h) = health.as_mut() {
+            h.update(&frame)?;
+        }
         let want_bgr = writer.is_some()
             || identity.is_some()
             || rules.as_ref().is_some_and(RulesRun::wants_frames);
@@ -280,6 +292,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress.set_position(file.decoded());
     }
     progress.finish_and_clear();
+    if let (Some(h), Some(path)) = (health, &args.health) {
+        let n = h.finish()?;
+        eprintln!("health: {n} event(s) written to {}", path.display());
+    }
 
     for (out, path) in [(jsonl, &args.out), (mot, &args.mot)] {
         if let (Some(mut out), Some(path)) = (out, path) {

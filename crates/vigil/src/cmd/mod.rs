@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod analyze;
+pub mod analyze_health;
 pub mod analyze_identity;
 pub mod analyze_rules;
 pub mod audit;

@@ -1,0 +1,101 @@
+//! `vigil analyze VIDEO --health FILE`: the camera health states the picture shows (covered, blocked,
+//! dark, defocused, moved, frozen; `vigil_vision::health`), one JSON line each once it has ended:
+//! `{"kind":"covered","start":40.1,"end":70.0}` in seconds from the video's start, with `"shift":[dx,dy]`
+//! (shares of the width and height) for a view that moved, and `"ongoing":true` for a state still on
+//! when the video ends.
+
+use anyhow::Context;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use vigil_core::Time90k;
+use vigil_media::{Converter, DecodedFrame};
+use vigil_vision::health::{HealthChange, HealthConfig, HealthDetector, HealthKind, WORK_WIDTH};
+
+/// The health part of one `vigil analyze` run.
+pub struct HealthRun {
+    detector: HealthDetector,
+    converter: Converter,
+    out: BufWriter<File>,
+    path: PathBuf,
+    first: Option<Time90k>,
+    last_s: f64,
+    /// Kind -> (start in seconds, shift) of the states on.
+    open: BTreeMap<HealthKind, (f64, Option<(f32, f32)>)>,
+    written: usize,
+}
+
+impl HealthRun {
+    /// Writes the health events of the run to `path`.
+    pub fn create(path: &Path) -> anyhow::Result<HealthRun> {
+        let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(HealthRun {
+            detector: HealthDetector::new(HealthConfig::default()),
+            converter: Converter::new(),
+            out: BufWriter::new(f),
+            path: path.to_path_buf(),
+            first: None,
+            last_s: 0.0,
+            open: BTreeMap::new(),
+            written: 0,
+        })
+    }
+
+    /// Judges one decoded frame.
+    pub fn update(&mut self, frame: &DecodedFrame) -> anyhow::Result<()> {
+        let (w, h) = (frame.width().max(1), frame.height().max(1));
+        let height = ((u64::from(h) * u64::from(WORK_WIDTH) / u64::from(w)) as u32).max(16) & !1;
+        let gray = frame
+            .gray(&mut self.converter, WORK_WIDTH, height)
+            .context("converting a frame for the health check")?;
+        let first = *self.first.get_or_insert(frame.pts());
+        let at_s = Time90k(frame.pts().0 - first.0).as_secs_f64();
+        self.last_s = self.last_s.max(at_s);
+        let changes = self.detector.update(&gray, (at_s * 1000.0).round() as i64);
+        self.apply(changes, false)
+    }
+
+    fn apply(&mut self, changes: Vec<HealthChange>, at_end: bool) -> anyhow::Result<()> {
+        for c in changes {
+            let at = c.at_ms as f64 / 1000.0;
+            if c.on {
+                self.open.insert(c.kind, (at, c.shift));
+                continue;
+            }
+            let Some((start, shift)) = self.open.remove(&c.kind) else {
+                continue;
+            };
+            let mut line = json!({
+                "kind": c.kind.name(),
+                "start": (start * 1000.0).round() / 1000.0,
+                "end": (at * 1000.0).round() / 1000.0,
+            });
+            if let Some((dx, dy)) = shift {
+                line["shift"] = json!([
+                    (dx * 1000.0).round() / 1000.0,
+                    (dy * 1000.0).round() / 1000.0
+                ]);
+            }
+            if at_end {
+                line["ongoing"] = json!(true);
+            }
+            writeln!(self.out, "{line}")
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the states still on at the last frame, flushes, and says how many events were written.
+    pub fn finish(mut self) -> anyhow::Result<usize> {
+        let end_ms = (self.last_s * 1000.0).round() as i64;
+        let changes = self.detector.finish(end_ms);
+        self.apply(changes, true)?;
+        self.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(self.written)
+    }
+}
