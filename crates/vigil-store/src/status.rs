@@ -35,6 +35,60 @@ pub struct DirStatus {
     pub segments: u64,
     /// Start of the oldest recording here.
     pub oldest: Option<Time90k>,
+    /// Bytes written per second over the last hour (since the start when shorter; `None` before a
+    /// minute of recording).
+    pub write_bytes_per_s: Option<f64>,
+    /// Days until the directory is full at that rate: its budget (`max_bytes`) or the disk's free space
+    /// above `min_free_bytes`, whichever comes first. Past it, retention deletes the oldest recordings:
+    /// this is how far back the footage will reach.
+    pub days_until_full: Option<f64>,
+    /// Days of footage the directory holds at that rate (its budget, or what it uses plus the free space
+    /// above `min_free_bytes`): compare with the retention wanted.
+    pub days_kept: Option<f64>,
+}
+
+/// How far back the write rate looks (ms).
+pub(crate) const RATE_WINDOW_MS: i64 = 3_600_000;
+
+/// A directory's write forecast: the rate, the days until `room` bytes are used, the days `capacity`
+/// bytes hold.
+struct Forecast {
+    rate: Option<f64>,
+    until_full: Option<f64>,
+    kept: Option<f64>,
+}
+
+/// The forecast of a directory from its recent commits.
+fn forecast(
+    writes: Option<&std::collections::VecDeque<(i64, u64)>>,
+    room: Option<u64>,
+    capacity: Option<u64>,
+) -> Forecast {
+    let none = Forecast {
+        rate: None,
+        until_full: None,
+        kept: None,
+    };
+    let Some(w) = writes.filter(|w| !w.is_empty()) else {
+        return none;
+    };
+    let now = vigil_core::time::now_unix_ms();
+    let span_ms = w.front().map_or(0, |(t, _)| now - t);
+    if span_ms < 60_000 {
+        return none;
+    }
+    let bytes: u64 = w.iter().map(|(_, b)| b).sum();
+    let rate = bytes as f64 / (span_ms as f64 / 1000.0);
+    let days = |bytes: Option<u64>| {
+        bytes
+            .filter(|_| rate > 0.0)
+            .map(|b| b as f64 / rate / 86_400.0)
+    };
+    Forecast {
+        rate: Some(rate),
+        until_full: days(room),
+        kept: days(capacity),
+    }
 }
 
 /// One camera.
@@ -144,17 +198,37 @@ impl Store {
             .iter()
             .map(|d| {
                 let (segments, oldest) = per_dir.get(&d.id).copied().unwrap_or((0, None));
+                let used = st.dir_bytes.get(&d.id).copied().unwrap_or(0);
+                let free = free_bytes(&d.path);
+                let room = [
+                    d.max_bytes.map(|m| m.saturating_sub(used)),
+                    free.map(|f| f.saturating_sub(d.min_free_bytes)),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                let capacity = [
+                    d.max_bytes,
+                    free.map(|f| (used + f).saturating_sub(d.min_free_bytes)),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                let f = forecast(st.dir_writes.get(&d.id), room, capacity);
                 DirStatus {
                     name: d.name.clone(),
                     path: d.path.clone(),
                     online: d.online.load(Ordering::Relaxed),
-                    used_bytes: st.dir_bytes.get(&d.id).copied().unwrap_or(0),
+                    used_bytes: used,
                     max_bytes: d.max_bytes,
-                    free_bytes: free_bytes(&d.path),
+                    free_bytes: free,
                     total_bytes: total_bytes(&d.path),
                     min_free_bytes: d.min_free_bytes,
                     segments,
                     oldest: oldest.map(Time90k),
+                    write_bytes_per_s: f.rate,
+                    days_until_full: f.until_full,
+                    days_kept: f.kept,
                 }
             })
             .collect();
@@ -186,5 +260,28 @@ impl Store {
             frame_table_bytes: frame_table_bytes as u64,
             healthy,
         })
+    }
+}
+
+#[cfg(test)]
+mod forecast_tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_megabyte_a_second_fills_a_day_of_room_in_a_day() {
+        let now = vigil_core::time::now_unix_ms();
+        // 1 MB committed every second for the last two minutes.
+        let writes: std::collections::VecDeque<(i64, u64)> = (0..120)
+            .map(|i| (now - 120_000 + i * 1000, 1_000_000))
+            .collect();
+        let f = forecast(Some(&writes), Some(86_400_000_000), Some(864_000_000_000));
+        let rate = f.rate.unwrap();
+        assert!((rate / 1e6 - 1.0).abs() < 0.02, "{rate}");
+        assert!((f.until_full.unwrap() - 1.0).abs() < 0.02);
+        assert!((f.kept.unwrap() - 10.0).abs() < 0.2);
+        // Under a minute of history: no forecast yet.
+        let young: std::collections::VecDeque<(i64, u64)> = [(now - 5_000, 1_000_000)].into();
+        assert!(forecast(Some(&young), Some(1), Some(1)).rate.is_none());
+        assert!(forecast(None, Some(1), Some(1)).rate.is_none());
     }
 }

@@ -35,6 +35,9 @@ pub(crate) struct DirState {
 #[derive(Default)]
 pub(crate) struct State {
     pub dir_bytes: HashMap<i64, u64>,
+    /// Segments committed to each directory in the last [`crate::status::RATE_WINDOW_MS`] (time ms, bytes),
+    /// for the write rate and the days-until-full forecast.
+    pub dir_writes: HashMap<i64, std::collections::VecDeque<(i64, u64)>>,
     pub camera_bytes: HashMap<i64, u64>,
     pub camera_budgets: HashMap<i64, u64>,
     /// Age limits per camera, in 90 kHz ticks.
@@ -717,6 +720,14 @@ impl Inner {
         lock(&self.commit_latency).push(started.elapsed());
         let mut st = lock(&self.state);
         *st.dir_bytes.entry(dir_id).or_default() += s.bytes;
+        let writes = st.dir_writes.entry(dir_id).or_default();
+        writes.push_back((now_ms, s.bytes));
+        while writes
+            .front()
+            .is_some_and(|(t, _)| now_ms - t > crate::status::RATE_WINDOW_MS)
+        {
+            writes.pop_front();
+        }
         *st.camera_bytes.entry(s.camera_id).or_default() += s.bytes;
         let next = st.next_seq.entry(s.stream_id).or_insert(s.seq + 1);
         *next = (*next).max(s.seq + 1);

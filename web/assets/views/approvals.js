@@ -10,8 +10,8 @@ export async function render() {
   const body = h('tbody');
   const camSelect = h('select', { name: 'camera', required: true, 'aria-label': 'Camera' });
   const now = Date.now();
-  const from = h('input', { type: 'datetime-local', step: 1, name: 'from', required: true, value: toLocalInput(now - 3600e3) });
-  const to = h('input', { type: 'datetime-local', step: 1, name: 'to', required: true, value: toLocalInput(now) });
+  const from = h('input', { type: 'datetime-local', step: 1, name: 'from', required: true, value: toLocalInput(now - 3600e3), 'aria-label': 'From' });
+  const to = h('input', { type: 'datetime-local', step: 1, name: 'to', required: true, value: toLocalInput(now), 'aria-label': 'To' });
   const action = h('select', { name: 'action', 'aria-label': 'Action' },
     h('option', { value: 'playback' }, 'Play'), h('option', { value: 'export' }, 'Export'));
   const reason = h('input', { name: 'reason', required: true, maxlength: 200, placeholder: 'Reason (e.g. incident number)' });

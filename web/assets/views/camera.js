@@ -41,7 +41,10 @@ export async function render(_ctx, name) {
   let clipAsked = null; // when it was asked for
   let cursor = null;    // last chosen moment (for export defaults)
 
-  const track = h('div.track', { onclick: (e) => pick(e) });
+  const track = h('div.track', {
+    onclick: (e) => pick(e), tabindex: 0, role: 'slider',
+    'aria-label': 'Timeline: arrows choose a moment (Shift for bigger steps, Home and End for the window\'s ends), Enter plays it',
+  });
   const ticks = h('div.ticks');
   const playhead = h('div.playhead', { hidden: true });
   const hover = h('div.hover', { hidden: true });
@@ -53,6 +56,33 @@ export async function render(_ctx, name) {
     hover.textContent = fmtClock(t);
   });
   track.addEventListener('mouseleave', () => { hover.hidden = true; });
+  // Keyboard: a cursor moved with the arrows (1 % of the window, 10 % with Shift), Home / End, Enter or
+  // Space plays from it.
+  let keyAt = null;
+  track.addEventListener('keydown', (e) => {
+    const step = windowMs * (e.shiftKey ? 0.1 : 0.01);
+    const now = keyAt ?? (clipStart !== null ? clipStart + playVideo.currentTime * 1000 : windowEnd);
+    let next = null;
+    if (e.key === 'ArrowLeft' || e.key === 'ArrowDown') next = now - step;
+    else if (e.key === 'ArrowRight' || e.key === 'ArrowUp') next = now + step;
+    else if (e.key === 'Home') next = from();
+    else if (e.key === 'End') next = windowEnd;
+    else if ((e.key === 'Enter' || e.key === ' ') && keyAt !== null) {
+      e.preventDefault();
+      if (!may('playback')) { toast('You may not watch recordings.', 'warn'); return; }
+      playAt(keyAt);
+      return;
+    }
+    if (next === null) return;
+    e.preventDefault();
+    keyAt = Math.max(from(), Math.min(windowEnd, next));
+    hover.hidden = false;
+    hover.style.left = `${pct(keyAt)}%`;
+    hover.textContent = fmtClock(keyAt);
+    track.setAttribute('aria-valuenow', String(Math.round(keyAt)));
+    track.setAttribute('aria-valuetext', fmtTime(keyAt));
+  });
+  track.addEventListener('blur', () => { hover.hidden = true; });
   const range = h('span.muted.range');
   const summary = h('span.muted.small');
 
@@ -182,6 +212,8 @@ export async function render(_ctx, name) {
   }
 
   function drawTimeline() {
+    track.setAttribute('aria-valuemin', String(Math.round(from())));
+    track.setAttribute('aria-valuemax', String(Math.round(windowEnd)));
     for (const el of track.querySelectorAll('.run, .ev')) el.remove();
     let recorded = 0;
     for (const r of runs) {

@@ -63,8 +63,8 @@ function holdsCard() {
   const body = h('tbody');
   const status = h('p.muted.small', 'Loading…');
   const camera = h('select', { name: 'camera', required: true, 'aria-label': 'Camera' });
-  const from = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now() - 3600e3) });
-  const to = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now()) });
+  const from = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now() - 3600e3), 'aria-label': 'Hold from' });
+  const to = h('input', { type: 'datetime-local', step: 1, required: true, value: toLocalInput(Date.now()), 'aria-label': 'Hold until' });
   const note = h('input', { name: 'note', required: true, maxlength: 200, placeholder: 'Case or reference' });
   const form = h('form.inline', { onsubmit: async (e) => {
     e.preventDefault();

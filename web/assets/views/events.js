@@ -14,14 +14,14 @@ export async function render() {
   try { cameras = await get('/api/cameras'); } catch { /* the list still works without camera names */ }
   let next = null;
 
-  const camera = h('select', { name: 'camera' }, h('option', { value: '' }, 'All cameras'),
+  const camera = h('select', { name: 'camera', 'aria-label': 'Camera' }, h('option', { value: '' }, 'All cameras'),
     cameras.map((c) => h('option', { value: c.name }, c.name)));
-  const kind = h('select', { name: 'kind' }, h('option', { value: '' }, 'All kinds'),
+  const kind = h('select', { name: 'kind', 'aria-label': 'Kind' }, h('option', { value: '' }, 'All kinds'),
     ['intrusion', 'line_crossing', 'loitering', 'crowding', 'queue', 'plate_read']
       // Face events are biometric: only admins (the faces permission) are given them.
       .concat(hasRole('admin') ? ['face_recognized', 'face_unknown'] : [])
       .map((k) => h('option', { value: k }, k.replace('_', ' '))));
-  const q = h('input', { type: 'search', name: 'q', placeholder: 'Search descriptions…' });
+  const q = h('input', { type: 'search', name: 'q', placeholder: 'Search descriptions…', 'aria-label': 'Search descriptions' });
   const list = h('div.events');
   const more = h('button.ghost', { type: 'button', hidden: true, onclick: () => load(false) }, 'Older events');
   const status = h('p.muted.small');

@@ -40,6 +40,12 @@ export async function render() {
         const parts = [st.max_bytes ? `${fmtBytes(used)} of ${fmtBytes(st.max_bytes)} recorded` : `${fmtBytes(used)} recorded`];
         if (disk) parts.push(`disk ${fmtBytes(st.free_bytes || 0)} free of ${fmtBytes(st.total_bytes)}`);
         parts.push(st.oldest_ms ? `oldest recording ${fmtTime(st.oldest_ms)}` : 'nothing recorded yet');
+        // The forecast at the last hour's write rate.
+        if (st.write_bytes_per_s != null) {
+          parts.push(`writing ${fmtBytes(st.write_bytes_per_s)}/s`);
+          if (st.days_kept != null) parts.push(`holds ${fmtDays(st.days_kept)} of footage at this rate`);
+          if (st.days_until_full != null) parts.push(st.days_until_full < 0.01 ? 'full: the oldest footage makes room' : `full in ${fmtDays(st.days_until_full)}`);
+        }
         return h('div.store',
           h('div', h('strong', st.name || st.path || 'storage'), ' ', st.path && st.name ? h('span.muted.small', st.path) : null,
             st.online === false ? h('span.badge.offline', 'offline') : null),
@@ -61,6 +67,10 @@ export async function render() {
 
 function stat(label, value) {
   return h('div.stat.card', h('div.muted.small', label), h('div.value', value));
+}
+
+function fmtDays(d) {
+  return d >= 2 ? `${Math.round(d)} days` : d >= 1 / 24 ? `${Math.round(d * 24)} hours` : `${Math.max(1, Math.round(d * 1440))} minutes`;
 }
 
 function num(v) {

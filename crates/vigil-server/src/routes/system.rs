@@ -13,7 +13,16 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// What of a storage directory's status others than admins see: no path, no disk sizes.
-const PUBLIC_STORAGE_FIELDS: [&str; 5] = ["name", "online", "used_bytes", "max_bytes", "oldest_ms"];
+const PUBLIC_STORAGE_FIELDS: [&str; 8] = [
+    "name",
+    "online",
+    "used_bytes",
+    "max_bytes",
+    "oldest_ms",
+    "write_bytes_per_s",
+    "days_until_full",
+    "days_kept",
+];
 
 /// A storage directory's status as JSON, with its oldest recording's start in unix ms (`oldest_ms`)
 /// beside the 90 kHz `oldest`.

@@ -205,6 +205,19 @@ try {
   log(`playback currentTime ${p0.toFixed(2)} -> ${p1.toFixed(2)} of ${duration.toFixed(2)}, ended ${ended}`);
   if (!(p1 > p0 || ended)) throw new Error(`recorded video does not play: ${p0} -> ${p1}`);
   await shot(page, 'camera-playback');
+  // The timeline by keyboard: a 15-minute window, End, two steps back (18 s), Enter plays from there.
+  await page.click('.timeline-head .seg button:has-text("15m")');
+  await page.focus('.track');
+  await page.keyboard.press('End');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  const chosen = Number(await page.getAttribute('.track', 'aria-valuenow'));
+  const srcBefore = await page.$eval(playSel, (v) => v.src);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(([sel, before]) => document.querySelector(sel)?.src !== before, [playSel, srcBefore], { timeout: 10000 });
+  const startAsked = Number(new URL(await page.$eval(playSel, (v) => v.src)).searchParams.get('start'));
+  if (!(startAsked >= chosen - 1000)) throw new Error(`keyboard playback asked ${startAsked} for a moment chosen at ${chosen}`);
+  log(`timeline by keyboard: played from ${new Date(startAsked).toISOString()} (${Math.round((Date.now() - chosen) / 1000)} s ago chosen)`);
   // With analysis the camera has a privacy mask and the watermark is on: playback is re-encoded on the
   // way out, a fragmented MP4 streamed as it is made (no byte ranges).
   const playHead = await page.evaluate(async (sel) => {
@@ -264,6 +277,13 @@ try {
   await page.waitForSelector('text=No footage is held.');
   log('hold: added and released from the Cases page');
 
+  // Every control on every page has a name a screen reader can say (a label, aria-label, title, text or
+  // placeholder).
+  const unnamed = async () => page.$$eval('input:not([type=hidden]), select, textarea, button', (els) => els
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => !(el.getAttribute('aria-label') || (el.labels && el.labels.length) || el.title
+      || (el.textContent || '').trim() || el.placeholder || el.closest('label')))
+    .map((el) => el.outerHTML.slice(0, 120)));
   // 7. The other pages render.
   for (const [path, sel, name] of [
     ['#/events', '.filters', 'events'],
@@ -271,12 +291,23 @@ try {
     ['#/audit', 'table.data tbody tr', 'audit'],
     ['#/users', 'table.data tbody tr', 'users'],
     ['#/approvals', 'text=No camera is marked sensitive', 'approvals'],
+    ['#/cases', 'form.inline select[name=camera]', 'cases'],
   ]) {
     await page.goto(`${url}/${path}`);
     await page.waitForSelector(sel);
     await sleep(300);
     await shot(page, name);
+    const missing = await unnamed();
+    if (missing.length) throw new Error(`${name}: controls without a name: ${missing.join(' | ')}`);
   }
+  // The light theme follows the system.
+  await page.emulateMedia({ colorScheme: 'light' });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const rgb = (bg.match(/\d+/g) || []).slice(0, 3).map(Number);
+  if (!(rgb.length === 3 && rgb.every((c) => c > 200))) throw new Error(`light theme background ${bg}`);
+  await shot(page, 'light-theme');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  log(`light theme: background ${bg}; every control named on events, system, audit, users, approvals, cases`);
   // The System page shows each storage directory's capacity and oldest recording, and 0 as 0.
   await page.goto(`${url}/#/system`);
   await page.waitForSelector('.storage-figures');
