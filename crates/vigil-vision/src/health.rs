@@ -26,6 +26,13 @@ use vigil_core::GrayImage;
 
 /// Width of the gray picture the detector is given (the caller scales; height keeps the aspect).
 pub const WORK_WIDTH: u32 = 320;
+
+/// The size (width, height) a `width` x `height` frame is scaled to for [`HealthDetector::update`]:
+/// [`WORK_WIDTH`] wide, the aspect kept, an even height of at least 16.
+pub fn work_size(width: u32, height: u32) -> (u32, u32) {
+    let h = u64::from(height) * u64::from(WORK_WIDTH) / u64::from(width.max(1));
+    (WORK_WIDTH, (h as u32).max(16) & !1)
+}
 /// Thumbnail width for matching against the reference (a quarter of the work width).
 const THUMB_DIV: usize = 4;
 /// Grid of cells for `blocked`.

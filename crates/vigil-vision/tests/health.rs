@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vigil_vision::health::{HealthConfig, HealthDetector, HealthKind, WORK_WIDTH};
+use vigil_vision::health::{HealthConfig, HealthDetector, HealthKind, work_size};
 
 /// (kind, start s, end s) of every health state in `video`.
 fn health_events(video: &Path) -> Vec<(HealthKind, f64, f64)> {
@@ -18,8 +18,8 @@ fn health_events(video: &Path) -> Vec<(HealthKind, f64, f64)> {
     let mut first = None;
     let mut last = 0i64;
     while let Some(frame) = src.next_frame().unwrap() {
-        let h = ((frame.height() * WORK_WIDTH / frame.width().max(1)).max(16)) & !1;
-        let gray = frame.gray(&mut converter, WORK_WIDTH, h).unwrap();
+        let (w, h) = work_size(frame.width(), frame.height());
+        let gray = frame.gray(&mut converter, w, h).unwrap();
         let first = *first.get_or_insert(frame.pts().0);
         let ms = (frame.pts().0 - first) / 90;
         last = ms;

@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use vigil_core::Time90k;
 use vigil_media::{Converter, DecodedFrame};
-use vigil_vision::health::{HealthChange, HealthConfig, HealthDetector, HealthKind, WORK_WIDTH};
+use vigil_vision::health::{HealthChange, HealthConfig, HealthDetector, HealthKind, work_size};
 
 /// The health part of one `vigil analyze` run.
 pub struct HealthRun {
@@ -45,10 +45,9 @@ impl HealthRun {
 
     /// Judges one decoded frame.
     pub fn update(&mut self, frame: &DecodedFrame) -> anyhow::Result<()> {
-        let (w, h) = (frame.width().max(1), frame.height().max(1));
-        let height = ((u64::from(h) * u64::from(WORK_WIDTH) / u64::from(w)) as u32).max(16) & !1;
+        let (w, h) = work_size(frame.width(), frame.height());
         let gray = frame
-            .gray(&mut self.converter, WORK_WIDTH, height)
+            .gray(&mut self.converter, w, h)
             .context("converting a frame for the health check")?;
         let first = *self.first.get_or_insert(frame.pts());
         let at_s = Time90k(frame.pts().0 - first.0).as_secs_f64();
