@@ -318,6 +318,9 @@ pub struct ServerStatus {
     pub cameras_online: u32,
     /// Cameras configured.
     pub cameras: u32,
+    /// The storage conditions in force (disk full, a directory offline, fewer days kept than the
+    /// retention asks...), a sentence each; empty when storage is well.
+    pub storage_problems: Vec<String>,
 }
 
 /// Server figures, retained on `<prefix>/server` (rounded so that noise does not flood the broker).
@@ -335,6 +338,8 @@ pub struct ServerStatusMessage {
     pub cameras_online: u32,
     /// Cameras configured.
     pub cameras: u32,
+    /// The storage conditions in force, a sentence each (the "Storage problem" sensor is on while any).
+    pub storage_problems: Vec<String>,
     /// When these values were first seen (unix ms).
     pub unix_ms: i64,
 }
@@ -350,6 +355,7 @@ impl ServerStatusMessage {
             storage_free_gb: s.storage_free_bytes.map(gb),
             cameras_online: s.cameras_online,
             cameras: s.cameras,
+            storage_problems: s.storage_problems.clone(),
             unix_ms,
         }
     }
@@ -466,12 +472,17 @@ mod tests {
                 storage_free_bytes: None,
                 cameras_online: 1,
                 cameras: 2,
+                storage_problems: vec!["storage 'main' is offline".into()],
             },
             0,
         );
         let text = serde_json::to_string(&m).unwrap();
         assert!(
             text.contains(r#""detector_ms":12.3,"cpu_percent":33.3,"storage_used_gb":1.23,"storage_free_gb":null"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""storage_problems":["storage 'main' is offline"]"#),
             "{text}"
         );
         assert_eq!(round_to(f64::NAN, 10.0), 0.0);

@@ -146,7 +146,7 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
         analysed: true,
         recorded: true,
     };
-    alerts.register_camera(&cam);
+    alerts.register_camera(&cam.with_health(true));
     alerts.finish_registration();
     alerts.publish_server(&vigil_alert::ServerStatus {
         detector_ms: Some(12.34),
@@ -155,6 +155,7 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
         storage_free_bytes: Some(40_000_000_000),
         cameras_online: 1,
         cameras: 1,
+        storage_problems: Vec::new(),
     });
     alerts.publish_camera_status(
         "Front door",
@@ -261,9 +262,10 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
         }
     }
     // 1 rule sensor + 1 crossing event; 3 line sensors; zone: 1 + person + car; camera: fps, stream,
-    // motion, person, car, picture, last event, 2 switches; server: 5.
+    // motion, person, car, picture, last event, 2 switches, 8 health problems; server: 5 + storage
+    // problem.
     let expected: BTreeMap<String, usize> = [
-        ("binary_sensor", 3),
+        ("binary_sensor", 3 + 8 + 1),
         ("event", 1),
         ("sensor", 3 + 3 + 3 + 5),
         ("camera", 1),
@@ -277,6 +279,12 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
     let rule =
         by_topic[&topics.discovery("binary_sensor", "front_door_rule_dock_after_hours")].json();
     assert_eq!(rule["device_class"], "safety");
+    let covered =
+        by_topic[&topics.discovery("binary_sensor", "front_door_rule_health_covered")].json();
+    assert_eq!(covered["device_class"], "problem");
+    assert_eq!(covered["name"], "Covered");
+    let storage = by_topic[&topics.discovery("binary_sensor", "server_storage_problem")].json();
+    assert_eq!(storage["device_class"], "problem");
     let crossing = by_topic[&topics.discovery("event", "front_door_rule_gate_count")].json();
     assert_eq!(crossing["event_types"], serde_json::json!(["in", "out"]));
     // Same unique ids on every start (stable): computed from client id and names only.

@@ -227,6 +227,39 @@ pub enum EventKind {
         /// Best similarity to anyone enrolled (below the threshold).
         best_similarity: f32,
     },
+    /// Something is wrong with the camera itself: its picture (covered, blocked, dark, defocused, moved,
+    /// frozen) or its stream (offline, stream_quality). Starts when the condition has held for its time;
+    /// ends when it has been gone for a while.
+    CameraHealth {
+        /// The condition: one of [`HEALTH_STATES`].
+        state: String,
+        /// For `moved`: the view's shift against its reference as shares of the width and height (`None`
+        /// when it matches at no shift: turned or zoomed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shift: Option<[f32; 2]>,
+        /// A figure or reason behind the state, for people ("4.8 fps where the camera sends 25").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+}
+
+/// The camera health conditions a [`EventKind::CameraHealth`] event names: from the picture, then from
+/// the stream.
+pub const HEALTH_STATES: [&str; 8] = [
+    "covered",
+    "blocked",
+    "dark",
+    "defocused",
+    "moved",
+    "frozen",
+    "offline",
+    "stream_quality",
+];
+
+/// The rule name of a camera health state's events (`health_covered`...): one rule, one Home Assistant
+/// sensor per state.
+pub fn health_rule(state: &str) -> String {
+    format!("health_{state}")
 }
 
 /// The names of the kinds the behaviour rules raise (none of them biometric).
@@ -239,7 +272,7 @@ pub const RULE_KINDS: [&str; 5] = [
 ];
 
 /// The kinds that are neither the rules' nor biometric.
-pub const OTHER_KINDS: [&str; 1] = ["plate_read"];
+pub const OTHER_KINDS: [&str; 2] = ["plate_read", "camera_health"];
 
 /// The names of the biometric kinds (shown only to those with the `faces` permission).
 pub const BIOMETRIC_KINDS: [&str; 2] = ["face_recognized", "face_unknown"];
@@ -256,6 +289,7 @@ impl EventKind {
             Self::FaceRecognized { .. } => "face_recognized",
             Self::FaceUnknown { .. } => "face_unknown",
             Self::PlateRead { .. } => "plate_read",
+            Self::CameraHealth { .. } => "camera_health",
         }
     }
 

@@ -23,7 +23,7 @@ pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{
     BIOMETRIC_KINDS, BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind,
-    EventPhase, EventTime, OTHER_KINDS, RULE_KINDS,
+    EventPhase, EventTime, HEALTH_STATES, OTHER_KINDS, RULE_KINDS, health_rule,
 };
 pub use geometry::{BBox, Point};
 pub use image::{BgrImage, GrayImage, ImageError};

@@ -25,6 +25,8 @@
 //!   camera.
 //! - [`relink`]: people lost by the tracker for longer than its buffer given their earlier id again when
 //!   they look the same (re-identification).
+//! - [`health`]: camera health while running (`camera_health` events): the picture on the analysis thread,
+//!   the stream from the server's status loop.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
@@ -32,6 +34,7 @@ mod config;
 pub mod faces;
 mod file;
 pub mod filtered_playback;
+pub mod health;
 pub mod live;
 pub mod masked_live;
 pub mod plates;

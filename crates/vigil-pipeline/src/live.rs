@@ -53,6 +53,8 @@ pub struct AnalysisStatus {
     pub last_frame_unix_ms: Option<i64>,
     /// Last decode or analysis error.
     pub last_error: Option<String>,
+    /// The picture's health states on now (`covered`, `dark`...; empty when all is well).
+    pub health: Vec<String>,
 }
 
 /// Shared handle on a camera's analysis figures, plus the count of frames the feed skipped.
@@ -167,6 +169,9 @@ pub struct LiveAnalysis {
     pub plates: Option<crate::plates::PlateStage>,
     /// Re-linking of people lost longer than the tracker keeps them (`[analysis] relink_seconds`).
     pub relink: Option<crate::relink::Relinker>,
+    /// The picture's health (covered, blocked, dark, defocused, moved, frozen), on by default
+    /// (`[analysis] health`).
+    pub health: Option<crate::health::HealthStage>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -222,6 +227,7 @@ impl LiveAnalysis {
             mut faces,
             mut plates,
             mut relink,
+            mut health,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -273,6 +279,9 @@ impl LiveAnalysis {
                     for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
                         publish(&e, None);
                     }
+                    for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
+                        publish(&e, None);
+                    }
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
                         camera: camera.clone(),
                         lines: engine.counters().to_vec(),
@@ -281,6 +290,7 @@ impl LiveAnalysis {
                     stats.update(|s| {
                         s.fps = 0.0;
                         s.tracks = 0;
+                        s.health.clear();
                     });
                     decoder = None;
                     analyzer = None;
@@ -377,6 +387,12 @@ impl LiveAnalysis {
                 };
                 last_ctx = ctx;
                 let mut events = engine.update(&ctx, &analysis.tracks);
+                if let Some(stage) = health.as_mut() {
+                    match stage.update(&decoded, &ctx) {
+                        Ok(changes) => events.extend(changes),
+                        Err(e) => warn!(camera, "health check failed on a frame: {e}"),
+                    }
+                }
                 let identity_due = faces
                     .as_ref()
                     .is_some_and(|f| f.due(unix_ms, &analysis.tracks))
@@ -453,6 +469,9 @@ impl LiveAnalysis {
                     s.events += events.len() as u64;
                     s.last_frame_unix_ms = Some(unix_ms);
                     (s.fps, s.detector_ms) = window.rates();
+                    if let Some(stage) = &health {
+                        s.health = stage.active();
+                    }
                 });
                 if last_counts.elapsed() >= Duration::from_secs(1) {
                     last_counts = Instant::now();
@@ -471,6 +490,9 @@ impl LiveAnalysis {
             publish(&e, None);
         }
         for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
+            publish(&e, None);
+        }
+        for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
             publish(&e, None);
         }
         for a in relink.iter_mut().flat_map(|r| r.finish()) {

@@ -155,6 +155,30 @@ impl Clock<'_> {
     }
 }
 
+/// What a camera health state means, for people.
+fn health_phrase(state: &str, shift: Option<[f32; 2]>) -> String {
+    match state {
+        "covered" => "view covered".into(),
+        "blocked" => "view blocked".into(),
+        "dark" => "too dark to see".into(),
+        "defocused" => "out of focus".into(),
+        "moved" => match shift {
+            Some([dx, dy]) => format!(
+                "view moved {:.0}% {}, {:.0}% {}",
+                (dx * 100.0).abs(),
+                if dx < 0.0 { "left" } else { "right" },
+                (dy * 100.0).abs(),
+                if dy < 0.0 { "up" } else { "down" }
+            ),
+            None => "view moved: turned or zoomed".into(),
+        },
+        "frozen" => "picture frozen".into(),
+        "offline" => "offline".into(),
+        "stream_quality" => "stream degraded".into(),
+        other => other.replace('_', " "),
+    }
+}
+
 /// A one-line description of an event message for people, in the time zone `tz`.
 pub fn describe(e: &Event, tz: &TimeZone) -> String {
     let clock = Clock { tz };
@@ -316,6 +340,22 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
             "An unknown face in {zone}, where only enrolled people may be, at {}",
             clock.at(start)
         ),
+        EventKind::CameraHealth {
+            state,
+            shift,
+            detail,
+        } => {
+            let what = health_phrase(state, *shift);
+            let why = detail.as_ref().map_or(String::new(), |d| format!("; {d}"));
+            if ended {
+                format!(
+                    "Camera {what} for {span} ({}){why}",
+                    clock.range(start, end)
+                )
+            } else {
+                format!("Camera {what} since {}{why}", clock.at(start))
+            }
+        }
     };
     capitalize(text)
 }
@@ -541,6 +581,30 @@ mod tests {
         assert_eq!(
             describe(&e, &berlin()),
             "Plate KX58RTY (list 'deny') on a car, seen for 5 s (14:02:31–14:02:36 UTC+2)"
+        );
+    }
+
+    #[test]
+    fn health_descriptions_say_what_is_wrong_and_how_long() {
+        let kind = EventKind::CameraHealth {
+            state: "moved".into(),
+            shift: Some([0.12, -0.03]),
+            detail: None,
+        };
+        let e = event(kind, EventPhase::Start, &[], 0);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Camera view moved 12% right, 3% up since 14:02:31 UTC+2"
+        );
+        let kind = EventKind::CameraHealth {
+            state: "stream_quality".into(),
+            shift: None,
+            detail: Some("4.8 fps where the camera sends 25".into()),
+        };
+        let e = event(kind, EventPhase::End, &[], 90);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "Camera stream degraded for 1 min 30 s (14:02:31–14:04:01 UTC+2); 4.8 fps where the camera sends 25"
         );
     }
 }

@@ -43,6 +43,9 @@ pub struct CameraHealth {
     pub reorder_depth: u32,
     /// Times the camera's clock jumped or stepped back (since start); recording continues across them.
     pub timestamp_jumps: u64,
+    /// Camera health states on now (`covered`, `offline`, `stream_quality`...; empty when all is well):
+    /// each also a `camera_health` event.
+    pub health: Vec<String>,
 }
 
 /// Detector latency.

@@ -31,6 +31,9 @@ pub enum AlertKind {
     FramesDropped,
     /// Start-up found segments whose files do not match the index; they are not served.
     DamagedSegments,
+    /// At the current write rate a directory holds fewer days of footage than its cameras' retention
+    /// (`max_days`) asks for: the oldest footage will be deleted before its time.
+    ShortOfRetention,
 }
 
 /// How bad it is.
@@ -112,6 +115,7 @@ impl Alerts {
                 | AlertKind::DirOffline
                 | AlertKind::RecorderBehind
                 | AlertKind::DamagedSegments
+                | AlertKind::ShortOfRetention
         );
         if is_condition {
             let key = (kind, alert.dir.clone(), alert.camera.clone());

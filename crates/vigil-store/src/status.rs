@@ -45,6 +45,10 @@ pub struct DirStatus {
     /// Days of footage the directory holds at that rate (its budget, or what it uses plus the free space
     /// above `min_free_bytes`): compare with the retention wanted.
     pub days_kept: Option<f64>,
+    /// The longest retention (`max_days`) asked by a camera that records here (names this directory or
+    /// none); `None` when no camera sets one. When `days_kept` falls under it, a `short_of_retention`
+    /// storage alert is on.
+    pub retention_days: Option<u32>,
 }
 
 /// How far back the write rate looks (ms).
@@ -52,6 +56,7 @@ pub(crate) const RATE_WINDOW_MS: i64 = 3_600_000;
 
 /// A directory's write forecast: the rate, the days until `room` bytes are used, the days `capacity`
 /// bytes hold.
+#[derive(Debug)]
 struct Forecast {
     rate: Option<f64>,
     until_full: Option<f64>,
@@ -88,6 +93,32 @@ fn forecast(
         rate: Some(rate),
         until_full: days(room),
         kept: days(capacity),
+    }
+}
+
+/// Raises or clears directory `dir`'s short-of-retention condition: `kept` days of footage at the
+/// current rate against the `wanted` retention.
+fn short_of_retention(
+    alerts: &crate::alerts::Alerts,
+    dir: &str,
+    kept: Option<f64>,
+    wanted: Option<u32>,
+) {
+    let kind = crate::alerts::AlertKind::ShortOfRetention;
+    match (kept, wanted) {
+        (Some(kept), Some(wanted)) if kept < f64::from(wanted) => alerts.raise(
+            kind,
+            crate::alerts::Severity::Warning,
+            Some(dir),
+            None,
+            format!(
+                "storage '{dir}' holds {kept:.1} days of footage at the current write rate, \
+                 but retention asks for {wanted}: the oldest footage will go early (more space, a \
+                 larger budget, or a shorter max_days)"
+            ),
+        ),
+        (Some(_), _) | (_, None) => alerts.clear(kind, Some(dir), None),
+        (None, Some(_)) => {}
     }
 }
 
@@ -215,6 +246,14 @@ impl Store {
                 .flatten()
                 .min();
                 let f = forecast(st.dir_writes.get(&d.id), room, capacity);
+                let retention_days = inner
+                    .config
+                    .cameras
+                    .iter()
+                    .filter(|c| c.dir.as_ref().is_none_or(|n| *n == d.name))
+                    .filter_map(|c| c.max_days)
+                    .max();
+                short_of_retention(&inner.alerts, &d.name, f.kept, retention_days);
                 DirStatus {
                     name: d.name.clone(),
                     path: d.path.clone(),
@@ -229,6 +268,7 @@ impl Store {
                     write_bytes_per_s: f.rate,
                     days_until_full: f.until_full,
                     days_kept: f.kept,
+                    retention_days,
                 }
             })
             .collect();
@@ -266,6 +306,7 @@ impl Store {
 #[cfg(test)]
 mod forecast_tests {
     use super::*;
+    use crate::alerts::{AlertKind, Alerts};
 
     #[test]
     fn a_steady_megabyte_a_second_fills_a_day_of_room_in_a_day() {
@@ -283,5 +324,34 @@ mod forecast_tests {
         let young: std::collections::VecDeque<(i64, u64)> = [(now - 5_000, 1_000_000)].into();
         assert!(forecast(Some(&young), Some(1), Some(1)).rate.is_none());
         assert!(forecast(None, Some(1), Some(1)).rate.is_none());
+    }
+
+    #[test]
+    fn short_of_retention_is_a_condition_while_the_disk_holds_fewer_days_than_asked() {
+        let alerts = Alerts::default();
+        let on = |a: &Alerts| {
+            a.active()
+                .iter()
+                .filter(|x| x.kind == AlertKind::ShortOfRetention)
+                .count()
+        };
+        short_of_retention(&alerts, "main", Some(7.1), Some(30));
+        assert_eq!(on(&alerts), 1);
+        let message = alerts.active()[0].message.clone();
+        assert!(
+            message.contains("holds 7.1 days") && message.contains("asks for 30"),
+            "{message}"
+        );
+        // Said once while it lasts.
+        short_of_retention(&alerts, "main", Some(7.0), Some(30));
+        assert_eq!(alerts.recent().len(), 1);
+        // Unknown rate: no judgement either way.
+        short_of_retention(&alerts, "main", None, Some(30));
+        assert_eq!(on(&alerts), 1);
+        // Enough room, or no retention asked: cleared.
+        short_of_retention(&alerts, "main", Some(31.0), Some(30));
+        assert_eq!(on(&alerts), 0);
+        short_of_retention(&alerts, "main", Some(7.0), None);
+        assert_eq!(on(&alerts), 0);
     }
 }

@@ -103,15 +103,15 @@ impl StatusSource for EngineStatus {
                 let main = c.main.as_ref().map(|h| h.snapshot());
                 let sub = c.sub.as_ref().map(|h| h.snapshot());
                 let input = main.as_ref().or(sub.as_ref());
-                let (analysed, skipped) = match &c.analysis {
+                let (analysed, skipped, picture_health) = match &c.analysis {
                     Some(a) => {
                         let (s, skipped) = a.snapshot();
                         if s.detector_ms > 0.0 {
                             detector_ms.push(s.detector_ms);
                         }
-                        (s.fps, skipped)
+                        (s.fps, skipped, s.health)
                     }
-                    None => (0.0, 0),
+                    None => (0.0, 0, Vec::new()),
                 };
                 CameraHealth {
                     name: c.name.clone(),
@@ -135,6 +135,14 @@ impl StatusSource for EngineStatus {
                         .chain(sub.iter())
                         .map(|s| s.timestamp_jumps)
                         .sum(),
+                    health: picture_health
+                        .into_iter()
+                        .chain(
+                            c.stream_health
+                                .iter()
+                                .flat_map(|h| h.lock().unwrap_or_else(|p| p.into_inner()).active()),
+                        )
+                        .collect(),
                 }
             })
             .collect();

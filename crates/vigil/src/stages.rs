@@ -127,6 +127,12 @@ pub fn relinker(
     }
 }
 
+/// The time zone `camera`'s events are described in (`[rules.CAMERA] timezone`).
+pub fn camera_tz(config: &VigilConfig, camera: &str) -> anyhow::Result<vigil_rules::TimeZone> {
+    vigil_rules::TimeZone::parse(&config.rules_for(camera).timezone)
+        .map_err(|e| anyhow::anyhow!("[rules.{camera}] timezone: {e}"))
+}
+
 /// The stages of `camera` for a detector with `classes`; `book` is the watchlists (needed, and only
 /// used, when the camera has face recognition), `plate_lists` the plate lists (`None`: `vigil.toml`'s
 /// alone); models from `pools`.
@@ -143,8 +149,7 @@ pub fn for_camera(
     if !faces_on && !plates_on {
         return Ok(Stages::default());
     }
-    let tz = vigil_rules::TimeZone::parse(&config.rules_for(camera).timezone)
-        .map_err(|e| anyhow::anyhow!("[rules.{camera}] timezone: {e}"))?;
+    let tz = camera_tz(config, camera)?;
     let faces = match (faces_on, book) {
         (true, Some(book)) => {
             let models = pools.faces().with_context(|| {

@@ -171,6 +171,18 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The camera health problem sensors of an analysed camera.
+const HEALTH: [&str; 8] = [
+    "Covered",
+    "Blocked",
+    "Dark",
+    "Defocused",
+    "Moved",
+    "Frozen",
+    "Offline",
+    "Stream quality",
+];
+
 /// The entities a camera gets with no configuration in Home Assistant.
 fn camera_entities(camera: &str, recorded: bool) -> Vec<String> {
     let mut names: Vec<String> = [
@@ -184,6 +196,7 @@ fn camera_entities(camera: &str, recorded: bool) -> Vec<String> {
         "Detection",
     ]
     .iter()
+    .chain(&HEALTH)
     .map(|n| format!("{camera} {n}"))
     .collect();
     if recorded {
@@ -245,6 +258,7 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
         "Storage used",
         "Storage free",
         "Cameras online",
+        "Storage problem",
     ];
     let states = wait_states(&ha, &log, "every entity", Duration::from_secs(90), |s| {
         expected.iter().all(|n| s.contains_key(n))
@@ -269,6 +283,9 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
     assert_eq!(class("Worker Work area loitering"), "occupancy");
     assert_eq!(class("Walkway Motion"), "motion");
     assert_eq!(class("Worker Stream"), "connectivity");
+    for n in HEALTH {
+        assert_eq!(class(&format!("Worker {n}")), "problem", "{n}");
+    }
     assert!(entity_id("Worker Picture").starts_with("camera."));
     assert!(entity_id("Worker Last event").starts_with("image."));
     assert!(entity_id("Worker Recording").starts_with("switch."));
@@ -313,6 +330,25 @@ fn home_assistant_shows_vigils_entities_and_their_states() {
                 })
         },
     );
+    // Storage is well: Home Assistant's template reads the server's (empty) problem list as off.
+    let storage = states
+        .iter()
+        .find(|(k, _)| k.ends_with("Storage problem"))
+        .map(|(_, v)| v["state"].clone());
+    assert_eq!(storage, Some(serde_json::json!("off")));
+    // The footage is untouched: no camera health problem was ever raised.
+    for camera in ["Walkway", "Worker"] {
+        for n in HEALTH {
+            let name = format!("{camera} {n}");
+            assert!(
+                // "unavailable" until Vigil shows as online.
+                seen.get(&name)
+                    .is_some_and(|v| v.contains("off") && !v.contains("on")),
+                "{name}: {:?}",
+                seen.get(&name)
+            );
+        }
+    }
     let crossing = &states["Walkway Exit count"]["attributes"];
     assert_eq!(crossing["event_type"], "out", "{crossing}");
     assert_eq!(crossing["class"], "person", "{crossing}");

@@ -14,6 +14,8 @@ use vigil_core::{Time90k, VideoCodec};
 use vigil_media::test_server::{self, Mount, RtspTestServer, shared_footage};
 use vigil_store::Reader;
 
+#[path = "record_e2e/health.rs"]
+mod health;
 mod support;
 
 /// The source clip: 377 frames at 12.5 fps (30.2 s), a key frame every 60 frames (4.8 s).

@@ -17,6 +17,8 @@ export async function render() {
     const video = h('video', { muted: true, playsinline: true, dataset: { camera: c.name } });
     const state = h('span.badge', 'connecting');
     const latency = h('span.badge.latency');
+    // Camera health states on now (covered, moved, offline…), from camera_health events.
+    const health = h('span.badge.health');
     const player = new LivePlayer(video, c.name, {
       onState: (s, detail) => {
         state.textContent = detail ? `${s}: ${detail}` : s;
@@ -30,11 +32,12 @@ export async function render() {
         h('div.overlay.bottom',
           c.recording ? h('span.badge.rec', 'REC') : null,
           c.analysing ? h('span.badge', 'AI') : null,
-          latency)),
+          health, latency)),
       h('a.cover', { href: `#/camera/${cam(c.name)}`, 'aria-label': `Open ${c.name}` }));
     grid.append(tile);
     player.tile = tile;
     player.latencyEl = latency;
+    player.healthEl = health;
   }
 
   const layouts = ['auto', '1', '2', '3', '4'];
@@ -53,7 +56,19 @@ export async function render() {
   // A tile is highlighted while an event of its camera is in progress.
   const tiles = new Map(players.map((p) => [p.tile.dataset.camera, p.tile]));
   const live = new Map(); // camera -> ids of its events in progress
+  const health = new Map(); // camera -> Map(event id -> health state) in progress
+  const healthBadges = new Map(players.map((p) => [p.tile.dataset.camera, p.healthEl]));
   const mark = (e) => {
+    if (e.kind === 'camera_health') {
+      const states = health.get(e.camera) || new Map();
+      if (e.end || e.phase === 'end') states.delete(e.id); else states.set(e.id, (e.facts && e.facts.state) || 'problem');
+      health.set(e.camera, states);
+      const badge = healthBadges.get(e.camera);
+      if (badge) {
+        badge.textContent = [...new Set(states.values())].map((s) => s.replace('_', ' ')).join(', ');
+        badge.title = states.size ? e.description || '' : '';
+      }
+    }
     const ids = live.get(e.camera) || new Set();
     if (e.end || e.phase === 'end') ids.delete(e.id); else ids.add(e.id);
     live.set(e.camera, ids);

@@ -10,9 +10,11 @@ export async function render() {
   const cams = h('tbody');
   const storage = h('div.storage');
   const status = h('p.muted.small');
-  mount(heading('System'), top,
+  // What is wrong now, in words (consumers behind, MQTT down, storage conditions).
+  const warnings = h('ul.warnings', { role: 'status', 'aria-label': 'Warnings' });
+  mount(heading('System'), warnings, top,
     h('section.card.scroll', h('h2', 'Cameras'), h('table.data',
-      h('thead', h('tr', ['Camera', 'Stream', 'fps in', 'fps analysed', 'skipped', 'reconnects', 'recorded'].map((t) => h('th', t)))),
+      h('thead', h('tr', ['Camera', 'Stream', 'Health', 'fps in', 'fps analysed', 'skipped', 'reconnects', 'recorded'].map((t) => h('th', t)))),
       cams)),
     h('section.card', h('h2', 'Storage'), storage), retentionCard(), status);
 
@@ -26,9 +28,12 @@ export async function render() {
         stat('Cameras online', `${(s.cameras || []).filter((c) => c.online).length} / ${(s.cameras || []).length}`),
         stat('Detector p50', d.latency_ms_p50 != null ? `${d.latency_ms_p50.toFixed(1)} ms` : '—'),
         stat('Detector p99', d.latency_ms_p99 != null ? `${d.latency_ms_p99.toFixed(1)} ms` : '—'));
+      warnings.replaceChildren(...(s.warnings || []).map((w) => h('li', w)));
       cams.replaceChildren(...(s.cameras || []).map((c) => h('tr',
         h('td', h('strong', c.name)),
         h('td', dot(c.online, c.online ? 'online' : 'offline')),
+        // Camera health states on now (covered, moved, stream_quality…), each also an event.
+        h('td.health', (c.health || []).length ? dot(false, c.health.map((s) => s.replace('_', ' ')).join(', ')) : dot(true, 'ok')),
         h('td.num', num(c.fps_in)), h('td.num', num(c.fps_analysed)),
         h('td.num', c.skipped ?? '—'), h('td.num', c.reconnects ?? '—'),
         h('td.num', fmtBytes(c.recording_bytes)))));
@@ -44,6 +49,7 @@ export async function render() {
         if (st.write_bytes_per_s != null) {
           parts.push(`writing ${fmtBytes(st.write_bytes_per_s)}/s`);
           if (st.days_kept != null) parts.push(`holds ${fmtDays(st.days_kept)} of footage at this rate`);
+          if (st.retention_days != null) parts.push(`retention asks for ${st.retention_days} days`);
           if (st.days_until_full != null) parts.push(st.days_until_full < 0.01 ? 'full: the oldest footage makes room' : `full in ${fmtDays(st.days_until_full)}`);
         }
         return h('div.store',

@@ -98,7 +98,34 @@ pub struct CameraEntities {
     pub recorded: bool,
 }
 
+/// A health rule's name for people: `health_stream_quality` -> "Stream quality".
+fn health_name(rule: &str) -> String {
+    let state = rule
+        .strip_prefix("health_")
+        .unwrap_or(rule)
+        .replace('_', " ");
+    let mut c = state.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
 impl CameraEntities {
+    /// The same with a problem sensor per camera health state (`health_offline`...), off until a state
+    /// starts: the stream's states, and the picture's (`health_covered`...) when `picture` (analysed).
+    pub fn with_health(mut self, picture: bool) -> Self {
+        let stream = ["offline", "stream_quality"];
+        self.rules.extend(
+            vigil_core::HEALTH_STATES
+                .iter()
+                .filter(|s| picture || stream.contains(s))
+                .map(|s| RuleEntity {
+                    name: vigil_core::health_rule(s),
+                    kind: "camera_health".into(),
+                }),
+        );
+        self
+    }
+
     /// The entities of an analysed camera's rules configuration (enabled rules, every line and zone).
     pub fn from_rules(camera: &str, rules: &vigil_rules::RulesConfig) -> Self {
         Self {
@@ -223,9 +250,14 @@ impl Discovery<'_> {
         v
     }
 
-    /// `(topic, document)` for a rule: a binary sensor, or an event entity for a line crossing rule.
+    /// `(topic, document)` for a rule: a binary sensor, or an event entity for a line crossing rule. A
+    /// camera health state (`health_covered`...) is a problem sensor named for people ("Covered").
     pub fn rule(&self, camera: &str, rule: &RuleEntity) -> (String, Value) {
         let name = &rule.name;
+        let shown = match rule.kind.as_str() {
+            "camera_health" => health_name(name),
+            _ => name.clone(),
+        };
         let object_id = format!("{}_rule_{}", slug(camera), slug(name));
         if rule.kind == "line_crossing" {
             let doc = Self::extend(
@@ -246,7 +278,7 @@ impl Discovery<'_> {
             self.base(
                 camera,
                 &object_id,
-                name,
+                &shown,
                 &self.topics.rule_active(camera, name),
             ),
             json!({
@@ -258,7 +290,7 @@ impl Discovery<'_> {
         match rule.kind.as_str() {
             "intrusion" => doc["device_class"] = "safety".into(),
             "loitering" | "crowding" => doc["device_class"] = "occupancy".into(),
-            "queue" => doc["device_class"] = "problem".into(),
+            "queue" | "camera_health" => doc["device_class"] = "problem".into(),
             _ => doc["icon"] = "mdi:shield-alert".into(),
         }
         (self.topics.discovery("binary_sensor", &object_id), doc)
@@ -481,7 +513,26 @@ impl Discovery<'_> {
                 Self::extend(doc, extra),
             )
         })
+        .chain(std::iter::once(self.storage_problem()))
         .collect()
+    }
+
+    /// The server's "Storage problem" binary sensor: on while a storage condition is in force, the
+    /// conditions' sentences as its `problems` attribute.
+    fn storage_problem(&self) -> (String, Value) {
+        let id = "server_storage_problem";
+        let mut doc = self.common(self.server_device(), id, "Storage problem");
+        doc["state_topic"] = self.topics.server().into();
+        doc["value_template"] =
+            "{{ 'ON' if value_json['storage_problems'] | default([]) | length > 0 else 'OFF' }}"
+                .into();
+        doc["payload_on"] = "ON".into();
+        doc["payload_off"] = "OFF".into();
+        doc["device_class"] = "problem".into();
+        doc["json_attributes_topic"] = self.topics.server().into();
+        doc["json_attributes_template"] =
+            "{{ {'problems': value_json['storage_problems'] | default([])} | tojson }}".into();
+        (self.topics.discovery("binary_sensor", id), doc)
     }
 }
 

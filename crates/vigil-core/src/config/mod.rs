@@ -315,6 +315,10 @@ pub struct AnalysisConfig {
     /// the same (re-identification; default 30, 0 switches it off).
     #[serde(default = "AnalysisConfig::default_relink")]
     pub relink_seconds: f64,
+    /// Judge each analysed camera's picture and stream (covered, blocked, dark, defocused, moved, frozen,
+    /// offline, degraded) and raise `camera_health` events (default on).
+    #[serde(default = "AnalysisConfig::default_health")]
+    pub health: bool,
 }
 
 /// Where a detector runs: ONNX Runtime's CPU provider, or a GPU/accelerator execution provider.
@@ -378,6 +382,10 @@ impl AnalysisConfig {
     fn default_relink() -> f64 {
         30.0
     }
+
+    fn default_health() -> bool {
+        true
+    }
 }
 
 impl Default for AnalysisConfig {
@@ -390,6 +398,7 @@ impl Default for AnalysisConfig {
             classes: None,
             device: InferenceDevice::Cpu,
             relink_seconds: Self::default_relink(),
+            health: Self::default_health(),
         }
     }
 }

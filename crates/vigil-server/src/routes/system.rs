@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 
 /// What of a storage directory's status others than admins see: no path, no disk sizes.
-const PUBLIC_STORAGE_FIELDS: [&str; 8] = [
+const PUBLIC_STORAGE_FIELDS: [&str; 9] = [
     "name",
     "online",
     "used_bytes",
@@ -22,6 +22,7 @@ const PUBLIC_STORAGE_FIELDS: [&str; 8] = [
     "write_bytes_per_s",
     "days_until_full",
     "days_kept",
+    "retention_days",
 ];
 
 /// A storage directory's status as JSON, with its oldest recording's start in unix ms (`oldest_ms`)
@@ -40,27 +41,36 @@ fn dir_json(d: &vigil_store::DirStatus) -> Value {
     v
 }
 
-/// GET /api/system: storage paths and the sizes of the disks under them only for admins.
+/// GET /api/system: storage paths and the sizes of the disks under them only for admins. `warnings` says
+/// in words what is wrong now: event consumers behind or failing, MQTT down, and the storage conditions
+/// in force (disk full, a directory offline, fewer days kept than the retention asks...).
 pub async fn system(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<Json<Value>> {
     let c = ctx.clone();
-    let (status, storage) = blocking(move || {
+    let (mut status, storage, storage_warnings) = blocking(move || {
         let status = c.status.status();
-        let storage = match &c.store {
-            Some(store) => store
-                .status()
-                .map(|s| Value::Array(s.dirs.iter().map(dir_json).collect()))
-                .unwrap_or_else(|e| {
+        let (storage, warnings) = match &c.store {
+            Some(store) => match store.status() {
+                Ok(s) => (
+                    Value::Array(s.dirs.iter().map(dir_json).collect()),
+                    s.active_alerts.iter().map(|a| a.message.clone()).collect(),
+                ),
+                Err(e) => {
                     tracing::warn!("store status: {e}");
-                    json!([])
-                }),
-            None => json!([]),
+                    (json!([]), Vec::new())
+                }
+            },
+            None => (json!([]), Vec::new()),
         };
-        Ok((status, storage))
+        Ok((status, storage, warnings))
     })
     .await?;
+    // Storage conditions may name paths: admins only.
+    if p.role == Role::Admin {
+        status.warnings.extend(storage_warnings);
+    }
     let cameras: Vec<_> = status
         .cameras
         .into_iter()
@@ -88,6 +98,8 @@ pub async fn system(
         "detector": status.detector,
         "storage": storage,
         "mqtt": status.mqtt,
+        "consumers": status.consumers,
+        "warnings": status.warnings,
     })))
 }
 
@@ -149,6 +161,12 @@ pub async fn metrics(
         "gauge",
         "1 when the camera analyses less than 90% of its target rate (the shared detector cannot keep up)",
         per(&|c| f64::from(u8::from(c.analysis_state.is_some()))),
+    );
+    metric(
+        "vigil_camera_health_problems",
+        "gauge",
+        "camera health states on now (covered, blocked, dark, defocused, moved, frozen, offline, stream_quality)",
+        per(&|c| c.health.len() as f64),
     );
     metric(
         "vigil_camera_skipped_frames_total",

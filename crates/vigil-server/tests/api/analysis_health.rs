@@ -22,9 +22,13 @@ impl StatusSource for Degraded {
         };
         SystemStatus {
             cameras: vec![
-                camera("cam-a", 3.1, Some("analysis degraded: 3.1 fps of 5")),
+                CameraHealth {
+                    health: vec!["covered".into(), "stream_quality".into()],
+                    ..camera("cam-a", 3.1, Some("analysis degraded: 3.1 fps of 5"))
+                },
                 camera("cam-b", 5.0, None),
             ],
+            warnings: vec!["MQTT disconnected (client id vigil-test)".into()],
             detector: DetectorHealth {
                 fair_fps: Some(3.1),
                 ..DetectorHealth::default()
@@ -50,6 +54,8 @@ fn degraded_analysis_is_on_metrics_and_in_the_camera_health() {
         "vigil_camera_fps_target{camera=\"cam-a\"} 5",
         "vigil_camera_fps_analysed{camera=\"cam-a\"} 3.1",
         "vigil_analysis_fair_fps 3.1",
+        "vigil_camera_health_problems{camera=\"cam-a\"} 2",
+        "vigil_camera_health_problems{camera=\"cam-b\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
     }
@@ -60,6 +66,16 @@ fn degraded_analysis_is_on_metrics_and_in_the_camera_health() {
     );
     assert!(sys["cameras"][1]["analysis_state"].is_null());
     assert_eq!(sys["detector"]["fair_fps"], 3.1);
+    // Camera health states and what is wrong, in words.
+    assert_eq!(
+        sys["cameras"][0]["health"],
+        serde_json::json!(["covered", "stream_quality"])
+    );
+    assert_eq!(sys["cameras"][1]["health"], serde_json::json!([]));
+    assert_eq!(
+        sys["warnings"],
+        serde_json::json!(["MQTT disconnected (client id vigil-test)"])
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ use vigil_core::thread::thread_name;
 use vigil_identity::{FaceBook, PlateLists};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
+use vigil_pipeline::health::{HealthStage, StreamHealth, StreamSample};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
 use vigil_pipeline::masked_live::MaskedLive;
 use vigil_pipeline::{DetectorPool, PipelineConfig};
@@ -58,6 +59,9 @@ pub struct CameraRuntime {
     pub analysis: Option<AnalysisStats>,
     /// Live view of its main stream (of its analysis stream when it is not recorded).
     pub live: LiveHub,
+    /// Its stream's health (offline, degraded), judged by the status loop; `None` with `[analysis]
+    /// health = false`.
+    pub stream_health: Option<Arc<Mutex<StreamHealth>>>,
 }
 
 /// The running system.
@@ -224,6 +228,13 @@ impl Engine {
             sub: None,
             analysis: None,
             live: live_hub,
+            stream_health: match config.analysis.health {
+                true => Some(Arc::new(Mutex::new(StreamHealth::new(
+                    &name,
+                    crate::stages::camera_tz(config, &name)?,
+                )))),
+                false => None,
+            },
         };
         let _enter = self.runtime.enter();
         // Home Assistant's switches for this camera (on when there is no MQTT), and its entities.
@@ -239,6 +250,10 @@ impl Engine {
                     camera: name.clone(),
                     ..CameraEntities::default()
                 },
+            };
+            let entities = match config.analysis.health {
+                true => entities.with_health(pool.is_some()),
+                false => entities,
             };
             alerts.register_camera(&entities.recorded(record));
         }
@@ -294,6 +309,13 @@ impl Engine {
                     &pool.spec().classes,
                     &self.model_pools,
                 ),
+                health: match config.analysis.health {
+                    true => Some(HealthStage::new(
+                        &name,
+                        crate::stages::camera_tz(config, &name)?,
+                    )),
+                    false => None,
+                },
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
@@ -637,6 +659,10 @@ fn server_status(
             .map(|s| s.dirs.iter().filter_map(|d| d.free_bytes).sum()),
         cameras_online: online as u32,
         cameras: cameras.len() as u32,
+        storage_problems: storage
+            .as_ref()
+            .map(|s| s.active_alerts.iter().map(|a| a.message.clone()).collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -722,6 +748,24 @@ async fn publish_status(
                 Some(a) => a.snapshot().0.fps as f32,
                 None => stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
             };
+            if let (Some(h), Some(s)) = (&c.stream_health, &stream) {
+                let sample = StreamSample {
+                    online,
+                    fps: s.fps as f32,
+                    timestamp_jumps: s.timestamp_jumps,
+                    lost_packets: s.lost_packets,
+                };
+                let events = h
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observe(vigil_core::time::now_unix_ms(), sample);
+                for event in events {
+                    bus.publish(Message::Event(Arc::new(vigil_bus::EventMessage {
+                        event,
+                        snapshot: None,
+                    })));
+                }
+            }
             let message = stream.and_then(|s| if online { None } else { s.last_error });
             bus.publish(Message::Status(Arc::new(StatusMessage {
                 camera: c.name.clone(),

@@ -313,9 +313,12 @@ try {
   await page.waitForSelector('.storage-figures');
   const figures = await page.textContent('.storage-figures');
   if (!/( of .* recorded| free of )/.test(figures) || !/oldest recording \d/.test(figures)) throw new Error(`storage figures: ${figures}`);
-  const counters = await page.$$eval('.stats + section table.data tbody tr:first-child td', (tds) => tds.slice(4, 6).map((t) => t.textContent));
+  const cells = await page.$$eval('.stats + section table.data tbody tr:first-child td', (tds) => tds.map((t) => t.textContent));
+  const counters = cells.slice(5, 7);
   if (counters.some((c) => !/^\d+$/.test(c))) throw new Error(`skipped / reconnects shown as ${counters}`);
-  log(`system: storage ${figures}; skipped/reconnects ${counters.join('/')}`);
+  // Camera health: the untouched footage is "ok" (a covered or moved camera would name its states).
+  if (cells[2] !== 'ok') throw new Error(`camera health shown as ${cells[2]}`);
+  log(`system: storage ${figures}; health ${cells[2]}; skipped/reconnects ${counters.join('/')}`);
   // Plate search from the Events page: this camera reads no plates, so nothing is found, and it says so.
   await page.goto(`${url}/#/events`);
   await page.fill('form.plates input[name=plate]', 'KX58 RTY');
