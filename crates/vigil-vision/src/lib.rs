@@ -9,12 +9,14 @@
 //! - [`motion`]: learned-background motion detection that gates the detector.
 //! - [`nms`]: class-wise non-maximum suppression.
 //! - [`regions`]: still-image tiling and motion/track-driven region planning.
+//! - [`count`]: counting people in crowds (the frame and a grid of tiles sized to the scene's people).
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
 //! - [`faces`]: YuNet face detection with landmarks; [`plates`]: LPD-YuNet licence-plate detection;
 //!   [`onnx`]: the plain session both run on.
 //! - [`health`]: camera health and tamper from the picture (covered, blocked, dark, defocused, moved,
 //!   frozen); [`shared`]: model instances lent to every camera's stages.
 
+pub mod count;
 pub mod detector;
 pub mod device;
 pub mod face_embed;

@@ -28,6 +28,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Analyse a video file or stream: detect, track and summarise the objects in it.
     Analyze(cmd::analyze::Args),
+    /// Count the people in a video (or in a zone of it) about once a second: `frame,count` for every frame.
+    Count(cmd::count::Args),
     /// Measure accuracy against ground truth (detection AP, tracking MOTA/IDF1, motion F1).
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -90,6 +92,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Count(args) => cmd::count::run(args),
         Command::Eval(command) => cmd::eval::run(command),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Demo(args) => cmd::demo::run(args),

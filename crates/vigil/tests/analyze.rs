@@ -383,3 +383,104 @@ fn health_writes_each_state_as_a_json_line_with_start_and_end() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("health: 1 event(s) written"));
 }
+
+/// The people visible in each frame of a MOT17 sequence (pedestrians and static people, at least a
+/// quarter visible: `vigil eval count`'s truth).
+fn visible_people(gt: &std::path::Path) -> std::collections::BTreeMap<u32, usize> {
+    let mut by_frame = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(gt).unwrap().lines() {
+        let v: Vec<f64> = line.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        if (v[7] == 1.0 || v[7] == 7.0) && v[8] >= 0.25 {
+            *by_frame.entry(v[0] as u32).or_insert(0) += 1;
+        }
+    }
+    by_frame
+}
+
+#[test]
+fn count_writes_every_frame_s_count_close_to_the_truth_and_honours_a_zone() {
+    let seq = shared().join("footage/mot17-mini/train/MOT17-04-FRCNN");
+    if !ready(&seq.join("img1/000001.jpg")) {
+        return;
+    }
+    // The crowded street's 8 frames as a 2 fps video, counted every second: every other frame is
+    // counted, the others carry its count.
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("street.mp4");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "2", "-i"])
+        .arg(seq.join("img1/%06d.jpg"))
+        .args(["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg made no video");
+    let count = |extra: &[&str], out: &std::path::Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .arg("count")
+            .arg(&video)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .arg("--models")
+            .arg(shared().join("models"))
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{stderr}");
+        let rows: Vec<(u32, usize)> = std::fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (f, c) = l.split_once(',').unwrap();
+                (f.parse().unwrap(), c.parse().unwrap())
+            })
+            .collect();
+        (rows, stderr)
+    };
+    let (all, summary) = count(&[], &dir.path().join("all.csv"));
+    assert_eq!(
+        all.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>(),
+        "one row per decoded frame"
+    );
+    assert!(summary.contains("4 counted"), "{summary}");
+    let truth = visible_people(&seq.join("gt/gt.txt"));
+    let mae = all
+        .iter()
+        .map(|(f, c)| (*c as f64 - truth[&(f + 1)] as f64).abs())
+        .sum::<f64>()
+        / all.len() as f64;
+    eprintln!("MOT17-04 as video: MAE {mae:.2} over 8 frames ({summary})");
+    // About 40 people; tracks from a full-frame detector would give fewer than 25.
+    assert!(mae <= 5.0, "MAE {mae:.2}: {all:?} against {truth:?}");
+    // Frames between counts carry the last count.
+    assert!(all.chunks(2).all(|p| p[0].1 == p[1].1), "{all:?}");
+    // The lower half of the street: fewer people, never more.
+    let (lower, _) = count(
+        &["--zone", "0,0.5", "1,0.5", "1,1", "0,1"],
+        &dir.path().join("lower.csv"),
+    );
+    assert!(
+        lower.iter().zip(&all).all(|(l, a)| l.1 < a.1 && l.1 > 0),
+        "{lower:?} vs {all:?}"
+    );
+    // A zone that is not a polygon is a clear error.
+    let o = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["count"])
+        .arg(&video)
+        .args(["--out"])
+        .arg(dir.path().join("bad.csv"))
+        .args(["--zone", "0,0", "2,0", "1,1"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shares of the picture, 0 to 1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -331,7 +331,7 @@ fn create(path: &PathBuf) -> anyhow::Result<BufWriter<File>> {
     ))
 }
 
-fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
+pub(crate) fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

@@ -1,5 +1,6 @@
 //! `vigil eval …`: accuracy against ground truth.
 
+pub mod count;
 pub mod detect;
 pub mod motion;
 pub mod track;
@@ -11,6 +12,8 @@ use clap::Subcommand;
 pub enum EvalCommand {
     /// Person AP50 of the detector on MOT17 frames (full-frame and region/tiled modes).
     Detect(detect::Args),
+    /// People-counting error per grid of tiles on MOT17 frames, the threshold cross-validated.
+    Count(count::Args),
     /// Tracker MOTA / IDF1 / ID switches on MOTChallenge public detections.
     Track(track::Args),
     /// Motion-mask precision / recall / F1 on CDnet sequences.
@@ -21,6 +24,7 @@ pub enum EvalCommand {
 pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::Detect(a) => detect::run(a),
+        EvalCommand::Count(a) => count::run(a),
         EvalCommand::Track(a) => track::run(a),
         EvalCommand::Motion(a) => motion::run(a),
     }

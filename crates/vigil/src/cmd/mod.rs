@@ -12,6 +12,7 @@ pub mod bench_hostile;
 pub mod bench_identity;
 pub mod bench_record;
 pub mod config;
+pub mod count;
 pub mod demo;
 pub mod erase;
 pub mod eval;

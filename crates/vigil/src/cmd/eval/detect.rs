@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vigil_eval::ap::{ApAccumulator, ApSummary, FrameGt, ScoredBox};
 use vigil_eval::motchallenge;
 use vigil_vision::detector::{Detector, DetectorConfig, StageTimings};
-use vigil_vision::model::{DEFAULT_MODEL, ModelStore};
+use vigil_vision::model::{DEFAULT_MODEL, ModelFile, ModelStore};
 use vigil_vision::regions::{DEFAULT_TILE_OVERLAP, tiled_regions};
 
 /// Which detection modes to evaluate.
@@ -145,7 +145,7 @@ impl ModeRun {
 }
 
 /// The sequences under `data`: directories with `img1/` and `gt/gt.txt`, sorted by name.
-fn sequences(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn sequences(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(data)
         .with_context(|| format!("cannot read the data directory {}", data.display()))?;
     let mut seqs = Vec::new();
@@ -168,7 +168,7 @@ fn sequences(data: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// The image files of a sequence as (frame number, path), in frame order.
-fn frames(seq: &Path) -> anyhow::Result<Vec<(u32, PathBuf)>> {
+pub(crate) fn frames(seq: &Path) -> anyhow::Result<Vec<(u32, PathBuf)>> {
     let dir = seq.join("img1");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
@@ -191,18 +191,28 @@ fn frames(seq: &Path) -> anyhow::Result<Vec<(u32, PathBuf)>> {
     Ok(out)
 }
 
-/// Runs the evaluation.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let data = args
-        .data
+/// The MOTChallenge `train` directory (`data`, else the shared footage's `mot17-mini/train`), the ONNX
+/// Runtime and the detector model `name` (from `models`, else the shared models directory).
+pub(crate) fn mot_data_and_model(
+    data: &Option<PathBuf>,
+    models: &Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<(PathBuf, vigil_vision::runtime::Runtime, ModelFile)> {
+    let data = data
         .clone()
         .unwrap_or_else(|| paths::footage_dir().join("mot17-mini/train"));
-    let models_dir = args.models.clone().unwrap_or_else(paths::models_dir);
+    let models_dir = models.clone().unwrap_or_else(paths::models_dir);
     let runtime = crate::models::runtime()?;
     let store = ModelStore::new(vec![models_dir], ModelStore::default_cache_dir());
     let model = store
-        .load_by_name(&args.model)
-        .with_context(|| format!("resolving model `{}`", args.model))?;
+        .load_by_name(name)
+        .with_context(|| format!("resolving model `{name}`"))?;
+    Ok((data, runtime, model))
+}
+
+/// Runs the evaluation.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (data, runtime, model) = mot_data_and_model(&args.data, &args.models, &args.model)?;
     // No cap on detections per frame: the whole precision/recall curve counts (as in the reference).
     let config = DetectorConfig {
         threads: args.threads,
