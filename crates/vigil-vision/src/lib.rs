@@ -9,6 +9,7 @@
 //! - [`motion`]: learned-background motion detection that gates the detector.
 //! - [`nms`]: class-wise non-maximum suppression.
 //! - [`regions`]: still-image tiling and motion/track-driven region planning.
+//! - [`lowlight`]: brightening dark frames (gamma, CLAHE, Zero-DCE++) before detection.
 //! - [`count`]: counting people in crowds (the frame and a grid of tiles sized to the scene's people).
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
 //! - [`faces`]: YuNet face detection with landmarks; [`plates`]: LPD-YuNet licence-plate detection;
@@ -23,6 +24,7 @@ pub mod face_embed;
 pub mod face_quality;
 pub mod faces;
 pub mod health;
+pub mod lowlight;
 pub mod model;
 pub mod motion;
 pub mod nms;

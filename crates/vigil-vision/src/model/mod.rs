@@ -140,6 +140,14 @@ pub const PPOCR_DET: ModelAsset = ModelAsset {
     url: None,
 };
 
+/// Zero-DCE++ low-light enhancement (MIT, via the `neuro-low-light` wheel): RGB 0..1 in and out, any size.
+pub const ZERO_DCE: ModelAsset = ModelAsset {
+    name: "zero-dce",
+    file_name: "zero_dce_lowlight.onnx",
+    sha256: "22674c62a91d5b4a808318392ca7637a73aff20dcb090e2e42746b2dde243640",
+    url: None,
+};
+
 /// LPD-YuNet licence-plate detector (opencv_zoo, 320x240 input): plates as four corners.
 pub const LPD_YUNET: ModelAsset = ModelAsset {
     name: "lpd-yunet",

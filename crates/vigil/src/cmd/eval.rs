@@ -3,6 +3,7 @@
 pub mod count;
 pub mod detect;
 pub mod motion;
+pub mod night;
 pub mod track;
 
 use clap::Subcommand;
@@ -18,6 +19,8 @@ pub enum EvalCommand {
     Track(track::Args),
     /// Motion-mask precision / recall / F1 on CDnet sequences.
     Motion(motion::Args),
+    /// Person AP50 by day, at night (a documented night model) and at night brightened.
+    Night(night::Args),
 }
 
 /// Runs one evaluation.
@@ -27,5 +30,6 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Count(a) => count::run(a),
         EvalCommand::Track(a) => track::run(a),
         EvalCommand::Motion(a) => motion::run(a),
+        EvalCommand::Night(a) => night::run(a),
     }
 }
