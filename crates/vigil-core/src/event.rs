@@ -227,6 +227,12 @@ pub enum EventKind {
         /// Best similarity to anyone enrolled (below the threshold).
         best_similarity: f32,
     },
+    /// Something kept moving in an armed zone while no detection explained it (an intrusion rule's second
+    /// opinion, `unclassified_after`): a detector blinded, fooled, or blind to what is there.
+    UnclassifiedMotion {
+        /// How long it had moved there unexplained when the event started, in milliseconds.
+        moving_ms: u64,
+    },
     /// Something is wrong with the camera itself: its picture (covered, blocked, dark, defocused, moved,
     /// frozen) or its stream (offline, stream_quality). Starts when the condition has held for its time;
     /// ends when it has been gone for a while.
@@ -263,12 +269,13 @@ pub fn health_rule(state: &str) -> String {
 }
 
 /// The names of the kinds the behaviour rules raise (none of them biometric).
-pub const RULE_KINDS: [&str; 5] = [
+pub const RULE_KINDS: [&str; 6] = [
     "line_crossing",
     "intrusion",
     "loitering",
     "crowding",
     "queue",
+    "unclassified_motion",
 ];
 
 /// The kinds that are neither the rules' nor biometric.
@@ -290,6 +297,7 @@ impl EventKind {
             Self::FaceUnknown { .. } => "face_unknown",
             Self::PlateRead { .. } => "plate_read",
             Self::CameraHealth { .. } => "camera_health",
+            Self::UnclassifiedMotion { .. } => "unclassified_motion",
         }
     }
 

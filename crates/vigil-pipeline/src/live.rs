@@ -387,6 +387,7 @@ impl LiveAnalysis {
                 };
                 last_ctx = ctx;
                 let mut events = engine.update(&ctx, &analysis.tracks);
+                events.extend(engine.unclassified(&ctx, &analysis.motion_boxes, &analysis.tracks));
                 if let Some(stage) = health.as_mut() {
                     match stage.update(&decoded, &ctx) {
                         Ok(changes) => events.extend(changes),

@@ -99,6 +99,9 @@ pub(crate) struct RuleSpec {
     pub update_every_ms: i64,
     /// One event per object (intrusion, loitering) instead of one per situation.
     pub per_object: bool,
+    /// Motion unexplained by any detection this long in the zone raises `unclassified_motion`
+    /// (intrusion rules that ask for it).
+    pub unclassified_after_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -467,6 +470,10 @@ pub(crate) fn compile(
         )?;
         forbid("max_wait", r.max_wait.is_some() && !is(RuleKind::Queue))?;
         forbid(
+            "unclassified_after",
+            r.unclassified_after.is_some() && !is(RuleKind::Intrusion),
+        )?;
+        forbid(
             "min_duration",
             r.min_duration.is_some() && (is(RuleKind::LineCrossing) || is(RuleKind::Loitering)),
         )?;
@@ -563,6 +570,7 @@ pub(crate) fn compile(
                 .update_every
                 .map_or(UPDATE_EVERY_MS, |d| d.as_millis() as i64),
             per_object,
+            unclassified_after_ms: r.unclassified_after.map(|d| d.as_millis() as i64),
         });
     }
 

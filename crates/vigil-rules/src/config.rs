@@ -421,6 +421,10 @@ pub struct RuleConfig {
     /// One event per object (`"per_object"`, default) or one per situation (`"per_situation"`);
     /// `intrusion` and `loitering` only.
     pub events: Option<EventGrouping>,
+    /// A second opinion for `intrusion` rules: raise `unclassified_motion` when something keeps moving in
+    /// the zone this long while no detection explains it (a detector blinded, fooled or blind to the
+    /// object). Off when absent.
+    pub unclassified_after: Option<ConfigDuration>,
 }
 
 impl Default for RuleConfig {
@@ -443,6 +447,7 @@ impl Default for RuleConfig {
             cooldown: None,
             update_every: None,
             events: None,
+            unclassified_after: None,
         }
     }
 }

@@ -340,6 +340,15 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
             "An unknown face in {zone}, where only enrolled people may be, at {}",
             clock.at(start)
         ),
+        EventKind::UnclassifiedMotion { .. } if ended => format!(
+            "Something moved in {zone} that no detector recognised, for {span} ({}): check the footage",
+            clock.range(start, end)
+        ),
+        EventKind::UnclassifiedMotion { moving_ms } => format!(
+            "Something has moved in {zone} for {} that no detector recognises (since {}): check the footage",
+            humanize_duration(*moving_ms),
+            clock.at(start)
+        ),
         EventKind::CameraHealth {
             state,
             shift,

@@ -101,6 +101,8 @@ pub struct RuleEngine {
     objs: Vec<Obj>,
     crossings: Vec<Crossing>,
     parts: Vec<Participant>,
+    /// Per rule: the second opinion of intrusion rules with `unclassified_after`.
+    fallbacks: Vec<crate::fallback::Fallback>,
 }
 
 impl RuleEngine {
@@ -130,6 +132,7 @@ impl RuleEngine {
             objs: Vec::new(),
             crossings: Vec::new(),
             parts: Vec::new(),
+            fallbacks: vec![crate::fallback::Fallback::default(); c.rules.len()],
             c,
         })
     }
@@ -225,6 +228,13 @@ impl RuleEngine {
     /// messages.
     pub fn close(&mut self) -> Vec<Event> {
         let mut out = Vec::new();
+        let now = EventTime {
+            unix_ms: self.last_ms.unwrap_or(0),
+            media: vigil_core::Time90k(0),
+        };
+        for f in &mut self.fallbacks {
+            out.extend(f.close(&self.c, now));
+        }
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
             if state.has_open() {
                 let ctx = event_context(&self.camera, &self.c, spec);
@@ -283,6 +293,57 @@ impl RuleEngine {
         self.objs.dedup_by_key(|o| o.id);
         self.tracks
             .retain(|_, &mut (_, seen)| t - seen <= TRACK_MEMORY_MS);
+    }
+
+    /// True when some intrusion rule asks for a second opinion (`unclassified_after`): then the caller
+    /// passes each frame's motion to [`RuleEngine::unclassified`].
+    pub fn wants_motion(&self) -> bool {
+        self.c
+            .rules
+            .iter()
+            .any(|r| r.unclassified_after_ms.is_some())
+    }
+
+    /// The second opinion of the intrusion rules that ask for it: motion (`motion` boxes in frame pixels)
+    /// that keeps moving in an armed zone with no confirmed track over it raises `unclassified_motion`
+    /// (`crate::fallback`). Call after [`RuleEngine::update`] for the same frame.
+    pub fn unclassified(
+        &mut self,
+        ctx: &FrameContext,
+        motion: &[BBox],
+        tracks: &[TrackedObject],
+    ) -> Vec<Event> {
+        let (w, h) = (ctx.frame_w, ctx.frame_h);
+        if w == 0 || h == 0 || !self.wants_motion() {
+            return Vec::new();
+        }
+        let now = EventTime {
+            unix_ms: self.last_ms.unwrap_or(ctx.time_unix_ms),
+            media: ctx.media_time,
+        };
+        let moving: Vec<BBox> = crate::fallback::normalized_boxes(motion, w, h);
+        let tracked = crate::fallback::normalized(tracks, w, h);
+        let local = self.needs_local_time.then(|| self.c.tz.local(now.unix_ms));
+        let mut out = Vec::new();
+        for (f, spec) in self.fallbacks.iter_mut().zip(&self.c.rules) {
+            let Some(after) = spec.unclassified_after_ms else {
+                continue;
+            };
+            let armed = spec.schedule.is_always()
+                || local.as_ref().is_some_and(|l| spec.schedule.is_armed(l));
+            out.extend(f.step(
+                spec,
+                after,
+                &self.c,
+                &self.camera,
+                &mut self.ids,
+                now,
+                &moving,
+                &tracked,
+                armed,
+            ));
+        }
+        out
     }
 
     /// Line counters, in configuration order.

@@ -137,6 +137,7 @@ mod engine;
 mod episode;
 mod error;
 mod evaluate;
+mod fallback;
 pub mod geometry;
 mod heatmap;
 mod lines;

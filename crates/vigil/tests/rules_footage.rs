@@ -70,11 +70,16 @@ fn run_rules(video: &Path, rules: &str, detect_fps: &str) -> RulesRun {
 }
 
 fn run_rules_file(video: &Path, rules: &Path, detect_fps: &str) -> RulesRun {
+    run_rules_with(video, rules, detect_fps, &[])
+}
+
+/// Like [`run_rules_file`] with more arguments for `vigil analyze`.
+fn run_rules_with(video: &Path, rules: &Path, detect_fps: &str, extra: &[&str]) -> RulesRun {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let snapshots = dir.path().join("snaps");
     let started = Instant::now();
-    let out = analyze(&[
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         video.as_os_str(),
         "--rules".as_ref(),
         rules.as_os_str(),
@@ -84,7 +89,9 @@ fn run_rules_file(video: &Path, rules: &Path, detect_fps: &str) -> RulesRun {
         events.as_os_str(),
         "--snapshots".as_ref(),
         snapshots.as_os_str(),
-    ]);
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let out = analyze(&args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -328,4 +335,76 @@ fn the_store_aisle_fires_one_intrusion_per_shopper_and_one_loitering_per_stay() 
         );
     }
     check_events_and_snapshots(&run, &["Aisle entry", "Aisle loitering"]);
+}
+
+/// The second opinion of intrusion rules: with the detector blinded (a fault that returns no people: only
+/// giraffes are kept), a rule with `unclassified_after` still alerts on the first person of the walkway
+/// (entering at 6.5 s) through the motion they make; with the detector working it stays silent and the
+/// intrusion is an intrusion.
+#[test]
+fn a_blinded_detector_still_alerts_through_unclassified_motion() {
+    let source = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&source) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("first40.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-t", "40", "-i"])
+        .arg(&source)
+        .args(["-c", "copy"])
+        .arg(&video)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[zone]]\nname = \"Room\"\npoints = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"person\"]\n\n\
+         [[rule]]\nname = \"Room intrusion\"\nkind = \"intrusion\"\nzone = \"Room\"\nunclassified_after = \"5s\"\n",
+    )
+    .unwrap();
+    let starts = |run: &RulesRun, kind: &str| -> Vec<i64> {
+        run.of("Room intrusion", EventPhase::Start)
+            .iter()
+            .filter(|e| e.kind.name() == kind)
+            .map(|e| e.start.unix_ms)
+            .collect()
+    };
+    let seeing = run_rules_with(&video, &rules, "5", &[]);
+    assert!(
+        !starts(&seeing, "intrusion").is_empty(),
+        "{}",
+        seeing.stdout
+    );
+    assert!(
+        starts(&seeing, "unclassified_motion").is_empty(),
+        "a working detector explains the motion: {:?}",
+        seeing.events
+    );
+    let blind = run_rules_with(&video, &rules, "5", &["--classes", "giraffe"]);
+    assert!(starts(&blind, "intrusion").is_empty());
+    let unclassified = starts(&blind, "unclassified_motion");
+    assert!(
+        unclassified
+            .first()
+            .is_some_and(|t| (4_000..=12_000).contains(t)),
+        "{unclassified:?}: {:?}",
+        blind.events
+    );
+    let e = blind.of("Room intrusion", EventPhase::Start)[0];
+    assert!(
+        e.description.contains("no detector recognises"),
+        "{}",
+        e.description
+    );
+    // Its snapshot is there: what the camera saw.
+    assert!(
+        blind.snapshots.join(format!("{}.jpg", e.id)).is_file()
+            || std::fs::read_dir(&blind.snapshots)
+                .map(|d| d.count() > 0)
+                .unwrap_or(false),
+        "no snapshot"
+    );
 }

@@ -86,6 +86,31 @@ impl Sim {
         ev
     }
 
+    /// One frame with these objects and motion boxes (normalized `x1, y1, x2, y2`), the rules and their
+    /// second opinion both run; time advances by one frame afterwards.
+    pub fn frame_with_motion(
+        &mut self,
+        objs: &[TrackedObject],
+        motion: &[(f32, f32, f32, f32)],
+    ) -> Vec<Event> {
+        let ctx = FrameContext {
+            time_unix_ms: self.t,
+            media_time: Time90k((self.t - T0) * 90),
+            frame_w: W,
+            frame_h: H,
+        };
+        let (w, h) = (W as f32, H as f32);
+        let boxes: Vec<BBox> = motion
+            .iter()
+            .map(|&(a, b, c, d)| BBox::new(a * w, b * h, c * w, d * h))
+            .collect();
+        let mut ev = self.engine.update(&ctx, objs);
+        ev.extend(self.engine.unclassified(&ctx, &boxes, objs));
+        self.events.extend(ev.iter().cloned());
+        self.t += FRAME_MS;
+        ev
+    }
+
     /// `n` frames, the objects of each given by `f(frame index)`.
     pub fn run(&mut self, n: usize, mut f: impl FnMut(usize) -> Vec<TrackedObject>) {
         for i in 0..n {

@@ -261,6 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 analysis.pts,
                 analysis.frame_size,
                 &analysis.tracks,
+                &analysis.motion_boxes,
                 analysis.bgr.as_ref(),
             )?;
         }

@@ -114,12 +114,13 @@ impl RulesRun {
         self.snapshots.is_some() || self.faces.is_some() || self.plates.is_some()
     }
 
-    /// Evaluates one analysed frame.
+    /// Evaluates one analysed frame (`motion`: its motion boxes, for the intrusion rules' second opinion).
     pub fn update(
         &mut self,
         pts: Time90k,
         frame_size: (u32, u32),
         tracks: &[TrackedObject],
+        motion: &[vigil_core::BBox],
         frame: Option<&BgrImage>,
     ) -> anyhow::Result<()> {
         let time_unix_ms = (pts.as_secs_f64() * 1000.0).round() as i64;
@@ -130,6 +131,7 @@ impl RulesRun {
             frame_h: frame_size.1,
         };
         let mut events = self.engine.update(&ctx, tracks);
+        events.extend(self.engine.unclassified(&ctx, motion, tracks));
         if let Some(plates) = self.plates.as_mut() {
             events.extend(plates.update(&ctx, frame, tracks));
         }
