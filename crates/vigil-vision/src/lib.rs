@@ -10,6 +10,8 @@
 //! - [`nms`]: class-wise non-maximum suppression.
 //! - [`regions`]: still-image tiling and motion/track-driven region planning.
 //! - [`lowlight`]: brightening dark frames (gamma, CLAHE, Zero-DCE++) before detection.
+//! - [`flow`]: a coarse motion field (block matching); [`anomaly`]: a scene's learned normal and each
+//!   frame's distance from it.
 //! - [`count`]: counting people in crowds (the frame and a grid of tiles sized to the scene's people).
 //! - [`tracker`]: ByteTrack multi-object tracking with stable IDs.
 //! - [`faces`]: YuNet face detection with landmarks; [`plates`]: LPD-YuNet licence-plate detection;
@@ -17,12 +19,14 @@
 //! - [`health`]: camera health and tamper from the picture (covered, blocked, dark, defocused, moved,
 //!   frozen); [`shared`]: model instances lent to every camera's stages.
 
+pub mod anomaly;
 pub mod count;
 pub mod detector;
 pub mod device;
 pub mod face_embed;
 pub mod face_quality;
 pub mod faces;
+pub mod flow;
 pub mod health;
 pub mod lowlight;
 pub mod model;

@@ -30,6 +30,9 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Count the people in a video (or in a zone of it) about once a second: `frame,count` for every frame.
     Count(cmd::count::Args),
+    /// A scene's normal learned from videos of normal activity, and other videos scored against it.
+    #[command(subcommand)]
+    Anomaly(cmd::anomaly::AnomalyCommand),
     /// Measure accuracy against ground truth (detection AP, tracking MOTA/IDF1, motion F1).
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -93,6 +96,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Count(args) => cmd::count::run(args),
+        Command::Anomaly(command) => cmd::anomaly::run(command),
         Command::Eval(command) => cmd::eval::run(command),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Demo(args) => cmd::demo::run(args),

@@ -1,5 +1,6 @@
 //! `vigil eval …`: accuracy against ground truth.
 
+pub mod anomaly;
 pub mod count;
 pub mod detect;
 pub mod motion;
@@ -15,6 +16,8 @@ pub enum EvalCommand {
     Detect(detect::Args),
     /// People-counting error per grid of tiles on MOT17 frames, the threshold cross-validated.
     Count(count::Args),
+    /// Frame-level AUC of the learned normal on CUHK Avenue (learned on its normal training videos).
+    Anomaly(anomaly::Args),
     /// Tracker MOTA / IDF1 / ID switches on MOTChallenge public detections.
     Track(track::Args),
     /// Motion-mask precision / recall / F1 on CDnet sequences.
@@ -28,6 +31,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
     match command {
         EvalCommand::Detect(a) => detect::run(a),
         EvalCommand::Count(a) => count::run(a),
+        EvalCommand::Anomaly(a) => anomaly::run(a),
         EvalCommand::Track(a) => track::run(a),
         EvalCommand::Motion(a) => motion::run(a),
         EvalCommand::Night(a) => night::run(a),

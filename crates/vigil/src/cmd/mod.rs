@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod analyze_health;
 pub mod analyze_identity;
 pub mod analyze_rules;
+pub mod anomaly;
 pub mod audit;
 pub mod bench;
 pub mod bench_api;
