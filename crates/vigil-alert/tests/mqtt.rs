@@ -262,10 +262,10 @@ async fn home_assistant_discovery_configs_are_retained_and_well_formed() {
         }
     }
     // 1 rule sensor + 1 crossing event; 3 line sensors; zone: 1 + person + car; camera: fps, stream,
-    // motion, person, car, picture, last event, 2 switches, 8 health problems; server: 5 + storage
+    // motion, person, car, picture, last event, 2 switches, 9 health problems; server: 5 + storage
     // problem.
     let expected: BTreeMap<String, usize> = [
-        ("binary_sensor", 3 + 8 + 1),
+        ("binary_sensor", 3 + 9 + 1),
         ("event", 1),
         ("sensor", 3 + 3 + 3 + 5),
         ("camera", 1),

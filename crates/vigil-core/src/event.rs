@@ -234,7 +234,7 @@ pub enum EventKind {
         moving_ms: u64,
     },
     /// Something is wrong with the camera itself: its picture (covered, blocked, dark, defocused, moved,
-    /// frozen) or its stream (offline, stream_quality). Starts when the condition has held for its time;
+    /// frozen), its analysis (analytics_degraded) or its stream (offline, stream_quality). Starts when the condition has held for its time;
     /// ends when it has been gone for a while.
     CameraHealth {
         /// The condition: one of [`HEALTH_STATES`].
@@ -251,13 +251,14 @@ pub enum EventKind {
 
 /// The camera health conditions a [`EventKind::CameraHealth`] event names: from the picture, then from
 /// the stream.
-pub const HEALTH_STATES: [&str; 8] = [
+pub const HEALTH_STATES: [&str; 9] = [
     "covered",
     "blocked",
     "dark",
     "defocused",
     "moved",
     "frozen",
+    "analytics_degraded",
     "offline",
     "stream_quality",
 ];

@@ -25,12 +25,14 @@
 //!   camera.
 //! - [`relink`]: people lost by the tracker for longer than its buffer given their earlier id again when
 //!   they look the same (re-identification).
+//! - [`drift`]: analytics drift (`analytics_degraded`): the analysis against its own first hour.
 //! - [`health`]: camera health while running (`camera_health` events): the picture on the analysis thread,
 //!   the stream from the server's status loop.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
 mod config;
+pub mod drift;
 pub mod faces;
 mod file;
 pub mod filtered_playback;

@@ -172,6 +172,8 @@ pub struct LiveAnalysis {
     /// The picture's health (covered, blocked, dark, defocused, moved, frozen), on by default
     /// (`[analysis] health`).
     pub health: Option<crate::health::HealthStage>,
+    /// Analytics drift against the camera's own first hour (with `health`).
+    pub drift: Option<crate::drift::DriftJudge>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -228,6 +230,7 @@ impl LiveAnalysis {
             mut plates,
             mut relink,
             mut health,
+            mut drift,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -280,6 +283,12 @@ impl LiveAnalysis {
                         publish(&e, None);
                     }
                     for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
+                        publish(&e, None);
+                    }
+                    for e in drift
+                        .iter_mut()
+                        .flat_map(|d| d.close(last_ctx.time_unix_ms))
+                    {
                         publish(&e, None);
                     }
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
@@ -394,6 +403,16 @@ impl LiveAnalysis {
                         Err(e) => warn!(camera, "health check failed on a frame: {e}"),
                     }
                 }
+                if let Some(judge) = drift.as_mut() {
+                    events.extend(judge.observe(
+                        unix_ms,
+                        crate::drift::FrameObservation {
+                            motion: !analysis.motion_boxes.is_empty(),
+                            tracked: !analysis.tracks.is_empty(),
+                            scores: analysis.tracks.iter().map(|t| t.score).collect(),
+                        },
+                    ));
+                }
                 let identity_due = faces
                     .as_ref()
                     .is_some_and(|f| f.due(unix_ms, &analysis.tracks))
@@ -470,9 +489,11 @@ impl LiveAnalysis {
                     s.events += events.len() as u64;
                     s.last_frame_unix_ms = Some(unix_ms);
                     (s.fps, s.detector_ms) = window.rates();
-                    if let Some(stage) = &health {
-                        s.health = stage.active();
-                    }
+                    s.health = health
+                        .iter()
+                        .flat_map(|h| h.active())
+                        .chain(drift.iter().flat_map(|d| d.active()))
+                        .collect();
                 });
                 if last_counts.elapsed() >= Duration::from_secs(1) {
                     last_counts = Instant::now();
@@ -494,6 +515,12 @@ impl LiveAnalysis {
             publish(&e, None);
         }
         for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
+            publish(&e, None);
+        }
+        for e in drift
+            .iter_mut()
+            .flat_map(|d| d.close(last_ctx.time_unix_ms))
+        {
             publish(&e, None);
         }
         for a in relink.iter_mut().flat_map(|r| r.finish()) {

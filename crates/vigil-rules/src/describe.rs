@@ -173,6 +173,7 @@ fn health_phrase(state: &str, shift: Option<[f32; 2]>) -> String {
             None => "view moved: turned or zoomed".into(),
         },
         "frozen" => "picture frozen".into(),
+        "analytics_degraded" => "analytics degraded".into(),
         "offline" => "offline".into(),
         "stream_quality" => "stream degraded".into(),
         other => other.replace('_', " "),

@@ -2,22 +2,16 @@
 //! (>= 0.41 full frame, the reference Python/onnxruntime implementation scores 0.416 on OpenCV-decoded
 //! frames; >= 0.51 with 2x2 tiles), and say so in its one-line JSON summary.
 
-use std::path::Path;
+mod common;
+
+use common::{ready, shared};
 use std::process::Command;
 
 #[test]
 fn yolox_nano_reaches_the_person_ap50_targets_on_mot17_mini() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let shared = shared();
     let data = shared.join("footage/mot17-mini/train");
-    if !data.is_dir() || !shared.join("models/yolox_nano_416.onnx").is_file() {
-        eprintln!(
-            "SKIP: {} or the shared models not found (../shared absent)",
-            data.display()
-        );
-        return;
-    }
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+    if !ready(&data.join("MOT17-02-FRCNN/gt/gt.txt")) {
         return;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -56,14 +50,9 @@ fn yolox_nano_reaches_the_person_ap50_targets_on_mot17_mini() {
 /// MOT17-mini, held out (the threshold chosen on the other sequences), within the cost of a counted frame.
 #[test]
 fn counting_on_scene_sized_tiles_beats_the_whole_frame_held_out() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let shared = shared();
     let data = shared.join("footage/mot17-mini/train");
-    if !data.is_dir() || !shared.join("models/yolox_nano_416.onnx").is_file() {
-        eprintln!("SKIP: {} or the shared models not found", data.display());
-        return;
-    }
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+    if !ready(&data.join("MOT17-02-FRCNN/gt/gt.txt")) {
         return;
     }
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
@@ -100,15 +89,9 @@ fn counting_on_scene_sized_tiles_beats_the_whole_frame_held_out() {
 /// videos that have both kinds of frames).
 #[test]
 fn the_learned_normal_scores_avenue_s_abnormal_frames_higher() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let shared = shared();
     let data = shared.join("footage/anomaly-avenue");
-    if !data.join("train_12.mp4").is_file() || !shared.join("models/yolox_nano_416.onnx").is_file()
-    {
-        eprintln!("SKIP: {} or the shared models not found", data.display());
-        return;
-    }
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        eprintln!("SKIP: ORT_DYLIB_PATH not set (source dev/install-deps)");
+    if !ready(&data.join("train_12.mp4")) {
         return;
     }
     let vigil = |args: &[&std::ffi::OsStr]| {

@@ -172,13 +172,14 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// The camera health problem sensors of an analysed camera.
-const HEALTH: [&str; 8] = [
+const HEALTH: [&str; 9] = [
     "Covered",
     "Blocked",
     "Dark",
     "Defocused",
     "Moved",
     "Frozen",
+    "Analytics degraded",
     "Offline",
     "Stream quality",
 ];

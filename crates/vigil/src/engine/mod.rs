@@ -23,6 +23,7 @@ use vigil_core::thread::thread_name;
 use vigil_identity::{FaceBook, PlateLists};
 use vigil_media::rtsp::{StatusHandle, StreamHandle, StreamState};
 use vigil_mp4::live_hub::{LiveHub, live_channel};
+use vigil_pipeline::drift::DriftJudge;
 use vigil_pipeline::health::{HealthStage, StreamHealth, StreamSample};
 use vigil_pipeline::live::{AnalysisStats, LiveAnalysis, analysis_channel};
 use vigil_pipeline::masked_live::MaskedLive;
@@ -311,6 +312,13 @@ impl Engine {
                 ),
                 health: match config.analysis.health {
                     true => Some(HealthStage::new(
+                        &name,
+                        crate::stages::camera_tz(config, &name)?,
+                    )),
+                    false => None,
+                },
+                drift: match config.analysis.health {
+                    true => Some(DriftJudge::new(
                         &name,
                         crate::stages::camera_tz(config, &name)?,
                     )),

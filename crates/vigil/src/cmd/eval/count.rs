@@ -10,15 +10,13 @@
 //! no error. Cost: process CPU time per counted frame, on the threads given (default 1,
 //! the per-camera budget).
 
-use super::detect::{frames, mot_data_and_model, sequences};
+use super::detect::{frames, mot_data_and_model, person_detector, sequences};
 use crate::report;
-use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
 use vigil_eval::motchallenge;
 use vigil_pipeline::stats::process_cpu_time;
 use vigil_vision::count::{COUNT_SCORE, Grid, GridPolicy, choose_grid, detect_people};
-use vigil_vision::detector::{Detector, DetectorConfig};
 use vigil_vision::model::DEFAULT_MODEL;
 
 /// Lowest visibility of a person the count should include.
@@ -108,17 +106,8 @@ struct Frame {
 /// Runs the evaluation.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (data, runtime, model) = mot_data_and_model(&args.data, &args.models, &args.model)?;
-    let config = DetectorConfig {
-        threads: Some(args.threads.max(1)),
-        score_threshold: THRESHOLDS[0],
-        max_detections: usize::MAX,
-        ..DetectorConfig::default()
-    };
-    let mut detector = Detector::new(&runtime, &model, config)?;
-    let person = detector
-        .spec()
-        .class_id("person")
-        .with_context(|| format!("model `{}` has no person class", args.model))?;
+    let (mut detector, person) =
+        person_detector(&runtime, &model, Some(args.threads.max(1)), THRESHOLDS[0])?;
     let grids: Vec<Option<Grid>> = args
         .grids
         .iter()

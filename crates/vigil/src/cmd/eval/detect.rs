@@ -210,21 +210,33 @@ pub(crate) fn mot_data_and_model(
     Ok((data, runtime, model))
 }
 
+/// A detector of `model` on `threads` keeping every detection down to `score` (no cap per frame: the
+/// evaluations want the whole curve), and its person class.
+pub(crate) fn person_detector(
+    runtime: &vigil_vision::runtime::Runtime,
+    model: &ModelFile,
+    threads: Option<usize>,
+    score: f32,
+) -> anyhow::Result<(Detector, vigil_core::ClassId)> {
+    let config = DetectorConfig {
+        threads,
+        score_threshold: score,
+        max_detections: usize::MAX,
+        ..DetectorConfig::default()
+    };
+    let detector = Detector::new(runtime, model, config)?;
+    let person = detector
+        .spec()
+        .class_id("person")
+        .with_context(|| format!("model `{}` has no person class", detector.spec().name))?;
+    Ok((detector, person))
+}
+
 /// Runs the evaluation.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (data, runtime, model) = mot_data_and_model(&args.data, &args.models, &args.model)?;
     // No cap on detections per frame: the whole precision/recall curve counts (as in the reference).
-    let config = DetectorConfig {
-        threads: args.threads,
-        score_threshold: args.score,
-        max_detections: usize::MAX,
-        ..DetectorConfig::default()
-    };
-    let mut detector = Detector::new(&runtime, &model, config)?;
-    let person = detector
-        .spec()
-        .class_id("person")
-        .with_context(|| format!("model `{}` has no person class", args.model))?;
+    let (mut detector, person) = person_detector(&runtime, &model, args.threads, args.score)?;
 
     let (do_full, do_tiled) = match args.mode {
         Mode::Full => (true, false),

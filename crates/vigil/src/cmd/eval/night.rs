@@ -3,9 +3,8 @@
 //! enhancement (`vigil_vision::lowlight`), full frame and tiled, with the enhancement's cost per frame.
 //! The figure that decides what `vigil run` does on a dark camera.
 
-use super::detect::{frames, mot_data_and_model, sequences};
+use super::detect::{frames, mot_data_and_model, person_detector, sequences};
 use crate::report;
-use anyhow::Context;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,7 +12,6 @@ use vigil_core::BgrImage;
 use vigil_eval::ap::{ApAccumulator, FrameGt, ScoredBox};
 use vigil_eval::motchallenge;
 use vigil_eval::night::{NightModel, darken};
-use vigil_vision::detector::{Detector, DetectorConfig};
 use vigil_vision::lowlight;
 use vigil_vision::model::DEFAULT_MODEL;
 use vigil_vision::regions::{DEFAULT_TILE_OVERLAP, tiled_regions};
@@ -69,17 +67,8 @@ pub struct Summary {
 /// Runs the evaluation.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (data, runtime, model) = mot_data_and_model(&args.data, &args.models, &args.model)?;
-    let config = DetectorConfig {
-        threads: Some(args.threads.max(1)),
-        score_threshold: 0.01,
-        max_detections: usize::MAX,
-        ..DetectorConfig::default()
-    };
-    let mut detector = Detector::new(&runtime, &model, config)?;
-    let person = detector
-        .spec()
-        .class_id("person")
-        .context("the model has no person class")?;
+    let (mut detector, person) =
+        person_detector(&runtime, &model, Some(args.threads.max(1)), 0.01)?;
     let assets = crate::models::Assets::open(args.models.clone())?;
     let mut zero_dce = match assets.load(&vigil_vision::model::ZERO_DCE) {
         Ok((path, bytes)) => Some(vigil_vision::onnx::OnnxModel::new(
