@@ -33,6 +33,9 @@ enum Command {
     /// A scene's normal learned from videos of normal activity, and other videos scored against it.
     #[command(subcommand)]
     Anomaly(cmd::anomaly::AnomalyCommand),
+    /// Try a candidate detector in shadow on recent recordings (`trial`), or switch detector (`use`).
+    #[command(subcommand)]
+    Model(cmd::model::ModelCommand),
     /// Measure accuracy against ground truth (detection AP, tracking MOTA/IDF1, motion F1).
     #[command(subcommand)]
     Eval(cmd::eval::EvalCommand),
@@ -97,6 +100,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Count(args) => cmd::count::run(args),
         Command::Anomaly(command) => cmd::anomaly::run(command),
+        Command::Model(command) => cmd::model::run(command),
         Command::Eval(command) => cmd::eval::run(command),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Demo(args) => cmd::demo::run(args),

@@ -484,3 +484,107 @@ fn count_writes_every_frame_s_count_close_to_the_truth_and_honours_a_zone() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `vigil model trial` runs a candidate detector beside the current one on the same frames and says how
+/// far they agree; `vigil model use` switches vigil.toml's detector (and back) in one command, refusing a
+/// model that does not exist and leaving the file as it was.
+#[test]
+fn model_trial_compares_two_detectors_and_model_use_switches_and_back() {
+    let video = shared().join("footage/intel/worker-zone-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let vigil = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let models = shared().join("models");
+    let out = vigil(&[
+        "model".as_ref(),
+        "trial".as_ref(),
+        "--candidate".as_ref(),
+        "nanodet".as_ref(),
+        "--video".as_ref(),
+        video.as_os_str(),
+        "--models".as_ref(),
+        models.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
+    let s = &summary["sources"][0];
+    assert_eq!(summary["candidate"], "nanodet");
+    assert!(s["frames"].as_u64().unwrap() >= 20, "{s}");
+    // One worker, seen by both: mostly agreement (measured 92%).
+    let agreement = s["agreement"].as_f64().unwrap();
+    assert!((0.6..=1.0).contains(&agreement), "{s}");
+    assert!(s["by_class"]["person"][0].as_u64().unwrap() >= 15, "{s}");
+    assert!(
+        stdout.contains("to switch: vigil model use nanodet"),
+        "{stdout}"
+    );
+    // A candidate that does not exist.
+    let out = vigil(&[
+        "model".as_ref(),
+        "trial".as_ref(),
+        "--candidate".as_ref(),
+        "yolo-giant".as_ref(),
+        "--video".as_ref(),
+        video.as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no detector named `yolo-giant`"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vigil.toml");
+    let text = format!(
+        "data_dir = {:?}\n\n[analysis]\ndetect_fps = 5\n\n[[camera]]\nname = \"gate\"\nmain = \"rtsp://127.0.0.1:8554/gate\"\n",
+        dir.path().join("data")
+    );
+    std::fs::write(&config, &text).unwrap();
+    let use_model = |m: &str| {
+        vigil(&[
+            "model".as_ref(),
+            "use".as_ref(),
+            m.as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ])
+    };
+    assert!(use_model("nanodet").status.success());
+    let changed = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        changed.contains("[analysis]\ndetect_fps = 5\n\nmodel = \"nanodet\"")
+            || changed.contains("model = \"nanodet\""),
+        "{changed}"
+    );
+    let check = vigil(&[
+        "config".as_ref(),
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // And back; a model that does not exist changes nothing.
+    assert!(use_model("yolox-nano").status.success());
+    let back = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        back.contains("model = \"yolox-nano\"") && !back.contains("nanodet"),
+        "{back}"
+    );
+    let out = use_model("yolo-giant");
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), back);
+}

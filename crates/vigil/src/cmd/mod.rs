@@ -21,6 +21,7 @@ pub mod export;
 pub mod face;
 pub mod hold;
 pub mod keys;
+pub mod model;
 pub mod plate;
 pub mod run;
 pub mod security;
