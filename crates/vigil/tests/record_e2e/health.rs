@@ -150,4 +150,36 @@ fn a_covered_camera_and_a_dead_stream_are_health_events_that_end_when_they_are_o
         other.is_empty(),
         "unexpected health events: {other:?}\n{log}"
     );
+
+    // The recordings it made are what `vigil model trial` tries a candidate detector on (decrypted
+    // through the key store): the camera is a source with the frames of its last minutes.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "model",
+            "trial",
+            "--candidate",
+            "nanodet",
+            "--minutes",
+            "5",
+            "--quiet",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .arg("--models")
+        .arg(&models)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
+    assert_eq!(summary["sources"][0]["source"], "gate", "{summary}");
+    assert!(
+        summary["sources"][0]["frames"].as_u64().unwrap() >= 100,
+        "{summary}"
+    );
 }
