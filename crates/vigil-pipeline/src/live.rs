@@ -273,22 +273,8 @@ impl LiveAnalysis {
                 if !paused {
                     paused = true;
                     info!(camera, "detection switched off");
-                    for e in engine.close() {
-                        publish(&e, None);
-                    }
-                    for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
-                        publish(&e, None);
-                    }
-                    for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
-                        publish(&e, None);
-                    }
-                    for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
-                        publish(&e, None);
-                    }
-                    for e in drift
-                        .iter_mut()
-                        .flat_map(|d| d.close(last_ctx.time_unix_ms))
-                    {
+                    let stages = (&mut faces, &mut plates, &mut health, &mut drift);
+                    for e in close_all(&mut engine, stages, &last_ctx) {
                         publish(&e, None);
                     }
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
@@ -505,22 +491,8 @@ impl LiveAnalysis {
                 }
             }
         }
-        for e in engine.close() {
-            publish(&e, None);
-        }
-        for e in faces.iter_mut().flat_map(|f| f.close(&last_ctx)) {
-            publish(&e, None);
-        }
-        for e in plates.iter_mut().flat_map(|p| p.close(&last_ctx)) {
-            publish(&e, None);
-        }
-        for e in health.iter_mut().flat_map(|h| h.close(&last_ctx)) {
-            publish(&e, None);
-        }
-        for e in drift
-            .iter_mut()
-            .flat_map(|d| d.close(last_ctx.time_unix_ms))
-        {
+        let stages = (&mut faces, &mut plates, &mut health, &mut drift);
+        for e in close_all(&mut engine, stages, &last_ctx) {
             publish(&e, None);
         }
         for a in relink.iter_mut().flat_map(|r| r.finish()) {
@@ -528,6 +500,25 @@ impl LiveAnalysis {
         }
         info!(camera, "analysis stopped");
     }
+}
+
+/// The optional stages of a camera's analysis beside its rules engine.
+type Stages<'a> = (
+    &'a mut Option<crate::faces::FaceStage>,
+    &'a mut Option<crate::plates::PlateStage>,
+    &'a mut Option<crate::health::HealthStage>,
+    &'a mut Option<crate::drift::DriftJudge>,
+);
+
+/// Ends every open event of the rules and the stages (analysis pauses or stops) at the last frame `ctx`.
+fn close_all(engine: &mut RuleEngine, stages: Stages<'_>, ctx: &FrameContext) -> Vec<Event> {
+    let (faces, plates, health, drift) = stages;
+    let mut out = engine.close();
+    out.extend(faces.iter_mut().flat_map(|f| f.close(ctx)));
+    out.extend(plates.iter_mut().flat_map(|p| p.close(ctx)));
+    out.extend(health.iter_mut().flat_map(|h| h.close(ctx)));
+    out.extend(drift.iter_mut().flat_map(|d| d.close(ctx.time_unix_ms)));
+    out
 }
 
 /// A zone with nobody in it (detection switched off: nothing is known to be there).

@@ -7,6 +7,33 @@ mod common;
 use common::{ready, shared};
 use std::process::Command;
 
+/// Runs `vigil eval ARGS --data DATA --models SHARED/models`; its output and its one-line JSON summary.
+fn eval(
+    args: &[&str],
+    data: &std::path::Path,
+    shared: &std::path::Path,
+) -> (String, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("eval")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .arg("--models")
+        .arg(shared.join("models"))
+        .output()
+        .expect("vigil runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "vigil eval {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+    let last = stdout.lines().last().expect("output");
+    let summary = serde_json::from_str(last).expect("last line is JSON");
+    (stdout, summary)
+}
+
 #[test]
 fn yolox_nano_reaches_the_person_ap50_targets_on_mot17_mini() {
     let shared = shared();
@@ -14,23 +41,11 @@ fn yolox_nano_reaches_the_person_ap50_targets_on_mot17_mini() {
     if !ready(&data.join("MOT17-02-FRCNN/gt/gt.txt")) {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["eval", "detect", "--model", "yolox-nano", "--mode", "both"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--models")
-        .arg(shared.join("models"))
-        .output()
-        .expect("vigil runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "vigil eval detect failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, summary) = eval(
+        &["detect", "--model", "yolox-nano", "--mode", "both"],
+        &data,
+        &shared,
     );
-    eprintln!("{stdout}");
-    let last = stdout.lines().last().expect("output");
-    let summary: serde_json::Value = serde_json::from_str(last).expect("last line is JSON");
     assert_eq!(summary["command"], "eval detect");
     assert_eq!(summary["frames"], 39);
     assert_eq!(summary["full"]["positives"], 814);
@@ -55,23 +70,7 @@ fn counting_on_scene_sized_tiles_beats_the_whole_frame_held_out() {
     if !ready(&data.join("MOT17-02-FRCNN/gt/gt.txt")) {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["eval", "count", "--grids", "1x1,auto"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--models")
-        .arg(shared.join("models"))
-        .output()
-        .expect("vigil runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("{stdout}");
-    let summary: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
+    let (_, summary) = eval(&["count", "--grids", "1x1,auto"], &data, &shared);
     assert_eq!(summary["command"], "eval count");
     assert_eq!(summary["frames"], 39);
     let grids = summary["grids"].as_array().unwrap();
