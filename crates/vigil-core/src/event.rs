@@ -263,6 +263,10 @@ pub const HEALTH_STATES: [&str; 9] = [
     "stream_quality",
 ];
 
+/// The health states judged from a camera's stream (every camera has them); the others of
+/// [`HEALTH_STATES`] are judged from its analysed picture.
+pub const STREAM_HEALTH_STATES: [&str; 2] = ["offline", "stream_quality"];
+
 /// The rule name of a camera health state's events (`health_covered`...): one rule, one Home Assistant
 /// sensor per state.
 pub fn health_rule(state: &str) -> String {

@@ -4,7 +4,7 @@ use crate::config::{Gating, PipelineConfig};
 use crate::{CameraSlot, DetectorPool, PipelineError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigil_core::{BBox, BgrImage, Detection, Time90k, TrackedObject};
+use vigil_core::{BBox, BgrImage, Detection, GrayImage, Time90k, TrackedObject};
 use vigil_media::{Converter, DecodedFrame};
 use vigil_vision::detector::StageTimings;
 use vigil_vision::motion::MotionDetector;
@@ -37,6 +37,9 @@ pub struct FrameAnalysis {
     pub recalibrated: bool,
     /// The frame as BGR, when it was converted (for the detector, or because the caller asked).
     pub bgr: Option<BgrImage>,
+    /// The small gray copy the motion model saw (`motion_width` wide; motion-gated analysis only), for
+    /// the stages that judge the picture (camera health) without converting the frame again.
+    pub gray: Option<GrayImage>,
     /// Where the time went.
     pub timings: FrameTimings,
 }
@@ -211,6 +214,7 @@ impl Analyzer {
             reason: DetectReason::Idle,
             recalibrated: false,
             bgr: None,
+            gray: None,
             timings,
         };
 
@@ -293,6 +297,7 @@ impl Analyzer {
         let (sx, sy) = (w as f32 / mw as f32, h as f32 / mh as f32);
         analysis.motion_boxes = motion.boxes.iter().map(|b| b.scale(sx, sy)).collect();
         analysis.recalibrated = motion.recalibrated;
+        analysis.gray = Some(gray);
 
         // A full-frame look: on the first frame, after the scene changed as a whole, and periodically for
         // still objects that never moved while we watched.

@@ -11,9 +11,9 @@
 //! `analytics_degraded` health state starts (a `camera_health` event like the others), with what drifted
 //! in its `detail`; it ends once both have been back for [`HOLD_MS`].
 
-use crate::health::HealthEvents;
+use crate::health::{HealthEvents, wall};
 use std::collections::VecDeque;
-use vigil_core::{Event, EventTime, Time90k};
+use vigil_core::Event;
 use vigil_rules::TimeZone;
 
 /// Analysis time (ms) the reference is learned from.
@@ -30,7 +30,7 @@ const MIN_SCORES: usize = 100;
 const UNEXPLAINED_MARGIN: f64 = 0.3;
 /// Median score drifted: at least this much under the reference's.
 const SCORE_MARGIN: f32 = 0.15;
-/// Most scores kept per window.
+/// Most scores kept from the learning hour.
 const MAX_SCORES: usize = 20_000;
 
 /// What one analysed frame says about the analysis.
@@ -44,38 +44,73 @@ pub struct FrameObservation {
     pub scores: Vec<f32>,
 }
 
-/// Counts over a stretch of frames.
+/// Counts over the learning hour (its scores capped at [`MAX_SCORES`]).
 #[derive(Debug, Clone, Default)]
-struct Stats {
+struct Learning {
     motion: u64,
     unexplained: u64,
     scores: Vec<f32>,
 }
 
-impl Stats {
-    fn add(&mut self, o: &FrameObservation) {
-        if o.motion {
-            self.motion += 1;
-            if !o.tracked {
-                self.unexplained += 1;
+/// The figures drift is judged on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    /// Share of moving frames with nothing tracked (`None`: too few moving frames).
+    unexplained: Option<f64>,
+    /// Median score of the tracked objects (`None`: too few scores).
+    median: Option<f32>,
+}
+
+fn share(motion: u64, unexplained: u64) -> Option<f64> {
+    (motion >= MIN_MOTION_FRAMES).then(|| unexplained as f64 / motion as f64)
+}
+
+/// The median of sorted `scores`.
+fn median(sorted: &[f32]) -> Option<f32> {
+    (sorted.len() >= MIN_SCORES).then(|| sorted[sorted.len() / 2])
+}
+
+/// The last [`WINDOW_MS`] of frames, with their counts kept up to date as frames come and go and their
+/// scores kept sorted (no recount or sort per frame on the analysis thread).
+#[derive(Debug, Default)]
+struct Window {
+    frames: VecDeque<(i64, FrameObservation)>,
+    motion: u64,
+    unexplained: u64,
+    sorted: Vec<f32>,
+}
+
+impl Window {
+    fn push(&mut self, t: i64, o: FrameObservation) {
+        self.motion += u64::from(o.motion);
+        self.unexplained += u64::from(o.motion && !o.tracked);
+        for s in &o.scores {
+            let at = self.sorted.partition_point(|x| x.total_cmp(s).is_lt());
+            self.sorted.insert(at, *s);
+        }
+        self.frames.push_back((t, o));
+        while let Some((old, _)) = self.frames.front()
+            && t - old > WINDOW_MS
+        {
+            let Some((_, o)) = self.frames.pop_front() else {
+                break;
+            };
+            self.motion -= u64::from(o.motion);
+            self.unexplained -= u64::from(o.motion && !o.tracked);
+            for s in &o.scores {
+                let at = self.sorted.partition_point(|x| x.total_cmp(s).is_lt());
+                if self.sorted.get(at).is_some_and(|x| x.total_cmp(s).is_eq()) {
+                    self.sorted.remove(at);
+                }
             }
         }
-        if self.scores.len() < MAX_SCORES {
-            self.scores.extend_from_slice(&o.scores);
-        }
     }
 
-    fn unexplained_share(&self) -> Option<f64> {
-        (self.motion >= MIN_MOTION_FRAMES).then(|| self.unexplained as f64 / self.motion as f64)
-    }
-
-    fn median_score(&self) -> Option<f32> {
-        if self.scores.len() < MIN_SCORES {
-            return None;
+    fn figures(&self) -> Figures {
+        Figures {
+            unexplained: share(self.motion, self.unexplained),
+            median: median(&self.sorted),
         }
-        let mut s = self.scores.clone();
-        s.sort_by(f32::total_cmp);
-        Some(s[s.len() / 2])
     }
 }
 
@@ -83,9 +118,10 @@ impl Stats {
 pub struct DriftJudge {
     events: HealthEvents,
     started: Option<i64>,
-    reference: Stats,
-    learned: bool,
-    recent: VecDeque<(i64, FrameObservation)>,
+    learning: Learning,
+    /// The first hour's figures, once learned.
+    reference: Option<Figures>,
+    window: Window,
     drift_since: Option<i64>,
     well_since: Option<i64>,
 }
@@ -96,9 +132,9 @@ impl DriftJudge {
         DriftJudge {
             events: HealthEvents::new(camera, "drift", tz),
             started: None,
-            reference: Stats::default(),
-            learned: false,
-            recent: VecDeque::new(),
+            learning: Learning::default(),
+            reference: None,
+            window: Window::default(),
             drift_since: None,
             well_since: None,
         }
@@ -107,27 +143,33 @@ impl DriftJudge {
     /// One analysed frame at `unix_ms`; the events of the state starting or ending.
     pub fn observe(&mut self, unix_ms: i64, o: FrameObservation) -> Vec<Event> {
         let started = *self.started.get_or_insert(unix_ms);
-        if !self.learned {
-            if unix_ms - started < LEARN_MS {
-                self.reference.add(&o);
+        let reference = match self.reference {
+            Some(r) => r,
+            None if unix_ms - started < LEARN_MS => {
+                let l = &mut self.learning;
+                l.motion += u64::from(o.motion);
+                l.unexplained += u64::from(o.motion && !o.tracked);
+                if l.scores.len() < MAX_SCORES {
+                    l.scores.extend_from_slice(&o.scores);
+                }
                 return Vec::new();
             }
-            self.learned = true;
-        }
-        self.recent.push_back((unix_ms, o));
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _)| unix_ms - t > WINDOW_MS)
-        {
-            self.recent.pop_front();
-        }
-        let mut now = Stats::default();
-        for (_, o) in &self.recent {
-            now.add(o);
-        }
+            None => {
+                let l = std::mem::take(&mut self.learning);
+                let mut scores = l.scores;
+                scores.sort_by(f32::total_cmp);
+                let r = Figures {
+                    unexplained: share(l.motion, l.unexplained),
+                    median: median(&scores),
+                };
+                self.reference = Some(r);
+                r
+            }
+        };
+        self.window.push(unix_ms, o);
+        let now = self.window.figures();
         let mut drifted = Vec::new();
-        if let (Some(r), Some(c)) = (self.reference.unexplained_share(), now.unexplained_share())
+        if let (Some(r), Some(c)) = (reference.unexplained, now.unexplained)
             && c >= r + UNEXPLAINED_MARGIN
             && c >= 2.0 * r
         {
@@ -137,21 +179,17 @@ impl DriftJudge {
                 r * 100.0
             ));
         }
-        if let (Some(r), Some(c)) = (self.reference.median_score(), now.median_score())
+        if let (Some(r), Some(c)) = (reference.median, now.median)
             && c <= r - SCORE_MARGIN
         {
             drifted.push(format!("median detection score {c:.2} (usually {r:.2})"));
         }
-        let at = |ms: i64| EventTime {
-            unix_ms: ms,
-            media: Time90k(0),
-        };
         let mut out = Vec::new();
         if drifted.is_empty() {
             self.drift_since = None;
             let since = *self.well_since.get_or_insert(unix_ms);
             if unix_ms - since >= HOLD_MS {
-                out.extend(self.events.end("analytics_degraded", at(since)));
+                out.extend(self.events.end("analytics_degraded", wall(since)));
             }
         } else {
             self.well_since = None;
@@ -159,8 +197,8 @@ impl DriftJudge {
             if unix_ms - since >= HOLD_MS {
                 out.extend(self.events.start(
                     "analytics_degraded",
-                    at(since),
-                    at(unix_ms),
+                    wall(since),
+                    wall(unix_ms),
                     None,
                     Some(drifted.join("; ")),
                 ));
@@ -171,10 +209,7 @@ impl DriftJudge {
 
     /// Ends the state if on (analysis stops).
     pub fn close(&mut self, unix_ms: i64) -> Vec<Event> {
-        self.events.close(EventTime {
-            unix_ms,
-            media: Time90k(0),
-        })
+        self.events.close(wall(unix_ms))
     }
 
     /// The states on now.

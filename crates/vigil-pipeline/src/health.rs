@@ -12,8 +12,9 @@
 //!
 //! Both make their events with [`HealthEvents`].
 
+use crate::track_events::{at, round3};
 use std::collections::BTreeMap;
-use vigil_core::{Event, EventKind, EventPhase, EventTime, Time90k, health_rule};
+use vigil_core::{Event, EventKind, EventPhase, EventTime, GrayImage, Time90k, health_rule};
 use vigil_media::{Converter, DecodedFrame, MediaError};
 use vigil_rules::{FrameContext, IdGen, TimeZone};
 use vigil_vision::health::{HealthConfig, HealthDetector, work_size};
@@ -118,15 +119,25 @@ impl HealthStage {
         }
     }
 
-    /// Judges one analysed frame (seen at `ctx`); the events of the states that start or end.
+    /// Judges one analysed frame (seen at `ctx`); the events of the states that start or end. `small` is
+    /// a gray copy the analysis already made (the motion model's), used when it has the health check's
+    /// size; otherwise the frame is converted here.
     pub fn update(
         &mut self,
         frame: &DecodedFrame,
+        small: Option<&GrayImage>,
         ctx: &FrameContext,
     ) -> Result<Vec<Event>, MediaError> {
         let (w, h) = work_size(frame.width(), frame.height());
-        let gray = frame.gray(&mut self.converter, w, h)?;
-        let changes = self.detector.update(&gray, ctx.time_unix_ms);
+        let converted;
+        let gray = match small {
+            Some(g) if (g.width(), g.height()) == (w, h) => g,
+            _ => {
+                converted = frame.gray(&mut self.converter, w, h)?;
+                &converted
+            }
+        };
+        let changes = self.detector.update(gray, ctx.time_unix_ms);
         let now = at(ctx);
         let mut out = Vec::new();
         for c in changes {
@@ -289,11 +300,6 @@ impl StreamHealth {
         out
     }
 
-    /// Ends the states on (the server stops).
-    pub fn close(&mut self, unix_ms: i64) -> Vec<Event> {
-        self.events.close(wall(unix_ms))
-    }
-
     /// The states on now.
     pub fn active(&self) -> Vec<String> {
         self.events.active()
@@ -301,22 +307,11 @@ impl StreamHealth {
 }
 
 /// A moment known only on the wall clock (the stream's own clock is not at hand).
-fn wall(unix_ms: i64) -> EventTime {
+pub(crate) fn wall(unix_ms: i64) -> EventTime {
     EventTime {
         unix_ms,
         media: Time90k(0),
     }
-}
-
-fn at(ctx: &FrameContext) -> EventTime {
-    EventTime {
-        unix_ms: ctx.time_unix_ms,
-        media: ctx.media_time,
-    }
-}
-
-fn round3(v: f32) -> f32 {
-    (v * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

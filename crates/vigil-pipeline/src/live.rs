@@ -384,7 +384,7 @@ impl LiveAnalysis {
                 let mut events = engine.update(&ctx, &analysis.tracks);
                 events.extend(engine.unclassified(&ctx, &analysis.motion_boxes, &analysis.tracks));
                 if let Some(stage) = health.as_mut() {
-                    match stage.update(&decoded, &ctx) {
+                    match stage.update(&decoded, analysis.gray.as_ref(), &ctx) {
                         Ok(changes) => events.extend(changes),
                         Err(e) => warn!(camera, "health check failed on a frame: {e}"),
                     }

@@ -321,8 +321,9 @@ impl RuleEngine {
             unix_ms: self.last_ms.unwrap_or(ctx.time_unix_ms),
             media: ctx.media_time,
         };
-        let moving: Vec<BBox> = crate::fallback::normalized_boxes(motion, w, h);
-        let tracked = crate::fallback::normalized(tracks, w, h);
+        let moving = crate::fallback::normalized_boxes(motion, w, h);
+        let track_boxes: Vec<BBox> = tracks.iter().map(|t| t.bbox).collect();
+        let tracked = crate::fallback::normalized_boxes(&track_boxes, w, h);
         let local = self.needs_local_time.then(|| self.c.tz.local(now.unix_ms));
         let mut out = Vec::new();
         for (f, spec) in self.fallbacks.iter_mut().zip(&self.c.rules) {

@@ -16,7 +16,7 @@ use crate::compile::{Compiled, RuleSpec, Target};
 use crate::describe::describe;
 use crate::episode::IdGen;
 use crate::geometry::Polygon;
-use vigil_core::{BBox, Event, EventKind, EventPhase, EventTime, Point, TrackedObject};
+use vigil_core::{BBox, Event, EventKind, EventPhase, EventTime, Point};
 
 /// A blob unseen this long is gone (motion flickers on a slow or still object).
 pub const BLOB_GAP_MS: i64 = 1_500;
@@ -169,17 +169,11 @@ impl Fallback {
         } else if let Some(open) = self.open.as_mut() {
             let quiet = t - self.last_unexplained;
             if quiet >= spec.cooldown_ms.max(BLOB_GAP_MS) || !armed {
-                let mut e = open.clone();
                 let end = EventTime {
-                    unix_ms: self.last_unexplained.max(e.start.unix_ms),
+                    unix_ms: self.last_unexplained,
                     media: now.media,
                 };
-                e.phase = EventPhase::End;
-                e.last = end;
-                e.end = Some(end);
-                e.description = describe(&e, &c.tz);
-                self.open = None;
-                out.push(e);
+                out.extend(self.close(c, end));
             } else if longest > 0 {
                 open.last = now;
             }
@@ -187,12 +181,16 @@ impl Fallback {
         out
     }
 
-    /// Ends the open event now (the engine closes).
-    pub(crate) fn close(&mut self, c: &Compiled, now: EventTime) -> Option<Event> {
+    /// Ends the open event at `at` (never before it started): the motion stopped, or the engine closes.
+    pub(crate) fn close(&mut self, c: &Compiled, at: EventTime) -> Option<Event> {
         let mut e = self.open.take()?;
+        let at = EventTime {
+            unix_ms: at.unix_ms.max(e.start.unix_ms),
+            ..at
+        };
         e.phase = EventPhase::End;
-        e.last = now;
-        e.end = Some(now);
+        e.last = at;
+        e.end = Some(at);
         e.description = describe(&e, &c.tz);
         Some(e)
     }
@@ -202,13 +200,4 @@ impl Fallback {
 pub(crate) fn normalized_boxes(boxes: &[BBox], w: u32, h: u32) -> Vec<BBox> {
     let (w, h) = (w.max(1) as f32, h.max(1) as f32);
     boxes.iter().map(|b| b.scale(1.0 / w, 1.0 / h)).collect()
-}
-
-/// The boxes of `tracks` normalized to a `w` x `h` frame.
-pub(crate) fn normalized(tracks: &[TrackedObject], w: u32, h: u32) -> Vec<BBox> {
-    let (w, h) = (w.max(1) as f32, h.max(1) as f32);
-    tracks
-        .iter()
-        .map(|t| t.bbox.scale(1.0 / w, 1.0 / h))
-        .collect()
 }

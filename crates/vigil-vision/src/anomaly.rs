@@ -67,19 +67,19 @@ impl FeatureTracker {
         Self::default()
     }
 
-    /// The features of a frame at `t` seconds, `w` x `h` pixels, with its person `boxes` (track id and box
+    /// The features of a frame at `t` seconds, `h` pixels high, with its person `boxes` (track id and box
     /// in frame pixels) and the motion `field` of a small copy (`field_scale`: frame pixels per field
     /// pixel) measured over `field_dt` seconds.
     pub fn frame(
         &mut self,
         t: f64,
-        (w, h): (u32, u32),
+        h: u32,
         boxes: &[(TrackId, BBox)],
         field: &Field,
         field_scale: f32,
         field_dt: f32,
     ) -> FrameFeatures {
-        let (fw, fh) = (w.max(1) as f32, h.max(1) as f32);
+        let fh = h.max(1) as f32;
         let mut near_person = vec![false; field.blocks.len()];
         let mut people = Vec::with_capacity(boxes.len());
         for (id, b) in boxes {
@@ -162,7 +162,6 @@ impl FeatureTracker {
             .zip(&near_person)
             .filter(|(b, near)| b.is_some() && !**near)
             .count();
-        let _ = fw;
         FrameFeatures {
             people,
             free: moving_free as f32 / field.blocks.len().max(1) as f32,

@@ -32,6 +32,23 @@ impl Enhancement {
     }
 }
 
+/// `image` brightened by `how` (`zero_dce`: the Zero-DCE++ model, which [`Enhancement::ZeroDce`] needs).
+pub fn enhance(
+    how: Enhancement,
+    image: &BgrImage,
+    zero_dce_model: Option<&mut OnnxModel>,
+) -> Result<BgrImage, DetectorError> {
+    match (how, zero_dce_model) {
+        (Enhancement::Gamma, _) => Ok(gamma(image)),
+        (Enhancement::Clahe, _) => Ok(clahe(image, 8, 2.0)),
+        (Enhancement::ZeroDce, Some(m)) => zero_dce(m, image),
+        (Enhancement::ZeroDce, None) => Err(DetectorError::Run {
+            path: crate::model::ZERO_DCE.file_name.into(),
+            reason: "Zero-DCE++ enhancement without its model".into(),
+        }),
+    }
+}
+
 /// Luminance (0..255) of a BGR pixel.
 fn luma(p: &[u8]) -> f32 {
     0.114 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.299 * f32::from(p[2])

@@ -37,7 +37,6 @@ export async function render() {
     grid.append(tile);
     player.tile = tile;
     player.latencyEl = latency;
-    player.healthEl = health;
   }
 
   const layouts = ['auto', '1', '2', '3', '4'];
@@ -57,13 +56,12 @@ export async function render() {
   const tiles = new Map(players.map((p) => [p.tile.dataset.camera, p.tile]));
   const live = new Map(); // camera -> ids of its events in progress
   const health = new Map(); // camera -> Map(event id -> health state) in progress
-  const healthBadges = new Map(players.map((p) => [p.tile.dataset.camera, p.healthEl]));
   const mark = (e) => {
     if (e.kind === 'camera_health') {
       const states = health.get(e.camera) || new Map();
       if (e.end || e.phase === 'end') states.delete(e.id); else states.set(e.id, (e.facts && e.facts.state) || 'problem');
       health.set(e.camera, states);
-      const badge = healthBadges.get(e.camera);
+      const badge = tiles.get(e.camera)?.querySelector('.badge.health');
       if (badge) {
         badge.textContent = [...new Set(states.values())].map((s) => s.replace('_', ' ')).join(', ');
         badge.title = states.size ? e.description || '' : '';

@@ -113,11 +113,10 @@ impl CameraEntities {
     /// The same with a problem sensor per camera health state (`health_offline`...), off until a state
     /// starts: the stream's states, and the picture's (`health_covered`...) when `picture` (analysed).
     pub fn with_health(mut self, picture: bool) -> Self {
-        let stream = ["offline", "stream_quality"];
         self.rules.extend(
             vigil_core::HEALTH_STATES
                 .iter()
-                .filter(|s| picture || stream.contains(s))
+                .filter(|s| picture || vigil_core::STREAM_HEALTH_STATES.contains(s))
                 .map(|s| RuleEntity {
                     name: vigil_core::health_rule(s),
                     kind: "camera_health".into(),

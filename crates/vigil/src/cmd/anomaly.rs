@@ -210,7 +210,7 @@ fn video_features_fps(video: &Path, args: &ModelArgs) -> anyhow::Result<(Vec<Fra
             .collect();
         out.push(tracker.frame(
             t,
-            (w, h),
+            h,
             &boxes,
             &field,
             w as f32 / FIELD_WIDTH as f32,

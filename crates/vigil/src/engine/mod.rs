@@ -223,19 +223,20 @@ impl Engine {
             self.spawn_thread(thread_name("msk", &name), run)?;
             LiveOut::Masked(masked)
         });
+        // Camera health (`[analysis] health`) describes its events in the camera's time zone.
+        let health_tz = match config.analysis.health {
+            true => Some(crate::stages::camera_tz(config, &name)?),
+            false => None,
+        };
         let mut runtime_entry = CameraRuntime {
             name: name.clone(),
             main: None,
             sub: None,
             analysis: None,
             live: live_hub,
-            stream_health: match config.analysis.health {
-                true => Some(Arc::new(Mutex::new(StreamHealth::new(
-                    &name,
-                    crate::stages::camera_tz(config, &name)?,
-                )))),
-                false => None,
-            },
+            stream_health: health_tz
+                .clone()
+                .map(|tz| Arc::new(Mutex::new(StreamHealth::new(&name, tz)))),
         };
         let _enter = self.runtime.enter();
         // Home Assistant's switches for this camera (on when there is no MQTT), and its entities.
@@ -252,9 +253,9 @@ impl Engine {
                     ..CameraEntities::default()
                 },
             };
-            let entities = match config.analysis.health {
-                true => entities.with_health(pool.is_some()),
-                false => entities,
+            let entities = match health_tz {
+                Some(_) => entities.with_health(pool.is_some()),
+                None => entities,
             };
             alerts.register_camera(&entities.recorded(record));
         }
@@ -310,20 +311,8 @@ impl Engine {
                     &pool.spec().classes,
                     &self.model_pools,
                 ),
-                health: match config.analysis.health {
-                    true => Some(HealthStage::new(
-                        &name,
-                        crate::stages::camera_tz(config, &name)?,
-                    )),
-                    false => None,
-                },
-                drift: match config.analysis.health {
-                    true => Some(DriftJudge::new(
-                        &name,
-                        crate::stages::camera_tz(config, &name)?,
-                    )),
-                    false => None,
-                },
+                health: health_tz.clone().map(|tz| HealthStage::new(&name, tz)),
+                drift: health_tz.clone().map(|tz| DriftJudge::new(&name, tz)),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);

@@ -12,7 +12,7 @@ use vigil_core::BgrImage;
 use vigil_eval::ap::{ApAccumulator, FrameGt, ScoredBox};
 use vigil_eval::motchallenge;
 use vigil_eval::night::{NightModel, darken};
-use vigil_vision::lowlight;
+use vigil_vision::lowlight::{self, Enhancement};
 use vigil_vision::model::DEFAULT_MODEL;
 use vigil_vision::regions::{DEFAULT_TILE_OVERLAP, tiled_regions};
 
@@ -86,10 +86,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         exposure: args.exposure,
         ..NightModel::default()
     };
-    let mut names = vec!["day", "night", "night+gamma", "night+clahe"];
+    let mut enhancements = vec![Enhancement::Gamma, Enhancement::Clahe];
     if zero_dce.is_some() {
-        names.push("night+zero-dce");
+        enhancements.push(Enhancement::ZeroDce);
     }
+    // Day, night, then night brightened by each enhancement.
+    let names: Vec<String> = ["day".to_string(), "night".to_string()]
+        .into_iter()
+        .chain(enhancements.iter().map(|e| format!("night+{}", e.name())))
+        .collect();
     let mut full: Vec<ApAccumulator> = names.iter().map(|_| ApAccumulator::new(0.5)).collect();
     let mut tiled: Vec<ApAccumulator> = names.iter().map(|_| ApAccumulator::new(0.5)).collect();
     let mut spent = vec![Duration::ZERO; names.len()];
@@ -107,17 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let day = vigil_media::image_file::read_bgr(&path)?;
             let gt = FrameGt::from_mot(by_frame.get(&number).map_or(&[][..], |v| v));
             let dark = darken(&day, &night, u64::from(number) * 7919 + count as u64);
-            for (i, name) in names.iter().enumerate() {
+            for i in 0..names.len() {
                 let t = Instant::now();
-                let image: BgrImage = match *name {
-                    "day" => day.clone(),
-                    "night" => dark.clone(),
-                    "night+gamma" => lowlight::gamma(&dark),
-                    "night+clahe" => lowlight::clahe(&dark, 8, 2.0),
-                    _ => match zero_dce.as_mut() {
-                        Some(m) => lowlight::zero_dce(m, &dark)?,
-                        None => continue,
-                    },
+                let image: BgrImage = match i {
+                    0 => day.clone(),
+                    1 => dark.clone(),
+                    _ => lowlight::enhance(enhancements[i - 2], &dark, zero_dce.as_mut())?,
                 };
                 if i >= 2 {
                     spent[i] += t.elapsed();
@@ -144,7 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (i, name) in names.iter().enumerate() {
         let (f, t) = (full[i].summary(), tiled[i].summary());
         let c = Condition {
-            name: name.to_string(),
+            name: name.clone(),
             full_ap50: f.ap,
             full_recall: f.max_recall,
             tiled_ap50: t.ap,
