@@ -15,6 +15,7 @@ const PAGES = [
   { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
   { path: '/users', label: 'Users', roles: ['admin'] },
   { path: '/watchlists', label: 'Watchlists', roles: ['admin'] },
+  { path: '/layouts', label: 'Layouts', roles: ['admin'] },
   { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
   { path: '/privacy', label: 'Privacy', roles: ['auditor'] },
   { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
@@ -24,6 +25,8 @@ const PAGES = [
 const ROUTES = [
   [/^\/login$/, () => import('./views/login.js'), false],
   [/^\/setup$/, () => import('./views/setup.js'), false],
+  [/^\/kiosk(?:\/([^/]+))?$/, () => import('./views/kiosk.js'), false],
+  [/^\/layouts$/, () => import('./views/layouts.js'), true],
   [/^\/$/, () => import('./views/grid.js'), true],
   [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
   [/^\/events$/, () => import('./views/events.js'), true],
@@ -126,7 +129,7 @@ async function route() {
   if (needsLogin && !session.user) { go('/login'); return; }
   if (session.mfaRequired && path !== '/account') { go('/account'); return; }
   markActive();
-  const params = re.exec(path).slice(1).map(decodeURIComponent);
+  const params = re.exec(path).slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p)));
   try {
     const view = await load();
     const c = await view.render({ session, go }, ...params);
@@ -147,12 +150,14 @@ async function logout() {
 async function boot() {
   document.getElementById('logout').addEventListener('click', logout);
   setUnauthorizedHandler(() => {
-    if (!session.user) return;
+    if (!session.user || currentPath().startsWith('/kiosk')) return;
     setSession(null);
     toast('Your session has ended. Please log in again.', 'warn');
     go('/login');
   });
   window.addEventListener('hashchange', route);
+  // A wall display logs in with its own link, never as a user.
+  if (currentPath().startsWith('/kiosk')) { route(); return; }
   try {
     const setup = await get('/api/setup');
     if (setup && setup.needed) { go('/setup'); return; }

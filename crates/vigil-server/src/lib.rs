@@ -45,6 +45,7 @@ pub mod fsmode;
 pub mod integrity_checks;
 pub mod jobs;
 pub mod keys;
+pub mod layouts;
 pub mod live;
 pub mod openapi;
 pub mod origin;

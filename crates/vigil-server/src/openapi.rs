@@ -459,6 +459,62 @@ pub mod s {
                               "created_ms": {"type": "integer"},
                               "last_used_ms": {"type": ["integer", "null"]}}})
     }
+    /// A camera group with its layout.
+    pub fn group() -> Value {
+        json!({"type": "object", "required": ["id", "name", "cameras", "columns", "created_ms"],
+               "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                              "cameras": {"type": "array", "items": {"type": "string"}},
+                              "columns": {"type": "integer", "minimum": 0, "maximum": 8},
+                              "created_ms": {"type": "integer"}}})
+    }
+    /// Camera groups.
+    pub fn groups() -> Value {
+        json!({"type": "array", "items": group()})
+    }
+    /// POST /api/groups, PATCH /api/groups/{id}.
+    pub fn group_request() -> Value {
+        json!({"type": "object", "required": ["name", "cameras"],
+               "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
+                              "cameras": {"type": "array", "minItems": 1, "maxItems": 64,
+                                          "items": {"type": "string"}},
+                              "columns": {"type": "integer", "minimum": 0, "maximum": 8}},
+               "additionalProperties": false})
+    }
+    fn display() -> Value {
+        json!({"type": "object", "required": ["id", "name", "group_id", "group", "created_by", "created_ms"],
+               "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                              "group_id": {"type": "integer"}, "group": {"type": "string"},
+                              "created_by": {"type": "string"}, "created_ms": {"type": "integer"},
+                              "last_used_ms": {"type": ["integer", "null"]}}})
+    }
+    /// Wall displays.
+    pub fn displays() -> Value {
+        json!({"type": "array", "items": display()})
+    }
+    /// POST /api/displays.
+    pub fn display_request() -> Value {
+        json!({"type": "object", "required": ["name", "group_id"],
+               "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
+                              "group_id": {"type": "integer"}},
+               "additionalProperties": false})
+    }
+    /// A new wall display with its secret and the address a screen opens.
+    pub fn new_display() -> Value {
+        json!({"type": "object", "required": ["display", "secret", "path"],
+               "properties": {"display": display(), "secret": {"type": "string"},
+                              "path": {"type": "string"}}})
+    }
+    /// POST /api/display/login.
+    pub fn display_login() -> Value {
+        json!({"type": "object", "required": ["secret"],
+               "properties": {"secret": {"type": "string"}}, "additionalProperties": false})
+    }
+    /// GET /api/display.
+    pub fn display_self() -> Value {
+        json!({"type": "object", "required": ["id", "name", "group"],
+               "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                              "group": {"anyOf": [group(), {"type": "null"}]}}})
+    }
     /// Tokens.
     pub fn tokens() -> Value {
         json!({"type": "array", "items": token()})

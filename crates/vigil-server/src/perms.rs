@@ -15,6 +15,7 @@
 //! | `metrics` | yes | - | - | - | yes |
 //! | `audit` (audit log, integrity checks) | yes | - | - | yes | yes |
 //! | `users`, `tokens` (administration) | yes | - | - | - | never |
+//! | `layouts` (camera groups and wall displays) | yes | - | - | - | never |
 //!
 //! An API token acts for the user who created it, with the intersection of its scopes and that user's
 //! permissions (checked on every request, so demoting the user demotes the token) and the same camera
@@ -92,11 +93,13 @@ pub enum Permission {
     /// See and change the licence plate lists (admins; a token may carry it, for a gate system that
     /// keeps a list in step).
     PlateLists,
+    /// Make and change camera groups and wall displays (kiosk tokens).
+    Layouts,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
@@ -112,6 +115,7 @@ impl Permission {
         Permission::Users,
         Permission::Tokens,
         Permission::PlateLists,
+        Permission::Layouts,
     ];
 
     /// Its name in scopes and the OpenAPI description.
@@ -132,6 +136,7 @@ impl Permission {
             Permission::Users => "users",
             Permission::Tokens => "tokens",
             Permission::PlateLists => "plate_lists",
+            Permission::Layouts => "layouts",
         }
     }
 
@@ -149,6 +154,7 @@ impl Permission {
                 | Permission::Approve
                 | Permission::Privacy
                 | Permission::Faces
+                | Permission::Layouts
         )
     }
 
@@ -245,6 +251,13 @@ pub enum Via {
         /// The token's id.
         id: i64,
     },
+    /// A wall display's token (kiosk mode: live view of one camera group, no idle timeout).
+    Display {
+        /// The display's id.
+        id: i64,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Who is asking: the user, what they may do, and from where.
@@ -273,7 +286,14 @@ impl Principal {
         match &self.via {
             Via::Session { hash, .. } => format!("session {hash}"),
             Via::Token { id } => format!("token {id}"),
+            Via::Display { id, .. } => format!("display {id}"),
         }
+    }
+
+    /// Whether the request came with a browser cookie (a session or a wall display), so that the
+    /// origin of WebSocket upgrades must be checked.
+    pub fn by_cookie(&self) -> bool {
+        matches!(self.via, Via::Session { .. } | Via::Display { .. })
     }
 
     /// Whether the principal holds `p`.
@@ -293,6 +313,7 @@ impl Principal {
         match &self.via {
             Via::Session { .. } => self.username.clone(),
             Via::Token { id } => format!("{} (token {id})", self.username),
+            Via::Display { id, name } => format!("display {id} ({name}, by {})", self.username),
         }
     }
 }

@@ -1,16 +1,19 @@
-// Camera grid: every camera the user may see, live. Players run only while their tile is on screen and
-// the page is visible, so a long list costs nothing off-screen.
+// Camera grid: every camera the user may see, live, or one camera group in its saved order and layout.
+// Players run only while their tile is on screen and the page is visible, so a long list costs nothing
+// off-screen. The wall display (kiosk) view reuses the same tiles (liveGrid).
 
 import { get, cam } from '../api.js';
 import { LivePlayer } from '../live.js';
 import { subscribe, inProgress } from '../alerts.js';
 import { h, mount, heading } from '../util.js';
 
-export async function render() {
-  const cameras = await get('/api/cameras');
+/**
+ * Live tiles of `cameras` (objects with name, recording, analysing) in a grid of `layout` ('auto' or
+ * tiles per row); `links` makes each tile open its camera page. Returns { grid, stop }.
+ */
+export function liveGrid(cameras, layout, { links = true, events = true } = {}) {
   const players = [];
   const grid = h('div.grid');
-  const layout = localStorage.getItem('vigil.grid') || 'auto';
   grid.dataset.layout = layout;
 
   for (const c of cameras) {
@@ -33,24 +36,11 @@ export async function render() {
           c.recording ? h('span.badge.rec', 'REC') : null,
           c.analysing ? h('span.badge', 'AI') : null,
           health, latency)),
-      h('a.cover', { href: `#/camera/${cam(c.name)}`, 'aria-label': `Open ${c.name}` }));
+      links ? h('a.cover', { href: `#/camera/${cam(c.name)}`, 'aria-label': `Open ${c.name}` }) : null);
     grid.append(tile);
     player.tile = tile;
     player.latencyEl = latency;
   }
-
-  const layouts = ['auto', '1', '2', '3', '4'];
-  const chooser = h('div.seg', layouts.map((l) => h('button', {
-    type: 'button', class: l === layout ? 'on' : '', title: l === 'auto' ? 'Fit to screen' : `${l} per row`,
-    onclick: (e) => {
-      grid.dataset.layout = l;
-      localStorage.setItem('vigil.grid', l);
-      for (const b of chooser.children) b.classList.toggle('on', b === e.currentTarget);
-    },
-  }, l === 'auto' ? 'Auto' : `${l}×`)));
-
-  mount(heading('Live', chooser),
-    cameras.length ? grid : h('p.muted.pad', 'No cameras are configured, or none is visible to you.'));
 
   // A tile is highlighted while an event of its camera is in progress.
   const tiles = new Map(players.map((p) => [p.tile.dataset.camera, p.tile]));
@@ -76,8 +66,11 @@ export async function render() {
       tile.title = ids.size ? `${ids.size} event${ids.size === 1 ? '' : 's'} in progress: ${e.description || e.kind}` : '';
     }
   };
-  for (const e of inProgress()) mark(e);
-  const unsubscribe = subscribe(mark);
+  let unsubscribe = () => {};
+  if (events) {
+    for (const e of inProgress()) mark(e);
+    unsubscribe = subscribe(mark);
+  }
 
   const visible = new Set();
   const sync = () => {
@@ -97,11 +90,49 @@ export async function render() {
     }
   }, 1000);
 
-  return () => {
+  const stop = () => {
     unsubscribe();
     clearInterval(timer);
     observer.disconnect();
     document.removeEventListener('visibilitychange', sync);
     for (const p of players) p.stop();
   };
+  return { grid, stop };
+}
+
+/** A group's layout as the grid names it: 'auto' (fit to screen) or tiles per row. */
+export function groupLayout(g) { return g.columns ? String(g.columns) : 'auto'; }
+
+export async function render(ctx) {
+  const [cameras, groups] = await Promise.all([get('/api/cameras'), get('/api/groups').catch(() => [])]);
+  const groupId = localStorage.getItem('vigil.group') || '';
+  const group = groups.find((g) => String(g.id) === groupId) || null;
+  // A group shows its cameras in its saved order and layout; "All cameras" the user's own choice.
+  const shown = group
+    ? group.cameras.map((n) => cameras.find((c) => c.name === n)).filter(Boolean)
+    : cameras;
+  const layout = group ? groupLayout(group) : localStorage.getItem('vigil.grid') || 'auto';
+  const { grid, stop } = liveGrid(shown, layout);
+
+  const layouts = ['auto', '1', '2', '3', '4'];
+  const chooser = h('div.seg', layouts.map((l) => h('button', {
+    type: 'button', class: l === layout ? 'on' : '', title: l === 'auto' ? 'Fit to screen' : `${l} per row`,
+    onclick: (e) => {
+      grid.dataset.layout = l;
+      if (!group) localStorage.setItem('vigil.grid', l);
+      for (const b of chooser.children) b.classList.toggle('on', b === e.currentTarget);
+    },
+  }, l === 'auto' ? 'Auto' : `${l}×`)));
+  const picker = groups.length ? h('select', {
+    'aria-label': 'Camera group',
+    onchange: (e) => {
+      localStorage.setItem('vigil.group', e.target.value);
+      ctx.go('/');
+    },
+  }, h('option', { value: '' }, 'All cameras'),
+  groups.map((g) => h('option', { value: String(g.id), selected: g === group }, g.name))) : null;
+
+  mount(heading(group ? `Live · ${group.name}` : 'Live', picker, chooser),
+    shown.length ? grid : h('p.muted.pad', 'No cameras are configured, or none is visible to you.'));
+  return stop;
 }

@@ -199,6 +199,7 @@ impl Security {
         conn.execute_batch(crate::approvals::SCHEMA).map_err(e)?;
         conn.execute_batch(limit::SCHEMA).map_err(e)?;
         conn.execute_batch(devices::SCHEMA).map_err(e)?;
+        conn.execute_batch(crate::layouts::SCHEMA).map_err(e)?;
         tokens::never_reuse_ids(&conn).map_err(e)?;
         let dir = path
             .parent()

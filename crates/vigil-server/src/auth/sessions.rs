@@ -102,6 +102,7 @@ impl Security {
         match via {
             Via::Session { hash, .. } => self.session_by_hash(hash.clone()),
             Via::Token { id } => self.token_by_id(*id),
+            Via::Display { id, .. } => self.display_by_id(*id),
         }
     }
 

@@ -21,7 +21,7 @@ pub async fn users(State(ctx): State<AppState>) -> ApiResult<Json<Vec<User>>> {
 
 /// Refuses to let a camera-scoped caller grant or reach cameras outside its own scope (`cameras` is
 /// what the user would get, or has: `None` = every camera).
-fn within_scope(p: &Principal, cameras: &Option<Vec<String>>) -> Result<(), ApiError> {
+pub(crate) fn within_scope(p: &Principal, cameras: &Option<Vec<String>>) -> Result<(), ApiError> {
     match (&p.cameras, cameras) {
         (None, _) => Ok(()),
         (Some(mine), Some(theirs)) if theirs.iter().all(|c| mine.contains(c)) => Ok(()),
@@ -92,7 +92,7 @@ pub async fn add_user(
 }
 
 /// A positive id in a path.
-fn positive(id: i64) -> Result<i64, ApiError> {
+pub(crate) fn positive(id: i64) -> Result<i64, ApiError> {
     if id > 0 {
         Ok(id)
     } else {

@@ -405,7 +405,7 @@ pub async fn me(
     let user = blocking(move || sec.user(p.user_id)).await?;
     let csrf = match &p.via {
         Via::Session { csrf, .. } => csrf.clone(),
-        Via::Token { .. } => String::new(),
+        Via::Token { .. } | Via::Display { .. } => String::new(),
     };
     Ok(Json(me_body(&user, &csrf, &ctx)))
 }
@@ -574,7 +574,7 @@ pub async fn mfa_confirm(
         let codes = sec.confirm_mfa(p.user_id, &req.code)?;
         let ended = match &p.via {
             Via::Session { hash, .. } => sec.end_other_sessions(p.user_id, hash)?,
-            Via::Token { .. } => 0,
+            Via::Token { .. } | Via::Display { .. } => 0,
         };
         let (action, what) = if replaced {
             (

@@ -183,7 +183,7 @@ pub async fn live(
         }
     };
     // Cross-site WebSocket hijacking: a browser's cookie is only good from the server's own origin.
-    let cookie = matches!(p.via, crate::perms::Via::Session { .. });
+    let cookie = p.by_cookie();
     if let Err(refused) =
         crate::origin::check(&parts.headers, &parts.uri, &ctx.allowed_origins, cookie)
     {

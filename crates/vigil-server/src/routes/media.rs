@@ -5,7 +5,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::context::{AppState, StillAllowed};
 use crate::error::{ApiError, ApiResult, ServerError};
 use crate::exports::{ExportState, MAX_RANGE_MS, valid_id};
-use crate::perms::{ClientIp, Permission, Principal, Role, Via};
+use crate::perms::{ClientIp, Permission, Principal, Role};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -64,7 +64,7 @@ pub async fn live(
         )
         .into_response();
     };
-    let cookie = matches!(p.via, Via::Session { .. });
+    let cookie = p.by_cookie();
     if let Err(refused) = crate::origin::check(
         request.headers(),
         request.uri(),

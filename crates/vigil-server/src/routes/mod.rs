@@ -15,6 +15,7 @@ pub mod extract;
 pub mod faces;
 pub mod holds;
 pub mod integrity;
+pub mod layouts;
 pub mod media;
 pub mod plates;
 pub mod retention;
@@ -317,6 +318,12 @@ async fn authenticate(ctx: &AppState, headers: &HeaderMap) -> Result<Option<Prin
             return Ok(Some(p));
         }
     }
+    if let Some(secret) = cookie(headers, crate::layouts::DISPLAY_COOKIE) {
+        let sec = ctx.security.clone();
+        if let Some(p) = blocking(move || sec.display(&secret)).await? {
+            return Ok(Some(p));
+        }
+    }
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -402,7 +409,7 @@ async fn gate(
                     Via::Session { .. } => {
                         "your role requires MFA: enrol it first (POST /api/me/mfa/enroll)"
                     }
-                    Via::Token { .. } => {
+                    Via::Token { .. } | Via::Display { .. } => {
                         "this token's user has a role that requires MFA and has not enrolled it: \
                          the token works again once they have"
                     }

@@ -105,6 +105,7 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
                 "tokens",
                 "faces",
                 "plate_lists",
+                "layouts",
             ],
         ),
     ];

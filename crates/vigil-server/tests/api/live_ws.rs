@@ -316,7 +316,7 @@ fn the_web_ui_is_served_from_the_binary() {
 
 /// Reads the live socket until it closes; the close code, or `None` when it is still open after
 /// `within` (frames keep coming) or ended without a close frame.
-async fn close_code<S>(ws: &mut S, within: Duration) -> Option<u16>
+pub(crate) async fn close_code<S>(ws: &mut S, within: Duration) -> Option<u16>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {

@@ -15,6 +15,7 @@ mod face_events;
 mod holds;
 mod hostile;
 mod integrity;
+mod layouts;
 mod live_ws;
 mod login;
 mod login_limits;

@@ -465,6 +465,48 @@ try {
   await page.waitForFunction(() => !document.querySelector('.plate-lists td.plate'));
   log('plate lists: a plate added to a new list and removed in the browser');
 
+  // Camera groups and a wall display: a group made on the Layouts page is offered on the Live page in
+  // its saved layout; a display link opens the group live in a browser nobody logged into, with no
+  // menus; revoking it stops the screen.
+  await page.click('#nav a[href="#/layouts"]');
+  await page.waitForSelector('form.card input[name=name]');
+  await page.fill('form.card input[name=name]', 'Front');
+  await page.selectOption('select[aria-label="Camera to add"]', camera);
+  await page.selectOption('form.card select[name=columns]', '1');
+  await page.click('form.card button:has-text("Create group")');
+  await page.waitForSelector('table.data tbody tr:has-text("Front")');
+  const unnamedLayouts = await unnamed();
+  if (unnamedLayouts.length) throw new Error(`layouts: controls without a name: ${unnamedLayouts.join(' | ')}`);
+  await page.fill('input[name=display]', 'Lobby wall');
+  await page.click('button:has-text("Make display link")');
+  await page.waitForSelector('input[data-display-url]');
+  const displayUrl = await page.$eval('input[data-display-url]', (i) => i.value);
+  await shot(page, 'layouts');
+  await page.goto(`${url}/#/`);
+  await page.selectOption('select[aria-label="Camera group"]', { label: 'Front' });
+  await page.waitForSelector('h1:has-text("Live · Front")');
+  const gridLayout = await page.$eval('.grid', (g) => g.dataset.layout);
+  if (gridLayout !== '1') throw new Error(`the group's saved layout: ${gridLayout}`);
+  await page.selectOption('select[aria-label="Camera group"]', { label: 'All cameras' });
+  const wall = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 720 } });
+  const kiosk = await wall.newPage();
+  kiosk.on('pageerror', (e) => errors.push(`kiosk: ${e.message}`));
+  await kiosk.goto(displayUrl);
+  await kiosk.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.5, liveSel, { timeout: 30000 });
+  if (await kiosk.isVisible('#topbar')) throw new Error('the wall display shows the menu');
+  if (kiosk.url().includes('vgd_')) throw new Error(`the display secret stayed in the address bar: ${kiosk.url()}`);
+  await shot(kiosk, 'wall-display');
+  // The events of the cameras are not the display's to read.
+  const displayEvents = await kiosk.evaluate(async () => (await fetch('/api/events?limit=1')).status);
+  if (displayEvents !== 403) throw new Error(`a wall display read events: ${displayEvents}`);
+  await page.goto(`${url}/#/layouts`);
+  page.once('dialog', (d) => d.accept());
+  await page.click('tr:has-text("Lobby wall") button:has-text("Revoke")');
+  await page.waitForSelector('text=No wall displays.');
+  await kiosk.waitForSelector('text=This display was revoked', { timeout: 20000 });
+  await wall.close();
+  log('layouts: a group in its saved layout on the Live page; a wall display played it live without a login and stopped when revoked');
+
   // 8. Phone-sized layout.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${url}/#/`);
