@@ -79,6 +79,9 @@ enum Command {
     Plate(cmd::plate::PlateCommand),
     /// Check recordings (`vigil verify recordings`) or an evidence bundle (`vigil verify DIR`).
     Verify(cmd::verify::Args),
+    /// ONVIF cameras: `discover` them (stream URIs, PTZ) and move PTZ cameras (`ptz`).
+    #[command(subcommand)]
+    Onvif(cmd::onvif::OnvifCommand),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
     BenchCameras(cmd::bench_cameras::Args),
 }
@@ -118,6 +121,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Face(command) => cmd::face::run(command),
         Command::Plate(command) => cmd::plate::run(command),
+        Command::Onvif(command) => cmd::onvif::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -446,6 +446,10 @@ pub struct CameraConfig {
     /// Dual authorization: playing or exporting its recordings needs a second user's approval.
     #[serde(default)]
     pub sensitive: bool,
+    /// ONVIF device service URL (`http://host[:port]/onvif/device_service`; `vigil onvif discover` finds
+    /// it), for PTZ control. `username` and `password` are sent to it as WS-Security credentials.
+    #[serde(default)]
+    pub onvif: Option<Url>,
 }
 
 impl CameraConfig {

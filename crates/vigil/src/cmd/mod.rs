@@ -22,6 +22,7 @@ pub mod face;
 pub mod hold;
 pub mod keys;
 pub mod model;
+pub mod onvif;
 pub mod plate;
 pub mod run;
 pub mod security;
