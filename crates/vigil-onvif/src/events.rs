@@ -405,4 +405,48 @@ mod tests {
             parse_subscription(&body(r#"<s:E xmlns:s="x"><s:Body><x/></s:Body></s:E>"#)).is_none()
         );
     }
+
+    #[test]
+    fn pull_request_echoes_reference_parameters_with_their_namespaces() {
+        let client = Arc::new(SoapClient::new(
+            Some(crate::Credentials::new("u", "p")),
+            &Default::default(),
+        ));
+        let subscription = PullPointSubscription {
+            client: Arc::clone(&client),
+            address: "http://10.0.0.7/onvif/services?subscription=42".into(),
+            reference_parameters: "<dom0:SubscriptionId>42</dom0:SubscriptionId>".into(),
+            reference_xmlns: vec![
+                ("dom0".into(), "urn:vendor".into()),
+                ("wsa".into(), "http://www.w3.org/2005/08/addressing".into()),
+            ],
+            termination_time: None,
+        };
+        let action = ns::events("PullPointSubscription/PullMessagesRequest");
+        let header = format!(
+            "{}{}",
+            addressing_header(&action, subscription.address()),
+            subscription.reference_parameters
+        );
+        let envelope = client.envelope(&Call {
+            header: &header,
+            header_xmlns: &subscription.reference_xmlns,
+            ..Call::new(subscription.address(), &action, "<tev:PullMessages/>")
+        });
+        // The vendor prefix is declared once on the header; the standard `wsa` is not declared twice.
+        assert!(
+            envelope.contains(r#"<s:Header xmlns:dom0="urn:vendor">"#),
+            "{envelope}"
+        );
+        assert_eq!(envelope.matches("xmlns:wsa=").count(), 1);
+        let root = xml::parse(&envelope).unwrap();
+        let h = root.child("Header").unwrap();
+        assert_eq!(h.path_text(&["SubscriptionId"]).as_deref(), Some("42"));
+        assert_eq!(
+            h.path_text(&["To"]).as_deref(),
+            Some(subscription.address())
+        );
+        assert_eq!(h.path_text(&["Action"]), Some(action));
+        assert!(h.path(&["Security", "UsernameToken"]).is_some());
+    }
 }

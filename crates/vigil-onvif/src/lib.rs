@@ -22,6 +22,8 @@
 //! get, set, go to) and WS-Security. ipycam has no event service and no `RemovePreset`, so events and preset
 //! removal are checked on recorded-shape answers only (see `docs/onvif.md`).
 
+#![warn(missing_docs)]
+
 mod device;
 mod discovery;
 mod error;

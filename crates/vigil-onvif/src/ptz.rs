@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::soap::{Call, SoapClient};
+use crate::Device;
+use crate::soap::{Call, ClientOptions, Credentials, SoapClient};
 use crate::xml::{self, Element};
 use crate::{Error, ns};
 
@@ -122,6 +123,17 @@ pub struct Ptz {
 }
 
 impl Ptz {
+    /// Connects to the device service at `url` and returns the PTZ handle of `profile`, or of the first
+    /// profile with a PTZ configuration when `None`: all a camera's `onvif` address and credentials need.
+    pub fn connect(
+        url: &str,
+        credentials: Option<Credentials>,
+        options: &ClientOptions,
+        profile: Option<&str>,
+    ) -> Result<Self, Error> {
+        Device::connect(url, credentials, options)?.ptz(profile)
+    }
+
     pub(crate) fn new(client: Arc<SoapClient>, url: String, profile: String) -> Self {
         Self {
             client,

@@ -250,7 +250,7 @@ impl SoapClient {
         detail
     }
 
-    fn envelope(&self, call: &Call<'_>) -> String {
+    pub(crate) fn envelope(&self, call: &Call<'_>) -> String {
         let mut out = String::with_capacity(1024 + call.body.len());
         out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope"#);
         for (prefix, uri) in NAMESPACES {

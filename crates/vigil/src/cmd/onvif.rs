@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use vigil_onvif::{
-    ClientOptions, Credentials, Device, DeviceSummary, DiscoveredDevice, DiscoveryOptions,
-    PtzStatus, PtzVector, discover, resolve_probe_address,
+    ClientOptions, Credentials, DeviceSummary, DiscoveredDevice, DiscoveryOptions, Ptz, PtzStatus,
+    PtzVector, discover, resolve_probe_address,
 };
 
 /// `vigil onvif` subcommands.
@@ -273,11 +273,13 @@ fn run_ptz(args: &PtzArgs) -> anyhow::Result<()> {
     let options = ClientOptions {
         timeout: seconds(args.call_timeout, "--call-timeout")?,
     };
-    let device = Device::connect(address.as_str(), credentials, &options)
-        .with_context(|| format!("camera {:?}", camera.name))?;
-    let ptz = device
-        .ptz(args.profile.as_deref())
-        .with_context(|| format!("camera {:?}", camera.name))?;
+    let ptz = Ptz::connect(
+        address.as_str(),
+        credentials,
+        &options,
+        args.profile.as_deref(),
+    )
+    .with_context(|| format!("camera {:?}", camera.name))?;
     let mut line = json!({ "camera": camera.name, "profile": ptz.profile() });
 
     if args.presets {
