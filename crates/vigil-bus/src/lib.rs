@@ -14,9 +14,11 @@
 //!   for `/metrics` and health.
 
 mod message;
+pub mod overlay;
 mod queue;
 
 pub use message::{CountsMessage, EventMessage, Message, Snapshot, StatusMessage, ViewMessage};
+pub use overlay::{OverlayFrame, OverlayObject, OverlaySender, overlay_channel};
 pub use queue::{Overflow, Subscription, SubscriptionStats};
 
 use std::sync::{Arc, RwLock};

@@ -174,6 +174,9 @@ pub struct LiveAnalysis {
     pub health: Option<crate::health::HealthStage>,
     /// Analytics drift against the camera's own first hour (with `health`).
     pub drift: Option<crate::drift::DriftJudge>,
+    /// Where each analysed frame's tracked objects go for drawing over live video (sent only while
+    /// someone watches).
+    pub overlay: Option<vigil_bus::OverlaySender>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -231,6 +234,7 @@ impl LiveAnalysis {
             mut relink,
             mut health,
             mut drift,
+            overlay,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -251,6 +255,8 @@ impl LiveAnalysis {
         let mut last_counts = Instant::now();
         let mut view = ViewState::new(&camera, picture_every);
         let mut paused = false;
+        // Whether the last overlay frame sent had objects (an empty frame is sent once, to clear them).
+        let mut overlay_had_objects = false;
         // The last analysed frame's time (face events still open end there when analysis stops).
         let mut last_ctx = FrameContext::default();
         let publish = |event: &Event, snapshot| {
@@ -461,6 +467,18 @@ impl LiveAnalysis {
                     },
                     _ => None,
                 };
+                if let Some(tx) = overlay.as_ref().filter(|tx| tx.receiver_count() > 0)
+                    && (overlay_had_objects || !analysis.tracks.is_empty())
+                {
+                    overlay_had_objects = !analysis.tracks.is_empty();
+                    let _ = tx.send(Arc::new(overlay_frame(
+                        &camera,
+                        unix_ms,
+                        &analysis.tracks,
+                        analysis.frame_size,
+                        &classes,
+                    )));
+                }
                 view.publish(
                     &bus,
                     !analysis.motion_boxes.is_empty(),
@@ -540,6 +558,39 @@ fn in_view(tracks: &[TrackedObject], classes: &[String]) -> BTreeMap<String, u32
         }
     }
     by_class
+}
+
+/// An analysed frame's tracks as drawn over live video: boxes normalised to the frame.
+fn overlay_frame(
+    camera: &str,
+    unix_ms: i64,
+    tracks: &[TrackedObject],
+    (w, h): (u32, u32),
+    classes: &[String],
+) -> vigil_bus::OverlayFrame {
+    let (w, h) = (w.max(1) as f32, h.max(1) as f32);
+    vigil_bus::OverlayFrame {
+        camera: camera.to_string(),
+        unix_ms,
+        objects: tracks
+            .iter()
+            .map(|t| vigil_bus::OverlayObject {
+                track: t.id,
+                class: classes
+                    .get(t.class_id as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class {}", t.class_id)),
+                score: t.score,
+                bbox: [
+                    (t.bbox.x1 / w).clamp(0.0, 1.0),
+                    (t.bbox.y1 / h).clamp(0.0, 1.0),
+                    (t.bbox.x2 / w).clamp(0.0, 1.0),
+                    (t.bbox.y2 / h).clamp(0.0, 1.0),
+                ],
+                matched: t.matched,
+            })
+            .collect(),
+    }
 }
 
 /// What was last published of the camera's view: a view goes out when it changes, with a picture, or at

@@ -221,6 +221,8 @@ pub struct AppContext {
     pub assets: Option<Arc<dyn Assets>>,
     /// Events pushed to browsers as they happen (absent: `/api/events/live` answers 503).
     pub events_feed: Option<crate::event_feed::EventFeed>,
+    /// Tracked objects and zones drawn over live video (absent: the overlay route answers 503).
+    pub overlays: Option<crate::overlay::Overlays>,
     /// Export jobs and their files.
     pub exports: Exports,
     /// Blurs faces and plates, blacks out privacy masks and burns in watermarks in exports (absent: an
@@ -279,6 +281,7 @@ impl AppContext {
             live: None,
             assets: None,
             events_feed: None,
+            overlays: None,
             exports,
             redactor: None,
             rewriter: None,

@@ -49,6 +49,7 @@ pub mod layouts;
 pub mod live;
 pub mod openapi;
 pub mod origin;
+pub mod overlay;
 pub mod perms;
 pub mod routes;
 mod server;

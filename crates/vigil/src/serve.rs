@@ -324,6 +324,10 @@ pub fn start(
         let _enter = engine.runtime().enter();
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
+    ctx.overlays = Some(vigil_server::overlay::Overlays {
+        frames: engine.overlay(),
+        geometry: Arc::new(overlay_geometry(config)),
+    });
     ctx.allowed_origins = config
         .server
         .allowed_origins
@@ -404,6 +408,34 @@ pub fn announce_storage(config: &VigilConfig) {
             config.data_dir.join("keys").display()
         );
     }
+}
+
+/// Each camera's zones, lines (with the side counted as "in") and masks, as drawn over its video.
+fn overlay_geometry(config: &VigilConfig) -> std::collections::BTreeMap<String, serde_json::Value> {
+    config
+        .cameras
+        .iter()
+        .map(|c| {
+            let rules = config.rules_for(&c.name);
+            let ring = |o: &Option<vigil_rules::config::Outline>| {
+                o.as_ref()
+                    .and_then(|o| o.rings.first().cloned())
+                    .unwrap_or_default()
+            };
+            let geometry = serde_json::json!({
+                "zones": rules.zone.iter().map(|z| serde_json::json!({
+                    "name": z.name, "points": ring(&z.points),
+                })).collect::<Vec<_>>(),
+                "lines": rules.line.iter().filter_map(|l| Some(serde_json::json!({
+                    "name": l.name, "p1": l.p1?, "p2": l.p2?, "inbound": l.inbound,
+                }))).collect::<Vec<_>>(),
+                "masks": rules.mask.iter().map(|m| serde_json::json!({
+                    "name": m.name, "kind": m.kind, "points": ring(&m.points),
+                })).collect::<Vec<_>>(),
+            });
+            (c.name.clone(), geometry)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 import { get, post, qs, cam } from '../api.js';
 import { routeQuery, may } from '../app.js';
 import { LivePlayer } from '../live.js';
+import { Overlay } from '../overlay.js';
 import { subscribe } from '../alerts.js';
 import { h, mount, toast, fmtTime, fmtClock, fmtBytes, toLocalInput, fromLocalInput } from '../util.js';
 
@@ -96,6 +97,18 @@ export async function render(_ctx, name) {
   }, label)));
 
   const liveButton = h('button', { type: 'button', onclick: () => showLive() }, '● Live');
+  // Overlay: zones, lines and masks always; tracked objects on live video (not stored for playback).
+  let overlayOn = localStorage.getItem('vigil.overlay') === '1';
+  const overlayButton = h('button.ghost', {
+    type: 'button', 'aria-pressed': String(overlayOn),
+    title: 'Draw the camera\'s zones, lines and masks, and on live video its tracked objects',
+    onclick: () => {
+      overlayOn = !overlayOn;
+      localStorage.setItem('vigil.overlay', overlayOn ? '1' : '0');
+      overlayButton.setAttribute('aria-pressed', String(overlayOn));
+      syncOverlay();
+    },
+  }, '▭ Overlay');
   const replayButton = h('button.ghost', { type: 'button', onclick: () => replay(30e3), hidden: !may('playback') }, '↺ Last 30 s');
 
   // Export
@@ -134,13 +147,16 @@ export async function render(_ctx, name) {
     exCaseId,
     exButton, exProgress, exStatus);
 
+  const videoBox = h('div.video.large', liveVideo, playVideo,
+    h('div.overlay.top', modeLabel, liveBadge, latency));
+  const overlay = new Overlay(videoBox, liveVideo, name, player);
+  const syncOverlay = () => overlay.set(overlayOn, liveVideo.hidden
+    ? { boxes: false, video: playVideo } : { boxes: true, video: liveVideo });
   mount(
     h('div.page-head',
       h('h1', h('a.back', { href: '#/', 'aria-label': 'Back to all cameras' }, '‹'), ' ', name),
-      h('div.actions', liveButton, replayButton)),
-    h('div.camera-view',
-      h('div.video.large', liveVideo, playVideo,
-        h('div.overlay.top', modeLabel, liveBadge, latency))),
+      h('div.actions', overlayButton, liveButton, replayButton)),
+    h('div.camera-view', videoBox),
     h('section.card.timeline',
       h('div.timeline-head',
         h('button.ghost', { type: 'button', title: 'Earlier', onclick: () => shift(-1) }, '◀'),
@@ -153,6 +169,7 @@ export async function render(_ctx, name) {
     may('export') ? h('section.card', h('h2', 'Export evidence'), exportForm) : null);
 
   player.start();
+  syncOverlay();
   const timer = setInterval(() => {
     latency.textContent = player.latencyMs !== null && !player.stopped ? `${Math.max(0, Math.round(player.latencyMs))} ms` : '';
     updatePlayhead();
@@ -294,6 +311,7 @@ export async function render(_ctx, name) {
     playVideo.play().catch(() => {});
     liveBadge.textContent = '';
     liveBadge.className = 'badge';
+    syncOverlay();
     exFrom.value = toLocalInput(start);
     exTo.value = toLocalInput(Math.min(end, start + 60e3));
     updatePlayhead();
@@ -308,6 +326,7 @@ export async function render(_ctx, name) {
     clipStart = null;
     modeLabel.textContent = 'LIVE';
     player.start();
+    syncOverlay();
     updatePlayhead();
   }
 
@@ -357,6 +376,7 @@ export async function render(_ctx, name) {
     clearInterval(timer);
     clearInterval(refresh);
     unsubscribe();
+    overlay.destroy();
     player.stop();
     playVideo.removeAttribute('src');
     playVideo.load();

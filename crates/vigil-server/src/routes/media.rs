@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult, ServerError};
 use crate::exports::{ExportState, MAX_RANGE_MS, valid_id};
 use crate::perms::{ClientIp, Permission, Principal, Role};
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -88,6 +88,50 @@ pub async fn live(
         .await;
     }
     response
+}
+
+/// GET /api/cameras/{camera}/overlay: the camera's zones, lines and masks, then each analysed frame's
+/// tracked objects, over a WebSocket (see [`crate::overlay`]); the same checks as live video.
+pub async fn overlay(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(camera): ApiPath<String>,
+    request: Request,
+) -> Response {
+    let Some(overlays) = ctx.overlays.clone() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overlay_unavailable",
+            "overlays are not available in this server (no camera is analysed)",
+        )
+        .into_response();
+    };
+    let (mut parts, _) = request.into_parts();
+    let upgrade =
+        match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(u) => u,
+            Err(rejection) => {
+                return ApiError::new(
+                    rejection.status(),
+                    "websocket_required",
+                    rejection.body_text(),
+                )
+                .into_response();
+            }
+        };
+    if let Err(refused) = crate::origin::check(
+        &parts.headers,
+        &parts.uri,
+        &ctx.allowed_origins,
+        p.by_cookie(),
+    ) {
+        return ApiError::new(StatusCode::FORBIDDEN, "bad_origin", refused.0).into_response();
+    }
+    let (sec, via, cam) = (ctx.security.clone(), p.via.clone(), camera.clone());
+    let allowed: StillAllowed = Arc::new(
+        move || matches!(sec.recheck(&via), Ok(Some(now)) if now.can(Permission::Live) && now.sees(&cam)),
+    );
+    overlays.serve(upgrade, camera, allowed)
 }
 
 /// A time range in unix ms.

@@ -194,6 +194,17 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/cameras/{camera}/overlay",
+        access: Perm(P::Live),
+        summary: "Overlay for live video: WebSocket of the camera's zones, lines and masks, then each analysed frame's tracked objects",
+        params: &[CAMERA],
+        request: None,
+        status: 101,
+        response: Body::WebSocket,
+        handler: || get(media::overlay),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/cameras/{camera}/recordings",
         access: Perm(P::Playback),
         summary: "Recorded time ranges of a camera (merged runs)",

@@ -53,15 +53,21 @@ pub(crate) fn start_with(
     video: &Path,
     allowed_origins: Vec<String>,
 ) -> (TestServer, Arc<AtomicBool>) {
-    let (s, stop, _) = start_with_events(video, allowed_origins);
+    let (s, stop, _, _) = start_with_events(video, allowed_origins);
     (s, stop)
 }
 
-/// [`start_with`], with a live event feed fed by the returned event bus.
+/// [`start_with`], with a live event feed fed by the returned event bus, and overlays fed by the
+/// returned sender (`cam-a` has a zone and a line).
 fn start_with_events(
     video: &Path,
     allowed_origins: Vec<String>,
-) -> (TestServer, Arc<AtomicBool>, EventBus) {
+) -> (
+    TestServer,
+    Arc<AtomicBool>,
+    EventBus,
+    vigil_bus::OverlaySender,
+) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -103,6 +109,20 @@ fn start_with_events(
             Overflow::DropOldest,
         )))
     };
+    let overlay = vigil_bus::overlay_channel();
+    ctx.overlays = Some(vigil_server::overlay::Overlays {
+        frames: overlay.clone(),
+        geometry: Arc::new(
+            [(
+                CAM.to_string(),
+                json!({"zones": [{"name": "Dock", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]}],
+                       "lines": [{"name": "Gate", "p1": [0.2, 0.6], "p2": [0.8, 0.6], "inbound": "a_to_b"}],
+                       "masks": []}),
+            )]
+            .into_iter()
+            .collect(),
+        ),
+    });
     ctx.allowed_origins = allowed_origins;
     let ctx = Arc::new(ctx);
     let mut options = ServerOptions::from_config(&Default::default(), dir.path()).unwrap();
@@ -123,7 +143,7 @@ fn start_with_events(
         recorded: false,
         events: Vec::new(),
     };
-    (s, stop, bus)
+    (s, stop, bus, overlay)
 }
 
 /// A live WebSocket over TLS.
@@ -427,7 +447,7 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
     let Some(video) = common::footage("intel/car-detection.mp4") else {
         return;
     };
-    let (s, stop, bus) = start_with_events(&video, Vec::new());
+    let (s, stop, bus, _) = start_with_events(&video, Vec::new());
     stop.store(true, Ordering::Relaxed);
     let admin = admin(&s);
     let scoped = s.user(&admin, "bob", "viewer", json!({"cameras": ["cam-b"]}));
@@ -518,4 +538,67 @@ fn events_are_pushed_as_they_happen_to_those_who_see_their_camera() {
         assert_eq!(next_json(&mut all).await["kind"], "intrusion");
         assert_eq!(next_json(&mut no_faces).await["kind"], "intrusion");
     });
+}
+
+#[test]
+fn the_overlay_sends_geometry_then_the_cameras_own_frames_to_those_who_see_it() {
+    let Some(video) = common::footage("intel/car-detection.mp4") else {
+        return;
+    };
+    let (s, stop, _, overlay) = start_with_events(&video, Vec::new());
+    let admin = admin(&s);
+    let scoped = s.user(&admin, "ola", "viewer", json!({"cameras": ["cam-b"]}));
+    let frame = |camera: &str, t: i64| {
+        Arc::new(vigil_bus::OverlayFrame {
+            camera: camera.into(),
+            unix_ms: t,
+            objects: vec![vigil_bus::OverlayObject {
+                track: 7,
+                class: "person".into(),
+                score: 0.9,
+                bbox: [0.1, 0.2, 0.3, 0.4],
+                matched: true,
+            }],
+        })
+    };
+    s.runtime.block_on(async {
+        let path = format!("/api/cameras/{CAM}/overlay");
+        // Out of scope: no upgrade; another site's page: refused.
+        let refused = connect_path(&s, &path, Some(&scoped)).await.err();
+        assert!(matches!(refused, Some(403 | 404)), "{refused:?}");
+        let foreign = [
+            ("cookie", format!("vigil_session={}", admin.cookie)),
+            ("origin", "https://evil.example".to_string()),
+        ];
+        assert_eq!(upgrade_path(&s, &path, &foreign).await.err(), Some(403));
+        let mut ws = connect_path(&s, &path, Some(&admin)).await.unwrap();
+        let first = next_json(&mut ws).await;
+        assert_eq!(first["geometry"]["zones"][0]["name"], "Dock");
+        assert_eq!(first["geometry"]["lines"][0]["inbound"], "a_to_b");
+        // Another camera's frame is not sent; this camera's is, boxes normalised.
+        overlay.send(frame("cam-b", 1)).unwrap();
+        overlay.send(frame(CAM, 2)).unwrap();
+        let got = next_json(&mut ws).await;
+        assert_eq!(got["t"], 2, "{got}");
+        assert_eq!(got["objects"][0]["track"], 7);
+        assert_eq!(
+            got["objects"][0]["bbox"][2]
+                .as_f64()
+                .map(|v| (v * 10.0).round()),
+            Some(3.0)
+        );
+        // A browser that does not read loses the oldest frames and is told, without holding the sender.
+        for t in 0..(vigil_bus::overlay::OVERLAY_BUFFER as i64 * 16) {
+            let _ = overlay.send(frame(CAM, 100 + t));
+        }
+        let mut lagged = false;
+        for _ in 0..(vigil_bus::overlay::OVERLAY_BUFFER * 16) {
+            if next_json(&mut ws).await.get("lagged").is_some() {
+                lagged = true;
+                break;
+            }
+        }
+        assert!(lagged, "a lagging viewer is told");
+    });
+    stop.store(true, Ordering::Relaxed);
 }

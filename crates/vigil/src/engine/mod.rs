@@ -71,6 +71,8 @@ pub struct Engine {
     store: Option<Arc<Store>>,
     alerts: Option<AlertHandle>,
     bus: EventBus,
+    /// Each analysed frame's tracks, for drawing over live video in the console.
+    overlay: vigil_bus::OverlaySender,
     event_writer: Option<EventWriter>,
     pool: Option<Arc<DetectorPool>>,
     streams: Vec<StreamHandle>,
@@ -166,6 +168,7 @@ impl Engine {
             store,
             alerts,
             bus,
+            overlay: vigil_bus::overlay_channel(),
             event_writer,
             pool: pool.clone(),
             streams: Vec::new(),
@@ -313,6 +316,7 @@ impl Engine {
                 ),
                 health: health_tz.clone().map(|tz| HealthStage::new(&name, tz)),
                 drift: health_tz.clone().map(|tz| DriftJudge::new(&name, tz)),
+                overlay: Some(self.overlay.clone()),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
@@ -436,6 +440,11 @@ impl Engine {
             .subscribe("live-ui", LIVE_UI_QUEUE, 8 << 20, Overflow::DropOldest)
     }
 
+    /// Each analysed frame's tracked objects, for drawing over live video.
+    pub fn overlay(&self) -> vigil_bus::OverlaySender {
+        self.overlay.clone()
+    }
+
     /// The I/O runtime (the HTTPS server runs on it).
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
@@ -477,6 +486,7 @@ impl Engine {
             model_pools: _,
             identity: _,
             plate_lists: _,
+            overlay: _,
         } = self;
         drop((cameras, pool));
         runtime.block_on(async {

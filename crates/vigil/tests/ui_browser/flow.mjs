@@ -196,6 +196,21 @@ try {
     await page.click('.timeline-head button:has-text("Now")');
   }
   await shot(page, 'camera-live');
+  // Overlay: with analysis, the zone and mask are drawn, and the tracked vehicles' boxes on live video.
+  if (process.env.VIGIL_EVENTS === '1') {
+    await page.click('button:has-text("Overlay")');
+    await page.waitForFunction(() => Number(document.querySelector('canvas.overlay-canvas')?.dataset.objects) > 0, null, { timeout: 30000 });
+    const painted = await page.$eval('canvas.overlay-canvas', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]) n += 1;
+      return n;
+    });
+    if (painted < 1000) throw new Error(`overlay painted ${painted} pixels`);
+    await shot(page, 'camera-overlay');
+    log(`overlay: tracked objects drawn over live video (${painted} pixels painted)`);
+    await page.click('button:has-text("Overlay")');
+  }
   await page.click('button:has-text("Last 30 s")');
   const playSel = 'video.playback';
   await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.5, playSel, { timeout: 20000 });
