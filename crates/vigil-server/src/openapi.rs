@@ -524,7 +524,7 @@ pub mod s {
         json!({"type": "object", "required": ["name", "scopes"],
                "properties": {"name": {"type": "string"},
                               "scopes": {"type": "array", "items": {"type": "string",
-                                  "enum": ["cameras", "live", "playback", "export", "export_unredacted", "events", "system", "metrics", "audit", "plate_lists"]}}}})
+                                  "enum": ["cameras", "live", "playback", "export", "export_unredacted", "events", "system", "metrics", "audit", "plate_lists", "ptz"]}}}})
     }
     /// A new token with its secret.
     pub fn new_token() -> Value {

@@ -16,6 +16,8 @@
 //! | `audit` (audit log, integrity checks) | yes | - | - | yes | yes |
 //! | `users`, `tokens` (administration) | yes | - | - | - | never |
 //! | `layouts` (camera groups and wall displays) | yes | - | - | - | never |
+//! | `config` (change `vigil.toml` from the browser: cameras, zones, lines, masks, rules; ONVIF discovery) | yes | - | - | - | never |
+//! | `ptz` (move PTZ cameras, go to and set presets) | yes | yes | - | - | yes |
 //!
 //! An API token acts for the user who created it, with the intersection of its scopes and that user's
 //! permissions (checked on every request, so demoting the user demotes the token) and the same camera
@@ -95,11 +97,15 @@ pub enum Permission {
     PlateLists,
     /// Make and change camera groups and wall displays (kiosk tokens).
     Layouts,
+    /// Read and change the configuration (`vigil.toml`) from the browser, discover ONVIF cameras.
+    Config,
+    /// Move PTZ cameras and use their presets.
+    Ptz,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
@@ -116,6 +122,8 @@ impl Permission {
         Permission::Tokens,
         Permission::PlateLists,
         Permission::Layouts,
+        Permission::Config,
+        Permission::Ptz,
     ];
 
     /// Its name in scopes and the OpenAPI description.
@@ -137,6 +145,8 @@ impl Permission {
             Permission::Tokens => "tokens",
             Permission::PlateLists => "plate_lists",
             Permission::Layouts => "layouts",
+            Permission::Config => "config",
+            Permission::Ptz => "ptz",
         }
     }
 
@@ -155,6 +165,7 @@ impl Permission {
                 | Permission::Privacy
                 | Permission::Faces
                 | Permission::Layouts
+                | Permission::Config
         )
     }
 
@@ -212,6 +223,7 @@ impl Permissions {
                 all
             }
             Role::Operator => Permissions::of(&[
+                P::Ptz,
                 P::Cameras,
                 P::Live,
                 P::Playback,

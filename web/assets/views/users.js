@@ -7,7 +7,7 @@ import { h, mount, heading, toast, formData, fmtTime } from '../util.js';
 
 const ROLES = ['admin', 'operator', 'viewer', 'auditor'];
 // What an API token may be given (administration never).
-const TOKEN_SCOPES = ['cameras', 'live', 'playback', 'export', 'export_unredacted', 'events', 'system', 'metrics', 'audit', 'plate_lists'];
+const TOKEN_SCOPES = ['cameras', 'live', 'playback', 'export', 'export_unredacted', 'events', 'system', 'metrics', 'audit', 'plate_lists', 'ptz'];
 
 export async function render() {
   let cameras = [];

@@ -86,7 +86,7 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
         (
             "operator",
             &[
-                "cameras", "live", "playback", "export", "approve", "events", "system",
+                "cameras", "live", "playback", "export", "approve", "events", "system", "ptz",
             ],
         ),
         (
@@ -106,6 +106,8 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
                 "faces",
                 "plate_lists",
                 "layouts",
+                "config",
+                "ptz",
             ],
         ),
     ];
