@@ -42,7 +42,10 @@ export async function api(method, path, body) {
   if (!res.ok) {
     const code = data && data.error;
     if (res.status === 401 && code !== 'mfa_required' && !path.startsWith('/api/login')) onUnauthorized();
-    throw new ApiError(res.status, code, (data && data.message) || res.statusText);
+    const err = new ApiError(res.status, code, (data && data.message) || res.statusText);
+    // Located problems of a configuration that was not saved.
+    if (data && Array.isArray(data.problems)) err.problems = data.problems;
+    throw err;
   }
   return data;
 }

@@ -10,6 +10,14 @@ const KEEP_MS = 4000;     // analysed frames kept for matching to the picture
 const STALE_MS = 1200;    // a frame older than this next to the picture is not drawn (objects gone)
 const COLOURS = { person: '#4fc3f7', car: '#ffb74d', truck: '#ffb74d', bus: '#ffb74d', motorcycle: '#ffb74d', bicycle: '#aed581' };
 
+/** The picture's rectangle inside a <video> (object-fit: contain), in CSS pixels of its parent. */
+export function videoRect(v) {
+  const w = v.clientWidth, h = v.clientHeight;
+  const vw = v.videoWidth || 16, vh = v.videoHeight || 9;
+  const s = Math.min(w / vw, h / vh);
+  return { x: v.offsetLeft + (w - vw * s) / 2, y: v.offsetTop + (h - vh * s) / 2, w: vw * s, h: vh * s };
+}
+
 /** Draws over `video` (inside the positioned `container`); `player` gives the live delay (latencyMs). */
 export class Overlay {
   constructor(container, video, camera, player) {
@@ -76,13 +84,7 @@ export class Overlay {
   }
 
   /** The picture's rectangle inside the element (object-fit: contain), in CSS pixels. */
-  rect() {
-    const v = this.video;
-    const w = v.clientWidth, h = v.clientHeight;
-    const vw = v.videoWidth || 16, vh = v.videoHeight || 9;
-    const s = Math.min(w / vw, h / vh);
-    return { x: v.offsetLeft + (w - vw * s) / 2, y: v.offsetTop + (h - vh * s) / 2, w: vw * s, h: vh * s };
-  }
+  rect() { return videoRect(this.video); }
 
   /** The analysed frame showing now, if any. */
   current() {

@@ -43,6 +43,8 @@
 //! cannot see (unique names, URLs, rules geometry, references between sections) — and reports every
 //! problem with its line, column, field path and source line.
 
+pub mod edit;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -197,7 +199,14 @@ impl VigilConfig {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|err| ConfigErrors::other(&origin, format!("cannot read: {err}")))?;
-        let mut config = Self::parse(&text, &origin)?;
+        Self::parse_at(&text, path)
+    }
+
+    /// Parses and checks `text` as the file at `path` would be by [`load`](Self::load) (relative paths
+    /// taken from the file's folder): what `vigil config check` does, without reading the file.
+    pub fn parse_at(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
+        let origin = path.display().to_string();
+        let mut config = Self::parse(text, &origin)?;
         if config.data_dir.is_relative() {
             let base = path
                 .parent()

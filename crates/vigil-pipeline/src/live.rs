@@ -55,6 +55,8 @@ pub struct AnalysisStatus {
     pub last_error: Option<String>,
     /// The picture's health states on now (`covered`, `dark`...; empty when all is well).
     pub health: Vec<String>,
+    /// When new rules (saved from the browser) were last applied (ms since the epoch).
+    pub rules_changed_unix_ms: Option<i64>,
 }
 
 /// Shared handle on a camera's analysis figures, plus the count of frames the feed skipped.
@@ -177,6 +179,9 @@ pub struct LiveAnalysis {
     /// Where each analysed frame's tracked objects go for drawing over live video (sent only while
     /// someone watches).
     pub overlay: Option<vigil_bus::OverlaySender>,
+    /// New rules for this camera while it runs (zones, lines, ignore masks, rules edited in the
+    /// browser): applied at the next analysed frame, the old rules' open events ended first.
+    pub rules_updates: Option<tokio::sync::watch::Receiver<RulesConfig>>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -235,6 +240,7 @@ impl LiveAnalysis {
             mut health,
             mut drift,
             overlay,
+            mut rules_updates,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -378,6 +384,22 @@ impl LiveAnalysis {
                     }
                     for a in r.take_appearances() {
                         bus.publish(Message::Appearance(Arc::new(a)));
+                    }
+                }
+                if let Some(rx) = rules_updates.as_mut()
+                    && rx.has_changed().unwrap_or(false)
+                {
+                    let rules = rx.borrow_and_update().clone();
+                    match RuleEngine::new(&camera, &rules, &classes) {
+                        Ok(next) => {
+                            for e in engine.close() {
+                                publish(&e, None);
+                            }
+                            engine = next;
+                            info!(camera, "rules changed: applied");
+                            stats.update(|s| s.rules_changed_unix_ms = Some(unix_ms));
+                        }
+                        Err(e) => warn!(camera, "new rules not applied (the old ones go on): {e}"),
                     }
                 }
                 let ctx = FrameContext {

@@ -46,6 +46,9 @@ pub struct CameraHealth {
     /// Camera health states on now (`covered`, `offline`, `stream_quality`...; empty when all is well):
     /// each also a `camera_health` event.
     pub health: Vec<String>,
+    /// When its analysis last took new rules saved from the browser (unix ms; `None`: the rules it
+    /// started with).
+    pub rules_changed_ms: Option<i64>,
 }
 
 /// Detector latency.
@@ -223,6 +226,8 @@ pub struct AppContext {
     pub events_feed: Option<crate::event_feed::EventFeed>,
     /// Tracked objects and zones drawn over live video (absent: the overlay route answers 503).
     pub overlays: Option<crate::overlay::Overlays>,
+    /// The configuration file, read and changed from the browser (absent: `/api/config*` answer 503).
+    pub config: Option<Arc<dyn crate::config_edit::ConfigEditor>>,
     /// Export jobs and their files.
     pub exports: Exports,
     /// Blurs faces and plates, blacks out privacy masks and burns in watermarks in exports (absent: an
@@ -285,6 +290,7 @@ impl AppContext {
             exports,
             redactor: None,
             rewriter: None,
+            config: None,
             privacy: Default::default(),
             identity: None,
             enroller: None,

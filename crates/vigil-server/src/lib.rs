@@ -36,6 +36,7 @@ pub mod audit;
 mod audit_verify;
 pub mod auth;
 pub mod cases;
+pub mod config_edit;
 mod conn;
 mod context;
 mod error;

@@ -559,6 +559,77 @@ pub mod s {
     }
 }
 
+    /// A configuration history id (`<unix ms>-<version prefix>.toml`).
+    pub fn config_version_id() -> Value {
+        json!({"type": "string", "pattern": "^[0-9]{13}-[0-9a-f]{12}\\.toml$"})
+    }
+    /// The configuration file.
+    pub fn config_doc() -> Value {
+        json!({"type": "object", "required": ["path", "version", "text", "cameras"],
+               "properties": {"path": {"type": "string"}, "version": {"type": "string"},
+                              "text": {"type": "string"}, "cameras": {"type": ["array", "null"]}}})
+    }
+    /// A configuration text.
+    pub fn config_text() -> Value {
+        json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}},
+               "additionalProperties": false})
+    }
+    /// A configuration text and the version it replaces.
+    pub fn config_save() -> Value {
+        json!({"type": "object", "required": ["text", "version"],
+               "properties": {"text": {"type": "string"}, "version": {"type": "string"}},
+               "additionalProperties": false})
+    }
+    fn config_problem() -> Value {
+        json!({"type": "object", "required": ["line", "column", "field", "message", "source_line"],
+               "properties": {"line": {"type": "integer"}, "column": {"type": "integer"},
+                              "field": {"type": "string"}, "message": {"type": "string"},
+                              "source_line": {"type": "string"}}})
+    }
+    /// What `vigil config check` would say.
+    pub fn config_check() -> Value {
+        json!({"type": "object", "required": ["ok", "problems"],
+               "properties": {"ok": {"type": "boolean"},
+                              "problems": {"type": "array", "items": config_problem()}}})
+    }
+    /// What saving did.
+    pub fn config_saved() -> Value {
+        json!({"type": "object", "required": ["version", "applied", "cameras", "detail"],
+               "properties": {"version": {"type": "string"},
+                              "applied": {"type": "string", "enum": ["nothing", "rules", "restart"]},
+                              "cameras": {"type": "array", "items": {"type": "string"}},
+                              "detail": {"type": "string"}}})
+    }
+    /// A change made through a form.
+    pub fn config_edit() -> Value {
+        json!({"type": "object", "required": ["version", "edit"],
+               "properties": {"version": {"type": "string"},
+                              "edit": {"type": "string", "enum": ["geometry", "set_rule", "remove_rule", "add_camera", "remove_camera"]},
+                              "camera": {}, "geometry": {"type": "object"}, "rule": {"type": "object"},
+                              "name": {"type": "string"}}})
+    }
+    /// The versions replaced.
+    pub fn config_history() -> Value {
+        json!({"type": "object", "required": ["versions"],
+               "properties": {"versions": {"type": "array", "items": {"type": "object",
+                   "required": ["id", "replaced_ms", "version", "bytes"],
+                   "properties": {"id": {"type": "string"}, "replaced_ms": {"type": "integer"},
+                                  "version": {"type": "string"}, "bytes": {"type": "integer"}}}}}})
+    }
+    /// A stream to probe.
+    pub fn probe_request() -> Value {
+        json!({"type": "object", "required": ["url"],
+               "properties": {"url": {"type": "string"}, "username": {"type": "string"},
+                              "password": {"type": "string"}},
+               "additionalProperties": false})
+    }
+    /// What a stream sends.
+    pub fn stream_probe() -> Value {
+        json!({"type": "object", "required": ["codec", "width", "height", "fps", "frames"],
+               "properties": {"codec": {"type": "string"}, "width": {"type": "integer"},
+                              "height": {"type": "integer"}, "fps": {"type": "number"},
+                              "frames": {"type": "integer"}}})
+    }
 fn operation_id(verb: &str, path: &str) -> String {
     let mut id = verb.to_string();
     for part in path

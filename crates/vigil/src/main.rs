@@ -1,11 +1,13 @@
 //! `vigil`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
 
 mod cmd;
+mod config_editor;
 mod engine;
 mod models;
 mod paths;
 mod redaction;
 mod report;
+mod running;
 mod serve;
 mod stages;
 

@@ -103,15 +103,15 @@ impl StatusSource for EngineStatus {
                 let main = c.main.as_ref().map(|h| h.snapshot());
                 let sub = c.sub.as_ref().map(|h| h.snapshot());
                 let input = main.as_ref().or(sub.as_ref());
-                let (analysed, skipped, picture_health) = match &c.analysis {
+                let (analysed, skipped, picture_health, rules_changed_ms) = match &c.analysis {
                     Some(a) => {
                         let (s, skipped) = a.snapshot();
                         if s.detector_ms > 0.0 {
                             detector_ms.push(s.detector_ms);
                         }
-                        (s.fps, skipped, s.health)
+                        (s.fps, skipped, s.health, s.rules_changed_unix_ms)
                     }
-                    None => (0.0, 0, Vec::new()),
+                    None => (0.0, 0, Vec::new(), None),
                 };
                 CameraHealth {
                     name: c.name.clone(),
@@ -143,6 +143,7 @@ impl StatusSource for EngineStatus {
                                 .flat_map(|h| h.lock().unwrap_or_else(|p| p.into_inner()).active()),
                         )
                         .collect(),
+                    rules_changed_ms,
                 }
             })
             .collect();
@@ -207,6 +208,9 @@ pub struct Extras {
     pub live: Option<Arc<dyn LiveSource>>,
     /// The web UI.
     pub assets: Option<Arc<dyn Assets>>,
+    /// Where a configuration change that rules alone cannot take asks for an in-process restart
+    /// (absent: the configuration cannot be edited through the API).
+    pub reload: Option<crate::config_editor::Reload>,
 }
 
 impl Extras {
@@ -216,6 +220,7 @@ impl Extras {
         Extras {
             live: Some(Arc::new(LiveStreams::new(hubs))),
             assets: Some(Arc::new(WebAssets)),
+            reload: None,
         }
     }
 }
@@ -325,6 +330,15 @@ pub fn start(
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
     ctx.overlays = Some(vigil_server::overlay::Overlays {
+    if let Some(reload) = extras.reload {
+        ctx.config = Some(Arc::new(crate::config_editor::FileEditor::new(
+            config_file,
+            &config.data_dir,
+            engine.rules_updates(),
+            reload,
+            engine.runtime().handle().clone(),
+        )));
+    }
         frames: engine.overlay(),
         geometry: Arc::new(overlay_geometry(config)),
     });
@@ -365,7 +379,12 @@ pub fn start_or_shut_down(
     config: &VigilConfig,
     config_file: &std::path::Path,
 ) -> anyhow::Result<(Engine, Started)> {
-    match start(&engine, config, config_file, Extras::ui(&engine)) {
+    reload: Option<crate::config_editor::Reload>,
+    let extras = Extras {
+        reload,
+        ..Extras::ui(&engine)
+    };
+    match start(&engine, config, config_file, extras) {
         Ok(started) => Ok((engine, started)),
         Err(e) => {
             engine.shutdown();

@@ -14,6 +14,8 @@ use vigil_core::{Time90k, VideoCodec};
 use vigil_media::test_server::{self, Mount, RtspTestServer, shared_footage};
 use vigil_store::Reader;
 
+#[path = "record_e2e/config_live.rs"]
+mod config_live;
 #[path = "record_e2e/health.rs"]
 mod health;
 mod support;

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod approvals;
 pub mod auth;
 pub mod cases;
+pub mod config;
 pub mod erasures;
 pub mod events;
 pub mod extract;

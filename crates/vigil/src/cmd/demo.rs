@@ -5,7 +5,6 @@
 //! listens on 127.0.0.1:1883) all run as under `vigil run`, from a `vigil.toml` written into the demo's
 //! data directory so it can be read, edited and run again.
 
-use crate::engine::{Engine, EngineOptions};
 use crate::paths;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -96,43 +95,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config_path = data.join("vigil.toml");
     std::fs::write(&config_path, config_text(&data, &cameras)?)
         .with_context(|| format!("writing {}", config_path.display()))?;
-    let config = crate::cmd::config::load_or_report(&config_path)?;
-
-    let engine = Engine::start(
-        &config,
-        EngineOptions {
-            models_dir: args.models.clone(),
+    let until = args
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let report = crate::running::run_with_reloads(
+        &config_path,
+        args.models.clone(),
+        until,
+        |config, _engine, started, first| {
+            if first {
+                eprintln!(
+                    "vigil demo: {} camera(s), configuration in {}",
+                    cameras.len(),
+                    config_path.display()
+                );
+                for c in &cameras {
+                    eprintln!("  {}: {}", c.name, c.url);
+                }
+                eprintln!(
+                    "  recordings and events in {}; stop with Ctrl-C",
+                    data.display()
+                );
+                crate::serve::announce_storage(config);
+                crate::serve::announce(started);
+            }
         },
     )?;
-    eprintln!(
-        "vigil demo: {} camera(s), configuration in {}",
-        cameras.len(),
-        config_path.display()
-    );
-    for c in &cameras {
-        eprintln!("  {}: {}", c.name, c.url);
-    }
-    eprintln!(
-        "  recordings and events in {}; stop with Ctrl-C",
-        data.display()
-    );
-    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path)?;
-    crate::serve::announce_storage(&config);
-    crate::serve::announce(&started);
-    let waited = match args.seconds {
-        Some(s) => wait_or_signal(&engine, Duration::from_secs(s)),
-        None => engine.wait_for_signal(),
-    };
-    started.stop(engine.runtime());
-    waited?;
-    let report = engine.shutdown();
+    let config = report.config;
     summarize(&config, report.events_recorded)?;
     Ok(())
-}
-
-fn wait_or_signal(engine: &Engine, limit: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    engine.wait_for_signal_until(started + limit)
 }
 
 /// Resolves the inputs into cameras, preparing camera-like copies of video files once.

@@ -1,8 +1,6 @@
 //! `vigil run`: start every configured camera — recording, analysis, rules, events, alerts — and run until
 //! SIGTERM or Ctrl-C, then shut down with every segment closed and indexed.
 
-use crate::cmd::config::load_or_report;
-use crate::engine::{Engine, EngineOptions};
 use std::path::PathBuf;
 
 /// Arguments of `vigil run`.
@@ -18,35 +16,27 @@ pub struct Args {
 
 /// Runs `vigil run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = load_or_report(&args.config)?;
-    let engine = Engine::start(
-        &config,
-        EngineOptions {
-            models_dir: args.models,
+    let path = args.config.clone();
+    let report = crate::running::run_with_reloads(
+        &args.config,
+        args.models,
+        None,
+        |config, engine, started, first| {
+            if first {
+                eprintln!(
+                    "vigil: running {} camera(s) from {} (data in {}); stop with Ctrl-C or SIGTERM",
+                    engine.cameras().len(),
+                    path.display(),
+                    config.data_dir.display()
+                );
+                crate::serve::announce_storage(config);
+                crate::serve::announce(started);
+            }
         },
     )?;
-    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &args.config)?;
     eprintln!(
-        "vigil: running {} camera(s) from {} (data in {}); stop with Ctrl-C or SIGTERM",
-        engine.cameras().len(),
-        args.config.display(),
-        config.data_dir.display()
+        "vigil: stopped ({} events recorded, {} restart(s) for configuration changes)",
+        report.events_recorded, report.restarts
     );
-    crate::serve::announce_storage(&config);
-    crate::serve::announce(&started);
-    let waited = engine.wait_for_signal();
-    started.stop(engine.runtime());
-    waited?;
-    let report = engine.shutdown();
-    eprintln!(
-        "vigil: stopped ({} events recorded)",
-        report.events_recorded
-    );
-    if !report.panicked.is_empty() {
-        anyhow::bail!(
-            "threads failed while running: {}",
-            report.panicked.join(", ")
-        );
-    }
     Ok(())
 }

@@ -74,6 +74,8 @@ pub struct Engine {
     /// Each analysed frame's tracks, for drawing over live video in the console.
     overlay: vigil_bus::OverlaySender,
     event_writer: Option<EventWriter>,
+    /// Each analysed camera's rules, replaceable while it runs.
+    rules_updates: RulesUpdates,
     pool: Option<Arc<DetectorPool>>,
     streams: Vec<StreamHandle>,
     recorders: Vec<(String, Recorder)>,
@@ -207,6 +209,7 @@ impl Engine {
 
     fn start_camera(
         &mut self,
+            rules_updates: RulesUpdates::default(),
         config: &VigilConfig,
         camera: &CameraConfig,
         pool: Option<&Arc<DetectorPool>>,
@@ -359,6 +362,7 @@ impl Engine {
             self.streams.push(source);
         }
         info!(
+                rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
             camera = name,
             record,
             analyze = runtime_entry.analysis.is_some(),
@@ -450,17 +454,18 @@ impl Engine {
         &self.runtime
     }
 
-    /// Waits for SIGTERM or SIGINT (Ctrl-C).
-    pub fn wait_for_signal(&self) -> anyhow::Result<()> {
-        self.runtime.block_on(wait_signal())
-    }
-
-    /// Waits for SIGTERM or SIGINT (Ctrl-C), or until `deadline`.
-    pub fn wait_for_signal_until(&self, deadline: std::time::Instant) -> anyhow::Result<()> {
+    /// Waits for SIGTERM or SIGINT (Ctrl-C), `deadline` or a restart asked for on `reload` (the
+    /// configuration changed): `Some(why)` for a restart.
+    pub fn wait_for_stop_or_reload(
+        &self,
+        deadline: Option<std::time::Instant>,
+        reload: &mut tokio::sync::mpsc::Receiver<String>,
+    ) -> anyhow::Result<Option<String>> {
         self.runtime.block_on(async {
             tokio::select! {
-                r = wait_signal() => r,
-                _ = tokio::time::sleep_until(deadline.into()) => Ok(()),
+                r = wait_signal() => r.map(|()| None),
+                _ = deadline => Ok(None),
+                why = reload.recv() => Ok(why),
             }
         })
     }
@@ -482,11 +487,17 @@ impl Engine {
             cameras,
             consumers,
             background,
+    /// Where new rules for the analysed cameras go while they run.
+    pub fn rules_updates(&self) -> RulesUpdates {
+        self.rules_updates.clone()
+    }
+
             models_dir: _,
             model_pools: _,
             identity: _,
             plate_lists: _,
             overlay: _,
+            rules_updates: _,
         } = self;
         drop((cameras, pool));
         runtime.block_on(async {
@@ -505,6 +516,12 @@ impl Engine {
                 error!(thread = name, "thread panicked");
                 report.panicked.push(name);
             }
+            let deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
         }
         for (camera, recorder) in recorders {
             let status = recorder.close();

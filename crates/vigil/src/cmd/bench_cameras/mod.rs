@@ -293,7 +293,7 @@ fn measure(args: &Args, scenes: &[Scene], n: usize) -> anyhow::Result<RunFigures
             models_dir: args.models.clone(),
         },
     )?;
-    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path)?;
+    let (engine, started) = crate::serve::start_or_shut_down(engine, &config, &config_path, None)?;
     std::thread::sleep(Duration::from_secs(args.warmup));
     let rss_before = rss_mb();
     let pid = server.pid();
