@@ -164,6 +164,16 @@ pub trait ConfigEditor: Send + Sync {
     fn history(&self) -> Result<Value, ConfigRefusal>;
     /// The text of one replaced version.
     fn history_text(&self, id: &str) -> Result<String, ConfigRefusal>;
+    /// Finds ONVIF cameras (WS-Discovery on the local network for `seconds`, or a probe sent to
+    /// `address` only) and asks each for its identity and streams (blocking): one JSON object per
+    /// device (`address`, `manufacturer`, `model`, `name`, `main`, `sub`, `profiles`, `ptz`, or `error`).
+    fn discover(
+        &self,
+        seconds: f64,
+        address: Option<&str>,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Vec<Value>, String>;
     /// Connects to a stream for a few seconds and says what it sends (blocking).
     fn probe(
         &self,

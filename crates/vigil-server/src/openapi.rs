@@ -515,50 +515,6 @@ pub mod s {
                "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
                               "group": {"anyOf": [group(), {"type": "null"}]}}})
     }
-    /// Tokens.
-    pub fn tokens() -> Value {
-        json!({"type": "array", "items": token()})
-    }
-    /// POST /api/tokens.
-    pub fn token_request() -> Value {
-        json!({"type": "object", "required": ["name", "scopes"],
-               "properties": {"name": {"type": "string"},
-                              "scopes": {"type": "array", "items": {"type": "string",
-                                  "enum": ["cameras", "live", "playback", "export", "export_unredacted", "events", "system", "metrics", "audit", "plate_lists", "ptz"]}}}})
-    }
-    /// A new token with its secret.
-    pub fn new_token() -> Value {
-        json!({"type": "object", "required": ["token", "secret"],
-               "properties": {"token": token(), "secret": {"type": "string"}}})
-    }
-    /// A page of the audit log.
-    pub fn audit_page() -> Value {
-        json!({"type": "object", "required": ["entries"],
-               "properties": {"entries": {"type": "array", "items": {"type": "object",
-                   "required": ["id", "at", "user", "ip", "action", "target", "detail"],
-                   "properties": {"id": {"type": "integer"}, "at": {"type": "integer"},
-                                  "user": {"type": "string"}, "ip": {"type": "string"},
-                                  "action": {"type": "string"}, "target": {"type": "string"},
-                                  "detail": {"type": "string"}}}}}})
-    }
-    /// GET /api/system.
-    pub fn system() -> Value {
-        json!({"type": "object", "required": ["version", "uptime_s", "cameras", "detector", "storage"],
-               "properties": {"version": {"type": "string"}, "uptime_s": {"type": "number"},
-                              "cameras": {"type": "array", "items": {"type": "object",
-                                  "required": ["name", "fps_in", "fps_analysed", "skipped", "reconnects",
-                                               "recording_bytes", "online", "fps_target"],
-                                  "properties": {"fps_target": {"type": "number"},
-                                                 "analysis_state": {"type": ["string", "null"]}}}},
-                              "detector": {"type": "object",
-                                  "required": ["latency_ms_p50", "latency_ms_p99"],
-                                  "properties": {"fair_fps": {"type": ["number", "null"]}}},
-                              "storage": {"type": "array"},
-                              "mqtt": {"type": ["object", "null"],
-                                  "required": ["state", "client_id", "reconnects", "queued"]}}})
-    }
-}
-
     /// A configuration history id (`<unix ms>-<version prefix>.toml`).
     pub fn config_version_id() -> Value {
         json!({"type": "string", "pattern": "^[0-9]{13}-[0-9a-f]{12}\\.toml$"})
@@ -623,6 +579,19 @@ pub mod s {
                               "password": {"type": "string"}},
                "additionalProperties": false})
     }
+    /// ONVIF discovery.
+    pub fn discover_request() -> Value {
+        json!({"type": "object",
+               "properties": {"seconds": {"type": "number", "minimum": 0.5, "maximum": 15},
+                              "address": {"type": "string"}, "username": {"type": "string"},
+                              "password": {"type": "string"}},
+               "additionalProperties": false})
+    }
+    /// ONVIF cameras found.
+    pub fn discovered() -> Value {
+        json!({"type": "object", "required": ["devices"],
+               "properties": {"devices": {"type": "array", "items": {"type": "object"}}}})
+    }
     /// What a stream sends.
     pub fn stream_probe() -> Value {
         json!({"type": "object", "required": ["codec", "width", "height", "fps", "frames"],
@@ -630,6 +599,50 @@ pub mod s {
                               "height": {"type": "integer"}, "fps": {"type": "number"},
                               "frames": {"type": "integer"}}})
     }
+    /// Tokens.
+    pub fn tokens() -> Value {
+        json!({"type": "array", "items": token()})
+    }
+    /// POST /api/tokens.
+    pub fn token_request() -> Value {
+        json!({"type": "object", "required": ["name", "scopes"],
+               "properties": {"name": {"type": "string"},
+                              "scopes": {"type": "array", "items": {"type": "string",
+                                  "enum": ["cameras", "live", "playback", "export", "export_unredacted", "events", "system", "metrics", "audit", "plate_lists", "ptz"]}}}})
+    }
+    /// A new token with its secret.
+    pub fn new_token() -> Value {
+        json!({"type": "object", "required": ["token", "secret"],
+               "properties": {"token": token(), "secret": {"type": "string"}}})
+    }
+    /// A page of the audit log.
+    pub fn audit_page() -> Value {
+        json!({"type": "object", "required": ["entries"],
+               "properties": {"entries": {"type": "array", "items": {"type": "object",
+                   "required": ["id", "at", "user", "ip", "action", "target", "detail"],
+                   "properties": {"id": {"type": "integer"}, "at": {"type": "integer"},
+                                  "user": {"type": "string"}, "ip": {"type": "string"},
+                                  "action": {"type": "string"}, "target": {"type": "string"},
+                                  "detail": {"type": "string"}}}}}})
+    }
+    /// GET /api/system.
+    pub fn system() -> Value {
+        json!({"type": "object", "required": ["version", "uptime_s", "cameras", "detector", "storage"],
+               "properties": {"version": {"type": "string"}, "uptime_s": {"type": "number"},
+                              "cameras": {"type": "array", "items": {"type": "object",
+                                  "required": ["name", "fps_in", "fps_analysed", "skipped", "reconnects",
+                                               "recording_bytes", "online", "fps_target"],
+                                  "properties": {"fps_target": {"type": "number"},
+                                                 "analysis_state": {"type": ["string", "null"]}}}},
+                              "detector": {"type": "object",
+                                  "required": ["latency_ms_p50", "latency_ms_p99"],
+                                  "properties": {"fair_fps": {"type": ["number", "null"]}}},
+                              "storage": {"type": "array"},
+                              "mqtt": {"type": ["object", "null"],
+                                  "required": ["state", "client_id", "reconnects", "queued"]}}})
+    }
+}
+
 fn operation_id(verb: &str, path: &str) -> String {
     let mut id = verb.to_string();
     for part in path

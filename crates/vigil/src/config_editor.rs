@@ -165,6 +165,39 @@ impl ConfigEditor for FileEditor {
         self.file.history_text(id).map_err(refusal)
     }
 
+    fn discover(
+        &self,
+        seconds: f64,
+        address: Option<&str>,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        if !(0.5..=15.0).contains(&seconds) {
+            return Err("seconds: 0.5 to 15".into());
+        }
+        let unicast = match address.filter(|a| !a.trim().is_empty()) {
+            Some(a) => vec![
+                vigil_onvif::resolve_probe_address(a.trim()).map_err(|e| format!("address {a}: {e}"))?,
+            ],
+            None => Vec::new(),
+        };
+        let discovery = vigil_onvif::DiscoveryOptions {
+            timeout: Duration::from_secs_f64(seconds),
+            multicast: unicast.is_empty(),
+            unicast,
+            ..vigil_onvif::DiscoveryOptions::default()
+        };
+        let found = vigil_onvif::discover(&discovery).map_err(|e| format!("WS-Discovery: {e}"))?;
+        let credentials = username
+            .filter(|u| !u.is_empty())
+            .map(|u| vigil_onvif::Credentials::new(u.to_string(), password.unwrap_or_default().to_string()));
+        Ok(crate::cmd::onvif::probe_all(
+            &found,
+            credentials,
+            &vigil_onvif::ClientOptions::default(),
+        ))
+    }
+
     fn probe(
         &self,
         url: &str,

@@ -329,7 +329,6 @@ pub fn start(
         let _enter = engine.runtime().enter();
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
-    ctx.overlays = Some(vigil_server::overlay::Overlays {
     if let Some(reload) = extras.reload {
         ctx.config = Some(Arc::new(crate::config_editor::FileEditor::new(
             config_file,
@@ -339,6 +338,7 @@ pub fn start(
             engine.runtime().handle().clone(),
         )));
     }
+    ctx.overlays = Some(vigil_server::overlay::Overlays {
         frames: engine.overlay(),
         geometry: Arc::new(overlay_geometry(config)),
     });
@@ -378,8 +378,8 @@ pub fn start_or_shut_down(
     engine: Engine,
     config: &VigilConfig,
     config_file: &std::path::Path,
-) -> anyhow::Result<(Engine, Started)> {
     reload: Option<crate::config_editor::Reload>,
+) -> anyhow::Result<(Engine, Started)> {
     let extras = Extras {
         reload,
         ..Extras::ui(&engine)

@@ -160,6 +160,30 @@ export async function render(ctx, camera) {
       sub: h('input', { name: 'cam_sub', placeholder: 'optional: the low resolution stream', autocomplete: 'off' }),
       username: h('input', { name: 'cam_user', autocomplete: 'off' }),
       password: h('input', { name: 'cam_password', type: 'password', autocomplete: 'new-password' }),
+      onvif: h('input', { name: 'cam_onvif', placeholder: 'optional: http://192.168.1.20/onvif/device_service', autocomplete: 'off' }),
+    };
+    // ONVIF discovery: the cameras on this network (or at one address), each ready to be used.
+    const where = h('input', { name: 'discover_address', placeholder: 'optional: one camera\'s address (host or host:port)', 'aria-label': 'Address to ask instead of the whole network', autocomplete: 'off' });
+    const found = h('ul.found', { 'aria-live': 'polite' });
+    const discover = async () => {
+      found.replaceChildren(h('li.muted', 'Looking for ONVIF cameras…'));
+      try {
+        const { devices } = await post('/api/config/discover', {
+          address: where.value.trim() || undefined, username: f.username.value || undefined, password: f.password.value || undefined,
+        });
+        found.replaceChildren(...(devices.length ? devices.map((d) => h('li',
+          h('strong', [d.manufacturer, d.model].filter(Boolean).join(' ') || d.name || d.address),
+          ` · ${d.address || ''}`,
+          d.error ? h('span.error', ` · ${d.error}`) : ` · main ${d.main || 'none'}${d.sub ? `, sub ${d.sub}` : ''}${d.ptz ? ' · PTZ' : ''}`,
+          d.main ? h('button.ghost', { type: 'button', 'aria-label': `Use the camera at ${d.address}`, onclick: () => {
+            const base = (d.name || d.model || 'camera').toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^-+|-+$/g, '') || 'camera';
+            f.name.value = f.name.value || base;
+            f.main.value = d.main;
+            f.sub.value = d.sub || '';
+            f.onvif.value = d.address || '';
+            toast('Camera details filled in: check the name, then add it');
+          } }, 'Use') : null)) : [h('li.muted', 'No ONVIF camera answered.')]));
+      } catch (e) { found.replaceChildren(h('li.error', e.message)); }
     };
     const probed = h('p.small', { role: 'status' });
     const probe = async () => {
@@ -173,14 +197,15 @@ export async function render(ctx, camera) {
     return h('form.card.grid-form', { onsubmit: async (e) => {
       e.preventDefault();
       const body = { name: f.name.value.trim(), main: f.main.value.trim() };
-      for (const k of ['sub', 'username', 'password']) if (f[k].value.trim()) body[k] = f[k].value.trim();
+      for (const k of ['sub', 'username', 'password', 'onvif']) if (f[k].value.trim()) body[k] = f[k].value.trim();
       if (body.main.startsWith('rtsp') && !(await probe()) && !confirm('The stream did not answer. Add the camera anyway?')) return;
       await change({ edit: 'add_camera', camera: body });
     } },
     h('h2', 'Add a camera'),
     h('label', 'Name', f.name), h('label', 'Main stream (RTSP URL)', f.main), h('label', 'Sub stream', f.sub),
-    h('label', 'User name', f.username), h('label', 'Password', f.password),
+    h('label', 'User name', f.username), h('label', 'Password', f.password), h('label', 'ONVIF address', f.onvif),
     probed,
+    h('div.discover', where, h('button.ghost', { type: 'button', onclick: discover }, 'Find ONVIF cameras')), found,
     h('div.row-actions', h('button.ghost', { type: 'button', onclick: probe }, 'Probe stream'), h('button', { type: 'submit' }, 'Add camera')));
   }
 

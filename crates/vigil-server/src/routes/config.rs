@@ -292,3 +292,41 @@ pub async fn probe(State(ctx): State<AppState>, ApiJson(b): ApiJson<ProbeBody>) 
         .into_response(),
     }
 }
+
+/// POST /api/config/discover body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverBody {
+    #[serde(default)]
+    seconds: Option<f64>,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// POST /api/config/discover: ONVIF cameras on the local network (or at one address), each with its
+/// identity and its main and sub stream picked, ready to be added.
+pub async fn discover(State(ctx): State<AppState>, ApiJson(b): ApiJson<DiscoverBody>) -> Response {
+    let ed = match editor(&ctx) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        ed.discover(
+            b.seconds.unwrap_or(3.0),
+            b.address.as_deref(),
+            b.username.as_deref(),
+            b.password.as_deref(),
+        )
+    })
+    .await;
+    match answer {
+        Ok(Ok(devices)) => Json(json!({ "devices": devices })).into_response(),
+        Ok(Err(m)) => ApiError::bad_request(m).into_response(),
+        Err(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "discover_failed", "discovery failed")
+            .into_response(),
+    }
+}

@@ -2,8 +2,8 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events, faces,
-    holds, integrity, layouts, media, plates, retention, system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events,
+    faces, holds, integrity, layouts, media, plates, retention, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -866,28 +866,6 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
-        path: "/api/audit",
-        access: Perm(P::Audit),
-        summary: "The audit log, newest first",
-        params: &[
-            query("before", s::int_id, "entries with ids below this"),
-            query("limit", s::limit, "page size (1-1000, default 100)"),
-        ],
-        request: None,
-        status: 200,
-        response: Body::Json(s::audit_page),
-        handler: || get(admin::audit),
-    },
-    RouteSpec {
-        verb: Verb::Get,
-        path: "/api/system",
-        access: Perm(P::System),
-        summary: "Version, uptime, camera and detector health, storage",
-        params: &[],
-        request: None,
-        status: 200,
-        response: Body::Json(s::system),
-        handler: || get(system::system),
         path: "/api/config",
         access: Perm(P::Config),
         summary: "The configuration file (vigil.toml): its text and version",
@@ -970,7 +948,40 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: || post(config::probe),
     },
     RouteSpec {
+        verb: Verb::Post,
+        path: "/api/config/discover",
+        access: Perm(P::Config),
+        summary: "Find ONVIF cameras (WS-Discovery, or one address) with their identity and main and sub streams",
+        params: &[],
+        request: Some(s::discover_request),
+        status: 200,
+        response: Body::Json(s::discovered),
+        handler: || post(config::discover),
+    },
+    RouteSpec {
         verb: Verb::Get,
+        path: "/api/audit",
+        access: Perm(P::Audit),
+        summary: "The audit log, newest first",
+        params: &[
+            query("before", s::int_id, "entries with ids below this"),
+            query("limit", s::limit, "page size (1-1000, default 100)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::audit_page),
+        handler: || get(admin::audit),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/system",
+        access: Perm(P::System),
+        summary: "Version, uptime, camera and detector health, storage",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(s::system),
+        handler: || get(system::system),
     },
     RouteSpec {
         verb: Verb::Get,

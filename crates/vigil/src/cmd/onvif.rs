@@ -159,8 +159,21 @@ fn run_discover(args: &DiscoverArgs) -> anyhow::Result<()> {
         bail!("no ONVIF device answered within {} s{hint}", args.timeout);
     }
     eprintln!("{} device(s) answered; probing", found.len());
-    // Probe them side by side (each call is bounded by --call-timeout), print in discovery order.
-    let lines: Vec<Value> = std::thread::scope(|scope| {
+    let lines = probe_all(&found, credentials, &options);
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Probes every discovered device side by side (each call bounded by `options`), in discovery order:
+/// one JSON object per device (what [`device_json`] makes).
+pub fn probe_all(
+    found: &[DiscoveredDevice],
+    credentials: Option<Credentials>,
+    options: &ClientOptions,
+) -> Vec<Value> {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = found
             .iter()
             .map(|d| {
@@ -185,11 +198,7 @@ fn run_discover(args: &DiscoverArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(|_| json!({"error": "probe thread panicked"}))
             })
             .collect()
-    });
-    for line in lines {
-        println!("{line}");
-    }
-    Ok(())
+    })
 }
 
 /// One device as a JSON line: what discovery said and what the probe found (or its error).

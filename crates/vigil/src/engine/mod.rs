@@ -73,9 +73,9 @@ pub struct Engine {
     bus: EventBus,
     /// Each analysed frame's tracks, for drawing over live video in the console.
     overlay: vigil_bus::OverlaySender,
-    event_writer: Option<EventWriter>,
     /// Each analysed camera's rules, replaceable while it runs.
     rules_updates: RulesUpdates,
+    event_writer: Option<EventWriter>,
     pool: Option<Arc<DetectorPool>>,
     streams: Vec<StreamHandle>,
     recorders: Vec<(String, Recorder)>,
@@ -90,6 +90,41 @@ pub struct Engine {
     identity: Option<Arc<Mutex<FaceBook>>>,
     /// The plate lists.
     plate_lists: Arc<PlateLists>,
+}
+
+/// Each analysed camera's rules channel: a new `[rules.CAMERA]` sent here is applied by its analysis
+/// thread at the next analysed frame, without stopping anything else.
+#[derive(Clone, Default)]
+pub struct RulesUpdates(
+    Arc<
+        Mutex<
+            std::collections::BTreeMap<
+                String,
+                tokio::sync::watch::Sender<vigil_rules::RulesConfig>,
+            >,
+        >,
+    >,
+);
+
+impl RulesUpdates {
+    fn add(
+        &self,
+        camera: &str,
+        rules: vigil_rules::RulesConfig,
+    ) -> tokio::sync::watch::Receiver<vigil_rules::RulesConfig> {
+        let (tx, rx) = tokio::sync::watch::channel(rules);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(camera.to_string(), tx);
+        rx
+    }
+
+    /// Sends `camera` its new rules; false when the camera is not analysed (nothing to apply).
+    pub fn send(&self, camera: &str, rules: vigil_rules::RulesConfig) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(camera).is_some_and(|tx| tx.send(rules).is_ok())
+    }
 }
 
 /// What shutting down did.
@@ -171,6 +206,7 @@ impl Engine {
             alerts,
             bus,
             overlay: vigil_bus::overlay_channel(),
+            rules_updates: RulesUpdates::default(),
             event_writer,
             pool: pool.clone(),
             streams: Vec::new(),
@@ -209,7 +245,6 @@ impl Engine {
 
     fn start_camera(
         &mut self,
-            rules_updates: RulesUpdates::default(),
         config: &VigilConfig,
         camera: &CameraConfig,
         pool: Option<&Arc<DetectorPool>>,
@@ -320,6 +355,7 @@ impl Engine {
                 health: health_tz.clone().map(|tz| HealthStage::new(&name, tz)),
                 drift: health_tz.clone().map(|tz| DriftJudge::new(&name, tz)),
                 overlay: Some(self.overlay.clone()),
+                rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
@@ -362,7 +398,6 @@ impl Engine {
             self.streams.push(source);
         }
         info!(
-                rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
             camera = name,
             record,
             analyze = runtime_entry.analysis.is_some(),
@@ -444,6 +479,11 @@ impl Engine {
             .subscribe("live-ui", LIVE_UI_QUEUE, 8 << 20, Overflow::DropOldest)
     }
 
+    /// Where new rules for the analysed cameras go while they run.
+    pub fn rules_updates(&self) -> RulesUpdates {
+        self.rules_updates.clone()
+    }
+
     /// Each analysed frame's tracked objects, for drawing over live video.
     pub fn overlay(&self) -> vigil_bus::OverlaySender {
         self.overlay.clone()
@@ -462,6 +502,12 @@ impl Engine {
         reload: &mut tokio::sync::mpsc::Receiver<String>,
     ) -> anyhow::Result<Option<String>> {
         self.runtime.block_on(async {
+            let deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = wait_signal() => r.map(|()| None),
                 _ = deadline => Ok(None),
@@ -487,11 +533,6 @@ impl Engine {
             cameras,
             consumers,
             background,
-    /// Where new rules for the analysed cameras go while they run.
-    pub fn rules_updates(&self) -> RulesUpdates {
-        self.rules_updates.clone()
-    }
-
             models_dir: _,
             model_pools: _,
             identity: _,
@@ -516,12 +557,6 @@ impl Engine {
                 error!(thread = name, "thread panicked");
                 report.panicked.push(name);
             }
-            let deadline = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
         }
         for (camera, recorder) in recorders {
             let status = recorder.close();
