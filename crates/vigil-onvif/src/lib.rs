@@ -8,6 +8,9 @@
 //! - [`Ptz`]: continuous, relative and absolute moves, stop, home, presets, status.
 //! - [`PullPointSubscription`]: `CreatePullPointSubscription` + `PullMessages`, notifications read into
 //!   [`Event`]s (motion and tamper recognised from the topic).
+//! - [`PtzLink`]: a camera's PTZ as the running system shares it (connected on first use and again after
+//!   a failure; a person's moves hold automatic movers back).
+//! - `test_camera` (feature `test-camera`): the ipycam virtual camera on loopback, for tests of any crate.
 //!
 //! With [`Credentials`], every call carries a WS-Security `UsernameToken` with a `PasswordDigest`
 //! (`Base64(SHA-1(nonce + created + password))`), timestamped in the device's clock; without, calls are
@@ -28,10 +31,14 @@ mod device;
 mod discovery;
 mod error;
 mod events;
+mod link;
 mod media;
 mod ptz;
 mod soap;
 mod xml;
+
+#[cfg(feature = "test-camera")]
+pub mod test_camera;
 
 pub use device::{ChosenStream, Device, DeviceInfo, DeviceSummary, ProfileStream, Services, probe};
 pub use discovery::{
@@ -39,6 +46,7 @@ pub use discovery::{
 };
 pub use error::Error;
 pub use events::{Event, EventKind, PullPointOptions, PullPointSubscription};
+pub use link::PtzLink;
 pub use media::{Profile, VideoEncoder, choose_streams};
 pub use ptz::{Preset, Ptz, PtzStatus, PtzVector};
 pub use soap::{ClientOptions, Credentials, password_digest};
@@ -76,6 +84,7 @@ mod tests {
     fn handles_are_send_and_sync() {
         assert_send_sync::<Device>();
         assert_send_sync::<Ptz>();
+        assert_send_sync::<PtzLink>();
         assert_send_sync::<PullPointSubscription>();
         assert_send_sync::<Error>();
     }

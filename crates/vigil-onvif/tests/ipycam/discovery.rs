@@ -122,7 +122,7 @@ fn check(device: &DiscoveredDevice, camera: &Camera) {
 /// No namespace: every ipycam on this host shares UDP 3702, so a probe may be answered by any of them.
 fn on_host_network(py: &std::path::Path, why: &str) {
     eprintln!("note: no private network namespace ({why}); discovery runs on the host network");
-    let camera = Camera::start(&py.to_path_buf(), None);
+    let camera = Camera::start(py, None);
     let unicast =
         DiscoveryOptions::unicast("127.0.0.1", Duration::from_millis(1500)).expect("address");
     let found = discover(&unicast).expect("unicast discovery");
