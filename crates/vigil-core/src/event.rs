@@ -247,6 +247,28 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// The camera itself reported motion or tampering on its ONVIF event service (a camera with an
+    /// `onvif` address). Starts when the camera says the state is on; ends when it says it is off, or when
+    /// Vigil stops listening.
+    OnvifEvent {
+        /// What the camera reported: one of [`ONVIF_SIGNALS`].
+        signal: String,
+        /// The ONVIF topic as the camera wrote it, e.g. `tns1:RuleEngine/CellMotionDetector/Motion`.
+        topic: String,
+        /// The video source, analytics module or rule the camera named (its `Source` items, `name=value`
+        /// joined by commas), when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
+}
+
+/// What a camera's own ONVIF events are turned into ([`EventKind::OnvifEvent`]): motion, tamper.
+pub const ONVIF_SIGNALS: [&str; 2] = ["motion", "tamper"];
+
+/// The rule name of a camera's own ONVIF events of `signal` (`onvif_motion`, `onvif_tamper`): one rule,
+/// one Home Assistant sensor per signal.
+pub fn onvif_rule(signal: &str) -> String {
+    format!("onvif_{signal}")
 }
 
 /// The camera health conditions a [`EventKind::CameraHealth`] event names: from the picture, then from
@@ -284,7 +306,7 @@ pub const RULE_KINDS: [&str; 6] = [
 ];
 
 /// The kinds that are neither the rules' nor biometric.
-pub const OTHER_KINDS: [&str; 2] = ["plate_read", "camera_health"];
+pub const OTHER_KINDS: [&str; 3] = ["plate_read", "camera_health", "onvif_event"];
 
 /// The names of the biometric kinds (shown only to those with the `faces` permission).
 pub const BIOMETRIC_KINDS: [&str; 2] = ["face_recognized", "face_unknown"];
@@ -302,6 +324,7 @@ impl EventKind {
             Self::FaceUnknown { .. } => "face_unknown",
             Self::PlateRead { .. } => "plate_read",
             Self::CameraHealth { .. } => "camera_health",
+            Self::OnvifEvent { .. } => "onvif_event",
             Self::UnclassifiedMotion { .. } => "unclassified_motion",
         }
     }

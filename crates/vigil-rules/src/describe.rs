@@ -366,6 +366,22 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
                 format!("Camera {what} since {}{why}", clock.at(start))
             }
         }
+        EventKind::OnvifEvent { signal, source, .. } => {
+            let what = match signal.as_str() {
+                "motion" => "motion".to_string(),
+                "tamper" => "tampering".to_string(),
+                other => other.replace('_', " "),
+            };
+            let by = source.as_ref().map_or(String::new(), |s| format!(" ({s})"));
+            if ended {
+                format!(
+                    "The camera reported {what}{by} for {span} ({})",
+                    clock.range(start, end)
+                )
+            } else {
+                format!("The camera reports {what}{by} since {}", clock.at(start))
+            }
+        }
     };
     capitalize(text)
 }
@@ -615,6 +631,29 @@ mod tests {
         assert_eq!(
             describe(&e, &berlin()),
             "Camera stream degraded for 1 min 30 s (14:02:31–14:04:01 UTC+2); 4.8 fps where the camera sends 25"
+        );
+    }
+    #[test]
+    fn onvif_events_say_the_camera_reported_them() {
+        let kind = EventKind::OnvifEvent {
+            signal: "motion".into(),
+            topic: "tns1:RuleEngine/CellMotionDetector/Motion".into(),
+            source: Some("VideoSourceConfigurationToken=VideoSource_1".into()),
+        };
+        let e = event(kind, EventPhase::Start, &[], 0);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "The camera reports motion (VideoSourceConfigurationToken=VideoSource_1) since 14:02:31 UTC+2"
+        );
+        let kind = EventKind::OnvifEvent {
+            signal: "tamper".into(),
+            topic: "tns1:VideoSource/GlobalSceneChange/ImagingService".into(),
+            source: None,
+        };
+        let e = event(kind, EventPhase::End, &[], 12);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "The camera reported tampering for 12 s (14:02:31–14:02:43 UTC+2)"
         );
     }
 }

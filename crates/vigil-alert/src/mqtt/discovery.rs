@@ -255,6 +255,7 @@ impl Discovery<'_> {
         let name = &rule.name;
         let shown = match rule.kind.as_str() {
             "camera_health" => health_name(name),
+            "onvif_event" => format!("Camera {} (ONVIF)", name.trim_start_matches("onvif_")),
             _ => name.clone(),
         };
         let object_id = format!("{}_rule_{}", slug(camera), slug(name));
@@ -290,6 +291,8 @@ impl Discovery<'_> {
             "intrusion" => doc["device_class"] = "safety".into(),
             "loitering" | "crowding" => doc["device_class"] = "occupancy".into(),
             "queue" | "camera_health" => doc["device_class"] = "problem".into(),
+            "onvif_event" if name == "onvif_motion" => doc["device_class"] = "motion".into(),
+            "onvif_event" if name == "onvif_tamper" => doc["device_class"] = "tamper".into(),
             _ => doc["icon"] = "mdi:shield-alert".into(),
         }
         (self.topics.discovery("binary_sensor", &object_id), doc)

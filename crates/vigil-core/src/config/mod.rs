@@ -22,11 +22,13 @@
 //! They are plain text in the file for now; once the store has a master key they will be stored
 //! encrypted (and the file will only reference them).
 
+mod autotrack;
 mod bytesize;
 mod diagnostic;
 mod redact;
 mod validate;
 
+pub use autotrack::{AutotrackConfig, parse_duration};
 pub use bytesize::ByteSize;
 pub use diagnostic::{ConfigDiagnostic, ConfigErrors};
 pub use validate::{FieldPath, Problem, Seg, key, validate_cameras};
@@ -450,6 +452,11 @@ pub struct CameraConfig {
     /// it), for PTZ control. `username` and `password` are sent to it as WS-Security credentials.
     #[serde(default)]
     pub onvif: Option<Url>,
+    /// PTZ autotracking (needs `onvif` and the `analyze` role): follow an object of the given classes and
+    /// go back to a preset when it is gone, e.g. `autotrack = { preset = "home", classes = ["person"],
+    /// return_after = "10s" }`. Off when absent.
+    #[serde(default)]
+    pub autotrack: Option<AutotrackConfig>,
 }
 
 impl CameraConfig {

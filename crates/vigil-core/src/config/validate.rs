@@ -80,6 +80,7 @@ pub fn validate_cameras(cameras: &[CameraConfig], storage_dirs: &[String]) -> Ve
         }
         check_roles(i, camera, &mut problems);
         check_retention(i, camera, &mut problems);
+        check_autotrack(i, camera, &mut problems);
         if let Some(name) = &camera.storage
             && !storage_dirs.contains(name)
         {
@@ -216,5 +217,69 @@ fn check_retention(i: usize, camera: &CameraConfig, problems: &mut Vec<Problem>)
     }
     if retention.max_bytes.is_some_and(|b| b.0 == 0) {
         problems.push(at(path("max_bytes"), "max_bytes must be greater than 0"));
+    }
+}
+
+fn check_autotrack(i: usize, camera: &CameraConfig, problems: &mut Vec<Problem>) {
+    let Some(autotrack) = &camera.autotrack else {
+        return;
+    };
+    let path = |key: &'static str| {
+        vec![
+            Seg::Key("camera".into()),
+            Seg::Index(i),
+            Seg::Key("autotrack".into()),
+            Seg::Key(key.into()),
+        ]
+    };
+    if camera.onvif.is_none() {
+        problems.push(at(
+            camera_path(i, "autotrack"),
+            "autotrack moves the camera through ONVIF: set its `onvif` address too \
+             (`vigil onvif discover` finds it)",
+        ));
+    }
+    if !camera.roles.contains(&CameraRole::Analyze) {
+        problems.push(at(
+            camera_path(i, "autotrack"),
+            "autotrack follows what the analysis tracks: the camera needs the \"analyze\" role",
+        ));
+    }
+    for (key, message) in autotrack.problems() {
+        problems.push(at(path(key), message));
+    }
+}
+
+#[cfg(test)]
+mod autotrack_tests {
+    use super::*;
+
+    fn cameras(extra: &str) -> Vec<CameraConfig> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            camera: Vec<CameraConfig>,
+        }
+        let text = format!("[[camera]]\nname = \"ptz\"\nmain = \"rtsp://10.0.0.2/main\"\n{extra}");
+        toml::from_str::<File>(&text)
+            .map(|f| f.camera)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn autotrack_needs_onvif_and_analysis() {
+        let ok = cameras(
+            "onvif = \"http://10.0.0.2/onvif/device_service\"\nautotrack = { preset = \"home\" }",
+        );
+        assert_eq!(ok.len(), 1);
+        assert!(validate_cameras(&ok, &["main".into()]).is_empty());
+        let bad = cameras("roles = [\"record\"]\nautotrack = { preset = \"home\", speed = 0 }");
+        let messages: Vec<String> = validate_cameras(&bad, &["main".into()])
+            .into_iter()
+            .map(|p| p.message)
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].contains("`onvif`"), "{messages:?}");
+        assert!(messages[1].contains("analyze"), "{messages:?}");
+        assert!(messages[2].contains("speed"), "{messages:?}");
     }
 }
