@@ -28,9 +28,12 @@
 //! - [`drift`]: analytics drift (`analytics_degraded`): the analysis against its own first hour.
 //! - [`health`]: camera health while running (`camera_health` events): the picture on the analysis thread,
 //!   the stream from the server's status loop.
+//! - [`onvif_events`]: a camera's own ONVIF events (motion, tamper) as `onvif_event` events.
+//! - [`autotrack`]: PTZ autotracking, keeping a tracked object centred from the overlay frames.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
+pub mod autotrack;
 mod config;
 pub mod drift;
 pub mod faces;
@@ -39,6 +42,7 @@ pub mod filtered_playback;
 pub mod health;
 pub mod live;
 pub mod masked_live;
+pub mod onvif_events;
 pub mod plates;
 mod pool;
 pub mod redact;
