@@ -250,6 +250,9 @@ pub struct AppContext {
     /// Which cameras people walk between and how long it takes (`[[links.camera]]`): re-ranks "where
     /// else was this person?".
     pub camera_links: vigil_identity::CameraLinks,
+    /// The cameras with an ONVIF address, moved through `/api/cameras/{camera}/ptz` (empty: every camera
+    /// answers that it has none).
+    pub ptz: crate::routes::ptz::PtzCameras,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -296,6 +299,7 @@ impl AppContext {
             enroller: None,
             face_threshold: vigil_identity::config::DEFAULT_THRESHOLD,
             camera_links: Default::default(),
+            ptz: Default::default(),
             plate_lists: None,
             sensitive: Default::default(),
             allowed_origins: Vec::new(),

@@ -139,6 +139,50 @@ pub mod s {
         json!({"type": "array", "items": {"type": "object", "required": ["start", "end"],
                "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}}}})
     }
+    /// Where a PTZ camera points.
+    fn ptz_status() -> Value {
+        json!({"type": "object", "required": ["pan", "tilt", "zoom", "moving"],
+               "properties": {"pan": {"type": ["number", "null"]}, "tilt": {"type": ["number", "null"]},
+                              "zoom": {"type": ["number", "null"]}, "moving": {"type": "boolean"},
+                              "error": {"type": ["string", "null"]}}})
+    }
+    fn ptz_preset() -> Value {
+        json!({"type": "object", "required": ["token", "name"],
+               "properties": {"token": {"type": "string"}, "name": {"type": "string"}}})
+    }
+    /// GET /api/cameras/{camera}/ptz.
+    pub fn ptz() -> Value {
+        json!({"type": "object", "required": ["camera", "ptz"],
+               "properties": {"camera": {"type": "string"}, "ptz": {"type": "boolean"},
+                              "reason": {"type": "string", "description": "why there is no PTZ"},
+                              "profile": {"type": "string"},
+                              "presets": {"type": "array", "items": ptz_preset()},
+                              "status": ptz_status()}})
+    }
+    /// POST /api/cameras/{camera}/ptz: one of move, stop, preset, set_preset, home.
+    pub fn ptz_command() -> Value {
+        let unit = json!({"type": "number", "minimum": -1, "maximum": 1});
+        json!({"type": "object", "minProperties": 1, "additionalProperties": false,
+               "properties": {
+                   "move": {"type": "array", "items": unit, "minItems": 3, "maxItems": 3,
+                            "description": "pan, tilt, zoom: velocities, or a translation with relative"},
+                   "seconds": {"type": "number", "minimum": 0.1, "maximum": 10,
+                               "description": "how long a continuous move lasts at most (default 1)"},
+                   "relative": {"type": "boolean"},
+                   "stop": {"const": true},
+                   "preset": {"type": "string", "minLength": 1, "maxLength": 64,
+                              "description": "token or name"},
+                   "set_preset": {"type": "string", "minLength": 1, "maxLength": 64},
+                   "home": {"const": true}}})
+    }
+    /// What a PTZ command did.
+    pub fn ptz_done() -> Value {
+        json!({"type": "object", "required": ["camera", "action"],
+               "properties": {"camera": {"type": "string"},
+                              "action": {"type": "string", "enum": ["move", "stop", "preset", "preset_set", "home"]},
+                              "preset": {"anyOf": [ptz_preset(), {"type": "null"}]},
+                              "status": {"anyOf": [ptz_status(), {"type": "null"}]}}})
+    }
     /// POST /api/exports.
     pub fn export_request() -> Value {
         json!({"type": "object", "required": ["camera", "start", "end"],

@@ -19,6 +19,7 @@ pub mod integrity;
 pub mod layouts;
 pub mod media;
 pub mod plates;
+pub mod ptz;
 pub mod retention;
 pub mod system;
 mod table;

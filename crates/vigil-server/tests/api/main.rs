@@ -20,6 +20,7 @@ mod live_ws;
 mod login;
 mod login_limits;
 mod media;
+mod ptz;
 mod retention;
 mod schemathesis;
 mod security;

@@ -80,6 +80,8 @@ pub struct Setup {
     pub camera_links: vigil_identity::CameraLinks,
     /// Plate lists in the server's folder, over these `[plates]` settings.
     pub plate_lists: Option<vigil_identity::PlatesConfig>,
+    /// The cameras with an ONVIF address (PTZ).
+    pub ptz: vigil_server::routes::ptz::PtzCameras,
 }
 
 /// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
@@ -273,6 +275,7 @@ impl TestServer {
         ctx.rewriter = setup.rewriter;
         ctx.enroller = setup.enroller;
         ctx.camera_links = setup.camera_links;
+        ctx.ptz = setup.ptz;
         if let Some(plates) = &setup.plate_lists {
             ctx.plate_lists = Some(Arc::new(
                 vigil_identity::PlateLists::open(dir.path(), plates).unwrap(),
