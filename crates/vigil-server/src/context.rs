@@ -210,6 +210,13 @@ pub trait FaceEnroller: Send + Sync {
     fn template(&self, photo: &[u8]) -> Result<Vec<f32>, String>;
 }
 
+/// Small pictures of recorded moments for the timeline (plugged in by the binary, which decodes video).
+pub trait Thumbnailer: Send + Sync {
+    /// A JPEG about `width` pixels wide of the first picture recorded at or after `at_ms` (unix ms) on
+    /// `camera`, privacy masks blacked out; the error says why there is none (blocking).
+    fn thumbnail(&self, camera: &str, at_ms: i64, width: u32) -> Result<Vec<u8>, String>;
+}
+
 /// Everything the routes need. Build with [`AppContext::new`], then set the optional parts.
 pub struct AppContext {
     /// Users, sessions, tokens, audit log.
@@ -228,6 +235,8 @@ pub struct AppContext {
     pub overlays: Option<crate::overlay::Overlays>,
     /// The configuration file, read and changed from the browser (absent: `/api/config*` answer 503).
     pub config: Option<Arc<dyn crate::config_edit::ConfigEditor>>,
+    /// Thumbnails of recorded moments (absent: the thumbnail route answers 503).
+    pub thumbnails: Option<Arc<dyn Thumbnailer>>,
     /// Export jobs and their files.
     pub exports: Exports,
     /// Blurs faces and plates, blacks out privacy masks and burns in watermarks in exports (absent: an
@@ -291,6 +300,7 @@ impl AppContext {
             events_feed: None,
             overlays: None,
             config: None,
+            thumbnails: None,
             exports,
             redactor: None,
             rewriter: None,

@@ -62,7 +62,7 @@ pub use conn::ConnLimits;
 pub use context::{
     AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth,
     FaceEnroller, LiveSource, MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource,
-    StillAllowed, StoreStatus, SystemStatus,
+    StillAllowed, StoreStatus, SystemStatus, Thumbnailer,
 };
 pub use error::{ApiError, ServerError};
 pub use event_feed::EventFeed;

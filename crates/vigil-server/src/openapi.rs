@@ -623,6 +623,10 @@ pub mod s {
                               "password": {"type": "string"}},
                "additionalProperties": false})
     }
+    /// A thumbnail's width.
+    pub fn thumbnail_width() -> Value {
+        json!({"type": "integer", "minimum": 32, "maximum": 640})
+    }
     /// ONVIF discovery.
     pub fn discover_request() -> Value {
         json!({"type": "object",

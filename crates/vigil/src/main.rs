@@ -10,6 +10,7 @@ mod report;
 mod running;
 mod serve;
 mod stages;
+mod thumbnails;
 
 use clap::{Parser, Subcommand};
 

@@ -338,6 +338,21 @@ pub fn start(
             engine.runtime().handle().clone(),
         )));
     }
+    if let Some(store) = engine.store() {
+        let masks = config
+            .cameras
+            .iter()
+            .filter_map(|c| {
+                let m = vigil_rules::privacy_masks(&config.rules_for(&c.name)).ok()?;
+                (!m.is_empty()).then(|| (c.name.clone(), m))
+            })
+            .collect();
+        ctx.thumbnails = Some(Arc::new(crate::thumbnails::Thumbnails::new(
+            store,
+            masks,
+            config.data_dir.join("tmp"),
+        )));
+    }
     ctx.overlays = Some(vigil_server::overlay::Overlays {
         frames: engine.overlay(),
         geometry: Arc::new(overlay_geometry(config)),

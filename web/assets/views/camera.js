@@ -50,13 +50,29 @@ export async function render(_ctx, name) {
   const playhead = h('div.playhead', { hidden: true });
   const hover = h('div.hover', { hidden: true });
   track.append(playhead, hover);
+  // Hovering the timeline shows the time and, over a recorded run, a thumbnail of that moment (asked
+  // for after a short pause, rounded to 10 s so the browser's cache serves nearby positions).
+  const hoverTime = h('span');
+  const hoverImg = h('img.thumb', { alt: '', hidden: true, width: 160 });
+  hover.append(hoverImg, hoverTime);
+  let thumbTimer = null;
   track.addEventListener('mousemove', (e) => {
     const t = timeAt(e);
     hover.hidden = false;
     hover.style.left = `${pct(t)}%`;
-    hover.textContent = fmtClock(t);
+    hoverTime.textContent = fmtClock(t);
+    clearTimeout(thumbTimer);
+    const run = runs.find((r) => r.start <= t && r.end > t);
+    if (!run || !may('playback')) { hoverImg.hidden = true; return; }
+    thumbTimer = setTimeout(() => {
+      const at = Math.max(run.start, Math.floor(t / 10e3) * 10e3);
+      const src = `/api/cameras/${cam(name)}/thumbnail.jpg${qs({ at, width: 160 })}`;
+      if (hoverImg.getAttribute('src') !== src) hoverImg.src = src;
+      hoverImg.hidden = false;
+    }, 120);
   });
-  track.addEventListener('mouseleave', () => { hover.hidden = true; });
+  hoverImg.addEventListener('error', () => { hoverImg.hidden = true; });
+  track.addEventListener('mouseleave', () => { hover.hidden = true; clearTimeout(thumbTimer); });
   // Keyboard: a cursor moved with the arrows (1 % of the window, 10 % with Shift), Home / End, Enter or
   // Space plays from it.
   let keyAt = null;

@@ -134,6 +134,56 @@ pub async fn overlay(
     overlays.serve(upgrade, camera, allowed)
 }
 
+/// GET /api/cameras/{camera}/thumbnail.jpg query.
+#[derive(Deserialize)]
+pub struct ThumbnailQuery {
+    at: i64,
+    #[serde(default)]
+    width: Option<u32>,
+}
+
+/// GET /api/cameras/{camera}/thumbnail.jpg: the first picture recorded at or after `at` (unix ms),
+/// about `width` pixels wide (default 160), privacy masks blacked out; a sensitive camera's needs an
+/// approval like its playback. The browser may keep it an hour.
+pub async fn thumbnail(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(camera): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ThumbnailQuery>,
+) -> ApiResult<Response> {
+    let Some(thumbs) = ctx.thumbnails.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "thumbnails_unavailable",
+            "this server makes no thumbnails (no recordings)",
+        ));
+    };
+    if q.at < 0 {
+        return Err(ApiError::bad_request("at: unix ms"));
+    }
+    super::approvals::require(
+        &ctx,
+        &p,
+        &camera,
+        (q.at, q.at + 1),
+        crate::approvals::ApprovalAction::Playback,
+    )
+    .await?;
+    let width = q.width.unwrap_or(160).clamp(32, 640);
+    let jpeg = tokio::task::spawn_blocking(move || thumbs.thumbnail(&camera, q.at, width))
+        .await
+        .map_err(|_| ApiError::from(ServerError::Invalid("thumbnail task failed".into())))?
+        .map_err(ApiError::not_found)?;
+    let mut resp = jpeg.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    Ok(resp)
+}
+
 /// A time range in unix ms.
 #[derive(Deserialize)]
 pub struct RangeQuery {

@@ -205,6 +205,27 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/cameras/{camera}/thumbnail.jpg",
+        access: Perm(P::Playback),
+        summary: "A small picture of the recording at a moment (the first picture at or after it), privacy masks blacked out",
+        params: &[
+            CAMERA,
+            Param {
+                name: "at",
+                at: ParamIn::Query,
+                required: true,
+                schema: s::unix_ms,
+                description: "the moment (unix ms)",
+            },
+            query("width", s::thumbnail_width, "width in pixels (32-640, default 160)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Jpeg,
+        handler: || get(media::thumbnail),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/cameras/{camera}/ptz",
         access: Perm(P::Ptz),
         summary: "Whether the camera can be moved (PTZ through its ONVIF address), its presets and where it points",

@@ -319,3 +319,168 @@ fn the_configuration_changes_from_the_api_checked_versioned_and_applied_while_ru
     let log = stop(vigil);
     assert!(log.contains("restarted with it"), "{log}");
 }
+
+/// A third-party ONVIF camera (ipycam) found from the API, added with the streams it names, recorded.
+#[test]
+fn an_onvif_camera_found_from_the_api_is_added_and_recorded() {
+    use vigil_onvif::test_camera::{IpyCam, IpyCamOptions, python};
+    let Some(clip) = clip_or_skip("onvif_added") else {
+        return;
+    };
+    let py = match python() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("SKIP onvif_added: {e}");
+            return;
+        }
+    };
+    let cam = IpyCam::start(
+        &py,
+        &IpyCamOptions {
+            video: Some(clip.clone()),
+            ..IpyCamOptions::default()
+        },
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [analysis]\nenabled = false\n\n[storage]\nsegment_seconds = 4\n\n\
+             [[camera]]\nname = \"yard\"\nmain = \"file://{}\"\n",
+            clip.display()
+        ),
+    )
+    .unwrap();
+    let mut vigil = Vigil::spawn(&config, port, None);
+    let api = Api {
+        s: support::first_admin(&mut vigil, &data),
+        url: vigil.url(),
+    };
+    // Every ipycam on this host answers on UDP 3702: ask loopback, pick ours by its address.
+    let (st, found) = api.call(
+        "POST",
+        "/api/config/discover",
+        Some(json!({"address": "127.0.0.1", "seconds": 1.5})),
+    );
+    assert_eq!(st, 200, "{found}");
+    let device = found["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == cam.device_url.as_str())
+        .unwrap_or_else(|| panic!("ipycam at {} not found: {found}", cam.device_url))
+        .clone();
+    assert_eq!(device["main"], cam.main.as_str(), "{device}");
+    assert_eq!(device["sub"], cam.sub.as_str(), "{device}");
+    assert_eq!(device["ptz"], true);
+    let version = api.doc()["version"].as_str().unwrap().to_string();
+    let (st, saved) = api.call(
+        "POST",
+        "/api/config/edit",
+        Some(json!({"version": version, "edit": "add_camera",
+                    "camera": {"name": "porch", "main": device["main"], "sub": device["sub"],
+                               "onvif": device["address"]}})),
+    );
+    assert_eq!((st, saved["applied"].as_str()), (200, Some("restart")), "{saved}");
+    api.wait_back(&vigil, 1);
+    wait_until("the ONVIF camera to record", Duration::from_secs(60), || {
+        !runs(tmp.path(), "porch").is_empty()
+    });
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains(&format!("onvif = \"{}\"", cam.device_url)),
+        "{text}"
+    );
+    stop(vigil);
+}
+
+/// Timeline thumbnails: a picture of the recording at a moment, scaled, with the camera's privacy mask
+/// blacked out; nothing where nothing was recorded.
+#[test]
+fn timeline_thumbnails_show_the_recording_with_privacy_masks_blacked_out() {
+    let Some(clip) = clip_or_skip("thumbnails") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [analysis]\nenabled = false\n\n[storage]\nsegment_seconds = 4\n\n\
+             [[camera]]\nname = \"yard\"\nmain = \"file://{}\"\n\n\
+             [[rules.yard.mask]]\nname = \"Left half\"\nkind = \"privacy\"\n\
+             points = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]\n",
+            clip.display()
+        ),
+    )
+    .unwrap();
+    let mut vigil = Vigil::spawn(&config, port, None);
+    let api = Api {
+        s: support::first_admin(&mut vigil, &data),
+        url: vigil.url(),
+    };
+    wait_until("a recording", Duration::from_secs(60), || {
+        runs(tmp.path(), "yard")
+            .first()
+            .is_some_and(|r| r.end.0 - r.start.0 > 5 * 90_000)
+    });
+    let start_ms = runs(tmp.path(), "yard")[0].start.0 / 90;
+    let get = |at: i64| {
+        let mut r = api
+            .s
+            .agent
+            .get(&format!(
+                "{}/api/cameras/yard/thumbnail.jpg?at={at}&width=160",
+                api.url
+            ))
+            .header("cookie", &api.s.cookie)
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, ct, r.body_mut().read_to_vec().unwrap())
+    };
+    let t = Instant::now();
+    let (st, ct, jpeg) = get(start_ms + 1000);
+    eprintln!("thumbnail: {} bytes in {:?}", jpeg.len(), t.elapsed());
+    assert_eq!((st, ct.as_str()), (200, "image/jpeg"));
+    let file = tmp.path().join("thumb.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    let image = vigil_media::image_file::read_bgr(&file).unwrap();
+    assert_eq!(image.width(), 160);
+    // The masked left half is black; the right half is the picture.
+    let mean = |x0: u32, x1: u32| {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for y in 0..image.height() {
+            for x in x0..x1 {
+                let p = image.get(x, y);
+                sum += u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]);
+                n += 3;
+            }
+        }
+        sum as f64 / n as f64
+    };
+    let (left, right) = (mean(4, 76), mean(84, 156));
+    assert!(
+        left < 12.0 && right > 40.0,
+        "left {left:.1}, right {right:.1}"
+    );
+    // Before anything was recorded: a clear 404.
+    let (st, _, body) = get(start_ms - 3_600_000);
+    assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
+    stop(vigil);
+}

@@ -196,6 +196,13 @@ try {
     await page.click('.timeline-head button:has-text("Now")');
   }
   await shot(page, 'camera-live');
+  // Hovering a recorded run of the timeline shows a thumbnail of that moment.
+  const run = await page.$eval('.track .run', (r) => { const b = r.getBoundingClientRect(); return { x: b.x + b.width / 2, y: b.y + b.height / 2 }; });
+  await page.mouse.move(run.x, run.y);
+  await page.waitForFunction(() => { const i = document.querySelector('.track .hover img.thumb'); return i && !i.hidden && i.complete && i.naturalWidth === 160; }, null, { timeout: 15000 });
+  await shot(page, 'timeline-thumbnail');
+  log('timeline: a thumbnail of the hovered moment');
+  await page.mouse.move(0, 0);
   // Overlay: with analysis, the zone and mask are drawn, and the tracked vehicles' boxes on live video.
   if (process.env.VIGIL_EVENTS === '1') {
     await page.click('button:has-text("Overlay")');
