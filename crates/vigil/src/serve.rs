@@ -319,6 +319,7 @@ pub fn start(
     ctx.face_threshold = config.faces.threshold;
     ctx.camera_links = config.links.camera_links();
     ctx.plate_lists = Some(engine.plate_lists());
+    ctx.ptz = vigil_server::routes::ptz::PtzCameras::new(engine.ptz_links());
     ctx.sensitive = config
         .cameras
         .iter()

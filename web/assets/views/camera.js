@@ -5,6 +5,7 @@ import { get, post, qs, cam } from '../api.js';
 import { routeQuery, may } from '../app.js';
 import { LivePlayer } from '../live.js';
 import { Overlay } from '../overlay.js';
+import { ptzPanel } from '../ptz.js';
 import { subscribe } from '../alerts.js';
 import { h, mount, toast, fmtTime, fmtClock, fmtBytes, toLocalInput, fromLocalInput } from '../util.js';
 
@@ -186,6 +187,8 @@ export async function render(_ctx, name) {
 
   player.start();
   syncOverlay();
+  // PTZ controls below the video when the camera can be moved and the user may move it.
+  const ptz = ptzPanel(name).then((p) => { if (p) videoBox.parentElement?.after(p.el); return p; });
   const timer = setInterval(() => {
     latency.textContent = player.latencyMs !== null && !player.stopped ? `${Math.max(0, Math.round(player.latencyMs))} ms` : '';
     updatePlayhead();
@@ -393,6 +396,7 @@ export async function render(_ctx, name) {
     clearInterval(refresh);
     unsubscribe();
     overlay.destroy();
+    ptz.then((p) => p && p.destroy());
     player.stop();
     playVideo.removeAttribute('src');
     playVideo.load();

@@ -78,8 +78,13 @@ fn summary(config: &VigilConfig) -> String {
             })
             .collect();
         let rules = config.rules_for(&camera.name);
+        let ptz = match (&camera.onvif, &camera.autotrack) {
+            (Some(_), Some(a)) => format!(", ONVIF (PTZ, events), autotrack to {:?}", a.preset),
+            (Some(_), None) => ", ONVIF (PTZ, events)".to_string(),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "  {}{}: {} [{}]{}{}\n",
+            "  {}{}: {} [{}]{}{}{ptz}\n",
             camera.name,
             if camera.enabled { "" } else { " (disabled)" },
             camera.main,

@@ -7,6 +7,7 @@
 //! with their capacities and policies: `docs/design/threads.md`; the event road: `docs/design/events.md`.
 
 pub mod camera;
+pub mod onvif;
 
 use crate::models;
 use anyhow::Context;
@@ -90,6 +91,8 @@ pub struct Engine {
     identity: Option<Arc<Mutex<FaceBook>>>,
     /// The plate lists.
     plate_lists: Arc<PlateLists>,
+    /// The cameras' ONVIF side: PTZ links, event readers, autotrackers.
+    onvif: onvif::Onvif,
 }
 
 /// Each analysed camera's rules channel: a new `[rules.CAMERA]` sent here is applied by its analysis
@@ -222,6 +225,7 @@ impl Engine {
                 PlateLists::open(&config.data_dir, &config.plates)
                     .context("opening the plate lists (identity database)")?,
             ),
+            onvif: onvif::Onvif::default(),
         };
         if let Some(task) = dead_letters {
             engine.background.push(engine.runtime.spawn(task));
@@ -253,6 +257,9 @@ impl Engine {
         let record = self.store.is_some() && camera.has_role(CameraRole::Record);
         let analyze = config.analysis.enabled && camera.has_role(CameraRole::Analyze);
         let pool = pool.filter(|_| analyze);
+        let (bus, overlay) = (self.bus.clone(), self.overlay.clone());
+        self.onvif
+            .start_camera(config, camera, &bus, &overlay, pool.is_some())?;
         let (live, live_hub) = live_channel(&name);
         // A camera with privacy masks is shown live only through the masking thread.
         let masks = vigil_rules::privacy_masks(&config.rules_for(&name))
@@ -489,6 +496,11 @@ impl Engine {
         self.overlay.clone()
     }
 
+    /// The PTZ links of the cameras with an ONVIF address (shared with their autotracking).
+    pub fn ptz_links(&self) -> std::collections::BTreeMap<String, Arc<vigil_onvif::PtzLink>> {
+        self.onvif.links()
+    }
+
     /// The I/O runtime (the HTTPS server runs on it).
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
@@ -538,9 +550,12 @@ impl Engine {
             identity: _,
             plate_lists: _,
             overlay: _,
+            onvif,
             rules_updates: _,
         } = self;
         drop((cameras, pool));
+        // Autotrackers stop their cameras, event readers end their open events (on the bus, still open).
+        let onvif_panicked = onvif.stop();
         runtime.block_on(async {
             for s in streams {
                 s.stop().await;
@@ -551,7 +566,10 @@ impl Engine {
                 let _ = task.await;
             }
         });
-        let mut report = ShutdownReport::default();
+        let mut report = ShutdownReport {
+            panicked: onvif_panicked,
+            ..ShutdownReport::default()
+        };
         for (name, handle) in threads {
             if handle.join().is_err() {
                 error!(thread = name, "thread panicked");
