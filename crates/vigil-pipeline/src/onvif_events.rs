@@ -24,6 +24,9 @@ use vigil_rules::{IdGen, TimeZone};
 /// How long one pull waits on the device for notifications (long polling); also how long a stop may
 /// wait for the thread.
 const PULL_WAIT: Duration = Duration::from_secs(2);
+/// Time allowed for one call to the device (a pull gets its wait on top): with [`PULL_WAIT`], how long a
+/// stop may wait for a device that accepts connections and never answers.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Notifications asked for per pull.
 const PULL_LIMIT: u32 = 64;
 /// Subscription lifetime asked for; renewed at half of it.
@@ -151,7 +154,7 @@ pub struct OnvifEventSource {
     pub tz: TimeZone,
     /// Where its events go.
     pub bus: EventBus,
-    /// Set to end the thread (it ends within about [`PULL_WAIT`] plus one call's timeout).
+    /// Set to end the thread (it ends within [`PULL_WAIT`] plus one call's timeout, 5 s at most).
     pub stop: Arc<AtomicBool>,
 }
 
@@ -206,11 +209,10 @@ impl OnvifEventSource {
         failing: &mut bool,
         backoff: &mut Duration,
     ) -> Ended {
-        let device = match Device::connect(
-            &self.url,
-            self.credentials.clone(),
-            &ClientOptions::default(),
-        ) {
+        let options = ClientOptions {
+            timeout: CALL_TIMEOUT,
+        };
+        let device = match Device::connect(&self.url, self.credentials.clone(), &options) {
             Ok(d) => d,
             Err(e) => return Ended::Failed(e.to_string()),
         };

@@ -106,24 +106,28 @@ impl PtzCameras {
         })
     }
 
-    /// Runs `f` on `camera`'s link on a blocking thread, in its turn, within the bound on calls.
+    /// Runs `f` on `camera`'s link on a blocking thread, in its turn, within the bound on calls. The turn
+    /// comes first, so that commands queued behind a slow camera hold none of the calls other cameras need.
     async fn run<T: Send + 'static>(
         &self,
         camera: &Arc<PtzCamera>,
         f: impl FnOnce(&PtzLink) -> Result<T, vigil_onvif::Error> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let busy = |_| ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many PTZ commands at once; try again",
+            )
+        };
+        let _turn = tokio::time::timeout(CALL_WAIT, camera.turn.lock())
+            .await
+            .map_err(busy)?;
         let _permit = tokio::time::timeout(CALL_WAIT, self.calls.clone().acquire_owned())
             .await
-            .map_err(|_| ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "too many PTZ commands at once; try again",
-                )
-            })?
+            .map_err(busy)?
             .map_err(ApiError::internal)?;
-        let _turn = camera.turn.lock().await;
         let link = camera.link.clone();
         tokio::task::spawn_blocking(move || f(&link))
             .await
