@@ -174,6 +174,16 @@ pub trait ConfigEditor: Send + Sync {
         username: Option<&str>,
         password: Option<&str>,
     ) -> Result<Vec<Value>, String>;
+    /// Runs `camera`'s rules from `text` (a draft; the file as it is when `None`) over the last `minutes`
+    /// of its recording with the detector and tracker, and says what they would have raised and counted
+    /// (blocking, long: `progress` gets 0..1 as it goes).
+    fn preview(
+        &self,
+        camera: &str,
+        minutes: f64,
+        text: Option<&str>,
+        progress: &(dyn Fn(f64) + Sync),
+    ) -> Result<PreviewReport, ConfigRefusal>;
     /// Connects to a stream for a few seconds and says what it sends (blocking).
     fn probe(
         &self,
@@ -182,3 +192,71 @@ pub trait ConfigEditor: Send + Sync {
         password: Option<&str>,
     ) -> Result<StreamProbe, String>;
 }
+
+/// A line's counts in a rule preview.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewLine {
+    /// The line.
+    pub name: String,
+    /// Crossings the way counted as "in".
+    pub r#in: u64,
+    /// Crossings the other way.
+    pub out: u64,
+}
+
+/// A rule's events in a rule preview.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRule {
+    /// The rule.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Events it would have started.
+    pub events: u64,
+    /// When the first and last started (unix ms).
+    pub first_ms: Option<i64>,
+    /// When the last started (unix ms).
+    pub last_ms: Option<i64>,
+}
+
+/// What a camera's rules would have done on its recent recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewReport {
+    /// The camera.
+    pub camera: String,
+    /// The recording analysed: from, to (unix ms), and how many seconds of it.
+    pub from_ms: i64,
+    /// Its end.
+    pub to_ms: i64,
+    /// Seconds of recording analysed.
+    pub seconds: f64,
+    /// Frames analysed.
+    pub frames: u64,
+    /// Each line's counts.
+    pub lines: Vec<PreviewLine>,
+    /// Each rule's events.
+    pub rules: Vec<PreviewRule>,
+    /// The same in words ("Gate line would have counted 4 in, 1 out; ...").
+    pub summary: String,
+}
+
+/// Where a preview is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviewProgress {
+    /// How far (0..1).
+    pub done: f64,
+}
+
+/// What a preview was asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewScope {
+    /// The camera.
+    pub camera: String,
+    /// Minutes of recording.
+    pub minutes: f64,
+    /// Whether a draft (not the saved file) was previewed.
+    pub draft: bool,
+}
+
+/// Rule previews run in the background.
+pub type Previews = crate::jobs::Jobs<PreviewScope, PreviewProgress, PreviewReport>;

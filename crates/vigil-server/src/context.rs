@@ -275,6 +275,8 @@ pub struct AppContext {
     pub(crate) event_readers: crate::routes::events::ReaderPool,
     /// Recording integrity checks (`/api/integrity/checks`).
     pub(crate) integrity: crate::integrity_checks::IntegrityChecks,
+    /// Rule previews on recent recordings (`/api/config/preview`).
+    pub(crate) previews: crate::config_edit::Previews,
     /// Erasures by blurring (`/api/erasures/blur`).
     pub(crate) blurs: crate::routes::erasures::BlurJobs,
     /// Playbacks being re-encoded (masks, watermark) at once: one per core, a CPU's worth each.
@@ -317,6 +319,7 @@ impl AppContext {
             plays: Default::default(),
             event_readers: Default::default(),
             integrity: Default::default(),
+            previews: Default::default(),
             blurs: Default::default(),
             filtered_playbacks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -623,6 +623,23 @@ pub mod s {
                               "password": {"type": "string"}},
                "additionalProperties": false})
     }
+    /// POST /api/config/preview.
+    pub fn preview_request() -> Value {
+        json!({"type": "object", "required": ["camera"],
+               "properties": {"camera": {"type": "string"},
+                              "minutes": {"type": "number", "minimum": 0.25, "maximum": 30},
+                              "text": {"type": "string"},
+                              "edits": {"type": "array", "items": {"type": "object"}}},
+               "additionalProperties": false})
+    }
+    /// A rule preview job.
+    pub fn preview_job() -> Value {
+        json!({"type": "object", "required": ["id", "state", "camera", "minutes", "done"],
+               "properties": {"id": {"type": "integer"}, "state": {"type": "string"},
+                              "camera": {"type": "string"}, "minutes": {"type": "number"},
+                              "done": {"type": "number"}, "report": {"type": ["object", "null"]},
+                              "error": {"type": ["string", "null"]}}})
+    }
     /// A thumbnail's width.
     pub fn thumbnail_width() -> Value {
         json!({"type": "integer", "minimum": 32, "maximum": 640})

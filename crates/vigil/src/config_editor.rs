@@ -30,16 +30,20 @@ pub struct FileEditor {
     runtime: tokio::runtime::Handle,
     /// One save at a time (the version check and the write go together).
     saving: Mutex<()>,
+    /// Rule previews on recent recordings (`None`: nothing is recorded).
+    previewer: Option<crate::preview::Previewer>,
 }
 
 impl FileEditor {
-    /// The editor of `path` (history under `data_dir`), applying through `rules` and `reload`.
+    /// The editor of `path` (history under `data_dir`), applying through `rules` and `reload`, previewing
+    /// rules with `previewer`.
     pub fn new(
         path: &Path,
         data_dir: &Path,
         rules: RulesUpdates,
         reload: Reload,
         runtime: tokio::runtime::Handle,
+        previewer: Option<crate::preview::Previewer>,
     ) -> FileEditor {
         FileEditor {
             file: ConfigFile::new(path, data_dir),
@@ -47,6 +51,7 @@ impl FileEditor {
             reload,
             runtime,
             saving: Mutex::new(()),
+            previewer,
         }
     }
 }
@@ -165,6 +170,36 @@ impl ConfigEditor for FileEditor {
         self.file.history_text(id).map_err(refusal)
     }
 
+    fn preview(
+        &self,
+        camera: &str,
+        minutes: f64,
+        text: Option<&str>,
+        progress: &(dyn Fn(f64) + Sync),
+    ) -> Result<vigil_server::config_edit::PreviewReport, ConfigRefusal> {
+        let Some(previewer) = &self.previewer else {
+            return Err(ConfigRefusal::Refused(
+                "nothing is recorded here, so there is nothing to preview on".into(),
+            ));
+        };
+        let text = match text {
+            Some(t) => t.to_string(),
+            None => self.file.read().map_err(refusal)?.text,
+        };
+        let config = self
+            .file
+            .check(&text)
+            .map_err(|e| ConfigRefusal::Invalid(problems(&e)))?;
+        if !config.cameras.iter().any(|c| c.name == camera) {
+            return Err(ConfigRefusal::Refused(format!(
+                "no camera called {camera:?}"
+            )));
+        }
+        previewer
+            .run(camera, &config.rules_for(camera), minutes, progress)
+            .map_err(|e| ConfigRefusal::Failed(format!("{e:#}")))
+    }
+
     fn discover(
         &self,
         seconds: f64,
@@ -177,7 +212,8 @@ impl ConfigEditor for FileEditor {
         }
         let unicast = match address.filter(|a| !a.trim().is_empty()) {
             Some(a) => vec![
-                vigil_onvif::resolve_probe_address(a.trim()).map_err(|e| format!("address {a}: {e}"))?,
+                vigil_onvif::resolve_probe_address(a.trim())
+                    .map_err(|e| format!("address {a}: {e}"))?,
             ],
             None => Vec::new(),
         };
@@ -188,9 +224,9 @@ impl ConfigEditor for FileEditor {
             ..vigil_onvif::DiscoveryOptions::default()
         };
         let found = vigil_onvif::discover(&discovery).map_err(|e| format!("WS-Discovery: {e}"))?;
-        let credentials = username
-            .filter(|u| !u.is_empty())
-            .map(|u| vigil_onvif::Credentials::new(u.to_string(), password.unwrap_or_default().to_string()));
+        let credentials = username.filter(|u| !u.is_empty()).map(|u| {
+            vigil_onvif::Credentials::new(u.to_string(), password.unwrap_or_default().to_string())
+        });
         Ok(crate::cmd::onvif::probe_all(
             &found,
             credentials,

@@ -5,6 +5,7 @@ mod config_editor;
 mod engine;
 mod models;
 mod paths;
+mod preview;
 mod redaction;
 mod report;
 mod running;

@@ -337,6 +337,12 @@ pub fn start(
             engine.rules_updates(),
             reload,
             engine.runtime().handle().clone(),
+            engine.store().map(|store| crate::preview::Previewer {
+                store,
+                pool: engine.detector_pool(),
+                fps: f64::from(config.analysis.detect_fps),
+                tmp: config.data_dir.join("tmp"),
+            }),
         )));
     }
     if let Some(store) = engine.store() {

@@ -64,14 +64,16 @@ impl vigil_server::Thumbnailer for Thumbnails {
             decoder.send(&f.data, f.pts).map_err(|e| e.to_string())?;
             if let Some(d) = decoder.receive().map_err(|e| e.to_string())? {
                 let w = width.clamp(32, 640) & !1;
-                let h = ((u64::from(w) * u64::from(d.height()) / u64::from(d.width().max(1))) as u32)
+                let h = ((u64::from(w) * u64::from(d.height()) / u64::from(d.width().max(1)))
+                    as u32)
                     .max(2)
                     & !1;
                 let mut image = converter.bgr(d.frame(), w, h).map_err(|e| e.to_string())?;
                 if let Some(masks) = self.masks.get(camera) {
                     vigil_rules::black_out_masks(&mut image, masks);
                 }
-                return vigil_media::encode::encode_jpeg(&image, QUALITY).map_err(|e| e.to_string());
+                return vigil_media::encode::encode_jpeg(&image, QUALITY)
+                    .map_err(|e| e.to_string());
             }
         }
         decoder.flush().map_err(|e| e.to_string())?;

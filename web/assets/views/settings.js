@@ -60,6 +60,23 @@ export async function render(ctx, camera) {
     }
   }
 
+  /** Runs `edits` (not saved) over the camera's last minutes of recording; shows progress, then the answer. */
+  async function preview(c, edits, out, minutes) {
+    out.textContent = 'Previewing…';
+    try {
+      const { id } = await post('/api/config/preview', { camera: c.name, minutes, edits });
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 700));
+        const job = await get(`/api/config/preview/${id}`);
+        if (job.state === 'running') { out.textContent = `Previewing… ${Math.round((job.done || 0) * 100)}%`; continue; }
+        if (job.state === 'failed') { out.textContent = `Preview failed: ${job.error}`; return; }
+        out.textContent = job.report.summary;
+        return;
+      }
+    } catch (e) { out.textContent = `Preview failed: ${e.message}`; }
+  }
+  const minutesField = (name) => h('input', { name, type: 'number', min: 0.25, max: 30, step: 0.25, value: 5, 'aria-label': 'Minutes of recording to preview on' });
+
   const sections = [];
   if (current) sections.push(drawingCard(current), rulesCard(current));
   sections.push(addCameraCard(), textCard());
@@ -79,6 +96,8 @@ export async function render(ctx, camera) {
       masks: (r.mask || []).map((m) => ({ name: m.name, kind: m.kind, points: m.points })),
     }, () => drawList());
     stops.push(() => { editor.destroy(); player.stop(); });
+    const previewMinutes = minutesField('geometry_minutes');
+    const previewOut = h('p.preview', { role: 'status', 'aria-live': 'polite' });
     const name = h('input', { name: 'shape_name', placeholder: 'Name (optional)', 'aria-label': 'Name of the next shape', maxlength: 64 });
     name.addEventListener('input', () => { editor.pendingName = name.value.trim() || null; });
     const tools = h('div.seg', [['zone', 'Zone'], ['line', 'Line'], ['privacy', 'Privacy mask'], ['ignore', 'Ignore mask']].map(([t, label]) =>
@@ -103,7 +122,10 @@ export async function render(ctx, camera) {
         h('button.ghost', { type: 'button', onclick: () => { if (!editor.finish()) toast('A zone or mask needs three points', 'warn'); } }, 'Finish shape')),
       box, list,
       h('div.row-actions',
-        h('button', { type: 'button', onclick: () => change({ edit: 'geometry', camera: c.name, geometry: editor.geometry() }) }, 'Save zones, lines and masks')));
+        h('button', { type: 'button', onclick: () => change({ edit: 'geometry', camera: c.name, geometry: editor.geometry() }) }, 'Save zones, lines and masks'),
+        h('button.ghost', { type: 'button', onclick: () => preview(c, [{ edit: 'geometry', camera: c.name, geometry: editor.geometry() }], previewOut, Number(previewMinutes.value)) }, 'Preview on recent recording'),
+        h('label.inline', previewMinutes, ' minutes')),
+      previewOut);
   }
 
   // Rules of the camera.
@@ -131,23 +153,31 @@ export async function render(ctx, camera) {
     const ruleName = h('input', { name: 'rule_name', required: true, maxlength: 64 });
     const number = h('input', { name: 'amount', placeholder: 'e.g. 30s, or 5', 'aria-label': 'Dwell time (loitering, e.g. 30s), or the count to exceed (crowding, queue)' });
     const checks = CLASSES.map((k) => h('label.check', h('input', { type: 'checkbox', value: k, name: 'class', checked: k === 'person' }), k));
-    const form = h('form.card', { onsubmit: async (e) => {
-      e.preventDefault();
-      const rule = { name: ruleName.value.trim(), kind: kind.value };
+    const ruleOf = () => {
+      const rule = { name: ruleName.value.trim() || 'Preview', kind: kind.value };
       if (kind.value === 'line_crossing') rule.line = target.value; else rule.zone = target.value;
       const classes = checks.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
       if (classes.length) rule.classes = classes;
       const amount = number.value.trim();
       if (kind.value === 'loitering') rule.min_dwell = amount || '30s';
       if ((kind.value === 'crowding' || kind.value === 'queue') && amount) rule.more_than = Number(amount);
-      await change({ edit: 'set_rule', camera: c.name, rule });
+      return rule;
+    };
+    const ruleMinutes = minutesField('rule_minutes');
+    const ruleOut = h('p.preview', { role: 'status', 'aria-live': 'polite' });
+    const form = h('form.card', { onsubmit: async (e) => {
+      e.preventDefault();
+      await change({ edit: 'set_rule', camera: c.name, rule: ruleOf() });
     } },
     h('h2', `Add or replace a rule of ${c.name}`),
     h('label', 'Name', ruleName), h('label', 'Kind', kind), h('label', 'Watches', target),
     h('label', 'Dwell or count', number),
     h('div.checks', checks),
     h('p.small.muted', 'A rule with the name of an existing one replaces it. Saving checks the whole file as vigil config check does: a problem is shown with its line, and nothing is written.'),
-    h('button', { type: 'submit' }, 'Save rule'));
+    h('div.row-actions', h('button', { type: 'submit' }, 'Save rule'),
+      h('button.ghost', { type: 'button', onclick: () => preview(c, [{ edit: 'set_rule', camera: c.name, rule: ruleOf() }], ruleOut, Number(ruleMinutes.value)) }, 'Preview on recent recording'),
+      h('label.inline', ruleMinutes, ' minutes')),
+    ruleOut);
     return [h('section.card.scroll', h('h2', `Rules of ${c.name}`), h('table.data',
       h('thead', h('tr', ['Rule', 'Kind', 'Watches', 'Classes', ''].map((t) => h('th', t)))), body)), form];
   }

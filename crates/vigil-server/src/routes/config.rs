@@ -326,7 +326,100 @@ pub async fn discover(State(ctx): State<AppState>, ApiJson(b): ApiJson<DiscoverB
     match answer {
         Ok(Ok(devices)) => Json(json!({ "devices": devices })).into_response(),
         Ok(Err(m)) => ApiError::bad_request(m).into_response(),
-        Err(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "discover_failed", "discovery failed")
-            .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "discover_failed",
+            "discovery failed",
+        )
+        .into_response(),
     }
+}
+
+/// POST /api/config/preview body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    camera: String,
+    #[serde(default)]
+    minutes: Option<f64>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    edits: Vec<ConfigEdit>,
+}
+
+/// POST /api/config/preview: runs a camera's rules over its last minutes of recording in the
+/// background (202 with the job's id; 409 while another runs): the saved file's, a draft `text`'s, or
+/// the saved file's with form `edits` made on it (a zone just drawn, a rule not saved yet).
+pub async fn preview(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(b): ApiJson<PreviewBody>,
+) -> ApiResult<Response> {
+    let ed = editor(&ctx)?;
+    let minutes = b.minutes.unwrap_or(5.0);
+    if !(0.25..=30.0).contains(&minutes) {
+        return Err(ApiError::bad_request("minutes: 0.25 to 30"));
+    }
+    if !p.sees(&b.camera) || !ctx.camera_names().contains(&b.camera) {
+        return Err(ApiError::not_found(format!("no camera {:?}", b.camera)));
+    }
+    if b.text.is_some() && !b.edits.is_empty() {
+        return Err(ApiError::bad_request(
+            "give a draft text or edits, not both",
+        ));
+    }
+    let scope = crate::config_edit::PreviewScope {
+        camera: b.camera.clone(),
+        minutes,
+        draft: b.text.is_some() || !b.edits.is_empty(),
+    };
+    let id = ctx
+        .previews
+        .start(&p.audit_name(), scope)
+        .map_err(|running| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "busy",
+                format!("preview {running} is still running: wait for it"),
+            )
+        })?;
+    let jobs = ctx.previews.clone();
+    tokio::task::spawn_blocking(move || {
+        let progress = |done: f64| {
+            jobs.progress(id, crate::config_edit::PreviewProgress { done });
+        };
+        let draft = if b.edits.is_empty() {
+            Ok(b.text)
+        } else {
+            ed.read().and_then(|doc| {
+                let mut text = doc.text;
+                for e in &b.edits {
+                    text = ed.edit(&text, e)?;
+                }
+                Ok(Some(text))
+            })
+        };
+        let result = draft
+            .and_then(|text| ed.preview(&b.camera, minutes, text.as_deref(), &progress))
+            .map_err(|r| match r {
+                ConfigRefusal::Invalid(problems) => summary(&problems),
+                ConfigRefusal::Stale { .. } => "the configuration changed".into(),
+                ConfigRefusal::Refused(m) | ConfigRefusal::Failed(m) => m,
+            });
+        jobs.finish(id, result);
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response())
+}
+
+/// GET /api/config/preview/{id}: a preview's progress, then what the rules would have done.
+pub async fn preview_job(
+    State(ctx): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Value>> {
+    let job = ctx
+        .previews
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no preview {id}")))?;
+    Ok(Json(json!(job)))
 }

@@ -227,6 +227,85 @@ fn the_configuration_changes_from_the_api_checked_versioned_and_applied_while_ru
     assert_eq!(st, 502, "{nothing}");
     assert!(t.elapsed() < Duration::from_secs(10));
 
+    // A preview of a draft (not saved): a line across the middle and a crossing rule, and the zone
+    // rule, run over the last minute of recording (once 20 s of it are in the index).
+    wait_until("20 s of recording", Duration::from_secs(60), || {
+        runs(tmp.path(), "yard")
+            .iter()
+            .map(|r| r.end.0 - r.start.0)
+            .sum::<i64>()
+            > 20 * 90_000
+    });
+    let doc = api.doc();
+    let draft = format!(
+        "{}\n[[rules.yard.line]]\nname = \"Middle\"\np1 = [0.0, 0.5]\np2 = [1.0, 0.5]\n\n\
+         [[rules.yard.rule]]\nname = \"Middle crossings\"\nkind = \"line_crossing\"\nline = \"Middle\"\n",
+        doc["text"].as_str().unwrap()
+    );
+    let t = Instant::now();
+    let (st, job) = api.call(
+        "POST",
+        "/api/config/preview",
+        Some(json!({"camera": "yard", "minutes": 1, "text": draft})),
+    );
+    assert_eq!(st, 202, "{job}");
+    let id = job["id"].as_i64().unwrap();
+    let report = loop {
+        let (_, job) = api.call("GET", &format!("/api/config/preview/{id}"), None);
+        match job["state"].as_str() {
+            Some("done") => break job["report"].clone(),
+            Some("failed") => panic!("preview failed: {job}"),
+            _ => {}
+        }
+        assert!(t.elapsed() < Duration::from_secs(180), "{job}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "preview of {:.0} s ({} frames) in {:?}: {}",
+        report["seconds"].as_f64().unwrap(),
+        report["frames"],
+        t.elapsed(),
+        report["summary"]
+    );
+    assert_eq!(report["lines"][0]["name"], "Middle", "{report}");
+    let vehicles = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Vehicles")
+        .unwrap();
+    assert!(vehicles["events"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Middle would have counted")
+    );
+    assert_eq!(
+        api.doc()["version"],
+        doc["version"],
+        "a preview saves nothing"
+    );
+    // A draft with a problem: the preview says so.
+    let (_, job) = api.call(
+        "POST",
+        "/api/config/preview",
+        Some(json!({"camera": "yard", "minutes": 1, "text": draft.replace("line = \"Middle\"", "line = \"Nope\"")})),
+    );
+    let id = job["id"].as_i64().unwrap();
+    let failed = loop {
+        let (_, job) = api.call("GET", &format!("/api/config/preview/{id}"), None);
+        if job["state"] == "failed" {
+            break job;
+        }
+        assert!(job["state"] == "running", "{job}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        failed["error"].as_str().unwrap().contains("Nope"),
+        "{failed}"
+    );
+
     // A new zone with a rule on it: a restart (Home Assistant's entities change), then it fires.
     let version = api.doc()["version"].as_str().unwrap().to_string();
     let (st, saved) = api.call(
@@ -386,11 +465,17 @@ fn an_onvif_camera_found_from_the_api_is_added_and_recorded() {
                     "camera": {"name": "porch", "main": device["main"], "sub": device["sub"],
                                "onvif": device["address"]}})),
     );
-    assert_eq!((st, saved["applied"].as_str()), (200, Some("restart")), "{saved}");
+    assert_eq!(
+        (st, saved["applied"].as_str()),
+        (200, Some("restart")),
+        "{saved}"
+    );
     api.wait_back(&vigil, 1);
-    wait_until("the ONVIF camera to record", Duration::from_secs(60), || {
-        !runs(tmp.path(), "porch").is_empty()
-    });
+    wait_until(
+        "the ONVIF camera to record",
+        Duration::from_secs(60),
+        || !runs(tmp.path(), "porch").is_empty(),
+    );
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(
         text.contains(&format!("onvif = \"{}\"", cam.device_url)),

@@ -578,6 +578,16 @@ try {
       await sleep(1000);
     }
     log('settings: the rule on the zone drawn in the browser fired on the footage');
+    // A preview of the rule form (not saved) on the last minute of recording.
+    await page.goto(`${url}/#/settings/${encodeURIComponent(camera)}`);
+    await page.waitForSelector('select[name=target] option[value="Drawn"]', { state: 'attached' });
+    await page.fill('input[name=rule_name]', 'Drawn vehicles');
+    await page.selectOption('select[name=target]', 'Drawn');
+    for (const k of ['car', 'bus', 'truck']) await page.check(`input[name=class][value=${k}]`);
+    await page.fill('input[name=rule_minutes]', '1');
+    await page.click('form.card button:has-text("Preview on recent recording")');
+    await page.waitForSelector('p.preview:has-text("would have raised")', { timeout: 120000 });
+    log(`settings: rule preview: ${await page.textContent('form.card p.preview')}`);
   }
 
   // 8. Phone-sized layout.
