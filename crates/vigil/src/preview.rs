@@ -90,7 +90,7 @@ impl Previewer {
                 }
             }
             frames += 1;
-            if frames % 10 == 0 {
+            if frames.is_multiple_of(10) {
                 progress((((a.pts.0 - t0) as f64 / 90_000.0) / span).clamp(0.0, 0.99));
             }
         }

@@ -340,7 +340,7 @@ pub fn start(
             engine.store().map(|store| crate::preview::Previewer {
                 store,
                 pool: engine.detector_pool(),
-                fps: f64::from(config.analysis.detect_fps),
+                fps: config.analysis.detect_fps,
                 tmp: config.data_dir.join("tmp"),
             }),
         )));
