@@ -86,14 +86,17 @@ export class Overlay {
   /** The picture's rectangle inside the element (object-fit: contain), in CSS pixels. */
   rect() { return videoRect(this.video); }
 
-  /** The analysed frame showing now, if any. */
+  /** The analysed frame showing now, with how far the analysis is behind the picture (ms; 0 when in
+   *  step): when it runs late (a busy box skips frames), its newest frame is drawn, marked late. */
   current() {
     const lag = this.player && this.player.latencyMs;
     if (lag === null || lag === undefined) return null;
     const t = Date.now() - lag;
     let best = null;
     for (const f of this.frames) { if (f.t <= t + 40) best = f; else break; }
-    return best && t - best.t < STALE_MS ? best : null;
+    if (best && t - best.t < STALE_MS) return { frame: best, behind: 0 };
+    const newest = this.frames[this.frames.length - 1];
+    return newest && t - newest.t < KEEP_MS ? { frame: newest, behind: t - newest.t } : null;
   }
 
   draw() {
@@ -153,15 +156,17 @@ export class Overlay {
       label(g, `${l.name} (in)`, ax + 4, ay, '#ef5350');
     }
     if (!this.boxes) return;
-    const f = this.current();
-    if (!f) return;
+    const now = this.current();
+    if (!now) return;
+    const f = now.frame;
     this.drawn += 1;
     c.dataset.objects = String(f.objects.length);
+    if (now.behind) label(g, `analysis ${(now.behind / 1000).toFixed(1)} s behind`, r.x + 6, r.y + r.h - 8, '#ffb74d');
     for (const o of f.objects) {
       const [x1, y1] = px([o.bbox[0], o.bbox[1]]), [x2, y2] = px([o.bbox[2], o.bbox[3]]);
       const colour = COLOURS[o.class] || '#ce93d8';
       g.strokeStyle = colour;
-      g.setLineDash(o.matched ? [] : [4, 3]);
+      g.setLineDash(o.matched && !now.behind ? [] : [4, 3]);
       g.strokeRect(x1, y1, x2 - x1, y2 - y1);
       g.setLineDash([]);
       label(g, `${o.class} #${o.track} ${Math.round(o.score * 100)}%`, x1, y1 - 3, colour);

@@ -381,6 +381,39 @@ try {
     const count = await page.$$eval('.event', (e) => e.length);
     log(`events: ${count} listed, snapshots load`);
     await shot(page, 'events-with-snapshots');
+    // Times read the same everywhere in two browser time zones: the list, the event's details and the
+    // server-written description agree with the event's own time, each page names its zone.
+    const firstId = await page.$eval('.event', (e) => e.dataset.id);
+    const readTimes = async (pg) => {
+      await pg.goto(`${url}/#/events`);
+      await pg.waitForSelector(`.event[data-id="${firstId}"]`);
+      const row = await pg.$eval(`.event[data-id="${firstId}"] .line2`, (e) => e.textContent.split(' · ')[0]);
+      await pg.click(`.event[data-id="${firstId}"]`);
+      await pg.waitForSelector('dialog.detail dl');
+      const detailStart = await pg.$eval('dialog.detail dl', (dl) => [...dl.querySelectorAll('dt')].find((d) => d.textContent === 'Start').nextElementSibling.textContent);
+      const description = await pg.textContent('dialog.detail h2');
+      const zone = await pg.textContent('#time-zone');
+      const start = await pg.evaluate(async (id) => (await (await fetch('/api/events?limit=200')).json()).events.find((e) => e.id === id).start, firstId);
+      const local = await pg.evaluate((ms) => { const d = new Date(ms); const p = (n) => String(n).padStart(2, '0'); return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }, start);
+      await pg.keyboard.press('Escape');
+      return { row, detailStart, description, zone, start, local };
+    };
+    const ny = await browser.newContext({ ignoreHTTPSErrors: true, timezoneId: 'America/New_York', storageState: await context.storageState() });
+    const nyPage = await ny.newPage();
+    const here = await readTimes(page);
+    const there = await readTimes(nyPage);
+    for (const t of [here, there]) {
+      if (t.row !== t.local || t.detailStart !== t.local) throw new Error(`times disagree: ${JSON.stringify(t)}`);
+    }
+    if (!/America\/New_York \(UTC-[45]\)/.test(there.zone)) throw new Error(`zone named ${there.zone}`);
+    if (here.local === there.local) throw new Error('the two zones show the same wall time');
+    // The description is written by the server in the camera's zone (UTC here) and names it.
+    const utc = new Date(here.start).toISOString().slice(11, 19);
+    if (!here.description.includes(`${utc} UTC`)) throw new Error(`description ${here.description} vs ${utc} UTC`);
+    await ny.close();
+    log(`times: ${here.local} (${here.zone}) and ${there.local} (${there.zone}) for one event, list, details and description agree`);
+    await page.goto(`${url}/#/events`);
+    await page.waitForSelector('.event .thumb img');
     await page.click('.event:has(.thumb img)');
     await loaded('dialog.detail img.full');
     await shot(page, 'event-detail');
