@@ -143,6 +143,7 @@ export async function ptzPanel(camera) {
         homeButton,
         h('div.ptz-presets', presets, goButton),
         h('div.ptz-presets', presetName, saveButton),
+        info.autotrack ? h('p.small.muted', `Autotracking: the camera follows people by itself and goes back to “${info.autotrack.preset}” when no one is left; your moves pause it for 30 s.`) : null,
         status)));
   panel.addEventListener('keydown', (e) => {
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.repeat) return;

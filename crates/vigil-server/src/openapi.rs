@@ -157,7 +157,11 @@ pub mod s {
                               "reason": {"type": "string", "description": "why there is no PTZ"},
                               "profile": {"type": "string"},
                               "presets": {"type": "array", "items": ptz_preset()},
-                              "status": ptz_status()}})
+                              "status": ptz_status(),
+                              "autotrack": {"type": ["object", "null"], "required": ["preset", "held"],
+                                            "description": "the camera follows people by itself",
+                                            "properties": {"preset": {"type": "string"},
+                                                           "held": {"type": "boolean", "description": "paused: a person moved it within the last 30 s"}}}}})
     }
     /// POST /api/cameras/{camera}/ptz: one of move, stop, preset, set_preset, home.
     pub fn ptz_command() -> Value {

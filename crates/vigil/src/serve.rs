@@ -319,7 +319,14 @@ pub fn start(
     ctx.face_threshold = config.faces.threshold;
     ctx.camera_links = config.links.camera_links();
     ctx.plate_lists = Some(engine.plate_lists());
-    ctx.ptz = vigil_server::routes::ptz::PtzCameras::new(engine.ptz_links());
+    // PTZ: the cameras' links (shared with their autotrackers) and which of them autotrack.
+    ctx.ptz = vigil_server::routes::ptz::PtzCameras::new(engine.ptz_links()).with_autotrack(
+        config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled && config.analysis.enabled)
+            .filter_map(|c| Some((c.name.clone(), c.autotrack.as_ref()?.preset.clone()))),
+    );
     ctx.sensitive = config
         .cameras
         .iter()

@@ -58,6 +58,8 @@ pub struct PtzCameras {
     cameras: Arc<BTreeMap<String, Arc<PtzCamera>>>,
     calls: Arc<Semaphore>,
     audited: Arc<Mutex<Audited>>,
+    /// The preset each autotracking camera waits at.
+    autotrack: Arc<BTreeMap<String, String>>,
 }
 
 impl Default for PtzCameras {
@@ -84,7 +86,14 @@ impl PtzCameras {
             cameras: Arc::new(cameras),
             calls: Arc::new(Semaphore::new(MAX_CALLS)),
             audited: Arc::default(),
+            autotrack: Arc::default(),
         }
+    }
+
+    /// The same, saying which cameras autotrack and the preset each waits at (shown by `GET`).
+    pub fn with_autotrack(mut self, cameras: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.autotrack = Arc::new(cameras.into_iter().collect());
+        self
     }
 
     /// The names of the cameras with an ONVIF address.
@@ -205,6 +214,10 @@ pub async fn get(
         "profile": profile,
         "presets": presets.iter().map(|p| json!({"token": p.token, "name": p.name})).collect::<Vec<_>>(),
         "status": status_json(&status),
+        "autotrack": ptz.autotrack.get(&camera).map(|preset| json!({
+            "preset": preset,
+            "held": c.link.manual(),
+        })),
     })))
 }
 

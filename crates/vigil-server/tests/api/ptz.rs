@@ -132,6 +132,7 @@ fn ptz_routes_move_a_real_camera_for_those_allowed_and_audit_it() {
     // The camera: presets and where it points.
     let info = get(&op, "ptz").json();
     assert_eq!(info["ptz"], true, "{info}");
+    assert!(info["autotrack"].is_null(), "{info}");
     assert!(
         info["presets"]
             .as_array()
@@ -147,8 +148,15 @@ fn ptz_routes_move_a_real_camera_for_those_allowed_and_audit_it() {
     // A continuous zoom through the API changes the picture; the server stops it after its seconds
     // (ipycam ignores ONVIF's Timeout).
     let video = FrameReader::open(&camera.sub).expect("ffmpeg");
-    let wide = video.frame_after(SETTLE).expect("video");
-    let noise = mad(&wide, &video.frame_after(5).expect("video"));
+    // How much the scene itself changes between looks (people walk in the footage): the least of three
+    // (a person walking in changes up to about 16; a zoom the whole picture, about 50).
+    let mut wide = video.frame_after(SETTLE).expect("video");
+    let mut noise = f64::MAX;
+    for _ in 0..3 {
+        let again = video.frame_after(5).expect("video");
+        noise = noise.min(mad(&wide, &again));
+        wide = again;
+    }
     let r = post(&op, "ptz", json!({"move": [0, 0, 1], "seconds": 0.6}));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["action"], "move");
@@ -166,7 +174,7 @@ fn ptz_routes_move_a_real_camera_for_those_allowed_and_audit_it() {
     let change = mad(&wide, &zoomed);
     eprintln!("scene noise {noise:.1}, change after a zoom through the API {change:.1}");
     assert!(
-        change > 4.0 * noise && change > 8.0,
+        change > 2.0 * noise && change > 20.0,
         "the zoom did not change the picture: {change:.1} vs noise {noise:.1}"
     );
 

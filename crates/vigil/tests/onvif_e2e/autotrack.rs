@@ -125,6 +125,21 @@ fn autotracking_keeps_the_person_nearer_the_centre_than_a_still_camera() {
     let admin = support::first_admin(&mut vigil, tmp.path());
     let pem = std::fs::read(tmp.path().join("tls/cert.pem")).unwrap();
     let (samples, stop) = read_overlays(port, &pem, &admin.cookie, &["on", "off"]);
+    // The API says which camera follows people by itself.
+    for (camera, preset) in [
+        ("on", serde_json::json!({"preset": PRESET, "held": false})),
+        ("off", serde_json::Value::Null),
+    ] {
+        let mut r = admin
+            .agent
+            .get(&format!("{}/api/cameras/{camera}/ptz", vigil.url()))
+            .header("cookie", &admin.cookie)
+            .call()
+            .unwrap();
+        let info: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(info["autotrack"], preset, "{info}");
+    }
 
     // Where the autotracked camera points, four times a second.
     let watcher = Ptz::connect(&on.device_url, None, &options, None).expect("PTZ");
