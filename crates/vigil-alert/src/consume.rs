@@ -35,8 +35,8 @@ impl AlertHandle {
                         self.publish_snapshot(&v.camera, picture);
                     }
                 }
-                // Appearances are kept by the store, never sent out.
-                Message::Appearance(_) => {}
+                // Appearances and paths are kept by the store, never sent out.
+                Message::Appearance(_) | Message::TrackPath(_) => {}
             })
             .await;
     }

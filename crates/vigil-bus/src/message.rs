@@ -21,6 +21,8 @@ pub enum Message {
     View(Arc<ViewMessage>),
     /// A person's appearance on a camera, once their track ended (for the event store).
     Appearance(Arc<vigil_core::Appearance>),
+    /// The path an object took across a camera's picture, once its track ended (for the event store).
+    TrackPath(Arc<vigil_core::TrackPath>),
 }
 
 /// An event and its snapshot.
@@ -91,6 +93,7 @@ impl Payload for Message {
             Message::Event(e) => e.snapshot.as_ref().map_or(0, Snapshot::bytes),
             Message::View(v) => v.picture.as_ref().map_or(0, Bytes::len),
             Message::Appearance(a) => a.embedding.len() * 4,
+            Message::TrackPath(p) => p.points.len() * 16,
             _ => 0,
         }
     }

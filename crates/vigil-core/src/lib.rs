@@ -31,4 +31,4 @@ pub use image::{BgrImage, GrayImage, ImageError};
 pub use media::{EncodedFrame, VideoCodec, VideoParams};
 pub use privacy::{Redaction, RedactionReport};
 pub use time::{TICKS_PER_SECOND, Time90k};
-pub use track::{Appearance, TrackId, TrackedObject};
+pub use track::{Appearance, PathPoint, TrackId, TrackPath, TrackedObject};

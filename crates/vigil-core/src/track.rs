@@ -40,3 +40,33 @@ pub struct Appearance {
     /// Mean appearance embedding, unit length.
     pub embedding: Vec<f32>,
 }
+
+/// One point of an object's path: where its box touched the ground (the middle of its bottom edge),
+/// normalised to the frame (0..1), at `ms` (unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PathPoint {
+    /// When (unix ms).
+    pub ms: i64,
+    /// Across (0 left, 1 right).
+    pub x: f32,
+    /// Down (0 top, 1 bottom).
+    pub y: f32,
+}
+
+/// The path an object took across one camera's picture while it was tracked, sampled (for the object
+/// lifecycle view: the path over a snapshot, with the zones it entered and left).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrackPath {
+    /// Camera name.
+    pub camera: String,
+    /// The track.
+    pub track: TrackId,
+    /// Its class (`person`, `car`...).
+    pub class: String,
+    /// First seen (unix ms).
+    pub first_ms: i64,
+    /// Last seen (unix ms).
+    pub last_ms: i64,
+    /// The points, oldest first.
+    pub points: Vec<PathPoint>,
+}

@@ -43,6 +43,7 @@ pub mod health;
 pub mod live;
 pub mod masked_live;
 pub mod onvif_events;
+pub mod paths;
 pub mod plates;
 mod pool;
 pub mod redact;

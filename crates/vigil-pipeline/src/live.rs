@@ -263,6 +263,13 @@ impl LiveAnalysis {
         let mut paused = false;
         // Whether the last overlay frame sent had objects (an empty frame is sent once, to clear them).
         let mut overlay_had_objects = false;
+        // Each track's path, published when the track ends (the lifecycle view).
+        let mut paths = crate::paths::PathRecorder::new(&camera);
+        let publish_paths = |ended: Vec<vigil_core::TrackPath>| {
+            for p in ended {
+                bus.publish(Message::TrackPath(Arc::new(p)));
+            }
+        };
         // The last analysed frame's time (face events still open end there when analysis stops).
         let mut last_ctx = FrameContext::default();
         let publish = |event: &Event, snapshot| {
@@ -289,6 +296,7 @@ impl LiveAnalysis {
                     for e in close_all(&mut engine, stages, &last_ctx) {
                         publish(&e, None);
                     }
+                    publish_paths(paths.flush());
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
                         camera: camera.clone(),
                         lines: engine.counters().to_vec(),
@@ -409,6 +417,12 @@ impl LiveAnalysis {
                     frame_h: analysis.frame_size.1,
                 };
                 last_ctx = ctx;
+                publish_paths(paths.observe(
+                    unix_ms,
+                    &analysis.tracks,
+                    analysis.frame_size,
+                    &classes,
+                ));
                 let mut events = engine.update(&ctx, &analysis.tracks);
                 events.extend(engine.unclassified(&ctx, &analysis.motion_boxes, &analysis.tracks));
                 if let Some(stage) = health.as_mut() {
@@ -538,6 +552,7 @@ impl LiveAnalysis {
         for a in relink.iter_mut().flat_map(|r| r.finish()) {
             bus.publish(Message::Appearance(Arc::new(a)));
         }
+        publish_paths(paths.flush());
         info!(camera, "analysis stopped");
     }
 }

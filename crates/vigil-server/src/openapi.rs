@@ -644,6 +644,20 @@ pub mod s {
                               "done": {"type": "number"}, "report": {"type": ["object", "null"]},
                               "error": {"type": ["string", "null"]}}})
     }
+    /// An event's object's lifecycle.
+    pub fn lifecycle() -> Value {
+        json!({"type": "object", "required": ["paths", "events"],
+               "properties": {"paths": {"type": "array", "items": {"type": "object",
+                   "required": ["camera", "track", "class", "first_ms", "last_ms", "points"],
+                   "properties": {"camera": {"type": "string"}, "track": {"type": "integer"},
+                                  "class": {"type": "string"}, "first_ms": {"type": "integer"},
+                                  "last_ms": {"type": "integer"},
+                                  "points": {"type": "array", "items": {"type": "object",
+                                      "required": ["ms", "x", "y"],
+                                      "properties": {"ms": {"type": "integer"}, "x": {"type": "number"},
+                                                     "y": {"type": "number"}}}}}}},
+                              "events": {"type": "array", "items": {"type": "object"}}}})
+    }
     /// A thumbnail's width.
     pub fn thumbnail_width() -> Value {
         json!({"type": "integer", "minimum": 32, "maximum": 640})

@@ -81,8 +81,8 @@ pub use erasure::{ErasedSegment, ErasureReport};
 pub use error::StoreError;
 pub use events::{
     DeadLetter, DeadLetterQuery, ElsewhereQuery, EventPage, EventQuery, EventReader,
-    EventRetentionReport, EventWrite, EventWriter, EventWriterStats, HistogramBin, NewDeadLetter,
-    PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredEvent,
+    EventRetentionReport, EventWrite, EventWriter, EventWriterStats, HistogramBin, Lifecycle,
+    NewDeadLetter, PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredEvent,
 };
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};

@@ -292,6 +292,22 @@ CREATE TABLE appearances (
 CREATE INDEX appearances_time ON appearances (first_ms);
 CREATE INDEX appearances_camera ON appearances (camera_id, track, first_ms);
 "#,
+    r#"
+-- Object paths (vigil-pipeline paths.rs): where each tracked object went across the picture, sampled,
+-- for the lifecycle view (events/paths.rs). `points` is JSON: [[ms, x, y], ...] with x, y normalised.
+-- Deleted with the events: by event retention and erasure.
+CREATE TABLE track_paths (
+    id INTEGER PRIMARY KEY,
+    camera_id INTEGER NOT NULL,
+    track INTEGER NOT NULL,
+    class TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    points TEXT NOT NULL
+);
+CREATE INDEX track_paths_time ON track_paths (last_ms);
+CREATE INDEX track_paths_camera ON track_paths (camera_id, track, first_ms);
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

@@ -771,3 +771,72 @@ fn appearances_are_kept_as_long_as_events() {
     assert_eq!(own.len(), 1);
     assert_eq!(own[0].track, 2);
 }
+
+/// Object paths: stored when a track ends, read back with every event of that track in order (the
+/// lifecycle view), deleted with the events by retention.
+#[test]
+fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = open(tmp.path());
+    let now = vigil_core::time::now_unix_ms();
+    let day = 86_400_000;
+    let path = |track: u64, first_ms: i64| {
+        std::sync::Arc::new(vigil_core::TrackPath {
+            camera: "yard".into(),
+            track,
+            class: "person".into(),
+            first_ms,
+            last_ms: first_ms + 20_000,
+            points: (0..50)
+                .map(|i| vigil_core::PathPoint {
+                    ms: first_ms + i * 400,
+                    x: i as f32 / 50.0,
+                    y: 0.8,
+                })
+                .collect(),
+        })
+    };
+    let t0 = now - 60_000;
+    store
+        .record_paths(&[path(5, t0), path(6, t0), path(5, now - 40 * day)])
+        .unwrap();
+    // Track 5 entered the dock, then crossed the gate; track 6 did something else.
+    let ended = |n: u64, track: u64, start: i64, zone: Option<&str>| {
+        let mut e = event(n, "yard", start, EventPhase::End);
+        e.track_ids = vec![track];
+        e.zone = zone.map(str::to_string);
+        e.last.unix_ms = start + 3000;
+        e.end = Some(e.last);
+        e
+    };
+    let dock = ended(1, 5, t0 + 2_000, Some("Dock"));
+    let gate = ended(2, 5, t0 + 12_000, None);
+    let other = ended(3, 6, t0 + 5_000, Some("Dock"));
+    for e in [&gate, &dock, &other] {
+        store.record_event(e).unwrap();
+    }
+    let reader = store.event_reader().unwrap();
+    let life = reader.lifecycle(gate.id).unwrap();
+    assert_eq!(life.paths.len(), 1, "only this track, near this time");
+    assert_eq!(life.paths[0].track, 5);
+    assert_eq!(life.paths[0].points.len(), 50);
+    assert!((life.paths[0].points[49].x - 0.98).abs() < 1e-6);
+    let order: Vec<_> = life.events.iter().map(|s| s.event.id).collect();
+    assert_eq!(
+        order,
+        vec![dock.id, gate.id],
+        "the track's events, oldest first"
+    );
+    // Retention takes the old path with the old events.
+    let report = store.run_event_retention().unwrap();
+    assert_eq!(report.deleted_paths, 1, "{report:?}");
+    assert!(
+        store
+            .record_paths(&[std::sync::Arc::new(vigil_core::TrackPath {
+                points: Vec::new(),
+                ..(*path(7, now)).clone()
+            })])
+            .is_err(),
+        "an empty path is refused"
+    );
+}

@@ -110,7 +110,7 @@ export async function render() {
   function open(e) {
     detail.replaceChildren(
       h('div.detail-head', h('h2', e.description || e.kind), h('button.ghost', { type: 'button', onclick: () => detail.close() }, '✕')),
-      e.has_snapshot ? h('img.full', { src: `/api/events/${encodeURIComponent(e.id)}/snapshot?kind=full`, alt: 'Snapshot' }) : null,
+      e.has_snapshot ? h('div.shot', h('img.full', { src: `/api/events/${encodeURIComponent(e.id)}/snapshot?kind=full`, alt: 'Snapshot' })) : null,
       h('dl',
         h('dt', 'Camera'), h('dd', e.camera),
         h('dt', 'Rule'), h('dd', e.rule || '—'),
@@ -119,6 +119,7 @@ export async function render() {
         h('dt', 'Start'), h('dd', fmtTime(e.start)),
         h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing')),
       h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'),
+      e.class ? lifecycle(e) : null,
       e.class === 'person' ? elsewhere(e) : null,
       e.class === 'person' && e.has_snapshot && hasRole('admin') ? enrolFrom(e) : null);
     detail.showModal();
@@ -142,6 +143,51 @@ export async function render() {
 
   // "Seen elsewhere": the people of the user's cameras within an hour who look most like this event's
   // person (re-identification), each a link to its footage.
+  // The object's lifecycle: the path it took over the snapshot, and every event it took part in, in order.
+  function lifecycle(e) {
+    const list = h('ol.lifecycle-steps');
+    const box = h('section.lifecycle', h('h3', 'Lifecycle'), list);
+    const secs = (ms) => new Date(ms).toTimeString().slice(0, 8);
+    get(`/api/events/${encodeURIComponent(e.id)}/lifecycle`).then((life) => {
+      const paths = life.paths || [];
+      const first = Math.min(...paths.map((p) => p.first_ms), e.start);
+      const last = Math.max(...paths.map((p) => p.last_ms), e.end || e.start);
+      const steps = [];
+      steps.push(h('li', `${secs(first)} first seen${paths.length ? ` (${paths[0].class}, track ${paths.map((p) => p.track).join(', ')})` : ''}`));
+      for (const ev of life.events) {
+        const where = ev.zone ? ` in ${ev.zone}` : ev.line ? ` at ${ev.line}` : '';
+        const span = ev.end ? `${secs(ev.start)}–${secs(ev.end)}` : `${secs(ev.start)}–now`;
+        steps.push(h('li', { class: ev.id === e.id ? 'this' : '' }, `${span} ${ev.rule || ev.kind}${where}: ${ev.description}`));
+      }
+      steps.push(h('li', `${secs(last)} last seen`));
+      list.replaceChildren(...steps);
+      const img = detail.querySelector('.shot img.full');
+      if (!img || !paths.length) return;
+      const canvas = h('canvas.lifecycle-path', { 'aria-label': `Path of the object across the picture, ${paths.length} track(s)`, role: 'img' });
+      img.parentElement.append(canvas);
+      const draw = () => {
+        const w = img.clientWidth, hgt = img.clientHeight, dpr = window.devicePixelRatio || 1;
+        canvas.width = Math.round(w * dpr); canvas.height = Math.round(hgt * dpr);
+        canvas.style.width = `${w}px`; canvas.style.height = `${hgt}px`;
+        const g = canvas.getContext('2d');
+        g.setTransform(dpr, 0, 0, dpr, 0, 0);
+        g.lineWidth = 3; g.lineJoin = 'round';
+        for (const p of paths) {
+          g.strokeStyle = '#4fc3f7';
+          g.beginPath();
+          p.points.forEach((q, i) => { if (i) g.lineTo(q.x * w, q.y * hgt); else g.moveTo(q.x * w, q.y * hgt); });
+          g.stroke();
+          const a = p.points[0], b = p.points[p.points.length - 1];
+          g.fillStyle = '#81c784'; g.beginPath(); g.arc(a.x * w, a.y * hgt, 6, 0, 2 * Math.PI); g.fill();
+          g.fillStyle = '#ef5350'; g.beginPath(); g.arc(b.x * w, b.y * hgt, 6, 0, 2 * Math.PI); g.fill();
+        }
+        canvas.dataset.points = String(paths.reduce((n, p) => n + p.points.length, 0));
+      };
+      if (img.complete) draw(); else img.addEventListener('load', draw, { once: true });
+    }).catch((err) => { list.replaceChildren(h('li.muted', `No lifecycle: ${err.message}`)); });
+    return box;
+  }
+
   function elsewhere(e) {
     const out = h('div.elsewhere');
     const button = h('button.ghost', { type: 'button', onclick: async () => {

@@ -238,6 +238,35 @@ pub async fn snapshot(
     Ok(resp)
 }
 
+/// GET /api/events/{id}/lifecycle: the event's object from first sighting to last on its camera: the
+/// path it took across the picture (normalised points, sampled) and every event it took part in, in
+/// order (zone entered and left, lines crossed...); biometric events only for the `faces` permission.
+pub async fn lifecycle(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such event"))?;
+    let faces = p.can(Permission::Faces);
+    let life = with_reader(&ctx, move |r| {
+        let e = r.get(id)?;
+        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !faces) {
+            return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
+        }
+        r.lifecycle(id)
+    })
+    .await?;
+    let events: Vec<Value> = life
+        .events
+        .iter()
+        .filter(|e| faces || !e.event.kind.is_biometric())
+        .map(event_json)
+        .collect();
+    Ok(Json(json!({ "paths": life.paths, "events": events })))
+}
+
 /// GET /api/events/{id}/elsewhere query.
 #[derive(Deserialize)]
 pub struct ElsewhereParams {

@@ -688,6 +688,17 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/events/{id}/lifecycle",
+        access: Perm(P::Events),
+        summary: "The event's object from first sighting to last: its path across the picture and every event it took part in, in order",
+        params: &[EVENT_ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::lifecycle),
+        handler: || get(events::lifecycle),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/events/{id}/elsewhere",
         access: Perm(P::Events),
         summary: "Where else the event's person was seen: people on the caller's cameras within the window whose appearance (re-identification) is most alike, best first, re-ranked by how the time between fits the camera links ([[links.camera]]: transit fits, too_soon, late), with their events (audited as person.search)",

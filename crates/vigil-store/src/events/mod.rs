@@ -33,6 +33,7 @@
 
 mod appearances;
 mod dead_letters;
+mod paths;
 mod plan;
 mod plates;
 mod query;
@@ -43,6 +44,7 @@ mod writer;
 
 pub use appearances::{ElsewhereQuery, Sighting};
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
+pub use paths::Lifecycle;
 pub use plates::{PlateQuery, PlateSearch};
 pub use query::{EventReader, HistogramBin};
 pub use retention::EventRetentionReport;

@@ -31,6 +31,8 @@ pub struct EventRetentionReport {
     pub pruned_marks: usize,
     /// People's appearances deleted (as old as the events).
     pub deleted_appearances: usize,
+    /// Object paths deleted (as old as the events).
+    pub deleted_paths: usize,
 }
 
 /// An event to delete.
@@ -162,6 +164,12 @@ impl Inner {
             )
             .and_then(|mut st| st.execute(params![camera_id, from_ms, to_ms]))
             .map_err(&e)?;
+        self.events_db()
+            .prepare_cached(
+                "DELETE FROM track_paths WHERE camera_id = ?1 AND first_ms < ?3 AND last_ms >= ?2",
+            )
+            .and_then(|mut st| st.execute(params![camera_id, from_ms, to_ms]))
+            .map_err(&e)?;
         Ok((victims.len(), files))
     }
 
@@ -266,6 +274,11 @@ impl Inner {
         report.deleted_appearances = self
             .events_db()
             .prepare_cached("DELETE FROM appearances WHERE last_ms < ?1")
+            .and_then(|mut st| st.execute([cutoff]))
+            .map_err(&e)?;
+        report.deleted_paths = self
+            .events_db()
+            .prepare_cached("DELETE FROM track_paths WHERE last_ms < ?1")
             .and_then(|mut st| st.execute([cutoff]))
             .map_err(&e)?;
         if report.deleted_events > 0 {

@@ -85,15 +85,22 @@ fn run(store: &Store, sub: Subscription<Message>, stats: &EventWriterStats) {
     while let Some(first) = sub.recv() {
         let mut batch = Vec::with_capacity(BATCH);
         let mut appearances = Vec::new();
+        let mut paths = Vec::new();
         for m in std::iter::once(first).chain(std::iter::from_fn(|| sub.try_recv())) {
             match m {
                 Message::Event(e) => batch.push(e),
                 Message::Appearance(a) => appearances.push((*a).clone()),
+                Message::TrackPath(p) => paths.push(p),
                 _ => {}
             }
-            if batch.len() + appearances.len() >= BATCH {
+            if batch.len() + appearances.len() + paths.len() >= BATCH {
                 break;
             }
+        }
+        if !paths.is_empty()
+            && let Err(err) = store.record_paths(&paths)
+        {
+            warn!("{} object paths not stored: {err}", paths.len());
         }
         if !appearances.is_empty()
             && let Err(err) = store.record_appearances(&appearances)

@@ -412,6 +412,33 @@ try {
     if (!here.description.includes(`${utc} UTC`)) throw new Error(`description ${here.description} vs ${utc} UTC`);
     await ny.close();
     log(`times: ${here.local} (${here.zone}) and ${there.local} (${there.zone}) for one event, list, details and description agree`);
+    // The lifecycle of an object whose track has ended: its path drawn over the snapshot, its events in
+    // order.
+    let ended = null;
+    const lifeUntil = Date.now() + 60000;
+    while (!ended) {
+      ended = await page.evaluate(async () => {
+        const { events } = await (await fetch('/api/events?limit=200')).json();
+        for (const e of events.filter((x) => x.end && x.has_snapshot && Date.now() - x.end > 4000)) {
+          const life = await (await fetch(`/api/events/${e.id}/lifecycle`)).json();
+          if (life.paths.length) return e.id;
+        }
+        return null;
+      });
+      if (!ended) {
+        if (Date.now() > lifeUntil) throw new Error('no ended event with a stored path');
+        await sleep(2000);
+      }
+    }
+    await page.goto(`${url}/#/events`);
+    await page.waitForSelector(`.event[data-id="${ended}"]`);
+    await page.click(`.event[data-id="${ended}"]`);
+    await page.waitForFunction(() => Number(document.querySelector('canvas.lifecycle-path')?.dataset.points) > 1, null, { timeout: 15000 });
+    const steps = await page.$$eval('ol.lifecycle-steps li', (l) => l.map((x) => x.textContent));
+    if (steps.length < 3 || !/first seen/.test(steps[0]) || !/last seen/.test(steps[steps.length - 1])) throw new Error(`lifecycle steps ${JSON.stringify(steps)}`);
+    await shot(page, 'event-lifecycle');
+    log(`lifecycle: ${steps.join(' | ')}`);
+    await page.keyboard.press('Escape');
     await page.goto(`${url}/#/events`);
     await page.waitForSelector('.event .thumb img');
     await page.click('.event:has(.thumb img)');
