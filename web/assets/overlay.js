@@ -7,7 +7,8 @@
 import { cam } from './api.js';
 
 const KEEP_MS = 4000;     // analysed frames kept for matching to the picture
-const STALE_MS = 1200;    // a frame older than this next to the picture is not drawn (objects gone)
+const STALE_MS = 1200;    // a frame older than this next to the picture is drawn as late
+const ALIVE_MS = 2500;    // the analysis is taken as stopped (nothing drawn) when no frame came for this long
 const COLOURS = { person: '#4fc3f7', car: '#ffb74d', truck: '#ffb74d', bus: '#ffb74d', motorcycle: '#ffb74d', bicycle: '#aed581' };
 
 /** The picture's rectangle inside a <video> (object-fit: contain), in CSS pixels of its parent. */
@@ -31,20 +32,50 @@ export class Overlay {
     this.geometry = { zones: [], lines: [], masks: [] };
     this.frames = [];
     this.enabled = false;
-    this.boxes = true;
     this.drawn = 0; // frames of boxes drawn
     this.raf = null;
   }
 
-  /** Shows or hides the overlay; `boxes` false draws the geometry alone (playback). */
-  set(enabled, { boxes = true, video = this.video } = {}) {
+  /** Shows or hides the overlay over `video`; with `playback` ({start, end} of the clip, unix ms) the
+   *  boxes come from the stored tracks of that range instead of the live analysis. */
+  set(enabled, { video = this.video, playback = null } = {}) {
     this.enabled = enabled;
-    this.boxes = boxes;
     this.video = video;
     this.canvas.hidden = !enabled;
+    const key = playback ? `${playback.start}-${playback.end}` : null;
+    if (enabled && key && key !== this.clipKey) this.loadTracks(playback);
+    this.clipKey = key;
+    this.playback = playback;
     if (enabled && !this.ws) this.connect();
     if (!enabled) this.close();
     if (enabled && this.raf === null) this.loop();
+  }
+
+  /** The stored tracks of a played clip (GET /api/cameras/{camera}/tracks), at most 10 minutes of it. */
+  async loadTracks({ start, end }) {
+    this.tracks = [];
+    try {
+      const r = await fetch(`/api/cameras/${cam(this.camera)}/tracks?start=${start}&end=${Math.min(end, start + 600000)}`, { credentials: 'same-origin' });
+      if (r.ok) this.tracks = (await r.json()).paths || [];
+    } catch { /* no boxes over this clip */ }
+  }
+
+  /** The boxes at `t` (unix ms) of the played clip: each track's stored box, between its two samples. */
+  playbackObjects(t) {
+    const out = [];
+    for (const p of this.tracks || []) {
+      const pts = p.points;
+      if (!pts.length || t < pts[0].ms || t > pts[pts.length - 1].ms) continue;
+      let i = pts.findIndex((q) => q.ms >= t);
+      if (i < 0) continue;
+      const b = pts[i], a = pts[Math.max(0, i - 1)];
+      if (b.ms - a.ms > 1500) continue; // a gap: the object was not followed then
+      const k = b.ms === a.ms ? 0 : (t - a.ms) / (b.ms - a.ms);
+      const lerp = (u, v) => u + (v - u) * k;
+      const x = lerp(a.x, b.x), y = lerp(a.y, b.y), w = lerp(a.w, b.w), hh = lerp(a.h, b.h);
+      out.push({ track: p.track, class: p.class, score: null, bbox: [x - w / 2, y - hh, x + w / 2, y], matched: true });
+    }
+    return out;
   }
 
   connect() {
@@ -56,6 +87,7 @@ export class Overlay {
       try { v = JSON.parse(m.data); } catch { return; }
       if (v.geometry) { this.geometry = v.geometry; return; }
       if (typeof v.t !== 'number') return;
+      v.arrived = Date.now();
       this.frames.push(v);
       const cut = v.t - KEEP_MS;
       while (this.frames.length && this.frames[0].t < cut) this.frames.shift();
@@ -95,8 +127,9 @@ export class Overlay {
     let best = null;
     for (const f of this.frames) { if (f.t <= t + 40) best = f; else break; }
     if (best && t - best.t < STALE_MS) return { frame: best, behind: 0 };
+    // The analysis is late (however late, as long as it is alive: its newest frame came in lately).
     const newest = this.frames[this.frames.length - 1];
-    return newest && t - newest.t < KEEP_MS ? { frame: newest, behind: t - newest.t } : null;
+    return newest && Date.now() - newest.arrived < ALIVE_MS ? { frame: newest, behind: Math.max(0, t - newest.t) } : null;
   }
 
   draw() {
@@ -113,6 +146,7 @@ export class Overlay {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, W, H);
     if (!this.enabled || this.video.hidden) return;
+    c.dataset.frames = String(this.frames.length); // analysed frames held (for diagnosis)
     const r = this.rect();
     const px = ([x, y]) => [r.x + x * r.w, r.y + y * r.h];
     const poly = (points) => {
@@ -155,12 +189,18 @@ export class Overlay {
       g.closePath(); g.fillStyle = '#ef5350'; g.fill();
       label(g, `${l.name} (in)`, ax + 4, ay, '#ef5350');
     }
-    if (!this.boxes) return;
-    const now = this.current();
+    let now;
+    if (this.playback) {
+      const t = this.playback.start + this.video.currentTime * 1000;
+      now = { frame: { objects: this.playbackObjects(t) }, behind: 0 };
+    } else {
+      now = this.current();
+    }
     if (!now) return;
     const f = now.frame;
     this.drawn += 1;
     c.dataset.objects = String(f.objects.length);
+    c.dataset.mode = this.playback ? 'playback' : 'live';
     if (now.behind) label(g, `analysis ${(now.behind / 1000).toFixed(1)} s behind`, r.x + 6, r.y + r.h - 8, '#ffb74d');
     for (const o of f.objects) {
       const [x1, y1] = px([o.bbox[0], o.bbox[1]]), [x2, y2] = px([o.bbox[2], o.bbox[3]]);
@@ -169,7 +209,7 @@ export class Overlay {
       g.setLineDash(o.matched && !now.behind ? [] : [4, 3]);
       g.strokeRect(x1, y1, x2 - x1, y2 - y1);
       g.setLineDash([]);
-      label(g, `${o.class} #${o.track} ${Math.round(o.score * 100)}%`, x1, y1 - 3, colour);
+      label(g, `${o.class} #${o.track}${o.score === null ? '' : ` ${Math.round(o.score * 100)}%`}`, x1, y1 - 3, colour);
     }
   }
 }

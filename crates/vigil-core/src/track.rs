@@ -41,8 +41,9 @@ pub struct Appearance {
     pub embedding: Vec<f32>,
 }
 
-/// One point of an object's path: where its box touched the ground (the middle of its bottom edge),
-/// normalised to the frame (0..1), at `ms` (unix ms).
+/// One point of an object's path: where its box touched the ground (the middle of its bottom edge) and
+/// the box's size, normalised to the frame (0..1), at `ms` (unix ms). The box is `x - w/2 .. x + w/2`
+/// across and `y - h .. y` down.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PathPoint {
     /// When (unix ms).
@@ -51,6 +52,10 @@ pub struct PathPoint {
     pub x: f32,
     /// Down (0 top, 1 bottom).
     pub y: f32,
+    /// The box's width.
+    pub w: f32,
+    /// The box's height.
+    pub h: f32,
 }
 
 /// The path an object took across one camera's picture while it was tracked, sampled (for the object

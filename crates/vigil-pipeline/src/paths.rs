@@ -1,5 +1,5 @@
-//! Object paths for the lifecycle view: while the analysis follows a track, where its box touches the
-//! ground is sampled (every [`EVERY_MS`], at most [`MAX_POINTS`] points: a long stay is thinned, its
+//! Object paths for the lifecycle view and playback overlays: while the analysis follows a track, where its
+//! box touches the ground and its size are sampled (every [`EVERY_MS`], at most [`MAX_POINTS`] points: a long stay is thinned, its
 //! first and latest points kept); when the track has not been seen for [`GONE_MS`] its path is handed
 //! out once, to be published and stored with the events.
 
@@ -50,6 +50,8 @@ impl PathRecorder {
                 ms: unix_ms,
                 x: ((t.bbox.x1 + t.bbox.x2) / 2.0 / w).clamp(0.0, 1.0),
                 y: (t.bbox.y2 / h).clamp(0.0, 1.0),
+                w: ((t.bbox.x2 - t.bbox.x1) / w).clamp(0.0, 1.0),
+                h: ((t.bbox.y2 - t.bbox.y1) / h).clamp(0.0, 1.0),
             };
             let open = self.open.entry(t.id).or_insert_with(|| Open {
                 class: classes

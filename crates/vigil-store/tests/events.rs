@@ -792,6 +792,8 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
                     ms: first_ms + i * 400,
                     x: i as f32 / 50.0,
                     y: 0.8,
+                    w: 0.1,
+                    h: 0.3,
                 })
                 .collect(),
         })
@@ -821,6 +823,20 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
     assert_eq!(life.paths[0].track, 5);
     assert_eq!(life.paths[0].points.len(), 50);
     assert!((life.paths[0].points[49].x - 0.98).abs() < 1e-6);
+    assert!((life.paths[0].points[49].h - 0.3).abs() < 1e-6);
+    // For playback: the paths crossing a range, cut to it (a point either side kept).
+    let cut = reader
+        .paths_between("yard", t0 + 4_000, t0 + 6_000, 10)
+        .unwrap();
+    assert_eq!(cut.len(), 2, "tracks 5 and 6");
+    assert_eq!(cut[0].points.first().map(|p| p.ms), Some(t0 + 4_000));
+    assert_eq!(cut[0].points.last().map(|p| p.ms), Some(t0 + 6_000));
+    assert!(
+        reader
+            .paths_between("yard", now + 1, now + 2, 10)
+            .unwrap()
+            .is_empty()
+    );
     let order: Vec<_> = life.events.iter().map(|s| s.event.id).collect();
     assert_eq!(
         order,

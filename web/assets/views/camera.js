@@ -168,7 +168,8 @@ export async function render(_ctx, name) {
     h('div.overlay.top', modeLabel, liveBadge, latency));
   const overlay = new Overlay(videoBox, liveVideo, name, player);
   const syncOverlay = () => overlay.set(overlayOn, liveVideo.hidden
-    ? { boxes: false, video: playVideo } : { boxes: true, video: liveVideo });
+    ? { video: playVideo, playback: clipStart === null ? null : { start: clipStart, end: clipEnd } }
+    : { video: liveVideo });
   mount(
     h('div.page-head',
       h('h1', h('a.back', { href: '#/', 'aria-label': 'Back to all cameras' }, '‹'), ' ', name),

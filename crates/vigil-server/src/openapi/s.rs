@@ -638,18 +638,27 @@ pub fn preview_job() -> Value {
                           "done": {"type": "number"}, "report": {"type": ["object", "null"]},
                           "error": {"type": ["string", "null"]}}})
 }
+fn track_path() -> Value {
+    json!({"type": "object",
+           "required": ["camera", "track", "class", "first_ms", "last_ms", "points"],
+           "properties": {"camera": {"type": "string"}, "track": {"type": "integer"},
+                          "class": {"type": "string"}, "first_ms": {"type": "integer"},
+                          "last_ms": {"type": "integer"},
+                          "points": {"type": "array", "items": {"type": "object",
+                              "required": ["ms", "x", "y", "w", "h"],
+                              "properties": {"ms": {"type": "integer"}, "x": {"type": "number"},
+                                             "y": {"type": "number"}, "w": {"type": "number"},
+                                             "h": {"type": "number"}}}}}})
+}
+/// Tracks over a recorded range.
+pub fn track_paths() -> Value {
+    json!({"type": "object", "required": ["paths"],
+           "properties": {"paths": {"type": "array", "items": track_path()}}})
+}
 /// An event's object's lifecycle.
 pub fn lifecycle() -> Value {
     json!({"type": "object", "required": ["paths", "events"],
-           "properties": {"paths": {"type": "array", "items": {"type": "object",
-               "required": ["camera", "track", "class", "first_ms", "last_ms", "points"],
-               "properties": {"camera": {"type": "string"}, "track": {"type": "integer"},
-                              "class": {"type": "string"}, "first_ms": {"type": "integer"},
-                              "last_ms": {"type": "integer"},
-                              "points": {"type": "array", "items": {"type": "object",
-                                  "required": ["ms", "x", "y"],
-                                  "properties": {"ms": {"type": "integer"}, "x": {"type": "number"},
-                                                 "y": {"type": "number"}}}}}}},
+           "properties": {"paths": {"type": "array", "items": track_path()},
                           "events": {"type": "array", "items": {"type": "object"}}}})
 }
 /// A thumbnail's width.

@@ -205,6 +205,17 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/cameras/{camera}/tracks",
+        access: Perm(P::Playback),
+        summary: "The tracked objects over a recorded range (at most 10 minutes): each track's box every 0.4 s, for drawing over playback",
+        params: &[CAMERA, START, END],
+        request: None,
+        status: 200,
+        response: Body::Json(s::track_paths),
+        handler: || get(media::tracks),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/cameras/{camera}/thumbnail.jpg",
         access: Perm(P::Playback),
         summary: "A small picture of the recording at a moment (the first picture at or after it), privacy masks blacked out",

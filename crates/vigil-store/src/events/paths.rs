@@ -39,7 +39,11 @@ impl Store {
                     p.track, p.camera
                 )));
             }
-            let points: Vec<(i64, f32, f32)> = p.points.iter().map(|q| (q.ms, q.x, q.y)).collect();
+            let points: Vec<(i64, f32, f32, f32, f32)> = p
+                .points
+                .iter()
+                .map(|q| (q.ms, q.x, q.y, q.w, q.h))
+                .collect();
             let points = serde_json::to_string(&points)
                 .map_err(|err| StoreError::BadQuery(format!("path points: {err}")))?;
             let camera_id = super::write::camera_id(&tx, &p.camera).map_err(&e)?;
@@ -102,18 +106,14 @@ impl EventReader {
                 .map_err(&e)?;
             for row in rows {
                 let (track, class, first_ms, last_ms, points) = row.map_err(&e)?;
-                let points: Vec<(i64, f32, f32)> =
-                    serde_json::from_str(&points).unwrap_or_default();
+                let points = parse_points(&points);
                 paths.push(TrackPath {
                     camera: ev.camera.clone(),
                     track: track as u64,
                     class,
                     first_ms,
                     last_ms,
-                    points: points
-                        .into_iter()
-                        .map(|(ms, x, y)| PathPoint { ms, x, y })
-                        .collect(),
+                    points,
                 });
             }
         }
@@ -151,5 +151,70 @@ impl EventReader {
             .collect();
         events.sort_by_key(|s| s.event.start.unix_ms);
         Ok(Lifecycle { paths, events })
+    }
+}
+
+/// A stored path's points: `[[ms, x, y, w, h], ...]`.
+fn parse_points(text: &str) -> Vec<PathPoint> {
+    let rows: Vec<(i64, f32, f32, f32, f32)> = serde_json::from_str(text).unwrap_or_default();
+    rows.into_iter()
+        .map(|(ms, x, y, w, h)| PathPoint { ms, x, y, w, h })
+        .collect()
+}
+
+impl EventReader {
+    /// The paths of `camera` with points between `from_ms` and `to_ms` (for drawing boxes over
+    /// playback), each cut to that range; at most `limit` paths, oldest first.
+    pub fn paths_between(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TrackPath>, StoreError> {
+        let e = db_err(&self.db_path);
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT p.track, p.class, p.first_ms, p.last_ms, p.points
+                 FROM track_paths p JOIN cameras c ON c.id = p.camera_id
+                 WHERE c.name = ?1 AND p.last_ms >= ?2 AND p.first_ms <= ?3
+                 ORDER BY p.first_ms LIMIT ?4",
+            )
+            .map_err(&e)?;
+        let rows = q
+            .query_map(params![camera, from_ms, to_ms, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(&e)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (track, class, first_ms, last_ms, points) = row.map_err(&e)?;
+            // One point either side of the range, so a box can be placed at its ends.
+            let all = parse_points(&points);
+            let lo = all.iter().rposition(|p| p.ms <= from_ms).unwrap_or(0);
+            let hi = all
+                .iter()
+                .position(|p| p.ms >= to_ms)
+                .unwrap_or(all.len().saturating_sub(1));
+            out.push(TrackPath {
+                camera: camera.to_string(),
+                track: track as u64,
+                class,
+                first_ms,
+                last_ms,
+                points: all
+                    .get(lo..=hi)
+                    .map(<[PathPoint]>::to_vec)
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 }

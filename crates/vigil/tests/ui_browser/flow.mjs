@@ -206,7 +206,15 @@ try {
   // Overlay: with analysis, the zone and mask are drawn, and the tracked vehicles' boxes on live video.
   if (process.env.VIGIL_EVENTS === '1') {
     await page.click('button:has-text("Overlay")');
-    await page.waitForFunction(() => Number(document.querySelector('canvas.overlay-canvas')?.dataset.objects) > 0, null, { timeout: 30000 });
+    try {
+      await page.waitForFunction(() => Number(document.querySelector('canvas.overlay-canvas')?.dataset.objects) > 0, null, { timeout: 30000 });
+    } catch (e) {
+      const why = await page.evaluate(async () => ({
+        canvas: { ...document.querySelector('canvas.overlay-canvas')?.dataset },
+        system: (await (await fetch('/api/system')).json()).cameras,
+      }));
+      throw new Error(`no boxes over live video: ${JSON.stringify(why)}`);
+    }
     const painted = await page.$eval('canvas.overlay-canvas', (c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       let n = 0;
@@ -216,9 +224,15 @@ try {
     if (painted < 1000) throw new Error(`overlay painted ${painted} pixels`);
     await shot(page, 'camera-overlay');
     log(`overlay: tracked objects drawn over live video (${painted} pixels painted)`);
+    // Over playback, the boxes come from the stored tracks of the clip.
+    await page.click('button:has-text("Last 30 s")');
+    await page.waitForFunction(() => { const c = document.querySelector('canvas.overlay-canvas'); return c?.dataset.mode === 'playback' && Number(c.dataset.objects) > 0; }, null, { timeout: 30000 });
+    await shot(page, 'playback-overlay');
+    log('overlay: stored tracks drawn over playback');
     await page.click('button:has-text("Overlay")');
+  } else {
+    await page.click('button:has-text("Last 30 s")');
   }
-  await page.click('button:has-text("Last 30 s")');
   const playSel = 'video.playback';
   await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.5, playSel, { timeout: 20000 });
   const [p0, p1] = await advance(page, playSel, 2000);
