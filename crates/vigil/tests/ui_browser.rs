@@ -35,7 +35,17 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         eprintln!("SKIP: the events part (no ../shared/models or ORT_DYLIB_PATH)");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let mut vigil = Vigil::start_with(tmp.path(), "yard", &video, models.as_deref());
+    // With the machine's Mosquitto, every event's MQTT message is timed: the browser must show it
+    // within 1 s of it (the same clock: both on this machine).
+    let prefix = format!("vigil-ui-{}", std::process::id());
+    let mqtt = mqtt_listener(&prefix);
+    let extra = match &mqtt {
+        Some(_) => format!(
+            "[mqtt]\nhost = \"127.0.0.1\"\nport = 1883\ntopic_prefix = {prefix:?}\ndiscovery = false\n"
+        ),
+        None => String::new(),
+    };
+    let mut vigil = Vigil::start_with_extra(tmp.path(), "yard", &video, models.as_deref(), &extra);
     let token = vigil.setup_token();
     vigil.wait_listening();
     let shots = screenshots();
@@ -81,6 +91,42 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         "browser flow failed:\n{stdout}\n{stderr}\n--- vigil output ---\n{}",
         vigil.dump()
     );
+    // The events pushed to the page while it was open (one in the list, one on the timeline) showed
+    // within 1 s of their MQTT messages.
+    if let (Some(received), Some(line)) = (
+        &mqtt,
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("[ui-test] pushed ")),
+    ) {
+        let pushed: serde_json::Value = serde_json::from_str(line).unwrap();
+        let received = received.lock().unwrap().clone();
+        let mut checked = 0;
+        for place in ["list", "timeline"] {
+            let (Some(id), Some(ms)) = (pushed[place]["id"].as_str(), pushed[place]["ms"].as_i64())
+            else {
+                continue;
+            };
+            let Some(&mqtt_ms) = received.get(id) else {
+                panic!(
+                    "event {id} shown in the {place} never came over MQTT ({} did)",
+                    received.len()
+                );
+            };
+            let late = ms - mqtt_ms;
+            println!("{place}: event {id} shown {late} ms after its MQTT message");
+            assert!(
+                late <= 1000,
+                "{place}: event {id} shown {late} ms after its MQTT message"
+            );
+            checked += 1;
+        }
+        if models.is_some() {
+            assert_eq!(checked, 2, "both pushes timed: {line}");
+        }
+    } else if mqtt.is_none() {
+        eprintln!("SKIP: the MQTT timing (no broker on 127.0.0.1:1883)");
+    }
     let pngs = std::fs::read_dir(&shots).unwrap().count();
     assert!(pngs >= 12, "{pngs} screenshots in {}", shots.display());
     assert!(
@@ -88,4 +134,48 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         "vigil run did not stop cleanly:\n{}",
         vigil.dump()
     );
+}
+
+/// When each event's first MQTT message arrived (unix ms, by event id), from a client subscribed to
+/// `prefix/events/#` on the machine's broker; `None` without a broker.
+fn mqtt_listener(
+    prefix: &str,
+) -> Option<std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>> {
+    use std::sync::{Arc, Mutex};
+    if std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:1883".parse().unwrap(),
+        std::time::Duration::from_secs(1),
+    )
+    .is_err()
+    {
+        return None;
+    }
+    let mut opts = rumqttc::MqttOptions::new(format!("{prefix}-test"), "127.0.0.1", 1883);
+    opts.set_keep_alive(std::time::Duration::from_secs(30));
+    let (client, mut connection) = rumqttc::Client::new(opts, 64);
+    client
+        .subscribe(format!("{prefix}/events/#"), rumqttc::QoS::AtLeastOnce)
+        .unwrap();
+    let seen = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let out = seen.clone();
+    std::thread::spawn(move || {
+        let _client = client;
+        for notification in connection.iter() {
+            let Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) = notification else {
+                continue;
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload)
+                && let Some(id) = v["id"].as_str()
+            {
+                out.lock().unwrap().entry(id.to_string()).or_insert(now);
+            }
+        }
+    });
+    // Subscribed before Vigil starts publishing.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Some(seen)
 }

@@ -261,6 +261,7 @@ export async function render(_ctx, name) {
     }
     for (const e of events) {
       track.append(h('div.ev', {
+        dataset: { id: e.id },
         style: { left: `${pct(e.start)}%` }, title: `${fmtTime(e.start)} ${e.description || e.kind}`,
         onclick: (ev) => { ev.stopPropagation(); playAt(e.start - 3000); },
       }));

@@ -187,6 +187,17 @@ impl Vigil {
     /// mask over the top-left corner (so its live view is the masked, re-encoded one) and the viewer's
     /// watermark on (so playback and exports are re-encoded with both).
     pub fn start_with(dir: &Path, camera: &str, video: &Path, models: Option<&Path>) -> Vigil {
+        Self::start_with_extra(dir, camera, video, models, "")
+    }
+
+    /// [`Vigil::start_with`] with `extra` TOML (whole sections) appended to its configuration.
+    pub fn start_with_extra(
+        dir: &Path,
+        camera: &str,
+        video: &Path,
+        models: Option<&Path>,
+        extra: &str,
+    ) -> Vigil {
         let port = free_port();
         let rec = dir.join("recordings");
         std::fs::create_dir_all(&rec).unwrap();
@@ -217,7 +228,7 @@ impl Vigil {
             video = video.display(),
         );
         let path = dir.join("vigil.toml");
-        std::fs::write(&path, config).unwrap();
+        std::fs::write(&path, format!("{config}\n{extra}")).unwrap();
         Self::spawn(&path, port, models)
     }
 

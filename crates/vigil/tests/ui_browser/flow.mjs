@@ -89,6 +89,25 @@ try {
   const csp = [];
   await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
     (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI || ''} ${e.sourceFile || ''}:${e.lineNumber || ''}`)));
+  // When each event first shows in the list or on the timeline (checked against its MQTT message by
+  // the Rust side of the test).
+  await context.addInitScript(() => {
+    window.__seen = {};
+    new MutationObserver((records) => {
+      const now = Date.now();
+      for (const r of records) {
+        for (const n of r.addedNodes) {
+          if (!(n instanceof Element)) continue;
+          for (const el of [n, ...n.querySelectorAll('.event[data-id], .ev[data-id]')]) {
+            if (!el.dataset || !el.dataset.id) continue;
+            const key = `${el.classList.contains('ev') ? 'timeline' : 'list'}:${el.dataset.id}`;
+            if (el.matches('.event[data-id], .track .ev[data-id]') && !(key in window.__seen)) window.__seen[key] = now;
+          }
+        }
+      }
+    }).observe(document, { childList: true, subtree: true });
+  });
+  const pushed = {};
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     log('console error:', m.text());
@@ -381,6 +400,8 @@ try {
     await page.waitForSelector('.live-badge.on', { timeout: 20000 });
     const listed = await page.$$eval('.event', (e) => e.length);
     await page.waitForSelector('.event.fresh', { timeout: 90000 });
+    const freshId = await page.$eval('.event.fresh', (e) => e.dataset.id);
+    pushed.list = { id: freshId, ms: await page.evaluate((id) => window.__seen[`list:${id}`], freshId) };
     log(`events: a new event appeared without a reload (${listed} listed before)`);
     await shot(page, 'events-pushed');
     const until = Date.now() + 90000;
@@ -479,7 +500,10 @@ try {
     log(`timeline: ${legend.replace(/\s+/g, ' ').trim()}`);
     // Events are pushed onto the timeline as they happen, without a reload.
     const marks = await page.$$eval('.track .ev', (e) => e.length);
+    const before = await page.$$eval('.track .ev', (e) => e.map((x) => x.dataset.id));
     await page.waitForFunction((n) => document.querySelectorAll('.track .ev').length > n, marks, { timeout: 90000 });
+    const newMark = await page.$$eval('.track .ev', (e, old) => e.map((x) => x.dataset.id).find((id) => !old.includes(id)), before);
+    if (newMark) pushed.timeline = { id: newMark, ms: await page.evaluate((id) => window.__seen[`timeline:${id}`], newMark) };
     log(`timeline: a pushed event marked without a reload (${marks} before)`);
     await shot(page, 'timeline-pushed');
   } else {
@@ -734,6 +758,7 @@ try {
   await page.click('form.biometric button[type=submit]');
   await page.waitForSelector('text=nobody called "Nobody Known" is enrolled');
   log('biometric erasure of an unknown person: refused with a clear message');
+  log(`pushed ${JSON.stringify(pushed)}`);
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   if (csp.length) throw new Error(`Content-Security-Policy violations: ${csp.join('; ')}`);
   log('no Content-Security-Policy violation');
