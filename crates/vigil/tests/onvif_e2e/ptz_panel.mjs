@@ -169,6 +169,33 @@ try {
   await shot(viewer, 'viewer-no-ptz');
   await viewerContext.close();
 
+  // Discovery on the Settings page finds an ONVIF camera (every ipycam on this host answers on UDP
+  // 3702: whichever answers), "Use" fills in its streams and address, and adding it saves it into
+  // vigil.toml, probed first, and restarts the cameras with it.
+  await page.goto(`${url}/#/settings`);
+  await page.waitForSelector('input[name=discover_address]');
+  await page.fill('input[name=discover_address]', '127.0.0.1');
+  await page.click('button:has-text("Find ONVIF cameras")');
+  await page.waitForSelector('ul.found li button:has-text("Use")', { timeout: 20000 });
+  const found = await page.textContent('ul.found li');
+  log('discovered:', found);
+  await page.click('ul.found li button:has-text("Use")');
+  const main = await page.inputValue('input[name=cam_main]');
+  const onvif = await page.inputValue('input[name=cam_onvif]');
+  if (!main.startsWith('rtsp://') || !onvif.startsWith('http://')) throw new Error(`filled in: ${main} ${onvif}`);
+  await page.fill('input[name=cam_name]', 'porch');
+  await page.click('button:has-text("Add camera")');
+  await page.waitForSelector('p[role=status]:has-text("Saved to vigil.toml")', { timeout: 30000 });
+  log('probe:', await page.textContent('form.grid-form p.small'));
+  const added = await until('the discovered camera listed after the restart', async () => {
+    try {
+      const cams = await page.evaluate(async () => (await (await fetch('/api/cameras')).json()).map((c) => c.name));
+      return cams.includes('porch') && cams;
+    } catch { return false; }
+  }, 30000);
+  log('cameras after adding:', added.join(', '));
+  await shot(page, 'onvif-added');
+
   if (errors.length) throw new Error(`page errors or CSP violations: ${errors.join(' | ')}`);
   log('OK');
 } catch (e) {
