@@ -243,15 +243,9 @@ try {
     if (painted < 1000) throw new Error(`overlay painted ${painted} pixels`);
     await shot(page, 'camera-overlay');
     log(`overlay: tracked objects drawn over live video (${painted} pixels painted)`);
-    // Over playback, the boxes come from the stored tracks of the clip.
-    await page.click('button:has-text("Last 30 s")');
-    await page.waitForFunction(() => { const c = document.querySelector('canvas.overlay-canvas'); return c?.dataset.mode === 'playback' && Number(c.dataset.objects) > 0; }, null, { timeout: 30000 });
-    await shot(page, 'playback-overlay');
-    log('overlay: stored tracks drawn over playback');
     await page.click('button:has-text("Overlay")');
-  } else {
-    await page.click('button:has-text("Last 30 s")');
   }
+  await page.click('button:has-text("Last 30 s")');
   const playSel = 'video.playback';
   await page.waitForFunction((sel) => document.querySelector(sel)?.currentTime > 0.5, playSel, { timeout: 20000 });
   const [p0, p1] = await advance(page, playSel, 2000);
@@ -473,7 +467,13 @@ try {
     if (steps.length < 3 || !/first seen/.test(steps[0]) || !/last seen/.test(steps[steps.length - 1])) throw new Error(`lifecycle steps ${JSON.stringify(steps)}`);
     await shot(page, 'event-lifecycle');
     log(`lifecycle: ${steps.join(' | ')}`);
-    await page.keyboard.press('Escape');
+    // Its footage with the overlay on: over playback the boxes come from the stored tracks.
+    await page.evaluate(() => localStorage.setItem('vigil.overlay', '1'));
+    await page.click('dialog.detail a.button');
+    await page.waitForFunction(() => { const c = document.querySelector('canvas.overlay-canvas'); return c?.dataset.mode === 'playback' && Number(c.dataset.objects) > 0; }, null, { timeout: 30000 });
+    await shot(page, 'playback-overlay');
+    log('overlay: stored tracks drawn over the playback of an event');
+    await page.evaluate(() => localStorage.setItem('vigil.overlay', '0'));
     await page.goto(`${url}/#/events`);
     await page.waitForSelector('.event .thumb img');
     await page.click('.event:has(.thumb img)');
