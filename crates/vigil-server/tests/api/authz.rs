@@ -27,7 +27,9 @@ fn fill(path: &str, camera: &str, s: &TestServer) -> String {
 }
 
 fn with_query(method: &str, path: &str, url: String) -> String {
-    if method == "GET" && path.contains("{camera}") && !path.ends_with("/live") {
+    if path.ends_with("/thumbnail.jpg") {
+        format!("{url}?at={}", common::T0_MS)
+    } else if method == "GET" && path.contains("{camera}") && !path.ends_with("/live") {
         format!(
             "{url}?start={}&end={}",
             common::T0_MS,
@@ -234,8 +236,16 @@ fn a_user_scoped_to_camera_a_gets_nothing_of_camera_b() {
         assert!(!r.text().contains("ftyp"), "no video of B");
         let a = with_query(&method, &path, fill(&path, CAM_A, &s));
         let r = s.call(&method, &a, &u, None);
-        if path.ends_with("/live") || path.ends_with("/overlay") {
+        if path.ends_with("/live")
+            || path.ends_with("/overlay")
+            || path.ends_with("/thumbnail.jpg")
+        {
+            // What the binary plugs in (live video, analysis overlays, decoding) is absent here.
             assert_eq!(r.status, 503, "no live source in this test: {}", r.text());
+        } else if path.ends_with("/tracks") {
+            // A is reached; no analysis stored a track path here.
+            assert_eq!(r.status, 200, "{method} {a}: {}", r.text());
+            assert!(r.json()["paths"].is_array(), "{}", r.text());
         } else if path.ends_with("/ptz") {
             // No camera has an ONVIF address here: A is reached (a POST without a body is refused).
             let want = if method == "GET" { 200 } else { 415 };
