@@ -236,9 +236,7 @@ fn a_user_scoped_to_camera_a_gets_nothing_of_camera_b() {
         assert!(!r.text().contains("ftyp"), "no video of B");
         let a = with_query(&method, &path, fill(&path, CAM_A, &s));
         let r = s.call(&method, &a, &u, None);
-        if path.ends_with("/live")
-            || path.ends_with("/overlay")
-            || path.ends_with("/thumbnail.jpg")
+        if path.ends_with("/live") || path.ends_with("/overlay") || path.ends_with("/thumbnail.jpg")
         {
             // What the binary plugs in (live video, analysis overlays, decoding) is absent here.
             assert_eq!(r.status, 503, "no live source in this test: {}", r.text());
