@@ -180,6 +180,7 @@ pub(crate) mod test_support {
             media: Time90k(900_000),
         };
         Event {
+            attributes: Default::default(),
             id: EventId::from_parts(1_717_000_000_000, seq),
             camera: camera.into(),
             rule: rule.into(),

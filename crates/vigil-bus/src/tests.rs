@@ -14,6 +14,7 @@ fn event(id: u64, phase: EventPhase, last_ms: i64) -> Event {
         media: Time90k(unix_ms * 90),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts(1_000, u128::from(id)),
         camera: "gate".into(),
         rule: "r".into(),

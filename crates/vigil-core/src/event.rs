@@ -6,6 +6,7 @@
 //! a periodic heartbeat) and one [`EventPhase::End`]. Every message carries the whole current state under the
 //! same [`EventId`], so a consumer can upsert by id and never needs to merge.
 
+use crate::attributes::Attributes;
 use crate::detection::ClassId;
 use crate::geometry::BBox;
 use crate::time::Time90k;
@@ -397,6 +398,9 @@ pub struct Event {
     pub best: Option<BestObject>,
     /// A plain-language description for people, in the site's local time.
     pub description: String,
+    /// What the main object looked like and how it moved (the best object's track; empty when unknown).
+    #[serde(default, skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 impl Event {

@@ -5,6 +5,7 @@
 //! It has no I/O and no heavy dependencies, so every other crate can use it.
 
 pub mod assign;
+pub mod attributes;
 pub mod config;
 pub mod controls;
 pub mod detection;
@@ -19,6 +20,7 @@ pub mod thread;
 pub mod time;
 pub mod track;
 
+pub use attributes::{Attributes, Colour, Heading};
 pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{

@@ -74,4 +74,7 @@ pub struct TrackPath {
     pub last_ms: i64,
     /// The points, oldest first.
     pub points: Vec<PathPoint>,
+    /// What the object looked like and how it moved (empty when unknown).
+    #[serde(default, skip_serializing_if = "crate::Attributes::is_empty")]
+    pub attributes: crate::Attributes,
 }

@@ -51,6 +51,7 @@ impl HealthEvents {
             return None;
         }
         let mut e = Event {
+            attributes: Default::default(),
             id: self.ids.next(now.unix_ms),
             camera: self.camera.clone(),
             rule: health_rule(state),

@@ -85,6 +85,7 @@ impl OnvifEvents {
                 return Vec::new();
             }
             let mut e = Event {
+                attributes: Default::default(),
                 id: self.ids.next(unix_ms),
                 camera: self.camera.clone(),
                 rule: onvif_rule(signal),

@@ -92,6 +92,7 @@ impl PathRecorder {
     fn finish(&mut self, id: TrackId) -> Option<TrackPath> {
         let o = self.open.remove(&id)?;
         (o.points.len() >= 2).then(|| TrackPath {
+            attributes: Default::default(),
             camera: self.camera.clone(),
             track: id,
             class: o.class,

@@ -108,6 +108,7 @@ mod tests {
 
     fn event(track_ids: Vec<u64>, best_track: u64, best_ms: i64) -> Event {
         Event {
+            attributes: Default::default(),
             id: EventId::from_parts(1000, 1),
             camera: "c".into(),
             rule: "r".into(),

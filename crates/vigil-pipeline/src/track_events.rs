@@ -57,6 +57,7 @@ pub(crate) fn start(
     tz: &TimeZone,
 ) -> Event {
     let mut e = Event {
+        attributes: Default::default(),
         id: ids.next(ctx.time_unix_ms),
         camera: camera.to_string(),
         rule: rule.to_string(),

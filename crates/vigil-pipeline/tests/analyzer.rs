@@ -568,6 +568,7 @@ fn a_person_of_one_camera_is_found_first_on_the_other() {
             media: vigil_core::Time90k(0),
         };
         let e = vigil_core::Event {
+            attributes: Default::default(),
             id: vigil_core::EventId::from_parts((t0 + ap.first_ms) as u64, i as u128 + 1),
             camera: "a".into(),
             rule: "walkway".into(),

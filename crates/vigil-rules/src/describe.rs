@@ -400,6 +400,7 @@ mod tests {
             media: Default::default(),
         };
         Event {
+            attributes: Default::default(),
             id: EventId(1),
             camera: "cam".into(),
             rule: "r".into(),

@@ -199,6 +199,7 @@ impl EventContext<'_> {
             }
         }
         let mut event = Event {
+            attributes: Default::default(),
             id: ep.id,
             camera: self.camera.to_string(),
             rule: self.rule.name.clone(),

@@ -145,6 +145,7 @@ impl Fallback {
                 media: now.media,
             };
             let mut e = Event {
+                attributes: Default::default(),
                 id: ids.next(t),
                 camera: camera.to_string(),
                 rule: spec.name.clone(),

@@ -174,6 +174,31 @@ impl TimeZone {
     }
 }
 
+impl TimeZone {
+    /// The unix ms of a local wall-clock time: `seconds_of_day` after the local midnight starting
+    /// `day_number` (days since 1970-01-01 in local time; may exceed a day). A time skipped by a switch to
+    /// summer time is taken with the offset before the switch (it lands after it); a time that occurs twice
+    /// is its first occurrence.
+    pub fn unix_ms_of_local(&self, day_number: i64, seconds_of_day: i64) -> i64 {
+        let local = day_number * 86_400 + seconds_of_day;
+        // The offset in force an offset's width before and after; the earlier reading wins when both fit.
+        let before = self.offset_at((local - 86_400) * 1000) as i64;
+        let after = self.offset_at((local + 86_400) * 1000) as i64;
+        for off in [before.max(after), before.min(after)] {
+            let t = local - off;
+            if self.offset_at(t * 1000) as i64 == off {
+                return t * 1000;
+            }
+        }
+        (local - before) * 1000
+    }
+
+    /// The unix ms of the local midnight starting the local day of `unix_ms`.
+    pub fn start_of_day(&self, unix_ms: i64) -> i64 {
+        self.unix_ms_of_local(self.local(unix_ms).day_number, 0)
+    }
+}
+
 fn parse_iso_offset(t: &str) -> Option<i32> {
     let sign = if t.starts_with('-') { -1 } else { 1 };
     let body = &t[1..];
@@ -435,6 +460,45 @@ mod tests {
         // Quoted names with digits.
         let x = TimeZone::parse("<+0330>-3:30").unwrap();
         assert_eq!(x.offset_at(0), 3 * 3600 + 1800);
+    }
+
+    #[test]
+    fn local_wall_clock_times_map_back_to_unix_time_across_dst_switches() {
+        let tz = TimeZone::parse("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let day = |y, m, d| days_from_civil(y, m, d);
+        // Winter and summer noon.
+        assert_eq!(
+            tz.unix_ms_of_local(day(2024, 1, 10), 12 * 3600),
+            ms(2024, 1, 10, 11, 0)
+        );
+        assert_eq!(
+            tz.unix_ms_of_local(day(2024, 7, 10), 12 * 3600),
+            ms(2024, 7, 10, 10, 0)
+        );
+        // The spring-forward day is 23 hours long, the fall-back day 25.
+        let len = |y, m, d| {
+            tz.unix_ms_of_local(day(y, m, d) + 1, 0) - tz.unix_ms_of_local(day(y, m, d), 0)
+        };
+        assert_eq!(len(2024, 3, 31), 23 * 3_600_000);
+        assert_eq!(len(2024, 10, 27), 25 * 3_600_000);
+        assert_eq!(len(2024, 6, 1), 24 * 3_600_000);
+        // 02:30 on 2024-10-27 happens twice: the first (summer time) is taken.
+        assert_eq!(
+            tz.unix_ms_of_local(day(2024, 10, 27), 9000),
+            ms(2024, 10, 27, 0, 30)
+        );
+        // Round trip through local() for every hour of a year (the repeated hour of the fall-back night
+        // maps to its first occurrence).
+        for h in 0..(366 * 24) {
+            let t = ms(2024, 1, 1, 0, 0) + h * 3_600_000;
+            let l = tz.local(t);
+            let back = tz.unix_ms_of_local(l.day_number, l.seconds_of_day() as i64);
+            assert!(
+                back == t || (back == t - 3_600_000 && tz.offset_at(back) != tz.offset_at(t)),
+                "{l}"
+            );
+            assert_eq!(tz.start_of_day(t), tz.unix_ms_of_local(l.day_number, 0));
+        }
     }
 
     #[test]

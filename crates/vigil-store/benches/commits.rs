@@ -62,6 +62,7 @@ fn event(base_ms: i64, n: u64, phase: EventPhase) -> Event {
         media: Time90k(t * 90),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts(start as u64, u128::from(n)),
         camera: format!("cam-{:02}", n % 16),
         rule: "door".into(),

@@ -184,6 +184,7 @@ fn build(s: &Spec, phase: EventPhase, last_ms: i64, tz: &TimeZone) -> Event {
     };
     let camera = CAMERAS[s.camera as usize];
     let mut e = Event {
+        attributes: Default::default(),
         id: EventId::from_parts(
             s.start_ms as u64,
             (u128::from(s.camera) << 64) | u128::from(s.seq),

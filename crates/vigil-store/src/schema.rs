@@ -308,6 +308,12 @@ CREATE TABLE track_paths (
 CREATE INDEX track_paths_time ON track_paths (last_ms);
 CREATE INDEX track_paths_camera ON track_paths (camera_id, track, first_ms);
 "#,
+    r#"
+-- Attributes (vigil_core::Attributes as JSON: colours, size, speed, direction, zones visited; NULL when
+-- nothing is known) of an event's main object and of each stored track, for search and summaries.
+ALTER TABLE events ADD COLUMN attributes TEXT;
+ALTER TABLE track_paths ADD COLUMN attributes TEXT;
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

@@ -782,6 +782,7 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
     let day = 86_400_000;
     let path = |track: u64, first_ms: i64| {
         std::sync::Arc::new(vigil_core::TrackPath {
+            attributes: Default::default(),
             camera: "yard".into(),
             track,
             class: "person".into(),
@@ -799,8 +800,20 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
         })
     };
     let t0 = now - 60_000;
+    // What track 5 looked like is kept with its path and with its events.
+    let looks = vigil_core::Attributes {
+        upper_colour: Some(vigil_core::Colour::Red),
+        lower_colour: Some(vigil_core::Colour::Black),
+        speed: Some(0.4),
+        zones: vec!["Dock".into()],
+        ..Default::default()
+    };
+    let five = std::sync::Arc::new(vigil_core::TrackPath {
+        attributes: looks.clone(),
+        ..(*path(5, t0)).clone()
+    });
     store
-        .record_paths(&[path(5, t0), path(6, t0), path(5, now - 40 * day)])
+        .record_paths(&[five, path(6, t0), path(5, now - 40 * day)])
         .unwrap();
     // Track 5 entered the dock, then crossed the gate; track 6 did something else.
     let ended = |n: u64, track: u64, start: i64, zone: Option<&str>| {
@@ -812,7 +825,8 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
         e
     };
     let dock = ended(1, 5, t0 + 2_000, Some("Dock"));
-    let gate = ended(2, 5, t0 + 12_000, None);
+    let mut gate = ended(2, 5, t0 + 12_000, None);
+    gate.attributes = looks.clone();
     let other = ended(3, 6, t0 + 5_000, Some("Dock"));
     for e in [&gate, &dock, &other] {
         store.record_event(e).unwrap();
@@ -822,6 +836,13 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
     assert_eq!(life.paths.len(), 1, "only this track, near this time");
     assert_eq!(life.paths[0].track, 5);
     assert_eq!(life.paths[0].points.len(), 50);
+    assert_eq!(life.paths[0].attributes, looks, "kept with the track");
+    assert_eq!(
+        reader.get(gate.id).unwrap().event.attributes,
+        looks,
+        "and its event"
+    );
+    assert!(reader.get(dock.id).unwrap().event.attributes.is_empty());
     assert!((life.paths[0].points[49].x - 0.98).abs() < 1e-6);
     assert!((life.paths[0].points[49].h - 0.3).abs() < 1e-6);
     // For playback: the paths crossing a range, cut to it (a point either side kept).
@@ -829,6 +850,8 @@ fn an_events_lifecycle_has_its_objects_path_and_its_other_events_in_order() {
         .paths_between("yard", t0 + 4_000, t0 + 6_000, 10)
         .unwrap();
     assert_eq!(cut.len(), 2, "tracks 5 and 6");
+    let five = cut.iter().find(|p| p.track == 5).unwrap();
+    assert_eq!(five.attributes, looks);
     assert_eq!(cut[0].points.first().map(|p| p.ms), Some(t0 + 4_000));
     assert_eq!(cut[0].points.last().map(|p| p.ms), Some(t0 + 6_000));
     assert!(

@@ -596,6 +596,7 @@ fn vigil_plate_search_finds_stored_plates_and_is_audited() {
                     media: vigil_core::Time90k(0),
                 };
                 vigil_core::Event {
+                    attributes: Default::default(),
                     id: vigil_core::EventId::from_parts(at.unix_ms as u64, i as u128 + 1),
                     camera: "gate".into(),
                     rule: "plates".into(),

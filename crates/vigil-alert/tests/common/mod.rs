@@ -79,6 +79,7 @@ pub fn event(camera: &str, rule: &str, phase: EventPhase, seq: u128) -> VEvent {
         media: Time90k(90 * seq as i64),
     };
     VEvent {
+        attributes: Default::default(),
         id: EventId::from_parts(1_717_000_000_000, seq),
         camera: camera.into(),
         rule: rule.into(),

@@ -214,6 +214,7 @@ fn the_auditor_erases_a_persons_biometric_data_once() {
             media: vigil_core::Time90k(0),
         };
         vigil_core::Event {
+            attributes: Default::default(),
             id: vigil_core::EventId::from_parts(at.unix_ms as u64, 700 + n),
             camera: CAM_A.into(),
             rule: "faces".into(),

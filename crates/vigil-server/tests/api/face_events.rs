@@ -28,6 +28,7 @@ fn face_event(n: u128) -> Event {
         media: Time90k(0),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts((common::T0_MS + 9000) as u64, 100 + n),
         camera: CAM_A.into(),
         rule: "faces".into(),

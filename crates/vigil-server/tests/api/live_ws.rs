@@ -405,6 +405,7 @@ fn event(camera: &str, n: u128, phase: EventPhase) -> Event {
         media: Time90k(0),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts(1_700_000_000_000, n),
         camera: camera.into(),
         rule: "door".into(),

@@ -46,10 +46,13 @@ impl Store {
                 .collect();
             let points = serde_json::to_string(&points)
                 .map_err(|err| StoreError::BadQuery(format!("path points: {err}")))?;
+            let attributes = super::write::attributes_json(&p.attributes)
+                .map_err(|err| StoreError::BadQuery(format!("path attributes: {err}")))?;
             let camera_id = super::write::camera_id(&tx, &p.camera).map_err(&e)?;
             tx.prepare_cached(
-                "INSERT INTO track_paths (camera_id, track, class, first_ms, last_ms, points)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO track_paths (camera_id, track, class, first_ms, last_ms, points,
+                    attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -58,7 +61,8 @@ impl Store {
                     p.class,
                     p.first_ms,
                     p.last_ms,
-                    points
+                    points,
+                    attributes
                 ])
             })
             .map_err(&e)?;
@@ -78,7 +82,7 @@ impl EventReader {
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT p.track, p.class, p.first_ms, p.last_ms, p.points
+                "SELECT p.track, p.class, p.first_ms, p.last_ms, p.points, p.attributes
                  FROM track_paths p JOIN cameras c ON c.id = p.camera_id
                  WHERE c.name = ?1 AND p.track = ?2 AND p.first_ms <= ?4 AND p.last_ms >= ?3",
             )
@@ -100,14 +104,16 @@ impl EventReader {
                             r.get(2)?,
                             r.get(3)?,
                             points,
+                            r.get::<_, Option<String>>(5)?,
                         ))
                     },
                 )
                 .map_err(&e)?;
             for row in rows {
-                let (track, class, first_ms, last_ms, points) = row.map_err(&e)?;
+                let (track, class, first_ms, last_ms, points, attributes) = row.map_err(&e)?;
                 let points = parse_points(&points);
                 paths.push(TrackPath {
+                    attributes: super::write::attributes_of(attributes),
                     camera: ev.camera.clone(),
                     track: track as u64,
                     class,
@@ -176,7 +182,7 @@ impl EventReader {
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT p.track, p.class, p.first_ms, p.last_ms, p.points
+                "SELECT p.track, p.class, p.first_ms, p.last_ms, p.points, p.attributes
                  FROM track_paths p JOIN cameras c ON c.id = p.camera_id
                  WHERE c.name = ?1 AND p.last_ms >= ?2 AND p.first_ms <= ?3
                  ORDER BY p.first_ms LIMIT ?4",
@@ -190,12 +196,13 @@ impl EventReader {
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .map_err(&e)?;
         let mut out = Vec::new();
         for row in rows {
-            let (track, class, first_ms, last_ms, points) = row.map_err(&e)?;
+            let (track, class, first_ms, last_ms, points, attributes) = row.map_err(&e)?;
             // One point either side of the range, so a box can be placed at its ends.
             let all = parse_points(&points);
             let lo = all.iter().rposition(|p| p.ms <= from_ms).unwrap_or(0);
@@ -204,6 +211,7 @@ impl EventReader {
                 .position(|p| p.ms >= to_ms)
                 .unwrap_or(all.len().saturating_sub(1));
             out.push(TrackPath {
+                attributes: super::write::attributes_of(attributes),
                 camera: camera.to_string(),
                 track: track as u64,
                 class,

@@ -55,7 +55,8 @@ pub(crate) const COLUMNS: &str =
     e.objects, e.track_ids, e.start_ms, e.start_media_90k, e.last_ms, e.last_media_90k, e.end_ms,
     e.end_media_90k, e.phase, e.open, e.interrupted, e.best_score, e.best_track, e.best_x1,
     e.best_y1, e.best_x2, e.best_y2, e.best_frame_w, e.best_frame_h, e.best_ms, e.best_media_90k,
-    e.description, e.snapshot_full_bytes, e.snapshot_crop_bytes, e.snapshot_ms, e.updated_ms";
+    e.description, e.snapshot_full_bytes, e.snapshot_crop_bytes, e.snapshot_ms, e.updated_ms,
+    e.attributes";
 
 /// A row as read, before its JSON columns are parsed.
 struct RawEvent {
@@ -79,6 +80,7 @@ struct RawEvent {
     description: String,
     snapshot: Option<SnapshotInfo>,
     updated_ms: i64,
+    attributes: Option<String>,
 }
 
 fn time(ms: i64, media: i64) -> EventTime {
@@ -138,6 +140,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
         description: r.get(30)?,
         snapshot,
         updated_ms: r.get(34)?,
+        attributes: r.get(35)?,
     })
 }
 
@@ -165,6 +168,7 @@ fn decode(r: RawEvent) -> Result<StoredEvent, StoreError> {
     };
     Ok(StoredEvent {
         event: Event {
+            attributes: super::write::attributes_of(r.attributes),
             id,
             camera: r.camera,
             rule: r.rule,

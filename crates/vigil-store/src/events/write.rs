@@ -266,6 +266,10 @@ fn upsert(
     let facts = json("facts", serde_json::to_string(&ev.kind))?;
     let objects = json("objects", serde_json::to_string(&ev.objects))?;
     let track_ids = json("track ids", serde_json::to_string(&ev.track_ids))?;
+    let attributes = attributes_json(&ev.attributes).map_err(|err| StoreError::BadEvent {
+        id: id_text.clone(),
+        reason: format!("attributes cannot be written as JSON: {err}"),
+    })?;
     let open = ev.phase != EventPhase::End;
     let end = if open {
         ev.end
@@ -311,7 +315,8 @@ fn upsert(
                     last_media_90k = ?11, end_ms = ?12, end_media_90k = ?13, phase = ?14, open = ?15,
                     interrupted = 0, best_score = ?16, best_track = ?17, best_x1 = ?18, best_y1 = ?19,
                     best_x2 = ?20, best_y2 = ?21, best_frame_w = ?22, best_frame_h = ?23,
-                    best_ms = ?24, best_media_90k = ?25, description = ?26, updated_ms = ?27
+                    best_ms = ?24, best_media_90k = ?25, description = ?26, updated_ms = ?27,
+                    attributes = ?28
                  WHERE id = ?1",
             )
             .map_err(&e)?
@@ -343,6 +348,7 @@ fn upsert(
                 best.map(|b| b.time.media.0),
                 ev.description,
                 now,
+                attributes,
             ])
             .map_err(&e)?;
             if old_text != text {
@@ -404,9 +410,9 @@ fn upsert(
         "INSERT INTO events (id, event_id, camera_id, rule, kind, class, zone, line, facts, objects,
             track_ids, start_ms, start_media_90k, last_ms, last_media_90k, end_ms, end_media_90k,
             phase, open, best_score, best_track, best_x1, best_y1, best_x2, best_y2, best_frame_w,
-            best_frame_h, best_ms, best_media_90k, description, mark_id, updated_ms)
+            best_frame_h, best_ms, best_media_90k, description, mark_id, updated_ms, attributes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
     )
     .map_err(&e)?
     .execute(params![
@@ -442,6 +448,7 @@ fn upsert(
         ev.description,
         mark_id,
         now,
+        attributes,
     ])
     .map_err(&e)?;
     insert_search(tx, row_id, ev, &text).map_err(&e)?;
@@ -514,4 +521,19 @@ pub(crate) fn close_interrupted(inner: &Inner) -> Result<usize, StoreError> {
     }
     tx.commit().map_err(&e)?;
     Ok(open.len())
+}
+
+/// An object's attributes as stored: JSON, or NULL when nothing is known.
+pub(crate) fn attributes_json(a: &vigil_core::Attributes) -> serde_json::Result<Option<String>> {
+    if a.is_empty() {
+        Ok(None)
+    } else {
+        serde_json::to_string(a).map(Some)
+    }
+}
+
+/// An object's attributes as read back; what does not parse (written by a newer version) is left out.
+pub(crate) fn attributes_of(text: Option<String>) -> vigil_core::Attributes {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }

@@ -39,6 +39,7 @@ pub fn event(n: u64, camera: &str, start_ms: i64, phase: EventPhase) -> Event {
         media: Time90k(start_ms * 90),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts(start_ms as u64, n as u128),
         camera: camera.to_string(),
         rule: "Yard intrusion".into(),

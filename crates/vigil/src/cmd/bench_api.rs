@@ -110,6 +110,7 @@ fn event(n: usize, start_ms: i64, rng: &mut fastrand::Rng) -> Event {
         media: Time90k((start_ms + 8_000) * 90),
     };
     Event {
+        attributes: Default::default(),
         id: EventId::from_parts(start_ms as u64, n as u128),
         camera: cam.clone(),
         rule: format!("{place} {}", KINDS[kind_i]),

@@ -193,6 +193,7 @@ fn fill_store(store: &Store) -> (bool, Vec<(String, String)>) {
         };
         let id = EventId::from_parts(start_ms as u64, i as u128 + 1);
         let e = Event {
+            attributes: Default::default(),
             id,
             camera: cam.to_string(),
             rule: "Yard intrusion".into(),
