@@ -41,4 +41,5 @@ pub mod regions;
 pub mod reid;
 pub mod runtime;
 pub mod shared;
+pub mod text_embed;
 pub mod tracker;

