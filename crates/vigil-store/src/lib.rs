@@ -82,7 +82,8 @@ pub use error::StoreError;
 pub use events::{
     DeadLetter, DeadLetterQuery, ElsewhereQuery, EventPage, EventQuery, EventReader,
     EventRetentionReport, EventWrite, EventWriter, EventWriterStats, HistogramBin, Lifecycle,
-    NewDeadLetter, PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredEvent,
+    NewDeadLetter, PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredAppearance,
+    StoredEvent,
 };
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};

@@ -88,6 +88,11 @@ enum Command {
     Onvif(cmd::onvif::OnvifCommand),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
     BenchCameras(cmd::bench_cameras::Args),
+    /// Search events and tracks: "red car at the gate last night" (JSON lines, best first).
+    Search(cmd::search::Args),
+    /// Measure the search's vector index: recall and latency of "more like this" at a million tracks.
+    #[command(name = "bench-search")]
+    BenchSearch(cmd::bench_search::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -126,6 +131,8 @@ fn main() -> std::process::ExitCode {
         Command::Face(command) => cmd::face::run(command),
         Command::Plate(command) => cmd::plate::run(command),
         Command::Onvif(command) => cmd::onvif::run(command),
+        Command::Search(args) => cmd::search::run(args),
+        Command::BenchSearch(args) => cmd::bench_search::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

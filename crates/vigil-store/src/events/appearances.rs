@@ -237,3 +237,62 @@ impl EventReader {
         Ok(found)
     }
 }
+
+/// A stored appearance and its row id (for the search index's "more like this").
+#[derive(Debug, Clone)]
+pub struct StoredAppearance {
+    /// Row id: increases with every appearance stored.
+    pub id: i64,
+    /// The appearance.
+    pub appearance: Appearance,
+}
+
+impl EventReader {
+    /// Appearances stored after row `after_id`, oldest first, at most `limit` (to build and refresh an
+    /// index incrementally).
+    pub fn appearances_after(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredAppearance>, StoreError> {
+        self.appearances_where(
+            "a.id > ?1 ORDER BY a.id LIMIT ?2",
+            params![after_id, limit as i64],
+        )
+    }
+
+    /// The appearance stored in row `id`, if it is still there.
+    pub fn appearance(&self, id: i64) -> Result<Option<StoredAppearance>, StoreError> {
+        Ok(self
+            .appearances_where("a.id = ?1 AND ?2 > 0", params![id, 1])?
+            .pop())
+    }
+
+    fn appearances_where(
+        &self,
+        clause: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<StoredAppearance>, StoreError> {
+        let e = db_err(&self.db_path);
+        let sql = format!(
+            "SELECT a.id, c.name, a.track, a.first_ms, a.last_ms, a.embedding
+             FROM appearances a JOIN cameras c ON c.id = a.camera_id WHERE {clause}"
+        );
+        let mut q = self.conn.prepare_cached(&sql).map_err(&e)?;
+        let rows = q
+            .query_map(args, |r| {
+                Ok(StoredAppearance {
+                    id: r.get(0)?,
+                    appearance: Appearance {
+                        camera: r.get(1)?,
+                        track: r.get::<_, i64>(2)? as u64,
+                        first_ms: r.get(3)?,
+                        last_ms: r.get(4)?,
+                        embedding: embedding::from_bytes(&r.get::<_, Vec<u8>>(5)?),
+                    },
+                })
+            })
+            .map_err(&e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&e)
+    }
+}

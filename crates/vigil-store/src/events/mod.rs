@@ -42,7 +42,7 @@ mod snapshot;
 mod write;
 mod writer;
 
-pub use appearances::{ElsewhereQuery, Sighting};
+pub use appearances::{ElsewhereQuery, Sighting, StoredAppearance};
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
 pub use paths::Lifecycle;
 pub use plates::{PlateQuery, PlateSearch};

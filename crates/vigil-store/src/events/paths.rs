@@ -226,3 +226,52 @@ impl EventReader {
         Ok(out)
     }
 }
+
+impl EventReader {
+    /// The tracks seen between `from_ms` and `to_ms` on `cameras` (every camera when `None`), newest
+    /// first, at most `limit`, without their points (for search: class, times and attributes).
+    pub fn tracks_between(
+        &self,
+        cameras: Option<&[String]>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TrackPath>, StoreError> {
+        let e = db_err(&self.db_path);
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT c.name, p.track, p.class, p.first_ms, p.last_ms, p.attributes
+                 FROM track_paths p JOIN cameras c ON c.id = p.camera_id
+                 WHERE p.last_ms >= ?1 AND p.first_ms < ?2 AND (?4 IS NULL OR c.name = ?4)
+                 ORDER BY p.last_ms DESC LIMIT ?3",
+            )
+            .map_err(&e)?;
+        let each: Vec<Option<&str>> = match cameras {
+            Some(cs) => cs.iter().map(|c| Some(c.as_str())).collect(),
+            None => vec![None],
+        };
+        let mut out = Vec::new();
+        for camera in each {
+            let rows = q
+                .query_map(params![from_ms, to_ms, limit as i64, camera], |r| {
+                    Ok(TrackPath {
+                        camera: r.get(0)?,
+                        track: r.get::<_, i64>(1)? as u64,
+                        class: r.get(2)?,
+                        first_ms: r.get(3)?,
+                        last_ms: r.get(4)?,
+                        points: Vec::new(),
+                        attributes: super::write::attributes_of(r.get(5)?),
+                    })
+                })
+                .map_err(&e)?;
+            for row in rows {
+                out.push(row.map_err(&e)?);
+            }
+        }
+        out.sort_by_key(|p| std::cmp::Reverse(p.last_ms));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
