@@ -89,38 +89,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         flat.get(i * DIM..(i + 1) * DIM).map(<[f32]>::to_vec)
     };
     let (mut t_index, mut t_exact) = (Vec::new(), Vec::new());
+    let (mut cpu_index, mut cpu_exact) = (Vec::new(), Vec::new());
+    let cpu = vigil_pipeline::stats::process_cpu_time;
     let mut found = 0usize;
     for q in 0..args.queries {
         let query = rng.unit(Some(&centres[(q * 7919) % people]));
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu());
         let got = index.search(&query, args.k, i64::MIN, i64::MAX, Some(&exact_vec))?;
         t_index.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        let mut all: Vec<(f32, usize)> = flat
-            .chunks_exact(DIM)
-            .enumerate()
-            .map(|(i, v)| (vigil_search::words::dot(&query, v), i))
+        cpu_index.push((cpu() - c).as_secs_f64() * 1000.0);
+        let (t, c) = (Instant::now(), cpu());
+        let truth: Vec<i64> = vigil_search::index::exact_top_k(&flat, DIM, &query, args.k)
+            .into_iter()
+            .map(|i| i as i64)
             .collect();
-        all.select_nth_unstable_by(args.k - 1, |a, b| b.0.total_cmp(&a.0));
-        let truth: Vec<i64> = all[..args.k].iter().map(|&(_, i)| i as i64).collect();
         t_exact.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpu_exact.push((cpu() - c).as_secs_f64() * 1000.0);
         found += got.iter().filter(|n| truth.contains(&n.id)).count();
     }
-    t_index.sort_by(f64::total_cmp);
-    t_exact.sort_by(f64::total_cmp);
+    for v in [&mut t_index, &mut t_exact, &mut cpu_index, &mut cpu_exact] {
+        v.sort_by(f64::total_cmp);
+    }
     let recall = found as f64 / (args.queries * args.k) as f64;
     println!(
-        "vector index, {} tracks, {} queries, k={}: recall@{} {recall:.4}; latency p50 {:.1} ms, p99 {:.1} ms (int8 scan on {} threads + exact re-score); exact f32 scan (reference, 1 thread) p50 {:.1} ms, p99 {:.1} ms; ratio p99 {:.2}",
+        "vector index, {} tracks, {} queries, k={}: recall@{} {recall:.4}; latency p50 {:.1} ms, p99 {:.1} ms, CPU p50 {:.1} ms (int8 scan on {} threads + exact re-score); exact f32 scan (reference, 1 thread) latency p50 {:.1} ms, p99 {:.1} ms, CPU p50 {:.1} ms; ratio p99 {:.2}, CPU {:.2}; load average {}",
         args.tracks,
         args.queries,
         args.k,
         args.k,
         percentile(&t_index, 0.5),
         percentile(&t_index, 0.99),
+        percentile(&cpu_index, 0.5),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         percentile(&t_exact, 0.5),
         percentile(&t_exact, 0.99),
+        percentile(&cpu_exact, 0.5),
         percentile(&t_index, 0.99) / percentile(&t_exact, 0.99),
+        percentile(&cpu_index, 0.5) / percentile(&cpu_exact, 0.5),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?"),
     );
     Ok(())
 }
