@@ -11,6 +11,7 @@ const session = { user: null, mfaRequired: false };
 const PAGES = [
   { path: '/', label: 'Live', roles: ['admin', 'operator', 'viewer'] },
   { path: '/events', label: 'Events', roles: ['admin', 'operator', 'viewer'] },
+  { path: '/search', label: 'Search', roles: ['admin', 'operator', 'viewer'] },
   { path: '/cases', label: 'Cases', roles: ['admin', 'operator', 'viewer'], may: 'export' },
   { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
   { path: '/users', label: 'Users', roles: ['admin'] },
@@ -32,6 +33,7 @@ const ROUTES = [
   [/^\/$/, () => import('./views/grid.js'), true],
   [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
   [/^\/events$/, () => import('./views/events.js'), true],
+  [/^\/search$/, () => import('./views/search.js'), true],
   [/^\/cases$/, () => import('./views/cases.js'), true],
   [/^\/approvals$/, () => import('./views/approvals.js'), true],
   [/^\/cases\/(\d+)$/, () => import('./views/cases.js'), true],

@@ -15,6 +15,7 @@ pub mod error;
 pub mod index;
 pub mod query;
 pub mod rank;
+pub mod similar;
 pub mod source;
 pub mod when;
 pub mod words;

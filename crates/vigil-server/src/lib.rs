@@ -53,6 +53,7 @@ pub mod origin;
 pub mod overlay;
 pub mod perms;
 pub mod routes;
+pub mod search;
 mod server;
 pub mod tls;
 pub mod web;

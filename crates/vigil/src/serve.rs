@@ -367,6 +367,22 @@ pub fn start(
             config.data_dir.join("tmp"),
         )));
     }
+    let encoder = match crate::models::Assets::open(engine.models_dir())
+        .and_then(|a| crate::cmd::search::load_encoder(&a))
+    {
+        Ok(e) => Some(Box::new(e) as Box<dyn vigil_search::TextEncoder>),
+        Err(e) => {
+            tracing::warn!(
+                "search: the sentence model is not available ({e:#}); unknown words are matched as words only"
+            );
+            None
+        }
+    };
+    ctx.search = vigil_server::search::SearchContext::new(
+        crate::cmd::search::vocabulary(config),
+        crate::cmd::search::site_time_zone(config),
+        encoder,
+    );
     ctx.overlays = Some(vigil_server::overlay::Overlays {
         frames: engine.overlay(),
         geometry: Arc::new(overlay_geometry(config)),

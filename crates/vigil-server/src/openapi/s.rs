@@ -401,6 +401,31 @@ pub fn plate_search() -> Value {
            "properties": {"events": {"type": "array", "items": event()},
                           "scanned": {"type": "integer"}, "complete": {"type": "boolean"}}})
 }
+/// GET /api/search: the parsed query, the results best first, how many there were and were looked at.
+pub fn search_results() -> Value {
+    let hit = json!({"type": "object",
+        "required": ["score", "why", "type", "id", "camera", "start_ms", "end_ms", "class", "classes", "tracks", "description"],
+        "properties": {"score": {"type": "number"}, "why": {"type": "array", "items": {"type": "string"}},
+                       "type": {"type": "string", "enum": ["event", "track"]}, "id": {"type": "string"},
+                       "camera": {"type": "string"}, "start_ms": {"type": "integer"}, "end_ms": {"type": "integer"},
+                       "class": {"type": "string"}, "classes": {"type": "array", "items": {"type": "string"}},
+                       "kind": {"type": "string"}, "rule": {"type": "string"}, "place": {"type": "string"},
+                       "tracks": {"type": "array", "items": {"type": "integer"}}, "attributes": {"type": "object"},
+                       "description": {"type": "string"}, "plate": {"type": "string"}, "person": {"type": "string"}}});
+    json!({"type": "object", "required": ["query", "results", "total", "looked_at", "complete"],
+           "properties": {"query": {"type": "object"}, "results": {"type": "array", "items": hit},
+                          "total": {"type": "integer"}, "looked_at": {"type": "integer"},
+                          "complete": {"type": "boolean"}}})
+}
+/// GET /api/search/similar: appearances like the event's person, best first.
+pub fn similar_results() -> Value {
+    let alike = json!({"type": "object", "required": ["camera", "track", "first_ms", "last_ms", "similarity", "events"],
+        "properties": {"camera": {"type": "string"}, "track": {"type": "integer"}, "first_ms": {"type": "integer"},
+                       "last_ms": {"type": "integer"}, "similarity": {"type": "number"},
+                       "events": {"type": "array", "items": {"type": "string"}}}});
+    json!({"type": "object", "required": ["results", "indexed"],
+           "properties": {"results": {"type": "array", "items": alike}, "indexed": {"type": "integer"}}})
+}
 /// One plate list.
 pub fn plate_list() -> Value {
     let source = json!({"type": "string", "enum": ["config", "ui"]});

@@ -56,7 +56,10 @@ pub(crate) fn event_json(e: &StoredEvent) -> Value {
 pub struct ReaderPool(std::sync::Mutex<Vec<EventReader>>);
 
 impl ReaderPool {
-    fn take(&self, store: &vigil_store::Store) -> Result<EventReader, vigil_store::StoreError> {
+    pub(crate) fn take(
+        &self,
+        store: &vigil_store::Store,
+    ) -> Result<EventReader, vigil_store::StoreError> {
         let pooled = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match pooled {
             Some(r) => Ok(r),
@@ -64,7 +67,7 @@ impl ReaderPool {
         }
     }
 
-    fn give(&self, r: EventReader) {
+    pub(crate) fn give(&self, r: EventReader) {
         let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if v.len() < 8 {
             v.push(r);

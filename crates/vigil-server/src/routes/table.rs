@@ -3,7 +3,7 @@
 use super::Access::{Perm, Public, Session};
 use super::{
     Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events,
-    faces, holds, integrity, layouts, media, plates, retention, system,
+    faces, holds, integrity, layouts, media, plates, retention, search, system,
 };
 use crate::openapi::s;
 use crate::perms::Permission as P;
@@ -652,6 +652,34 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::plate_search),
         handler: || get(plates::search),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/search",
+        access: Perm(P::Events),
+        summary: "Search the caller's events and tracks with one query (\"red car at the gate last night\"): the query parsed into filters (camera, place, rule, class, colour by body part, kind, plate, person, time in the site's zone; unknown words taken by meaning) and the results best first with why they matched",
+        params: &[
+            query("q", s::search, "what to look for"),
+            query("limit", s::limit, "results at most (1-500, default 50)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::search_results),
+        handler: || get(search::search),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/search/similar",
+        access: Perm(P::Events),
+        summary: "More like this: the people on the caller's cameras who look most like the person of an event (re-identification embeddings), best first, with their events",
+        params: &[
+            query("event", s::event_id, "the event whose person to look for"),
+            query("limit", s::limit, "results at most (1-500, default 50)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::similar_results),
+        handler: || get(search::similar),
     },
     RouteSpec {
         verb: Verb::Get,

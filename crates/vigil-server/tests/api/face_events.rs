@@ -22,7 +22,7 @@ fn audited(s: &TestServer, who: &Auth, action: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn face_event(n: u128) -> Event {
+pub(crate) fn face_event(n: u128) -> Event {
     let t = EventTime {
         unix_ms: common::T0_MS + 9000,
         media: Time90k(0),

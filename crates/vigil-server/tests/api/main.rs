@@ -23,5 +23,6 @@ mod media;
 mod ptz;
 mod retention;
 mod schemathesis;
+mod search;
 mod security;
 mod smoke;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use std::path::PathBuf;
 use vigil_config::VigilConfig;
 use vigil_rules::tz::TimeZone;
-use vigil_search::{Hit, Query, Scope, TextEncoder, VectorIndex, Vocabulary, WordMapper};
+use vigil_search::{Hit, Query, Scope, TextEncoder, Vocabulary, WordMapper};
 use vigil_vision::model::{MINILM, MINILM_TOKENIZER};
 use vigil_vision::text_embed::{TextEmbedder, WordPiece};
 
@@ -258,8 +258,10 @@ fn like(config: &VigilConfig, id: &str, limit: usize) -> anyhow::Result<()> {
         .context("this configuration records nothing, so it has no events")?;
     let reader = vigil_store::EventReader::open(&store.db)
         .with_context(|| format!("opening the event store {}", store.db.display()))?;
-    let (index, own) = build_index(&reader, id)?;
-    let found = similar(&reader, &index, &own, limit)?;
+    let person = vigil_search::similar::person_of(&reader, id)?;
+    let mut index = vigil_search::similar::ReidIndex::default();
+    index.refresh(&reader)?;
+    let found = index.similar(&reader, &person, limit, None)?;
     for f in &found {
         println!("{}", serde_json::to_string(f)?);
     }
@@ -269,132 +271,4 @@ fn like(config: &VigilConfig, id: &str, limit: usize) -> anyhow::Result<()> {
         index.len()
     );
     Ok(())
-}
-
-/// The event's person: the mean of its appearances' embeddings, and their row ids (left out of the
-/// answers).
-pub struct Person {
-    /// Unit-length mean embedding.
-    pub embedding: Vec<f32>,
-    /// The event's own camera and tracks.
-    pub own: Vec<(String, u64)>,
-}
-
-/// Builds the index of every stored appearance and the event's person.
-pub fn build_index(
-    reader: &vigil_store::EventReader,
-    id: vigil_core::EventId,
-) -> anyhow::Result<(VectorIndex, Person)> {
-    let own = reader.appearances_of(id)?;
-    if own.is_empty() {
-        bail!(
-            "event {id} has no person's appearance to compare (only people tracked with re-identification on have one)"
-        );
-    }
-    let dim = own[0].embedding.len();
-    let mut sum = vec![0.0f32; dim];
-    for a in own.iter().filter(|a| a.embedding.len() == dim) {
-        for (s, x) in sum.iter_mut().zip(&a.embedding) {
-            *s += x;
-        }
-    }
-    let embedding =
-        vigil_core::embedding::unit(&sum).context("the event's appearances have no direction")?;
-    let mut index = VectorIndex::new(dim);
-    let mut after = 0;
-    loop {
-        let batch = reader.appearances_after(after, 10_000)?;
-        let Some(last) = batch.last() else { break };
-        after = last.id;
-        for s in &batch {
-            // Appearances of another model (length) or damaged are left out, not fatal.
-            let _ = index.add(s.id, s.appearance.first_ms, &s.appearance.embedding);
-        }
-    }
-    Ok((
-        index,
-        Person {
-            embedding,
-            own: own.iter().map(|a| (a.camera.clone(), a.track)).collect(),
-        },
-    ))
-}
-
-/// One appearance like the person.
-#[derive(serde::Serialize)]
-pub struct Alike {
-    /// Camera.
-    pub camera: String,
-    /// Track there.
-    pub track: u64,
-    /// First seen (unix ms).
-    pub first_ms: i64,
-    /// Last seen (unix ms).
-    pub last_ms: i64,
-    /// Cosine similarity of the appearance embeddings (the higher, the likelier the same person).
-    pub similarity: f32,
-    /// Events of that track then, newest first.
-    pub events: Vec<String>,
-}
-
-/// The `limit` appearances most like `person`, best first, with their events.
-pub fn similar(
-    reader: &vigil_store::EventReader,
-    index: &VectorIndex,
-    person: &Person,
-    limit: usize,
-) -> anyhow::Result<Vec<Alike>> {
-    let exact = |id: i64| {
-        reader
-            .appearance(id)
-            .ok()
-            .flatten()
-            .map(|s| s.appearance.embedding)
-    };
-    let found = index.search(
-        &person.embedding,
-        limit + person.own.len(),
-        i64::MIN,
-        i64::MAX,
-        Some(&exact),
-    )?;
-    let mut out = Vec::new();
-    for n in found {
-        let Some(s) = reader.appearance(n.id)? else {
-            continue;
-        };
-        let a = s.appearance;
-        if person
-            .own
-            .iter()
-            .any(|(c, t)| *c == a.camera && *t == a.track)
-        {
-            continue;
-        }
-        let events = reader
-            .list(&vigil_store::EventQuery {
-                cameras: Some(vec![a.camera.clone()]),
-                from_ms: Some(a.first_ms - 2_000),
-                to_ms: Some(a.last_ms + 2_000),
-                limit: 100,
-                ..Default::default()
-            })?
-            .events
-            .into_iter()
-            .filter(|e| e.event.track_ids.contains(&a.track))
-            .map(|e| e.event.id.to_string())
-            .collect();
-        out.push(Alike {
-            camera: a.camera,
-            track: a.track,
-            first_ms: a.first_ms,
-            last_ms: a.last_ms,
-            similarity: n.similarity,
-            events,
-        });
-        if out.len() == limit {
-            break;
-        }
-    }
-    Ok(out)
 }

@@ -82,6 +82,8 @@ pub struct Setup {
     pub plate_lists: Option<vigil_identity::PlatesConfig>,
     /// The cameras with an ONVIF address (PTZ).
     pub ptz: vigil_server::routes::ptz::PtzCameras,
+    /// Search's names and time zone (default: none, UTC).
+    pub search: Option<vigil_server::search::SearchContext>,
 }
 
 /// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
@@ -277,6 +279,9 @@ impl TestServer {
         ctx.enroller = setup.enroller;
         ctx.camera_links = setup.camera_links;
         ctx.ptz = setup.ptz;
+        if let Some(search) = setup.search {
+            ctx.search = search;
+        }
         if let Some(plates) = &setup.plate_lists {
             ctx.plate_lists = Some(Arc::new(
                 vigil_identity::PlateLists::open(dir.path(), plates).unwrap(),
