@@ -228,6 +228,62 @@ fn the_walkway_exit_line_counts_each_of_the_six_people_once_going_out() {
     assert!(stays.iter().all(|&n| n <= 1), "{stays:?}");
     assert_eq!((stays[1], stays[2], stays[4]), (1, 1, 1), "{stays:?}");
     check_events_and_snapshots(&run, &["Exit count", "Long stay at the table"]);
+    search_the_walkway(&run);
+}
+
+/// `vigil search --events` over the walkway's events: the exits and the stays are found by what people
+/// type, best first, and a query nothing answers says so.
+fn search_the_walkway(run: &RulesRun) {
+    let file = run._dir.path().join("events.jsonl");
+    let search = |q: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["search", q, "--events"])
+            .arg(&file)
+            .args(["--limit", "50", "--models"])
+            .arg(shared().join("models"))
+            .output()
+            .expect("vigil runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{q}: {stderr}");
+        let hits: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        (hits, stderr)
+    };
+    // The six exits, newest first, as the rules saw them.
+    let (exits, said) = search("people crossing the exit");
+    assert!(said.contains("place Exit"), "{said}");
+    let exit_ids: Vec<String> = run
+        .finals("Exit count")
+        .iter()
+        .rev()
+        .map(|e| e.id.to_string())
+        .collect();
+    let found: Vec<&str> = exits.iter().map(|h| h["id"].as_str().unwrap()).collect();
+    assert_eq!(found, exit_ids, "{said}");
+    // The stays at the table, by a word the parser has to take by meaning when the model is there.
+    let (stays, said) = search("someone loitering near the table");
+    let stay_ids: Vec<String> = run
+        .finals("Long stay at the table")
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(stays.len(), stay_ids.len(), "{said}");
+    assert!(
+        stays
+            .iter()
+            .all(|h| h["kind"] == "loitering" && h["place"] == "Table")
+    );
+    let (none, said) = search("xyzzy");
+    assert!(none.is_empty() && said.contains("nothing found"), "{said}");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["search", "  ", "--events"])
+        .arg(&file)
+        .output()
+        .expect("vigil runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("empty query"));
 }
 
 /// Exit lines near the right edge, as `demo/rules/walkway.toml`'s but at x = 0.86 and 0.90. At 5 fps
