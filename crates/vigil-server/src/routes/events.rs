@@ -48,6 +48,7 @@ pub(crate) fn event_json(e: &StoredEvent) -> Value {
         "zone": ev.zone,
         "line": ev.line,
         "open": e.open,
+        "attributes": ev.attributes,
     })
 }
 
