@@ -206,15 +206,24 @@ impl AttributeStage {
         }
     }
 
-    /// Gives event `e` the attributes of its main object's track (its best view's, else its first).
-    pub fn fill(&self, e: &mut Event) {
+    /// Gives event `e` the attributes of its main object's track (its best view's, else its first);
+    /// with `tz`, a single object's description says what it looked like when that is known ("A person in
+    /// grey top and black trousers stayed 12 s in 'Table'").
+    pub fn fill(&self, e: &mut Event, tz: Option<&vigil_rules::TimeZone>) {
         let id = e
             .best
             .as_ref()
             .map(|b| b.track_id)
             .or_else(|| e.track_ids.first().copied());
         if let Some(a) = id.and_then(|id| self.of(id)) {
+            let looks_changed = a.phrase() != e.attributes.phrase();
             e.attributes = a;
+            if let Some(tz) = tz
+                && looks_changed
+                && e.object_count() <= 1
+            {
+                e.description = vigil_rules::describe(e, tz);
+            }
         }
     }
 
@@ -406,13 +415,10 @@ mod tests {
         let mut stage = AttributeStage::new(&classes);
         let (frame, t) = frame_with_person(100.0);
         let gray = BgrImage::from_vec(320, 240, vec![100; 320 * 240 * 3]).unwrap();
-        let low = TrackedObject {
-            score: 0.3,
-            ..t.clone()
-        };
+        let low = TrackedObject { score: 0.3, ..t };
         let at_edge = TrackedObject {
             bbox: BBox::new(0.0, 60.0, 40.0, 180.0),
-            ..t.clone()
+            ..t
         };
         for (i, (f, t)) in [(&gray, &t), (&frame, &low), (&frame, &at_edge)]
             .iter()
@@ -424,7 +430,7 @@ mod tests {
                 frame_h: 240,
                 ..Default::default()
             };
-            stage.observe(&ctx, &[(*t).clone()], Some(f), Vec::new);
+            stage.observe(&ctx, &[**t], Some(f), Vec::new);
         }
         let a = stage.of(3).unwrap();
         assert_eq!((a.upper_colour, a.lower_colour), (None, None), "{a:?}");

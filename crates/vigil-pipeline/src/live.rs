@@ -296,7 +296,7 @@ impl LiveAnalysis {
                     info!(camera, "detection switched off");
                     let stages = (&mut faces, &mut plates, &mut health, &mut drift);
                     for mut e in close_all(&mut engine, stages, &last_ctx) {
-                        attributes.fill(&mut e);
+                        attributes.fill(&mut e, Some(engine.timezone()));
                         publish(&e, None);
                     }
                     publish_paths(attributes.complete(paths.flush()));
@@ -405,7 +405,7 @@ impl LiveAnalysis {
                     match RuleEngine::new(&camera, &rules, &classes) {
                         Ok(next) => {
                             for mut e in engine.close() {
-                                attributes.fill(&mut e);
+                                attributes.fill(&mut e, Some(engine.timezone()));
                                 publish(&e, None);
                             }
                             engine = next;
@@ -475,7 +475,9 @@ impl LiveAnalysis {
                 {
                     warn!(camera, "snapshot frame not converted: {e}");
                 }
-                events.iter_mut().for_each(|e| attributes.fill(e));
+                events
+                    .iter_mut()
+                    .for_each(|e| attributes.fill(e, Some(engine.timezone())));
                 for e in &events {
                     let snapshot = match &analysis.bgr {
                         Some(frame) if snapshots && wants_snapshot(e, unix_ms) => {
@@ -551,7 +553,7 @@ impl LiveAnalysis {
         }
         let stages = (&mut faces, &mut plates, &mut health, &mut drift);
         for mut e in close_all(&mut engine, stages, &last_ctx) {
-            attributes.fill(&mut e);
+            attributes.fill(&mut e, Some(engine.timezone()));
             publish(&e, None);
         }
         for a in relink.iter_mut().flat_map(|r| r.finish()) {

@@ -118,6 +118,10 @@ fn each_persons_events_carry_their_clothing_colours_size_direction_and_zones() {
             parts += 1;
             right += usize::from(named == Some(label) || named.is_some_and(|n| also.contains(&n)));
         }
+        // The description says what the person looked like, as far as it is known.
+        if let Some(p) = a.phrase() {
+            assert!(e.description.contains(&p), "{}: {p}", e.description);
+        }
         // Every message of the event about this person carries the same kind of attributes.
         assert!(
             events

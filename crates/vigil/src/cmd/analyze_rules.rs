@@ -153,7 +153,7 @@ impl RulesRun {
             events.extend(faces.update(&ctx, frame, tracks, &zones));
         }
         for e in &mut events {
-            self.attributes.fill(e);
+            self.attributes.fill(e, Some(self.engine.timezone()));
             self.record(e, frame, tracks, time_unix_ms)?;
         }
         Ok(())
@@ -204,7 +204,7 @@ impl RulesRun {
         }
         self.attributes.flush();
         for mut e in closing {
-            self.attributes.fill(&mut e);
+            self.attributes.fill(&mut e, Some(self.engine.timezone()));
             self.record(&e, None, &[], now)?;
         }
         if let Some((path, mut out)) = self.events.take() {
