@@ -167,3 +167,59 @@ fn eval_colours_refuses_labels_it_cannot_use() {
         assert!(stderr.contains(says), "{text}: {stderr}");
     }
 }
+
+/// Night/IR pictures carry no colour: on a grayscale copy of the walkway clip's first 45 s (as an infrared
+/// camera sends it: equal channels), no colour is named, while size, speed, direction and zones still are.
+#[test]
+fn a_grayscale_picture_names_no_colour() {
+    let video = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gray = dir.path().join("gray.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&video)
+        .args([
+            "-t",
+            "45",
+            "-vf",
+            "format=gray,format=yuv420p",
+            "-c:v",
+            "libx264",
+        ])
+        .args(["-preset", "veryfast"])
+        .arg(&gray)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIP: ffmpeg with libx264 not available to make the grayscale copy");
+        return;
+    }
+    let events = dir.path().join("events.jsonl");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/rules/walkway.toml");
+    let out = analyze(&[
+        gray.as_os_str(),
+        "--rules".as_ref(),
+        rules.as_os_str(),
+        "--events".as_ref(),
+        events.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Event> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events.len() >= 2, "the people are still seen");
+    for e in &events {
+        let a = &e.attributes;
+        assert_eq!(a.colours().count(), 0, "{a:?}");
+        assert!(a.size.is_some() && !a.zones.is_empty(), "{a:?}");
+    }
+}
