@@ -664,7 +664,8 @@ fn track_path() -> Value {
                               "required": ["ms", "x", "y", "w", "h"],
                               "properties": {"ms": {"type": "integer"}, "x": {"type": "number"},
                                              "y": {"type": "number"}, "w": {"type": "number"},
-                                             "h": {"type": "number"}}}}}})
+                                             "h": {"type": "number"}}}},
+                          "attributes": attributes()}})
 }
 /// Tracks over a recorded range.
 pub fn track_paths() -> Value {
