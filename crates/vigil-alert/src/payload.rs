@@ -107,6 +107,11 @@ pub struct EventMessage {
     pub facts: serde_json::Map<String, serde_json::Value>,
     /// Plain-language description in the site's local time.
     pub description: String,
+    /// What the event's main object looked like and how it moved (`upper_colour`, `lower_colour` for
+    /// people, `colour` for vehicles, `size`, `speed`, `direction`, `zones`; each only when known);
+    /// omitted when nothing is known.
+    #[serde(default, skip_serializing_if = "vigil_core::Attributes::is_empty")]
+    pub attributes: vigil_core::Attributes,
     /// Link to the event's snapshot (from `[links]`), null until configured.
     pub snapshot_url: Option<String>,
     /// Link to the event's clip (from `[links]`), null until configured.
@@ -160,6 +165,7 @@ impl EventMessage {
             }),
             facts,
             description: e.description.clone(),
+            attributes: e.attributes.clone(),
             snapshot_url: None,
             clip_url: None,
             sent_unix_ms,
@@ -530,5 +536,17 @@ mod tests {
         assert_eq!(v["id"].as_str().unwrap().len(), 26);
         assert_eq!(v["best"]["box"].as_array().unwrap().len(), 4);
         assert_eq!(v["end"]["utc"].as_str().unwrap().len(), 24);
+        assert!(v.get("attributes").is_none(), "omitted when empty: {v}");
+        e.attributes = vigil_core::Attributes {
+            upper_colour: Some(vigil_core::Colour::Red),
+            lower_colour: Some(vigil_core::Colour::Black),
+            zones: vec!["Yard".into()],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(EventMessage::new(&e, 5)).unwrap();
+        assert_eq!(
+            v["attributes"],
+            serde_json::json!({"upper_colour": "red", "lower_colour": "black", "zones": ["Yard"]})
+        );
     }
 }

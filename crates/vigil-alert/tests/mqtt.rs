@@ -53,7 +53,18 @@ async fn events_arrive_at_a_real_subscriber_with_the_documented_json() {
             1 => EventPhase::Update,
             _ => EventPhase::End,
         };
-        let e = event(camera, "Dock after hours", phase, seq);
+        let mut e = event(camera, "Dock after hours", phase, seq);
+        if seq % 2 == 0 {
+            // What the person looked like (issue 13): carried when known, omitted when not.
+            e.attributes = vigil_core::Attributes {
+                upper_colour: Some(vigil_core::Colour::Red),
+                lower_colour: Some(vigil_core::Colour::Black),
+                size: Some(0.4),
+                direction: Some(vigil_core::Heading::Left),
+                zones: vec!["Loading dock".into()],
+                ..Default::default()
+            };
+        }
         alerts.publish_event(&e);
         sent.push(e);
     }
@@ -91,9 +102,19 @@ async fn events_arrive_at_a_real_subscriber_with_the_documented_json() {
         assert_eq!(v["description"], e.description.as_str());
         assert!(v.get("snapshot_url").is_some() && v["snapshot_url"].is_null());
         assert!(v["sent_unix_ms"].as_i64().unwrap() > 1_600_000_000_000);
+        if e.attributes.is_empty() {
+            assert!(v.get("attributes").is_none(), "{v}");
+        } else {
+            assert_eq!(
+                v["attributes"],
+                serde_json::json!({"upper_colour": "red", "lower_colour": "black", "size": 0.4,
+                                   "direction": "left", "zones": ["Loading dock"]})
+            );
+        }
         // And it reads back into the documented type.
         let typed: EventMessage = serde_json::from_value(v).unwrap();
         assert_eq!(typed.phase, e.phase);
+        assert_eq!(typed.attributes, e.attributes);
     }
     let report = alerts.shutdown(Duration::from_secs(5)).await;
     assert!(report.clean && report.mqtt_unsent == 0, "{report:?}");

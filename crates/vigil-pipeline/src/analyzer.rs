@@ -37,6 +37,10 @@ pub struct FrameAnalysis {
     pub recalibrated: bool,
     /// The frame as BGR, when it was converted (for the detector, or because the caller asked).
     pub bgr: Option<BgrImage>,
+    /// The BGR frame the detector ran on, when the caller did not ask for [`FrameAnalysis::bgr`] (read
+    /// it with [`FrameAnalysis::detected_frame`]): kept for the stages that look at fresh detections'
+    /// pixels (attributes) without converting the frame again.
+    pub detector_bgr: Option<BgrImage>,
     /// The small gray copy the motion model saw (`motion_width` wide; motion-gated analysis only), for
     /// the stages that judge the picture (camera health) without converting the frame again.
     pub gray: Option<GrayImage>,
@@ -116,10 +120,24 @@ impl FrameAnalysis {
         converter: &mut Converter,
     ) -> Result<(), vigil_media::MediaError> {
         if self.bgr.is_none() {
+            if let Some(bgr) = self.detector_bgr.take() {
+                self.bgr = Some(bgr);
+                return Ok(());
+            }
             let (w, h) = self.frame_size;
             self.bgr = Some(decoded.bgr(converter, w, h)?);
         }
         Ok(())
+    }
+}
+
+impl FrameAnalysis {
+    /// The BGR frame (at [`FrameAnalysis::frame_size`]) the detector ran on; `None` when it did not run.
+    pub fn detected_frame(&self) -> Option<&BgrImage> {
+        if !self.detector_ran {
+            return None;
+        }
+        self.bgr.as_ref().or(self.detector_bgr.as_ref())
     }
 }
 
@@ -214,6 +232,7 @@ impl Analyzer {
             reason: DetectReason::Idle,
             recalibrated: false,
             bgr: None,
+            detector_bgr: None,
             gray: None,
             timings,
         };
@@ -277,7 +296,11 @@ impl Analyzer {
 
         analysis.regions = regions;
         analysis.detections = detections;
-        analysis.bgr = if want_bgr { bgr } else { None };
+        if want_bgr {
+            analysis.bgr = bgr;
+        } else if analysis.detector_ran {
+            analysis.detector_bgr = bgr;
+        }
         analysis.timings = timings;
         self.slot.record_analysed();
         Ok(analysis)

@@ -33,6 +33,7 @@
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
 mod analyzer;
+pub mod attributes;
 pub mod autotrack;
 mod config;
 pub mod drift;

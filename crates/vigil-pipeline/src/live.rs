@@ -265,6 +265,8 @@ impl LiveAnalysis {
         let mut overlay_had_objects = false;
         // Each track's path, published when the track ends (the lifecycle view).
         let mut paths = crate::paths::PathRecorder::new(&camera);
+        // Each track's colours, size, speed, direction and zones, carried by its events and path.
+        let mut attributes = crate::attributes::AttributeStage::new(&classes);
         let publish_paths = |ended: Vec<vigil_core::TrackPath>| {
             for p in ended {
                 bus.publish(Message::TrackPath(Arc::new(p)));
@@ -293,10 +295,12 @@ impl LiveAnalysis {
                     paused = true;
                     info!(camera, "detection switched off");
                     let stages = (&mut faces, &mut plates, &mut health, &mut drift);
-                    for e in close_all(&mut engine, stages, &last_ctx) {
+                    for mut e in close_all(&mut engine, stages, &last_ctx) {
+                        attributes.fill(&mut e, Some(engine.timezone()));
                         publish(&e, None);
                     }
-                    publish_paths(paths.flush());
+                    publish_paths(attributes.complete(paths.flush()));
+                    attributes.flush();
                     bus.publish(Message::Counts(Arc::new(CountsMessage {
                         camera: camera.clone(),
                         lines: engine.counters().to_vec(),
@@ -400,7 +404,8 @@ impl LiveAnalysis {
                     let rules = rx.borrow_and_update().clone();
                     match RuleEngine::new(&camera, &rules, &classes) {
                         Ok(next) => {
-                            for e in engine.close() {
+                            for mut e in engine.close() {
+                                attributes.fill(&mut e, Some(engine.timezone()));
                                 publish(&e, None);
                             }
                             engine = next;
@@ -417,13 +422,11 @@ impl LiveAnalysis {
                     frame_h: analysis.frame_size.1,
                 };
                 last_ctx = ctx;
-                publish_paths(paths.observe(
-                    unix_ms,
-                    &analysis.tracks,
-                    analysis.frame_size,
-                    &classes,
-                ));
+                let ended = paths.observe(unix_ms, &analysis.tracks, analysis.frame_size, &classes);
                 let mut events = engine.update(&ctx, &analysis.tracks);
+                let frame = analysis.detected_frame();
+                attributes.observe(&ctx, &analysis.tracks, frame, || engine.occupancy());
+                publish_paths(attributes.complete(ended));
                 events.extend(engine.unclassified(&ctx, &analysis.motion_boxes, &analysis.tracks));
                 if let Some(stage) = health.as_mut() {
                     match stage.update(&decoded, analysis.gray.as_ref(), &ctx) {
@@ -472,6 +475,9 @@ impl LiveAnalysis {
                 {
                     warn!(camera, "snapshot frame not converted: {e}");
                 }
+                events
+                    .iter_mut()
+                    .for_each(|e| attributes.fill(e, Some(engine.timezone())));
                 for e in &events {
                     let snapshot = match &analysis.bgr {
                         Some(frame) if snapshots && wants_snapshot(e, unix_ms) => {
@@ -546,13 +552,14 @@ impl LiveAnalysis {
             }
         }
         let stages = (&mut faces, &mut plates, &mut health, &mut drift);
-        for e in close_all(&mut engine, stages, &last_ctx) {
+        for mut e in close_all(&mut engine, stages, &last_ctx) {
+            attributes.fill(&mut e, Some(engine.timezone()));
             publish(&e, None);
         }
         for a in relink.iter_mut().flat_map(|r| r.finish()) {
             bus.publish(Message::Appearance(Arc::new(a)));
         }
-        publish_paths(paths.flush());
+        publish_paths(attributes.complete(paths.flush()));
         info!(camera, "analysis stopped");
     }
 }

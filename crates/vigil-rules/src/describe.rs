@@ -94,7 +94,7 @@ fn who(e: &Event) -> (String, bool) {
         e.class_name.as_str()
     };
     match e.objects.as_slice() {
-        [] | [_] if n <= 1 => (with_article(main), false),
+        [] | [_] if n <= 1 => (one(e, main), false),
         [_] => (count_noun(n, main), true),
         many => {
             let parts: Vec<String> = many
@@ -103,6 +103,16 @@ fn who(e: &Event) -> (String, bool) {
                 .collect();
             (format!("{n} objects ({})", parts.join(", ")), true)
         }
+    }
+}
+
+/// One object, with what it looked like when known: "a person", "a person in red top and black
+/// trousers", "a white car".
+fn one(e: &Event, main: &str) -> String {
+    match (e.attributes.colour, e.attributes.phrase()) {
+        (Some(c), _) => with_article(&format!("{c} {main}")),
+        (None, Some(p)) => format!("{} {p}", with_article(main)),
+        (None, None) => with_article(main),
     }
 }
 
@@ -450,6 +460,31 @@ mod tests {
         assert_eq!(plural("teddy bear"), "teddy bears");
         assert_eq!(plural("sheep"), "sheep");
         assert_eq!(plural("toothbrush"), "toothbrushes");
+    }
+
+    #[test]
+    fn a_single_objects_looks_are_described_when_known() {
+        let kind = EventKind::LineCrossing {
+            direction: CrossingDirection::AToB,
+            inbound: true,
+            inbound_count: 1,
+            outbound_count: 0,
+        };
+        let mut e = event(kind.clone(), EventPhase::Start, &[("person", 1)], 0);
+        e.attributes.upper_colour = Some(vigil_core::Colour::Red);
+        e.attributes.lower_colour = Some(vigil_core::Colour::Black);
+        assert_eq!(
+            describe(&e, &berlin()),
+            "A person in red top and black trousers crossed 'Gate line' inbound at 14:02:31 UTC+2"
+        );
+        let mut car = event(kind, EventPhase::Start, &[("car", 1)], 0);
+        car.class_name = "car".into();
+        car.attributes.colour = Some(vigil_core::Colour::Orange);
+        assert!(
+            describe(&car, &berlin()).starts_with("An orange car crossed"),
+            "{}",
+            describe(&car, &berlin())
+        );
     }
 
     #[test]

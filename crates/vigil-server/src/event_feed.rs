@@ -63,6 +63,7 @@ impl EventFeed {
                     "zone": ev.zone,
                     "line": ev.line,
                     "open": ev.end.is_none(),
+                    "attributes": ev.attributes,
                 })
                 .to_string();
                 // No browser connected is not an error.

@@ -20,6 +20,7 @@
 //!   frozen); [`shared`]: model instances lent to every camera's stages.
 
 pub mod anomaly;
+pub mod colour;
 pub mod count;
 pub mod detector;
 pub mod device;

@@ -123,6 +123,11 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
         }
         if models.is_some() {
             assert_eq!(checked, 2, "both pushes timed: {line}");
+            // The live analysis gives events their object's attributes (issue 13).
+            assert!(
+                received.contains_key(WITH_ATTRIBUTES),
+                "no event message carried its object's attributes"
+            );
         }
     } else if mqtt.is_none() {
         eprintln!("SKIP: the MQTT timing (no broker on 127.0.0.1:1883)");
@@ -136,8 +141,12 @@ fn setup_login_mfa_live_playback_logout_in_chromium() {
     );
 }
 
+/// The key of [`mqtt_listener`]'s map for the first event message that told its object's size.
+const WITH_ATTRIBUTES: &str = "with attributes";
+
 /// When each event's first MQTT message arrived (unix ms, by event id), from a client subscribed to
-/// `prefix/events/#` on the machine's broker; `None` without a broker.
+/// `prefix/events/#` on the machine's broker; `None` without a broker. The key [`WITH_ATTRIBUTES`] holds
+/// when the first message whose object's attributes told its size arrived.
 fn mqtt_listener(
     prefix: &str,
 ) -> Option<std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>> {
@@ -171,7 +180,11 @@ fn mqtt_listener(
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload)
                 && let Some(id) = v["id"].as_str()
             {
-                out.lock().unwrap().entry(id.to_string()).or_insert(now);
+                let mut seen = out.lock().unwrap();
+                seen.entry(id.to_string()).or_insert(now);
+                if v["attributes"]["size"].is_f64() {
+                    seen.entry(WITH_ATTRIBUTES.to_string()).or_insert(now);
+                }
             }
         }
     });

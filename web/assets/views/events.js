@@ -117,12 +117,28 @@ export async function render() {
         h('dt', 'Kind'), h('dd', e.kind),
         h('dt', 'Class'), h('dd', e.class || '—'),
         h('dt', 'Start'), h('dd', fmtTime(e.start)),
-        h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing')),
+        h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing'),
+        ...looks(e.attributes)),
       h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'),
       e.class ? lifecycle(e) : null,
       e.class === 'person' ? elsewhere(e) : null,
       e.class === 'person' && e.has_snapshot && hasRole('admin') ? enrolFrom(e) : null);
     detail.showModal();
+  }
+
+  // What the event's main object looked like and how it moved (its attributes): "red top, black trousers",
+  // "moving right", the zones it visited; nothing when unknown.
+  function looks(a) {
+    if (!a) return [];
+    const out = [];
+    const clothes = [a.upper_colour && `${a.upper_colour} top`, a.lower_colour && `${a.lower_colour} trousers`].filter(Boolean);
+    if (clothes.length) out.push(h('dt', 'Wearing'), h('dd.attr-clothes', clothes.join(', ')));
+    if (a.colour) out.push(h('dt', 'Colour'), h('dd.attr-colour', a.colour));
+    const moves = [a.direction && (a.direction === 'still' ? 'staying put' : `moving ${a.direction}`),
+      a.speed != null && `${a.speed} frame heights/s`, a.size != null && `${Math.round(a.size * 100)}% of the frame's height`].filter(Boolean);
+    if (moves.length) out.push(h('dt', 'Movement'), h('dd', moves.join(', ')));
+    if (a.zones && a.zones.length) out.push(h('dt', 'Zones'), h('dd', a.zones.join(' → ')));
+    return out;
   }
 
   // Enrol the person of this event on a watchlist from its face crop (admins: the faces permission).

@@ -387,7 +387,23 @@ pub fn event() -> Value {
                           "class": {"type": "string"}, "start": {"type": "integer"},
                           "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
                           "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
-                          "line": {"type": ["string", "null"]}, "open": {"type": "boolean"}}})
+                          "line": {"type": ["string", "null"]}, "open": {"type": "boolean"},
+                          "attributes": attributes()}})
+}
+/// What an event's main object looked like and how it moved; each field only when known (`{}`: nothing).
+pub fn attributes() -> Value {
+    let colour = json!({"type": "string", "enum": ["black", "white", "grey", "red", "orange", "yellow",
+                                                   "green", "blue", "purple", "pink", "brown"]});
+    json!({"type": "object",
+           "description": "the main object's attributes (issue 13; see docs/attributes.md)",
+           "properties": {"upper_colour": {"description": "people: dominant colour of the upper body", "allOf": [colour]},
+                          "lower_colour": {"description": "people: dominant colour of the lower body", "allOf": [colour]},
+                          "colour": {"description": "vehicles: dominant colour of the body", "allOf": [colour]},
+                          "size": {"type": "number", "description": "median box height / frame height"},
+                          "speed": {"type": "number", "description": "median speed, frame heights per second"},
+                          "direction": {"type": "string", "enum": ["left", "right", "up", "down", "still"]},
+                          "zones": {"type": "array", "items": {"type": "string"},
+                                    "description": "zones visited, in the order first entered"}}})
 }
 /// A page of events.
 pub fn event_page() -> Value {
@@ -673,7 +689,8 @@ fn track_path() -> Value {
                               "required": ["ms", "x", "y", "w", "h"],
                               "properties": {"ms": {"type": "integer"}, "x": {"type": "number"},
                                              "y": {"type": "number"}, "w": {"type": "number"},
-                                             "h": {"type": "number"}}}}}})
+                                             "h": {"type": "number"}}}},
+                          "attributes": attributes()}})
 }
 /// Tracks over a recorded range.
 pub fn track_paths() -> Value {

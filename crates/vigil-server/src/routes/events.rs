@@ -48,6 +48,7 @@ pub(crate) fn event_json(e: &StoredEvent) -> Value {
         "zone": ev.zone,
         "line": ev.line,
         "open": e.open,
+        "attributes": ev.attributes,
     })
 }
 
@@ -268,6 +269,28 @@ pub async fn lifecycle(
         .map(event_json)
         .collect();
     Ok(Json(json!({ "paths": life.paths, "events": events })))
+}
+
+/// GET /api/events/{id}: one event as the list gives it (with its `attributes`); 404 when the caller may
+/// not see it.
+pub async fn one(
+    State(ctx): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such event"))?;
+    let faces = p.can(Permission::Faces);
+    let e = with_reader(&ctx, move |r| {
+        let e = r.get(id)?;
+        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !faces) {
+            return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
+        }
+        Ok(e)
+    })
+    .await?;
+    Ok(Json(event_json(&e)))
 }
 
 /// GET /api/events/{id}/elsewhere query.

@@ -727,6 +727,17 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     RouteSpec {
         verb: Verb::Get,
+        path: "/api/events/{id}",
+        access: Perm(P::Events),
+        summary: "One event, with what its main object looked like and how it moved (`attributes`)",
+        params: &[EVENT_ID],
+        request: None,
+        status: 200,
+        response: Body::Json(s::event),
+        handler: || get(events::one),
+    },
+    RouteSpec {
+        verb: Verb::Get,
         path: "/api/events/{id}/lifecycle",
         access: Perm(P::Events),
         summary: "The event's object from first sighting to last: its path across the picture and every event it took part in, in order",

@@ -77,3 +77,66 @@ fn events_are_listed_by_time_and_a_time_is_not_taken_for_a_cursor() {
     assert_eq!(st, 200);
     assert_ne!(first["events"][0]["id"], second["events"][0]["id"]);
 }
+
+/// What an event's object looked like (issue 13) is stored with the event and comes back from
+/// `GET /api/events/{id}` and the list; an event nobody knows is a 404.
+#[test]
+fn an_events_attributes_come_back_from_the_api() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let a = Auth::Session(admin);
+    let r = s.call(
+        "GET",
+        &format!("/api/events?camera={}&limit=1", common::CAM_A),
+        &a,
+        None,
+    );
+    let seeded: vigil_core::EventId = r.json()["events"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = s.ctx.store.clone().unwrap();
+    let mut e = store.event_reader().unwrap().get(seeded).unwrap().event;
+    e.id = vigil_core::EventId::from_parts(e.start.unix_ms as u64 + 1, 4242);
+    e.attributes = vigil_core::Attributes {
+        upper_colour: Some(vigil_core::Colour::Red),
+        lower_colour: Some(vigil_core::Colour::Blue),
+        size: Some(0.25),
+        speed: Some(0.125),
+        direction: Some(vigil_core::Heading::Right),
+        zones: vec!["Yard".into(), "Door".into()],
+        ..Default::default()
+    };
+    store.record_event(&e).unwrap();
+    let want = serde_json::json!({"upper_colour": "red", "lower_colour": "blue", "size": 0.25,
+                                  "speed": 0.125, "direction": "right", "zones": ["Yard", "Door"]});
+    let r = s.call("GET", &format!("/api/events/{}", e.id), &a, None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["id"], e.id.to_string());
+    assert_eq!(v["attributes"], want);
+    let r = s.call(
+        "GET",
+        &format!("/api/events?camera={}&limit=100", common::CAM_A),
+        &a,
+        None,
+    );
+    let listed = r.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == e.id.to_string())
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["attributes"], want);
+    // The seeded event knows nothing of its object: an empty object, not an error.
+    let r = s.call("GET", &format!("/api/events/{seeded}"), &a, None);
+    assert_eq!(r.json()["attributes"], serde_json::json!({}));
+    for bad in ["01HK1545S8000000000000ZZZZ", "not-an-id"] {
+        let r = s.call("GET", &format!("/api/events/{bad}"), &a, None);
+        assert_eq!(r.status, 404, "{bad}: {}", r.text());
+    }
+}

@@ -263,6 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &analysis.tracks,
                 &analysis.motion_boxes,
                 analysis.bgr.as_ref(),
+                analysis.detected_frame(),
             )?;
         }
         last_pts = analysis.pts;

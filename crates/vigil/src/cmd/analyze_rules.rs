@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use vigil_config::VigilConfig;
 use vigil_core::config::parse_toml;
 use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
+use vigil_pipeline::attributes::AttributeStage;
 use vigil_pipeline::faces::FaceStage;
 use vigil_pipeline::plates::PlateStage;
 use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
@@ -22,6 +23,8 @@ pub struct RulesRun {
     faces: Option<FaceStage>,
     /// Plate reading, when the camera has it (`[plates.camera.NAME]`).
     plates: Option<PlateStage>,
+    /// Each track's attributes, carried by its events.
+    attributes: AttributeStage,
     events: Option<(PathBuf, BufWriter<File>)>,
     snapshots: Option<PathBuf>,
     started: BTreeMap<String, u32>,
@@ -101,6 +104,7 @@ impl RulesRun {
             engine,
             faces: stages.faces,
             plates: stages.plates,
+            attributes: AttributeStage::new(classes),
             events,
             snapshots: snapshots.map(Path::to_path_buf),
             started: BTreeMap::new(),
@@ -114,7 +118,8 @@ impl RulesRun {
         self.snapshots.is_some() || self.faces.is_some() || self.plates.is_some()
     }
 
-    /// Evaluates one analysed frame (`motion`: its motion boxes, for the intrusion rules' second opinion).
+    /// Evaluates one analysed frame (`motion`: its motion boxes, for the intrusion rules' second opinion;
+    /// `detected`: the frame the detector ran on, for the tracks' colours).
     pub fn update(
         &mut self,
         pts: Time90k,
@@ -122,6 +127,7 @@ impl RulesRun {
         tracks: &[TrackedObject],
         motion: &[vigil_core::BBox],
         frame: Option<&BgrImage>,
+        detected: Option<&BgrImage>,
     ) -> anyhow::Result<()> {
         let time_unix_ms = (pts.as_secs_f64() * 1000.0).round() as i64;
         let ctx = FrameContext {
@@ -131,6 +137,9 @@ impl RulesRun {
             frame_h: frame_size.1,
         };
         let mut events = self.engine.update(&ctx, tracks);
+        let engine = &self.engine;
+        self.attributes
+            .observe(&ctx, tracks, detected, || engine.occupancy());
         events.extend(self.engine.unclassified(&ctx, motion, tracks));
         if let Some(plates) = self.plates.as_mut() {
             events.extend(plates.update(&ctx, frame, tracks));
@@ -143,7 +152,8 @@ impl RulesRun {
             };
             events.extend(faces.update(&ctx, frame, tracks, &zones));
         }
-        for e in &events {
+        for e in &mut events {
+            self.attributes.fill(e, Some(self.engine.timezone()));
             self.record(e, frame, tracks, time_unix_ms)?;
         }
         Ok(())
@@ -192,14 +202,18 @@ impl RulesRun {
         if let Some(faces) = self.faces.as_mut() {
             closing.extend(faces.close(&end));
         }
-        for e in closing {
+        self.attributes.flush();
+        for mut e in closing {
+            self.attributes.fill(&mut e, Some(self.engine.timezone()));
             self.record(&e, None, &[], now)?;
         }
         if let Some((path, mut out)) = self.events.take() {
             out.flush()
                 .with_context(|| format!("writing {}", path.display()))?;
         }
+        let (attribute_cost, _) = self.attributes.cost();
         Ok(RulesSummary {
+            attribute_us: attribute_cost.as_secs_f64() * 1e6,
             events_started: self.started,
             messages: self.messages,
             lines: self.engine.counters().to_vec(),
@@ -226,6 +240,8 @@ fn open_book(
 /// What the rules found over the whole file.
 #[derive(Debug, Serialize)]
 pub struct RulesSummary {
+    /// Mean time the attributes (colours, size, speed, direction, zones) took per analysed frame, µs.
+    pub attribute_us: f64,
     /// Events started, by rule.
     pub events_started: BTreeMap<String, u32>,
     /// Event messages (start, update, end).
@@ -237,6 +253,10 @@ pub struct RulesSummary {
 impl RulesSummary {
     /// Prints the events per rule and the line counts.
     pub fn print(&self) {
+        println!(
+            "attributes: {:.1} µs per analysed frame on average",
+            self.attribute_us
+        );
         if self.events_started.is_empty() {
             println!("rules: no events");
         }

@@ -1,6 +1,7 @@
 //! `vigil eval …`: accuracy against ground truth.
 
 pub mod anomaly;
+pub mod colours;
 pub mod count;
 pub mod detect;
 pub mod motion;
@@ -24,6 +25,8 @@ pub enum EvalCommand {
     Motion(motion::Args),
     /// Person AP50 by day, at night (a documented night model) and at night brightened.
     Night(night::Args),
+    /// Clothing and vehicle colour attributes against hand labels on the shared footage.
+    Colours(colours::Args),
 }
 
 /// Runs one evaluation.
@@ -35,5 +38,6 @@ pub fn run(command: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Track(a) => track::run(a),
         EvalCommand::Motion(a) => motion::run(a),
         EvalCommand::Night(a) => night::run(a),
+        EvalCommand::Colours(a) => colours::run(a),
     }
 }
