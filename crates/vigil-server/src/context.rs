@@ -262,6 +262,8 @@ pub struct AppContext {
     /// The cameras with an ONVIF address, moved through `/api/cameras/{camera}/ptz` (empty: every camera
     /// answers that it has none).
     pub ptz: crate::routes::ptz::PtzCameras,
+    /// Rule severities and camera time zones for review (`/api/review*`).
+    pub review: crate::review::ReviewSettings,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -313,6 +315,7 @@ impl AppContext {
             camera_links: Default::default(),
             ptz: Default::default(),
             plate_lists: None,
+            review: Default::default(),
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

@@ -84,6 +84,7 @@ pub use events::{
     EventRetentionReport, EventWrite, EventWriter, EventWriterStats, HistogramBin, Lifecycle,
     NewDeadLetter, PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredEvent,
 };
+pub use events::{FeedbackGiven, ReviewRow, ReviewScope, Verdict, WeeklyFeedback};
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use holds::Holds;

@@ -387,7 +387,8 @@ pub fn event() -> Value {
                           "class": {"type": "string"}, "start": {"type": "integer"},
                           "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
                           "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
-                          "line": {"type": ["string", "null"]}, "open": {"type": "boolean"}}})
+                          "line": {"type": ["string", "null"]}, "open": {"type": "boolean"},
+                          "severity": {"type": "string", "enum": ["alert", "detection"]}}})
 }
 /// A page of events.
 pub fn event_page() -> Value {

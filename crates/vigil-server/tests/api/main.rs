@@ -22,6 +22,7 @@ mod login_limits;
 mod media;
 mod ptz;
 mod retention;
+mod review;
 mod schemathesis;
 mod security;
 mod smoke;

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod model;
 pub mod onvif;
 pub mod plate;
+pub mod review;
 pub mod run;
 pub mod security;
 pub mod user;
