@@ -23,6 +23,7 @@ mod media;
 mod ptz;
 mod retention;
 mod review;
+mod review_ui;
 mod schemathesis;
 mod security;
 mod smoke;

@@ -9,7 +9,7 @@ use vigil_core::{
 };
 
 /// Stores an ended event of `kind` on `camera` from `start_ms` for `secs` seconds.
-fn record(
+pub fn record(
     s: &TestServer,
     camera: &str,
     n: u128,
@@ -60,7 +60,7 @@ fn record(
     id.to_string()
 }
 
-fn crossing() -> EventKind {
+pub fn crossing() -> EventKind {
     EventKind::LineCrossing {
         direction: vigil_core::CrossingDirection::AToB,
         inbound: true,
