@@ -106,8 +106,8 @@ pub fn group(mut rows: Vec<ReviewRow>, settings: &ReviewSettings) -> Vec<ReviewI
             }
             best = None;
             items.push(ReviewItem {
-                id: row.id.to_string(),
-                camera: row.camera.clone(),
+                id: row.id.clone(),
+                camera: row.camera,
                 start: row.start_ms,
                 end: row.end_ms,
                 severity,
@@ -116,30 +116,31 @@ pub fn group(mut rows: Vec<ReviewRow>, settings: &ReviewSettings) -> Vec<ReviewI
                 rules: Vec::new(),
                 snapshot: None,
                 events: Vec::new(),
-                description: row.description.clone(),
+                description: row.description,
                 open: false,
                 reviewed: true,
             });
+        } else if let Some(it) = items.last_mut()
+            && severity > it.severity
+        {
+            it.severity = severity;
+            it.description = row.description;
         }
         let Some(it) = items.last_mut() else { continue };
         it.end = it.end.max(row.end_ms);
-        if severity > it.severity {
-            it.severity = severity;
-            it.description = row.description.clone();
-        }
         it.count += 1;
         it.open |= row.open;
         it.reviewed &= row.reviewed;
-        it.events.push(row.id.to_string());
-        classes.insert(row.class);
-        rules.insert(row.rule);
         if row.has_snapshot {
             let score = row.best_score.unwrap_or(0.0);
             if best.is_none_or(|b| score > b) {
                 best = Some(score);
-                it.snapshot = Some(row.id.to_string());
+                it.snapshot = Some(row.id.clone());
             }
         }
+        it.events.push(row.id);
+        classes.insert(row.class);
+        rules.insert(row.rule);
     }
     if let Some(it) = items.last_mut() {
         it.classes = classes.into_iter().collect();
@@ -156,7 +157,7 @@ mod tests {
 
     fn row(camera: &str, n: u32, start: i64, end: i64, kind: &str) -> ReviewRow {
         ReviewRow {
-            id: EventId::from_parts(start as u64, u128::from(n)),
+            id: EventId::from_parts(start as u64, u128::from(n)).to_string(),
             camera: camera.into(),
             rule: format!("{kind} rule"),
             kind: kind.into(),

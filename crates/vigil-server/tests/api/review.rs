@@ -533,3 +533,105 @@ fn fifty_concurrent_marks_of_the_same_items_end_consistent() {
         "one item per camera"
     );
 }
+
+/// Timing, not a check: `cargo test -p vigil-server --test api review::timing -- --ignored --nocapture`
+/// stores 100,000 events of 4 cameras over the last 7 days (one every ~24 s per camera), marks half of
+/// them reviewed, then times a first page, the unreviewed count and the weekly report over HTTPS.
+#[test]
+#[ignore]
+fn timing_of_review_with_a_hundred_thousand_events() {
+    let (s, admin) = TestServer::with_admin(Setup {
+        store: true,
+        ..Setup::default()
+    });
+    let admin = Auth::Session(admin);
+    let store = s.ctx.store.as_ref().unwrap();
+    let now = vigil_core::time::now_unix_ms();
+    let n = 100_000i64;
+    let step = 7 * 86_400_000 / n;
+    let t = std::time::Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(2_000) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|&i| {
+                let start = now - 7 * 86_400_000 + i * step;
+                let cam = ["cam-a", "cam-b", "cam-c", "cam-d"][(i % 4) as usize];
+                let t = EventTime {
+                    unix_ms: start,
+                    media: Time90k(start * 90),
+                };
+                Event {
+                    attributes: Default::default(),
+                    id: EventId::from_parts(start as u64, i as u128),
+                    camera: cam.into(),
+                    rule: "Gate line".into(),
+                    kind: crossing(),
+                    phase: EventPhase::End,
+                    class_name: "person".into(),
+                    objects: vec![],
+                    track_ids: vec![],
+                    zone: None,
+                    line: Some("Gate".into()),
+                    start: t,
+                    last: t,
+                    end: Some(t),
+                    best: None,
+                    description: String::new(),
+                }
+            })
+            .collect();
+        store.record_events(&events).unwrap();
+    }
+    eprintln!("stored {n} events in {:?}", t.elapsed());
+    let time = |what: &str, m: &str, path: &str, body: Option<Value>| {
+        let t = std::time::Instant::now();
+        let r = s.call(m, path, &admin, body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        eprintln!("{what}: {:?}", t.elapsed());
+        r.json()
+    };
+    let r = time(
+        "mark half reviewed (until)",
+        "POST",
+        "/api/review/reviewed",
+        Some(json!({"until": now - 84 * 3_600_000})),
+    );
+    eprintln!("  changed {}", r["changed"]);
+    let reader = store.event_reader().unwrap();
+    let t = std::time::Instant::now();
+    let rows = reader
+        .review_rows(
+            1,
+            &Default::default(),
+            now - 7 * 86_400_000,
+            now + 1,
+            200_000,
+        )
+        .unwrap();
+    eprintln!("store: {} rows in {:?}", rows.len(), t.elapsed());
+    let t = std::time::Instant::now();
+    let items = vigil_server::review::group(rows, &Default::default());
+    eprintln!("group: {} items in {:?}", items.len(), t.elapsed());
+    for _ in 0..2 {
+        time("first page (50 items)", "GET", "/api/review", None);
+        time(
+            "first page, unreviewed only",
+            "GET",
+            "/api/review?reviewed=false",
+            None,
+        );
+        let c = time(
+            "unreviewed count (7 days)",
+            "GET",
+            "/api/review/count",
+            None,
+        );
+        eprintln!("  {c}");
+        time(
+            "weekly report (8 weeks)",
+            "GET",
+            "/api/review/feedback",
+            None,
+        );
+    }
+}

@@ -58,8 +58,8 @@ pub struct ReviewScope {
 /// What the review of one event needs, with the user's mark.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReviewRow {
-    /// Event id.
-    pub id: EventId,
+    /// Event id (as text: the review lists ids, it never needs their parts).
+    pub id: String,
     /// Camera name.
     pub camera: String,
     /// Rule name.
@@ -157,36 +157,24 @@ impl EventReader {
                     ":n": limit as i64,
                 },
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        ReviewRow {
-                            id: EventId::from_parts(0, 0),
-                            camera: r.get(1)?,
-                            rule: r.get(2)?,
-                            kind: r.get(3)?,
-                            class: r.get(4)?,
-                            start_ms: r.get(5)?,
-                            end_ms: r.get(6)?,
-                            open: r.get(7)?,
-                            has_snapshot: r.get(8)?,
-                            best_score: r.get(9)?,
-                            description: r.get(10)?,
-                            reviewed: r.get(11)?,
-                        },
-                    ))
+                    Ok(ReviewRow {
+                        id: r.get(0)?,
+                        camera: r.get(1)?,
+                        rule: r.get(2)?,
+                        kind: r.get(3)?,
+                        class: r.get(4)?,
+                        start_ms: r.get(5)?,
+                        end_ms: r.get(6)?,
+                        open: r.get(7)?,
+                        has_snapshot: r.get(8)?,
+                        best_score: r.get(9)?,
+                        description: r.get(10)?,
+                        reviewed: r.get(11)?,
+                    })
                 },
             )
             .map_err(&e)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, mut row) = row.map_err(&e)?;
-            row.id = id.parse().map_err(|_| StoreError::BadEvent {
-                id: id.clone(),
-                reason: "stored id is not an event id".into(),
-            })?;
-            out.push(row);
-        }
-        Ok(out)
+        rows.collect::<Result<Vec<_>, _>>().map_err(&e)
     }
 
     /// False alarms per camera, rule and ISO week for the events in `scope` of the last `weeks` weeks
