@@ -1,12 +1,13 @@
 //! The Review page in headless Chromium against the real HTTPS server serving the embedded web UI, with
 //! events in the real store: `ui/review.mjs` moves with j/k, marks an item reviewed with r and the next a
 //! false alarm with f; here the server's state is checked (the user's marks and verdicts, the count).
-//! Screenshots go to `target/ui-screenshots/review-*.png`.
+//! A new event raised on the live feed afterwards raises the badge. Screenshots go to `target/ui-screenshots/review-*.png`.
 
 use crate::common::{Auth, CAM_A, CAM_B, PASSWORD, Setup, TestServer};
 use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use vigil_core::{EventId, EventKind};
 
@@ -49,9 +50,11 @@ fn the_review_page_works_from_the_keyboard_in_chromium() {
     let (Some(modules), Some(chromium)) = (node_modules(), chromium()) else {
         return;
     };
+    let bus = vigil_bus::EventBus::new();
     let (s, admin) = TestServer::with_admin(Setup {
         store: true,
         assets: Some(Arc::new(vigil_server::web::WebAssets)),
+        event_bus: Some(bus.clone()),
         ..Setup::default()
     });
     let olga = s.user(&admin, "olga", "operator", json!({}));
@@ -69,7 +72,7 @@ fn the_review_page_works_from_the_keyboard_in_chromium() {
         .unwrap()
         .join("ui-screenshots");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/ui/review.mjs");
-    let out = Command::new("node")
+    let mut child = Command::new("node")
         .arg(&script)
         .env("VIGIL_URL", &s.url)
         .env("VIGIL_USER", "olga")
@@ -79,9 +82,39 @@ fn the_review_page_works_from_the_keyboard_in_chromium() {
         .env("VIGIL_SCREENSHOTS", &shots)
         .env("VIGIL_NODE_MODULES", &modules)
         .env("VIGIL_CHROMIUM", &chromium)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // When the page asks for it, a new event is stored and raised on the live feed, as `vigil run` does.
+    let mut stdout = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("WAITING_LIVE") {
+            let b4 = vigil_core::time::now_unix_ms() - 60_000;
+            crate::review::record(&s, CAM_B, 4, b4, 2, EventKind::Intrusion);
+            let id: EventId = EventId::from_parts(b4 as u64, 4);
+            let event = s
+                .ctx
+                .store
+                .as_ref()
+                .unwrap()
+                .event_reader()
+                .unwrap()
+                .get(id)
+                .unwrap()
+                .event;
+            bus.publish(vigil_bus::Message::Event(Arc::new(
+                vigil_bus::EventMessage {
+                    event,
+                    snapshot: None,
+                },
+            )));
+        }
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     assert!(
@@ -114,10 +147,10 @@ fn the_review_page_works_from_the_keyboard_in_chromium() {
     };
     assert_eq!(item(&result["reviewed"])["reviewed"], true);
     assert_eq!(item(&result["false_alarm"])["reviewed"], true);
-    assert_eq!(count(&olga)["total"], 1);
+    assert_eq!(count(&olga)["total"], 2);
     assert_eq!(
         count(&Auth::Session(admin))["total"],
-        3,
+        4,
         "the admin's own marks are untouched"
     );
     let judged: EventId = result["false_alarm"].as_str().unwrap().parse().unwrap();

@@ -82,6 +82,8 @@ pub struct Setup {
     pub plate_lists: Option<vigil_identity::PlatesConfig>,
     /// The cameras with an ONVIF address (PTZ).
     pub ptz: vigil_server::routes::ptz::PtzCameras,
+    /// Events published here reach browsers over `/api/events/live`.
+    pub event_bus: Option<vigil_bus::EventBus>,
 }
 
 /// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
@@ -277,6 +279,15 @@ impl TestServer {
         ctx.enroller = setup.enroller;
         ctx.camera_links = setup.camera_links;
         ctx.ptz = setup.ptz;
+        if let Some(bus) = &setup.event_bus {
+            let _enter = runtime.enter();
+            ctx.events_feed = Some(vigil_server::event_feed::EventFeed::start(bus.subscribe(
+                "live-ui",
+                64,
+                1 << 20,
+                vigil_bus::Overflow::DropOldest,
+            )));
+        }
         if let Some(plates) = &setup.plate_lists {
             ctx.plate_lists = Some(Arc::new(
                 vigil_identity::PlateLists::open(dir.path(), plates).unwrap(),

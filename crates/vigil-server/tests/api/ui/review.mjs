@@ -77,7 +77,13 @@ try {
   await page.screenshot({ path: join(shots, 'review-keys.png') });
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => !document.querySelector('dialog.review-keys').open);
-  console.log(`RESULT ${JSON.stringify({ reviewed: second, false_alarm: third, badge_before: before, badge_after: Number(await badge()) })}`);
+  const after = Number(await badge());
+  // A new event arrives over the live feed (the Rust side raises it on this line): the badge counts it.
+  console.log('[review-ui] WAITING_LIVE');
+  await page.waitForFunction((n) => ((document.querySelector('#nav a[data-path="/review"] .count') || {}).textContent || '0') === String(n),
+    after + 1, { timeout: 15000 });
+  log('badge after a live event', await badge());
+  console.log(`RESULT ${JSON.stringify({ reviewed: second, false_alarm: third, badge_before: before, badge_after: after, badge_live: Number(await badge()) })}`);
   log('OK');
 } catch (e) {
   if (page) await page.screenshot({ path: join(shots, 'review-failure.png') }).catch(() => {});
