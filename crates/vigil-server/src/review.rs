@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use vigil_core::Severity;
 use vigil_store::ReviewRow;
 
@@ -26,20 +26,38 @@ pub const MAX_SPAN_MS: i64 = 10 * 60_000;
 /// Unix ms to the site's wall-clock ms for a camera (its rules' time zone).
 pub type LocalClock = Arc<dyn Fn(&str, i64) -> i64 + Send + Sync>;
 
-/// How review ranks and dates events: the rules' severities and the cameras' time zones.
+/// `severity` set by rules, per camera, then per rule name.
+pub type RuleSeverities = HashMap<String, HashMap<String, Severity>>;
+
+/// How review ranks and dates events: the rules' severities and the cameras' time zones. Clones share
+/// the severities, so rules changed while running ([`ReviewSettings::set_camera_rules`]) apply at once.
 #[derive(Clone, Default)]
 pub struct ReviewSettings {
-    /// `severity` set by rules, per camera, then per rule name (others: the kind's default).
-    pub severities: HashMap<String, HashMap<String, Severity>>,
+    /// `severity` set by rules (others: the kind's default).
+    severities: Arc<RwLock<RuleSeverities>>,
     /// The local time of a camera, for the weeks of the false-alarm report (absent: UTC).
     pub local: Option<LocalClock>,
 }
 
 impl ReviewSettings {
+    /// Settings with these rule severities and camera clocks.
+    pub fn new(severities: RuleSeverities, local: Option<LocalClock>) -> ReviewSettings {
+        ReviewSettings {
+            severities: Arc::new(RwLock::new(severities)),
+            local,
+        }
+    }
+
+    /// Replaces `camera`'s rule severities (its rules were changed while running).
+    pub fn set_camera_rules(&self, camera: &str, rules: HashMap<String, Severity>) {
+        let mut all = self.severities.write().unwrap_or_else(|p| p.into_inner());
+        all.insert(camera.to_string(), rules);
+    }
+
     /// The severity of an event of `kind` raised by `rule` on `camera`.
     pub fn severity(&self, camera: &str, rule: &str, kind: &str) -> Severity {
-        self.severities
-            .get(camera)
+        let all = self.severities.read().unwrap_or_else(|p| p.into_inner());
+        all.get(camera)
             .and_then(|r| r.get(rule))
             .copied()
             .unwrap_or_else(|| Severity::default_for(kind, rule))
@@ -214,9 +232,10 @@ mod tests {
 
     #[test]
     fn a_rule_severity_overrides_the_kind() {
-        let mut s = ReviewSettings::default();
-        s.severities.insert(
-            "a".into(),
+        let s = ReviewSettings::default();
+        let shared = s.clone();
+        shared.set_camera_rules(
+            "a",
             [("line_crossing rule".to_string(), Severity::Alert)].into(),
         );
         assert_eq!(

@@ -339,19 +339,22 @@ pub fn start(
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
     if let Some(reload) = extras.reload {
-        ctx.config = Some(Arc::new(crate::config_editor::FileEditor::new(
-            config_file,
-            &config.data_dir,
-            engine.rules_updates(),
-            reload,
-            engine.runtime().handle().clone(),
-            engine.store().map(|store| crate::preview::Previewer {
-                store,
-                pool: engine.detector_pool(),
-                fps: config.analysis.detect_fps,
-                tmp: config.data_dir.join("tmp"),
-            }),
-        )));
+        ctx.config = Some(Arc::new(
+            crate::config_editor::FileEditor::new(
+                config_file,
+                &config.data_dir,
+                engine.rules_updates(),
+                reload,
+                engine.runtime().handle().clone(),
+                engine.store().map(|store| crate::preview::Previewer {
+                    store,
+                    pool: engine.detector_pool(),
+                    fps: config.analysis.detect_fps,
+                    tmp: config.data_dir.join("tmp"),
+                }),
+            )
+            .with_review(ctx.review.clone()),
+        ));
     }
     if let Some(store) = engine.store() {
         let masks = config

@@ -40,10 +40,7 @@ pub fn settings(config: &vigil_config::VigilConfig) -> anyhow::Result<ReviewSett
         Some(tz) => ms + i64::from(tz.offset_at(ms)) * 1000,
         None => ms,
     };
-    Ok(ReviewSettings {
-        severities,
-        local: Some(Arc::new(local)),
-    })
+    Ok(ReviewSettings::new(severities, Some(Arc::new(local))))
 }
 
 /// Runs `vigil review ...`.
