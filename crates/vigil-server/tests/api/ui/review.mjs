@@ -37,6 +37,13 @@ try {
   const badge = () => page.$eval('#nav a[data-path="/review"]', (a) => (a.querySelector('.count') || {}).textContent || '0');
   await page.waitForFunction((n) => ((document.querySelector('#nav a[data-path="/review"] .count') || {}).textContent || '0') === n,
     env('VIGIL_BADGE'), { timeout: 10000 });
+  // Every control has a name a screen reader can say (as ui_browser/flow.mjs checks on the other pages).
+  const unnamed = await page.$$eval('input:not([type=hidden]), select, textarea, button', (els) => els
+    .filter((el) => el.offsetParent !== null)
+    .filter((el) => !(el.getAttribute('aria-label') || (el.labels && el.labels.length) || el.title
+      || (el.textContent || '').trim() || el.placeholder || el.closest('label')))
+    .map((el) => el.outerHTML.slice(0, 120)));
+  check(!unnamed.length, `controls without a name: ${unnamed.join(' | ')}`);
   const before = Number(await badge());
   log('cards', items, 'badge', before);
   const selectedId = () => page.$eval('.review-card[aria-selected="true"]', (c) => c.dataset.id);
