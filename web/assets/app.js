@@ -4,6 +4,7 @@
 import { get, post, setCsrf, setUnauthorizedHandler } from './api.js';
 import { h, toast } from './util.js';
 import * as alerts from './alerts.js';
+import * as reviewBadge from './review_badge.js';
 
 const session = { user: null, mfaRequired: false };
 
@@ -12,6 +13,7 @@ const PAGES = [
   { path: '/', label: 'Live', roles: ['admin', 'operator', 'viewer'] },
   { path: '/events', label: 'Events', roles: ['admin', 'operator', 'viewer'] },
   { path: '/search', label: 'Search', roles: ['admin', 'operator', 'viewer'] },
+  { path: '/review', label: 'Review', roles: ['admin', 'operator', 'viewer'] },
   { path: '/cases', label: 'Cases', roles: ['admin', 'operator', 'viewer'], may: 'export' },
   { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
   { path: '/users', label: 'Users', roles: ['admin'] },
@@ -34,6 +36,7 @@ const ROUTES = [
   [/^\/camera\/([^/]+)$/, () => import('./views/camera.js'), true],
   [/^\/events$/, () => import('./views/events.js'), true],
   [/^\/search$/, () => import('./views/search.js'), true],
+  [/^\/review$/, () => import('./views/review.js'), true],
   [/^\/cases$/, () => import('./views/cases.js'), true],
   [/^\/approvals$/, () => import('./views/approvals.js'), true],
   [/^\/cases\/(\d+)$/, () => import('./views/cases.js'), true],
@@ -85,8 +88,13 @@ export function setSession(data) {
   session.user = data ? data.user : null;
   session.mfaRequired = !!(data && data.mfa_enrollment_required);
   setCsrf(data ? data.csrf : null);
-  if (session.user && ['admin', 'operator', 'viewer'].includes(session.user.role) && !session.mfaRequired) alerts.start();
-  else alerts.stop();
+  if (session.user && ['admin', 'operator', 'viewer'].includes(session.user.role) && !session.mfaRequired) {
+    alerts.start();
+    reviewBadge.start();
+  } else {
+    alerts.stop();
+    reviewBadge.stop();
+  }
   renderChrome();
 }
 
@@ -101,6 +109,7 @@ function renderChrome() {
   nav.replaceChildren(...PAGES.filter((p) => p.roles.includes(u.role) && (!p.may || may(p.may))).map((p) =>
     h('a', { href: `#${p.path}`, dataset: { path: p.path } }, p.label)));
   alerts.redraw();
+  reviewBadge.redraw();
   markActive();
 }
 

@@ -79,6 +79,17 @@ pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
     (y, m, d)
 }
 
+/// The ISO 8601 week of a day number (days since 1970-01-01) as `2026-W49`: weeks start on Monday and
+/// week 1 holds the year's first Thursday.
+pub fn iso_week_text(day: i64) -> String {
+    // 1970-01-01 was a Thursday; Monday = 0.
+    let weekday = (day + 3).rem_euclid(7);
+    let thursday = day - weekday + 3;
+    let (year, _, _) = civil_from_days(thursday);
+    let week = (thursday - days_from_civil(year, 1, 1)) / 7 + 1;
+    format!("{year}-W{week:02}")
+}
+
 /// The calendar fields of a unix-ms time in UTC: (year, month, day, hour, minute, second, ms).
 fn utc_fields(unix_ms: i64) -> (i32, u8, u8, i64, i64, i64, i64) {
     let secs = unix_ms.div_euclid(1000);
@@ -116,6 +127,16 @@ pub fn utc_file_stamp(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_weeks_start_on_monday_and_cross_years() {
+        assert_eq!(iso_week_text(days_from_civil(2026, 12, 7)), "2026-W50");
+        assert_eq!(iso_week_text(days_from_civil(2026, 12, 6)), "2026-W49");
+        // 2021-01-03 (a Sunday) still belongs to 2020's week 53; 2024-12-30 to 2025's week 1.
+        assert_eq!(iso_week_text(days_from_civil(2021, 1, 3)), "2020-W53");
+        assert_eq!(iso_week_text(days_from_civil(2024, 12, 30)), "2025-W01");
+        assert_eq!(iso_week_text(0), "1970-W01");
+    }
 
     #[test]
     fn utc_texts_read_as_calendar_times() {

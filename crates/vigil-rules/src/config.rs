@@ -39,6 +39,16 @@ pub struct RulesConfig {
     pub occupancy: OccupancyConfig,
 }
 
+impl RulesConfig {
+    /// The rules that set a `severity`, by name (the others take the default of their kind).
+    pub fn severities(&self) -> std::collections::HashMap<String, vigil_core::Severity> {
+        self.rule
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.severity?)))
+            .collect()
+    }
+}
+
 impl Default for RulesConfig {
     fn default() -> Self {
         Self {
@@ -425,6 +435,9 @@ pub struct RuleConfig {
     /// the zone this long while no detection explains it (a detector blinded, fooled or blind to the
     /// object). Off when absent.
     pub unclassified_after: Option<ConfigDuration>,
+    /// `"alert"` or `"detection"`: how the review page ranks its events (default from the kind; see
+    /// [`vigil_core::Severity::default_for`]).
+    pub severity: Option<vigil_core::Severity>,
 }
 
 impl Default for RuleConfig {
@@ -448,6 +461,7 @@ impl Default for RuleConfig {
             update_every: None,
             events: None,
             unclassified_after: None,
+            severity: None,
         }
     }
 }

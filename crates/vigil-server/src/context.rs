@@ -264,6 +264,8 @@ pub struct AppContext {
     pub ptz: crate::routes::ptz::PtzCameras,
     /// Search: the site's names, time zone, sentence model and appearance index.
     pub search: crate::search::SearchContext,
+    /// Rule severities and camera time zones for review (`/api/review*`).
+    pub review: crate::review::ReviewSettings,
     /// Cameras whose recordings need a second user's approval to play or export.
     pub sensitive: std::collections::HashSet<String>,
     /// Origins besides the server's own whose pages may open live-video WebSockets (`[server]
@@ -316,6 +318,7 @@ impl AppContext {
             ptz: Default::default(),
             plate_lists: None,
             search: Default::default(),
+            review: Default::default(),
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),

@@ -52,6 +52,7 @@ pub mod openapi;
 pub mod origin;
 pub mod overlay;
 pub mod perms;
+pub mod review;
 pub mod routes;
 pub mod search;
 mod server;

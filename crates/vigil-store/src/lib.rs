@@ -85,6 +85,7 @@ pub use events::{
     NewDeadLetter, PlateQuery, PlateSearch, Sighting, SnapshotInfo, SnapshotKind, StoredAppearance,
     StoredEvent,
 };
+pub use events::{FeedbackGiven, ReviewRow, ReviewScope, Verdict, WeeklyFeedback};
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use holds::Holds;

@@ -314,6 +314,33 @@ CREATE INDEX track_paths_camera ON track_paths (camera_id, track, first_ms);
 ALTER TABLE events ADD COLUMN attributes TEXT;
 ALTER TABLE track_paths ADD COLUMN attributes TEXT;
 "#,
+    r#"
+-- Review state (events/review.rs): which events each user has reviewed, and the false/true alarm
+-- verdicts given on them. `event` is events.id; `user_id` is the user's id in the server's security
+-- database (no foreign key across databases). Both go with their event, whatever deletes it
+-- (retention, erasure, a face erasure): the trigger below, so no mark outlives its event.
+CREATE TABLE review_marks (
+    event INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    marked_ms INTEGER NOT NULL,
+    PRIMARY KEY (user_id, event)
+) WITHOUT ROWID;
+CREATE INDEX review_marks_event ON review_marks (event);
+CREATE TABLE event_feedback (
+    event INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    -- false_alarm, true_alarm
+    verdict TEXT NOT NULL,
+    note TEXT NOT NULL,
+    given_ms INTEGER NOT NULL,
+    PRIMARY KEY (event, user_id)
+) WITHOUT ROWID;
+CREATE TRIGGER events_review_gone AFTER DELETE ON events BEGIN
+    DELETE FROM review_marks WHERE event = old.id;
+    DELETE FROM event_feedback WHERE event = old.id;
+END;
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

@@ -32,6 +32,8 @@ pub struct FileEditor {
     saving: Mutex<()>,
     /// Rule previews on recent recordings (`None`: nothing is recorded).
     previewer: Option<crate::preview::Previewer>,
+    /// The review's rule severities, kept in step with rules applied while running.
+    review: Option<vigil_server::review::ReviewSettings>,
 }
 
 impl FileEditor {
@@ -52,7 +54,14 @@ impl FileEditor {
             runtime,
             saving: Mutex::new(()),
             previewer,
+            review: None,
         }
+    }
+
+    /// Keeps `review`'s rule severities in step with the rules this editor applies while running.
+    pub fn with_review(mut self, review: vigil_server::review::ReviewSettings) -> FileEditor {
+        self.review = Some(review);
+        self
     }
 }
 
@@ -139,6 +148,9 @@ impl ConfigEditor for FileEditor {
             Applying::Rules(cameras) => {
                 let mut idle = Vec::new();
                 for c in &cameras {
+                    if let Some(review) = &self.review {
+                        review.set_camera_rules(c, config.rules_for(c).severities());
+                    }
                     if !self.rules.send(c, config.rules_for(c)) {
                         idle.push(c.clone());
                     }

@@ -70,6 +70,9 @@ enum Command {
     /// Evidence holds: `add`, `list`, `release` (footage retention never deletes and erasure refuses).
     #[command(subcommand)]
     Hold(cmd::hold::HoldCommand),
+    /// Review feedback: `report` prints false alarms per camera, rule and ISO week (works while running).
+    #[command(subcommand)]
+    Review(cmd::review::ReviewCommand),
     /// Erase a camera's footage over a time range on request (whole segments, audited, with a report).
     Erase(cmd::erase::Args),
     /// The key store: `show` the master and site keys, `rotate` the master key.
@@ -127,6 +130,7 @@ fn main() -> std::process::ExitCode {
         Command::Keys(command) => cmd::keys::run(command),
         Command::Erase(args) => cmd::erase::run(args),
         Command::Hold(command) => cmd::hold::run(command),
+        Command::Review(command) => cmd::review::run(command),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Face(command) => cmd::face::run(command),
         Command::Plate(command) => cmd::plate::run(command),

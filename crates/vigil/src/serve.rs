@@ -318,6 +318,7 @@ pub fn start(
     )));
     ctx.face_threshold = config.faces.threshold;
     ctx.camera_links = config.links.camera_links();
+    ctx.review = crate::cmd::review::settings(config)?;
     ctx.plate_lists = Some(engine.plate_lists());
     // PTZ: the cameras' links (shared with their autotrackers) and which of them autotrack.
     ctx.ptz = vigil_server::routes::ptz::PtzCameras::new(engine.ptz_links()).with_autotrack(
@@ -338,19 +339,22 @@ pub fn start(
         Some(EventFeed::start(engine.subscribe_live_ui()))
     };
     if let Some(reload) = extras.reload {
-        ctx.config = Some(Arc::new(crate::config_editor::FileEditor::new(
-            config_file,
-            &config.data_dir,
-            engine.rules_updates(),
-            reload,
-            engine.runtime().handle().clone(),
-            engine.store().map(|store| crate::preview::Previewer {
-                store,
-                pool: engine.detector_pool(),
-                fps: config.analysis.detect_fps,
-                tmp: config.data_dir.join("tmp"),
-            }),
-        )));
+        ctx.config = Some(Arc::new(
+            crate::config_editor::FileEditor::new(
+                config_file,
+                &config.data_dir,
+                engine.rules_updates(),
+                reload,
+                engine.runtime().handle().clone(),
+                engine.store().map(|store| crate::preview::Previewer {
+                    store,
+                    pool: engine.detector_pool(),
+                    fps: config.analysis.detect_fps,
+                    tmp: config.data_dir.join("tmp"),
+                }),
+            )
+            .with_review(ctx.review.clone()),
+        ));
     }
     if let Some(store) = engine.store() {
         let masks = config

@@ -4,6 +4,8 @@
 use crate::routes::{Access, Body, ParamIn, ROUTES};
 use serde_json::{Map, Value, json};
 
+/// JSON schemas of the review routes.
+pub mod review;
 /// JSON schemas of the API's values.
 pub mod s;
 

@@ -404,6 +404,7 @@ pub fn attributes() -> Value {
                           "direction": {"type": "string", "enum": ["left", "right", "up", "down", "still"]},
                           "zones": {"type": "array", "items": {"type": "string"},
                                     "description": "zones visited, in the order first entered"}}})
+                          "severity": {"type": "string", "enum": ["alert", "detection"]}}})
 }
 /// A page of events.
 pub fn event_page() -> Value {

@@ -163,7 +163,16 @@ pub async fn list(
         })
         .await?;
     }
-    let events: Vec<Value> = page.events.iter().map(event_json).collect();
+    let events: Vec<Value> = page
+        .events
+        .iter()
+        .map(|e| {
+            let mut v = event_json(e);
+            let ev = &e.event;
+            v["severity"] = json!(ctx.review.severity(&ev.camera, &ev.rule, ev.kind.name()));
+            v
+        })
+        .collect();
     Ok(Json(json!({ "events": events, "next": page.next_cursor })))
 }
 

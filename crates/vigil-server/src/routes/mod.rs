@@ -22,6 +22,7 @@ pub mod plates;
 pub mod ptz;
 pub mod retention;
 pub mod search;
+pub mod review;
 pub mod system;
 mod table;
 

@@ -4,7 +4,9 @@ use super::Access::{Perm, Public, Session};
 use super::{
     Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events,
     faces, holds, integrity, layouts, media, plates, retention, search, system,
+    faces, holds, integrity, layouts, media, plates, retention, review, system,
 };
+use crate::openapi::review as review_s;
 use crate::openapi::s;
 use crate::perms::Permission as P;
 use axum::routing::{delete, get, patch, post};
@@ -784,6 +786,93 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Jpeg,
         handler: || get(events::snapshot),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/events/{id}/feedback",
+        access: Perm(P::Events),
+        summary: "The caller's verdict on an event: false_alarm or true_alarm, with a note (replaces their earlier one; audited as event.feedback)",
+        params: &[EVENT_ID],
+        request: Some(review_s::feedback_request),
+        status: 200,
+        response: Body::Json(review_s::feedback),
+        handler: || post(review::feedback),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/review",
+        access: Perm(P::Events),
+        summary: "Review items: the caller's events grouped per camera and time (60 s gap, 10 min at most), newest first, with severity and the caller's reviewed state; keyset-paginated",
+        params: &[
+            query("camera", s::name, "only this camera"),
+            query(
+                "from",
+                s::unix_ms,
+                "only items starting at or after (unix ms)",
+            ),
+            query("to", s::unix_ms, "only items starting before (unix ms)"),
+            query(
+                "severity",
+                review_s::severity_param,
+                "only alert or detection items",
+            ),
+            query(
+                "reviewed",
+                review_s::boolean,
+                "only items the caller has (true) or has not (false) reviewed",
+            ),
+            query(
+                "cursor",
+                review_s::cursor,
+                "the previous page's next_cursor",
+            ),
+            query("limit", review_s::limit, "page size (1-200, default 50)"),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(review_s::page),
+        handler: || get(review::list),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/review/count",
+        access: Perm(P::Events),
+        summary: "The caller's unreviewed items of the last days (default 7), per severity: the badge",
+        params: &[query(
+            "days",
+            review_s::days,
+            "days counted back (1-31, default 7)",
+        )],
+        request: None,
+        status: 200,
+        response: Body::Json(review_s::count),
+        handler: || get(review::count),
+    },
+    RouteSpec {
+        verb: Verb::Post,
+        path: "/api/review/reviewed",
+        access: Perm(P::Events),
+        summary: "Mark events (an item's events) or everything starting up to a time reviewed, or not, for the caller alone",
+        params: &[],
+        request: Some(review_s::mark_request),
+        status: 200,
+        response: Body::Json(review_s::marked),
+        handler: || post(review::mark),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/review/feedback",
+        access: Perm(P::Events),
+        summary: "False alarms per camera, rule and ISO week (local weeks) with the events each rule raised: the rate to tune thresholds on",
+        params: &[query(
+            "weeks",
+            review_s::weeks,
+            "weeks reported, this one included (1-52, default 8)",
+        )],
+        request: None,
+        status: 200,
+        response: Body::Json(review_s::report),
+        handler: || get(review::report),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -22,6 +22,8 @@ mod login_limits;
 mod media;
 mod ptz;
 mod retention;
+mod review;
+mod review_ui;
 mod schemathesis;
 mod search;
 mod security;

@@ -38,6 +38,7 @@ mod plan;
 mod plates;
 mod query;
 mod retention;
+mod review;
 mod snapshot;
 mod write;
 mod writer;
@@ -48,6 +49,7 @@ pub use paths::Lifecycle;
 pub use plates::{PlateQuery, PlateSearch};
 pub use query::{EventReader, HistogramBin};
 pub use retention::EventRetentionReport;
+pub use review::{FeedbackGiven, ReviewRow, ReviewScope, Verdict, WeeklyFeedback};
 pub use snapshot::SnapshotKind;
 pub use writer::{EventWriter, EventWriterStats};
 

@@ -249,7 +249,7 @@ impl EventReader {
         &self.snapshot_dir
     }
 
-    fn e(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(super) fn e(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         db_err(&self.db_path)
     }
 

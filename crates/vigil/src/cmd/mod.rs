@@ -25,6 +25,7 @@ pub mod keys;
 pub mod model;
 pub mod onvif;
 pub mod plate;
+pub mod review;
 pub mod run;
 pub mod search;
 pub mod security;

@@ -84,6 +84,8 @@ pub struct Setup {
     pub ptz: vigil_server::routes::ptz::PtzCameras,
     /// Search's names and time zone (default: none, UTC).
     pub search: Option<vigil_server::search::SearchContext>,
+    /// Events published here reach browsers over `/api/events/live`.
+    pub event_bus: Option<vigil_bus::EventBus>,
 }
 
 /// Face enrolment with the real models (YuNet and MobileFaceNet from `../shared/models`), as the binary
@@ -281,6 +283,14 @@ impl TestServer {
         ctx.ptz = setup.ptz;
         if let Some(search) = setup.search {
             ctx.search = search;
+        if let Some(bus) = &setup.event_bus {
+            let _enter = runtime.enter();
+            ctx.events_feed = Some(vigil_server::event_feed::EventFeed::start(bus.subscribe(
+                "live-ui",
+                64,
+                1 << 20,
+                vigil_bus::Overflow::DropOldest,
+            )));
         }
         if let Some(plates) = &setup.plate_lists {
             ctx.plate_lists = Some(Arc::new(
