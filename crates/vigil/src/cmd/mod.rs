@@ -26,5 +26,6 @@ pub mod onvif;
 pub mod plate;
 pub mod run;
 pub mod security;
+pub mod summary;
 pub mod user;
 pub mod verify;

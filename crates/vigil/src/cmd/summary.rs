@@ -1,0 +1,156 @@
+//! `vigil summary`: what happened over a time range (or in one incident), from the event store's facts
+//! only, as sentences with their confidence and links to the clips and snapshots that support them
+//! (vigil-summary). Reads the index read-only: it runs beside `vigil run`.
+
+use crate::cmd::export::parse_time;
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use vigil_summary::{LinkBase, SummaryRequest, Zones};
+
+/// Arguments of `vigil summary`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Vigil's configuration file.
+    #[arg(long, short, default_value = "vigil.toml", env = "VIGIL_CONFIG")]
+    pub config: PathBuf,
+    /// Range start: RFC 3339 (2024-06-14T17:30:00+02:00) or local `YYYY-MM-DD HH:MM:SS`.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Range end (same forms); events starting before it are counted.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this camera (repeat for more).
+    #[arg(long)]
+    pub camera: Vec<String>,
+    /// Only the cameras of this camera group (made in the web UI).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// One incident: this event and the events re-identification links to it (no range needed).
+    #[arg(long)]
+    pub incident: Option<String>,
+    /// Print JSON: `{period, cameras, empty, events, sentences: [{kind, text, confidence, citations}]}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Also ask the language model of `[summary.llm]` for a rewrite (checked; off by default).
+    #[arg(long)]
+    pub llm: bool,
+    /// Leave out face recognition events (biometric facts).
+    #[arg(long)]
+    pub no_faces: bool,
+}
+
+/// Bad arguments: the command exits with status 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    BadInput(msg.into()).into()
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (from_ms, to_ms) = match (&args.from, &args.to, &args.incident) {
+        (Some(f), Some(t), _) => {
+            let from = parse_time(f).map_err(|e| bad(format!("--from: {e:#}")))?;
+            let to = parse_time(t).map_err(|e| bad(format!("--to: {e:#}")))?;
+            if to <= from {
+                return Err(bad(format!("--to ({t}) must be after --from ({f})")));
+            }
+            (from.0.div_euclid(90), to.0.div_euclid(90))
+        }
+        (None, None, Some(_)) => (0, 1),
+        _ => return Err(bad("give --from and --to (or --incident EVENT_ID)")),
+    };
+    let incident = match &args.incident {
+        Some(id) => Some(
+            id.parse::<vigil_core::EventId>()
+                .map_err(|e| bad(format!("--incident: {e}")))?,
+        ),
+        None => None,
+    };
+    let file = vigil_config::VigilConfig::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(store) = file.store_config() else {
+        bail!(
+            "{}: no [storage] section, so no events or recordings",
+            args.config.display()
+        );
+    };
+    let mut cameras: Option<Vec<String>> = (!args.camera.is_empty()).then(|| args.camera.clone());
+    if let Some(name) = &args.group {
+        let security =
+            vigil_server::Security::open_in(&file.data_dir, vigil_server::Policy::default())
+                .with_context(|| {
+                    format!(
+                        "opening the security database in {}",
+                        file.data_dir.display()
+                    )
+                })?;
+        let groups = security.groups().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(g) = groups.iter().find(|g| g.name.eq_ignore_ascii_case(name)) else {
+            let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+            return Err(bad(format!(
+                "--group {name:?}: no such camera group (there are: {known:?})"
+            )));
+        };
+        cameras = Some(match cameras {
+            Some(c) => c.into_iter().filter(|x| g.cameras.contains(x)).collect(),
+            None => g.cameras.clone(),
+        });
+    }
+    if let Some(only) = &cameras {
+        let known: Vec<&str> = file.cameras.iter().map(|c| c.name.as_str()).collect();
+        if let Some(unknown) = only.iter().find(|c| !known.contains(&c.as_str())) {
+            return Err(bad(format!(
+                "--camera {unknown:?}: no such camera in {} (there are: {known:?})",
+                args.config.display()
+            )));
+        }
+    }
+    if args.llm && !file.summary.llm.enabled {
+        return Err(bad(
+            "--llm: [summary.llm] is not enabled in the configuration (enabled = true, url, model)",
+        ));
+    }
+    let mut zones = Zones::default();
+    for c in &file.cameras {
+        let tz = vigil_rules::TimeZone::parse(&file.rules_for(&c.name).timezone)
+            .map_err(|e| anyhow::anyhow!("[rules.{}] timezone: {e}", c.name))?;
+        zones.cameras.insert(c.name.clone(), tz);
+    }
+    let req = SummaryRequest {
+        from_ms,
+        to_ms,
+        cameras,
+        known: file.cameras.iter().map(|c| c.name.clone()).collect(),
+        incident,
+        biometric: !args.no_faces,
+        zones,
+        links: LinkBase::default(),
+    };
+    let events = vigil_store::EventReader::open(&store.db)
+        .with_context(|| format!("opening the events in {}", store.db.display()))?;
+    let recordings = vigil_store::Reader::open(&store.db)?;
+    let mut summary = match vigil_summary::summarize(&events, &recordings, &req) {
+        Ok(s) => s,
+        Err(e @ vigil_summary::SummaryError::BadRequest(_))
+        | Err(e @ vigil_summary::SummaryError::NoSuchEvent(_)) => return Err(bad(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    if args.llm {
+        summary.rewrite = Some(vigil_summary::llm::rewrite(&file.summary.llm, &summary));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", vigil_summary::to_text(&summary));
+    }
+    Ok(())
+}
