@@ -359,7 +359,7 @@ pub fn compose(f: &Facts, req: &SummaryRequest) -> Summary {
     // Incidents across cameras and times.
     for inc in &f.incidents {
         let (text, confidence) = incident_text(f, inc, req);
-        parts.insert(0, (text.clone(), inc.events.clone()));
+        parts.push((text.clone(), inc.events.clone()));
         body.push(Sentence {
             kind: SentenceKind::Incident,
             text,

@@ -13,9 +13,9 @@ pub const MAX_EVENTS: usize = 10_000;
 /// Most people events whose re-identification is looked up for incidents.
 const MAX_REID_LOOKUPS: usize = 300;
 /// Sightings at least this alike (after the transit adjustment) link two events into an incident.
-pub const LINK_SIMILARITY: f32 = 0.6;
+pub const LINK_SIMILARITY: f32 = 0.8;
 /// At or above this similarity the text says "the same person"; below it, "probably the same person".
-pub const SAME_PERSON: f32 = 0.75;
+pub const SAME_PERSON: f32 = 0.9;
 /// How far around a person event re-identification looks (ms).
 const REID_WINDOW_MS: i64 = 3_600_000;
 /// Footage wanted before and after an event's span (ms).

@@ -21,6 +21,7 @@ pub mod media;
 pub mod plates;
 pub mod ptz;
 pub mod retention;
+pub mod summary;
 pub mod system;
 mod table;
 

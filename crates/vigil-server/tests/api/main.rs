@@ -25,3 +25,4 @@ mod retention;
 mod schemathesis;
 mod security;
 mod smoke;
+mod summary;

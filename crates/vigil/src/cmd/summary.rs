@@ -55,6 +55,17 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
+/// Each camera's time zone (`[rules.CAMERA] timezone`), for the sentences.
+pub fn zones(file: &vigil_config::VigilConfig) -> anyhow::Result<Zones> {
+    let mut zones = Zones::default();
+    for c in &file.cameras {
+        let tz = vigil_rules::TimeZone::parse(&file.rules_for(&c.name).timezone)
+            .map_err(|e| anyhow::anyhow!("[rules.{}] timezone: {e}", c.name))?;
+        zones.cameras.insert(c.name.clone(), tz);
+    }
+    Ok(zones)
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (from_ms, to_ms) = match (&args.from, &args.to, &args.incident) {
@@ -119,12 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--llm: [summary.llm] is not enabled in the configuration (enabled = true, url, model)",
         ));
     }
-    let mut zones = Zones::default();
-    for c in &file.cameras {
-        let tz = vigil_rules::TimeZone::parse(&file.rules_for(&c.name).timezone)
-            .map_err(|e| anyhow::anyhow!("[rules.{}] timezone: {e}", c.name))?;
-        zones.cameras.insert(c.name.clone(), tz);
-    }
+    let zones = zones(&file)?;
     let req = SummaryRequest {
         from_ms,
         to_ms,
