@@ -400,3 +400,145 @@ fn the_one_by_one_clip_summary_states_six_people_each_stay_and_each_exit_with_re
     );
     assert!(vigil.stop(), "clean stop:\n{}", vigil.dump());
 }
+
+/// Serves one chat-completions call with `content` as the answer; returns the URL and, once called,
+/// the request's `authorization` header and body.
+fn fake_chat_endpoint(content: &str) -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    let answer = serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let (mut auth, mut len) = (String::new(), 0usize);
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            let h = h.trim_end().to_string();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "authorization" => auth = v.trim().to_string(),
+                    "content-length" => len = v.trim().parse().unwrap(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        )
+        .unwrap();
+        tx.send((auth, serde_json::from_slice(&body).unwrap()))
+            .unwrap();
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_llm_rewrite_goes_through_the_configured_endpoint_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = bare_config(dir.path());
+    let base = std::fs::read_to_string(&config).unwrap();
+    // A bad section is a configuration error naming the field.
+    std::fs::write(
+        &config,
+        format!("{base}\n[summary.llm]\nenabled = true\nurl = \"ftp://x\"\nmodel = \"m\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        &["config", "check", "--config", config.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        format!("{out}{err}").contains("summary.llm.url"),
+        "{out}{err}"
+    );
+    // A faithful rewrite (through the fake endpoint, the key from the environment) is kept.
+    let (url, got) = fake_chat_endpoint(
+        "Between 10:00:00 and 11:00:00 UTC nothing happened on 'yard'; 0% of that hour is recorded.",
+    );
+    std::fs::write(
+        &config,
+        format!(
+            "{base}\n[summary.llm]\nenabled = true\nurl = \"{url}\"\nmodel = \"fake-model\"\napi_key = \"env:VIGIL_TEST_LLM_KEY\"\ntimeout_seconds = 10\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        &[
+            "summary",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            "2026-01-02T10:00:00Z",
+            "--to",
+            "2026-01-02T11:00:00Z",
+            "--json",
+            "--llm",
+        ],
+        None,
+        &[("VIGIL_TEST_LLM_KEY", "sk-from-env")],
+    );
+    assert_eq!(code, 0, "{err}");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["rewrite"]["accepted"], true, "{s:#}");
+    assert_eq!(s["rewrite"]["model"], "fake-model");
+    assert_eq!(
+        s["sentences"].as_array().unwrap().len(),
+        2,
+        "the facts stay"
+    );
+    let (auth, body) = got.recv().unwrap();
+    assert_eq!(auth, "Bearer sk-from-env");
+    let facts = body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        facts.contains("Nothing was recorded as happening on 'yard'"),
+        "{facts}"
+    );
+    // An invented figure is refused; the text output says so and keeps the facts.
+    let (url, _got) =
+        fake_chat_endpoint("Between 10:00 and 11:00 UTC 2 people walked past 'yard'.");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let old_url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    std::fs::write(&config, text.replace(&old_url, &url)).unwrap();
+    let (code, out, err) = cli(
+        &[
+            "summary",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            "2026-01-02T10:00:00Z",
+            "--to",
+            "2026-01-02T11:00:00Z",
+            "--llm",
+        ],
+        None,
+        &[("VIGIL_TEST_LLM_KEY", "sk-from-env")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("[1.00] Nothing was recorded"), "{out}");
+    assert!(
+        out.contains("Language model 'fake-model': the rewrite was not used because"),
+        "{out}"
+    );
+}
