@@ -346,7 +346,12 @@ pub fn compose(f: &Facts, req: &SummaryRequest) -> Summary {
     for (key, idx) in &groups {
         let members: Vec<&StoredEvent> = idx.iter().map(|&i| &f.events[i]).collect();
         let text = group_text(key, &members, req.zones.of(&key.0));
-        parts.push((text.clone(), idx.clone()));
+        // In the headline a lone event speaks for itself ("camera 'yard' offline for 4 min (...)").
+        let part = match members.as_slice() {
+            [one] => event_text(one, req.zones.of(&key.0)),
+            _ => text.clone(),
+        };
+        parts.push((part, idx.clone()));
         if idx.len() > 1 {
             body.push(Sentence {
                 kind: SentenceKind::Count,
@@ -500,5 +505,201 @@ fn lower_first(s: &str) -> String {
                 None => s.to_string(),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Coverage;
+
+    /// 2026-01-02T00:00:00Z.
+    const DAY: i64 = 1_767_312_000_000;
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn periods_are_named_by_their_local_hours() {
+        let utc = TimeZone::utc();
+        assert_eq!(period_name(&utc, DAY - 2 * H, DAY + 6 * H), "overnight");
+        assert_eq!(period_name(&utc, DAY + 6 * H, DAY + 22 * H), "day");
+        assert_eq!(period_name(&utc, DAY + 6 * H, DAY + 21 * H), "range");
+        // 22:00-06:00 in UTC+1 is 21:00-05:00 UTC.
+        let cet = TimeZone::parse("+01:00").unwrap();
+        assert_eq!(period_name(&cet, DAY - 3 * H, DAY + 5 * H), "overnight");
+        assert_eq!(period_name(&utc, DAY - 3 * H, DAY + 5 * H), "range");
+    }
+
+    #[test]
+    fn clips_are_cut_to_what_the_recordings_hold() {
+        let c = Coverage {
+            stream: Some("main".into()),
+            runs: vec![0..10_000, 12_000..30_000],
+        };
+        assert_eq!(c.clip(1_000, 5_000), (Footage::Recorded, 1_000..5_000));
+        assert_eq!(c.clip(8_000, 20_000), (Footage::Partial, 12_000..20_000));
+        assert_eq!(c.clip(40_000, 50_000).0, Footage::Gone);
+        assert_eq!(c.covered_ms(0, 40_000), 28_000);
+        assert_eq!(percent(28_000, 40_000), "70%");
+        assert_eq!(percent(39_990, 40_000), "over 99%");
+        assert_eq!(percent(40_000, 40_000), "100%");
+    }
+
+    fn event(
+        n: u128,
+        camera: &str,
+        kind: EventKind,
+        zone: &str,
+        start: i64,
+        end: i64,
+    ) -> StoredEvent {
+        let t = |ms| vigil_core::EventTime {
+            unix_ms: ms,
+            media: vigil_core::Time90k(0),
+        };
+        StoredEvent {
+            event: vigil_core::Event {
+                id: vigil_core::EventId::from_parts(start as u64, n),
+                camera: camera.into(),
+                rule: "r".into(),
+                kind,
+                phase: EventPhase::End,
+                class_name: "person".into(),
+                objects: vec![vigil_core::ClassCount {
+                    class_name: "person".into(),
+                    class_id: 0,
+                    count: 1,
+                }],
+                track_ids: vec![n as u64],
+                zone: Some(zone.into()),
+                line: None,
+                start: t(start),
+                last: t(end),
+                end: Some(t(end)),
+                best: None,
+                description: String::new(),
+                attributes: Default::default(),
+            },
+            open: false,
+            interrupted: false,
+            snapshot: None,
+            updated_ms: end,
+        }
+    }
+
+    #[test]
+    fn a_shift_report_leads_with_its_headline() {
+        let at = |h: i64, m: i64| DAY + h * H + m * 60_000;
+        let health = EventKind::CameraHealth {
+            state: "offline".into(),
+            shift: None,
+            detail: None,
+        };
+        let events = vec![
+            event(
+                1,
+                "dock",
+                EventKind::Intrusion,
+                "Loading dock",
+                at(1, 5),
+                at(1, 6),
+            ),
+            event(2, "yard", health, "", at(2, 10), at(2, 14)),
+            event(
+                3,
+                "dock",
+                EventKind::Intrusion,
+                "Loading dock",
+                at(3, 0),
+                at(3, 2),
+            ),
+            event(
+                4,
+                "dock",
+                EventKind::Intrusion,
+                "Loading dock",
+                at(4, 30),
+                at(4, 31),
+            ),
+        ];
+        let dock = Coverage {
+            stream: Some("main".into()),
+            runs: vec![DAY - 2 * H..DAY + 6 * H],
+        };
+        let facts = Facts {
+            from_ms: DAY - 2 * H,
+            to_ms: DAY + 6 * H,
+            events,
+            cameras: vec!["dock".into(), "yard".into()],
+            coverage: [
+                ("dock".to_string(), dock),
+                ("yard".to_string(), Coverage::default()),
+            ]
+            .into_iter()
+            .collect(),
+            incidents: vec![Incident {
+                events: vec![0, 2, 3],
+                links: vec![
+                    crate::Link {
+                        a: 0,
+                        b: 2,
+                        similarity: 0.93,
+                        transit: Transit::SameCamera,
+                        score: 0.93,
+                    },
+                    crate::Link {
+                        a: 2,
+                        b: 3,
+                        similarity: 0.95,
+                        transit: Transit::SameCamera,
+                        score: 0.95,
+                    },
+                ],
+            }],
+            ..Facts::default()
+        };
+        let s = compose(&facts, &SummaryRequest::default());
+        assert_eq!(s.period, "overnight");
+        let head = &s.sentences[0].text;
+        assert!(head.starts_with("Overnight (2026-01-01 22:00:00–2026-01-02 06:00:00 UTC): 4 events on 2 cameras: 3 intrusions into 'Loading dock' on 'dock'"), "{head}");
+        assert!(
+            head.contains("camera 'yard' offline for 4 min (02:10:00–02:14:00 UTC)"),
+            "{head}"
+        );
+        assert!(
+            head.contains(
+                "the same person each time (re-identification similarity 0.93–0.95) in 3 events"
+            ),
+            "{head}"
+        );
+        // The yard's episode has no footage: its citation says so and links nothing.
+        let yard = s
+            .sentences
+            .iter()
+            .find(|x| x.text.starts_with("Camera 'yard' offline"))
+            .unwrap();
+        assert_eq!(yard.citations[0].footage, Footage::Gone);
+        assert!(yard.citations[0].clip.is_none());
+        assert_eq!(yard.confidence, 0.95);
+        let dock = s
+            .sentences
+            .iter()
+            .find(|x| x.kind == SentenceKind::Incident)
+            .unwrap();
+        assert_eq!(dock.citations.len(), 3);
+        assert!(
+            dock.citations
+                .iter()
+                .all(|c| c.footage == Footage::Recorded && c.clip.is_some())
+        );
+        assert_eq!(
+            dock.confidence, 0.47,
+            "0.93 link x 0.5 (no detector score stored), rounded"
+        );
+    }
+
+    #[test]
+    fn camera_names_are_encoded_in_links() {
+        assert_eq!(enc("Front door/1"), "Front%20door%2F1");
+        assert_eq!(enc("yard-2_a.b~"), "yard-2_a.b~");
     }
 }
