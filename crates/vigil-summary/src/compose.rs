@@ -374,9 +374,17 @@ pub fn compose(f: &Facts, req: &SummaryRequest) -> Summary {
     }
     // Each event.
     for (i, e) in f.events.iter().enumerate().take(MAX_EVENT_SENTENCES) {
+        let mut text = event_text(e, req.zones.of(&e.event.camera));
+        if cites[i].footage == Footage::Gone {
+            text.push_str(if e.open {
+                "; its footage is not in the recordings yet"
+            } else {
+                "; its footage is not in the recordings"
+            });
+        }
         body.push(Sentence {
             kind: SentenceKind::Event,
-            text: event_text(e, req.zones.of(&e.event.camera)),
+            text,
             confidence: event_confidence(e),
             citations: vec![cites[i].clone()],
         });
@@ -679,6 +687,12 @@ mod tests {
             .unwrap();
         assert_eq!(yard.citations[0].footage, Footage::Gone);
         assert!(yard.citations[0].clip.is_none());
+        assert!(
+            yard.text
+                .ends_with("; its footage is not in the recordings"),
+            "{}",
+            yard.text
+        );
         assert_eq!(yard.confidence, 0.95);
         let dock = s
             .sentences

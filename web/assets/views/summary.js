@@ -20,7 +20,7 @@ export async function showSummary(into, params, onClose) {
   }
   const link = (c) => {
     const label = `[${c.n}]`;
-    if (c.footage === 'gone') return h('span.muted', { title: 'Footage not in the recordings any more' }, `${label} footage gone`);
+    if (c.footage === 'gone') return h('span.muted', { title: 'Not in the recordings: not recorded, deleted since, or not written yet' }, `${label} no footage`);
     return h('span.cite',
       h('a', { href: c.ui, onclick: onClose, title: `Play ${c.camera} from this moment` }, label),
       ' ', h('a.small', { href: c.clip, target: '_blank', rel: 'noopener', title: 'The clip as an MP4' }, 'mp4'),

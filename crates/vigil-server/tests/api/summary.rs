@@ -161,6 +161,28 @@ fn summaries_tell_what_happened_within_the_callers_rights() {
     assert_eq!(v["empty"], true);
     assert!(!v.to_string().contains(CAM_B), "{v}");
 
+    // A camera group: its cameras only, still within the caller's.
+    let g = s.call(
+        "POST",
+        "/api/groups",
+        &admin,
+        Some(json!({"name": "Back", "cameras": [CAM_B]})),
+    );
+    assert_eq!(g.status, 201, "{}", g.text());
+    let back = get(&admin, &format!("{range}&group=back"));
+    assert_eq!(back["cameras"], json!([CAM_B]));
+    assert_eq!(back["events"], 2);
+    let back = get(&vera, &format!("{range}&group=Back"));
+    assert_eq!(back["events"], 0);
+    assert!(!back.to_string().contains(CAM_B), "{back}");
+    let r = s.call(
+        "GET",
+        &format!("/api/summary?{range}&group=nope"),
+        &admin,
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
     // One incident, from its first event.
     let (_, first) = &s.events[0];
     let inc = get(&admin, &format!("incident={first}"));
