@@ -631,7 +631,7 @@ mod tests {
         ];
         let dock = Coverage {
             stream: Some("main".into()),
-            runs: vec![DAY - 2 * H..DAY + 6 * H],
+            runs: std::iter::once(DAY - 2 * H..DAY + 6 * H).collect(),
         };
         let facts = Facts {
             from_ms: DAY - 2 * H,
