@@ -122,6 +122,22 @@ pub fn period_name(tz: &TimeZone, from: i64, to: i64) -> &'static str {
     }
 }
 
+/// The range of a named shift on local day `day_number` (days since 1970-01-01 in `tz`): "overnight"
+/// is 22:00 the evening before to 06:00 that morning, "day" 06:00 to 22:00. `None` for another name.
+pub fn shift_range(tz: &TimeZone, name: &str, day_number: i64) -> Option<(i64, i64)> {
+    match name {
+        "overnight" => Some((
+            tz.unix_ms_of_local(day_number - 1, 22 * 3600),
+            tz.unix_ms_of_local(day_number, 6 * 3600),
+        )),
+        "day" => Some((
+            tz.unix_ms_of_local(day_number, 6 * 3600),
+            tz.unix_ms_of_local(day_number, 22 * 3600),
+        )),
+        _ => None,
+    }
+}
+
 /// The sentence of one event: its description on its camera, what the object looked like, and whether
 /// it ended normally.
 fn event_text(e: &StoredEvent, tz: &TimeZone) -> String {
@@ -535,6 +551,18 @@ mod tests {
         let cet = TimeZone::parse("+01:00").unwrap();
         assert_eq!(period_name(&cet, DAY - 3 * H, DAY + 5 * H), "overnight");
         assert_eq!(period_name(&utc, DAY - 3 * H, DAY + 5 * H), "range");
+    }
+
+    #[test]
+    fn shifts_name_their_ranges_and_back() {
+        let cet = TimeZone::parse("+01:00").unwrap();
+        let day = vigil_core::time::days_from_civil(2026, 1, 2);
+        let (a, b) = shift_range(&cet, "overnight", day).unwrap();
+        assert_eq!((a, b), (DAY - 3 * H, DAY + 5 * H));
+        assert_eq!(period_name(&cet, a, b), "overnight");
+        let (a, b) = shift_range(&cet, "day", day).unwrap();
+        assert_eq!(period_name(&cet, a, b), "day");
+        assert!(shift_range(&cet, "lunch", day).is_none());
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn bare_config(dir: &Path) -> std::path::PathBuf {
 fn bad_times_and_unknown_cameras_are_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let config = bare_config(dir.path());
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "--from",
@@ -76,6 +76,12 @@ fn bad_times_and_unknown_cameras_are_refused_with_exit_2() {
             "no such camera",
         ),
         (&["--incident", "not-an-id"], "--incident"),
+        (&["--shift", "lunch"], "--shift \"lunch\": overnight or day"),
+        (&["--shift", "day", "--date", "2026-13-01"], "--date"),
+        (
+            &["--shift", "day", "--from", "2026-01-02T10:00:00Z"],
+            "cannot be used with",
+        ),
     ];
     for (args, says) in cases {
         let (code, out, err) = summary(&config, args);
@@ -144,6 +150,26 @@ fn a_range_with_nothing_in_it_gives_an_honest_empty_summary() {
     assert!(
         out.starts_with("[1.00] Nothing was recorded as happening on 'yard'"),
         "{out}"
+    );
+}
+
+#[test]
+fn a_named_shift_is_its_local_hours_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = bare_config(dir.path());
+    let (code, out, err) = summary(
+        &config,
+        &["--shift", "overnight", "--date", "2026-01-02", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["period"], "overnight");
+    // 2026-01-01T22:00:00Z to 2026-01-02T06:00:00Z (the camera's zone is UTC).
+    assert_eq!(s["from_ms"], 1_767_304_800_000i64);
+    assert_eq!(s["to_ms"], 1_767_333_600_000i64);
+    assert_eq!(
+        s["sentences"][0]["text"],
+        "Nothing was recorded as happening on 'yard' (2026-01-01 22:00:00–2026-01-02 06:00:00 UTC): no event"
     );
 }
 

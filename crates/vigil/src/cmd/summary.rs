@@ -19,6 +19,13 @@ pub struct Args {
     /// Range end (same forms); events starting before it are counted.
     #[arg(long)]
     pub to: Option<String>,
+    /// A named shift instead of --from/--to: `overnight` (22:00 the evening before --date to 06:00) or
+    /// `day` (06:00 to 22:00), in the time zone of the first camera asked for (or configured).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub shift: Option<String>,
+    /// The shift's date, `YYYY-MM-DD` (default: today in that time zone).
+    #[arg(long, requires = "shift")]
+    pub date: Option<String>,
     /// Only this camera (repeat for more).
     #[arg(long)]
     pub camera: Vec<String>,
@@ -68,7 +75,53 @@ pub fn zones(file: &vigil_config::VigilConfig) -> anyhow::Result<Zones> {
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (from_ms, to_ms) = match (&args.from, &args.to, &args.incident) {
+    let file = vigil_config::VigilConfig::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let zones = zones(&file)?;
+    let (from_ms, to_ms) = match (&args.shift, &args.from, &args.to, &args.incident) {
+        (Some(name), ..) => {
+            let site = args
+                .camera
+                .first()
+                .or(file.cameras.first().map(|c| &c.name))
+                .map_or(&zones.default, |c| zones.of(c));
+            let day = match &args.date {
+                Some(d) => {
+                    let date: jiff::civil::Date = d
+                        .parse()
+                        .map_err(|e| bad(format!("--date {d:?}: use YYYY-MM-DD ({e})")))?;
+                    vigil_core::time::days_from_civil(
+                        i32::from(date.year()),
+                        date.month() as u8,
+                        date.day() as u8,
+                    )
+                }
+                None => site.local(vigil_core::time::now_unix_ms()).day_number,
+            };
+            vigil_summary::compose::shift_range(site, name, day).ok_or_else(|| {
+                bad(format!(
+                    "--shift {name:?}: overnight or day (or give --from and --to)"
+                ))
+            })?
+        }
+        (None, from, to, incident) => range(from, to, incident)?,
+    };
+    let incident = match &args.incident {
+        Some(id) => Some(
+            id.parse::<vigil_core::EventId>()
+                .map_err(|e| bad(format!("--incident: {e}")))?,
+        ),
+        None => None,
+    };
+    run_with(args, file, zones, from_ms, to_ms, incident)
+}
+
+/// The range of --from/--to (unix ms), or a placeholder for --incident.
+fn range(
+    from: &Option<String>,
+    to: &Option<String>,
+    incident: &Option<String>,
+) -> anyhow::Result<(i64, i64)> {
+    Ok(match (from, to, incident) {
         (Some(f), Some(t), _) => {
             let from = parse_time(f).map_err(|e| bad(format!("--from: {e:#}")))?;
             let to = parse_time(t).map_err(|e| bad(format!("--to: {e:#}")))?;
@@ -78,16 +131,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (from.0.div_euclid(90), to.0.div_euclid(90))
         }
         (None, None, Some(_)) => (0, 1),
-        _ => return Err(bad("give --from and --to (or --incident EVENT_ID)")),
-    };
-    let incident = match &args.incident {
-        Some(id) => Some(
-            id.parse::<vigil_core::EventId>()
-                .map_err(|e| bad(format!("--incident: {e}")))?,
-        ),
-        None => None,
-    };
-    let file = vigil_config::VigilConfig::load(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        _ => {
+            return Err(bad(
+                "give --from and --to (or --shift NAME, or --incident EVENT_ID)",
+            ));
+        }
+    })
+}
+
+fn run_with(
+    args: Args,
+    file: vigil_config::VigilConfig,
+    zones: Zones,
+    from_ms: i64,
+    to_ms: i64,
+    incident: Option<vigil_core::EventId>,
+) -> anyhow::Result<()> {
     let Some(store) = file.store_config() else {
         bail!(
             "{}: no [storage] section, so no events or recordings",
@@ -130,7 +189,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "--llm: [summary.llm] is not enabled in the configuration (enabled = true, url, model)",
         ));
     }
-    let zones = zones(&file)?;
     let req = SummaryRequest {
         from_ms,
         to_ms,
