@@ -114,6 +114,10 @@ pub struct VigilConfig {
     /// `[plates]`: licence plate reading and plate lists, off unless a camera is listed (vigil-identity).
     #[serde(default)]
     pub plates: PlatesConfig,
+    /// `[summary]`: incident summaries; `[summary.llm]` the optional rewrite by a language model
+    /// (vigil-summary), off by default.
+    #[serde(default)]
+    pub summary: vigil_summary::SummaryConfig,
 }
 
 /// `[links]`: the URLs alert messages carry (vigil-alert's [`LinksConfig`]) and which cameras people walk
@@ -392,6 +396,7 @@ fn validate_identity(config: &VigilConfig) -> Vec<Problem> {
     for (section, list) in [
         ("faces", config.faces.problems()),
         ("plates", config.plates.problems()),
+        ("summary", config.summary.llm.problems()),
     ] {
         problems.extend(
             list.into_iter()

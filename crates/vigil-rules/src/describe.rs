@@ -165,6 +165,16 @@ impl Clock<'_> {
     }
 }
 
+/// A local clock time naming its zone: "14:02:31 UTC+1" (for summaries that speak like descriptions).
+pub fn clock_at(tz: &TimeZone, ms: i64) -> String {
+    Clock { tz }.at(ms)
+}
+
+/// A local span naming its zone once: "14:02:31–14:05:43 UTC", with dates when it crosses midnight.
+pub fn clock_range(tz: &TimeZone, a: i64, b: i64) -> String {
+    Clock { tz }.range(a, b)
+}
+
 /// What a camera health state means, for people.
 fn health_phrase(state: &str, shift: Option<[f32; 2]>) -> String {
     match state {

@@ -152,7 +152,7 @@ pub use config::{
     MaskKind, OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow,
     ZoneConfig,
 };
-pub use describe::{describe, humanize_duration, plural};
+pub use describe::{clock_at, clock_range, describe, humanize_duration, plural};
 pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};
 pub use episode::IdGen;
 pub use error::RulesError;

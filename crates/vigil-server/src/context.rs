@@ -259,6 +259,8 @@ pub struct AppContext {
     /// Which cameras people walk between and how long it takes (`[[links.camera]]`): re-ranks "where
     /// else was this person?".
     pub camera_links: vigil_identity::CameraLinks,
+    /// Each camera's time zone (`[rules.CAMERA] timezone`) for summaries (`/api/summary`); UTC otherwise.
+    pub summary_zones: vigil_summary::Zones,
     /// The cameras with an ONVIF address, moved through `/api/cameras/{camera}/ptz` (empty: every camera
     /// answers that it has none).
     pub ptz: crate::routes::ptz::PtzCameras,
@@ -315,6 +317,7 @@ impl AppContext {
             enroller: None,
             face_threshold: vigil_identity::config::DEFAULT_THRESHOLD,
             camera_links: Default::default(),
+            summary_zones: Default::default(),
             ptz: Default::default(),
             plate_lists: None,
             search: Default::default(),

@@ -89,6 +89,8 @@ enum Command {
     /// ONVIF cameras: `discover` them (stream URIs, PTZ) and move PTZ cameras (`ptz`).
     #[command(subcommand)]
     Onvif(cmd::onvif::OnvifCommand),
+    /// What happened over a time range or in one incident: sentences with confidence and clip links.
+    Summary(cmd::summary::Args),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
     BenchCameras(cmd::bench_cameras::Args),
     /// Search events and tracks: "red car at the gate last night" (JSON lines, best first).
@@ -137,9 +139,14 @@ fn main() -> std::process::ExitCode {
         Command::Onvif(command) => cmd::onvif::run(command),
         Command::Search(args) => cmd::search::run(args),
         Command::BenchSearch(args) => cmd::bench_search::run(args),
+        Command::Summary(args) => cmd::summary::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<cmd::summary::BadInput>().is_some() => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::from(2)
+        }
         Err(err) if err.downcast_ref::<cmd::audit::Tampered>().is_some() => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::from(1)

@@ -319,6 +319,7 @@ pub fn start(
     ctx.face_threshold = config.faces.threshold;
     ctx.camera_links = config.links.camera_links();
     ctx.review = crate::cmd::review::settings(config)?;
+    ctx.summary_zones = crate::cmd::summary::zones(config)?;
     ctx.plate_lists = Some(engine.plate_lists());
     // PTZ: the cameras' links (shared with their autotrackers) and which of them autotrack.
     ctx.ptz = vigil_server::routes::ptz::PtzCameras::new(engine.ptz_links()).with_autotrack(

@@ -6,6 +6,7 @@ import { get, post, qs, cam } from '../api.js';
 import { h, mount, heading, fmtTime, fmtClock, fmtDuration, toast } from '../util.js';
 import { hasRole } from '../app.js';
 import { subscribe, onState, prefs, setPrefs } from '../alerts.js';
+import { showSummary } from './summary.js';
 
 const PAGE = 50;
 
@@ -29,7 +30,8 @@ export async function render() {
   const detail = h('dialog.detail');
 
   const filters = h('form.filters', { onsubmit: (e) => { e.preventDefault(); load(true); } },
-    camera, kind, q, h('button', { type: 'submit' }, 'Filter'));
+    camera, kind, q, h('button', { type: 'submit' }, 'Filter'),
+    h('button.ghost', { type: 'button', onclick: () => summarise(), title: 'What happened over the listed events (the last 24 hours when none)' }, 'Summary'));
   camera.addEventListener('change', () => load(true));
   kind.addEventListener('change', () => load(true));
 
@@ -87,6 +89,15 @@ export async function render() {
     }
   }
 
+  // Summary of the range the list shows: from its oldest loaded event (or 24 h ago) to now.
+  function summarise() {
+    const starts = [...list.children].map((el) => Number(el.dataset.start)).filter((t) => t > 0);
+    const to = Date.now();
+    const from = starts.length ? Math.min(...starts) : to - 86400000;
+    showSummary(detail, { from, to: Math.max(to, from + 1), camera: camera.value }, () => detail.close());
+    detail.showModal();
+  }
+
   function row(e) {
     // A pushed event's snapshot may reach the store a moment after the event: retry a failed load once.
     const retry = (ev) => {
@@ -99,7 +110,7 @@ export async function render() {
       ? h('img', { src: `/api/events/${encodeURIComponent(e.id)}/snapshot?kind=crop`, alt: '', loading: 'lazy', onerror: retry })
       : h('div.noshot', '—');
     const len = e.end ? fmtDuration((e.end - e.start) / 1000) : 'ongoing';
-    return h('button.event', { type: 'button', onclick: () => open(e), dataset: { id: e.id, snapshot: e.has_snapshot ? '1' : '0' } },
+    return h('button.event', { type: 'button', onclick: () => open(e), dataset: { id: e.id, snapshot: e.has_snapshot ? '1' : '0', start: e.start } },
       h('div.thumb', thumb),
       h('div.info',
         h('div.line1', h('strong', e.description || `${e.kind} ${e.class || ''}`)),
@@ -120,6 +131,7 @@ export async function render() {
         h('dt', 'End'), h('dd', e.end ? fmtTime(e.end) : 'ongoing'),
         ...looks(e.attributes)),
       h('a.button', { href: `#/camera/${cam(e.camera)}?t=${Math.round(e.start - 3000)}`, onclick: () => detail.close() }, '▶ Play footage'),
+      h('button.ghost', { type: 'button', onclick: () => showSummary(detail, { incident: e.id }, () => detail.close()) }, 'Summary of this incident'),
       e.class ? lifecycle(e) : null,
       e.class === 'person' ? elsewhere(e) : null,
       e.class === 'person' && e.has_snapshot && hasRole('admin') ? enrolFrom(e) : null);

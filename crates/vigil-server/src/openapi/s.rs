@@ -770,3 +770,22 @@ pub fn system() -> Value {
                           "mqtt": {"type": ["object", "null"],
                               "required": ["state", "client_id", "reconnects", "queued"]}}})
 }
+/// GET /api/summary: sentences with confidence and citations (vigil-summary).
+pub fn summary() -> Value {
+    let citation = json!({"type": "object", "required": ["n", "camera", "from_ms", "to_ms", "footage"],
+        "properties": {"n": {"type": "integer"}, "event": {"type": "string"}, "camera": {"type": "string"},
+                       "from_ms": {"type": "integer"}, "to_ms": {"type": "integer"},
+                       "footage": {"type": "string", "enum": ["recorded", "partial", "gone"]},
+                       "clip": {"type": "string"}, "ui": {"type": "string"}, "snapshot": {"type": "string"}}});
+    json!({"type": "object", "required": ["from_ms", "to_ms", "period", "cameras", "empty", "events", "sentences"],
+           "properties": {"from_ms": {"type": "integer"}, "to_ms": {"type": "integer"},
+                          "period": {"type": "string"}, "cameras": {"type": "array", "items": {"type": "string"}},
+                          "empty": {"type": "boolean"}, "events": {"type": "integer"},
+                          "sentences": {"type": "array", "items": {"type": "object",
+                              "required": ["kind", "text", "confidence", "citations"],
+                              "properties": {"kind": {"type": "string", "enum": ["headline", "count", "event", "incident", "coverage"]},
+                                             "text": {"type": "string"},
+                                             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                                             "citations": {"type": "array", "items": citation}}}},
+                          "rewrite": {"type": "object"}}})
+}

@@ -23,6 +23,7 @@ pub mod ptz;
 pub mod retention;
 pub mod search;
 pub mod review;
+pub mod summary;
 pub mod system;
 mod table;
 

@@ -5,6 +5,7 @@ use super::{
     Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events,
     faces, holds, integrity, layouts, media, plates, retention, search, system,
     faces, holds, integrity, layouts, media, plates, retention, review, system,
+    faces, holds, integrity, layouts, media, plates, retention, summary, system,
 };
 use crate::openapi::review as review_s;
 use crate::openapi::s;
@@ -634,6 +635,27 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::event_page),
         handler: || get(events::list),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/summary",
+        access: Perm(P::Events),
+        summary: "What happened over a range, on a camera or camera group, or in one incident: sentences from the stored facts only, headline first, each with its confidence and citations (events, snapshots, clips the recordings cover); the caller's cameras only, face events only with the faces permission",
+        params: &[
+            query("from", s::unix_ms, "range start (unix ms)"),
+            query("to", s::unix_ms, "range end (unix ms)"),
+            query("camera", s::name, "only this camera"),
+            query("group", s::name, "only this camera group's cameras"),
+            query(
+                "incident",
+                s::event_id,
+                "one incident: this event and the events re-identification links to it",
+            ),
+        ],
+        request: None,
+        status: 200,
+        response: Body::Json(s::summary),
+        handler: || get(summary::summary),
     },
     RouteSpec {
         verb: Verb::Get,

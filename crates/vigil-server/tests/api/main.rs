@@ -28,3 +28,4 @@ mod schemathesis;
 mod search;
 mod security;
 mod smoke;
+mod summary;

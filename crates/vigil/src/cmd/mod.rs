@@ -29,5 +29,6 @@ pub mod review;
 pub mod run;
 pub mod search;
 pub mod security;
+pub mod summary;
 pub mod user;
 pub mod verify;

@@ -410,6 +410,16 @@ try {
     const count = await page.$$eval('.event', (e) => e.length);
     log(`events: ${count} listed, snapshots load`);
     await shot(page, 'events-with-snapshots');
+    // The summary of the listed events: sentences with their confidence, linked to playback.
+    await page.click('.filters button:has-text("Summary")');
+    await page.waitForSelector('dialog.detail ol.summary li', { timeout: 30000 });
+    const sentences = await page.$$eval('dialog.detail ol.summary li', (l) => l.map((x) => x.textContent.trim()));
+    if (!sentences.every((x) => /^[01]\.\d\d /.test(x))) throw new Error(`summary without confidences: ${JSON.stringify(sentences)}`);
+    const plays = await page.$$eval('dialog.detail ol.summary .cite a[href*="#/camera/"]', (a) => a.length);
+    if (!plays) throw new Error(`summary without playback links: ${JSON.stringify(sentences)}`);
+    await shot(page, 'events-summary');
+    log(`summary: ${sentences.length} sentences, ${plays} playback links; "${sentences[0].slice(0, 120)}"`);
+    await page.keyboard.press('Escape');
     // Times read the same everywhere in two browser time zones: the list, the event's details and the
     // server-written description agree with the event's own time, each page names its zone.
     const firstId = await page.$eval('.event', (e) => e.dataset.id);
