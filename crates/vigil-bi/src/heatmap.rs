@@ -213,7 +213,15 @@ mod tests {
                 .collect(),
             attributes: Default::default(),
         };
-        let g = heatmap(std::slice::from_ref(&p), HeatKind::Presence, 4, 2, 0, 60_000).unwrap();
+        let g = heatmap(
+            std::slice::from_ref(&p),
+            HeatKind::Presence,
+            4,
+            2,
+            0,
+            60_000,
+        )
+        .unwrap();
         assert_eq!(g.total, 20.0);
         assert_eq!(g.tracks, 1);
         let g = heatmap(&[p], HeatKind::Paths, 4, 2, 0, 60_000).unwrap();

@@ -14,6 +14,7 @@ pub mod csv;
 pub mod heatmap;
 pub mod pdf;
 pub mod report;
+pub mod stored;
 
 pub use buckets::Bucket;
 pub use compute::{Dwell, Footfall, Occupancy, Queues};

@@ -8,6 +8,7 @@ mod paths;
 mod preview;
 mod redaction;
 mod report;
+mod reports;
 mod running;
 mod serve;
 mod stages;
@@ -88,6 +89,8 @@ enum Command {
     Onvif(cmd::onvif::OnvifCommand),
     /// How many cameras this box runs: N RTSP cameras through the whole system, measured (`--search` finds the largest N).
     BenchCameras(cmd::bench_cameras::Args),
+    /// A business-intelligence report over a range (KPIs, footfall, occupancy, dwell, queues) as PDF or HTML.
+    Report(reports::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -126,6 +129,7 @@ fn main() -> std::process::ExitCode {
         Command::Face(command) => cmd::face::run(command),
         Command::Plate(command) => cmd::plate::run(command),
         Command::Onvif(command) => cmd::onvif::run(command),
+        Command::Report(args) => reports::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
