@@ -291,16 +291,11 @@ pub struct Dwell {
 }
 
 fn bin_label(i: usize) -> String {
-    let t = |s: u64| {
-        if s >= 60 {
-            format!("{} min", s / 60)
-        } else {
-            format!("{s} s")
-        }
-    };
+    let lo = DWELL_BINS_S[i];
     match DWELL_BINS_S.get(i + 1) {
-        Some(&hi) => format!("{}-{}", t(DWELL_BINS_S[i]).replace(" s", ""), t(hi)),
-        None => format!("{}+", t(DWELL_BINS_S[i])),
+        Some(&hi) if hi <= 60 => format!("{lo}-{hi} s"),
+        Some(&hi) => format!("{}-{} min", lo / 60, hi / 60),
+        None => format!("{} min+", lo / 60),
     }
 }
 
@@ -547,6 +542,8 @@ mod tests {
         let view = d.zones.iter().find(|z| z.zone == VIEW).unwrap();
         assert_eq!(view.median_s, Some(90.0));
         assert_eq!(d.bins[0], "0-10 s");
+        assert_eq!(d.bins[2], "30-60 s");
+        assert_eq!(d.bins[3], "1-2 min");
         assert_eq!(d.bins[7], "30 min+");
     }
 }

@@ -36,7 +36,7 @@ function axis(svg, labels) {
   labels.forEach((l, i) => {
     if (i % step) return;
     const t = s('text', { x: PAD + i * slot + 2, y: H + 14, 'font-size': 10, fill: 'currentColor' });
-    t.textContent = l.length > 10 ? l.slice(5) : l;
+    t.textContent = /^\d{4}-/.test(l) ? l.slice(5) : l;
     svg.append(t);
   });
 }
@@ -149,6 +149,7 @@ export async function render() {
         get('/api/reports').catch(() => []),
       ]);
       const labels = ff.current.buckets.map((b) => b.label);
+      // the previous period bucket by bucket (its k-th bucket beside this period's k-th)
       const prevIn = ff.previous ? ff.previous.in : [];
       const zones = occ.current.zones.filter((z) => z.zone !== '(view)');
       const shown = (zones.length ? zones : occ.current.zones).slice(0, 6);
