@@ -135,6 +135,25 @@ pub fn local_text(tz: &TimeZone, t: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The latest report period due at `now` for a report made every day (or, `weekly`, every Monday) at
+/// `at_seconds` after local midnight: `(from, to)` local midnights, the day (or Monday-to-Monday week)
+/// before the day it is made.
+pub fn due_period(tz: &TimeZone, now: i64, at_seconds: i64, weekly: bool) -> (i64, i64) {
+    let today = tz.local(now);
+    let (mut day, step) = if weekly {
+        (today.day_number - today.weekday as i64, 7)
+    } else {
+        (today.day_number, 1)
+    };
+    if tz.unix_ms_of_local(day, at_seconds) > now {
+        day -= step;
+    }
+    (
+        tz.unix_ms_of_local(day - step, 0),
+        tz.unix_ms_of_local(day, 0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +197,28 @@ mod tests {
         assert_eq!(label(&india, e[0], Bucket::Hour), "1970-01-01 05:00");
         assert_eq!(index_of(&e, 0), Some(0));
         assert_eq!(index_of(&e, 30 * 60_000), Some(1));
+    }
+
+    #[test]
+    fn reports_are_due_for_the_day_or_week_before_once_their_time_has_come() {
+        let tz = berlin();
+        let day = |y, m, d| vigil_core::time::days_from_civil(y, m, d);
+        // Monday 2026-03-30 06:59 local: today's 07:00 report is not due yet, so the latest due is
+        // Saturday's (made Sunday 07:00); from 07:00 it is Sunday's, a 23-hour day
+        let t = tz.unix_ms_of_local(day(2026, 3, 30), 6 * 3600 + 59 * 60);
+        let (from, to) = due_period(&tz, t, 7 * 3600, false);
+        assert_eq!(label(&tz, from, Bucket::Day), "2026-03-28");
+        assert_eq!(to - from, 24 * 3_600_000);
+        let (from, to) = due_period(&tz, t + 60_000, 7 * 3600, false);
+        assert_eq!(label(&tz, from, Bucket::Day), "2026-03-29");
+        assert_eq!(to - from, 23 * 3_600_000);
+        // weekly: made Mondays; at 07:01 on Monday 2026-03-30 the week of 03-23..03-30 is due
+        let (from, to) = due_period(&tz, t + 120_000, 7 * 3600, true);
+        assert_eq!(label(&tz, from, Bucket::Day), "2026-03-23");
+        assert_eq!(label(&tz, to, Bucket::Day), "2026-03-30");
+        // before it: the week before
+        let (from, _) = due_period(&tz, t, 7 * 3600, true);
+        assert_eq!(label(&tz, from, Bucket::Day), "2026-03-16");
     }
 
     #[test]

@@ -71,22 +71,11 @@ pub fn build(
     Ok(Report::build(reader, site, &ask, title)?)
 }
 
-/// The latest period of `r` that is due at `now`: `(from, to)` local midnights (a day, or Monday to
-/// Monday), made at `at` on the day `to` begins.
+/// The latest period of `r` that is due at `now` (see [`vigil_bi::buckets::due_period`]).
 pub fn due_period(r: &ReportConfig, tz: &TimeZone, now: i64) -> Option<(i64, i64)> {
     let at = r.at_seconds()?;
-    let today = tz.local(now);
-    let (mut day, step) = match r.schedule {
-        ReportSchedule::Daily => (today.day_number, 1),
-        ReportSchedule::Weekly => (today.day_number - today.weekday as i64, 7),
-    };
-    if tz.unix_ms_of_local(day, at) > now {
-        day -= step;
-    }
-    Some((
-        tz.unix_ms_of_local(day - step, 0),
-        tz.unix_ms_of_local(day, 0),
-    ))
+    let weekly = r.schedule == ReportSchedule::Weekly;
+    Some(vigil_bi::buckets::due_period(tz, now, at, weekly))
 }
 
 /// The JSON a report's webhook receives.
