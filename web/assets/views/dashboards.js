@@ -180,10 +180,19 @@ export async function render() {
 function heatmapCard(cam, base, kind) {
   const params = { ...base, camera: cam, kind, bucket: undefined };
   const overlay = h('img.heat-overlay', { alt: `${kind} heatmap of ${cam}`, src: `/api/analytics/heatmap${qs({ ...params, format: 'png' })}` });
-  // Only those who may watch recordings see the picture under it; analysts get a blank grid.
-  const under = may('playback')
-    ? h('img.heat-bg', { alt: '', src: `/api/cameras/${encodeURIComponent(cam)}/thumbnail.jpg${qs({ at: base.from, width: 640 })}` })
-    : h('div.heat-bg.blank');
+  const blank = () => h('div.heat-bg.blank');
+  const under = blank();
+  // Only those who may watch recordings see the picture under it (the last one recorded in the range);
+  // analysts, and ranges with nothing recorded, get a blank grid.
+  if (may('playback')) {
+    get(`/api/cameras/${encodeURIComponent(cam)}/recordings${qs({ start: base.from, end: base.to })}`).then((runs) => {
+      const last = (runs || []).filter((r) => r.end > r.start).pop();
+      if (!last) return;
+      const at = Math.max(last.start, Math.min(last.end, base.to) - 2000);
+      under.replaceWith(h('img.heat-bg', { alt: '', src: `/api/cameras/${encodeURIComponent(cam)}/thumbnail.jpg${qs({ at, width: 640 })}`,
+        onerror: (e) => e.target.replaceWith(blank()) }));
+    }).catch(() => {});
+  }
   return h('div.card.pad', h('h2', `Heatmap: ${cam}`), h('div.heat-stack', { dataset: { heatmap: kind } }, under, overlay),
     h('a.button.ghost.small', { href: `/api/analytics/heatmap${qs({ ...params, format: 'csv' })}`, download: 'heatmap.csv', dataset: { csv: 'heatmap' } }, 'heatmap CSV'));
 }

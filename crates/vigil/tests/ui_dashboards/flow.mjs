@@ -84,8 +84,19 @@ try {
 
   // The admin: dashboards over the thumbnail.
   await login(page, 'keeper', 'tulip-orbit-42-canyon');
+  // wait for the first recorded segment, so the heatmap has a picture to lie over
+  await page.waitForFunction(async () => {
+    const now = Date.now();
+    const runs = await (await fetch(`/api/cameras/yard/recordings?start=${now - 3600e3}&end=${now}`)).json();
+    return runs.length > 0;
+  }, null, { timeout: 30000, polling: 500 });
   await dashboard(page);
-  check(await page.$('img.heat-bg') !== null, 'the admin\'s heatmap lies over the camera picture');
+  // the recording's last picture in the range (vigil has recorded for a few seconds by now)
+  await page.waitForFunction(() => {
+    const img = document.querySelector('img.heat-bg');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 30000 });
+  check(true, 'the admin\'s heatmap lies over the camera picture (thumbnail loaded)');
   await shot(page, 'dashboards-admin');
   await page.click('#logout');
   await page.waitForSelector('input[name=username]');
