@@ -16,14 +16,15 @@ const PAGES = [
   { path: '/review', label: 'Review', roles: ['admin', 'operator', 'viewer'] },
   { path: '/cases', label: 'Cases', roles: ['admin', 'operator', 'viewer'], may: 'export' },
   { path: '/approvals', label: 'Approvals', roles: ['admin', 'operator', 'viewer'], may: 'playback' },
+  { path: '/dashboards', label: 'Dashboards', roles: ['admin', 'operator', 'analyst'] },
   { path: '/users', label: 'Users', roles: ['admin'] },
   { path: '/watchlists', label: 'Watchlists', roles: ['admin'] },
   { path: '/layouts', label: 'Layouts', roles: ['admin'] },
   { path: '/settings', label: 'Settings', roles: ['admin'] },
   { path: '/audit', label: 'Audit', roles: ['admin', 'auditor'] },
   { path: '/privacy', label: 'Privacy', roles: ['auditor'] },
-  { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer'] },
-  { path: '/account', label: 'Account', roles: ['admin', 'operator', 'viewer', 'auditor'] },
+  { path: '/system', label: 'System', roles: ['admin', 'auditor', 'operator', 'viewer', 'analyst'] },
+  { path: '/account', label: 'Account', roles: ['admin', 'operator', 'viewer', 'auditor', 'analyst'] },
 ];
 
 const ROUTES = [
@@ -46,6 +47,7 @@ const ROUTES = [
   [/^\/privacy$/, () => import('./views/privacy.js'), true],
   [/^\/privacy\/erasures\/(\d+)$/, () => import('./views/privacy.js'), true],
   [/^\/system$/, () => import('./views/system.js'), true],
+  [/^\/dashboards$/, () => import('./views/dashboards.js'), true],
   [/^\/account$/, () => import('./views/account.js'), true],
 ];
 
@@ -68,6 +70,7 @@ export function home() {
   const u = session.user;
   if (!u) return '/login';
   if (session.mfaRequired) return '/account';
+  if (u.role === 'analyst') return '/dashboards';
   return u.role === 'auditor' ? '/audit' : '/';
 }
 

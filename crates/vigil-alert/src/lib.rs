@@ -165,7 +165,7 @@ pub use payload::{
     CameraStatus, CameraStatusMessage, EVENT_SCHEMA, EventMessage, LineCountMessage, MessageTime,
     OccupancyMessage, ServerStatus, ServerStatusMessage, ZoneOccupancyMessage, slug,
 };
-pub use webhook::{WebhookStatus, signature};
+pub use webhook::{WebhookStatus, post_once, signature};
 
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -383,6 +383,44 @@ impl Worker {
     }
 }
 
+/// Posts one JSON body that is not an event (a scheduled report's summary) to the webhook `config`, now,
+/// on the calling thread: headers and signature as for events (`X-Vigil-Timestamp`, `X-Vigil-Signature`),
+/// with `X-Vigil-Report: <id>` instead of `X-Vigil-Event`, retried as configured. Returns the receiver's
+/// status, or why it was not delivered.
+pub fn post_once(config: &WebhookConfig, id: &str, body: &[u8]) -> Result<u16, String> {
+    let agent = http::agent(Duration::from_millis(config.timeout.as_millis()));
+    let first = Duration::from_millis(config.retry_delay.as_millis());
+    let max = Duration::from_millis(config.retry_delay_max.as_millis());
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let timestamp = (now_unix_ms() / 1000).to_string();
+        let mut h = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("X-Vigil-Report".to_string(), id.to_string()),
+            ("X-Vigil-Timestamp".to_string(), timestamp.clone()),
+        ];
+        if let Some(secret) = &config.secret {
+            h.push((
+                "X-Vigil-Signature".to_string(),
+                signature(secret.expose().as_bytes(), &timestamp, body),
+            ));
+        }
+        for (k, v) in &config.headers {
+            h.push((k.clone(), v.expose().to_string()));
+        }
+        let (error, retry_after) = match http::call(&agent, "POST", &config.url, &h, body) {
+            Outcome::Delivered(status) => return Ok(status),
+            Outcome::Fail(error) => return Err(format!("{error} (not retried)")),
+            Outcome::Retry { error, retry_after } => (error, retry_after),
+        };
+        if attempt > config.retries {
+            return Err(format!("{error} after {attempt} tries"));
+        }
+        std::thread::sleep(http::backoff(attempt, first, max, retry_after));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

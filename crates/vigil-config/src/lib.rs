@@ -44,6 +44,7 @@
 //! problem with its line, column, field path and source line.
 
 pub mod edit;
+pub mod reports;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -118,6 +119,9 @@ pub struct VigilConfig {
     /// (vigil-summary), off by default.
     #[serde(default)]
     pub summary: vigil_summary::SummaryConfig,
+    /// `[[reports]]`: scheduled daily/weekly reports (PDF, HTML) announced by webhook (vigil-bi).
+    #[serde(default)]
+    pub reports: Vec<reports::ReportConfig>,
 }
 
 /// `[links]`: the URLs alert messages carry (vigil-alert's [`LinksConfig`]) and which cameras people walk
@@ -512,6 +516,9 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
     }
 
     problems.extend(validate_identity(config));
+    let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
+    let hooks: Vec<String> = config.webhook.iter().map(|w| w.name.clone()).collect();
+    problems.extend(reports::problems(&config.reports, &names, &hooks));
 
     if let Err(e) = config.alert_config().validate() {
         let section = if config.mqtt.is_some() && e.to_string().starts_with("mqtt") {

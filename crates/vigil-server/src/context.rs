@@ -275,6 +275,10 @@ pub struct AppContext {
     pub allowed_origins: Vec<String>,
     /// When the server started.
     pub started: Instant,
+    /// The site's time zone and zones, for the dashboards (`/api/analytics`).
+    pub site: Arc<vigil_bi::Site>,
+    /// Where the scheduled reports are kept (`data_dir/reports`).
+    pub reports_dir: std::path::PathBuf,
     /// Playbacks audited recently (repeats are merged).
     pub(crate) plays: crate::audit::Repeats,
     /// Pooled event-store connections.
@@ -325,6 +329,8 @@ impl AppContext {
             sensitive: Default::default(),
             allowed_origins: Vec::new(),
             started: Instant::now(),
+            site: Default::default(),
+            reports_dir: data_dir.join("reports"),
             plays: Default::default(),
             event_readers: Default::default(),
             integrity: Default::default(),

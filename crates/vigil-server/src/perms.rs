@@ -1,23 +1,27 @@
 //! Roles, permissions and who is asking ([`Principal`]).
 //!
-//! | permission | admin | operator | viewer | auditor | API token scope |
-//! |---|---|---|---|---|---|
-//! | `cameras` (list cameras) | yes | yes | yes | - | yes |
-//! | `live` | yes | yes | yes | - | yes |
-//! | `playback` (recorded video) | yes | yes | with the user's `playback` flag | - | yes |
-//! | `export` | yes | yes | with the user's `export` flag | - | yes |
-//! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | yes |
-//! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | never |
-//! | `privacy` (retention maximums, erasures) | - | - | - | yes | never |
-//! | `faces` (watchlists: biometric data) | yes | - | - | - | never |
-//! | `events` | yes | yes | yes | - | yes |
-//! | `system` | yes | yes | yes | yes | yes |
-//! | `metrics` | yes | - | - | - | yes |
-//! | `audit` (audit log, integrity checks) | yes | - | - | yes | yes |
-//! | `users`, `tokens` (administration) | yes | - | - | - | never |
-//! | `layouts` (camera groups and wall displays) | yes | - | - | - | never |
-//! | `config` (change `vigil.toml` from the browser: cameras, zones, lines, masks, rules; ONVIF discovery) | yes | - | - | - | never |
-//! | `ptz` (move PTZ cameras, go to and set presets) | yes | yes | - | - | yes |
+//! | permission | admin | operator | viewer | auditor | analyst | API token scope |
+//! |---|---|---|---|---|---|---|
+//! | `cameras` (list cameras: names and state, no picture) | yes | yes | yes | - | yes | yes |
+//! | `live` | yes | yes | yes | - | - | yes |
+//! | `playback` (recorded video) | yes | yes | with the user's `playback` flag | - | - | yes |
+//! | `export` | yes | yes | with the user's `export` flag | - | - | yes |
+//! | `export_unredacted` (faces and plates left clear) | yes | yes | - | - | - | yes |
+//! | `approve` (another user's access to a sensitive camera's recordings) | yes | yes | - | - | - | never |
+//! | `privacy` (retention maximums, erasures) | - | - | - | yes | - | never |
+//! | `faces` (watchlists: biometric data) | yes | - | - | - | - | never |
+//! | `events` (events and their snapshots) | yes | yes | yes | - | - | yes |
+//! | `system` | yes | yes | yes | yes | yes | yes |
+//! | `metrics` | yes | - | - | - | - | yes |
+//! | `audit` (audit log, integrity checks) | yes | - | - | yes | - | yes |
+//! | `users`, `tokens` (administration) | yes | - | - | - | - | never |
+//! | `layouts` (camera groups and wall displays) | yes | - | - | - | - | never |
+//! | `config` (change `vigil.toml` from the browser: cameras, zones, lines, masks, rules; ONVIF discovery) | yes | - | - | - | - | never |
+//! | `ptz` (move PTZ cameras, go to and set presets) | yes | yes | - | - | - | yes |
+//! | `analytics` (dashboards: counts, charts, heatmaps, CSV; stored reports) | yes | yes | - | - | yes | yes |
+//!
+//! The analyst sees figures, never a picture: no live or recorded video, no snapshots, no faces (their
+//! heatmaps are drawn over a blank background, not the camera's thumbnail).
 //!
 //! An API token acts for the user who created it, with the intersection of its scopes and that user's
 //! permissions (checked on every request, so demoting the user demotes the token) and the same camera
@@ -38,19 +42,28 @@ pub enum Role {
     Viewer,
     /// The audit log and the system page.
     Auditor,
+    /// Dashboards and reports (counts, charts, heatmaps) and camera names; no video, snapshots or faces.
+    Analyst,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Viewer, Role::Auditor];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Operator,
+        Role::Viewer,
+        Role::Auditor,
+        Role::Analyst,
+    ];
 
-    /// `admin`, `operator`, `viewer` or `auditor`.
+    /// `admin`, `operator`, `viewer`, `auditor` or `analyst`.
     pub fn name(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Viewer => "viewer",
             Role::Auditor => "auditor",
+            Role::Analyst => "analyst",
         }
     }
 
@@ -101,11 +114,13 @@ pub enum Permission {
     Config,
     /// Move PTZ cameras and use their presets.
     Ptz,
+    /// Dashboards (footfall, occupancy, dwell, queues, heatmaps), their CSV and the stored reports.
+    Analytics,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::Cameras,
         Permission::Live,
         Permission::Playback,
@@ -124,6 +139,7 @@ impl Permission {
         Permission::Layouts,
         Permission::Config,
         Permission::Ptz,
+        Permission::Analytics,
     ];
 
     /// Its name in scopes and the OpenAPI description.
@@ -147,6 +163,7 @@ impl Permission {
             Permission::Layouts => "layouts",
             Permission::Config => "config",
             Permission::Ptz => "ptz",
+            Permission::Analytics => "analytics",
         }
     }
 
@@ -232,9 +249,11 @@ impl Permissions {
                 P::Approve,
                 P::Events,
                 P::System,
+                P::Analytics,
             ]),
             Role::Viewer => Permissions::of(&[P::Cameras, P::Live, P::Events, P::System]),
             Role::Auditor => Permissions::of(&[P::Audit, P::System, P::Privacy]),
+            Role::Analyst => Permissions::of(&[P::Cameras, P::Analytics, P::System]),
         };
         if role == Role::Viewer {
             if playback {

@@ -8,6 +8,7 @@ mod paths;
 mod preview;
 mod redaction;
 mod report;
+mod reports;
 mod running;
 mod serve;
 mod stages;
@@ -98,6 +99,8 @@ enum Command {
     /// Measure the search's vector index: recall and latency of "more like this" at a million tracks.
     #[command(name = "bench-search")]
     BenchSearch(cmd::bench_search::Args),
+    /// A business-intelligence report over a range (KPIs, footfall, occupancy, dwell, queues) as PDF or HTML.
+    Report(reports::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -140,6 +143,7 @@ fn main() -> std::process::ExitCode {
         Command::Search(args) => cmd::search::run(args),
         Command::BenchSearch(args) => cmd::bench_search::run(args),
         Command::Summary(args) => cmd::summary::run(args),
+        Command::Report(args) => reports::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

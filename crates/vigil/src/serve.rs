@@ -251,12 +251,17 @@ pub struct Started {
     pub setup_token: Option<String>,
     /// Its security database (for the `server.stop` entry).
     security: Arc<Security>,
+    /// The `[[reports]]` scheduler, when reports are configured.
+    reports: Option<crate::reports::Scheduler>,
 }
 
 impl Started {
     /// Stops the server (requests in flight get 3 s), records `server.stop` in the audit log and
     /// anchors it.
     pub fn stop(self, runtime: &tokio::runtime::Runtime) {
+        if let Some(r) = self.reports {
+            r.stop();
+        }
         let url = self.server.url();
         runtime.block_on(self.server.shutdown(std::time::Duration::from_secs(3)));
         self.security
@@ -293,6 +298,7 @@ pub fn start(
     });
     let mut ctx = AppContext::new(security.clone(), engine.store(), status, &config.data_dir);
     ctx.live = extras.live;
+    ctx.site = Arc::new(crate::reports::site(config));
     ctx.assets = extras.assets;
     // Redaction (exports, playback, erasures by blurring) shares the box with recording and analysis:
     // one core.
@@ -419,6 +425,7 @@ pub fn start(
         server,
         setup_token,
         security,
+        reports: crate::reports::Scheduler::start(config, engine.store()),
     })
 }
 

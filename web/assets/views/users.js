@@ -5,7 +5,7 @@ import { get, post, patch, del } from '../api.js';
 import { user as me } from '../app.js';
 import { h, mount, heading, toast, formData, fmtTime } from '../util.js';
 
-const ROLES = ['admin', 'operator', 'viewer', 'auditor'];
+const ROLES = ['admin', 'operator', 'viewer', 'auditor', 'analyst'];
 // What an API token may be given (administration never).
 const TOKEN_SCOPES = ['cameras', 'live', 'playback', 'export', 'export_unredacted', 'events', 'system', 'metrics', 'audit', 'plate_lists', 'ptz'];
 

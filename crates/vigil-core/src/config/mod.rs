@@ -169,7 +169,7 @@ impl ServerConfig {
     }
 
     /// The role names `require_mfa` accepts.
-    pub const ROLES: [&'static str; 4] = ["admin", "operator", "viewer", "auditor"];
+    pub const ROLES: [&'static str; 5] = ["admin", "operator", "viewer", "auditor", "analyst"];
 
     /// What serde cannot check: plain HTTP only on loopback, certificate and key together, sane
     /// timeouts, known roles. Paths are relative to the `[server]` table.

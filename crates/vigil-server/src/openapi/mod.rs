@@ -86,6 +86,29 @@ pub fn document() -> Value {
             Body::Asset => {
                 json!({"description": "a file of the web UI", "content": {"*/*": {"schema": {}}}})
             }
+            Body::JsonOr(schema, others) => {
+                let mut content = Map::new();
+                content.insert("application/json".into(), json!({"schema": schema()}));
+                for t in others {
+                    content.insert(
+                        (*t).into(),
+                        json!({"schema": {"type": "string", "contentMediaType": t}}),
+                    );
+                }
+                json!({"description": "success (JSON, or the format asked for)", "content": content})
+            }
+            Body::File(types) => {
+                let content: Map<String, Value> = types
+                    .iter()
+                    .map(|t| {
+                        (
+                            (*t).to_string(),
+                            json!({"schema": {"type": "string", "contentMediaType": t}}),
+                        )
+                    })
+                    .collect();
+                json!({"description": "the file", "content": content})
+            }
             Body::Empty => json!({"description": "done"}),
             Body::WebSocket => json!({"description": "switching to the WebSocket protocol"}),
         };

@@ -52,7 +52,7 @@ pub fn any_object() -> Value {
     json!({"type": "object"})
 }
 fn role() -> Value {
-    json!({"type": "string", "enum": ["admin", "operator", "viewer", "auditor"]})
+    json!({"type": "string", "enum": ["admin", "operator", "viewer", "auditor", "analyst"]})
 }
 fn camera_scope() -> Value {
     json!({"type": ["array", "null"], "items": name(), "maxItems": 1000})

@@ -6,6 +6,7 @@
 //! parameter (a camera the caller may not see is answered like one that does not exist).
 
 pub mod admin;
+pub mod analytics;
 pub mod approvals;
 pub mod auth;
 pub mod cases;
@@ -144,6 +145,10 @@ pub enum Body {
     Text,
     /// A web UI file (any type).
     Asset,
+    /// JSON of this schema, or (as the request's `format` asks) one of these other media types.
+    JsonOr(fn() -> Value, &'static [&'static str]),
+    /// A file of one of these media types.
+    File(&'static [&'static str]),
     /// Nothing.
     Empty,
     /// A WebSocket upgrade.

@@ -6,6 +6,8 @@ use super::{
     faces, holds, integrity, layouts, media, plates, retention, search, system,
     faces, holds, integrity, layouts, media, plates, retention, review, system,
     faces, holds, integrity, layouts, media, plates, retention, summary, system,
+    Body, Param, ParamIn, RouteSpec, Verb, admin, analytics, approvals, auth, cases, config,
+    erasures, events, faces, holds, integrity, layouts, media, plates, retention, system,
 };
 use crate::openapi::review as review_s;
 use crate::openapi::s;
@@ -83,6 +85,89 @@ const fn query(
 }
 
 /// Every route of the server.
+const A_PARAMS: &[Param] = &[
+    query(
+        "camera",
+        s::name,
+        "only this camera (default: every camera of the caller)",
+    ),
+    query(
+        "from",
+        s::unix_ms,
+        "range start (unix ms; default: 24 hours before to)",
+    ),
+    query(
+        "to",
+        s::unix_ms,
+        "range end, exclusive (unix ms; default: now)",
+    ),
+    query(
+        "bucket",
+        analytics::schema::bucket,
+        "hour, day or week, in the site's local time (default: one that fits the range)",
+    ),
+    query(
+        "compare",
+        analytics::schema::compare,
+        "previous: also the previous period of the same length",
+    ),
+    query(
+        "format",
+        analytics::schema::format,
+        "json (default) or csv (the current period)",
+    ),
+];
+const HEAT_PARAMS: &[Param] = &[
+    Param {
+        name: "camera",
+        at: ParamIn::Query,
+        required: true,
+        schema: s::name,
+        description: "the camera",
+    },
+    query(
+        "from",
+        s::unix_ms,
+        "range start (unix ms; default: 24 hours before to)",
+    ),
+    query(
+        "to",
+        s::unix_ms,
+        "range end, exclusive (unix ms; default: now)",
+    ),
+    query(
+        "kind",
+        analytics::schema::heat_kind,
+        "presence (seconds per cell, default) or paths (tracks per cell)",
+    ),
+    query(
+        "cols",
+        analytics::schema::cells,
+        "grid columns (1-128, default 32)",
+    ),
+    query(
+        "rows",
+        analytics::schema::cells,
+        "grid rows (1-128, default 18)",
+    ),
+    query(
+        "compare",
+        analytics::schema::compare,
+        "previous: also the previous period of the same length",
+    ),
+    query(
+        "format",
+        analytics::schema::heat_format,
+        "json (default), csv or png (640x360, transparent where never visited)",
+    ),
+];
+const REPORT_FILE: Param = Param {
+    name: "file",
+    at: ParamIn::Path,
+    required: true,
+    schema: analytics::schema::report_file,
+    description: "<report id>.pdf or <report id>.html",
+};
 pub static ROUTES: &[RouteSpec] = &[
     RouteSpec {
         verb: Verb::Get,
@@ -1212,6 +1297,94 @@ pub static ROUTES: &[RouteSpec] = &[
         status: 200,
         response: Body::Json(s::audit_page),
         handler: || get(admin::audit),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/footfall",
+        access: Perm(P::Analytics),
+        summary: "Footfall: line crossings in and out per bucket (from line_crossing events) and per line, with the previous period",
+        params: A_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::JsonOr(analytics::schema::compared, &["text/csv"]),
+        handler: || get(analytics::footfall),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/occupancy",
+        access: Perm(P::Analytics),
+        summary: "Occupancy per zone (and the whole view): mean and most objects present per bucket, from the track paths",
+        params: A_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::JsonOr(analytics::schema::compared, &["text/csv"]),
+        handler: || get(analytics::occupancy),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/dwell",
+        access: Perm(P::Analytics),
+        summary: "Dwell time per zone: visits, median, mean, 90th percentile and histogram, from the track paths",
+        params: A_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::JsonOr(analytics::schema::compared, &["text/csv"]),
+        handler: || get(analytics::dwell),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/queues",
+        access: Perm(P::Analytics),
+        summary: "Queues: events, longest queue and waits per bucket and zone (from queue events)",
+        params: A_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::JsonOr(analytics::schema::compared, &["text/csv"]),
+        handler: || get(analytics::queues),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/kpis",
+        access: Perm(P::Analytics),
+        summary: "The dashboard's KPIs (footfall in and out, peak occupancy, median dwell, mean queue wait) against the previous period",
+        params: A_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::Json(analytics::schema::kpis),
+        handler: || get(analytics::kpis),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/analytics/heatmap",
+        access: Perm(P::Analytics),
+        summary: "A camera's presence or path heatmap over the range, from the track paths (JSON grid, CSV or PNG)",
+        params: HEAT_PARAMS,
+        request: None,
+        status: 200,
+        response: Body::JsonOr(analytics::schema::compared, &["text/csv", "image/png"]),
+        handler: || get(analytics::heatmap),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/reports",
+        access: Perm(P::Analytics),
+        summary: "The scheduled reports kept under data_dir/reports (those whose cameras the caller sees), newest first",
+        params: &[],
+        request: None,
+        status: 200,
+        response: Body::Json(analytics::schema::reports),
+        handler: || get(analytics::reports),
+    },
+    RouteSpec {
+        verb: Verb::Get,
+        path: "/api/reports/{file}",
+        access: Perm(P::Analytics),
+        summary: "A stored report as PDF or self-contained HTML",
+        params: &[REPORT_FILE],
+        request: None,
+        status: 200,
+        response: Body::File(&["application/pdf", "text/html"]),
+        handler: || get(analytics::report_file),
     },
     RouteSpec {
         verb: Verb::Get,

@@ -82,13 +82,23 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
     });
     let doc = s.call("GET", "/api/openapi.json", &Auth::None, None).json();
     let ops = operations(&doc);
-    let roles: [(&str, &[&str]); 4] = [
+    let roles: [(&str, &[&str]); 5] = [
         ("viewer", &["cameras", "live", "events", "system"]),
         ("auditor", &["audit", "system", "privacy"]),
+        // figures, never a picture: no live, playback, export, events' snapshots or faces
+        ("analyst", &["cameras", "analytics", "system"]),
         (
             "operator",
             &[
-                "cameras", "live", "playback", "export", "approve", "events", "system", "ptz",
+                "cameras",
+                "live",
+                "playback",
+                "export",
+                "approve",
+                "events",
+                "system",
+                "ptz",
+                "analytics",
             ],
         ),
         (
@@ -110,6 +120,7 @@ fn each_role_reaches_exactly_the_routes_of_its_permissions() {
                 "layouts",
                 "config",
                 "ptz",
+                "analytics",
             ],
         ),
     ];

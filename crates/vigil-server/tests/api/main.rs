@@ -3,6 +3,7 @@
 mod common;
 
 mod analysis_health;
+mod analytics;
 mod approvals;
 mod audit;
 mod authz;

@@ -39,7 +39,7 @@ pub enum UserCommand {
     Add {
         /// Login name.
         name: String,
-        /// admin, operator, viewer or auditor.
+        /// admin, operator, viewer, auditor or analyst.
         #[arg(long, default_value = "viewer")]
         role: String,
         /// Cameras the user may see, comma-separated (default: all).
@@ -83,7 +83,7 @@ pub enum UserCommand {
     Role {
         /// Login name.
         name: String,
-        /// admin, operator, viewer or auditor.
+        /// admin, operator, viewer, auditor or analyst.
         role: String,
         /// Cameras the user may see, comma-separated; `all` for every camera.
         #[arg(long, value_delimiter = ',')]
@@ -148,8 +148,9 @@ fn grants(u: &vigil_server::auth::users::User) -> String {
 }
 
 fn role(name: &str) -> anyhow::Result<Role> {
-    Role::parse(name)
-        .with_context(|| format!("unknown role {name:?} (admin, operator, viewer, auditor)"))
+    Role::parse(name).with_context(|| {
+        format!("unknown role {name:?} (admin, operator, viewer, auditor, analyst)")
+    })
 }
 
 /// Reads a line from the terminal without echo.
