@@ -388,7 +388,8 @@ pub fn event() -> Value {
                           "end": {"type": ["integer", "null"]}, "description": {"type": "string"},
                           "has_snapshot": {"type": "boolean"}, "zone": {"type": ["string", "null"]},
                           "line": {"type": ["string", "null"]}, "open": {"type": "boolean"},
-                          "attributes": attributes()}})
+                          "attributes": attributes(),
+                          "severity": {"type": "string", "enum": ["alert", "detection"]}}})
 }
 /// What an event's main object looked like and how it moved; each field only when known (`{}`: nothing).
 pub fn attributes() -> Value {
@@ -404,7 +405,6 @@ pub fn attributes() -> Value {
                           "direction": {"type": "string", "enum": ["left", "right", "up", "down", "still"]},
                           "zones": {"type": "array", "items": {"type": "string"},
                                     "description": "zones visited, in the order first entered"}}})
-                          "severity": {"type": "string", "enum": ["alert", "detection"]}}})
 }
 /// A page of events.
 pub fn event_page() -> Value {

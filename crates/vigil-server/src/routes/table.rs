@@ -2,12 +2,9 @@
 
 use super::Access::{Perm, Public, Session};
 use super::{
-    Body, Param, ParamIn, RouteSpec, Verb, admin, approvals, auth, cases, config, erasures, events,
-    faces, holds, integrity, layouts, media, plates, retention, search, system,
-    faces, holds, integrity, layouts, media, plates, retention, review, system,
-    faces, holds, integrity, layouts, media, plates, retention, summary, system,
     Body, Param, ParamIn, RouteSpec, Verb, admin, analytics, approvals, auth, cases, config,
-    erasures, events, faces, holds, integrity, layouts, media, plates, retention, system,
+    erasures, events, faces, holds, integrity, layouts, media, plates, retention, review, search,
+    summary, system,
 };
 use crate::openapi::review as review_s;
 use crate::openapi::s;

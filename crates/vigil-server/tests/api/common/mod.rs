@@ -283,6 +283,7 @@ impl TestServer {
         ctx.ptz = setup.ptz;
         if let Some(search) = setup.search {
             ctx.search = search;
+        }
         if let Some(bus) = &setup.event_bus {
             let _enter = runtime.enter();
             ctx.events_feed = Some(vigil_server::event_feed::EventFeed::start(bus.subscribe(
