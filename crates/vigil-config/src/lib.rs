@@ -347,6 +347,18 @@ impl VigilConfig {
         format!("{scheme}://{host}:{}/", listen.port())
     }
 
+    /// The site's time zone, for what is not one camera's (searches, reports, summaries of many cameras):
+    /// the first camera's (`[rules.CAMERA] timezone`, in the file's order) that parses, else any rules'
+    /// section's, else UTC.
+    pub fn site_time_zone(&self) -> vigil_rules::TimeZone {
+        self.cameras
+            .iter()
+            .filter_map(|c| self.rules.get(&c.name))
+            .chain(self.rules.values())
+            .find_map(|r| vigil_rules::TimeZone::parse(&r.timezone).ok())
+            .unwrap_or_else(vigil_rules::TimeZone::utc)
+    }
+
     /// The behaviour rules of `camera` (none configured: an empty set).
     pub fn rules_for(&self, camera: &str) -> RulesConfig {
         self.rules.get(camera).cloned().unwrap_or_default()

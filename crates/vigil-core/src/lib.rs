@@ -6,6 +6,7 @@
 
 pub mod assign;
 pub mod attributes;
+pub mod coco;
 pub mod config;
 pub mod controls;
 pub mod detection;

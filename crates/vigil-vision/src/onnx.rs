@@ -47,13 +47,7 @@ impl OnnxModel {
             path: path.to_path_buf(),
             reason,
         };
-        let mut builder = runtime
-            .session_builder(Some(threads))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_err(e.to_string()))?;
-        let session = builder
-            .commit_from_memory(bytes)
-            .map_err(|e| load_err(e.to_string()))?;
+        let session = session(runtime, path, bytes, threads)?;
         let input = session
             .inputs()
             .first()
@@ -96,6 +90,27 @@ impl OnnxModel {
         }
         Ok(out)
     }
+}
+
+/// A session on the verified `bytes` of the model at `path`, with `threads` intra-op threads and no
+/// spinning (models that run beside the detector must not burn its cores while idle).
+pub(crate) fn session(
+    runtime: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    threads: usize,
+) -> Result<Session, DetectorError> {
+    let load_err = |reason: String| DetectorError::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut builder = runtime
+        .session_builder(Some(threads))?
+        .with_intra_op_spinning(false)
+        .map_err(|e| load_err(e.to_string()))?;
+    builder
+        .commit_from_memory(bytes)
+        .map_err(|e| load_err(e.to_string()))
 }
 
 /// The output called `name`, or an error naming what the model has.

@@ -240,17 +240,7 @@ impl TextEmbedder {
         tokenizer: WordPiece,
         threads: usize,
     ) -> Result<Self, DetectorError> {
-        let load_err = |reason: String| DetectorError::Load {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let mut builder = runtime
-            .session_builder(Some(threads))?
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_err(e.to_string()))?;
-        let session = builder
-            .commit_from_memory(bytes)
-            .map_err(|e| load_err(e.to_string()))?;
+        let session = crate::onnx::session(runtime, path, bytes, threads)?;
         Ok(Self {
             tokenizer,
             session,

@@ -19,11 +19,7 @@ use vigil_store::EventReader;
 
 /// The site of `config`: the first `[rules.*]` time zone (UTC without rules), each camera's zones.
 pub fn site(config: &VigilConfig) -> Site {
-    let tz = config
-        .rules
-        .values()
-        .find_map(|r| TimeZone::parse(&r.timezone).ok())
-        .unwrap_or_else(TimeZone::utc);
+    let tz = config.site_time_zone();
     let mut zones = BTreeMap::new();
     for (camera, rules) in &config.rules {
         let shapes: Vec<ZoneShape> = rules

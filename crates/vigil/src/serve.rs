@@ -391,7 +391,7 @@ pub fn start(
     };
     ctx.search = vigil_server::search::SearchContext::new(
         crate::cmd::search::vocabulary(config),
-        crate::cmd::search::site_time_zone(config),
+        config.site_time_zone(),
         encoder,
     );
     ctx.overlays = Some(vigil_server::overlay::Overlays {

@@ -269,7 +269,12 @@ fn where_else_ranks_people_by_appearance_within_the_callers_cameras() {
 
 /// A person's appearance on `camera` for 5 s from `first_ms`: a unit vector at `angle` radians in the
 /// first two dimensions (so the cosine of two is the cosine of their angle difference).
-fn appearance(camera: &str, track: u64, first_ms: i64, angle: f32) -> vigil_core::Appearance {
+pub(crate) fn appearance(
+    camera: &str,
+    track: u64,
+    first_ms: i64,
+    angle: f32,
+) -> vigil_core::Appearance {
     let mut embedding = vec![0.0f32; 256];
     embedding[0] = angle.cos();
     embedding[1] = angle.sin();

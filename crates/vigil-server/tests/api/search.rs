@@ -204,18 +204,7 @@ fn more_like_this_finds_the_same_person_on_other_cameras_within_the_callers_came
     e.track_ids = vec![42];
     store.record_event(&e).unwrap();
     let t = e.start.unix_ms;
-    let look = |camera: &str, track: u64, first_ms: i64, angle: f32| {
-        let mut embedding = vec![0.0f32; 256];
-        embedding[0] = angle.cos();
-        embedding[1] = angle.sin();
-        vigil_core::Appearance {
-            camera: camera.into(),
-            track,
-            first_ms,
-            last_ms: first_ms + 5000,
-            embedding,
-        }
-    };
+    let look = crate::face_events::appearance;
     // The person; the same person on B a week later; someone else on B; the same on A the next month.
     store
         .record_appearances(&[

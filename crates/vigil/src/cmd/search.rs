@@ -90,15 +90,6 @@ pub fn vocabulary(config: &VigilConfig) -> Vocabulary {
     v
 }
 
-/// The site's time zone: the first camera's rules' (`timezone`), else UTC.
-pub fn site_time_zone(config: &VigilConfig) -> TimeZone {
-    config
-        .cameras
-        .first()
-        .and_then(|c| TimeZone::parse(&config.rules_for(&c.name).timezone).ok())
-        .unwrap_or_default()
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.limit == 0 {
@@ -129,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .context("this configuration records nothing, so it has no events")?;
             let reader = vigil_store::EventReader::open(&store.db)
                 .with_context(|| format!("opening the event store {}", store.db.display()))?;
-            let tz = site_time_zone(&config);
+            let tz = config.site_time_zone();
             let query = parse(text, &vocabulary(&config), &tz, encoder.as_mut())?;
             let scope = Scope {
                 cameras: None,
