@@ -275,6 +275,27 @@ fn search_the_walkway(run: &RulesRun) {
             .iter()
             .all(|h| h["kind"] == "loitering" && h["place"] == "Table")
     );
+    // By what they wore (labelled by hand in crates/vigil-eval/data/colour_labels.toml: people 1, 5
+    // and 6 wear grey tops, 2, 3 and 4 black ones). Those whose top is known to be another colour are
+    // left out; at least two of the three grey tops must lead (the colour namer is right on 9 of the
+    // walkway's 12 clothing parts, docs/attributes.md).
+    let (grey, said) = search("people in a grey top crossing the exit");
+    let who: Vec<usize> = grey
+        .iter()
+        .map(|h| walkway_person(h["start_ms"].as_i64().unwrap()).expect("someone was there"))
+        .collect();
+    assert!(
+        grey.iter().all(|h| h["attributes"]["upper_colour"]
+            .as_str()
+            .is_none_or(|c| c == "grey")),
+        "{said}\n{grey:#?}"
+    );
+    let leading = who
+        .iter()
+        .take(3)
+        .filter(|p| [0, 4, 5].contains(*p))
+        .count();
+    assert!(leading >= 2, "people {who:?} for grey tops: {said}");
     let (none, said) = search("xyzzy");
     assert!(none.is_empty() && said.contains("nothing found"), "{said}");
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
