@@ -134,6 +134,7 @@ export async function render() {
       h('button.ghost', { type: 'button', onclick: () => showSummary(detail, { incident: e.id }, () => detail.close()) }, 'Summary of this incident'),
       e.class ? lifecycle(e) : null,
       e.class === 'person' ? elsewhere(e) : null,
+      e.class === 'person' ? h('a.button.ghost', { href: `#/search${qs({ like: e.id })}`, onclick: () => detail.close() }, 'More like this (every camera, any time)') : null,
       e.class === 'person' && e.has_snapshot && hasRole('admin') ? enrolFrom(e) : null);
     detail.showModal();
   }
