@@ -2,7 +2,8 @@
 //! honest empty summary, and on real footage (the one-by-one walkway clip, recorded and analysed by
 //! `vigil run` with the demo rules) the summary states the six people who left by the "Exit" line, each
 //! table stay with its times and each exit, every sentence linked to a clip the recordings cover (one
-//! fetched through the API to be sure), made while `vigil run` is running.
+//! fetched through the API to be sure), made while `vigil run` is running; `vigil search` finds the same
+//! exits in that store by time, place and kind.
 
 mod support;
 
@@ -304,6 +305,40 @@ fn the_one_by_one_clip_summary_states_six_people_each_stay_and_each_exit_with_re
         exits.len(),
         stays.len()
     );
+
+    // While `vigil run` runs: search its store by time in the site's zone, place and kind.
+    let search = |q: &str| {
+        let (code, out, err) = cli(
+            &["search", q, "--config", config.to_str().unwrap()],
+            None,
+            &[],
+        );
+        assert_eq!(code, 0, "{q}: {err}");
+        let ids: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        (ids, err)
+    };
+    let (recent, said) = search("people crossing the exit in the last 15 minutes");
+    assert!(
+        said.contains("place Exit") && said.contains("from "),
+        "{said}"
+    );
+    for e in &exits {
+        assert!(
+            recent.contains(&e.event.id.to_string()),
+            "exit {} not found: {said}",
+            e.event.id
+        );
+    }
+    let (yesterday, said) = search("people crossing the exit yesterday");
+    assert!(yesterday.is_empty(), "nothing happened yesterday: {said}");
 
     // While `vigil run` runs: the summary of the first play.
     let (code, out, err) = summary(
