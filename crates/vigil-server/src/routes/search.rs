@@ -47,14 +47,18 @@ fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// GET /api/search.
+/// GET /api/search. A query that names a plate or a person is personal data: audited as
+/// `plate.search` / `person.search`, like the plate search and "seen elsewhere".
 pub async fn search(
     State(ctx): State<AppState>,
     Extension(p): Extension<Principal>,
+    Extension(ip): Extension<ClientIp>,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = limit_of(q.limit)?;
     let search = ctx.search.clone();
+    let sec = ctx.security.clone();
+    let (who, from) = (p.audit_name(), ip.to_string());
     let scope = Scope {
         cameras: p.cameras.clone(),
         biometric: p.can(Permission::Faces),
@@ -77,6 +81,20 @@ pub async fn search(
             None => vigil_search::parse(&q.q, &search.vocabulary, now, &search.tz, None),
         }
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        for (asked, action) in [
+            (&query.plate, "plate.search"),
+            (&query.person, "person.search"),
+        ] {
+            if let Some(what) = asked {
+                sec.audit_or_log(
+                    &who,
+                    &from,
+                    action,
+                    "events",
+                    &format!("{what:?} in the search {:?}", query.text),
+                );
+            }
+        }
         let (candidates, cut) = vigil_search::from_store(reader, &query, &scope, &search.tz)?;
         let looked = candidates.len();
         let hits = vigil_search::rank(&query, candidates, encoder).map_err(ApiError::internal)?;

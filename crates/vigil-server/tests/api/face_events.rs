@@ -11,7 +11,7 @@ use serde_json::json;
 use vigil_core::{ClassCount, Event, EventId, EventKind, EventPhase, EventTime, Time90k};
 
 /// The audit log's entries of `action`, as `who` reads them.
-fn audited(s: &TestServer, who: &Auth, action: &str) -> Vec<serde_json::Value> {
+pub(crate) fn audited(s: &TestServer, who: &Auth, action: &str) -> Vec<serde_json::Value> {
     let log = s.call("GET", "/api/audit?limit=1000", who, None).json();
     log["entries"]
         .as_array()

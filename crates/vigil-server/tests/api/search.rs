@@ -115,7 +115,7 @@ fn ids(v: &Value) -> Vec<String> {
 
 #[test]
 fn queries_become_filters_and_find_events_and_tracks_on_the_callers_cameras_only() {
-    let (s, _admin, olga, bob, cars) = server();
+    let (s, admin, olga, bob, cars) = server();
     let red = search(&s, &olga, "red car at the gate");
     assert_eq!(red["query"]["classes"], json!(["car"]));
     assert_eq!(red["query"]["places"], json!(["Gate"]));
@@ -160,6 +160,12 @@ fn queries_become_filters_and_find_events_and_tracks_on_the_callers_cameras_only
     let all = search(&s, &olga, "person in a blue top");
     assert!(all["results"][0]["id"].as_str().unwrap().contains("/77/"));
     assert!(all["results"][0]["score"].as_f64() > all["results"][1]["score"].as_f64());
+    // A plate in a query is personal data: the search is audited.
+    let admin = Auth::Session(admin);
+    let plate_searches = || crate::face_events::audited(&s, &admin, "plate.search").len();
+    let before = plate_searches();
+    search(&s, &olga, "car with plate KX58RTY");
+    assert_eq!(plate_searches(), before + 1);
     // Nothing matches honestly.
     let none = search(&s, &olga, "xyzzy");
     assert_eq!(none["results"], json!([]));
