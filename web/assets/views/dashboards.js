@@ -189,8 +189,13 @@ function heatmapCard(cam, base, kind) {
       const last = (runs || []).filter((r) => r.end > r.start).pop();
       if (!last) return;
       const at = Math.max(last.start, Math.min(last.end, base.to) - 2000);
-      under.replaceWith(h('img.heat-bg', { alt: '', src: `/api/cameras/${encodeURIComponent(cam)}/thumbnail.jpg${qs({ at, width: 640 })}`,
-        onerror: (e) => e.target.replaceWith(blank()) }));
+      const src = (t) => `/api/cameras/${encodeURIComponent(cam)}/thumbnail.jpg${qs({ at: t, width: 640 })}`;
+      // A picture near the end of a run that is still being written may not be there yet: then the
+      // run's first picture, else the blank grid.
+      under.replaceWith(h('img.heat-bg', { alt: '', src: src(at),
+        onerror: (e) => {
+          if (at > last.start && !e.target.dataset.fallback) { e.target.dataset.fallback = '1'; e.target.src = src(last.start); } else e.target.replaceWith(blank());
+        } }));
     }).catch(() => {});
   }
   return h('div.card.pad', h('h2', `Heatmap: ${cam}`), h('div.heat-stack', { dataset: { heatmap: kind } }, under, overlay),

@@ -477,13 +477,6 @@ try {
     if (steps.length < 3 || !/first seen/.test(steps[0]) || !/last seen/.test(steps[steps.length - 1])) throw new Error(`lifecycle steps ${JSON.stringify(steps)}`);
     await shot(page, 'event-lifecycle');
     log(`lifecycle: ${steps.join(' | ')}`);
-    // Search: a typed query, what the server understood of it, and people found.
-    await page.goto(`${url}/#/search?q=${encodeURIComponent('people in the last hour')}`);
-    await page.waitForSelector('.understood:has-text("class person")', { timeout: 15000 });
-    await page.waitForSelector('.search-results .hit[data-type="event"]', { timeout: 15000 });
-    const hits = await page.$$eval('.search-results .hit', (l) => l.map((x) => x.dataset.type));
-    await shot(page, 'search');
-    log(`search: "people in the last hour" found ${hits.length} (${hits.filter((t) => t === 'event').length} events, ${hits.filter((t) => t === 'track').length} tracks)`);
     // Its footage with the overlay on: over playback the boxes come from the stored tracks.
     await page.evaluate(() => localStorage.setItem('vigil.overlay', '1'));
     await page.click('dialog.detail a.button');
@@ -491,6 +484,13 @@ try {
     await shot(page, 'playback-overlay');
     log('overlay: stored tracks drawn over the playback of an event');
     await page.evaluate(() => localStorage.setItem('vigil.overlay', '0'));
+    // Search: a typed query, what the server understood of it, and people found.
+    await page.goto(`${url}/#/search?q=${encodeURIComponent('people or cars in the last hour')}`);
+    await page.waitForSelector('.understood:has-text("class person or car")', { timeout: 15000 });
+    await page.waitForSelector('.search-results .hit[data-type="event"]', { timeout: 15000 });
+    const hits = await page.$$eval('.search-results .hit', (l) => l.map((x) => x.dataset.type));
+    await shot(page, 'search');
+    log(`search: "people or cars in the last hour" found ${hits.length} (${hits.filter((t) => t === 'event').length} events, ${hits.filter((t) => t === 'track').length} tracks)`);
     await page.goto(`${url}/#/events`);
     await page.waitForSelector('.event .thumb img');
     await page.click('.event:has(.thumb img)');

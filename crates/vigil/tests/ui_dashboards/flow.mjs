@@ -84,18 +84,50 @@ try {
 
   // The admin: dashboards over the thumbnail.
   await login(page, 'keeper', 'tulip-orbit-42-canyon');
-  // wait for the first recorded segment, so the heatmap has a picture to lie over
-  await page.waitForFunction(async () => {
-    const now = Date.now();
-    const runs = await (await fetch(`/api/cameras/yard/recordings?start=${now - 3600e3}&end=${now}`)).json();
-    return runs.length > 0;
-  }, null, { timeout: 30000, polling: 500 });
+  // wait for the first recorded segment, so the heatmap has a picture to lie over (polled from here:
+  // waitForFunction takes the promise of an async predicate for a truthy answer)
+  for (let tries = 0; ; tries += 1) {
+    const ready = await page.evaluate(async () => {
+      const now = Date.now();
+      const runs = await (await fetch(`/api/cameras/yard/recordings?start=${now - 3600e3}&end=${now}`)).json();
+      // a run whose first picture the server can already show (its first fragment is written)
+      const run = runs.find((r) => r.end > r.start + 1000);
+      return !!run && (await fetch(`/api/cameras/yard/thumbnail.jpg?at=${run.start}`)).status === 200;
+    });
+    if (ready) break;
+    if (tries > 60) throw new Error('no recording with a picture after 30 s');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  // The page drawn at login (if it landed there) knew no recording yet: draw it again now.
+  if (page.url().includes('#/dashboards')) await page.reload();
   await dashboard(page);
   // the recording's last picture in the range (vigil has recorded for a few seconds by now)
-  await page.waitForFunction(() => {
-    const img = document.querySelector('img.heat-bg');
-    return img && img.complete && img.naturalWidth > 0;
-  }, null, { timeout: 30000 });
+  try {
+    await page.waitForFunction(() => {
+      const img = document.querySelector('img.heat-bg');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: 30000 });
+  } catch (e) {
+    const why = await page.evaluate(async () => {
+      const now = Date.now();
+      const runs = await (await fetch(`/api/cameras/yard/recordings?start=${now - 3600e3}&end=${now}`)).json();
+      const img = document.querySelector('img.heat-bg');
+      const thumb = img ? await fetch(img.src) : null;
+      // what the page itself asked, again
+      const o = new URL(document.querySelector('img.heat-overlay').src);
+      const [from, to] = [o.searchParams.get('from'), o.searchParams.get('to')];
+      const pr = await fetch(`/api/cameras/yard/recordings?start=${from}&end=${to}`);
+      const pageRuns = pr.status === 200 ? await pr.json() : `${pr.status} ${await pr.text()}`;
+      const last = Array.isArray(pageRuns) ? pageRuns.filter((r) => r.end > r.start).pop() : null;
+      const at = last ? Math.max(last.start, Math.min(last.end, Number(to)) - 2000) : null;
+      const t2 = at ? await fetch(`/api/cameras/yard/thumbnail.jpg?at=${at}&width=640`) : null;
+      const pageThumb = t2 && { at, status: t2.status, text: t2.status !== 200 ? await t2.text() : '' };
+      const app = await import('/assets/app.js');
+      return { mayPlayback: app.may('playback'), pageRuns, pageThumb, hash: location.hash, runs, stack: document.querySelector('.heat-stack')?.outerHTML.slice(0, 400), src: img?.src,
+        thumb: thumb && { status: thumb.status, type: thumb.headers.get('content-type'), text: thumb.status !== 200 ? await thumb.text() : '' } };
+    });
+    throw new Error(`the admin's heatmap has no picture under it: ${JSON.stringify(why)} (${e.message})`);
+  }
   check(true, 'the admin\'s heatmap lies over the camera picture (thumbnail loaded)');
   await shot(page, 'dashboards-admin');
   await page.click('#logout');
