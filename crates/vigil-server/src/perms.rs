@@ -339,6 +339,12 @@ impl Principal {
             .is_none_or(|list| list.iter().any(|c| c == name))
     }
 
+    /// Whether the principal may see event `e`: its camera is theirs, and a biometric event (who someone
+    /// is) only with the `faces` permission. Every route that serves one event asks this.
+    pub fn sees_event(&self, e: &vigil_core::Event) -> bool {
+        self.sees(&e.camera) && (!e.kind.is_biometric() || self.can(Permission::Faces))
+    }
+
     /// The name written into the audit log (`alice`, or `alice (token 3)`).
     pub fn audit_name(&self) -> String {
         match &self.via {

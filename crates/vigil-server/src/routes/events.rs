@@ -239,7 +239,7 @@ pub async fn snapshot(
     let kind = q.kind.unwrap_or(SnapshotKind::Crop);
     let bytes = with_reader(&ctx, move |r| {
         let e = r.get(id)?;
-        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !p.can(Permission::Faces)) {
+        if !p.sees_event(&e.event) {
             return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
         }
         r.snapshot(id, kind)
@@ -265,7 +265,7 @@ pub async fn lifecycle(
     let faces = p.can(Permission::Faces);
     let life = with_reader(&ctx, move |r| {
         let e = r.get(id)?;
-        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !faces) {
+        if !p.sees_event(&e.event) {
             return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
         }
         r.lifecycle(id)
@@ -290,10 +290,9 @@ pub async fn one(
     let id: EventId = id
         .parse()
         .map_err(|_| ApiError::not_found("no such event"))?;
-    let faces = p.can(Permission::Faces);
     let e = with_reader(&ctx, move |r| {
         let e = r.get(id)?;
-        if !p.sees(&e.event.camera) || (e.event.kind.is_biometric() && !faces) {
+        if !p.sees_event(&e.event) {
             return Err(vigil_store::StoreError::EventNotFound { id: id.to_string() });
         }
         Ok(e)

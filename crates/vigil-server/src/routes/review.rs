@@ -276,13 +276,12 @@ pub async fn mark(
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let faces = p.can(Permission::Faces);
             let pp = p.clone();
             let checked = ids.clone();
             with_reader(&ctx, move |r| {
                 for id in checked {
                     let e = r.get(id)?;
-                    if !pp.sees(&e.event.camera) || (e.event.kind.is_biometric() && !faces) {
+                    if !pp.sees_event(&e.event) {
                         return Err(StoreError::EventNotFound { id: id.to_string() });
                     }
                 }
@@ -358,8 +357,7 @@ pub async fn feedback(
     let pp = p.clone();
     with_reader(&ctx, move |r| {
         let e = r.get(id)?;
-        if !pp.sees(&e.event.camera) || (e.event.kind.is_biometric() && !pp.can(Permission::Faces))
-        {
+        if !pp.sees_event(&e.event) {
             return Err(StoreError::EventNotFound { id: id.to_string() });
         }
         Ok(())

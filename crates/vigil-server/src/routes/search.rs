@@ -147,7 +147,7 @@ pub async fn similar(
         let ev = reader
             .get(id)
             .map_err(|_| ApiError::not_found("no such event"))?;
-        if !p.sees(&ev.event.camera) {
+        if !p.sees_event(&ev.event) {
             return Err(ApiError::not_found("no such event"));
         }
         let person = vigil_search::similar::person_of(reader, id)

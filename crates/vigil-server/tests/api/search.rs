@@ -246,6 +246,26 @@ fn more_like_this_finds_the_same_person_on_other_cameras_within_the_callers_came
         similar(&vera, &format!("event={id}")),
         [(CAM_A.to_string(), 43)]
     );
+    // A face event (who someone is) is the faces permission's: an operator gets no person from it.
+    let face = crate::face_events::face_event(10);
+    store.record_event(&face).unwrap();
+    store
+        .record_appearances(&[look(CAM_A, face.track_ids[0], face.start.unix_ms, 0.0)])
+        .unwrap();
+    let r = s.call(
+        "GET",
+        &format!("/api/search/similar?event={}", face.id),
+        &olga,
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.call(
+        "GET",
+        &format!("/api/search/similar?event={}", face.id),
+        &Auth::Session(admin.clone()),
+        None,
+    );
+    assert_eq!(r.status, 200, "an admin may: {}", r.text());
     // Bob may not see camera A's event at all.
     let r = s.call(
         "GET",
