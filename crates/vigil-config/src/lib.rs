@@ -122,6 +122,9 @@ pub struct VigilConfig {
     /// `[[reports]]`: scheduled daily/weekly reports (PDF, HTML) announced by webhook (vigil-bi).
     #[serde(default)]
     pub reports: Vec<reports::ReportConfig>,
+    /// `[uplink]`: this box as a site of a hub (vigil-uplink); off unless set.
+    #[serde(default)]
+    pub uplink: Option<vigil_uplink::UplinkConfig>,
 }
 
 /// `[links]`: the URLs alert messages carry (vigil-alert's [`LinksConfig`]) and which cameras people walk
@@ -226,8 +229,18 @@ impl VigilConfig {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        let uplink_files = config.uplink.as_mut().map(|u| {
+            [
+                &mut u.nkey_seed_file,
+                &mut u.credentials_file,
+                &mut u.tls_ca,
+                &mut u.tls_cert,
+                &mut u.tls_key,
+            ]
+        });
         for file in [&mut config.server.tls_cert, &mut config.server.tls_key]
             .into_iter()
+            .chain(uplink_files.into_iter().flatten())
             .flatten()
         {
             if file.is_relative() {
@@ -462,6 +475,11 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
         .unwrap_or_default();
     let mut problems = validate_cameras(&config.cameras, &dirs);
     problems.extend(config.server.problems());
+    if let Some(up) = &config.uplink {
+        for p in up.problems() {
+            problems.push(Problem::new(path(&["uplink"]), p));
+        }
+    }
 
     if let Some(storage) = &storage
         && let Err(e) = storage.validate()

@@ -86,6 +86,7 @@ pub use events::{
     StoredEvent,
 };
 pub use events::{FeedbackGiven, ReviewRow, ReviewScope, Verdict, WeeklyFeedback};
+pub use events::{OutboxDepth, OutboxItem, OutboxOp};
 pub use export_filter::{ExportFilter, filter_in_place};
 pub use frame_index::{FragmentEntry, FrameEntry, FrameIndex};
 pub use holds::Holds;

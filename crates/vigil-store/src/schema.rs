@@ -341,6 +341,35 @@ CREATE TRIGGER events_review_gone AFTER DELETE ON events BEGIN
     DELETE FROM event_feedback WHERE event = old.id;
 END;
 "#,
+    r#"
+-- The site uplink's outbox (events/outbox.rs): every change of an event row (insert, update, delete)
+-- queues its event id here, in the same transaction as the change, while the uplink is on
+-- (meta 'uplink_outbox' = 'on'). The uplink drains it in `seq` order with JetStream acknowledgements
+-- and deletes what the hub acknowledged, so no change is lost and the order per camera is kept.
+-- AUTOINCREMENT: a sequence number is never reused, so `<site>-<seq>` is a safe message id.
+CREATE TABLE uplink_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    -- upsert, delete
+    op TEXT NOT NULL,
+    queued_ms INTEGER NOT NULL
+);
+CREATE TRIGGER uplink_event_inserted AFTER INSERT ON events
+WHEN (SELECT value FROM meta WHERE key = 'uplink_outbox') = 'on' BEGIN
+    INSERT INTO uplink_outbox (event_id, op, queued_ms)
+    VALUES (new.event_id, 'upsert', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+CREATE TRIGGER uplink_event_updated AFTER UPDATE ON events
+WHEN (SELECT value FROM meta WHERE key = 'uplink_outbox') = 'on' BEGIN
+    INSERT INTO uplink_outbox (event_id, op, queued_ms)
+    VALUES (new.event_id, 'upsert', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+CREATE TRIGGER uplink_event_deleted AFTER DELETE ON events
+WHEN (SELECT value FROM meta WHERE key = 'uplink_outbox') = 'on' BEGIN
+    INSERT INTO uplink_outbox (event_id, op, queued_ms)
+    VALUES (old.event_id, 'delete', CAST(unixepoch('subsec') * 1000 AS INTEGER));
+END;
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

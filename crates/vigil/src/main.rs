@@ -13,6 +13,7 @@ mod running;
 mod serve;
 mod stages;
 mod thumbnails;
+mod uplink;
 
 use clap::{Parser, Subcommand};
 
@@ -99,6 +100,10 @@ enum Command {
     /// Measure the search's vector index: recall and latency of "more like this" at a million tracks.
     #[command(name = "bench-search")]
     BenchSearch(cmd::bench_search::Args),
+    /// Every stored event as a JSON line (`vigil events --config vigil.toml --json`), as the hub gets them.
+    Events(cmd::events::Args),
+    /// The hub of many sites: run it (`vigil hub --config hub.toml`), its `events`, `site add`, `nats-config`.
+    Hub(cmd::hub::Args),
     /// A business-intelligence report over a range (KPIs, footfall, occupancy, dwell, queues) as PDF or HTML.
     Report(reports::Args),
 }
@@ -144,6 +149,8 @@ fn main() -> std::process::ExitCode {
         Command::BenchSearch(args) => cmd::bench_search::run(args),
         Command::Summary(args) => cmd::summary::run(args),
         Command::Report(args) => reports::run(args),
+        Command::Events(args) => cmd::events::run(args),
+        Command::Hub(args) => cmd::hub::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -45,8 +45,20 @@ pub fn run_with_reloads(
         let (reload, mut reloads) = tokio::sync::mpsc::channel(RELOAD_QUEUE);
         let (engine, started) =
             crate::serve::start_or_shut_down(engine, &config, config_path, Some(reload))?;
+        crate::uplink::outbox_off_unless_linked(&config, &engine);
+        let uplink = match crate::uplink::start(&config, config_path, &engine) {
+            Ok(u) => u,
+            Err(e) => {
+                // The site runs on without its hub: recording, analysis and alerts are untouched.
+                eprintln!("vigil: the uplink to the hub did not start: {e:#}");
+                None
+            }
+        };
         on_start(&config, &engine, &started, restarts == 0);
         let waited = engine.wait_for_stop_or_reload(until, &mut reloads);
+        if let Some(u) = uplink {
+            engine.runtime().block_on(u.stop());
+        }
         started.stop(engine.runtime());
         let report = engine.shutdown();
         events_recorded += report.events_recorded;

@@ -33,6 +33,7 @@
 
 mod appearances;
 mod dead_letters;
+mod outbox;
 mod paths;
 mod plan;
 mod plates;
@@ -45,6 +46,7 @@ mod writer;
 
 pub use appearances::{ElsewhereQuery, Sighting, StoredAppearance};
 pub use dead_letters::{DeadLetter, DeadLetterQuery, NewDeadLetter};
+pub use outbox::{OutboxDepth, OutboxItem, OutboxOp};
 pub use paths::Lifecycle;
 pub use plates::{PlateQuery, PlateSearch};
 pub use query::{EventReader, HistogramBin};

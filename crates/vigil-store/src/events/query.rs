@@ -59,7 +59,7 @@ pub(crate) const COLUMNS: &str =
     e.attributes";
 
 /// A row as read, before its JSON columns are parsed.
-struct RawEvent {
+pub(super) struct RawEvent {
     key: i64,
     id_text: String,
     camera: String,
@@ -90,7 +90,7 @@ fn time(ms: i64, media: i64) -> EventTime {
     }
 }
 
-fn raw(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
+pub(super) fn raw(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
     let best = match r.get::<_, Option<f64>>(20)? {
         Some(score) => Some(BestObject {
             track_id: r.get::<_, i64>(21)? as u64,
@@ -145,7 +145,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
 }
 
 /// Turns a row into an event; a row whose stored JSON does not parse is reported, not skipped.
-fn decode(r: RawEvent) -> Result<StoredEvent, StoreError> {
+pub(super) fn decode(r: RawEvent) -> Result<StoredEvent, StoreError> {
     let bad = |what: &str, err: String| StoreError::BadEvent {
         id: r.id_text.clone(),
         reason: format!("stored {what} do not parse: {err}"),

@@ -1,0 +1,237 @@
+//! `vigil hub`: the central service of many sites (vigil-hub).
+//!
+//! - `vigil hub --config hub.toml`: run it (take in every site's events, snapshots and status; serve the
+//!   hub's API and UI) until Ctrl-C or SIGTERM.
+//! - `vigil hub events --config hub.toml --json`: every site's events as JSON lines (with `site`).
+//! - `vigil hub site add NAME --seed-out FILE`: a new site and its NKey; `site list`, `site remove NAME`.
+//! - `vigil hub nats-config --listen … --store-dir … --out nats.conf`: the NATS server's configuration
+//!   with each site's permissions.
+//!
+//! docs/design/multisite.md.
+
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+use vigil_hub::{HubConfig, HubDb, nats_conf};
+
+/// `vigil hub` arguments.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = false)]
+pub struct Args {
+    /// The hub's configuration file.
+    #[arg(
+        long,
+        short,
+        default_value = "hub.toml",
+        env = "VIGIL_HUB_CONFIG",
+        global = true
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<HubCommand>,
+}
+
+/// `vigil hub` subcommands (none: run the hub).
+#[derive(clap::Subcommand)]
+pub enum HubCommand {
+    /// Every site's events as JSON lines, oldest first, each with its `site`.
+    Events {
+        /// One JSON object per line (the only format; kept for scripts that say so).
+        #[arg(long)]
+        json: bool,
+        /// Only this site's events.
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Sites: `add`, `list`, `remove`.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Write the NATS server's configuration: JetStream, TLS and each site's permissions.
+    NatsConfig {
+        /// Where the NATS server listens.
+        #[arg(long, default_value = "0.0.0.0:4222")]
+        listen: String,
+        /// JetStream's directory.
+        #[arg(long)]
+        store_dir: PathBuf,
+        /// Server certificate (PEM) for TLS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Its key.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `vigil hub site` subcommands.
+#[derive(clap::Subcommand)]
+pub enum SiteCommand {
+    /// Add a site: makes its NKey, keeps the public key, writes the seed (for the site's `[uplink]
+    /// nkey_seed_file`) to `--seed-out`, owner-only.
+    Add {
+        /// The site's name (letters, digits, `-`, `_`).
+        name: String,
+        /// Where to write the site's seed (refuses to overwrite).
+        #[arg(long)]
+        seed_out: PathBuf,
+    },
+    /// List sites: name, online, last seen.
+    List,
+    /// Remove a site (its events stay until the hub's retention).
+    Remove {
+        /// The site's name.
+        name: String,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hub-io")
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")
+}
+
+/// Runs `vigil hub`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = HubConfig::load(&args.config)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        match args.command {
+            None => serve(config).await,
+            Some(HubCommand::Events { json: _, site }) => {
+                let db = HubDb::open(&config.hub.postgres_url, 2).await?;
+                let sites = site.map(|s| vec![s]);
+                let lines = db.all_events(sites.as_deref()).await?;
+                let mut out = std::io::stdout().lock();
+                for l in lines {
+                    serde_json::to_writer(&mut out, &l)?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()?;
+                Ok(())
+            }
+            Some(HubCommand::Site(cmd)) => site(config, cmd).await,
+            Some(HubCommand::NatsConfig {
+                listen,
+                store_dir,
+                tls_cert,
+                tls_key,
+                out,
+            }) => {
+                let hub_public = nats_conf::hub_key(&config.seed_file())?;
+                let db = HubDb::open(&config.hub.postgres_url, 2).await?;
+                let text = nats_conf::server_config(
+                    &hub_public,
+                    &db.sites().await?,
+                    &nats_conf::ServerOptions {
+                        listen,
+                        store_dir,
+                        tls_cert,
+                        tls_key,
+                    },
+                );
+                match out {
+                    Some(path) => std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?,
+                    None => print!("{text}"),
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
+    let db = HubDb::open(&config.hub.postgres_url, 2).await?;
+    match cmd {
+        SiteCommand::Add { name, seed_out } => {
+            vigil_uplink::wire::check_site_name(&name)?;
+            let (public, seed) = nats_conf::new_user_key()?;
+            nats_conf::write_seed(&seed_out, &seed)?;
+            db.add_site(&name, Some(&public)).await?;
+            db.audit(
+                "cli",
+                "site.add",
+                Some(&name),
+                serde_json::json!({ "nkey": public }),
+                None,
+            )
+            .await?;
+            eprintln!(
+                "vigil: site {name:?} added (NKey {public}); its seed is in {} — copy it to the site, set \
+                 [uplink] nkey_seed_file there, then run `vigil hub nats-config` and reload the NATS server",
+                seed_out.display()
+            );
+        }
+        SiteCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for s in db.sites().await? {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({
+                        "site": s.name,
+                        "online": s.online(),
+                        "last_seen_ms": s.last_seen_ms,
+                        "offline_since_ms": s.offline_since_ms,
+                        "version": s.version,
+                    }),
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+        SiteCommand::Remove { name } => {
+            if !db.remove_site(&name).await? {
+                anyhow::bail!("no site named {name:?}");
+            }
+            db.audit(
+                "cli",
+                "site.remove",
+                Some(&name),
+                serde_json::json!({}),
+                None,
+            )
+            .await?;
+            eprintln!(
+                "vigil: site {name:?} removed; run `vigil hub nats-config` and reload the NATS server to revoke its key"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: HubConfig) -> anyhow::Result<()> {
+    let hub = vigil_hub::Hub::start(config).await?;
+    eprintln!(
+        "vigil: hub running (PostgreSQL {}, NATS {}); stop with Ctrl-C or SIGTERM",
+        redact_url(&hub.config.hub.postgres_url),
+        hub.config.hub.nats_url
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    hub.stop().await;
+    eprintln!("vigil: hub stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
