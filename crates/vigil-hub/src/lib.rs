@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod ingest;
 pub mod nats_conf;
+pub mod relay;
 
 pub use config::HubConfig;
 pub use db::HubDb;

@@ -1,0 +1,8 @@
+//! Many sites, one hub: real `vigil run` sites, a real `vigil hub`, a private NATS JetStream server and a
+//! fresh PostgreSQL database per test, all on loopback (docs/design/multisite.md).
+
+mod support;
+
+mod multisite {
+    pub mod kit;
+}
