@@ -56,11 +56,12 @@ pub fn run_with_reloads(
         };
         on_start(&config, &engine, &started, restarts == 0);
         let waited = engine.wait_for_stop_or_reload(until, &mut reloads);
-        if let Some(u) = uplink {
-            engine.runtime().block_on(u.stop());
-        }
         started.stop(engine.runtime());
         let report = engine.shutdown();
+        if let Some(u) = uplink {
+            // The engine's last events (those it closed on the way out) go up if the hub is there.
+            u.stop(std::time::Duration::from_secs(5));
+        }
         events_recorded += report.events_recorded;
         if !report.panicked.is_empty() {
             anyhow::bail!(

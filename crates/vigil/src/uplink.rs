@@ -42,9 +42,7 @@ pub fn start(
         config_path: config_path.to_path_buf(),
         remote_config: up.remote_config,
     });
-    let uplink = engine
-        .runtime()
-        .block_on(Uplink::start(up, store, reader, status, responder))?;
+    let uplink = Uplink::start(up, store, reader, status, responder)?;
     eprintln!(
         "vigil: site {:?} linked to the hub at {} (events wait in the outbox while the link is down)",
         up.site, up.nats_url
