@@ -221,7 +221,9 @@ impl Uplink {
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(UplinkError::Config("the uplink thread ended at start".into()))
+                Err(UplinkError::Config(
+                    "the uplink thread ended at start".into(),
+                ))
             }
         }
     }
@@ -270,7 +272,10 @@ async fn run_tasks(
     let conn_stats = stats.clone();
     let client = config
         .auth()
-        .options(&format!("vigil-site-{site}"), Some(wire::inbox_prefix(&site)))
+        .options(
+            &format!("vigil-site-{site}"),
+            Some(wire::inbox_prefix(&site)),
+        )
         .await?
         .event_callback(move |event| {
             let stats = conn_stats.clone();

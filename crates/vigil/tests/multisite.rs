@@ -5,4 +5,6 @@ mod support;
 
 mod multisite {
     pub mod kit;
+    mod link;
+    mod sites;
 }
