@@ -207,6 +207,11 @@ fn every_event_arrives_once_in_order_whatever_the_link_does() {
     eventually(Duration::from_secs(30), "first events at the hub", || {
         (hub.events().len() >= 20).then_some(())
     });
+    eventually(Duration::from_secs(30), "the site shown online", || {
+        hub.cli(&["site", "list"])
+            .contains("\"online\":true")
+            .then_some(())
+    });
 
     // The link is cut (every connection at once) while events keep coming; the hub dies meanwhile.
     let cut = Duration::from_secs(
@@ -380,4 +385,100 @@ fn a_site_cannot_speak_for_another() {
     );
     assert_eq!(refused.trim(), "1");
     assert_eq!(hub.db.sql("SELECT count(*) FROM events").trim(), "0");
+}
+
+#[test]
+fn the_hub_rides_out_a_postgresql_restart() {
+    let Some(_) = kit::nats_server() else {
+        return;
+    };
+    let Some(pg) = kit::PrivatePostgres::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = HubSetup::new(&tmp.path().join("hub"), &pg.base());
+    let seed = hub.add_site("s1");
+    let _nats = hub.start_nats();
+    let hubp = hub.start_hub();
+    let store = open_store(&tmp.path().join("site"));
+    let config: UplinkConfig = toml::from_str(
+        hub.uplink_section("s1", &seed)
+            .trim_start()
+            .trim_start_matches("[uplink]"),
+    )
+    .unwrap();
+    let uplink = start_uplink(&store, &config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(AtomicBool::new(false));
+    let writer = write_events(store.clone(), stop.clone(), paused.clone());
+    eventually(Duration::from_secs(30), "first events at the hub", || {
+        (hub.events().len() >= 20).then_some(())
+    });
+    // PostgreSQL crashes and comes back while events keep coming.
+    pg.down();
+    std::thread::sleep(Duration::from_secs(5));
+    pg.up();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let site = site_states(&store);
+    let (hub_map, rows) = eventually(Duration::from_secs(60), "the hub caught up", || {
+        let (m, n) = hub_states(&hub);
+        (m == site).then_some((m, n))
+    });
+    assert_eq!(rows, site.len(), "no duplicates at the hub");
+    assert_eq!(hub_map, site);
+    eprintln!(
+        "postgres restart: {} events, all at the hub once",
+        site.len()
+    );
+    uplink.stop(Duration::from_secs(1));
+    drop(hubp);
+}
+
+#[test]
+fn the_link_runs_over_tls_and_refuses_plain_text() {
+    let (Some(_), Some(pg)) = (kit::nats_server(), kit::postgres()) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = HubSetup::new(&tmp.path().join("hub"), &pg);
+    hub.enable_tls();
+    let seed = hub.add_site("s1");
+    let _nats = hub.start_nats();
+    let hubp = hub.start_hub();
+    let store = open_store(&tmp.path().join("site"));
+    let section = hub.uplink_section("s1", &seed);
+    assert!(section.contains("tls://"), "{section}");
+    let config: UplinkConfig =
+        toml::from_str(section.trim_start().trim_start_matches("[uplink]")).unwrap();
+    let uplink = start_uplink(&store, &config);
+    for n in 1..=10 {
+        store
+            .record_event(&event(
+                n,
+                "gate",
+                1_717_761_600_000 + n as i64,
+                EventPhase::Start,
+            ))
+            .unwrap();
+    }
+    eventually(Duration::from_secs(30), "events over TLS", || {
+        (hub.events().len() == 10).then_some(())
+    });
+    // The same key, without the hub's CA (the server requires TLS): turned away.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plain = rt.block_on(async {
+        let seed_text = std::fs::read_to_string(&seed).unwrap();
+        async_nats::ConnectOptions::with_nkey(seed_text.trim().to_string())
+            .connection_timeout(Duration::from_secs(2))
+            .connect(format!("127.0.0.1:{}", hub.nats_port))
+            .await
+    });
+    assert!(
+        plain.is_err(),
+        "a connection that does not trust the hub's CA was accepted"
+    );
+    uplink.stop(Duration::from_secs(1));
+    drop(hubp);
 }
