@@ -55,8 +55,9 @@ pub enum UplinkError {
 
 /// Changes read from the outbox per round.
 const BATCH: usize = 256;
-/// How often an empty outbox is looked at again.
-const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How often an empty outbox is looked at again without being told of a write (deletions by retention
+/// and erasure ring no bell).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Longest wait between tries while the hub does not acknowledge.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -422,7 +423,8 @@ impl Drainer {
                     .store(depth.oldest_ms.unwrap_or(0), Ordering::Relaxed);
             }
             let Some(last) = batch.last().map(|i| i.seq) else {
-                tokio::time::sleep(IDLE_POLL).await;
+                let bell = self.store.events_written();
+                let _ = tokio::time::timeout(IDLE_POLL, bell.notified()).await;
                 continue;
             };
             let outgoing = coalesce(batch);

@@ -46,7 +46,7 @@ pub fn run_with_reloads(
         let (engine, started) =
             crate::serve::start_or_shut_down(engine, &config, config_path, Some(reload))?;
         crate::uplink::outbox_off_unless_linked(&config, &engine);
-        let uplink = match crate::uplink::start(&config, config_path, &engine) {
+        let uplink = match crate::uplink::start(&config, config_path, &engine, started.security()) {
             Ok(u) => u,
             Err(e) => {
                 // The site runs on without its hub: recording, analysis and alerts are untouched.
