@@ -61,13 +61,15 @@ fn three_sites_keep_working_through_a_cut_link_and_the_hub_ends_with_exactly_the
         .map(|(((site, _), video), seed)| {
             let dir = tmp.path().join(site);
             std::fs::create_dir_all(&dir).unwrap();
-            Vigil::start_with_extra(
-                &dir,
-                "cam",
-                video,
-                Some(&models),
-                &hub.uplink_section(site, seed),
-            )
+            // Besides the intrusion rule (long events while anyone is in view), crossings of the
+            // picture's middle: short events, many of them.
+            let extra = format!(
+                "{}\n[[rules.cam.line]]\nname = \"Middle\"\np1 = [0.5, 0.0]\np2 = [0.5, 1.0]\n\
+                 classes = [\"person\", \"car\", \"bicycle\"]\n\n[[rules.cam.rule]]\nname = \"Crossing\"\n\
+                 kind = \"line_crossing\"\nline = \"Middle\"\n",
+                hub.uplink_section(site, seed)
+            );
+            Vigil::start_with_extra(&dir, "cam", video, Some(&models), &extra)
         })
         .collect();
     for s in &mut sites {
