@@ -81,11 +81,17 @@ fn status_source(
                     Some(a) => a.snapshot().0.fps as f32,
                     None => stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
                 };
-                let problems = c
+                // The stream's states (offline, degraded) and the picture's (covered, moved, …).
+                let mut problems = c
                     .stream_health
                     .as_ref()
                     .map(|h| h.lock().unwrap_or_else(|p| p.into_inner()).active())
                     .unwrap_or_default();
+                if let Some(a) = &c.analysis {
+                    problems.extend(a.snapshot().0.health);
+                }
+                problems.sort();
+                problems.dedup();
                 CameraStatus {
                     name: c.name.clone(),
                     online,
