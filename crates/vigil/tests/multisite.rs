@@ -5,4 +5,5 @@ mod support;
 
 mod multisite {
     pub mod kit;
+    mod relay;
 }
