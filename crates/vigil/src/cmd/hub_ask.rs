@@ -91,7 +91,8 @@ pub enum Ask {
     /// Push an earlier configuration version again.
     ConfigRollback {
         /// The version (from `config-versions`).
-        version: String,
+        #[arg(value_name = "VERSION")]
+        to_version: String,
     },
 }
 
@@ -217,8 +218,8 @@ pub async fn run(config: HubConfig, args: Args) -> anyhow::Result<()> {
                 r.map(|_| ()).map_err(Into::into),
             )
         }
-        Ask::ConfigRollback { version } => {
-            let r = relay::config_rollback(&db, &client, &site, &version, "cli").await;
+        Ask::ConfigRollback { to_version } => {
+            let r = relay::config_rollback(&db, &client, &site, &to_version, "cli").await;
             pushed("relay.config_rollback", r)
         }
     };
