@@ -258,3 +258,26 @@ fn pushed(
         Err(e) => (action, serde_json::json!({}), Err(e.into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args as _, Command};
+
+    #[test]
+    fn the_subcommands_parse() {
+        let cmd = Args::augment_args(Command::new("ask"));
+        cmd.clone().debug_assert();
+        let m = cmd
+            .try_get_matches_from(["ask", "--site", "s1", "config-rollback", "0123abcd"])
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&m).unwrap();
+        assert_eq!(args.site, "s1");
+        assert!(
+            matches!(args.what, Ask::ConfigRollback { to_version } if to_version == "0123abcd")
+        );
+        assert_eq!(time_ms("1765098000000").unwrap(), 1_765_098_000_000);
+        assert_eq!(time_ms("2026-12-07T09:00:00Z").unwrap(), 1_796_634_000_000);
+        assert!(time_ms("yesterday").is_err());
+    }
+}
