@@ -81,6 +81,29 @@ fn wait_linked(hub: &HubSetup, site: &str, vigil: &mut Vigil) -> String {
     }
 }
 
+/// Waits until the site has restarted in-process for a configuration change `n` times.
+fn wait_restarts(site: &mut Vigil, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let count = site
+            .output
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("vigil: configuration changed"))
+            .count();
+        if count >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the site did not restart ({count} of {n}):\n{}",
+            site.dump()
+        );
+        site.run_for(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn relay_picture_clip_and_configuration_through_the_hub() {
     let (Some(_), Some(pg), Some(video)) = (nats_server(), postgres(), footage(VIDEO)) else {
@@ -244,6 +267,9 @@ fn relay_picture_clip_and_configuration_through_the_hub() {
     assert_eq!(v1["applied"], true, "{out}");
     assert_eq!(v1["pushed_by"], "cli");
     assert_eq!(std::fs::read_to_string(&config_path).unwrap(), renamed);
+    // A renamed rule changes its Home Assistant entity: the site restarts in-process with the file
+    // (after the answer has reached the hub), and its uplink comes back.
+    wait_restarts(&mut site, 1);
     assert!(
         std::fs::read_dir(site_dir.join("config-history"))
             .unwrap()
@@ -325,6 +351,8 @@ fn relay_picture_clip_and_configuration_through_the_hub() {
     assert_eq!(back["applied"], true, "{out}");
     assert_eq!(back["version"], v0.as_str());
     assert_eq!(std::fs::read_to_string(&config_path).unwrap(), original);
+    wait_restarts(&mut site, 2);
+    wait_linked(&hub, "s1", &mut site);
     let (_, _, err) = ask(&hub, "s1", &["config-get", "--out", "/dev/null"]);
     assert!(err.contains(&format!("version {v0}")), "{err}");
     let versions = json_lines(&ask_ok(&hub, "s1", &["config-versions"]));
