@@ -9,7 +9,8 @@
 //! - **Failures are sentences.** A site that is not connected fails at once ("site S is not connected
 //!   to the hub"); one that does not answer fails after the verb's timeout ([`timeout_of`]).
 //! - **Clips** are prepared on the site (an MP4 the way `vigil export` makes one, privacy masks burnt
-//!   in), then fetched in parts of at most [`wire::CHUNK_BYTES`] (base64 in JSON keeps each message well
+//!   in; a site still preparing after 40 s answers `preparing` and the hub asks again every second, up
+//!   to [`CLIP_PREPARE_MAX`]), then fetched in parts of at most [`wire::CHUNK_BYTES`] (base64 in JSON keeps each message well
 //!   under NATS's 1 MiB `max_payload`); the site deletes the file once read, or after 10 minutes.
 //! - **Configuration pushes** name the version they replace (`base_version`): the latest version the hub
 //!   holds for the site that the site applied. The site refuses the push when its `vigil.toml` changed
@@ -44,6 +45,11 @@ pub struct ConfigVersion {
     /// The site's answer when it did not.
     pub message: Option<String>,
 }
+
+/// How long the hub waits for a site to prepare a clip that it did not finish within its first answer.
+pub const CLIP_PREPARE_MAX: Duration = Duration::from_secs(600);
+/// How often the hub asks again for a clip being prepared.
+const CLIP_POLL: Duration = Duration::from_secs(1);
 
 /// Who a version found on the site (not pushed by anyone at the hub) is recorded as.
 pub const FOUND_ON_SITE: &str = "site";
@@ -192,33 +198,55 @@ pub async fn clip(
         from_ms,
         to_ms,
     };
-    let (id, size) = match ask(client, site, &request).await? {
-        Reply::Clip { clip, size } => (clip, size),
+    let (id, mut size) = match ask(client, site, &request).await? {
+        Reply::Clip { clip, size } => (clip, Some(size)),
+        Reply::Preparing { clip } => (clip, None),
         other => return Err(unexpected(site, "a clip", &other)),
     };
-    if size > wire::MAX_CLIP_BYTES {
-        return Err(HubError::Nats(format!(
-            "site {site} prepared a clip of {size} bytes, more than the hub takes ({})",
-            wire::MAX_CLIP_BYTES
-        )));
-    }
-    let mut out = Vec::with_capacity(size as usize);
+    let deadline = tokio::time::Instant::now() + CLIP_PREPARE_MAX;
+    let mut out = Vec::new();
     let mut offset = 0u64;
-    while offset < size {
+    while size.is_none_or(|s| offset < s) {
         let part = Request::Chunk {
             clip: id.clone(),
             offset,
         };
         match ask(client, site, &part).await? {
-            Reply::Chunk {
-                data_base64, next, ..
-            } => {
-                let data = base64_of(site, &data_base64)?;
-                if next != offset + data.len() as u64 || data.is_empty() || next > size {
+            Reply::Preparing { .. } => {
+                if tokio::time::Instant::now() > deadline {
                     return Err(HubError::Nats(format!(
-                        "site {site} sent a part of clip {id} that does not fit (offset {offset}, {} bytes, next {next}, size {size})",
+                        "site {site} did not finish preparing clip {id} within {} minutes",
+                        CLIP_PREPARE_MAX.as_secs() / 60
+                    )));
+                }
+                tokio::time::sleep(CLIP_POLL).await;
+            }
+            Reply::Chunk {
+                data_base64,
+                next,
+                size: total,
+            } => {
+                if total > wire::MAX_CLIP_BYTES {
+                    return Err(HubError::Nats(format!(
+                        "site {site} prepared a clip of {total} bytes, more than the hub takes ({})",
+                        wire::MAX_CLIP_BYTES
+                    )));
+                }
+                if size.is_some_and(|s| s != total) {
+                    return Err(HubError::Nats(format!(
+                        "site {site} changed the size of clip {id} while it was read"
+                    )));
+                }
+                size = Some(total);
+                let data = base64_of(site, &data_base64)?;
+                if next != offset + data.len() as u64 || data.is_empty() || next > total {
+                    return Err(HubError::Nats(format!(
+                        "site {site} sent a part of clip {id} that does not fit (offset {offset}, {} bytes, next {next}, size {total})",
                         data.len()
                     )));
+                }
+                if out.is_empty() {
+                    out.reserve(total as usize);
                 }
                 out.extend_from_slice(&data);
                 offset = next;
@@ -226,6 +254,7 @@ pub async fn clip(
             other => return Err(unexpected(site, "a part of a clip", &other)),
         }
     }
+    let size = offset;
     info!(site, camera, bytes = size, "clip fetched from the site");
     Ok(out)
 }

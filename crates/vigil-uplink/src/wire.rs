@@ -386,6 +386,12 @@ pub enum Reply {
         /// Its size in bytes.
         size: u64,
     },
+    /// A clip is still being prepared (answers [`Request::Clip`] when preparing takes long, and
+    /// [`Request::Chunk`] until it is ready): ask for its parts again a little later.
+    Preparing {
+        /// Its id for [`Request::Chunk`].
+        clip: String,
+    },
     /// Part of a clip (base64).
     Chunk {
         /// The bytes, base64.

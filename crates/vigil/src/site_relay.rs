@@ -8,7 +8,9 @@
 //! - `recordings`: the camera's recorded ranges (main stream) from the store.
 //! - `clip` + `chunk`: an MP4 of a range made the way `vigil export` makes one (the store's export, then
 //!   the privacy masks burnt in by the export filter), kept under `data_dir/tmp/relay-clips` with a
-//!   random id and served in parts of [`wire::CHUNK_BYTES`]; deleted once read to its end or after
+//!   random id and served in parts of [`wire::CHUNK_BYTES`]. It is prepared on its own thread: when it
+//!   is not ready within [`CLIP_WAIT`] the answer is `preparing` and the hub asks again. Deleted once
+//!   read to its end or after
 //!   [`wire::CLIP_KEEP_S`]; at most [`wire::MAX_CLIPS`] at once, at most [`wire::MAX_CLIP_MS`] of
 //!   video each.
 //! - `config_get` / `config_put`: `vigil.toml` through the same editor as the browser's settings page
@@ -41,6 +43,9 @@ use vigil_uplink::wire::{self, RecordedRange, Reply, Request};
 
 /// How long a snapshot waits for a key frame of the live view before taking the latest recorded one.
 pub const LIVE_WAIT: Duration = Duration::from_secs(6);
+/// How long a `clip` request waits for its clip before answering `preparing` (inside the minute a site
+/// has to answer).
+const CLIP_WAIT: Duration = Duration::from_secs(40);
 /// How long after answering a configuration change that needs it the engine restarts (so the answer
 /// leaves before the uplink stops).
 const RESTART_AFTER: Duration = Duration::from_secs(1);
@@ -54,7 +59,7 @@ pub struct SiteResponder {
     live: HashMap<String, LiveHub>,
     runtime: tokio::runtime::Handle,
     thumbnails: Thumbnails,
-    redactor: crate::redaction::ConfigRedactor,
+    redactor: Arc<crate::redaction::ConfigRedactor>,
     /// `None` when the run loop cannot restart (no reload channel): configuration changes are refused.
     editor: Option<FileEditor>,
     tmp: PathBuf,
@@ -69,17 +74,23 @@ struct Clips {
 
 struct Clip {
     path: PathBuf,
-    /// `None` while being prepared.
-    size: Option<u64>,
+    state: ClipState,
+    /// When it was prepared (or failed).
     made: Instant,
 }
 
+enum ClipState {
+    Preparing,
+    Ready(u64),
+    Failed(String),
+}
+
 impl Clips {
-    /// Forgets (and deletes) clips older than [`wire::CLIP_KEEP_S`].
+    /// Forgets (and deletes) clips prepared more than [`wire::CLIP_KEEP_S`] ago.
     fn sweep(&mut self) {
         let keep = Duration::from_secs(wire::CLIP_KEEP_S);
         self.by_id.retain(|id, c| {
-            let old = c.made.elapsed() > keep;
+            let old = !matches!(c.state, ClipState::Preparing) && c.made.elapsed() > keep;
             if old {
                 info!(clip = %id, "relay clip not read to its end within 10 minutes: deleted");
                 let _ = std::fs::remove_file(&c.path);
@@ -146,7 +157,11 @@ impl SiteResponder {
                 .collect(),
             runtime,
             thumbnails: Thumbnails::new(store.clone(), masks, config.data_dir.join("tmp")),
-            redactor: crate::redaction::ConfigRedactor::new(config, engine.models_dir(), 1)?,
+            redactor: Arc::new(crate::redaction::ConfigRedactor::new(
+                config,
+                engine.models_dir(),
+                1,
+            )?),
             store,
             editor,
             tmp,
@@ -262,65 +277,48 @@ impl SiteResponder {
                 id.clone(),
                 Clip {
                     path: path.clone(),
-                    size: None,
+                    state: ClipState::Preparing,
                     made: Instant::now(),
                 },
             );
         }
-        let made = self.make_clip(camera, from_ms, to_ms, &path);
-        let mut clips = self.clips.lock().unwrap_or_else(|p| p.into_inner());
-        match made {
-            Ok(size) => {
-                if let Some(c) = clips.by_id.get_mut(&id) {
-                    c.size = Some(size);
-                }
-                info!(clip = %id, camera, bytes = size, "relay clip prepared");
-                Ok(Reply::Clip { clip: id, size })
-            }
-            Err(e) => {
-                clips.by_id.remove(&id);
-                let _ = std::fs::remove_file(&path);
+        // Prepared on its own thread: a long clip with masks to burn in takes longer than the minute
+        // a site has to answer a request; the hub then asks again until it is ready.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let job = ClipJob {
+            store: self.store.clone(),
+            redactor: self.redactor.clone(),
+            clips: self.clips.clone(),
+            camera: camera.to_string(),
+            id: id.clone(),
+            path,
+        };
+        std::thread::Builder::new()
+            .name("relay-clip".into())
+            .spawn(move || {
+                let made = job.make(from_ms, to_ms);
+                let _ = done_tx.send(made);
+            })
+            .map_err(|e| {
+                self.clips
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .by_id
+                    .remove(&id);
+                format!("cannot prepare a clip now: {e}")
+            })?;
+        match done_rx.recv_timeout(clip_wait()) {
+            Ok(Ok(size)) => Ok(Reply::Clip { clip: id, size }),
+            Ok(Err(e)) => {
+                self.clips
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .by_id
+                    .remove(&id);
                 Err(e)
             }
+            Err(_) => Ok(Reply::Preparing { clip: id }),
         }
-    }
-
-    /// Writes the MP4 of `[from_ms, to_ms)` to `path` like `vigil export`, masks burnt in; its size.
-    fn make_clip(
-        &self,
-        camera: &str,
-        from_ms: i64,
-        to_ms: i64,
-        path: &Path,
-    ) -> Result<u64, String> {
-        let reader = self.store.reader().map_err(|e| e.to_string())?;
-        let export = reader
-            .export(camera, "main", Time90k(from_ms * 90), Time90k(to_ms * 90))
-            .map_err(|e| e.to_string())?;
-        let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        export
-            .file
-            .write_all(&mut w, &mut |_| {})
-            .map_err(|e| e.to_string())?;
-        let file = w.into_inner().map_err(|e| e.into_error().to_string())?;
-        file.sync_all().map_err(|e| e.to_string())?;
-        drop(file);
-        let masks = vigil_core::Redaction {
-            masks: true,
-            ..Default::default()
-        };
-        vigil_store::filter_in_place(
-            Some(&self.redactor as &dyn vigil_store::ExportFilter),
-            camera,
-            &masks,
-            path,
-            &mut |_| {},
-        )
-        .map_err(|e| format!("applying the privacy masks: {e}"))?;
-        std::fs::metadata(path)
-            .map(|m| m.len())
-            .map_err(|e| e.to_string())
     }
 
     fn chunk(&self, id: &str, offset: u64) -> Result<Reply, String> {
@@ -333,10 +331,19 @@ impl SiteResponder {
             let mut clips = self.clips.lock().unwrap_or_else(|p| p.into_inner());
             clips.sweep();
             let c = clips.by_id.get(id).ok_or_else(gone)?;
-            (
-                c.path.clone(),
-                c.size.ok_or("the clip is still being prepared")?,
-            )
+            match &c.state {
+                ClipState::Preparing => {
+                    return Ok(Reply::Preparing {
+                        clip: id.to_string(),
+                    });
+                }
+                ClipState::Failed(e) => {
+                    let e = format!("the clip could not be made: {e}");
+                    clips.by_id.remove(id);
+                    return Err(e);
+                }
+                ClipState::Ready(size) => (c.path.clone(), *size),
+            }
         };
         if offset >= size {
             return Err(format!(
@@ -416,6 +423,94 @@ impl SiteResponder {
         self.editor
             .as_ref()
             .ok_or_else(|| "this site cannot take configuration changes while it runs".into())
+    }
+}
+
+/// How long a `clip` request waits for the clip before answering `preparing`
+/// (`VIGIL_RELAY_CLIP_WAIT_MS` changes it, for tests).
+fn clip_wait() -> Duration {
+    std::env::var("VIGIL_RELAY_CLIP_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(CLIP_WAIT, Duration::from_millis)
+}
+
+/// One clip to prepare, on its own thread.
+struct ClipJob {
+    store: Arc<Store>,
+    redactor: Arc<crate::redaction::ConfigRedactor>,
+    clips: Arc<Mutex<Clips>>,
+    camera: String,
+    id: String,
+    path: PathBuf,
+}
+
+impl ClipJob {
+    /// Prepares it and records the outcome; its size.
+    fn make(&self, from_ms: i64, to_ms: i64) -> Result<u64, String> {
+        let started = Instant::now();
+        let made = self.write(from_ms, to_ms);
+        let mut clips = self.clips.lock().unwrap_or_else(|p| p.into_inner());
+        if made.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        match clips.by_id.get_mut(&self.id) {
+            Some(c) => {
+                c.made = Instant::now();
+                c.state = match &made {
+                    Ok(size) => ClipState::Ready(*size),
+                    Err(e) => ClipState::Failed(e.clone()),
+                };
+            }
+            // Forgotten meanwhile (the responder stopped).
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+        match &made {
+            Ok(size) => info!(
+                clip = %self.id,
+                camera = %self.camera,
+                bytes = size,
+                ms = started.elapsed().as_millis() as u64,
+                "relay clip prepared"
+            ),
+            Err(e) => warn!(clip = %self.id, camera = %self.camera, "relay clip failed: {e}"),
+        }
+        made
+    }
+
+    /// Writes the MP4 of `[from_ms, to_ms)` like `vigil export`, masks burnt in; its size.
+    fn write(&self, from_ms: i64, to_ms: i64) -> Result<u64, String> {
+        let (camera, path) = (self.camera.as_str(), self.path.as_path());
+        let reader = self.store.reader().map_err(|e| e.to_string())?;
+        let export = reader
+            .export(camera, "main", Time90k(from_ms * 90), Time90k(to_ms * 90))
+            .map_err(|e| e.to_string())?;
+        let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        export
+            .file
+            .write_all(&mut w, &mut |_| {})
+            .map_err(|e| e.to_string())?;
+        let file = w.into_inner().map_err(|e| e.into_error().to_string())?;
+        file.sync_all().map_err(|e| e.to_string())?;
+        drop(file);
+        let masks = vigil_core::Redaction {
+            masks: true,
+            ..Default::default()
+        };
+        vigil_store::filter_in_place(
+            Some(self.redactor.as_ref() as &dyn vigil_store::ExportFilter),
+            camera,
+            &masks,
+            path,
+            &mut |_| {},
+        )
+        .map_err(|e| format!("applying the privacy masks: {e}"))?;
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -396,6 +396,10 @@ fn relay_refusals_remote_config_off_and_a_site_that_is_down() {
     let _hub_process = hub.start_hub();
     let site_dir = tmp.path().join("site");
     std::fs::create_dir_all(&site_dir).unwrap();
+    // This site answers `preparing` to every clip request at once, so the hub's polling is tested
+    // (a site running beside it in this process may do the same: both paths give the same clip).
+    // SAFETY: set before this site starts and only read by the child processes started meanwhile.
+    unsafe { std::env::set_var("VIGIL_RELAY_CLIP_WAIT_MS", "0") };
     let mut site = Vigil::start_with_extra(
         &site_dir,
         "gate",
@@ -403,6 +407,7 @@ fn relay_refusals_remote_config_off_and_a_site_that_is_down() {
         None,
         &format!("{}remote_config = false\n", hub.uplink_section("s2", &seed)),
     );
+    unsafe { std::env::remove_var("VIGIL_RELAY_CLIP_WAIT_MS") };
     wait_linked(&hub, "s2", &mut site);
     let original = std::fs::read_to_string(site_dir.join("vigil.toml")).unwrap();
 
@@ -429,6 +434,51 @@ fn relay_refusals_remote_config_off_and_a_site_that_is_down() {
     let versions = json_lines(&ask_ok(&hub, "s2", &["config-versions"]));
     assert_eq!(versions.len(), 1, "{versions:?}");
     assert_eq!(versions[0]["applied"], false);
+
+    // A clip prepared after the first answer: the hub asks until it is ready.
+    let range = eventually(Duration::from_secs(120), "12 s recorded", || {
+        let now = vigil_core::time::now_unix_ms();
+        let out = ask_ok(
+            &hub,
+            "s2",
+            &[
+                "recordings",
+                "--camera",
+                "gate",
+                "--from",
+                &(now - 600_000).to_string(),
+                "--to",
+                &now.to_string(),
+            ],
+        );
+        let last = json_lines(&out).last()?.clone();
+        let (from, to) = (last["from_ms"].as_i64()?, last["to_ms"].as_i64()?);
+        (to - from >= 12_000).then_some((from, to))
+    });
+    let clip = tmp.path().join("gate.mp4");
+    let from = range.0 + 1_050;
+    ask_ok(
+        &hub,
+        "s2",
+        &[
+            "clip",
+            "--camera",
+            "gate",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &(from + 10_000).to_string(),
+            "--out",
+            clip.to_str().unwrap(),
+        ],
+    );
+    let probe = ffprobe(&clip);
+    let duration: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((duration - 10.0).abs() <= 1.0, "clip of {duration} s");
 
     // A site that is down: a clear failure, well within the timeout.
     site.kill_9();
