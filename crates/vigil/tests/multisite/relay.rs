@@ -345,6 +345,21 @@ fn relay_picture_clip_and_configuration_through_the_hub() {
             .any(|v| v["pushed_by"] == "site" && v["version"] == v0.as_str())
     );
 
+    // A text with problems: refused with them, nothing changed.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        local.replace("kind = \"intrusion\"", "kind = \"no-such-kind\""),
+    )
+    .unwrap();
+    let (code, _, err) = ask(&hub, "s1", &["config-push", bad.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the configuration has problems, nothing was changed: line"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), local);
+
     // Rollback to the first version: the original text and version again.
     let out = ask_ok(&hub, "s1", &["config-rollback", &v0]);
     let back: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
