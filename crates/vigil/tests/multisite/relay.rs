@@ -9,6 +9,7 @@ use crate::support::{Vigil, analysis_models, cli, footage};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use vigil_uplink::wire::{Reply, Request};
 
 const VIDEO: &str = "intel/one-by-one-person-detection.mp4";
 
@@ -494,6 +495,47 @@ fn relay_refusals_remote_config_off_and_a_site_that_is_down() {
         .parse()
         .unwrap();
     assert!((duration - 10.0).abs() <= 1.0, "clip of {duration} s");
+
+    // At most two clips at once: two asked for and left unread, a third is refused; an unknown part too.
+    let config = vigil_hub::HubConfig::load(&hub.config).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = config
+            .nats_auth()
+            .connect("relay-test", None)
+            .await
+            .unwrap();
+        let wait = Duration::from_secs(20);
+        let clip = Request::Clip {
+            camera: "gate".into(),
+            from_ms: from,
+            to_ms: from + 2_000,
+        };
+        for _ in 0..2 {
+            let r = vigil_uplink::ask(&client, "s2", &clip, wait).await.unwrap();
+            assert!(
+                matches!(r, Reply::Preparing { .. } | Reply::Clip { .. }),
+                "{r:?}"
+            );
+        }
+        match vigil_uplink::ask(&client, "s2", &clip, wait).await.unwrap() {
+            Reply::Error { message } => {
+                assert!(
+                    message.contains("already preparing or serving 2 clips"),
+                    "{message}"
+                )
+            }
+            other => panic!("a third clip was not refused: {other:?}"),
+        }
+        let part = Request::Chunk {
+            clip: "0123456789abcdef".into(),
+            offset: 0,
+        };
+        match vigil_uplink::ask(&client, "s2", &part, wait).await.unwrap() {
+            Reply::Error { message } => assert!(message.contains("no clip"), "{message}"),
+            other => panic!("a part of no clip was answered: {other:?}"),
+        }
+    });
 
     // A site that is down: a clear failure, well within the timeout.
     site.kill_9();
