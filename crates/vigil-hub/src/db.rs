@@ -8,6 +8,7 @@
 //! copy of an older state cannot bring an event back.
 
 use crate::HubError;
+use crate::relay::ConfigVersion;
 use serde::Serialize;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
@@ -15,7 +16,8 @@ use std::time::Duration;
 use vigil_uplink::wire::{EventEnvelope, EventLine, EventOp, SiteStatus};
 
 /// The schema, one step per entry; applied in order, once, in a transaction each.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sites (
     name TEXT PRIMARY KEY,
     -- the site's NKey public key (from `vigil hub site add`); NULL for a site that authenticates otherwise
@@ -88,7 +90,26 @@ CREATE TABLE audit (
     ip TEXT
 );
 CREATE INDEX audit_at ON audit (at_ms);
-"#];
+"#,
+    r#"
+-- Configuration versions of each site (relay.rs): every push, whether the site applied it, and the
+-- texts found on the site (pushed_by 'site').
+CREATE TABLE site_configs (
+    id BIGSERIAL PRIMARY KEY,
+    site TEXT NOT NULL,
+    version TEXT NOT NULL,
+    text TEXT NOT NULL,
+    -- the version it was pushed as a change of
+    base_version TEXT,
+    pushed_by TEXT NOT NULL,
+    pushed_ms BIGINT NOT NULL,
+    applied BOOLEAN NOT NULL,
+    -- the site's answer when it did not apply it
+    message TEXT
+);
+CREATE INDEX site_configs_site ON site_configs (site, id DESC);
+"#,
+];
 
 /// The hub's database.
 #[derive(Clone)]
@@ -479,6 +500,96 @@ impl HubDb {
             .await
             .map_err(db_err("expiring tombstones"))?;
         Ok(r.rows_affected())
+    }
+}
+
+/// Configuration versions of sites (`site_configs`, see [`crate::relay`]).
+impl HubDb {
+    /// Keeps a configuration version of `site`: pushed by `pushed_by` as a change of `base`, applied
+    /// or not (with the site's `message`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn config_record(
+        &self,
+        site: &str,
+        version: &str,
+        text: &str,
+        base: Option<&str>,
+        pushed_by: &str,
+        applied: bool,
+        message: Option<&str>,
+    ) -> Result<ConfigVersion, HubError> {
+        let pushed_ms = now_ms();
+        sqlx::query(
+            "INSERT INTO site_configs (site, version, text, base_version, pushed_by, pushed_ms, applied, message)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(site)
+        .bind(version)
+        .bind(text)
+        .bind(base)
+        .bind(pushed_by)
+        .bind(pushed_ms)
+        .bind(applied)
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("keeping a configuration version"))?;
+        Ok(ConfigVersion {
+            site: site.to_string(),
+            version: version.to_string(),
+            pushed_by: pushed_by.to_string(),
+            pushed_ms,
+            applied,
+            message: message.map(str::to_string),
+        })
+    }
+
+    /// The latest version of `site`'s configuration that the site applied (or that was found there).
+    pub async fn config_latest_applied(&self, site: &str) -> Result<Option<String>, HubError> {
+        sqlx::query_scalar(
+            "SELECT version FROM site_configs WHERE site = $1 AND applied ORDER BY id DESC LIMIT 1",
+        )
+        .bind(site)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading configuration versions"))
+    }
+
+    /// The configuration versions of `site`, newest first.
+    pub async fn config_versions(&self, site: &str) -> Result<Vec<ConfigVersion>, HubError> {
+        let rows = sqlx::query(
+            "SELECT site, version, pushed_by, pushed_ms, applied, message FROM site_configs
+             WHERE site = $1 ORDER BY id DESC",
+        )
+        .bind(site)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("listing configuration versions"))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ConfigVersion {
+                    site: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    pushed_by: r.try_get(2)?,
+                    pushed_ms: r.try_get(3)?,
+                    applied: r.try_get(4)?,
+                    message: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db_err("reading configuration versions"))
+    }
+
+    /// The text of version `version` of `site`'s configuration, if the hub holds it.
+    pub async fn config_text(&self, site: &str, version: &str) -> Result<Option<String>, HubError> {
+        sqlx::query_scalar(
+            "SELECT text FROM site_configs WHERE site = $1 AND version = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(site)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err("reading a configuration version"))
     }
 }
 

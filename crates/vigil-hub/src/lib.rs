@@ -36,6 +36,14 @@ pub enum HubError {
     /// The uplink's link code failed.
     #[error(transparent)]
     Link(#[from] vigil_uplink::UplinkError),
+    /// A site answered a request with a refusal or a failure (its words).
+    #[error("site {site}: {message}")]
+    Site {
+        /// The site.
+        site: String,
+        /// What it said.
+        message: String,
+    },
 }
 
 /// The running hub's intake: the database, the NATS client and the consumer tasks.

@@ -24,6 +24,18 @@ pub const STATUS_STREAM: &str = "VIGIL_STATUS";
 /// Header naming the event a snapshot belongs to.
 pub const EVENT_HEADER: &str = "Vigil-Event";
 
+/// Largest part of a clip in one [`Reply::Chunk`] (before base64): 512 KiB, about 683 KiB in the JSON
+/// message, well under NATS's default 1 MiB `max_payload`.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+/// Longest clip a site prepares: 30 minutes of video.
+pub const MAX_CLIP_MS: i64 = 30 * 60 * 1000;
+/// Clips a site keeps at once (being prepared or waiting to be read).
+pub const MAX_CLIPS: usize = 2;
+/// Largest clip the hub takes (2 GiB).
+pub const MAX_CLIP_BYTES: u64 = 2 << 30;
+/// Seconds a prepared clip is kept on the site when it is not read to its end.
+pub const CLIP_KEEP_S: u64 = 600;
+
 /// Why a name cannot be a site name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -380,6 +392,12 @@ pub enum Reply {
         clip: String,
         /// Its size in bytes.
         size: u64,
+    },
+    /// A clip is still being prepared (answers [`Request::Clip`] when preparing takes long, and
+    /// [`Request::Chunk`] until it is ready): ask for its parts again a little later.
+    Preparing {
+        /// Its id for [`Request::Chunk`].
+        clip: String,
     },
     /// Part of a clip (base64).
     Chunk {

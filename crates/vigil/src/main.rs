@@ -11,6 +11,7 @@ mod report;
 mod reports;
 mod running;
 mod serve;
+mod site_relay;
 mod stages;
 mod thumbnails;
 mod uplink;

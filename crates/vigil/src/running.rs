@@ -43,10 +43,18 @@ pub fn run_with_reloads(
             },
         )?;
         let (reload, mut reloads) = tokio::sync::mpsc::channel(RELOAD_QUEUE);
+        // The hub's configuration pushes restart the same way as the browser's saves.
+        let hub_reload = reload.clone();
         let (engine, started) =
             crate::serve::start_or_shut_down(engine, &config, config_path, Some(reload))?;
         crate::uplink::outbox_off_unless_linked(&config, &engine);
-        let uplink = match crate::uplink::start(&config, config_path, &engine, started.security()) {
+        let uplink = match crate::uplink::start(
+            &config,
+            config_path,
+            &engine,
+            started.security(),
+            Some(hub_reload),
+        ) {
             Ok(u) => u,
             Err(e) => {
                 // The site runs on without its hub: recording, analysis and alerts are untouched.

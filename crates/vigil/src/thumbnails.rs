@@ -1,10 +1,11 @@
 //! Thumbnails of recorded moments for the camera timeline (`GET /api/cameras/{camera}/thumbnail.jpg`):
 //! the first picture of the recording at or after the asked time (a key frame: recordings start runs at
 //! one), decoded, scaled down, the camera's privacy masks blacked out, as JPEG. No re-encoding of video,
-//! one frame decoded per request; the browser asks for one per hover position, rounded.
+//! one frame decoded per request; the browser asks for one per hover position, rounded. The same code
+//! gives the hub its pictures of a camera (`crate::site_relay`): full size, the latest recorded or live.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_core::Time90k;
 use vigil_media::convert::Converter;
@@ -31,8 +32,15 @@ impl Thumbnails {
     }
 }
 
-impl vigil_server::Thumbnailer for Thumbnails {
-    fn thumbnail(&self, camera: &str, at_ms: i64, width: u32) -> Result<Vec<u8>, String> {
+impl Thumbnails {
+    /// The camera's privacy masks.
+    pub fn masks(&self, camera: &str) -> &[PrivacyMask] {
+        self.masks.get(camera).map_or(&[], Vec::as_slice)
+    }
+
+    /// The picture recorded at `at_ms` (the key frame at or before it), `width` wide (`None`: the
+    /// camera's own size), privacy masks blacked out, as JPEG.
+    pub fn picture(&self, camera: &str, at_ms: i64, width: Option<u32>) -> Result<Vec<u8>, String> {
         let reader = self.store.reader().map_err(|e| e.to_string())?;
         let export = reader
             .export(
@@ -56,27 +64,73 @@ impl vigil_server::Thumbnailer for Thumbnails {
                 .map_err(|e| e.to_string())?;
             std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
         }
-        let video = vigil_media::demux::demux_file(file.path()).map_err(|e| e.to_string())?;
-        let mut decoder = VideoDecoder::from_params(&video.params, DecoderOptions::single_thread())
+        first_picture(file.path(), width, self.masks(camera))
+    }
+
+    /// The latest picture recorded of `camera` (the last key frame of its last closed segment, within
+    /// the last 10 minutes), at its own size, masks blacked out, as JPEG.
+    pub fn latest(&self, camera: &str) -> Result<Vec<u8>, String> {
+        let now = vigil_core::time::now_unix_ms();
+        let reader = self.store.reader().map_err(|e| e.to_string())?;
+        let ranges = reader
+            .recordings(
+                camera,
+                "main",
+                Time90k((now - 600_000) * 90),
+                Time90k((now + 60_000) * 90),
+            )
             .map_err(|e| e.to_string())?;
-        let mut converter = Converter::new();
-        for f in &video.frames {
-            decoder.send(&f.data, f.pts).map_err(|e| e.to_string())?;
-            if let Some(d) = decoder.receive().map_err(|e| e.to_string())? {
-                let w = width.clamp(32, 640) & !1;
+        let Some(last) = ranges.last() else {
+            return Err(format!("{camera}: nothing recorded in the last 10 minutes"));
+        };
+        self.picture(camera, last.end.0 / 90 - 1, None)
+    }
+}
+
+/// The first picture that decodes from the video file at `path` (MP4, fragmented or not), `width` wide
+/// (`None`: its own size; even sizes), `masks` blacked out, as JPEG.
+pub fn first_picture(
+    path: &Path,
+    width: Option<u32>,
+    masks: &[PrivacyMask],
+) -> Result<Vec<u8>, String> {
+    let video = vigil_media::demux::demux_file(path).map_err(|e| e.to_string())?;
+    let mut decoder = VideoDecoder::from_params(&video.params, DecoderOptions::single_thread())
+        .map_err(|e| e.to_string())?;
+    let mut converter = Converter::new();
+    let mut picture = |d: &vigil_media::DecodedFrame| -> Result<Vec<u8>, String> {
+        let (w, h) = match width {
+            Some(w) => {
+                let w = w & !1;
                 let h = ((u64::from(w) * u64::from(d.height()) / u64::from(d.width().max(1)))
                     as u32)
                     .max(2)
                     & !1;
-                let mut image = converter.bgr(d.frame(), w, h).map_err(|e| e.to_string())?;
-                if let Some(masks) = self.masks.get(camera) {
-                    vigil_rules::black_out_masks(&mut image, masks);
-                }
-                return vigil_media::encode::encode_jpeg(&image, QUALITY)
-                    .map_err(|e| e.to_string());
+                (w, h)
             }
+            None => (d.width(), d.height()),
+        };
+        let mut image = converter.bgr(d.frame(), w, h).map_err(|e| e.to_string())?;
+        if !masks.is_empty() {
+            vigil_rules::black_out_masks(&mut image, masks);
         }
-        decoder.flush().map_err(|e| e.to_string())?;
-        Err("no picture could be decoded there".into())
+        vigil_media::encode::encode_jpeg(&image, QUALITY).map_err(|e| e.to_string())
+    };
+    for f in &video.frames {
+        decoder.send(&f.data, f.pts).map_err(|e| e.to_string())?;
+        if let Some(d) = decoder.receive().map_err(|e| e.to_string())? {
+            return picture(&d);
+        }
+    }
+    decoder.flush().map_err(|e| e.to_string())?;
+    if let Some(d) = decoder.receive().map_err(|e| e.to_string())? {
+        return picture(&d);
+    }
+    Err("no picture could be decoded there".into())
+}
+
+impl vigil_server::Thumbnailer for Thumbnails {
+    fn thumbnail(&self, camera: &str, at_ms: i64, width: u32) -> Result<Vec<u8>, String> {
+        self.picture(camera, at_ms, Some(width.clamp(32, 640)))
     }
 }

@@ -2,8 +2,8 @@
 //! the server, stopped before them; it only reads the event store, so recording, analysis, alerts and
 //! local login never wait on the link.
 //!
-//! The site's answers to the hub's requests are here ([`SiteResponder`]): they need the configuration
-//! file, the store and the cameras, which only the binary holds.
+//! The site's answers to the hub's requests are in `crate::site_relay` (`SiteResponder`): they need the
+//! configuration file, the store and the cameras, which only the binary holds.
 
 use crate::engine::{CameraRuntime, Engine};
 use std::path::{Path, PathBuf};
@@ -11,15 +11,18 @@ use std::sync::Arc;
 use vigil_config::VigilConfig;
 use vigil_media::rtsp::StreamState;
 use vigil_store::Store;
-use vigil_uplink::wire::{self, CameraStatus, Reply, Request, SiteStatus, StorageStatus};
-use vigil_uplink::{Responder, Uplink};
+use vigil_uplink::Uplink;
+use vigil_uplink::wire::{self, CameraStatus, SiteStatus, StorageStatus};
 
 /// Starts the uplink when `[uplink]` is set and the box has a store (events go up from its outbox).
+/// `reload` restarts the engine in-process after a configuration change pushed by the hub that needs it
+/// (`None`: such changes are refused).
 pub fn start(
     config: &VigilConfig,
     config_path: &Path,
     engine: &Engine,
     security: Arc<vigil_server::Security>,
+    reload: Option<crate::config_editor::Reload>,
 ) -> anyhow::Result<Option<Uplink>> {
     let Some(up) = &config.uplink else {
         return Ok(None);
@@ -38,13 +41,18 @@ pub fn start(
         config_path.to_path_buf(),
         started_ms,
     );
-    let responder = Arc::new(SiteResponder {
-        site: up.site.clone(),
-        config_path: config_path.to_path_buf(),
-        remote_config: up.remote_config,
-        central_hours: up.central_users_hours,
-        security,
-    });
+    let responder = Arc::new(
+        crate::site_relay::SiteResponder::new(
+            &up.site,
+            up.remote_config,
+            config,
+            config_path,
+            engine,
+            store.clone(),
+            reload,
+        )?
+        .with_central_users(security, up.central_users_hours),
+    );
     let uplink = Uplink::start(up, store, reader, status, responder)?;
     eprintln!(
         "vigil: site {:?} linked to the hub at {} (events wait in the outbox while the link is down)",
@@ -130,65 +138,4 @@ fn status_source(
             uplink: Default::default(),
         }
     })
-}
-
-/// The site's answers to the hub.
-pub struct SiteResponder {
-    site: String,
-    config_path: PathBuf,
-    remote_config: bool,
-    central_hours: u32,
-    security: Arc<vigil_server::Security>,
-}
-
-impl Responder for SiteResponder {
-    fn answer(&self, request: Request) -> Reply {
-        match request {
-            Request::Ping => Reply::Pong {
-                site: self.site.clone(),
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            Request::ConfigGet if self.remote_config => {
-                match std::fs::read_to_string(&self.config_path) {
-                    Ok(text) => Reply::Config {
-                        version: wire::config_version(&text),
-                        text,
-                    },
-                    Err(e) => Reply::Error {
-                        message: format!("cannot read the configuration: {e}"),
-                    },
-                }
-            }
-            Request::ConfigGet | Request::ConfigPut { .. } => Reply::Error {
-                message:
-                    "this site does not allow remote configuration ([uplink] remote_config = false)"
-                        .into(),
-            },
-            Request::CentralUsers { users } => {
-                // 0 hours: central users are not welcome here; the push removes any cached ones.
-                let users = if self.central_hours == 0 {
-                    Vec::new()
-                } else {
-                    users
-                };
-                let valid_until_ms =
-                    vigil_core::time::now_unix_ms() + i64::from(self.central_hours) * 3_600_000;
-                match self.security.sync_central_users(&users, valid_until_ms) {
-                    Ok(s) => Reply::CentralUsers {
-                        added: s.added,
-                        updated: s.updated,
-                        removed: s.removed,
-                        skipped: s.skipped,
-                        valid_until_ms,
-                    },
-                    Err(e) => Reply::Error {
-                        message: format!("central users not taken: {e}"),
-                    },
-                }
-            }
-            other => Reply::Error {
-                message: format!("this site does not answer {:?} requests yet", other.verb()),
-            },
-        }
-    }
 }

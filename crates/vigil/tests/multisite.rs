@@ -6,5 +6,6 @@ mod support;
 mod multisite {
     pub mod kit;
     mod link;
+    mod relay;
     mod sites;
 }

@@ -4,6 +4,8 @@
 //!   hub's API and UI) until Ctrl-C or SIGTERM.
 //! - `vigil hub events --config hub.toml --json`: every site's events as JSON lines (with `site`).
 //! - `vigil hub site add NAME --seed-out FILE`: a new site and its NKey; `site list`, `site remove NAME`.
+//! - `vigil hub ask --site S ping|picture|recordings|clip|config-get|config-push|config-versions|
+//!   config-rollback`: ask a site through the hub (`hub_ask`, docs/hub-relay.md).
 //! - `vigil hub nats-config --listen … --store-dir … --out nats.conf`: the NATS server's configuration
 //!   with each site's permissions.
 //!
@@ -46,6 +48,9 @@ pub enum HubCommand {
     /// Sites: `add`, `list`, `remove`.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Ask a site for what stays on site: `ping`, `picture`, `recordings`, `clip`, `config-get`,
+    /// `config-push`, `config-versions`, `config-rollback` (audited, actor `cli`; docs/hub-relay.md).
+    Ask(super::hub_ask::Args),
     /// Write the NATS server's configuration: JetStream, TLS and each site's permissions.
     NatsConfig {
         /// Where the NATS server listens.
@@ -116,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Ok(())
             }
             Some(HubCommand::Site(cmd)) => site(config, cmd).await,
+            Some(HubCommand::Ask(args)) => super::hub_ask::run(config, args).await,
             Some(HubCommand::NatsConfig {
                 listen,
                 store_dir,
