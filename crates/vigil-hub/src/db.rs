@@ -346,11 +346,36 @@ impl HubDb {
     /// names (`site`, checked by the caller). Returns how many changed something.
     pub async fn apply_events(&self, batch: &[(String, EventEnvelope)]) -> Result<u64, HubError> {
         let e = db_err("storing events");
+        // Per event only its newest change counts (the older ones are superseded), and one statement
+        // may touch a row once: keep the highest sequence number per id, in order of arrival.
+        // The event keeps the place of its first change (so `hub_seq` follows first arrival).
+        let mut newest: std::collections::HashMap<&str, (usize, usize)> = Default::default();
+        for (i, (_, env)) in batch.iter().enumerate() {
+            match newest.get_mut(env.id.as_str()) {
+                Some((_, j)) => {
+                    if batch[*j].1.seq < env.seq {
+                        *j = i;
+                    }
+                }
+                None => {
+                    newest.insert(&env.id, (i, i));
+                }
+            }
+        }
+        let mut places: Vec<(usize, usize)> = newest.into_values().collect();
+        places.sort_unstable();
+        let kept: Vec<usize> = places.into_iter().map(|(_, j)| j).collect();
         let mut tx = self.pool.begin().await.map_err(&e)?;
         let mut changed = 0;
-        for (site, env) in batch {
-            changed += apply_one(&mut tx, site, env).await.map_err(&e)?;
+        let mut upserts = Vec::with_capacity(kept.len());
+        for i in kept {
+            let (site, env) = &batch[i];
+            match (env.op, &env.event) {
+                (EventOp::Upsert, Some(line)) => upserts.push((site.as_str(), env, line)),
+                _ => changed += apply_one(&mut tx, site, env).await.map_err(&e)?,
+            }
         }
+        changed += upsert_many(&mut tx, &upserts).await.map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(changed)
     }
@@ -600,6 +625,71 @@ fn line_of_row(r: sqlx::postgres::PgRow) -> Result<EventLine, HubError> {
         .map_err(|e| HubError::Db(format!("an event row holds an unreadable line: {e}")))?;
     line.site = Some(site);
     Ok(line)
+}
+
+/// Upserts many events in one statement (arrays unnested in arrival order, so `hub_seq` follows it),
+/// with the same rules as [`apply_one`]: not over a newer tombstone, only when newer, only by the owner.
+async fn upsert_many(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[(&str, &EventEnvelope, &EventLine)],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let col = |f: &dyn Fn(&(&str, &EventEnvelope, &EventLine)) -> String| -> Vec<String> {
+        rows.iter().map(f).collect()
+    };
+    let ids = col(&|r| r.1.id.clone());
+    let sites = col(&|r| r.0.to_string());
+    let cameras = col(&|r| r.2.camera.clone());
+    let kinds = col(&|r| r.2.kind.clone());
+    let rules = col(&|r| r.2.rule.clone());
+    let classes = col(&|r| r.2.class.clone());
+    let phases = col(&|r| r.2.phase.clone());
+    let descriptions = col(&|r| r.2.description.clone());
+    let seqs: Vec<i64> = rows.iter().map(|r| r.1.seq).collect();
+    let starts: Vec<i64> = rows.iter().map(|r| r.2.start_ms).collect();
+    let ends: Vec<Option<i64>> = rows.iter().map(|r| r.2.end_ms).collect();
+    let lines: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut line = r.2.clone();
+            line.site = None;
+            serde_json::to_value(&line).unwrap_or_default()
+        })
+        .collect();
+    let r = sqlx::query(
+        "INSERT INTO events (id, site, camera, seq, start_ms, end_ms, kind, rule, class, phase,
+                             description, line, received_ms)
+         SELECT u.id, u.site, u.camera, u.seq, u.start_ms, u.end_ms, u.kind, u.rule, u.class, u.phase,
+                u.description, u.line, $13
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
+              WITH ORDINALITY AS u(id, site, camera, seq, start_ms, end_ms, kind, rule, class, phase,
+                                   description, line, n)
+         WHERE NOT EXISTS (SELECT 1 FROM events_deleted d WHERE d.id = u.id AND d.seq >= u.seq)
+         ORDER BY u.n
+         ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, end_ms = EXCLUDED.end_ms,
+             phase = EXCLUDED.phase, description = EXCLUDED.description,
+             line = EXCLUDED.line, received_ms = EXCLUDED.received_ms
+         WHERE events.seq < EXCLUDED.seq AND events.site = EXCLUDED.site",
+    )
+    .bind(ids)
+    .bind(sites)
+    .bind(cameras)
+    .bind(seqs)
+    .bind(starts)
+    .bind(ends)
+    .bind(kinds)
+    .bind(rules)
+    .bind(classes)
+    .bind(phases)
+    .bind(descriptions)
+    .bind(lines)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 async fn apply_one(
