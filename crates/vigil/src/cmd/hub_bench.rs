@@ -273,7 +273,7 @@ async fn simulate(
             }
             // Statuses: each site once per heartbeat, spread over the ticks.
             for (idx, site) in sites.iter().enumerate() {
-                if (n + idx as u64) % status_every == 0 {
+                if (n + idx as u64).is_multiple_of(status_every) {
                     publish_status(&js, *site, &args, &counters).await;
                 }
             }
@@ -496,6 +496,16 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
         fill = serde_json::json!({ "rows": count, "load_s": load_ms / 1000, "index_s": index_ms / 1000 });
     }
     let rows = db.count_events(true).await?;
+    // The newest event's start: the "one day" queries pick days before it.
+    let newest = db
+        .events(&EventFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?
+        .first()
+        .map(|l| l.start_ms)
+        .unwrap_or_else(vigil_core::time::now_unix_ms);
     type MakeFilter = Box<dyn Fn() -> EventFilter>;
     let site = move || format!("bench-{:04}", fastrand::i64(..sites));
     let cases: Vec<(&str, MakeFilter)> = vec![
@@ -518,7 +528,7 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
         (
             "a kind, one day",
             Box::new(move || {
-                let day = vigil_core::time::now_unix_ms() - fastrand::i64(1..300) * 86_400_000;
+                let day = newest - fastrand::i64(1..300) * 86_400_000;
                 EventFilter {
                     kind: Some("loitering".into()),
                     from_ms: Some(day),
@@ -557,6 +567,7 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
     let mut out = serde_json::Map::new();
     let mut all = Vec::new();
     for (name, make) in &cases {
+        eprintln!("bench: {name}, for example {:?}", make());
         let mut times = Vec::with_capacity(args.queries);
         let mut returned = 0;
         for i in 0..args.queries + 5 {
