@@ -507,7 +507,7 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
         .map(|l| l.start_ms)
         .unwrap_or_else(vigil_core::time::now_unix_ms);
     type MakeFilter = Box<dyn Fn() -> EventFilter>;
-    let site = move || format!("bench-{:04}", fastrand::i64(..sites));
+    let site = move || format!("bench-{:04}", fastrand::i64(0..sites));
     let cases: Vec<(&str, MakeFilter)> = vec![
         ("newest page", Box::new(EventFilter::default)),
         (
@@ -521,7 +521,7 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
             "one camera",
             Box::new(move || EventFilter {
                 sites: Some(vec![site()]),
-                camera: Some(format!("cam-{}", fastrand::i64(..cameras))),
+                camera: Some(format!("cam-{}", fastrand::i64(0..cameras))),
                 ..Default::default()
             }),
         ),
@@ -559,7 +559,12 @@ async fn event_list(db: &HubDb, args: &BenchArgs) -> anyhow::Result<serde_json::
             "words in one site",
             Box::new(move || EventFilter {
                 sites: Some(vec![site()]),
-                words: Some(CLASSES[fastrand::usize(..4)].to_string()),
+                words: Some(
+                    [
+                        "red", "blue", "white", "black", "grey", "green", "yellow", "silver",
+                    ][fastrand::usize(..8)]
+                    .to_string(),
+                ),
                 ..Default::default()
             }),
         ),
