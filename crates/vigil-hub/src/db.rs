@@ -114,7 +114,7 @@ CREATE INDEX site_configs_site ON site_configs (site, id DESC);
     r#"
 ALTER TABLE sites ADD COLUMN standby_for TEXT[] NOT NULL DEFAULT '{}';
 "#,
-    // 3: the event list orders by (start_ms DESC, id DESC): indexes in that exact order, so a site's or
+    // 4: the event list orders by (start_ms DESC, id DESC): indexes in that exact order, so a site's or
     // a camera's newest page is read from the index instead of sorting all its rows (`vigil hub bench`
     // over 10M events: one site's page took ~150 ms cold, sorting its 10,000 rows). And the planner
     // must know how rare a searched word is: with the default statistics a word it has not sampled is

@@ -377,6 +377,47 @@ fn standby_takes_over_a_killed_primarys_camera_and_gives_it_back() {
         -overlap_s
     );
 
+    // The same timeline found through the hub: each box answers the recordings relay for the camera,
+    // each range named with the box that recorded it.
+    let (from_ms, to_ms) = ((from / 90).to_string(), (to / 90 + 1).to_string());
+    let mut via_hub: Vec<(Range<i64>, &str)> = Vec::new();
+    for site in ["shop-1", "standby-1"] {
+        let out = hub.cli(&[
+            "ask",
+            "--site",
+            site,
+            "recordings",
+            "--camera",
+            CAMERA,
+            "--from",
+            &from_ms,
+            "--to",
+            &to_ms,
+        ]);
+        for r in json_lines(&out) {
+            assert_eq!(r["site"], site, "{r}");
+            let (a, b) = (r["from_ms"].as_i64().unwrap(), r["to_ms"].as_i64().unwrap());
+            via_hub.push((
+                a * 90..b * 90,
+                if site == "shop-1" {
+                    "shop-1"
+                } else {
+                    "standby-1"
+                },
+            ));
+        }
+    }
+    assert!(
+        via_hub.iter().any(|(_, s)| *s == "standby-1"),
+        "the standby's recordings of the gap are findable through the hub: {via_hub:?}"
+    );
+    let (hub_hole_s, _) = longest_hole(&via_hub, from, to);
+    eprintln!("standby: through the hub's recordings relay: longest hole {hub_hole_s:.1} s");
+    assert!(
+        hub_hole_s <= takeover_s + segment_s + 0.5,
+        "the timeline through the hub has a hole of {hub_hole_s:.1} s"
+    );
+
     // Every event of both boxes at the hub, once, under the box that saw it.
     let primary_ids = site_event_ids(&primary_conf);
     let standby_ids = site_event_ids(&standby_conf);
