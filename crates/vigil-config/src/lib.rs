@@ -45,6 +45,7 @@
 
 pub mod edit;
 pub mod reports;
+pub mod standby;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -125,6 +126,10 @@ pub struct VigilConfig {
     /// `[uplink]`: this box as a site of a hub (vigil-uplink); off unless set.
     #[serde(default)]
     pub uplink: Option<vigil_uplink::UplinkConfig>,
+    /// `[standby]`: the sites whose cameras this box takes over when they stop answering; off unless
+    /// set ([`standby`]).
+    #[serde(default)]
+    pub standby: standby::StandbyConfig,
 }
 
 /// `[links]`: the URLs alert messages carry (vigil-alert's [`LinksConfig`]) and which cameras people walk
@@ -299,7 +304,7 @@ impl VigilConfig {
     /// `[storage]` with its defaults filled in: the index at `data_dir/index.db`, and one directory
     /// `data_dir/recordings` when none is listed. `None` when there is no `[storage]` and no camera records.
     fn storage_with_defaults(&self) -> Option<StoreConfig> {
-        let records = self.recording_cameras().next().is_some();
+        let records = self.recording_cameras().next().is_some() || self.standby_records();
         let mut store = match &self.storage {
             Some(s) => s.clone(),
             None if records => StoreConfig {
@@ -546,6 +551,7 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
     }
 
     problems.extend(validate_identity(config));
+    problems.extend(standby::problems(config));
     let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
     let hooks: Vec<String> = config.webhook.iter().map(|w| w.name.clone()).collect();
     problems.extend(reports::problems(&config.reports, &names, &hooks));

@@ -5,7 +5,9 @@
 //! sites table: the hub's key may use every subject, each site's key may publish only under
 //! `vigil.site.<site>.`, subscribe only to its own requests and its own inbox, and answer only requests
 //! sent to it (`allow_responses`). So a site cannot publish as another, read another's traffic or answer
-//! for it. Run again (and reload the server: `nats-server --signal reload`) after adding a site.
+//! for it. A standby box (`vigil hub site add NAME --standby-for A,B`) may in addition subscribe to
+//! its primaries' `vigil.site.<primary>.status`, to take their cameras over when they fall silent.
+//! Run again (and reload the server: `nats-server --signal reload`) after adding a site.
 
 use crate::HubError;
 use crate::db::SiteRow;
@@ -111,10 +113,17 @@ pub fn server_config(hub_public: &str, sites: &[SiteRow], o: &ServerOptions) -> 
             continue;
         }
         let prefix = wire::site_prefix(&site.name);
+        // A standby may also watch its primaries' status (and nothing else of theirs).
+        let watch: String = site
+            .standby_for
+            .iter()
+            .filter(|p| wire::check_site_name(p).is_ok())
+            .map(|p| format!(", {}", quote(&wire::status_subject(p))))
+            .collect();
         let _ = writeln!(
             s,
             "    # site {name}\n    {{ nkey: {key}, permissions: {{ publish: {{ allow: [{p}] }}, \
-             subscribe: {{ allow: [{req}, {inbox}] }}, allow_responses: {{ max: 1, expires: \"1m\" }} }} }}",
+             subscribe: {{ allow: [{req}, {inbox}{watch}] }}, allow_responses: {{ max: 1, expires: \"1m\" }} }} }}",
             name = site.name,
             key = quote(key),
             p = quote(&format!("{prefix}>")),
@@ -143,6 +152,7 @@ mod tests {
             version: None,
             config_version: None,
             status: None,
+            standby_for: Vec::new(),
         };
         let text = server_config(
             &hub,
@@ -160,5 +170,16 @@ mod tests {
         );
         assert!(text.contains("\"_INBOX_shop-1.>\""), "{text}");
         assert!(!text.contains("site pw"), "{text}");
+        assert!(
+            !text.contains("status\""),
+            "no site watches another: {text}"
+        );
+        let mut standby = site("standby-1", Some(new_user_key().unwrap().0));
+        standby.standby_for = vec!["shop-1".into()];
+        let text = server_config(&hub, &[standby], &ServerOptions::default());
+        assert!(
+            text.contains("\"_INBOX_standby-1.>\", \"vigil.site.shop-1.status\"]"),
+            "a standby watches its primary's status only: {text}"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod running;
 mod serve;
 mod site_relay;
 mod stages;
+mod standby;
 mod thumbnails;
 mod uplink;
 

@@ -35,21 +35,28 @@ pub fn run_with_reloads(
     let mut config = load_or_report(config_path)?;
     let mut events_recorded = 0;
     let mut restarts = 0;
+    // `[standby]`: watches the primaries across restarts; what it covers decides which cameras run.
+    let standby = crate::standby::Watcher::start(&config)?;
     loop {
+        let covering = standby.as_ref().map(|w| w.covering()).unwrap_or_default();
+        let running = config.with_standby_active(&covering);
         let engine = Engine::start(
-            &config,
+            &running,
             EngineOptions {
                 models_dir: models_dir.clone(),
             },
         )?;
         let (reload, mut reloads) = tokio::sync::mpsc::channel(RELOAD_QUEUE);
+        if let Some(w) = &standby {
+            w.engine_started(covering, reload.clone());
+        }
         // The hub's configuration pushes restart the same way as the browser's saves.
         let hub_reload = reload.clone();
         let (engine, started) =
-            crate::serve::start_or_shut_down(engine, &config, config_path, Some(reload))?;
-        crate::uplink::outbox_off_unless_linked(&config, &engine);
+            crate::serve::start_or_shut_down(engine, &running, config_path, Some(reload))?;
+        crate::uplink::outbox_off_unless_linked(&running, &engine);
         let uplink = match crate::uplink::start(
-            &config,
+            &running,
             config_path,
             &engine,
             started.security(),
@@ -62,7 +69,7 @@ pub fn run_with_reloads(
                 None
             }
         };
-        on_start(&config, &engine, &started, restarts == 0);
+        on_start(&running, &engine, &started, restarts == 0);
         let waited = engine.wait_for_stop_or_reload(until, &mut reloads);
         started.stop(engine.runtime());
         let report = engine.shutdown();

@@ -37,6 +37,7 @@ pub fn start(
     let started_ms = vigil_core::time::now_unix_ms();
     let status = status_source(
         engine.cameras().to_vec(),
+        config.standby.camera_primaries(),
         store.clone(),
         config_path.to_path_buf(),
         started_ms,
@@ -73,6 +74,7 @@ pub fn outbox_off_unless_linked(config: &VigilConfig, engine: &Engine) {
 
 fn status_source(
     cameras: Vec<CameraRuntime>,
+    standby: std::collections::BTreeMap<String, String>,
     store: Arc<Store>,
     config_path: PathBuf,
     started_ms: i64,
@@ -106,7 +108,7 @@ fn status_source(
                     fps,
                     message: stream.and_then(|s| if online { None } else { s.last_error }),
                     problems,
-                    standby_for: None,
+                    standby_for: standby.get(&c.name).cloned(),
                 }
             })
             .collect();

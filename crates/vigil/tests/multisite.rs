@@ -8,4 +8,5 @@ mod multisite {
     mod link;
     mod relay;
     mod sites;
+    mod standby;
 }

@@ -3,9 +3,12 @@
 //! - `vigil hub --config hub.toml`: run it (take in every site's events, snapshots and status; serve the
 //!   hub's API and UI) until Ctrl-C or SIGTERM.
 //! - `vigil hub events --config hub.toml --json`: every site's events as JSON lines (with `site`).
-//! - `vigil hub site add NAME --seed-out FILE`: a new site and its NKey; `site list`, `site remove NAME`.
+//! - `vigil hub site add NAME --seed-out FILE [--standby-for A,B]`: a new site and its NKey (a standby
+//!   box may watch the status of the sites it stands by for); `site list`, `site remove NAME`.
 //! - `vigil hub ask --site S ping|picture|recordings|clip|config-get|config-push|config-versions|
 //!   config-rollback`: ask a site through the hub (`hub_ask`, docs/hub-relay.md).
+//! - `vigil hub bench --sites S --cameras C --duration 60 [--events-per-camera-minute N]
+//!   [--query-events 10000000]`: the scale benchmark (`hub_bench`).
 //! - `vigil hub nats-config --listen … --store-dir … --out nats.conf`: the NATS server's configuration
 //!   with each site's permissions.
 //!
@@ -45,6 +48,9 @@ pub enum HubCommand {
         #[arg(long)]
         site: Option<String>,
     },
+    /// The scale benchmark: simulated sites publishing events and statuses to the running hub, then
+    /// the event list's query times over millions of events (`docs/design/multisite.md`, "Scale").
+    Bench(crate::cmd::hub_bench::BenchArgs),
     /// Sites: `add`, `list`, `remove`.
     #[command(subcommand)]
     Site(SiteCommand),
@@ -82,6 +88,10 @@ pub enum SiteCommand {
         /// Where to write the site's seed (refuses to overwrite).
         #[arg(long)]
         seed_out: PathBuf,
+        /// This site is a standby box for these sites (comma-separated): it may watch their status
+        /// and takes their cameras over when they fall silent (its `[standby]` section).
+        #[arg(long, value_delimiter = ',')]
+        standby_for: Vec<String>,
     },
     /// List sites: name, online, last seen.
     List,
@@ -122,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             Some(HubCommand::Site(cmd)) => site(config, cmd).await,
             Some(HubCommand::Ask(args)) => super::hub_ask::run(config, args).await,
+            Some(HubCommand::Bench(bench)) => crate::cmd::hub_bench::run(config, bench).await,
             Some(HubCommand::NatsConfig {
                 listen,
                 store_dir,
@@ -155,16 +166,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
     let db = HubDb::open(&config.hub.postgres_url, 2).await?;
     match cmd {
-        SiteCommand::Add { name, seed_out } => {
+        SiteCommand::Add {
+            name,
+            seed_out,
+            standby_for,
+        } => {
             vigil_uplink::wire::check_site_name(&name)?;
+            for primary in &standby_for {
+                vigil_uplink::wire::check_site_name(primary)?;
+                anyhow::ensure!(primary != &name, "a site cannot stand by for itself");
+            }
             let (public, seed) = nats_conf::new_user_key()?;
             nats_conf::write_seed(&seed_out, &seed)?;
             db.add_site(&name, Some(&public)).await?;
+            db.set_standby_for(&name, &standby_for).await?;
             db.audit(
                 "cli",
                 "site.add",
                 Some(&name),
-                serde_json::json!({ "nkey": public }),
+                serde_json::json!({ "nkey": public, "standby_for": standby_for }),
                 None,
             )
             .await?;
@@ -185,6 +205,7 @@ async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
                         "last_seen_ms": s.last_seen_ms,
                         "offline_since_ms": s.offline_since_ms,
                         "version": s.version,
+                        "standby_for": s.standby_for,
                     }),
                 )?;
                 out.write_all(b"\n")?;

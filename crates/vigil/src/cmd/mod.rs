@@ -24,6 +24,7 @@ pub mod face;
 pub mod hold;
 pub mod hub;
 pub mod hub_ask;
+pub mod hub_bench;
 pub mod keys;
 pub mod model;
 pub mod onvif;

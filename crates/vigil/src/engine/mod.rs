@@ -628,7 +628,8 @@ async fn wait_signal() -> anyhow::Result<()> {
 
 /// Opens the recording store when a camera records (creating the data directory for its index).
 fn open_store(config: &VigilConfig) -> anyhow::Result<Option<Arc<Store>>> {
-    if config.recording_cameras().next().is_none() {
+    // A standby box keeps its store open while it covers nobody: its events go up from it.
+    if config.recording_cameras().next().is_none() && !config.standby_records() {
         return Ok(None);
     }
     let store_config = config
