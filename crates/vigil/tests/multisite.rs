@@ -4,5 +4,6 @@
 mod support;
 
 mod multisite {
+    pub mod hub_ui;
     pub mod kit;
 }

@@ -4,6 +4,8 @@
 //!   hub's API and UI) until Ctrl-C or SIGTERM.
 //! - `vigil hub events --config hub.toml --json`: every site's events as JSON lines (with `site`).
 //! - `vigil hub site add NAME --seed-out FILE`: a new site and its NKey; `site list`, `site remove NAME`.
+//! - `vigil hub user add NAME --role admin [--sites a,b]`, `vigil hub user list`: central users of the hub's
+//!   API and UI (docs/hub.md).
 //! - `vigil hub nats-config --listen … --store-dir … --out nats.conf`: the NATS server's configuration
 //!   with each site's permissions.
 //!
@@ -46,6 +48,9 @@ pub enum HubCommand {
     /// Sites: `add`, `list`, `remove`.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Central users of the hub's API and UI: `add`, `list`.
+    #[command(subcommand)]
+    User(crate::cmd::hub_user::HubUserCommand),
     /// Write the NATS server's configuration: JetStream, TLS and each site's permissions.
     NatsConfig {
         /// Where the NATS server listens.
@@ -116,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Ok(())
             }
             Some(HubCommand::Site(cmd)) => site(config, cmd).await,
+            Some(HubCommand::User(cmd)) => crate::cmd::hub_user::run(&config, cmd).await,
             Some(HubCommand::NatsConfig {
                 listen,
                 store_dir,
@@ -206,10 +212,16 @@ async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
 
 async fn serve(config: HubConfig) -> anyhow::Result<()> {
     let hub = vigil_hub::Hub::start(config).await?;
+    let http = vigil_hub::http::HubHttp::start(&hub, Default::default()).await?;
     eprintln!(
         "vigil: hub running (PostgreSQL {}, NATS {}); stop with Ctrl-C or SIGTERM",
         redact_url(&hub.config.hub.postgres_url),
         hub.config.hub.nats_url
+    );
+    eprintln!(
+        "vigil: hub UI at {} (certificate {}; first admin: vigil hub user add NAME --role admin)",
+        http.url(),
+        hub.config.hub.data_dir.join("tls/cert.pem").display()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
@@ -217,6 +229,7 @@ async fn serve(config: HubConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    http.shutdown(std::time::Duration::from_secs(5)).await;
     hub.stop().await;
     eprintln!("vigil: hub stopped");
     Ok(())

@@ -23,6 +23,7 @@ pub mod export;
 pub mod face;
 pub mod hold;
 pub mod hub;
+pub mod hub_user;
 pub mod keys;
 pub mod model;
 pub mod onvif;
