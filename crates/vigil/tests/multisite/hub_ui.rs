@@ -355,19 +355,26 @@ fn hub_api_auth_scope_limits_and_audit() {
     let code = vigil_server::auth::mfa::current_code(&secret).unwrap();
     let (status, v) = again.login(ADMIN.0, ADMIN.1, Some(&code));
     assert_eq!(status, 200, "{v}");
-    let mut admin = again;
+    let admin = again;
 
     // Every site at a glance: alpha online with its camera, beta never seen.
-    let sites = eventually(Duration::from_secs(60), "alpha online with gate", || {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let sites = loop {
         let (status, v) = admin.call("GET", "/api/sites", None);
         assert_eq!(status, 200, "{v}");
         let alpha = v["sites"]
-            .as_array()?
-            .iter()
-            .find(|x| x["name"] == "alpha")?
-            .clone();
-        (alpha["online"] == json!(true) && alpha["cameras"][0]["name"] == "gate").then_some(v)
-    });
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == "alpha"));
+        if alpha.is_some_and(|a| a["online"] == json!(true) && a["cameras"][0]["name"] == "gate") {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alpha not online with gate: {v:#}\n--- site ---\n{}",
+            s.site.dump()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
     let names: Vec<&str> = sites["sites"]
         .as_array()
         .unwrap()
