@@ -4,6 +4,7 @@
 //! This crate holds data and the small, exact operations on it (IoU, crops, time conversion).
 //! It has no I/O and no heavy dependencies, so every other crate can use it.
 
+pub mod account;
 pub mod assign;
 pub mod attributes;
 pub mod coco;

@@ -77,6 +77,7 @@ async fn pull_consumer(
     stream_name: &str,
     durable: &str,
     deliver: consumer::DeliverPolicy,
+    filter: &str,
 ) -> Result<consumer::PullConsumer, HubError> {
     let s = js
         .get_stream(stream_name)
@@ -89,6 +90,8 @@ async fn pull_consumer(
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(30),
             deliver_policy: deliver,
+            // NATS 2.9 wants a filter with "last per subject".
+            filter_subject: filter.into(),
             max_ack_pending: 20_000,
             ..Default::default()
         },
@@ -116,6 +119,7 @@ pub async fn events_loop(
             wire::EVENTS_STREAM,
             "hub-events",
             consumer::DeliverPolicy::All,
+            "vigil.site.*.event.>",
         )
         .await
         {
@@ -244,6 +248,7 @@ pub async fn snapshots_loop(
             wire::SNAPSHOTS_STREAM,
             "hub-snapshots",
             consumer::DeliverPolicy::All,
+            "vigil.site.*.snapshot.>",
         )
         .await
         {
@@ -323,6 +328,7 @@ pub async fn status_loop(js: jetstream::Context, db: HubDb, stats: Arc<IngestSta
             wire::STATUS_STREAM,
             "hub-status",
             consumer::DeliverPolicy::LastPerSubject,
+            "vigil.site.*.status",
         )
         .await
         {

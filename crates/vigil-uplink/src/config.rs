@@ -57,6 +57,14 @@ pub struct UplinkConfig {
     /// Let the hub read and replace this site's `vigil.toml` (default true).
     #[serde(default = "yes")]
     pub remote_config: bool,
+    /// Hours the hub's users, as last pushed, may log in here without hearing from the hub again
+    /// (default 72; 0 refuses central users).
+    #[serde(default = "default_central_hours")]
+    pub central_users_hours: u32,
+}
+
+fn default_central_hours() -> u32 {
+    72
 }
 
 fn default_heartbeat() -> u32 {

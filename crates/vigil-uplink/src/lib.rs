@@ -55,8 +55,9 @@ pub enum UplinkError {
 
 /// Changes read from the outbox per round.
 const BATCH: usize = 256;
-/// How often an empty outbox is looked at again.
-const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How often an empty outbox is looked at again without being told of a write (deletions by retention
+/// and erasure ring no bell).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Longest wait between tries while the hub does not acknowledge.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -111,19 +112,22 @@ pub trait Responder: Send + Sync + 'static {
 /// Builds the site's status (called on a blocking thread every heartbeat).
 pub type StatusSource = Arc<dyn Fn() -> SiteStatus + Send + Sync>;
 
-/// The running uplink.
+/// The running uplink: its own thread (`uplink`) with a small runtime of its own, so neither the
+/// engine's runtime nor its restarts and shutdown hold it back, and it can finish sending what the
+/// engine's last moments stored.
 pub struct Uplink {
     /// Its figures.
     pub stats: Arc<UplinkStats>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    client: async_nats::Client,
+    store: Arc<Store>,
+    stop: Option<tokio::sync::oneshot::Sender<std::time::Instant>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Uplink {
-    /// Starts the uplink on the current tokio runtime: turns the store's outbox on, connects (in the
-    /// background if the hub cannot be reached now), and starts draining, the heartbeat and the
-    /// request answering.
-    pub async fn start(
+    /// Starts the uplink on a thread of its own: turns the store's outbox on, connects (in the background
+    /// if the hub cannot be reached now: events wait in the outbox), and starts draining, the heartbeat
+    /// and the request answering. Fails only on a wrong setting or an unreadable key file.
+    pub fn start(
         config: &UplinkConfig,
         store: Arc<Store>,
         reader: EventReader,
@@ -134,75 +138,188 @@ impl Uplink {
         if !problems.is_empty() {
             return Err(UplinkError::Config(problems.join("; ")));
         }
+        // Read the key now, so a wrong file is an error at start, not a silent retry loop.
+        if let Some(p) = &config.nkey_seed_file {
+            link::read_seed(p)?;
+        }
         store.set_uplink_outbox(true)?;
-        let site = config.site.clone();
         let stats = Arc::new(UplinkStats::default());
-        let conn_stats = stats.clone();
-        let client = config
-            .auth()
-            .options(
-                &format!("vigil-site-{site}"),
-                Some(wire::inbox_prefix(&site)),
-            )
-            .await?
-            .event_callback(move |event| {
-                let stats = conn_stats.clone();
-                async move {
-                    match event {
-                        async_nats::Event::Connected => info!("uplink connected to the hub"),
-                        async_nats::Event::Disconnected => {
-                            stats.failed("disconnected from the hub's NATS server".into());
-                            warn!("uplink disconnected from the hub; events wait in the outbox")
-                        }
-                        other => debug!("uplink: {other}"),
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<std::time::Instant>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), UplinkError>>();
+        let config = config.clone();
+        let thread_store = store.clone();
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("uplink".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(UplinkError::Io {
+                            what: "starting the uplink's runtime".into(),
+                            source: e,
+                        }));
+                        return;
                     }
-                }
+                };
+                rt.block_on(async move {
+                    let tasks = match run_tasks(
+                        &config,
+                        thread_store.clone(),
+                        reader,
+                        status,
+                        responder,
+                        thread_stats,
+                    )
+                    .await
+                    {
+                        Ok(t) => {
+                            let _ = ready_tx.send(Ok(()));
+                            t
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let deadline = stop_rx.await.unwrap_or_else(|_| std::time::Instant::now());
+                    // Finish sending what is queued (the engine's last events), within the deadline.
+                    while std::time::Instant::now() < deadline {
+                        let store = thread_store.clone();
+                        let depth = tokio::task::spawn_blocking(move || {
+                            store.event_reader().and_then(|r| r.outbox_depth())
+                        })
+                        .await;
+                        match depth {
+                            Ok(Ok(d)) if d.queued == 0 => break,
+                            Ok(Err(_)) | Err(_) => break,
+                            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                        }
+                    }
+                    for t in &tasks.0 {
+                        t.abort();
+                    }
+                    let _ = tasks.1.flush().await;
+                });
             })
-            .connect(config.nats_url.as_str())
-            .await
-            .map_err(|e| UplinkError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
-        let js = jetstream::ContextBuilder::new()
-            .timeout(Duration::from_secs(5))
-            .build(client.clone());
-        let drainer = Drainer {
-            site: site.clone(),
-            store,
-            reader: Arc::new(Mutex::new(reader)),
-            js,
-            stats: stats.clone(),
-            max_backlog: config.max_backlog,
-            send_snapshots: config.send_snapshots,
-            send_biometric: config.send_biometric,
-            snapshots_sent: HashMap::new(),
-        };
-        let mut tasks = vec![tokio::spawn(drainer.run())];
-        tasks.push(tokio::spawn(heartbeat(
+            .map_err(|source| UplinkError::Io {
+                what: "starting the uplink thread".into(),
+                source,
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Uplink {
+                stats,
+                store,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(UplinkError::Config(
+                    "the uplink thread ended at start".into(),
+                ))
+            }
+        }
+    }
+
+    /// Stops the uplink, after sending what is queued if that takes less than `drain` (what is not
+    /// acknowledged stays in the outbox for the next start).
+    pub fn stop(mut self, drain: Duration) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(std::time::Instant::now() + drain);
+        }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the uplink thread panicked");
+        }
+    }
+
+    /// The store it sends from.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(std::time::Instant::now());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Tasks = (Vec<tokio::task::JoinHandle<()>>, async_nats::Client);
+
+async fn run_tasks(
+    config: &UplinkConfig,
+    store: Arc<Store>,
+    reader: EventReader,
+    status: StatusSource,
+    responder: Arc<dyn Responder>,
+    stats: Arc<UplinkStats>,
+) -> Result<Tasks, UplinkError> {
+    let site = config.site.clone();
+    let conn_stats = stats.clone();
+    let client = config
+        .auth()
+        .options(
+            &format!("vigil-site-{site}"),
+            Some(wire::inbox_prefix(&site)),
+        )
+        .await?
+        .event_callback(move |event| {
+            let stats = conn_stats.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => info!("uplink connected to the hub"),
+                    async_nats::Event::Disconnected => {
+                        stats.failed("disconnected from the hub's NATS server".into());
+                        warn!("uplink disconnected from the hub; events wait in the outbox")
+                    }
+                    other => debug!("uplink: {other}"),
+                }
+            }
+        })
+        .connect(config.nats_url.as_str())
+        .await
+        .map_err(|e| UplinkError::Nats(format!("connecting to {}: {e}", config.nats_url)))?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build(client.clone());
+    let drainer = Drainer {
+        site: site.clone(),
+        store,
+        reader: Arc::new(Mutex::new(reader)),
+        js,
+        stats: stats.clone(),
+        max_backlog: config.max_backlog,
+        send_snapshots: config.send_snapshots,
+        send_biometric: config.send_biometric,
+        snapshots_sent: HashMap::new(),
+    };
+    let tasks = vec![
+        tokio::spawn(drainer.run()),
+        tokio::spawn(heartbeat(
             client.clone(),
             site.clone(),
             config.heartbeat_s,
             status,
             stats.clone(),
-        )));
-        tasks.push(tokio::spawn(answer_requests(
-            client.clone(),
-            site,
-            responder,
-            stats.clone(),
-        )));
-        Ok(Uplink {
-            stats,
-            tasks,
-            client,
-        })
-    }
-
-    /// Stops the uplink (what is not acknowledged stays in the outbox for next time).
-    pub async fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        let _ = self.client.flush().await;
-    }
+        )),
+        tokio::spawn(answer_requests(client.clone(), site, responder, stats)),
+    ];
+    Ok((tasks, client))
 }
 
 /// The outbox drainer.
@@ -306,7 +423,8 @@ impl Drainer {
                     .store(depth.oldest_ms.unwrap_or(0), Ordering::Relaxed);
             }
             let Some(last) = batch.last().map(|i| i.seq) else {
-                tokio::time::sleep(IDLE_POLL).await;
+                let bell = self.store.events_written();
+                let _ = tokio::time::timeout(IDLE_POLL, bell.notified()).await;
                 continue;
             };
             let outgoing = coalesce(batch);

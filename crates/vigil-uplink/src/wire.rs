@@ -323,6 +323,12 @@ pub enum Request {
         /// The version the hub based it on (refused when the site's changed since).
         base_version: Option<String>,
     },
+    /// The hub's users allowed on this site (all of them: the site drops those not listed). The site
+    /// caches them for its own `[uplink] central_users_hours`; answers [`Reply::CentralUsers`].
+    CentralUsers {
+        /// The users.
+        users: Vec<vigil_core::account::CentralAccount>,
+    },
 }
 
 impl Request {
@@ -336,6 +342,7 @@ impl Request {
             Request::Recordings { .. } => "recordings",
             Request::ConfigGet => "config_get",
             Request::ConfigPut { .. } => "config_put",
+            Request::CentralUsers { .. } => "central_users",
         }
     }
 }
@@ -394,6 +401,19 @@ pub enum Reply {
         text: String,
         /// Its version.
         version: String,
+    },
+    /// Central users taken.
+    CentralUsers {
+        /// Users added, updated, removed.
+        added: usize,
+        /// Updated.
+        updated: usize,
+        /// Removed.
+        removed: usize,
+        /// Skipped (a local user has the name, or not valid).
+        skipped: Vec<String>,
+        /// Until when (unix ms) they may log in without another push.
+        valid_until_ms: i64,
     },
     /// The request failed.
     Error {

@@ -46,7 +46,7 @@ pub fn run_with_reloads(
         let (engine, started) =
             crate::serve::start_or_shut_down(engine, &config, config_path, Some(reload))?;
         crate::uplink::outbox_off_unless_linked(&config, &engine);
-        let uplink = match crate::uplink::start(&config, config_path, &engine) {
+        let uplink = match crate::uplink::start(&config, config_path, &engine, started.security()) {
             Ok(u) => u,
             Err(e) => {
                 // The site runs on without its hub: recording, analysis and alerts are untouched.
@@ -56,11 +56,12 @@ pub fn run_with_reloads(
         };
         on_start(&config, &engine, &started, restarts == 0);
         let waited = engine.wait_for_stop_or_reload(until, &mut reloads);
-        if let Some(u) = uplink {
-            engine.runtime().block_on(u.stop());
-        }
         started.stop(engine.runtime());
         let report = engine.shutdown();
+        if let Some(u) = uplink {
+            // The engine's last events (those it closed on the way out) go up if the hub is there.
+            u.stop(std::time::Duration::from_secs(5));
+        }
         events_recorded += report.events_recorded;
         if !report.panicked.is_empty() {
             anyhow::bail!(

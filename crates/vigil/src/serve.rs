@@ -256,6 +256,11 @@ pub struct Started {
 }
 
 impl Started {
+    /// The server's security database (users, sessions, audit).
+    pub fn security(&self) -> Arc<Security> {
+        self.security.clone()
+    }
+
     /// Stops the server (requests in flight get 3 s), records `server.stop` in the audit log and
     /// anchors it.
     pub fn stop(self, runtime: &tokio::runtime::Runtime) {

@@ -19,6 +19,7 @@ pub fn start(
     config: &VigilConfig,
     config_path: &Path,
     engine: &Engine,
+    security: Arc<vigil_server::Security>,
 ) -> anyhow::Result<Option<Uplink>> {
     let Some(up) = &config.uplink else {
         return Ok(None);
@@ -41,10 +42,10 @@ pub fn start(
         site: up.site.clone(),
         config_path: config_path.to_path_buf(),
         remote_config: up.remote_config,
+        central_hours: up.central_users_hours,
+        security,
     });
-    let uplink = engine
-        .runtime()
-        .block_on(Uplink::start(up, store, reader, status, responder))?;
+    let uplink = Uplink::start(up, store, reader, status, responder)?;
     eprintln!(
         "vigil: site {:?} linked to the hub at {} (events wait in the outbox while the link is down)",
         up.site, up.nats_url
@@ -130,6 +131,8 @@ pub struct SiteResponder {
     site: String,
     config_path: PathBuf,
     remote_config: bool,
+    central_hours: u32,
+    security: Arc<vigil_server::Security>,
 }
 
 impl Responder for SiteResponder {
@@ -155,6 +158,28 @@ impl Responder for SiteResponder {
                     "this site does not allow remote configuration ([uplink] remote_config = false)"
                         .into(),
             },
+            Request::CentralUsers { users } => {
+                // 0 hours: central users are not welcome here; the push removes any cached ones.
+                let users = if self.central_hours == 0 {
+                    Vec::new()
+                } else {
+                    users
+                };
+                let valid_until_ms =
+                    vigil_core::time::now_unix_ms() + i64::from(self.central_hours) * 3_600_000;
+                match self.security.sync_central_users(&users, valid_until_ms) {
+                    Ok(s) => Reply::CentralUsers {
+                        added: s.added,
+                        updated: s.updated,
+                        removed: s.removed,
+                        skipped: s.skipped,
+                        valid_until_ms,
+                    },
+                    Err(e) => Reply::Error {
+                        message: format!("central users not taken: {e}"),
+                    },
+                }
+            }
             other => Reply::Error {
                 message: format!("this site does not answer {:?} requests yet", other.verb()),
             },

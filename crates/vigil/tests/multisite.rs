@@ -6,4 +6,6 @@ mod support;
 mod multisite {
     pub mod hub_ui;
     pub mod kit;
+    mod link;
+    mod sites;
 }

@@ -8,6 +8,7 @@
 //! readable by its owner only.
 
 pub mod attempts;
+pub mod central;
 pub mod devices;
 pub mod limit;
 pub mod mfa;
@@ -192,6 +193,7 @@ impl Security {
         )
         .map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
+        central::migrate(&conn).map_err(e)?;
         conn.execute_batch(crate::audit::SCHEMA).map_err(e)?;
         conn.execute_batch(crate::exports::SCHEMA).map_err(e)?;
         crate::exports::migrate(&conn).map_err(e)?;

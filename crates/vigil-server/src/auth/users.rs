@@ -272,7 +272,8 @@ impl Security {
         match row {
             Some((id, hash, disabled)) => {
                 let ok = slot.verify(&hash, password);
-                if ok && !disabled {
+                // A central user whose cached validity ran out waits for the hub's next push.
+                if ok && !disabled && !self.central_expired(id)? {
                     Ok(Some(self.user(id)?))
                 } else {
                     Ok(None)

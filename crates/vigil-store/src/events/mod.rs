@@ -165,6 +165,8 @@ pub struct EventPage {
 pub(crate) struct EventsState {
     /// When event retention last ran (it runs at most once a minute from the retention thread).
     last_retention: Mutex<Option<Instant>>,
+    /// Rung after each committed batch of event writes (the uplink's drainer waits on it).
+    pub(crate) written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The snapshot directory a configuration names (default: `snapshots` next to the index).

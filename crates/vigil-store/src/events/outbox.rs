@@ -74,6 +74,12 @@ impl Store {
         tx.commit().map_err(&e)
     }
 
+    /// Rung after every committed batch of event writes: a waiter learns there may be changes to
+    /// send without polling (a ring with no waiter is kept for the next one).
+    pub fn events_written(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.inner().events.written.clone()
+    }
+
     /// Forgets every change up to and including `seq` (the hub acknowledged them). Returns how many.
     pub fn outbox_ack(&self, seq: i64) -> Result<usize, StoreError> {
         let db = self.inner().events_db();

@@ -156,6 +156,7 @@ impl Store {
             }
             tx.commit().map_err(&e)?;
         }
+        inner.events.written.notify_one();
         let mut st = lock(&inner.state);
         for (name, id) in cameras {
             st.camera_names

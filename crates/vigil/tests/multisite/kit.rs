@@ -239,20 +239,68 @@ impl HubSetup {
         Nats::start(&conf, self.nats_port)
     }
 
-    /// Writes (again) the NATS configuration; returns its path.
+    /// Writes (again) the NATS configuration (with TLS after [`HubSetup::enable_tls`]); returns its
+    /// path.
     pub fn nats_conf(&self) -> PathBuf {
         let conf = self.dir.join("nats.conf");
         let js = self.dir.join("jetstream");
-        self.cli(&[
+        let listen = format!("127.0.0.1:{}", self.nats_port);
+        let (cert, key) = (self.dir.join("server.pem"), self.dir.join("server.key"));
+        let mut args = vec![
             "nats-config",
             "--listen",
-            &format!("127.0.0.1:{}", self.nats_port),
+            &listen,
             "--store-dir",
             js.to_str().unwrap(),
             "--out",
             conf.to_str().unwrap(),
-        ]);
+        ];
+        if self.tls() {
+            args.extend(["--tls-cert", cert.to_str().unwrap()]);
+            args.extend(["--tls-key", key.to_str().unwrap()]);
+        }
+        self.cli(&args);
         conf
+    }
+
+    fn tls(&self) -> bool {
+        self.dir.join("ca.pem").exists()
+    }
+
+    /// Makes a CA and a server certificate for 127.0.0.1 (openssl) and switches the hub and the sites'
+    /// sections to TLS with that CA. Returns the CA's path.
+    pub fn enable_tls(&self) -> PathBuf {
+        let d = &self.dir;
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=vigil-test-ca",
+        );
+        sh(
+            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+        );
+        sh(
+            "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr \
+            -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext",
+        );
+        let text = std::fs::read_to_string(&self.config)
+            .unwrap()
+            .replace("nats_url = \"nats://", "nats_url = \"tls://");
+        std::fs::write(&self.config, format!("{text}tls_ca = \"ca.pem\"\n")).unwrap();
+        d.join("ca.pem")
     }
 
     /// Starts `vigil hub`.
@@ -265,10 +313,20 @@ impl HubSetup {
         json_lines(&self.cli(&["events", "--json"]))
     }
 
-    /// The `[uplink]` section of a site named `site` using `seed`.
+    /// The `[uplink]` section of a site named `site` using `seed` (TLS with the test CA after
+    /// [`HubSetup::enable_tls`]).
     pub fn uplink_section(&self, site: &str, seed: &Path) -> String {
+        let tls = if self.tls() {
+            format!(
+                "tls_ca = {:?}\n",
+                self.dir.join("ca.pem").display().to_string()
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "\n[uplink]\nsite = \"{site}\"\nnats_url = \"nats://127.0.0.1:{}\"\nnkey_seed_file = {:?}\nheartbeat_s = 1\n",
+            "\n[uplink]\nsite = \"{site}\"\nnats_url = \"{}://127.0.0.1:{}\"\nnkey_seed_file = {:?}\nheartbeat_s = 1\n{tls}",
+            if self.tls() { "tls" } else { "nats" },
             self.nats_port,
             seed.display().to_string()
         )
@@ -398,5 +456,122 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         }
         assert!(Instant::now() < deadline, "timed out: {what}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A PostgreSQL cluster of the test's own (initdb in a temporary folder, its own port), so a test can
+/// restart it without disturbing anyone; `None` after a SKIP line when PostgreSQL's programs are missing.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    /// initdb and start.
+    pub fn start() -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|d| d.path().join("bin"))
+            .find(|b| b.join("initdb").exists());
+        let Some(bin) = bin else {
+            eprintln!("SKIP: PostgreSQL's initdb not found (dev/install-deps installs postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            // initdb refuses root: the cluster belongs to the postgres user.
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("SKIP: cannot hand a folder to the postgres user");
+                return None;
+            }
+        }
+        let pg = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        let data = pg.dir.path().join("data");
+        let ok = pg
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIP: initdb failed (no postgres user?)");
+            return None;
+        }
+        pg.up();
+        Some(pg)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        if rustix::process::geteuid().is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(program));
+            c
+        } else {
+            Command::new(self.bin.join(program))
+        }
+    }
+
+    /// Starts it (waits until it accepts connections).
+    pub fn up(&self) {
+        let data = self.dir.path().join("data");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let ok = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &opts, "-w", "-l"])
+            .arg(self.dir.path().join("log"))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "pg_ctl start failed: {}",
+            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+        );
+    }
+
+    /// Stops it at once (as a crash would: `-m immediate`).
+    pub fn down(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT` (add `/db`).
+    pub fn base(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.down();
     }
 }
