@@ -70,7 +70,6 @@ function configPanel(site) {
   const text = el('textarea', { id: 'config-text', rows: 18, spellcheck: 'false', 'aria-label': `vigil.toml of ${site}` });
   const versions = el('tbody', { id: 'config-versions' });
   const note = el('p', { class: 'muted small', id: 'config-note' });
-  let version = null;
   const loadVersions = async () => {
     try {
       const r = await get(`/api/sites/${seg(site)}/config/versions`);
@@ -88,7 +87,6 @@ function configPanel(site) {
     try {
       const r = await get(`/api/sites/${seg(site)}/config`);
       text.value = r.text;
-      version = r.version;
       note.textContent = `version ${r.version}`;
     } catch (e) { note.textContent = e.message; }
     loadVersions();
@@ -104,7 +102,7 @@ function configPanel(site) {
   } }, 'Push to site');
   load();
   return el('section', { class: 'card' }, el('h2', {}, 'Configuration'), note, text,
-    el('div', { class: 'row' }, save, el('span', { class: 'muted small' }, `based on ${version || 'the site\'s text'}`)),
+    el('div', { class: 'row' }, save),
     el('h2', {}, 'Versions'),
     el('table', {}, el('thead', {}, el('tr', {}, ['Version', 'Pushed', 'By', 'State', ''].map((h) => el('th', {}, h)))), versions));
 }

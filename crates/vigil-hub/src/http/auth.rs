@@ -434,3 +434,47 @@ pub async fn confirm(
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(Json(me_body(&st, &user, &c.csrf)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LoginLimits {
+        LoginLimits {
+            account_free_failures: 3,
+            slow_base: Duration::from_secs(30),
+            ..LoginLimits::default()
+        }
+    }
+
+    #[test]
+    fn attempts_in_progress_count_and_failures_slow_the_account_from_that_address_only() {
+        let l = AccountLimiter::new(limits());
+        let a: Option<IpAddr> = Some("127.0.0.2".parse().unwrap());
+        let b: Option<IpAddr> = Some("127.0.0.1".parse().unwrap());
+        // Three at once are let through (the free failures), the fourth waits.
+        let t: Vec<_> = (0..3).map(|_| l.begin("Ops", a).unwrap()).collect();
+        assert!(l.begin("ops", a).is_err(), "a fourth guess in parallel");
+        // They fail: the account is slowed down from that address…
+        let waits: Vec<_> = t.into_iter().map(|t| t.finish(Outcome::Failure)).collect();
+        assert_eq!(waits[2], Some(Duration::from_secs(30)));
+        let wait = l.begin("OPS", a).err().expect("slowed down");
+        assert!(wait > Duration::from_secs(25), "{wait:?}");
+        // …and not from another one, where the right password resets nothing of the other's count.
+        let t = l.begin("ops", b).unwrap();
+        assert_eq!(t.finish(Outcome::Success), None);
+        assert!(l.begin("ops", a).is_err());
+        // A dropped (abandoned) attempt is a failure; one that was no guess is not.
+        let c: Option<IpAddr> = Some("127.0.0.3".parse().unwrap());
+        drop(l.begin("x", c).unwrap());
+        l.begin("x", c).unwrap().finish(Outcome::NotAGuess);
+        drop(l.begin("x", c).unwrap());
+        let t = l.begin("x", c).unwrap();
+        assert_eq!(t.finish(Outcome::Failure), Some(Duration::from_secs(30)));
+        l.sweep();
+        assert!(
+            l.begin("x", c).is_err(),
+            "the sweep keeps what still counts"
+        );
+    }
+}

@@ -549,6 +549,62 @@ impl Store {
             .map_err(db_err("reading the audit log"))
     }
 
+    /// The central users allowed on `site`, as the site caches them (`Request::CentralUsers`): enabled,
+    /// with the site in their scope, their cameras narrowed to that site's (a user whose camera list
+    /// names none of its cameras is left out), with their password hash, never the password.
+    pub async fn central_accounts(
+        &self,
+        site: &str,
+    ) -> Result<Vec<vigil_core::account::CentralAccount>, HubError> {
+        let rows = sqlx::query(
+            "SELECT username, role, cameras, password_hash, playback FROM hub_users
+             WHERE NOT disabled AND (sites IS NULL OR $1 = ANY(sites)) ORDER BY id",
+        )
+        .bind(site)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(db_err("listing central users"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let read = || -> Result<_, sqlx::Error> {
+                let cameras: Option<Vec<String>> = r.try_get(2)?;
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    cameras,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            };
+            let (username, role, cameras, password_hash, playback) =
+                read().map_err(db_err("reading central users"))?;
+            let cameras = match cameras {
+                None => None,
+                Some(list) => {
+                    let here: Vec<String> = list
+                        .iter()
+                        .filter_map(|c| c.split_once('/'))
+                        .filter(|(s, _)| *s == site)
+                        .map(|(_, c)| c.to_string())
+                        .collect();
+                    if here.is_empty() {
+                        continue;
+                    }
+                    Some(here)
+                }
+            };
+            out.push(vigil_core::account::CentralAccount {
+                username,
+                role,
+                cameras,
+                password_hash,
+                playback,
+                export: false,
+            });
+        }
+        Ok(out)
+    }
+
     /// Open camera-health events per site: (site, camera, what is wrong).
     pub async fn open_camera_problems(&self) -> Result<Vec<(String, String, String)>, HubError> {
         let rows = sqlx::query(
@@ -563,5 +619,127 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(db_err("reading camera problems"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database on the machine's PostgreSQL (`VIGIL_TEST_POSTGRES`, default
+    /// `postgres://postgres@127.0.0.1:5432`), or `None` after a SKIP line.
+    async fn fresh_db() -> Option<(HubDb, String, String)> {
+        let base = std::env::var("VIGIL_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let Ok(admin) = sqlx::PgPool::connect(&format!("{base}/postgres")).await else {
+            eprintln!("SKIP: PostgreSQL not reachable at {base}");
+            return None;
+        };
+        let name = format!("vigil_hubstore_{}_{}", std::process::id(), now_nanos());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let db = HubDb::open(&format!("{base}/{name}"), 4).await.unwrap();
+        Some((db, base, name))
+    }
+
+    fn now_nanos() -> u32 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    }
+
+    async fn drop_db(db: HubDb, base: &str, name: &str) {
+        db.pool().close().await;
+        let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+            .await
+            .unwrap();
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn users_sessions_mfa_steps_and_central_accounts() {
+        let Some((db, base, name)) = fresh_db().await else {
+            return;
+        };
+        let store = Store::open(&db).await.unwrap();
+        // Opening again applies nothing twice.
+        Store::open(&db).await.unwrap();
+        let new = |n: &str, sites: Option<Vec<&str>>, cameras: Option<Vec<&str>>| NewHubUser {
+            username: n.into(),
+            password_hash: format!("$argon2id$hash-of-{n}"),
+            role: Role::Operator,
+            sites: sites.map(|s| s.into_iter().map(String::from).collect()),
+            cameras: cameras.map(|s| s.into_iter().map(String::from).collect()),
+            playback: false,
+        };
+        let all = store.add_user(&new("Chief", None, None)).await.unwrap();
+        let a = store
+            .add_user(&new("ops-a", Some(vec!["a"]), None))
+            .await
+            .unwrap();
+        store
+            .add_user(&new("gate-b", Some(vec!["a", "b"]), Some(vec!["b/gate"])))
+            .await
+            .unwrap();
+        // Names are unique whatever their case.
+        assert!(store.add_user(&new("chief", None, None)).await.is_err());
+        let c = store.credentials("CHIEF").await.unwrap().unwrap();
+        assert_eq!(c.user.id, all.id);
+        assert_eq!(c.password_hash, "$argon2id$hash-of-Chief");
+        // Sessions: found while fresh, not once idle, ended by a new password.
+        store
+            .create_session("h1", a.id, "csrf1", "127.0.0.1")
+            .await
+            .unwrap();
+        let s = store
+            .session("h1", 60_000, 3_600_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.user.username.as_str(), s.csrf.as_str()),
+            ("ops-a", "csrf1")
+        );
+        assert!(store.session("h1", 0, 3_600_000).await.unwrap().is_none());
+        let patch = HubUserPatch {
+            password_hash: Some("new".into()),
+            sites: Some(None),
+            ..Default::default()
+        };
+        let changed = store.update_user(a.id, &patch).await.unwrap().unwrap();
+        assert_eq!(changed.sites, None);
+        assert!(
+            store
+                .session("h1", 60_000, 3_600_000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A TOTP step is used once, only forwards.
+        store.set_mfa_pending(a.id, b"secret").await.unwrap();
+        store.confirm_mfa(a.id, 100).await.unwrap();
+        assert!(store.user(a.id).await.unwrap().unwrap().mfa);
+        assert!(!store.use_mfa_step(a.id, 100).await.unwrap());
+        assert!(store.use_mfa_step(a.id, 101).await.unwrap());
+        assert!(!store.use_mfa_step(a.id, 101).await.unwrap());
+        // What a site caches: its users, cameras narrowed to its own; none for a site outside scope.
+        let at_b = store.central_accounts("b").await.unwrap();
+        let names: Vec<_> = at_b.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["Chief", "ops-a", "gate-b"]);
+        assert_eq!(at_b[2].cameras, Some(vec!["gate".to_string()]));
+        let at_a = store.central_accounts("a").await.unwrap();
+        assert!(
+            at_a.iter().all(|u| u.username != "gate-b"),
+            "no camera of a"
+        );
+        assert!(store.delete_user(a.id).await.unwrap());
+        drop_db(db, &base, &name).await;
     }
 }
