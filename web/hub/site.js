@@ -22,6 +22,7 @@ function livePicture(site, camera, img, note) {
       if (url) URL.revokeObjectURL(url);
       url = URL.createObjectURL(blob);
       img.src = url;
+      img.hidden = false;
       note.textContent = `live · ${new Date().toLocaleTimeString()}`;
     } catch (e) { note.textContent = e.message; }
   }
@@ -119,7 +120,8 @@ export async function sitePage(view, name) {
     el('a', { href: `#/events`, class: 'small' }, 'events'), el('span', { class: 'muted small' }, `Vigil ${s.version || '?'}`)));
   const cams = el('div', { class: 'grid cams-grid' });
   for (const c of s.cameras) {
-    const img = el('img', { class: 'live', alt: `live picture of ${c.name}` });
+    // Shown from the first picture on (the note says why there is none).
+    const img = el('img', { class: 'live', alt: `live picture of ${c.name}`, hidden: true });
     const note = el('p', { class: 'muted small live-note' });
     const card = el('section', { class: 'card cam', 'data-camera': c.name },
       el('div', { class: 'row' }, el('h2', {}, c.name), el('span', { class: `badge ${c.online ? 'ok' : 'bad'}` }, c.online ? 'online' : 'offline')),
