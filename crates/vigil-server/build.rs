@@ -1,6 +1,6 @@
-//! Embeds the web UI (`web/` at the repository root) into the crate: a table of every file under `web/`
-//! with its bytes (`include_bytes!`), regenerated whenever anything under `web/` changes. No bundler, no
-//! npm: the UI is plain HTML, CSS and ES modules.
+//! Embeds the web UI (`web/` at the repository root, but for the hub's `web/hub/`) into the crate: a table
+//! of every file under `web/` with its bytes (`include_bytes!`), regenerated whenever anything under `web/`
+//! changes. No bundler, no npm: the UI is plain HTML, CSS and ES modules.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,8 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        // `web/hub/` is the hub's UI (embedded by vigil-hub), not the site's.
+        if name.starts_with('.') || (dir == root && name == "hub") {
             continue;
         }
         if path.is_dir() {

@@ -188,6 +188,8 @@ pub struct EventFilter {
     pub before: Option<(i64, String)>,
     /// Most rows (default 100, at most 1000).
     pub limit: Option<i64>,
+    /// Only these cameras, as `site/camera` (`None`: every camera of the sites); a user's camera scope.
+    pub site_cameras: Option<Vec<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -440,6 +442,11 @@ impl HubDb {
         }
         if let Some(c) = &f.camera {
             q.push(" AND camera = ").push_bind(c.clone());
+        }
+        if let Some(sc) = &f.site_cameras {
+            q.push(" AND (site || '/' || camera) = ANY(")
+                .push_bind(sc.clone())
+                .push(")");
         }
         if let Some(k) = &f.kind {
             q.push(" AND kind = ").push_bind(k.clone());

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod db;
+pub mod http;
 pub mod ingest;
 pub mod nats_conf;
 pub mod relay;

@@ -4,6 +4,7 @@
 mod support;
 
 mod multisite {
+    pub mod hub_ui;
     pub mod kit;
     mod link;
     mod relay;

@@ -54,6 +54,34 @@ pub fn current_code(secret_base32: &str) -> Result<String, ServerError> {
     Ok(t.generate(unix_now()).to_string())
 }
 
+/// A new random TOTP secret for `username` and what enrolment shows for it (also used by the hub,
+/// which keeps its users' secrets in PostgreSQL).
+pub fn new_enrollment(username: &str) -> Result<(Vec<u8>, Enrollment), ServerError> {
+    let secret = random_bytes::<20>()?;
+    let t = totp(&secret, username)?;
+    let url = t
+        .to_url()
+        .map_err(|e| ServerError::Invalid(format!("TOTP URL: {e}")))?;
+    let qr = qrcode::QrCode::new(url.as_bytes())
+        .map_err(|e| ServerError::Invalid(format!("QR code: {e}")))?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    let enrollment = Enrollment {
+        secret: t.secret().to_base32(),
+        otpauth_url: url,
+        qr_svg: svg,
+    };
+    Ok((secret.to_vec(), enrollment))
+}
+
+/// The time step a TOTP `code` of `secret` matches now (one step of clock skew), if any. The caller
+/// refuses a step at or before the last one used.
+pub fn code_step(secret: &[u8], username: &str, code: &str) -> Result<Option<u64>, ServerError> {
+    Ok(totp(secret, username)?.check(code.trim(), unix_now()))
+}
+
 /// What a sealed TOTP secret starts with.
 const SEALED: &[u8] = b"VTS1";
 /// Purpose of the key that seals TOTP secrets (`keys/totp.key`).
@@ -136,28 +164,14 @@ impl Security {
     /// Starts enrolment: a new secret, kept as pending until [`Security::confirm_mfa`].
     pub fn enroll_mfa(&self, user_id: i64) -> Result<Enrollment, ServerError> {
         let user = self.user(user_id)?;
-        let secret = random_bytes::<20>()?;
-        let t = totp(&secret, &user.username)?;
-        let url = t
-            .to_url()
-            .map_err(|e| ServerError::Invalid(format!("TOTP URL: {e}")))?;
-        let qr = qrcode::QrCode::new(url.as_bytes())
-            .map_err(|e| ServerError::Invalid(format!("QR code: {e}")))?;
-        let svg = qr
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .build();
+        let (secret, enrollment) = new_enrollment(&user.username)?;
         self.db()
             .execute(
                 "UPDATE users SET mfa_pending = ?2 WHERE id = ?1",
                 params![user_id, self.store_secret(user_id, &secret)?],
             )
             .map_err(self.e())?;
-        Ok(Enrollment {
-            secret: t.secret().to_base32(),
-            otpauth_url: url,
-            qr_svg: svg,
-        })
+        Ok(enrollment)
     }
 
     /// Finishes enrolment with a code from the pending secret: MFA is on, and the returned recovery

@@ -146,12 +146,12 @@ CREATE TABLE IF NOT EXISTS recovery_codes (
 ";
 
 /// Now in unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     vigil_core::time::now_unix_ms()
 }
 
 /// `n` random bytes from the operating system.
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b)
         .map_err(|e| ServerError::Invalid(format!("no randomness from the OS: {e}")))?;
@@ -159,12 +159,12 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ServerError> {
 }
 
 /// SHA-256 of `text`, hex.
-pub(crate) fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Equal in time independent of where they differ.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -307,7 +307,7 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The value of the cookie `name` in the `Cookie` headers, if any.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -9,6 +9,9 @@
 //!   config-rollback`: ask a site through the hub (`hub_ask`, docs/hub-relay.md).
 //! - `vigil hub bench --sites S --cameras C --duration 60 [--events-per-camera-minute N]
 //!   [--query-events 10000000]`: the scale benchmark (`hub_bench`).
+//! - `vigil hub site add NAME --seed-out FILE`: a new site and its NKey; `site list`, `site remove NAME`.
+//! - `vigil hub user add NAME --role admin [--sites a,b]`, `vigil hub user list`: central users of the hub's
+//!   API and UI (docs/hub.md).
 //! - `vigil hub nats-config --listen … --store-dir … --out nats.conf`: the NATS server's configuration
 //!   with each site's permissions.
 //!
@@ -57,6 +60,9 @@ pub enum HubCommand {
     /// Ask a site for what stays on site: `ping`, `picture`, `recordings`, `clip`, `config-get`,
     /// `config-push`, `config-versions`, `config-rollback` (audited, actor `cli`; docs/hub-relay.md).
     Ask(super::hub_ask::Args),
+    /// Central users of the hub's API and UI: `add`, `list`.
+    #[command(subcommand)]
+    User(crate::cmd::hub_user::HubUserCommand),
     /// Write the NATS server's configuration: JetStream, TLS and each site's permissions.
     NatsConfig {
         /// Where the NATS server listens.
@@ -133,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(HubCommand::Site(cmd)) => site(config, cmd).await,
             Some(HubCommand::Ask(args)) => super::hub_ask::run(config, args).await,
             Some(HubCommand::Bench(bench)) => crate::cmd::hub_bench::run(config, bench).await,
+            Some(HubCommand::User(cmd)) => crate::cmd::hub_user::run(&config, cmd).await,
             Some(HubCommand::NatsConfig {
                 listen,
                 store_dir,
@@ -233,10 +240,16 @@ async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
 
 async fn serve(config: HubConfig) -> anyhow::Result<()> {
     let hub = vigil_hub::Hub::start(config).await?;
+    let http = vigil_hub::http::HubHttp::start(&hub, Default::default()).await?;
     eprintln!(
         "vigil: hub running (PostgreSQL {}, NATS {}); stop with Ctrl-C or SIGTERM",
         redact_url(&hub.config.hub.postgres_url),
         hub.config.hub.nats_url
+    );
+    eprintln!(
+        "vigil: hub UI at {} (certificate {}; first admin: vigil hub user add NAME --role admin)",
+        http.url(),
+        hub.config.hub.data_dir.join("tls/cert.pem").display()
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
@@ -244,6 +257,7 @@ async fn serve(config: HubConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    http.shutdown(std::time::Duration::from_secs(5)).await;
     hub.stop().await;
     eprintln!("vigil: hub stopped");
     Ok(())

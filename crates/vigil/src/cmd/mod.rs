@@ -25,6 +25,7 @@ pub mod hold;
 pub mod hub;
 pub mod hub_ask;
 pub mod hub_bench;
+pub mod hub_user;
 pub mod keys;
 pub mod model;
 pub mod onvif;

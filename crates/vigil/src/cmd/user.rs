@@ -171,7 +171,8 @@ fn read_hidden(prompt: &str) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn password(from_stdin: bool) -> anyhow::Result<String> {
+/// A password from the first line of stdin (`--password-stdin` or not a terminal), else asked twice without echo.
+pub(crate) fn password(from_stdin: bool) -> anyhow::Result<String> {
     if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
         std::io::stdin()
