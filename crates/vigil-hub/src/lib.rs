@@ -6,6 +6,7 @@
 //! ([`vigil_uplink::ask`]). Site identities and the NATS server's permissions: [`nats_conf`].
 //! Architecture, choices and figures: `docs/design/multisite.md`.
 
+pub mod central;
 pub mod config;
 pub mod db;
 pub mod http;

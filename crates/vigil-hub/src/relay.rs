@@ -384,3 +384,12 @@ pub async fn config_rollback(
     };
     config_push(db, client, site, &text, actor).await
 }
+
+/// Sends `site` the hub's users allowed there (the site replaces its cached central users with them).
+pub async fn push_central_users(
+    client: &async_nats::Client,
+    site: &str,
+    users: Vec<vigil_core::account::CentralAccount>,
+) -> Result<Reply, HubError> {
+    ask(client, site, &Request::CentralUsers { users }).await
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod multisite {
+    mod central;
     pub mod hub_ui;
     pub mod kit;
     mod link;

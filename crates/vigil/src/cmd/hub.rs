@@ -241,6 +241,11 @@ async fn site(config: HubConfig, cmd: SiteCommand) -> anyhow::Result<()> {
 async fn serve(config: HubConfig) -> anyhow::Result<()> {
     let hub = vigil_hub::Hub::start(config).await?;
     let http = vigil_hub::http::HubHttp::start(&hub, Default::default()).await?;
+    let central = tokio::spawn(vigil_hub::central::push_loop(
+        hub.db.clone(),
+        vigil_hub::http::store::Store::open(&hub.db).await?,
+        hub.client.clone(),
+    ));
     eprintln!(
         "vigil: hub running (PostgreSQL {}, NATS {}); stop with Ctrl-C or SIGTERM",
         redact_url(&hub.config.hub.postgres_url),
@@ -257,6 +262,7 @@ async fn serve(config: HubConfig) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    central.abort();
     http.shutdown(std::time::Duration::from_secs(5)).await;
     hub.stop().await;
     eprintln!("vigil: hub stopped");
