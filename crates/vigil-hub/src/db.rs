@@ -328,12 +328,16 @@ impl HubDb {
         let e = db_err("recording a site's status");
         let mut tx = self.pool.begin().await.map_err(&e)?;
         let json = serde_json::to_value(status).map_err(|x| HubError::Db(x.to_string()))?;
-        let r = sqlx::query(
-            "UPDATE sites SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, 0), $2),
-                 offline_since_ms = CASE WHEN $2 >= COALESCE(last_seen_ms, 0) THEN NULL
-                                         ELSE offline_since_ms END,
+        // The old status comes back with the update, so the camera rows are rewritten only when a
+        // camera's state changed (a heartbeat is mostly one UPDATE; `fps` is fresh in `sites.status`).
+        let old: Option<Option<serde_json::Value>> = sqlx::query_scalar(
+            "WITH old AS (SELECT name, status FROM sites WHERE name = $1 FOR UPDATE)
+             UPDATE sites s SET last_seen_ms = GREATEST(COALESCE(s.last_seen_ms, 0), $2),
+                 offline_since_ms = CASE WHEN $2 >= COALESCE(s.last_seen_ms, 0) THEN NULL
+                                         ELSE s.offline_since_ms END,
                  heartbeat_s = $3, status = $4, version = $5, config_version = $6
-             WHERE name = $1",
+             FROM old WHERE s.name = old.name
+             RETURNING old.status",
         )
         .bind(&status.site)
         .bind(seen_ms)
@@ -341,32 +345,42 @@ impl HubDb {
         .bind(&json)
         .bind(&status.version)
         .bind(&status.config_version)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(&e)?;
-        if r.rows_affected() == 0 {
+        let Some(old) = old else {
             return Ok(false);
-        }
-        sqlx::query("DELETE FROM cameras WHERE site = $1")
-            .bind(&status.site)
-            .execute(&mut *tx)
-            .await
-            .map_err(&e)?;
-        for c in &status.cameras {
-            sqlx::query(
-                "INSERT INTO cameras (site, name, online, fps, message, problems, updated_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&status.site)
-            .bind(&c.name)
-            .bind(c.online)
-            .bind(c.fps)
-            .bind(&c.message)
-            .bind(serde_json::to_value(&c.problems).unwrap_or_default())
-            .bind(seen_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(&e)?;
+        };
+        let states = |cams: &[vigil_uplink::wire::CameraStatus]| -> Vec<(String, bool, Option<String>, Vec<String>)> {
+            cams.iter()
+                .map(|c| (c.name.clone(), c.online, c.message.clone(), c.problems.clone()))
+                .collect()
+        };
+        let before = old
+            .and_then(|v| serde_json::from_value::<SiteStatus>(v).ok())
+            .map(|s| states(&s.cameras));
+        if before.as_ref() != Some(&states(&status.cameras)) {
+            sqlx::query("DELETE FROM cameras WHERE site = $1")
+                .bind(&status.site)
+                .execute(&mut *tx)
+                .await
+                .map_err(&e)?;
+            for c in &status.cameras {
+                sqlx::query(
+                    "INSERT INTO cameras (site, name, online, fps, message, problems, updated_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&status.site)
+                .bind(&c.name)
+                .bind(c.online)
+                .bind(c.fps)
+                .bind(&c.message)
+                .bind(serde_json::to_value(&c.problems).unwrap_or_default())
+                .bind(seen_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(&e)?;
+            }
         }
         tx.commit().await.map_err(&e)?;
         Ok(true)
