@@ -196,7 +196,8 @@ fn now_ms() -> i64 {
     vigil_core::time::now_unix_ms()
 }
 
-fn db_err(what: &str) -> impl Fn(sqlx::Error) -> HubError + '_ {
+/// Turns a database error into a [`HubError`] saying what was being done (the hub's one such helper).
+pub(crate) fn db_err(what: &str) -> impl Fn(sqlx::Error) -> HubError + '_ {
     move |e| HubError::Db(format!("{what}: {e}"))
 }
 

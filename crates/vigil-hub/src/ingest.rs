@@ -100,6 +100,25 @@ async fn pull_consumer(
     .map_err(|e| HubError::Nats(format!("creating consumer {durable} on {stream_name}: {e}")))
 }
 
+/// [`pull_consumer`], tried every 2 s until the NATS server has it (it may not be up yet).
+async fn consumer_when_ready(
+    js: &jetstream::Context,
+    stream_name: &str,
+    durable: &str,
+    deliver: consumer::DeliverPolicy,
+    filter: &str,
+) -> consumer::PullConsumer {
+    loop {
+        match pull_consumer(js, stream_name, durable, deliver, filter).await {
+            Ok(c) => return c,
+            Err(e) => {
+                warn!("{e}; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
 fn published_ms(m: &jetstream::Message) -> i64 {
     m.info()
         .map(|i| (i.published.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -113,23 +132,14 @@ pub async fn events_loop(
     data_dir: PathBuf,
     stats: Arc<IngestStats>,
 ) {
-    let consumer = loop {
-        match pull_consumer(
-            &js,
-            wire::EVENTS_STREAM,
-            "hub-events",
-            consumer::DeliverPolicy::All,
-            "vigil.site.*.event.>",
-        )
-        .await
-        {
-            Ok(c) => break c,
-            Err(e) => {
-                warn!("{e}; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    };
+    let consumer = consumer_when_ready(
+        &js,
+        wire::EVENTS_STREAM,
+        "hub-events",
+        consumer::DeliverPolicy::All,
+        "vigil.site.*.event.>",
+    )
+    .await;
     info!("taking in events");
     loop {
         let mut batch = match consumer
@@ -242,23 +252,14 @@ pub async fn snapshots_loop(
     max_bytes: usize,
     stats: Arc<IngestStats>,
 ) {
-    let consumer = loop {
-        match pull_consumer(
-            &js,
-            wire::SNAPSHOTS_STREAM,
-            "hub-snapshots",
-            consumer::DeliverPolicy::All,
-            "vigil.site.*.snapshot.>",
-        )
-        .await
-        {
-            Ok(c) => break c,
-            Err(e) => {
-                warn!("{e}; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    };
+    let consumer = consumer_when_ready(
+        &js,
+        wire::SNAPSHOTS_STREAM,
+        "hub-snapshots",
+        consumer::DeliverPolicy::All,
+        "vigil.site.*.snapshot.>",
+    )
+    .await;
     loop {
         let mut batch = match consumer
             .fetch()
@@ -322,23 +323,14 @@ fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Takes in the sites' status and marks silent sites offline.
 pub async fn status_loop(js: jetstream::Context, db: HubDb, stats: Arc<IngestStats>) {
-    let consumer = loop {
-        match pull_consumer(
-            &js,
-            wire::STATUS_STREAM,
-            "hub-status",
-            consumer::DeliverPolicy::LastPerSubject,
-            "vigil.site.*.status",
-        )
-        .await
-        {
-            Ok(c) => break c,
-            Err(e) => {
-                warn!("{e}; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    };
+    let consumer = consumer_when_ready(
+        &js,
+        wire::STATUS_STREAM,
+        "hub-status",
+        consumer::DeliverPolicy::LastPerSubject,
+        "vigil.site.*.status",
+    )
+    .await;
     loop {
         if let Ok(sites) = db.mark_offline(vigil_core::time::now_unix_ms()).await {
             for s in sites {

@@ -9,7 +9,6 @@ use crate::engine::{CameraRuntime, Engine};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use vigil_config::VigilConfig;
-use vigil_media::rtsp::StreamState;
 use vigil_store::Store;
 use vigil_uplink::Uplink;
 use vigil_uplink::wire::{self, CameraStatus, SiteStatus, StorageStatus};
@@ -83,29 +82,21 @@ fn status_source(
         let cams = cameras
             .iter()
             .map(|c| {
-                let stream = c.sub.as_ref().or(c.main.as_ref()).map(|s| s.snapshot());
-                let online = stream
-                    .as_ref()
-                    .is_some_and(|s| s.state == StreamState::Connected);
-                let fps = match &c.analysis {
-                    Some(a) => a.snapshot().0.fps as f32,
-                    None => stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
-                };
+                let view = c.stream_view();
+                let (stream, online) = (view.stream, view.online);
                 // The stream's states (offline, degraded) and the picture's (covered, moved, …).
                 let mut problems = c
                     .stream_health
                     .as_ref()
                     .map(|h| h.lock().unwrap_or_else(|p| p.into_inner()).active())
                     .unwrap_or_default();
-                if let Some(a) = &c.analysis {
-                    problems.extend(a.snapshot().0.health);
-                }
+                problems.extend(view.picture_health);
                 problems.sort();
                 problems.dedup();
                 CameraStatus {
                     name: c.name.clone(),
                     online,
-                    fps,
+                    fps: view.fps,
                     message: stream.and_then(|s| if online { None } else { s.last_error }),
                     problems,
                     standby_for: standby.get(&c.name).cloned(),

@@ -6,6 +6,7 @@
 //! [`vigil_server::auth::password`]), session ids as SHA-256 hashes. TOTP secrets are stored as they
 //! are (they are needed to check codes), like the site server before its key store seals them.
 
+use crate::db::db_err;
 use crate::{HubDb, HubError};
 use serde::Serialize;
 use sqlx::Row;
@@ -146,10 +147,6 @@ pub struct AuditRow {
     pub detail: Option<serde_json::Value>,
     /// From where.
     pub ip: Option<String>,
-}
-
-fn db_err(what: &'static str) -> impl Fn(sqlx::Error) -> HubError {
-    move |e| HubError::Db(format!("{what}: {e}"))
 }
 
 /// A user's columns, the table being aliased `u` (a macro, so that queries stay literal strings).

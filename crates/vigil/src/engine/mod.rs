@@ -67,6 +67,48 @@ pub struct CameraRuntime {
     pub stream_health: Option<Arc<Mutex<StreamHealth>>>,
 }
 
+/// A camera's analysis stream as the status loop and the hub's status see it.
+pub struct StreamView {
+    /// The stream's status (its sub stream's when it has one), when it has a stream.
+    pub stream: Option<vigil_media::rtsp::StreamStatus>,
+    /// The stream is connected.
+    pub online: bool,
+    /// Analysed frames per second when analysed, else received frames per second.
+    pub fps: f32,
+    /// The picture's health states when analysed (covered, moved, …).
+    pub picture_health: Vec<String>,
+}
+
+impl CameraRuntime {
+    /// Its analysis stream's state now (one look at the stream and one at the analysis).
+    pub fn stream_view(&self) -> StreamView {
+        let stream = self
+            .sub
+            .as_ref()
+            .or(self.main.as_ref())
+            .map(|s| s.snapshot());
+        let online = stream
+            .as_ref()
+            .is_some_and(|s| s.state == vigil_media::rtsp::StreamState::Connected);
+        let (fps, picture_health) = match &self.analysis {
+            Some(a) => {
+                let (s, _) = a.snapshot();
+                (s.fps as f32, s.health)
+            }
+            None => (
+                stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
+                Vec::new(),
+            ),
+        };
+        StreamView {
+            stream,
+            online,
+            fps,
+            picture_health,
+        }
+    }
+}
+
 /// The running system.
 pub struct Engine {
     runtime: tokio::runtime::Runtime,

@@ -88,14 +88,12 @@ pub(super) async fn publish_status(
             alerts.publish_server(&server_status(&cameras, storage, cpu_percent));
         }
         for c in &cameras {
-            let stream = c.sub.as_ref().or(c.main.as_ref()).map(|s| s.snapshot());
-            let online = stream
-                .as_ref()
-                .is_some_and(|s| s.state == StreamState::Connected);
-            let fps = match &c.analysis {
-                Some(a) => a.snapshot().0.fps as f32,
-                None => stream.as_ref().map(|s| s.fps as f32).unwrap_or(0.0),
-            };
+            let super::StreamView {
+                stream,
+                online,
+                fps,
+                ..
+            } = c.stream_view();
             if let (Some(h), Some(s)) = (&c.stream_health, &stream) {
                 let sample = StreamSample {
                     online,
