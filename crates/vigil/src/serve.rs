@@ -383,21 +383,18 @@ pub fn start(
             config.data_dir.join("tmp"),
         )));
     }
-    let encoder = match crate::models::Assets::open(engine.models_dir())
-        .and_then(|a| crate::cmd::search::load_encoder(&a))
-    {
-        Ok(e) => Some(Box::new(e) as Box<dyn vigil_search::TextEncoder>),
-        Err(e) => {
-            tracing::warn!(
-                "search: the sentence model is not available ({e:#}); unknown words are matched as words only"
-            );
-            None
-        }
-    };
-    ctx.search = vigil_server::search::SearchContext::new(
+    // The sentence model is loaded by the first search that needs it (a box nobody searches does not
+    // carry ONNX Runtime and the model).
+    let models_dir = engine.models_dir();
+    ctx.search = vigil_server::search::SearchContext::with_loader(
         crate::cmd::search::vocabulary(config),
         config.site_time_zone(),
-        encoder,
+        Box::new(move || {
+            crate::models::Assets::open(models_dir)
+                .and_then(|a| crate::cmd::search::load_encoder(&a))
+                .map(|e| Box::new(e) as Box<dyn vigil_search::TextEncoder>)
+                .map_err(|e| format!("{e:#}"))
+        }),
     );
     ctx.overlays = Some(vigil_server::overlay::Overlays {
         frames: engine.overlay(),

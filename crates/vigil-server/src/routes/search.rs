@@ -69,10 +69,7 @@ pub async fn search(
             .encoder
             .as_ref()
             .map(|e| e.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let mut encoder: Option<&mut dyn TextEncoder> = match guard.as_deref_mut() {
-            Some(b) => Some(&mut **b),
-            None => None,
-        };
+        let mut encoder: Option<&mut dyn TextEncoder> = guard.as_deref_mut().and_then(|e| e.get());
         let query = match encoder.as_deref_mut() {
             Some(enc) => {
                 let mut mapper = WordMapper::new(enc).map_err(ApiError::internal)?;
