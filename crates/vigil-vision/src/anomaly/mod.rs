@@ -320,7 +320,15 @@ mod tests {
         for i in 0..25 {
             let x = 100.0 + 4.0 * i as f32;
             let b = BBox::new(x, 100.0, x + 40.0, 200.0);
-            last = t.observe(i as f64 / 25.0, (640, 360), &[(7, b)], &[], &field, 2.0, 0.08);
+            last = t.observe(
+                i as f64 / 25.0,
+                (640, 360),
+                &[(7, b)],
+                &[],
+                &field,
+                2.0,
+                0.08,
+            );
         }
         let p = last.people[0];
         let (vx, vy) = p.velocity.unwrap_or_default();
