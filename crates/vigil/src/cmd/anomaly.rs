@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use vigil_core::GrayImage;
 use vigil_pipeline::{Analyzer, FileRun, Gating, PipelineConfig};
-use vigil_vision::anomaly::{FeatureTracker, FrameFeatures, SceneModel, smooth};
+use vigil_vision::anomaly::{FeatureTracker, FrameFeatures, SceneModel, Scoring, smooth};
 use vigil_vision::flow::{Field, block_flow};
 use vigil_vision::model::DEFAULT_MODEL;
 
@@ -136,8 +136,21 @@ pub fn score_video(
     args: &ModelArgs,
 ) -> anyhow::Result<(Vec<f32>, f64)> {
     let (frames, fps) = video_features_fps(video, args)?;
-    let raw: Vec<f32> = frames.iter().map(|f| model.score(f)).collect();
-    Ok((smooth(&raw, (SMOOTH_SECONDS * fps) as f32), fps))
+    Ok((score_frames(model, &frames, fps, Scoring::default()), fps))
+}
+
+/// The frames of one video (at `fps`) scored against `model` with `scoring`, smoothed.
+pub fn score_frames(
+    model: &SceneModel,
+    frames: &[FrameFeatures],
+    fps: f64,
+    scoring: Scoring,
+) -> Vec<f32> {
+    let raw: Vec<f32> = frames
+        .iter()
+        .map(|f| model.score_with(f, scoring))
+        .collect();
+    smooth(&raw, (SMOOTH_SECONDS * fps) as f32)
 }
 
 /// Writes `frame,score` lines.
@@ -158,14 +171,18 @@ pub fn video_features(video: &Path, args: &ModelArgs) -> anyhow::Result<Vec<Fram
     video_features_fps(video, args).map(|(f, _)| f)
 }
 
-fn video_features_fps(video: &Path, args: &ModelArgs) -> anyhow::Result<(Vec<FrameFeatures>, f64)> {
+/// The features of every decoded frame of `video`, and its frame rate.
+pub fn video_features_fps(
+    video: &Path,
+    args: &ModelArgs,
+) -> anyhow::Result<(Vec<FrameFeatures>, f64)> {
     let loaded = models::load(&args.detector, args.models.clone())?;
     let pool = loaded.pool(
         models::tracking_detector_config(args.threads, Default::default()),
         1,
     )?;
-    let person = pool
-        .spec()
+    let spec = pool.spec().clone();
+    let person = spec
         .class_id("person")
         .context("the detector has no person class")?;
     let mut file =
@@ -208,10 +225,17 @@ fn video_features_fps(video: &Path, args: &ModelArgs) -> anyhow::Result<(Vec<Fra
             .filter(|t| t.class_id == person)
             .map(|t| (t.id, t.bbox))
             .collect();
-        out.push(tracker.frame(
+        let objects: Vec<_> = a
+            .tracks
+            .iter()
+            .filter(|t| t.class_id != person)
+            .map(|t| (spec.class_name(t.class_id), t.bbox))
+            .collect();
+        out.push(tracker.observe(
             t,
-            h,
+            (w, h),
             &boxes,
+            &objects,
             &field,
             w as f32 / FIELD_WIDTH as f32,
             FIELD_GAP as f32 / fps as f32,

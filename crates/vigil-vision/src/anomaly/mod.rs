@@ -3,20 +3,28 @@
 //! Every person in every frame is described by what a guard would find odd, each in units that do not
 //! depend on the camera's resolution:
 //!
-//! | feature | what it catches |
+//! | cue | what it catches |
 //! |---|---|
 //! | `size`: how far the box's height is from what the scene's perspective predicts at its feet (a line fitted to `ln height` against the feet's height in the picture) | someone too close to the camera, crouching, lying |
 //! | `speed`: body heights per second over the last half second | running |
 //! | `aspect`: width over height | bending, falling, carrying something wide |
 //! | `inner`: motion inside the box that its own movement does not explain (block-matching flow, body heights per second) | waving, throwing, fighting |
 //! | `dwell`: seconds the feet stayed within half a body height of where they are, times the box's share of the picture's height (staying near the camera counts more than a queue far away) | loitering |
+//! | `direction`: the heading of a moving person, against the headings seen in that cell of the picture | going the wrong way |
+//! | `place`: how rarely anything of the class was seen in that cell | someone (or something) where nothing usually is |
 //!
-//! and each frame by the motion outside every person (`free`: moving blocks of the motion field not near a
-//! person), which catches thrown things and objects no detector names. The model keeps the training
-//! videos' values of each feature; a value is scored by how rarely training reached it (a tail p-value,
-//! extrapolated exponentially past the largest seen), as `-log10 p`. A frame's score is the largest sum
-//! over its people, plus its `free` score, smoothed over a quarter second. No weights are tuned: every
-//! feature counts the same, in units of surprise.
+//! Objects of other classes are scored by `class` (how rarely the class was seen at all) and `place`; each
+//! frame also by the motion outside every person and object (`free`: moving blocks of the motion field not
+//! near one), which catches thrown things and objects no detector names.
+//!
+//! The model ([`SceneModel`], in `model.rs`) is kept per cell of a [`GRID`] x [`GRID`] grid over the
+//! picture (where the feet are): size, speed and dwell values, a histogram of headings, and counts per class.
+//! A cell where fewer than [`MIN_CELL`] different people (tracks) were seen falls back to the whole
+//! picture's. A value is
+//! scored by how rarely training reached it (a tail p-value, extrapolated exponentially past the largest
+//! seen), as `-log10 p`. A person's score is the sum of its cues' surprises; a frame's is the largest
+//! person's, corrected for how many were looked at, plus its `free` score; smoothed over a quarter second.
+//! No weights are tuned: every cue counts the same, in units of surprise.
 
 use crate::flow::{BLOCK, Field};
 use serde::{Deserialize, Serialize};
@@ -25,8 +33,12 @@ use vigil_core::{BBox, TrackId};
 
 /// Seconds over which speed is measured.
 const SPEED_WINDOW_S: f64 = 0.5;
-/// Most training values kept per feature (evenly thinned beyond).
-const MAX_SAMPLES: usize = 20_000;
+
+mod model;
+pub use model::{
+    Cell, DIRECTIONS, GRID, MIN_CELL, MOVING_SPEED, PERSON_CUES, PERSON_FEATURES, SceneModel,
+    Scoring, Tail,
+};
 
 /// The person features of one track in one frame (`None`: not measurable yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +55,28 @@ pub struct PersonFeatures {
     pub inner: Option<f32>,
     /// Dwell seconds times the height share.
     pub dwell: f32,
+    /// Feet across the picture (share of the width, 0 left .. 1 right).
+    #[serde(default)]
+    pub feet_x: f32,
+    /// Velocity of the feet over the last half second (body heights per second; x right, y down).
+    #[serde(default)]
+    pub velocity: Option<(f32, f32)>,
+    /// The person's track (tells the people apart when counting how many a cell of the model saw).
+    #[serde(default)]
+    pub track: TrackId,
+}
+
+/// An object of another class than person, in one frame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjectFeatures {
+    /// The detector's class name.
+    pub class: String,
+    /// Feet (bottom centre) across the picture (share of the width).
+    pub feet_x: f32,
+    /// Feet down the picture (share of the height).
+    pub feet_y: f32,
+    /// Box height (share of the picture's height).
+    pub height: f32,
 }
 
 /// What one frame holds for the model.
@@ -50,8 +84,11 @@ pub struct PersonFeatures {
 pub struct FrameFeatures {
     /// The people.
     pub people: Vec<PersonFeatures>,
-    /// Share of the motion field's blocks moving away from every person.
+    /// Share of the motion field's blocks moving away from every person (and object).
     pub free: f32,
+    /// Objects of other classes.
+    #[serde(default)]
+    pub objects: Vec<ObjectFeatures>,
 }
 
 /// Follows a video's person tracks and turns each frame into [`FrameFeatures`].
@@ -69,7 +106,8 @@ impl FeatureTracker {
 
     /// The features of a frame at `t` seconds, `h` pixels high, with its person `boxes` (track id and box
     /// in frame pixels) and the motion `field` of a small copy (`field_scale`: frame pixels per field
-    /// pixel) measured over `field_dt` seconds.
+    /// pixel) measured over `field_dt` seconds. The picture's width is taken from the field's; see
+    /// [`FeatureTracker::observe`] for other classes too.
     pub fn frame(
         &mut self,
         t: f64,
@@ -79,7 +117,25 @@ impl FeatureTracker {
         field_scale: f32,
         field_dt: f32,
     ) -> FrameFeatures {
-        let fh = h.max(1) as f32;
+        let w = (field.cols * BLOCK) as f32 * field_scale;
+        let w = if w >= 1.0 { w as u32 } else { h };
+        self.observe(t, (w, h), boxes, &[], field, field_scale, field_dt)
+    }
+
+    /// Like [`FeatureTracker::frame`], for a picture `size` (width, height) pixels, with the boxes of
+    /// other classes too (`objects`: class name and box in frame pixels).
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(
+        &mut self,
+        t: f64,
+        size: (u32, u32),
+        boxes: &[(TrackId, BBox)],
+        objects: &[(&str, BBox)],
+        field: &Field,
+        field_scale: f32,
+        field_dt: f32,
+    ) -> FrameFeatures {
+        let (fw, fh) = (size.0.max(1) as f32, size.1.max(1) as f32);
         let mut near_person = vec![false; field.blocks.len()];
         let mut people = Vec::with_capacity(boxes.len());
         for (id, b) in boxes {
@@ -93,16 +149,16 @@ impl FeatureTracker {
                 .iter()
                 .filter(|p| t - p.0 <= SPEED_WINDOW_S + 1e-6)
                 .collect();
-            let speed = match recent.first() {
+            let velocity = match recent.first() {
                 Some(first) if t - first.0 >= SPEED_WINDOW_S * 0.5 && recent.len() >= 3 => {
                     let mut hs: Vec<f32> = recent.iter().map(|p| p.3).collect();
                     hs.sort_by(f32::total_cmp);
-                    let hm = hs[hs.len() / 2].max(1.0);
-                    let d = (cx - first.1).hypot(cy - first.2);
-                    Some(d / hm / (t - first.0) as f32)
+                    let k = 1.0 / hs[hs.len() / 2].max(1.0) / (t - first.0) as f32;
+                    Some(((cx - first.1) * k, (cy - first.2) * k))
                 }
                 _ => None,
             };
+            let speed = velocity.map(|(vx, vy)| vx.hypot(vy));
             // How long the feet have stayed within half a body height of here.
             let mut dwell = 0.0;
             for p in hist.iter().rev() {
@@ -151,6 +207,31 @@ impl FeatureTracker {
                 aspect: b.width().max(1.0) / bh,
                 inner,
                 dwell: dwell * bh / fh,
+                feet_x: (cx / fw).clamp(0.0, 1.0),
+                velocity,
+                track: *id,
+            });
+        }
+        let to_block = |v: f32| (v / field_scale / BLOCK as f32).floor().max(0.0) as usize;
+        let mut others = Vec::with_capacity(objects.len());
+        for (class, b) in objects {
+            let (bx1, by1) = (to_block(b.x1), to_block(b.y1));
+            for row in
+                by1.saturating_sub(1)..=(to_block(b.y2) + 1).min(field.rows.saturating_sub(1))
+            {
+                for col in
+                    bx1.saturating_sub(1)..=(to_block(b.x2) + 1).min(field.cols.saturating_sub(1))
+                {
+                    if let Some(n) = near_person.get_mut(row * field.cols + col) {
+                        *n = true;
+                    }
+                }
+            }
+            others.push(ObjectFeatures {
+                class: (*class).to_string(),
+                feet_x: (b.center().x / fw).clamp(0.0, 1.0),
+                feet_y: (b.y2 / fh).clamp(0.0, 1.0),
+                height: b.height().max(1.0) / fh,
             });
         }
         let present: std::collections::HashSet<TrackId> = boxes.iter().map(|b| b.0).collect();
@@ -165,132 +246,10 @@ impl FeatureTracker {
         FrameFeatures {
             people,
             free: moving_free as f32 / field.blocks.len().max(1) as f32,
+            objects: others,
         }
     }
 }
-
-/// The training values of one feature, sorted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tail {
-    values: Vec<f32>,
-}
-
-impl Tail {
-    fn new(mut values: Vec<f32>) -> Tail {
-        values.retain(|v| v.is_finite());
-        values.sort_by(f32::total_cmp);
-        if values.len() > MAX_SAMPLES {
-            let step = values.len() as f64 / MAX_SAMPLES as f64;
-            values = (0..MAX_SAMPLES)
-                .map(|i| values[(i as f64 * step) as usize])
-                .collect();
-        }
-        Tail { values }
-    }
-
-    /// `-log10` of how rarely training reached `x` or more.
-    pub fn surprise(&self, x: f32) -> f32 {
-        let n = self.values.len();
-        if n == 0 || !x.is_finite() {
-            return 0.0;
-        }
-        let at_least = n - self.values.partition_point(|v| *v < x);
-        let p = if at_least > 0 {
-            (at_least + 1) as f32 / (n + 1) as f32
-        } else {
-            let max = self.values[n - 1];
-            let q90 = self.values[(n * 9 / 10).min(n - 1)];
-            let scale = ((max - q90) / 2.3).max(1e-6);
-            (1.0 / (n + 1) as f32) * (-(x - max) / scale).exp()
-        };
-        -p.max(1e-30).log10()
-    }
-}
-
-/// The learned normal of a scene.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SceneModel {
-    /// Perspective: `ln height = slope * feet_y + intercept`.
-    pub slope: f32,
-    /// See `slope`.
-    pub intercept: f32,
-    /// Training values: |ln height - perspective|.
-    pub size: Tail,
-    /// Training speeds.
-    pub speed: Tail,
-    /// Training aspects.
-    pub aspect: Tail,
-    /// Training inner motion.
-    pub inner: Tail,
-    /// Training dwell.
-    pub dwell: Tail,
-    /// Training free motion per frame.
-    pub free: Tail,
-    /// Frames learned from.
-    pub frames: usize,
-}
-
-impl SceneModel {
-    /// The normal of `frames` (normal activity only).
-    pub fn learn(frames: &[FrameFeatures]) -> SceneModel {
-        let people: Vec<&PersonFeatures> = frames.iter().flat_map(|f| &f.people).collect();
-        // Least squares of ln height on feet height.
-        let n = people.len() as f32;
-        let (slope, intercept) = if people.len() >= 20 {
-            let (sx, sy) = people.iter().fold((0.0, 0.0), |(a, b), p| {
-                (a + p.feet_y, b + p.height.max(1e-4).ln())
-            });
-            let (mx, my) = (sx / n, sy / n);
-            let (sxy, sxx) = people.iter().fold((0.0, 0.0), |(a, b), p| {
-                let dx = p.feet_y - mx;
-                (a + dx * (p.height.max(1e-4).ln() - my), b + dx * dx)
-            });
-            let slope = if sxx > 1e-9 { sxy / sxx } else { 0.0 };
-            (slope, my - slope * mx)
-        } else {
-            let my = people.iter().map(|p| p.height.max(1e-4).ln()).sum::<f32>() / n.max(1.0);
-            (0.0, my)
-        };
-        let size_of =
-            |p: &PersonFeatures| (p.height.max(1e-4).ln() - (slope * p.feet_y + intercept)).abs();
-        SceneModel {
-            slope,
-            intercept,
-            size: Tail::new(people.iter().map(|p| size_of(p)).collect()),
-            speed: Tail::new(people.iter().filter_map(|p| p.speed).collect()),
-            aspect: Tail::new(people.iter().map(|p| p.aspect).collect()),
-            inner: Tail::new(people.iter().filter_map(|p| p.inner).collect()),
-            dwell: Tail::new(people.iter().map(|p| p.dwell).collect()),
-            free: Tail::new(frames.iter().map(|f| f.free).collect()),
-            frames: frames.len(),
-        }
-    }
-
-    /// Each feature's surprise for one person: size, speed, aspect, inner, dwell.
-    pub fn person_surprise(&self, p: &PersonFeatures) -> [f32; 5] {
-        let size = (p.height.max(1e-4).ln() - (self.slope * p.feet_y + self.intercept)).abs();
-        [
-            self.size.surprise(size),
-            p.speed.map_or(0.0, |s| self.speed.surprise(s)),
-            self.aspect.surprise(p.aspect),
-            p.inner.map_or(0.0, |s| self.inner.surprise(s)),
-            self.dwell.surprise(p.dwell),
-        ]
-    }
-
-    /// A frame's raw score: the most surprising person, plus the free motion's surprise.
-    pub fn score(&self, f: &FrameFeatures) -> f32 {
-        let people = f
-            .people
-            .iter()
-            .map(|p| self.person_surprise(p).iter().sum::<f32>())
-            .fold(0.0, f32::max);
-        people + self.free.surprise(f.free)
-    }
-}
-
-/// Names of the person features, in [`SceneModel::person_surprise`] order.
-pub const PERSON_FEATURES: [&str; 5] = ["size", "speed", "aspect", "inner", "dwell"];
 
 /// `scores` smoothed with a Gaussian of `sigma` samples (edges repeated).
 pub fn smooth(scores: &[f32], sigma: f32) -> Vec<f32> {
@@ -348,45 +307,34 @@ pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
 mod tests {
     use super::*;
 
-    fn walker(speed: f32, dwell: f32) -> PersonFeatures {
-        PersonFeatures {
-            feet_y: 0.6,
-            height: 0.3,
-            speed: Some(speed),
-            aspect: 0.35,
-            inner: Some(0.2),
-            dwell,
-        }
-    }
-
+    /// A person walking right at one body height per second, in the left half of a 640x360 picture.
     #[test]
-    fn the_unusual_scores_higher_than_the_usual() {
-        let frames: Vec<FrameFeatures> = (0..200)
-            .map(|i| FrameFeatures {
-                people: vec![walker(0.8 + 0.001 * i as f32, 0.01)],
-                free: 0.0,
-            })
-            .collect();
-        let m = SceneModel::learn(&frames);
-        let usual = m.score(&FrameFeatures {
-            people: vec![walker(0.85, 0.01)],
-            free: 0.0,
-        });
-        let running = m.score(&FrameFeatures {
-            people: vec![walker(3.0, 0.01)],
-            free: 0.0,
-        });
-        let loitering = m.score(&FrameFeatures {
-            people: vec![walker(0.0, 2.0)],
-            free: 0.0,
-        });
-        let thrown = m.score(&FrameFeatures {
-            people: vec![walker(0.85, 0.01)],
-            free: 0.1,
-        });
-        assert!(running > usual + 2.0, "{usual} vs running {running}");
-        assert!(loitering > usual + 2.0, "{usual} vs loitering {loitering}");
-        assert!(thrown > usual + 2.0, "{usual} vs thrown {thrown}");
+    fn the_tracker_measures_heading_place_and_track() {
+        let mut t = FeatureTracker::new();
+        let field = Field {
+            cols: 40,
+            rows: 22,
+            blocks: vec![None; 40 * 22],
+        };
+        let mut last = FrameFeatures::default();
+        for i in 0..25 {
+            let x = 100.0 + 4.0 * i as f32;
+            let b = BBox::new(x, 100.0, x + 40.0, 200.0);
+            last = t.observe(
+                i as f64 / 25.0,
+                (640, 360),
+                &[(7, b)],
+                &[],
+                &field,
+                2.0,
+                0.08,
+            );
+        }
+        let p = last.people[0];
+        let (vx, vy) = p.velocity.unwrap_or_default();
+        assert!((vx - 1.0).abs() < 0.05 && vy.abs() < 1e-3, "{vx} {vy}");
+        assert!((p.feet_x - 216.0 / 640.0).abs() < 1e-3);
+        assert_eq!(p.track, 7);
     }
 
     #[test]
