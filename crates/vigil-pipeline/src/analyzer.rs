@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_core::{BBox, BgrImage, Detection, GrayImage, Time90k, TrackedObject};
 use vigil_media::{Converter, DecodedFrame};
-use vigil_vision::detector::StageTimings;
+use vigil_vision::count::{CrowdCounter, FrameCount, RegionDetector, is_whole_frame};
+use vigil_vision::detector::{Detections, DetectorError, StageTimings};
+use vigil_vision::model::ModelSpec;
 use vigil_vision::motion::MotionDetector;
 use vigil_vision::regions::plan_regions;
 use vigil_vision::tracker::ByteTracker;
@@ -95,6 +97,30 @@ pub struct Analyzer {
     keep_class: Vec<bool>,
     last_full_frame: Option<Time90k>,
     frames_since_detect: u32,
+}
+
+/// A camera's slot of the shared detectors as a [`RegionDetector`] (for crowd counts).
+struct SlotDetector<'a> {
+    slot: &'a mut CameraSlot,
+    spec: &'a ModelSpec,
+}
+
+impl RegionDetector for SlotDetector<'_> {
+    fn model(&self) -> &ModelSpec {
+        self.spec
+    }
+
+    fn detect_in(
+        &mut self,
+        image: &BgrImage,
+        regions: &[BBox],
+    ) -> Result<Detections, DetectorError> {
+        if is_whole_frame(regions, image.width(), image.height()) {
+            self.slot.detect(image)
+        } else {
+            self.slot.detect_regions(image, regions)
+        }
+    }
 }
 
 /// What the detector does on a frame.
@@ -209,6 +235,20 @@ impl Analyzer {
     /// The tracker (for its live and coasting tracks).
     pub fn tracker(&self) -> &ByteTracker {
         &self.tracker
+    }
+
+    /// Counts the people in `image` (a frame of this camera, at any size) with `counter`, on this camera's
+    /// share of the shared detectors: the tiles of a crowd count queue like any frame of the camera.
+    pub fn count_people(
+        &mut self,
+        counter: &mut CrowdCounter,
+        image: &BgrImage,
+    ) -> Result<FrameCount, PipelineError> {
+        let mut slot = SlotDetector {
+            slot: &mut self.slot,
+            spec: self.detectors.spec(),
+        };
+        Ok(counter.count(&mut slot, image)?)
     }
 
     /// Analyses one decoded frame. With `want_bgr`, the frame's BGR image is returned even when the

@@ -36,6 +36,7 @@ mod analyzer;
 pub mod attributes;
 pub mod autotrack;
 mod config;
+pub mod crowd;
 pub mod drift;
 pub mod faces;
 mod file;

@@ -11,6 +11,7 @@
 //! (new tracker and motion model, decoding from the next key frame) once it is on again. Line counters
 //! are kept.
 
+use crate::crowd::CrowdStage;
 use crate::snapshot::{take_picture, take_snapshot, wants_snapshot};
 use crate::{Analyzer, DetectorPool, PipelineConfig};
 use std::collections::{BTreeMap, VecDeque};
@@ -57,6 +58,8 @@ pub struct AnalysisStatus {
     pub health: Vec<String>,
     /// When new rules (saved from the browser) were last applied (ms since the epoch).
     pub rules_changed_unix_ms: Option<i64>,
+    /// Crowd counting for the rules (its cost and last count), when a rule or zone wants it.
+    pub crowd: Option<crate::crowd::CrowdStatus>,
 }
 
 /// Shared handle on a camera's analysis figures, plus the count of frames the feed skipped.
@@ -253,6 +256,7 @@ impl LiveAnalysis {
             Ok(r) => r,
             Err(e) => return fail(&stats, &camera, format!("rules cannot start: {e}")),
         };
+        let mut crowd = CrowdStage::for_rules(&engine, pool.spec());
         let mut converter = Converter::new();
         let mut decoder: Option<(Arc<VideoParams>, VideoDecoder)> = None;
         let mut sampler = FrameSampler::new(fps);
@@ -409,6 +413,7 @@ impl LiveAnalysis {
                                 publish(&e, None);
                             }
                             engine = next;
+                            crowd = CrowdStage::for_rules(&engine, pool.spec());
                             info!(camera, "rules changed: applied");
                             stats.update(|s| s.rules_changed_unix_ms = Some(unix_ms));
                         }
@@ -423,6 +428,18 @@ impl LiveAnalysis {
                 };
                 last_ctx = ctx;
                 let ended = paths.observe(unix_ms, &analysis.tracks, analysis.frame_size, &classes);
+                if let Some(stage) = crowd.as_mut().filter(|c| c.due(unix_ms)) {
+                    let counted = analysis
+                        .ensure_bgr(&decoded, &mut converter)
+                        .map_err(crate::PipelineError::from)
+                        .and_then(|()| match analysis.bgr.as_ref() {
+                            Some(bgr) => stage.count(analyzer, &mut engine, &ctx, bgr),
+                            None => Ok(()),
+                        });
+                    if let Err(e) = counted {
+                        warn!(camera, "crowd count failed on a frame: {e}");
+                    }
+                }
                 let mut events = engine.update(&ctx, &analysis.tracks);
                 let frame = analysis.detected_frame();
                 attributes.observe(&ctx, &analysis.tracks, frame, || engine.occupancy());
@@ -521,12 +538,15 @@ impl LiveAnalysis {
                         &classes,
                     )));
                 }
-                view.publish(
-                    &bus,
-                    !analysis.motion_boxes.is_empty(),
-                    in_view(&analysis.tracks, &classes),
-                    picture,
-                );
+                let mut seen = in_view(&analysis.tracks, &classes);
+                if let Some(people) = engine.people_in_view() {
+                    // The crowd counter's count of people in view (with `crowd_occupancy`).
+                    seen.retain(|class, _| !class.eq_ignore_ascii_case("person"));
+                    if people > 0 {
+                        seen.insert("person".to_string(), people);
+                    }
+                }
+                view.publish(&bus, !analysis.motion_boxes.is_empty(), seen, picture);
                 window.add(analysis.detector_ran, analysis.timings.detector.total());
                 stats.update(|s| {
                     s.frames += 1;
@@ -535,6 +555,7 @@ impl LiveAnalysis {
                     s.events += events.len() as u64;
                     s.last_frame_unix_ms = Some(unix_ms);
                     (s.fps, s.detector_ms) = window.rates();
+                    s.crowd = crowd.as_ref().map(|c| c.status().clone());
                     s.health = health
                         .iter()
                         .flat_map(|h| h.active())

@@ -118,6 +118,10 @@ pub(crate) struct OccupancySpec {
     pub bucket_ms: i64,
     pub capacity: usize,
     pub wait_window_ms: i64,
+    /// How often people are counted by the crowd counter (0: never).
+    pub count_every_ms: i64,
+    /// Zone occupancy counts people with the crowd counter.
+    pub crowd_occupancy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +141,10 @@ pub(crate) struct Compiled {
 const ZONE_RULE_COOLDOWN_MS: i64 = 10_000;
 /// Default heartbeat interval.
 const UPDATE_EVERY_MS: i64 = 60_000;
+/// Crowd counts at most this often (each costs several detector runs).
+const MIN_COUNT_EVERY_MS: u64 = 200;
+/// Crowd counts at least this often when on.
+const MAX_COUNT_EVERY_MS: u64 = 3_600_000;
 /// Most history samples kept per zone.
 const MAX_HISTORY_SAMPLES: u64 = 100_000;
 
@@ -612,10 +620,20 @@ pub(crate) fn compile(
             ),
         ));
     }
+    let count_every_ms = o.count_every.as_millis();
+    if count_every_ms != 0 && !(MIN_COUNT_EVERY_MS..=MAX_COUNT_EVERY_MS).contains(&count_every_ms) {
+        return Err(RulesError::invalid(
+            "occupancy",
+            "count_every",
+            "must be 0 (no crowd counts) or from 0.2 s to 1 hour",
+        ));
+    }
     let occupancy = OccupancySpec {
         bucket_ms: bucket_ms as i64,
         capacity: samples as usize,
         wait_window_ms: o.wait_window.as_millis() as i64,
+        count_every_ms: count_every_ms as i64,
+        crowd_occupancy: o.crowd_occupancy,
     };
 
     Ok(Compiled {

@@ -504,6 +504,13 @@ pub struct OccupancyConfig {
     pub keep: ConfigDuration,
     /// Completed waits (stays that ended) are averaged over this recent period (default 15 minutes).
     pub wait_window: ConfigDuration,
+    /// How often people are counted with the crowd counter (detections on a grid of tiles sized to the
+    /// scene, `docs/counting.md`) for the crowding rules, and for zone occupancy with `crowd_occupancy`
+    /// (default 1 s; 0: never, zones count tracks).
+    pub count_every: ConfigDuration,
+    /// Zone occupancy (its person count: MQTT sensors, history, the status page) comes from the crowd
+    /// counter too, not only the crowding rules (default false: occupancy counts tracks).
+    pub crowd_occupancy: bool,
 }
 
 impl Default for OccupancyConfig {
@@ -512,6 +519,8 @@ impl Default for OccupancyConfig {
             bucket: ConfigDuration::from_secs(60),
             keep: ConfigDuration::from_secs(24 * 3600),
             wait_window: ConfigDuration::from_secs(15 * 60),
+            count_every: ConfigDuration::from_secs(1),
+            crowd_occupancy: false,
         }
     }
 }

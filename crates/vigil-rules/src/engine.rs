@@ -76,6 +76,8 @@ pub struct ZoneMember {
 /// Frames further apart than this count as this long for time-weighted statistics (a stalled stream does
 /// not paint the heatmap).
 const MAX_FRAME_GAP_MS: i64 = 1000;
+/// A crowd count is dropped after three counting periods, and never sooner than this.
+const CROWD_STALE_MIN_MS: i64 = 3000;
 /// Best-score memory of tracks unseen for this long is dropped.
 const TRACK_MEMORY_MS: i64 = 120_000;
 
@@ -103,6 +105,10 @@ pub struct RuleEngine {
     parts: Vec<Participant>,
     /// Per rule: the second opinion of intrusion rules with `unclassified_after`.
     fallbacks: Vec<crate::fallback::Fallback>,
+    /// The model's `person` class (crowd counts are of people).
+    person: Option<ClassId>,
+    /// People in the whole picture (ignore masks applied) by the last crowd count, and when (unix ms).
+    people_in_view: Option<(u32, i64)>,
 }
 
 impl RuleEngine {
@@ -117,7 +123,14 @@ impl RuleEngine {
         let names = class_names.iter().map(|s| s.as_ref().to_string()).collect();
         let c = compile(config, names)?;
         let needs_local_time = c.rules.iter().any(|r| !r.schedule.is_always());
+        let person = c
+            .class_names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case("person"))
+            .and_then(|i| ClassId::try_from(i).ok());
         Ok(Self {
+            person,
+            people_in_view: None,
             camera: camera_name.to_string(),
             ids: IdGen::new(camera_name),
             zones: vec![ZoneState::default(); c.zones.len()],
@@ -201,12 +214,20 @@ impl RuleEngine {
             );
         }
 
+        let stale_ms = self.crowd_stale_ms();
+        let crowd_occupancy = self.c.occupancy.crowd_occupancy;
         for (state, spec) in self.zones.iter_mut().zip(&self.c.zones) {
             state.update(spec, &self.objs, now);
-            state.sample(&self.c.occupancy, t, dt);
+            state.crowd_now = state
+                .crowd
+                .filter(|&(_, at)| t - at <= stale_ms)
+                .map(|(n, _)| n);
+            let n = state.occupancy_count(self.person, crowd_occupancy);
+            state.sample(&self.c.occupancy, n, t, dt);
         }
 
         let view = FrameView {
+            person: self.person,
             now,
             zones: &self.zones,
             crossings: &self.crossings,
@@ -295,6 +316,82 @@ impl RuleEngine {
             .retain(|_, &mut (_, seen)| t - seen <= TRACK_MEMORY_MS);
     }
 
+    /// How often the caller should count people with the crowd counter and pass them to
+    /// [`RuleEngine::set_people`]: when `[occupancy] count_every` is not 0, the model has a `person` class,
+    /// and a crowding rule counts people or `crowd_occupancy` is on. `None`: no crowd counts wanted.
+    pub fn people_count_every(&self) -> Option<std::time::Duration> {
+        let person = self.person?;
+        let every = u64::try_from(self.c.occupancy.count_every_ms)
+            .ok()
+            .filter(|&ms| ms > 0)?;
+        let wanted = self.c.occupancy.crowd_occupancy
+            || self.c.rules.iter().any(|r| {
+                r.kind == crate::config::RuleKind::Crowding && r.filter.allows_class(person)
+            });
+        wanted.then(|| std::time::Duration::from_millis(every))
+    }
+
+    /// A crowd count older than this no longer counts (the counter stopped: tracks count again).
+    fn crowd_stale_ms(&self) -> i64 {
+        (3 * self.c.occupancy.count_every_ms).max(CROWD_STALE_MIN_MS)
+    }
+
+    /// The people a crowd counter found in a frame (`people`: boxes in the pixels of a
+    /// `ctx.frame_w` x `ctx.frame_h` frame, ignore masks applied here): per zone that admits people, those
+    /// whose anchor point (feet by default) is in it and whose box is not smaller than the zone's
+    /// `min_area` (the counter has its own score threshold; the zone's `min_score` is for tracks). Until
+    /// the next count, or for at most three counting periods, these counts replace the zone's person
+    /// tracks in crowding rules, and with `crowd_occupancy` in the zone's occupancy. Call before
+    /// [`RuleEngine::update`] for the same frame.
+    pub fn set_people(&mut self, ctx: &FrameContext, people: &[BBox]) {
+        let (w, h) = (ctx.frame_w as f32, ctx.frame_h as f32);
+        let Some(person) = self.person else {
+            return;
+        };
+        if ctx.frame_w == 0 || ctx.frame_h == 0 {
+            return;
+        }
+        let t = self
+            .last_ms
+            .map_or(ctx.time_unix_ms, |l| l.max(ctx.time_unix_ms));
+        let boxes: Vec<BBox> = people
+            .iter()
+            .filter(|b| b.is_finite())
+            .map(|b| BBox::new(b.x1 / w, b.y1 / h, b.x2 / w, b.y2 / h).clip(1.0, 1.0))
+            .filter(|b| {
+                !self
+                    .c
+                    .ignore
+                    .iter()
+                    .any(|m| is_inside(&m.polygon, m.anchor, b))
+            })
+            .collect();
+        self.people_in_view = Some((boxes.len() as u32, t));
+        for (state, spec) in self.zones.iter_mut().zip(&self.c.zones) {
+            state.crowd = spec.filter.allows_class(person).then(|| {
+                let n = boxes
+                    .iter()
+                    .filter(|b| {
+                        b.area() >= spec.filter.min_area && is_inside(&spec.polygon, spec.anchor, b)
+                    })
+                    .count();
+                (n as u32, t)
+            });
+        }
+    }
+
+    /// People in the whole picture by the last crowd count while it is fresh (ignore masks applied), with
+    /// `crowd_occupancy` on (else `None`: tracks count the people in view).
+    pub fn people_in_view(&self) -> Option<u32> {
+        if !self.c.occupancy.crowd_occupancy {
+            return None;
+        }
+        let now = self.last_ms?;
+        self.people_in_view
+            .filter(|&(_, at)| now - at <= self.crowd_stale_ms())
+            .map(|(n, _)| n)
+    }
+
     /// True when some intrusion rule asks for a second opinion (`unclassified_after`): then the caller
     /// passes each frame's motion to [`RuleEngine::unclassified`].
     pub fn wants_motion(&self) -> bool {
@@ -378,9 +475,18 @@ impl RuleEngine {
                     *by_class.entry(name).or_insert(0) += 1;
                 }
                 members.sort_by_key(|m| (m.since_unix_ms, m.track_id));
+                let crowd = self.c.occupancy.crowd_occupancy;
+                if let (true, Some(person), Some(people)) = (crowd, self.person, state.crowd_now) {
+                    let name = class_name(&self.c.class_names, person);
+                    if people == 0 {
+                        by_class.remove(&name);
+                    } else {
+                        by_class.insert(name, people);
+                    }
+                }
                 ZoneOccupancy {
                     zone: spec.name.clone(),
-                    count: state.count(),
+                    count: state.occupancy_count(self.person, crowd),
                     by_class,
                     members,
                     waiting: state.current_waits(now),

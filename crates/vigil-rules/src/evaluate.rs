@@ -10,6 +10,8 @@ use vigil_core::{EventKind, EventTime};
 
 /// Everything a rule may look at in one frame.
 pub(crate) struct FrameView<'a> {
+    /// The model's person class (crowd counts are of people).
+    pub person: Option<vigil_core::ClassId>,
     pub now: EventTime,
     pub zones: &'a [ZoneState],
     pub crossings: &'a [Crossing],
@@ -184,14 +186,30 @@ pub(crate) fn observe(
             }
         }
         RuleKind::Crowding | RuleKind::Queue => {
+            // A crowding rule that counts people takes them from the crowd counter while its count is
+            // fresh (the tracks of people still take part, for the event's pictures); other classes
+            // and queues count tracks.
+            let crowd = match (spec.kind, f.person, zone.crowd_now) {
+                (RuleKind::Crowding, Some(person), Some(people))
+                    if spec.filter.allows_class(person) =>
+                {
+                    Some((person, people))
+                }
+                _ => None,
+            };
             let (mut n, mut sum_wait, mut max_wait) = (0u32, 0i64, 0i64);
             if armed {
                 for (&id, p) in members {
                     parts.push(participant(id, p, armed_since));
                     let wait = p.wait_ms(t).max(0);
-                    n += 1;
+                    if crowd.is_none_or(|(person, _)| p.class_id != person) {
+                        n += 1;
+                    }
                     sum_wait += wait;
                     max_wait = max_wait.max(wait);
+                }
+                if let Some((_, people)) = crowd {
+                    n += people;
                 }
             }
             let over = match spec.kind {

@@ -85,7 +85,7 @@
 //! name = "Dock crowd"
 //! kind = "crowding"
 //! zone = "Loading dock"
-//! more_than = 5
+//! more_than = 5                 # people counted by the crowd counter (see `[occupancy]`)
 //! min_duration = "10s"
 //!
 //! [[rule]]
@@ -103,6 +103,8 @@
 //! [occupancy]
 //! bucket = "1m"
 //! keep = "24h"
+//! count_every = "1s"            # crowd counts for crowding rules (0: they count tracks)
+//! crowd_occupancy = false       # true: zone occupancy counts people with the crowd counter too
 //! "#;
 //! let config: vigil_rules::RulesConfig = toml::from_str(text).unwrap();
 //! let classes = ["person", "bicycle", "car"];
@@ -127,6 +129,14 @@
 //! has at most one open event, which takes in every object that meets the condition while it lasts and ends
 //! once the condition has been off for the cooldown. A line rule without a cooldown makes one event of each
 //! frame's crossings (usually a single crossing).
+//!
+//! # Crowd counts
+//!
+//! A tracker undercounts crowds (it confirms people after a few frames and loses them behind others), so
+//! crowding rules that count people take their count from a crowd counter instead when the caller gives
+//! one: [`RuleEngine::people_count_every`] says how often it is wanted, [`RuleEngine::set_people`] takes
+//! the people found (the pipeline counts person detections on a grid of tiles, `docs/counting.md`), and
+//! each zone counts those whose feet stand in it. Tracks still count for everything else.
 
 #![warn(missing_docs)]
 

@@ -117,6 +117,10 @@ pub(crate) struct ZoneState {
     bucket: Option<Bucket>,
     /// The last stay identity handed out.
     last_stay: u64,
+    /// People the crowd counter last found in the zone, and when (unix ms).
+    pub crowd: Option<(u32, i64)>,
+    /// That count while it is fresh (set each frame by the engine), else `None` (tracks count).
+    pub crowd_now: Option<u32>,
 }
 
 /// Most completed stays remembered per zone for wait statistics.
@@ -284,9 +288,25 @@ impl ZoneState {
         self.completed.push_back((end, len));
     }
 
-    /// Objects counted in the zone now.
+    /// Objects counted in the zone now (confirmed tracks).
     pub fn count(&self) -> u32 {
         self.presences.values().filter(|p| p.confirmed).count() as u32
+    }
+
+    /// Objects in the zone now with the people counted by the crowd counter (`crowd_now`) in place of the
+    /// confirmed tracks of class `person`, when `crowd` and there is a fresh count; else [`Self::count`].
+    pub fn occupancy_count(&self, person: Option<vigil_core::ClassId>, crowd: bool) -> u32 {
+        match (person, self.crowd_now) {
+            (Some(person), Some(people)) if crowd => {
+                people
+                    + self
+                        .presences
+                        .values()
+                        .filter(|p| p.confirmed && p.class_id != person)
+                        .count() as u32
+            }
+            _ => self.count(),
+        }
     }
 
     /// Stays going on now (time since entering).
@@ -309,9 +329,9 @@ impl ZoneState {
         )
     }
 
-    /// Adds this frame's count to the occupancy history; `weight_ms` is the time since the previous frame.
-    pub fn sample(&mut self, spec: &OccupancySpec, now_ms: i64, weight_ms: i64) {
-        let count = self.count();
+    /// Adds this frame's `count` to the occupancy history; `weight_ms` is the time since the previous
+    /// frame.
+    pub fn sample(&mut self, spec: &OccupancySpec, count: u32, now_ms: i64, weight_ms: i64) {
         let start = now_ms.div_euclid(spec.bucket_ms) * spec.bucket_ms;
         if self.bucket.as_ref().is_some_and(|b| b.start != start)
             && let Some(b) = self.bucket.take()

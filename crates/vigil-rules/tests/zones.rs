@@ -444,3 +444,79 @@ min_dwell = "2s"
     assert_eq!(sim.phases("Stay"), [EventPhase::Start]);
     assert_eq!(sim.engine.occupancy()[0].count, 1);
 }
+
+/// People boxes (frame pixels) of a crowd count, feet at normalized (x, y).
+fn crowd_boxes(feet: &[(f32, f32)]) -> Vec<vigil_core::BBox> {
+    feet.iter().map(|&(x, y)| person(0, x, y).bbox).collect()
+}
+
+#[test]
+fn crowding_and_occupancy_count_the_crowd_counters_people_while_fresh() {
+    let rule = "name = \"Crowd\"\nkind = \"crowding\"\nzone = \"Dock\"\nmore_than = 3\n\
+                min_duration = 0\ncooldown = \"2s\"";
+    let text = format!("{}\n[occupancy]\ncrowd_occupancy = true\n", with_rule(rule));
+    let mut sim = Sim::new(&text);
+    assert_eq!(
+        sim.engine.people_count_every(),
+        Some(std::time::Duration::from_secs(1))
+    );
+    // The tracker holds 2 people in the dock; the crowd counter sees 5 there and 2 outside it.
+    let tracked = || vec![person(1, 0.3, 0.6), person(2, 0.5, 0.6)];
+    sim.run(10, |_| tracked());
+    assert!(sim.events.is_empty(), "2 tracks are not more than 3");
+    assert_eq!(sim.engine.occupancy()[0].count, 2);
+    let feet = [
+        (0.3, 0.6),
+        (0.4, 0.6),
+        (0.5, 0.6),
+        (0.6, 0.8),
+        (0.7, 0.5),
+        (0.1, 0.3),
+        (0.9, 0.6),
+    ];
+    let ctx = vigil_rules::FrameContext {
+        time_unix_ms: sim.t,
+        media_time: vigil_core::Time90k(0),
+        frame_w: W,
+        frame_h: H,
+    };
+    sim.engine.set_people(&ctx, &crowd_boxes(&feet));
+    sim.run(10, |_| tracked());
+    assert_eq!(sim.phases("Crowd"), [EventPhase::Start]);
+    let EventKind::Crowding { count, .. } = sim.events[0].kind else {
+        panic!("{:?}", sim.events[0].kind)
+    };
+    assert_eq!(count, 5, "the counter's people in the zone, not the tracks");
+    let occ = &sim.engine.occupancy()[0];
+    assert_eq!((occ.count, occ.by_class.get("person")), (5, Some(&5)));
+    assert_eq!(sim.engine.people_in_view(), Some(7));
+    // The counter stops: its count goes stale after 3 s and the tracks count again; the event ends.
+    sim.run(60, |_| tracked());
+    assert_eq!(sim.phases("Crowd"), [EventPhase::Start, EventPhase::End]);
+    assert_eq!(sim.engine.occupancy()[0].count, 2);
+    assert_eq!(sim.engine.people_in_view(), None);
+}
+
+#[test]
+fn crowd_counts_are_wanted_only_by_rules_that_count_people() {
+    let crowd = "name = \"Crowd\"\nkind = \"crowding\"\nzone = \"Dock\"\nmore_than = 3";
+    let off = format!("{}\n[occupancy]\ncount_every = 0\n", with_rule(crowd));
+    assert_eq!(engine(&off).people_count_every(), None);
+    let cars = "[[zone]]\nname = \"Lot\"\npoints = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]\n\
+                [[rule]]\nname = \"Full\"\nkind = \"crowding\"\nzone = \"Lot\"\n\
+                classes = [\"car\"]\nmore_than = 3\n[occupancy]\ncount_every = \"2s\"";
+    assert_eq!(engine(cars).people_count_every(), None);
+    let intrusion = with_rule("name = \"In\"\nkind = \"intrusion\"\nzone = \"Dock\"");
+    assert_eq!(engine(&intrusion).people_count_every(), None);
+    let people = format!("{}\n[occupancy]\ncount_every = \"2s\"\n", with_rule(crowd));
+    assert_eq!(
+        engine(&people).people_count_every(),
+        Some(std::time::Duration::from_secs(2))
+    );
+    // A count every 10 ms would spend the detector on nothing else.
+    let fast = format!(
+        "{}\n[occupancy]\ncount_every = \"10ms\"\n",
+        with_rule(crowd)
+    );
+    assert!(vigil_rules::RuleEngine::new("front", &config(&fast), &CLASSES).is_err());
+}

@@ -49,6 +49,22 @@ pub struct CameraHealth {
     /// When its analysis last took new rules saved from the browser (unix ms; `None`: the rules it
     /// started with).
     pub rules_changed_ms: Option<i64>,
+    /// Crowd counting for its crowding rules and occupancy (`None` when nothing wants it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crowd: Option<CrowdHealth>,
+}
+
+/// What a camera's crowd counting (for its crowding rules and occupancy) costs and finds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CrowdHealth {
+    /// Counts made since the analysis started.
+    pub counts: u64,
+    /// Model runs (whole frame and tiles) they took.
+    pub runs: u64,
+    /// Mean wall time of a count, milliseconds.
+    pub mean_ms: f64,
+    /// People in view at the last count.
+    pub people: u32,
 }
 
 /// Detector latency.

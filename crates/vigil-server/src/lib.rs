@@ -62,7 +62,7 @@ pub mod web;
 pub use auth::{Policy, Security};
 pub use conn::ConnLimits;
 pub use context::{
-    AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, DetectorHealth,
+    AppContext, AppState, Asset, Assets, CameraHealth, ConsumerHealth, CrowdHealth, DetectorHealth,
     FaceEnroller, LiveSource, MqttHealth, RECHECK_EVERY, ResponseFuture, StatusSource,
     StillAllowed, StoreStatus, SystemStatus, Thumbnailer,
 };

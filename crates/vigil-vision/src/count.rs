@@ -6,7 +6,8 @@
 //! scene ([`grid_for_scene`]) from the sizes of the people a first full-and-2x2 look finds: a scene of small
 //! people gets more, smaller tiles; a scene of big people needs none (each tile is one more model run).
 
-use crate::detector::{Detector, DetectorError};
+use crate::detector::{Detections, Detector, DetectorError};
+use crate::model::ModelSpec;
 use crate::regions::tiled_regions;
 use serde::Serialize;
 use vigil_core::{BBox, BgrImage, ClassId, Detection};
@@ -208,41 +209,75 @@ pub const COUNT_SCORE: f32 = 0.2;
 /// own threshold is known to fit the scene).
 pub const CALIBRATION_SCORE: f32 = 0.3;
 
+/// Something that runs the detector on regions of a frame: a [`Detector`] of its own (`vigil count`), or
+/// a camera's share of the detectors `vigil run` shares between cameras (the pipeline's camera slot).
+pub trait RegionDetector {
+    /// The model it runs (its classes and input size).
+    fn model(&self) -> &ModelSpec;
+
+    /// Detections in `regions` of `image` (frame pixels), merged across regions; a single region
+    /// covering the whole frame is one whole-frame run.
+    fn detect_in(
+        &mut self,
+        image: &BgrImage,
+        regions: &[BBox],
+    ) -> Result<Detections, DetectorError>;
+}
+
+/// True when `regions` is the whole of a `w` x `h` frame.
+pub fn is_whole_frame(regions: &[BBox], w: u32, h: u32) -> bool {
+    regions.len() == 1 && regions[0] == BBox::new(0.0, 0.0, w as f32, h as f32)
+}
+
+impl RegionDetector for Detector {
+    fn model(&self) -> &ModelSpec {
+        self.spec()
+    }
+
+    fn detect_in(
+        &mut self,
+        image: &BgrImage,
+        regions: &[BBox],
+    ) -> Result<Detections, DetectorError> {
+        if is_whole_frame(regions, image.width(), image.height()) {
+            self.detect(image)
+        } else {
+            self.detect_regions(image, regions)
+        }
+    }
+}
+
 /// The grid for the scene of `image`: a first look with the whole frame and 2x2 tiles, the people found
 /// (scoring [`CALIBRATION_SCORE`] or more) sized, [`grid_for_scene`]. Also returns the model runs spent.
-pub fn choose_grid(
-    detector: &mut Detector,
+pub fn choose_grid<D: RegionDetector + ?Sized>(
+    detector: &mut D,
     person: ClassId,
     image: &BgrImage,
     policy: GridPolicy,
 ) -> Result<(Grid, u32), DetectorError> {
     let (w, h) = (image.width(), image.height());
     let regions = tiled_regions(w, h, TILE_OVERLAP);
-    let first = detector.detect_regions(image, &regions)?;
+    let first = detector.detect_in(image, &regions)?;
     let heights: Vec<f32> = first
         .detections
         .iter()
         .filter(|d| d.class_id == person && d.score >= CALIBRATION_SCORE)
         .map(|d| d.bbox.height())
         .collect();
-    let grid = grid_for_scene(&heights, w, h, detector.spec().input_size, policy);
+    let grid = grid_for_scene(&heights, w, h, detector.model().input_size, policy);
     tracing::info!(%grid, people = heights.len(), "counting grid chosen for the scene");
     Ok((grid, regions.len() as u32))
 }
 
 /// Person detections on `image` with `grid` (whatever their score), and the model runs spent.
-pub fn detect_people(
-    detector: &mut Detector,
+pub fn detect_people<D: RegionDetector + ?Sized>(
+    detector: &mut D,
     person: ClassId,
     image: &BgrImage,
     grid: Grid,
 ) -> Result<(Vec<Detection>, u32), DetectorError> {
     let regions = grid_regions(image.width(), image.height(), grid, TILE_OVERLAP);
-    let out = if regions.len() == 1 {
-        detector.detect(image)?
-    } else {
-        detector.detect_regions(image, &regions)?
-    };
+    let out = detector.detect_in(image, &regions)?;
     let people = out
         .detections
         .into_iter()
@@ -260,9 +295,10 @@ pub struct FrameCount {
     pub runs: u32,
 }
 
-/// Counts people in frames with one detector.
-pub struct PeopleCounter {
-    detector: Detector,
+/// Counts people in frames with whatever detector it is handed: keeps the grid (chosen on the first
+/// frame when automatic), the score threshold and the grid policy.
+#[derive(Debug, Clone)]
+pub struct CrowdCounter {
     person: ClassId,
     /// The grid in use (`None` until the first frame chose it, when automatic).
     grid: Option<Grid>,
@@ -270,6 +306,63 @@ pub struct PeopleCounter {
     score: f32,
     /// How an automatic grid is sized.
     policy: GridPolicy,
+}
+
+impl CrowdCounter {
+    /// A counter for a model with `spec` (which must know a `person` class), counting person detections
+    /// scoring at least `score`, on `grid` (`None`: chosen from the first frame with
+    /// [`grid_for_scene`] and `policy`). `None` when the model has no person class.
+    pub fn new(
+        spec: &ModelSpec,
+        grid: Option<Grid>,
+        score: f32,
+        policy: GridPolicy,
+    ) -> Option<Self> {
+        Some(CrowdCounter {
+            person: spec.class_id("person")?,
+            grid,
+            score,
+            policy,
+        })
+    }
+
+    /// The grid in use (after the first frame when automatic).
+    pub fn grid(&self) -> Option<Grid> {
+        self.grid
+    }
+
+    /// Counts the people in `image` with `detector` (of the model the counter was made for).
+    pub fn count<D: RegionDetector + ?Sized>(
+        &mut self,
+        detector: &mut D,
+        image: &BgrImage,
+    ) -> Result<FrameCount, DetectorError> {
+        let mut runs = 0;
+        let grid = match self.grid {
+            Some(g) => g,
+            None => {
+                let (g, first) = choose_grid(detector, self.person, image, self.policy)?;
+                runs += first;
+                self.grid = Some(g);
+                g
+            }
+        };
+        let (people, n) = detect_people(detector, self.person, image, grid)?;
+        let people = people
+            .into_iter()
+            .filter(|d| d.score >= self.score)
+            .collect();
+        Ok(FrameCount {
+            people,
+            runs: runs + n,
+        })
+    }
+}
+
+/// Counts people in frames with a detector of its own.
+pub struct PeopleCounter {
+    detector: Detector,
+    counter: CrowdCounter,
 }
 
 impl PeopleCounter {
@@ -282,49 +375,24 @@ impl PeopleCounter {
         score: f32,
         policy: GridPolicy,
     ) -> Result<Self, DetectorError> {
-        let person = detector
-            .spec()
-            .class_id("person")
-            .ok_or_else(|| DetectorError::Mismatch {
+        let counter = CrowdCounter::new(detector.spec(), grid, score, policy).ok_or_else(|| {
+            DetectorError::Mismatch {
                 path: detector.path().to_path_buf(),
                 model: detector.spec().name.clone(),
                 mismatch: "no person class: it cannot count people".into(),
-            })?;
-        Ok(PeopleCounter {
-            detector,
-            person,
-            grid,
-            score,
-            policy,
-        })
+            }
+        })?;
+        Ok(PeopleCounter { detector, counter })
     }
 
     /// The grid in use (after the first frame when automatic).
     pub fn grid(&self) -> Option<Grid> {
-        self.grid
+        self.counter.grid()
     }
 
     /// Counts the people in `image`.
     pub fn count(&mut self, image: &BgrImage) -> Result<FrameCount, DetectorError> {
-        let mut runs = 0;
-        let grid = match self.grid {
-            Some(g) => g,
-            None => {
-                let (g, first) = choose_grid(&mut self.detector, self.person, image, self.policy)?;
-                runs += first;
-                self.grid = Some(g);
-                g
-            }
-        };
-        let (people, n) = detect_people(&mut self.detector, self.person, image, grid)?;
-        let people = people
-            .into_iter()
-            .filter(|d| d.score >= self.score)
-            .collect();
-        Ok(FrameCount {
-            people,
-            runs: runs + n,
-        })
+        self.counter.count(&mut self.detector, image)
     }
 }
 

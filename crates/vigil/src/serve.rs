@@ -103,15 +103,22 @@ impl StatusSource for EngineStatus {
                 let main = c.main.as_ref().map(|h| h.snapshot());
                 let sub = c.sub.as_ref().map(|h| h.snapshot());
                 let input = main.as_ref().or(sub.as_ref());
-                let (analysed, skipped, picture_health, rules_changed_ms) = match &c.analysis {
+                let (analysed, skipped, picture_health, rules_changed_ms, crowd) = match &c.analysis
+                {
                     Some(a) => {
                         let (s, skipped) = a.snapshot();
                         if s.detector_ms > 0.0 {
                             detector_ms.push(s.detector_ms);
                         }
-                        (s.fps, skipped, s.health, s.rules_changed_unix_ms)
+                        let crowd = s.crowd.map(|c| vigil_server::CrowdHealth {
+                            counts: c.counts,
+                            runs: c.runs,
+                            mean_ms: c.mean_ms,
+                            people: c.people,
+                        });
+                        (s.fps, skipped, s.health, s.rules_changed_unix_ms, crowd)
                     }
-                    None => (0.0, 0, Vec::new(), None),
+                    None => (0.0, 0, Vec::new(), None, None),
                 };
                 CameraHealth {
                     name: c.name.clone(),
@@ -144,6 +151,7 @@ impl StatusSource for EngineStatus {
                         )
                         .collect(),
                     rules_changed_ms,
+                    crowd,
                 }
             })
             .collect();

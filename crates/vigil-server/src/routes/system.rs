@@ -192,6 +192,42 @@ pub async fn metrics(
         "camera clock jumps and steps back",
         per(&|c| c.timestamp_jumps as f64),
     );
+    let crowd = |f: &dyn Fn(&crate::context::CrowdHealth) -> f64| -> Vec<(String, f64)> {
+        status
+            .cameras
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    format!("{{camera=\"{}\"}}", label(&c.name)),
+                    f(c.crowd.as_ref()?),
+                ))
+            })
+            .collect()
+    };
+    metric(
+        "vigil_camera_crowd_counts_total",
+        "counter",
+        "crowd counts made for crowding rules and occupancy (cameras that count)",
+        crowd(&|c| c.counts as f64),
+    );
+    metric(
+        "vigil_camera_crowd_model_runs_total",
+        "counter",
+        "detector runs (whole frame and tiles) spent on crowd counts",
+        crowd(&|c| c.runs as f64),
+    );
+    metric(
+        "vigil_camera_crowd_count_ms",
+        "gauge",
+        "mean wall time of a crowd count, milliseconds",
+        crowd(&|c| c.mean_ms),
+    );
+    metric(
+        "vigil_camera_crowd_people",
+        "gauge",
+        "people in view at the last crowd count",
+        crowd(&|c| f64::from(c.people)),
+    );
     metric(
         "vigil_recording_bytes",
         "gauge",

@@ -24,6 +24,12 @@ impl StatusSource for Degraded {
             cameras: vec![
                 CameraHealth {
                     health: vec!["covered".into(), "stream_quality".into()],
+                    crowd: Some(vigil_server::CrowdHealth {
+                        counts: 12,
+                        runs: 65,
+                        mean_ms: 84.5,
+                        people: 31,
+                    }),
                     ..camera("cam-a", 3.1, Some("analysis degraded: 3.1 fps of 5"))
                 },
                 camera("cam-b", 5.0, None),
@@ -56,9 +62,18 @@ fn degraded_analysis_is_on_metrics_and_in_the_camera_health() {
         "vigil_analysis_fair_fps 3.1",
         "vigil_camera_health_problems{camera=\"cam-a\"} 2",
         "vigil_camera_health_problems{camera=\"cam-b\"} 0",
+        "vigil_camera_crowd_counts_total{camera=\"cam-a\"} 12",
+        "vigil_camera_crowd_model_runs_total{camera=\"cam-a\"} 65",
+        "vigil_camera_crowd_count_ms{camera=\"cam-a\"} 84.5",
+        "vigil_camera_crowd_people{camera=\"cam-a\"} 31",
     ] {
         assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
     }
+    // A camera that does not count crowds has no crowd series.
+    assert!(
+        !text.contains("vigil_camera_crowd_people{camera=\"cam-b\"}"),
+        "{text}"
+    );
     let sys = s.call("GET", "/api/system", &a, None).json();
     assert_eq!(
         sys["cameras"][0]["analysis_state"],

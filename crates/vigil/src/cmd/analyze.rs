@@ -171,7 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|src| {
             RulesRun::new(
                 src,
-                &spec.classes,
+                &spec,
                 args.events.as_deref(),
                 args.snapshots.as_deref(),
                 args.models.clone(),
@@ -257,6 +257,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => Default::default(),
         };
         if let Some(rules) = rules.as_mut() {
+            if rules.crowd_due(analysis.pts) {
+                analysis.ensure_bgr(&frame, &mut relink_converter)?;
+                if let Some(bgr) = analysis.bgr.as_ref() {
+                    rules.count_people(&mut analyzer, analysis.pts, analysis.frame_size, bgr)?;
+                }
+            }
             rules.update(
                 analysis.pts,
                 analysis.frame_size,

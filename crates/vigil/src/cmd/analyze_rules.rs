@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use vigil_config::VigilConfig;
 use vigil_core::config::parse_toml;
 use vigil_core::{BgrImage, Event, EventPhase, Time90k, TrackedObject};
+use vigil_pipeline::Analyzer;
 use vigil_pipeline::attributes::AttributeStage;
+use vigil_pipeline::crowd::{CrowdStage, CrowdStatus};
 use vigil_pipeline::faces::FaceStage;
 use vigil_pipeline::plates::PlateStage;
 use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
 use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig};
+use vigil_vision::model::ModelSpec;
 
 /// The rules being evaluated and where their events go.
 pub struct RulesRun {
@@ -29,6 +32,8 @@ pub struct RulesRun {
     snapshots: Option<PathBuf>,
     started: BTreeMap<String, u32>,
     messages: u64,
+    /// Crowd counts for the crowding rules (and occupancy), as `vigil run` makes them.
+    crowd: Option<CrowdStage>,
 }
 
 /// Where the rules come from: a rules file (`[[zone]]`, `[[line]]`, `[[rule]]`...), or a camera's
@@ -41,15 +46,16 @@ pub enum RulesSource<'a> {
 }
 
 impl RulesRun {
-    /// Loads and compiles the rules for a model with `classes`; with a camera of a `vigil.toml` that has
+    /// Loads and compiles the rules for the model `spec`; with a camera of a `vigil.toml` that has
     /// face recognition, loads the face models (from `models`) and opens its watchlists too.
     pub fn new(
         source: RulesSource<'_>,
-        classes: &[String],
+        spec: &ModelSpec,
         events: Option<&Path>,
         snapshots: Option<&Path>,
         models: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
+        let classes = &spec.classes;
         let mut stages = crate::stages::Stages::default();
         let (camera, config) = match source {
             RulesSource::File(path) => {
@@ -91,6 +97,7 @@ impl RulesRun {
             }
         };
         let engine = RuleEngine::new(&camera, &config, classes).context("the rules")?;
+        let crowd = CrowdStage::for_rules(&engine, spec);
         let events = events
             .map(|p| -> anyhow::Result<_> {
                 let f = File::create(p).with_context(|| format!("creating {}", p.display()))?;
@@ -109,6 +116,7 @@ impl RulesRun {
             snapshots: snapshots.map(Path::to_path_buf),
             started: BTreeMap::new(),
             messages: 0,
+            crowd,
         })
     }
 
@@ -116,6 +124,35 @@ impl RulesRun {
     /// image).
     pub fn wants_frames(&self) -> bool {
         self.snapshots.is_some() || self.faces.is_some() || self.plates.is_some()
+    }
+
+    /// True when the frame at `pts` should be counted for the crowding rules ([`RulesRun::count_people`]
+    /// before [`RulesRun::update`]).
+    pub fn crowd_due(&self, pts: Time90k) -> bool {
+        self.crowd.as_ref().is_some_and(|c| c.due(media_ms(pts)))
+    }
+
+    /// Counts the people on `image` (the analysed frame at `pts`, `frame_size`) with the detectors of
+    /// `analyzer`, for the crowding rules.
+    pub fn count_people(
+        &mut self,
+        analyzer: &mut Analyzer,
+        pts: Time90k,
+        frame_size: (u32, u32),
+        image: &BgrImage,
+    ) -> anyhow::Result<()> {
+        let Some(crowd) = self.crowd.as_mut() else {
+            return Ok(());
+        };
+        let ctx = FrameContext {
+            time_unix_ms: media_ms(pts),
+            media_time: pts,
+            frame_w: frame_size.0,
+            frame_h: frame_size.1,
+        };
+        crowd
+            .count(analyzer, &mut self.engine, &ctx, image)
+            .context("counting people for the crowding rules")
     }
 
     /// Evaluates one analysed frame (`motion`: its motion boxes, for the intrusion rules' second opinion;
@@ -129,7 +166,7 @@ impl RulesRun {
         frame: Option<&BgrImage>,
         detected: Option<&BgrImage>,
     ) -> anyhow::Result<()> {
-        let time_unix_ms = (pts.as_secs_f64() * 1000.0).round() as i64;
+        let time_unix_ms = media_ms(pts);
         let ctx = FrameContext {
             time_unix_ms,
             media_time: pts,
@@ -213,6 +250,7 @@ impl RulesRun {
         }
         let (attribute_cost, _) = self.attributes.cost();
         Ok(RulesSummary {
+            crowd: self.crowd.as_ref().map(|c| c.status().clone()),
             attribute_us: attribute_cost.as_secs_f64() * 1e6,
             events_started: self.started,
             messages: self.messages,
@@ -237,9 +275,16 @@ fn open_book(
     Ok(std::sync::Arc::new(std::sync::Mutex::new(book)))
 }
 
+/// A position in the file in milliseconds (the rules' clock in `vigil analyze`).
+fn media_ms(pts: Time90k) -> i64 {
+    (pts.as_secs_f64() * 1000.0).round() as i64
+}
+
 /// What the rules found over the whole file.
 #[derive(Debug, Serialize)]
 pub struct RulesSummary {
+    /// What crowd counting for the crowding rules cost and found, when a rule wanted it.
+    pub crowd: Option<CrowdStatus>,
     /// Mean time the attributes (colours, size, speed, direction, zones) took per analysed frame, µs.
     pub attribute_us: f64,
     /// Events started, by rule.
@@ -257,6 +302,16 @@ impl RulesSummary {
             "attributes: {:.1} µs per analysed frame on average",
             self.attribute_us
         );
+        if let Some(c) = &self.crowd {
+            println!(
+                "crowd counts: {} count(s), {} model runs, {:.1} ms per count, grid {}, {} people at the last",
+                c.counts,
+                c.runs,
+                c.mean_ms,
+                c.grid.as_deref().unwrap_or("-"),
+                c.people
+            );
+        }
         if self.events_started.is_empty() {
             println!("rules: no events");
         }

@@ -52,6 +52,10 @@ pub struct Args {
     /// For `auto`: the most tiles.
     #[arg(long, default_value_t = vigil_vision::count::MAX_TILES)]
     pub max_tiles: u32,
+    /// Images (whole frame and tiles) per ONNX Runtime call (1: one call per region; more needs a model
+    /// with a batch axis, or one the detector can give one).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
 }
 
 /// One grid's figures.
@@ -108,6 +112,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (data, runtime, model) = mot_data_and_model(&args.data, &args.models, &args.model)?;
     let (mut detector, person) =
         person_detector(&runtime, &model, Some(args.threads.max(1)), THRESHOLDS[0])?;
+    if args.batch > 1 {
+        // A detector loaded for batches (the batch axis is made when the model loads).
+        let config = vigil_vision::detector::DetectorConfig {
+            max_batch: args.batch,
+            ..detector.config().clone()
+        };
+        detector = vigil_vision::detector::Detector::new(&runtime, &model, config)?;
+        eprintln!("{} images per ONNX Runtime call", detector.max_batch());
+    }
     let grids: Vec<Option<Grid>> = args
         .grids
         .iter()
