@@ -570,7 +570,11 @@ fn confirm_suppresses_a_phantom_the_second_detector_does_not_see() {
     let is_phantom = |e: &Event| e.track_ids == [PHANTOM_TRACK];
     let fooled = run_rules_with(&video, &rules, "5", &phantom);
     let starts = fooled.of("Room intrusion", EventPhase::Start);
-    assert_eq!(starts.iter().filter(|e| is_phantom(e)).count(), 1, "{starts:#?}");
+    assert_eq!(
+        starts.iter().filter(|e| is_phantom(e)).count(),
+        1,
+        "{starts:#?}"
+    );
     assert!(starts.iter().any(|e| !is_phantom(e)), "{starts:#?}");
     let with: Vec<&str> = phantom
         .into_iter()
@@ -578,7 +582,11 @@ fn confirm_suppresses_a_phantom_the_second_detector_does_not_see() {
         .collect();
     let confirmed = run_rules_with(&video, &rules, "5", &with);
     let starts = confirmed.of("Room intrusion", EventPhase::Start);
-    assert_eq!(starts.iter().filter(|e| is_phantom(e)).count(), 0, "{starts:#?}");
+    assert_eq!(
+        starts.iter().filter(|e| is_phantom(e)).count(),
+        0,
+        "{starts:#?}"
+    );
     let real: Vec<_> = starts.iter().filter(|e| !is_phantom(e)).collect();
     assert!(
         real.first()
