@@ -50,6 +50,7 @@ pub mod plates;
 mod pool;
 pub mod redact;
 pub mod relink;
+pub mod second_opinion;
 pub mod snapshot;
 pub mod stats;
 mod track_events;

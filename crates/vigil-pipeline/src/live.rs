@@ -179,6 +179,8 @@ pub struct LiveAnalysis {
     pub health: Option<crate::health::HealthStage>,
     /// Analytics drift against the camera's own first hour (with `health`).
     pub drift: Option<crate::drift::DriftJudge>,
+    /// The independent second detector of rules with `second_opinion` (`[analysis] second_model`).
+    pub second: Option<crate::second_opinion::SecondOpinionStage>,
     /// Where each analysed frame's tracked objects go for drawing over live video (sent only while
     /// someone watches).
     pub overlay: Option<vigil_bus::OverlaySender>,
@@ -242,6 +244,7 @@ impl LiveAnalysis {
             mut relink,
             mut health,
             mut drift,
+            mut second,
             overlay,
             mut rules_updates,
         } = self;
@@ -257,6 +260,7 @@ impl LiveAnalysis {
             Err(e) => return fail(&stats, &camera, format!("rules cannot start: {e}")),
         };
         let mut crowd = CrowdStage::for_rules(&engine, pool.spec());
+        second_opinion_for(&camera, &mut engine, second.as_ref());
         let mut converter = Converter::new();
         let mut decoder: Option<(Arc<VideoParams>, VideoDecoder)> = None;
         let mut sampler = FrameSampler::new(fps);
@@ -407,7 +411,8 @@ impl LiveAnalysis {
                 {
                     let rules = rx.borrow_and_update().clone();
                     match RuleEngine::new(&camera, &rules, &classes) {
-                        Ok(next) => {
+                        Ok(mut next) => {
+                            second_opinion_for(&camera, &mut next, second.as_ref());
                             for mut e in engine.close() {
                                 attributes.fill(&mut e, Some(engine.timezone()));
                                 publish(&e, None);
@@ -445,6 +450,20 @@ impl LiveAnalysis {
                 attributes.observe(&ctx, &analysis.tracks, frame, || engine.occupancy());
                 publish_paths(attributes.complete(ended));
                 events.extend(engine.unclassified(&ctx, &analysis.motion_boxes, &analysis.tracks));
+                if let Some(stage) = second.as_mut() {
+                    // Mostly empty: the second detector runs only when a rule needs its opinion.
+                    let req = engine.second_opinion_request();
+                    if !req.is_empty() {
+                        if let Err(e) = analysis.ensure_bgr(&decoded, &mut converter) {
+                            warn!(camera, "frame for the second detector not converted: {e}");
+                        } else if let Some(image) = analysis.bgr.as_ref() {
+                            match stage.consult(&mut engine, &req, image) {
+                                Ok(found) => events.extend(found),
+                                Err(e) => warn!(camera, "second detector failed on a frame: {e}"),
+                            }
+                        }
+                    }
+                }
                 if let Some(stage) = health.as_mut() {
                     match stage.update(&decoded, analysis.gray.as_ref(), &ctx) {
                         Ok(changes) => events.extend(changes),
@@ -764,5 +783,21 @@ impl Window {
             runs.iter().sum::<f64>() / runs.len() as f64
         };
         (fps, ms)
+    }
+}
+
+/// Gives `engine` the camera's second detector, or says that rules asking for one go without.
+fn second_opinion_for(
+    camera: &str,
+    engine: &mut RuleEngine,
+    second: Option<&crate::second_opinion::SecondOpinionStage>,
+) {
+    match second {
+        Some(stage) => stage.attach(engine),
+        None if engine.wants_second_opinion() => warn!(
+            camera,
+            "rules with second_opinion need [analysis] second_model: they run without a second opinion"
+        ),
+        None => {}
     }
 }

@@ -102,6 +102,8 @@ pub(crate) struct RuleSpec {
     /// Motion unexplained by any detection this long in the zone raises `unclassified_motion`
     /// (intrusion rules that ask for it).
     pub unclassified_after_ms: Option<i64>,
+    /// What the rule asks of the second detector (intrusion rules that ask).
+    pub second: Option<crate::config::SecondOpinion>,
 }
 
 #[derive(Debug, Clone)]
@@ -482,6 +484,10 @@ pub(crate) fn compile(
             r.unclassified_after.is_some() && !is(RuleKind::Intrusion),
         )?;
         forbid(
+            "second_opinion",
+            r.second_opinion.is_some() && !is(RuleKind::Intrusion),
+        )?;
+        forbid(
             "min_duration",
             r.min_duration.is_some() && (is(RuleKind::LineCrossing) || is(RuleKind::Loitering)),
         )?;
@@ -579,6 +585,7 @@ pub(crate) fn compile(
                 .map_or(UPDATE_EVERY_MS, |d| d.as_millis() as i64),
             per_object,
             unclassified_after_ms: r.unclassified_after.map(|d| d.as_millis() as i64),
+            second: r.second_opinion,
         });
     }
 

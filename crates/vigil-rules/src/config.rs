@@ -356,6 +356,32 @@ pub enum EventGrouping {
     PerSituation,
 }
 
+/// What an intrusion rule asks of the second detector (`second_opinion = "confirm"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondOpinion {
+    /// An object's event is held until the second detector, run on the object's box, sees an object of
+    /// its class there (false-alarm reduction).
+    Confirm,
+    /// Motion in the armed zone that no track explains is shown to the second detector; what it finds
+    /// there raises the rule's event (misses of the main detector).
+    Catch,
+    /// Both.
+    Both,
+}
+
+impl SecondOpinion {
+    /// True for `confirm` and `both`.
+    pub fn confirms(self) -> bool {
+        matches!(self, SecondOpinion::Confirm | SecondOpinion::Both)
+    }
+
+    /// True for `catch` and `both`.
+    pub fn catches(self) -> bool {
+        matches!(self, SecondOpinion::Catch | SecondOpinion::Both)
+    }
+}
+
 /// Which crossings of a line a rule reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -435,6 +461,11 @@ pub struct RuleConfig {
     /// the zone this long while no detection explains it (a detector blinded, fooled or blind to the
     /// object). Off when absent.
     pub unclassified_after: Option<ConfigDuration>,
+    /// An independent second detector (`[analysis] second_model`) for `intrusion` rules: `"confirm"` (an
+    /// object's event starts only once the second detector also sees it), `"catch"` (unexplained motion in
+    /// the armed zone is shown to the second detector, whose finds raise the rule's event) or `"both"`.
+    /// Off when absent.
+    pub second_opinion: Option<SecondOpinion>,
     /// `"alert"` or `"detection"`: how the review page ranks its events (default from the kind; see
     /// [`vigil_core::Severity::default_for`]).
     pub severity: Option<vigil_core::Severity>,
@@ -461,6 +492,7 @@ impl Default for RuleConfig {
             update_every: None,
             events: None,
             unclassified_after: None,
+            second_opinion: None,
             severity: None,
         }
     }

@@ -1,12 +1,15 @@
 //! The rules engine of one camera: feed it each analysed frame's tracks, get the events back.
 
-use crate::compile::{Compiled, PrivacyMask, compile};
+use crate::compile::{Compiled, PrivacyMask, Target, compile};
 use crate::config::RulesConfig;
 use crate::episode::{EventContext, IdGen, Participant, RuleState, class_name};
 use crate::error::RulesError;
 use crate::evaluate::{FrameView, observe};
 use crate::heatmap::Heatmap;
 use crate::lines::{Crossing, LineCounts, LineState};
+use crate::second::{
+    CATCH_AFTER_MS, SecondDetection, SecondOpinionRequest, SecondOpinionState, SecondOpinionStats,
+};
 use crate::tz::TimeZone;
 use crate::zones::{OccupancySample, WaitStats, ZoneState, anchor_point, is_inside};
 use serde::{Deserialize, Serialize};
@@ -99,6 +102,7 @@ pub struct RuleEngine {
     tracks: BTreeMap<TrackId, (BestObject, i64)>,
     last_ms: Option<i64>,
     last_frame: (u32, u32),
+    last_media: Time90k,
     needs_local_time: bool,
     objs: Vec<Obj>,
     crossings: Vec<Crossing>,
@@ -109,6 +113,10 @@ pub struct RuleEngine {
     person: Option<ClassId>,
     /// People in the whole picture (ignore masks applied) by the last crowd count, and when (unix ms).
     people_in_view: Option<(u32, i64)>,
+    /// The independent second detector's verdicts and finds (`second_opinion`).
+    second: SecondOpinionState,
+    /// This frame's unexplained motion in the armed zones of catch rules (rule index, normalized box).
+    catch_motion: Vec<(usize, BBox)>,
 }
 
 impl RuleEngine {
@@ -141,11 +149,14 @@ impl RuleEngine {
             tracks: BTreeMap::new(),
             last_ms: None,
             last_frame: (0, 0),
+            last_media: Time90k(0),
             needs_local_time,
             objs: Vec::new(),
             crossings: Vec::new(),
             parts: Vec::new(),
             fallbacks: vec![crate::fallback::Fallback::default(); c.rules.len()],
+            second: SecondOpinionState::new(c.rules.len()),
+            catch_motion: Vec::new(),
             c,
         })
     }
@@ -186,6 +197,7 @@ impl RuleEngine {
         let dt = self.last_ms.map_or(0, |l| (t - l).min(MAX_FRAME_GAP_MS));
         self.last_ms = Some(t);
         self.last_frame = (w, h);
+        self.last_media = ctx.media_time;
         let now = EventTime {
             unix_ms: t,
             media: ctx.media_time,
@@ -232,6 +244,7 @@ impl RuleEngine {
             zones: &self.zones,
             crossings: &self.crossings,
             local: self.needs_local_time.then(|| self.c.tz.local(t)),
+            second: &self.second,
         };
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
             let obs = observe(spec, state, &view, &mut self.parts);
@@ -256,6 +269,7 @@ impl RuleEngine {
         for f in &mut self.fallbacks {
             out.extend(f.close(&self.c, now));
         }
+        out.extend(self.second.end_quiet(&self.c, now, |_| true, true));
         for (state, spec) in self.rules.iter_mut().zip(&self.c.rules) {
             if state.has_open() {
                 let ctx = event_context(&self.camera, &self.c, spec);
@@ -314,6 +328,8 @@ impl RuleEngine {
         self.objs.dedup_by_key(|o| o.id);
         self.tracks
             .retain(|_, &mut (_, seen)| t - seen <= TRACK_MEMORY_MS);
+        let known = &self.tracks;
+        self.second.retain(|id| known.contains_key(&id));
     }
 
     /// How often the caller should count people with the crowd counter and pass them to
@@ -395,10 +411,10 @@ impl RuleEngine {
     /// True when some intrusion rule asks for a second opinion (`unclassified_after`): then the caller
     /// passes each frame's motion to [`RuleEngine::unclassified`].
     pub fn wants_motion(&self) -> bool {
-        self.c
-            .rules
-            .iter()
-            .any(|r| r.unclassified_after_ms.is_some())
+        self.c.rules.iter().any(|r| {
+            r.unclassified_after_ms.is_some()
+                || (self.second.has_model() && r.second.is_some_and(|s| s.catches()))
+        })
     }
 
     /// The second opinion of the intrusion rules that ask for it: motion (`motion` boxes in frame pixels)
@@ -423,25 +439,130 @@ impl RuleEngine {
         let tracked = crate::fallback::normalized_boxes(&track_boxes, w, h);
         let local = self.needs_local_time.then(|| self.c.tz.local(now.unix_ms));
         let mut out = Vec::new();
-        for (f, spec) in self.fallbacks.iter_mut().zip(&self.c.rules) {
-            let Some(after) = spec.unclassified_after_ms else {
+        let armed = |spec: &crate::compile::RuleSpec| {
+            spec.schedule.is_always() || local.as_ref().is_some_and(|l| spec.schedule.is_armed(l))
+        };
+        let catching = self.second.has_model();
+        self.catch_motion.clear();
+        for (i, (f, spec)) in self.fallbacks.iter_mut().zip(&self.c.rules).enumerate() {
+            let catches = catching && spec.second.is_some_and(|s| s.catches());
+            if spec.unclassified_after_ms.is_none() && !catches {
                 continue;
-            };
-            let armed = spec.schedule.is_always()
-                || local.as_ref().is_some_and(|l| spec.schedule.is_armed(l));
+            }
             out.extend(f.step(
                 spec,
-                after,
+                spec.unclassified_after_ms,
                 &self.c,
                 &self.camera,
                 &mut self.ids,
                 now,
                 &moving,
                 &tracked,
-                armed,
+                armed(spec),
             ));
+            if catches {
+                self.catch_motion
+                    .extend(f.unexplained(now.unix_ms, CATCH_AFTER_MS).map(|b| (i, b)));
+            }
         }
+        out.extend(self.second.end_quiet(&self.c, now, armed, false));
         out
+    }
+
+    /// Gives the rules an independent second detector: its name (for descriptions) and class names.
+    /// Without it, rules with `second_opinion` behave as if they had none.
+    pub fn set_second_model(&mut self, name: &str, classes: Vec<String>) {
+        self.second.set_model(name, classes);
+    }
+
+    /// True when some rule has `second_opinion` (the caller should then give a second detector).
+    pub fn wants_second_opinion(&self) -> bool {
+        self.c.rules.iter().any(|r| r.second.is_some())
+    }
+
+    /// What the second detector should look at in the last frame (call after [`RuleEngine::update`] and
+    /// [`RuleEngine::unclassified`] for it): objects whose event waits for confirmation, and unexplained
+    /// motion in armed zones of catch rules. Mostly empty: objects are asked about once (again after
+    /// [`crate::second::RECHECK_MS`] when refused), motion at most every
+    /// [`crate::second::CATCH_EVERY_MS`] per rule.
+    pub fn second_opinion_request(&mut self) -> SecondOpinionRequest {
+        let mut req = SecondOpinionRequest::default();
+        if !self.second.has_model() {
+            return req;
+        }
+        let t = self.last_ms.unwrap_or(0);
+        let (fw, fh) = (self.last_frame.0 as f32, self.last_frame.1 as f32);
+        for (state, spec) in self.rules.iter().zip(&self.c.rules) {
+            let Target::Zone(z) = spec.target else {
+                continue;
+            };
+            if !spec.second.is_some_and(|s| s.confirms()) || state.armed_since.is_none() {
+                continue;
+            }
+            for (&id, p) in &self.zones[z].presences {
+                if !p.confirmed
+                    || !spec.filter.allows(p.class_id, p.max_score, p.area)
+                    || req.confirm.iter().any(|c| c.track_id == id)
+                {
+                    continue;
+                }
+                let Some(o) = self.objs.iter().find(|o| o.id == id) else {
+                    continue;
+                };
+                let name = class_name(&self.c.class_names, o.class_id);
+                if self.second.due(id, &name, t) {
+                    req.confirm.push(crate::second::ConfirmRequest {
+                        track_id: id,
+                        class_name: name,
+                        bbox: o.raw.scale(fw, fh),
+                    });
+                }
+            }
+        }
+        for &(rule, b) in &self.catch_motion {
+            if self.second.catch_due(rule, t) {
+                req.catch.push((rule, b.scale(fw, fh)));
+            }
+        }
+        for &(rule, _) in &req.catch {
+            self.second.catch_looks(rule, t);
+        }
+        req
+    }
+
+    /// What the second detector saw for `req` (`seen`: its detections in frame pixels, in the regions of
+    /// `req` or anywhere): confirmations recorded, and the intrusion events its finds raise.
+    pub fn second_opinion_answer(
+        &mut self,
+        req: &SecondOpinionRequest,
+        seen: &[SecondDetection],
+    ) -> Vec<Event> {
+        if req.is_empty() {
+            return Vec::new();
+        }
+        let t = self.last_ms.unwrap_or(0);
+        self.second.note_look();
+        self.second.judge(&self.camera, req, seen, t);
+        let now = EventTime {
+            unix_ms: t,
+            media: self.last_media,
+        };
+        let tracks: Vec<BBox> = self.objs.iter().map(|o| o.nbox).collect();
+        self.second.catch(
+            &self.c,
+            &self.camera,
+            &mut self.ids,
+            now,
+            self.last_frame,
+            req,
+            seen,
+            &tracks,
+        )
+    }
+
+    /// What the second opinion did so far.
+    pub fn second_opinion_stats(&self) -> SecondOpinionStats {
+        self.second.stats()
     }
 
     /// Line counters, in configuration order.

@@ -17,6 +17,8 @@ pub(crate) struct FrameView<'a> {
     pub crossings: &'a [Crossing],
     /// Local time, computed when some rule has a schedule.
     pub local: Option<LocalDateTime>,
+    /// The second detector's verdicts (`second_opinion = "confirm"`).
+    pub second: &'a crate::second::SecondOpinionState,
 }
 
 fn earlier(a: Option<EventTime>, b: EventTime) -> Option<EventTime> {
@@ -154,8 +156,13 @@ pub(crate) fn observe(
         RuleKind::Intrusion | RuleKind::Loitering => {
             let mut dwell = 0i64;
             if armed {
+                let confirms = spec.second.is_some_and(|s| s.confirms());
                 for (&id, p) in members {
                     if spec.kind == RuleKind::Loitering && p.dwell_ms() < spec.min_dwell_ms {
+                        continue;
+                    }
+                    // Held until the second detector has seen it too.
+                    if confirms && !f.second.is_confirmed(id) {
                         continue;
                     }
                     parts.push(participant(id, p, armed_since));

@@ -62,12 +62,13 @@ fn near(a: &BBox, b: &BBox) -> bool {
 
 impl Fallback {
     /// One analysed frame: `motion` and `tracks` boxes normalized to the frame; `armed` whether the rule
-    /// is armed now. Returns the event messages that start, update or end.
+    /// is armed now. Returns the event messages that start, update or end (none without `after_ms`: the
+    /// blobs are only followed, for [`Fallback::unexplained`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &mut self,
         spec: &RuleSpec,
-        after_ms: i64,
+        after_ms: Option<i64>,
         c: &Compiled,
         camera: &str,
         ids: &mut IdGen,
@@ -136,6 +137,9 @@ impl Fallback {
             }
         }
         let mut out = Vec::new();
+        let Some(after_ms) = after_ms else {
+            return out;
+        };
         if longest > 0 {
             self.last_unexplained = t;
         }
@@ -180,6 +184,17 @@ impl Fallback {
             }
         }
         out
+    }
+
+    /// The blobs moving unexplained in the armed zone in the frame at `t` for at least `min_ms`
+    /// (normalized), however far they have gone.
+    pub(crate) fn unexplained(&self, t: i64, min_ms: i64) -> impl Iterator<Item = BBox> + '_ {
+        self.blobs
+            .iter()
+            .filter(move |b| {
+                b.last_seen == t && b.unexplained_since.is_some_and(|(s, _)| t - s >= min_ms)
+            })
+            .map(|b| b.bbox)
     }
 
     /// Ends the open event at `at` (never before it started): the motion stopped, or the engine closes.

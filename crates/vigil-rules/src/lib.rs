@@ -153,6 +153,7 @@ mod heatmap;
 mod lines;
 mod privacy;
 mod schedule;
+pub mod second;
 pub mod tz;
 mod zones;
 
@@ -160,7 +161,7 @@ pub use compile::PrivacyMask;
 pub use config::{
     Anchor, ConfigDuration, DirectionFilter, EventGrouping, HeatmapConfig, LineConfig, MaskConfig,
     MaskKind, OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow,
-    ZoneConfig,
+    SecondOpinion, ZoneConfig,
 };
 pub use describe::{clock_at, clock_range, describe, humanize_duration, plural};
 pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};
@@ -171,6 +172,7 @@ pub use heatmap::Heatmap;
 pub use lines::{DirectionCounts, LineCounts};
 pub use privacy::{black_out, black_out_masks};
 pub use schedule::Schedule;
+pub use second::{SecondDetection, SecondOpinionRequest, SecondOpinionStats};
 pub use tz::{LocalDateTime, TimeZone};
 pub use zones::{OccupancySample, WaitStats};
 

@@ -425,16 +425,7 @@ fn a_blinded_detector_still_alerts_through_unclassified_motion() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let video = dir.path().join("first40.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-t", "40", "-i"])
-        .arg(&source)
-        .args(["-c", "copy"])
-        .arg(&video)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    let video = first_seconds(&source, 40, dir.path());
     let rules = dir.path().join("rules.toml");
     std::fs::write(
         &rules,
@@ -485,3 +476,132 @@ fn a_blinded_detector_still_alerts_through_unclassified_motion() {
         "no snapshot"
     );
 }
+
+/// The first `secs` seconds of `source` (stream copy) in `dir`.
+fn first_seconds(source: &Path, secs: u32, dir: &Path) -> PathBuf {
+    let video = dir.join(format!("first{secs}.mp4"));
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-t", &secs.to_string(), "-i"])
+        .arg(source)
+        .args(["-c", "copy"])
+        .arg(&video)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    video
+}
+
+/// A whole-picture person zone watched by an intrusion rule with `second_opinion = MODE`.
+fn room_rules(dir: &Path, mode: &str) -> PathBuf {
+    let rules = dir.join(format!("{mode}.toml"));
+    std::fs::write(
+        &rules,
+        format!(
+            "[[zone]]\nname = \"Room\"\npoints = [[0, 0], [1, 0], [1, 1], [0, 1]]\nclasses = [\"person\"]\n\n\
+             [[rule]]\nname = \"Room intrusion\"\nkind = \"intrusion\"\nzone = \"Room\"\nsecond_opinion = \"{mode}\"\n"
+        ),
+    )
+    .unwrap();
+    rules
+}
+
+/// An independent second detector catches what a blinded main detector misses: on the walkway's first
+/// 20 s with the main detector blinded (a fault that returns no people: only giraffes kept), an
+/// intrusion rule with `second_opinion = "catch"` and person-192 as the second detector raises an
+/// intrusion when the first person walks in (6.5 s), said to be the second detector's find; without the
+/// second detector it raises nothing.
+#[test]
+fn catch_alerts_through_the_second_detector_when_the_primary_is_blinded() {
+    let source = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&source) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = first_seconds(&source, 20, dir.path());
+    let rules = room_rules(dir.path(), "catch");
+    let blind = ["--classes", "giraffe"];
+    let without = run_rules_with(&video, &rules, "5", &blind);
+    assert!(without.events.is_empty(), "{:?}", without.events);
+    let with: Vec<&str> = blind
+        .into_iter()
+        .chain(["--second-model", "person-192"])
+        .collect();
+    let caught = run_rules_with(&video, &rules, "5", &with);
+    let starts = caught.of("Room intrusion", EventPhase::Start);
+    assert!(!starts.is_empty(), "{}", caught.stdout);
+    let first = starts[0];
+    assert_eq!(first.kind, EventKind::Intrusion);
+    assert!(
+        (6_000..=10_000).contains(&first.start.unix_ms),
+        "the first person walks in at 6.5 s: {starts:?}"
+    );
+    assert!(
+        first
+            .description
+            .contains("seen by the second detector, person-192"),
+        "{}",
+        first.description
+    );
+    // One person in view all the while: one event, not a string of them.
+    assert_eq!(starts.len(), 1, "{starts:#?}");
+    assert!(
+        caught.stdout.contains("second opinion (person-192)"),
+        "{}",
+        caught.stdout
+    );
+}
+
+/// An independent second detector confirms before an alert: a fault-injected main detector that also
+/// reports a person standing on the empty floor at the left of the walkway (`--phantom`) raises an
+/// intrusion for the phantom without a second opinion; with `second_opinion = "confirm"` and person-192,
+/// the phantom's event is held for good (counted as suppressed) while the first real person, who walks in
+/// at 6.5 s, still raises theirs.
+#[test]
+fn confirm_suppresses_a_phantom_the_second_detector_does_not_see() {
+    let source = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&source) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let video = first_seconds(&source, 20, dir.path());
+    let rules = room_rules(dir.path(), "confirm");
+    let phantom = ["--phantom", PHANTOM];
+    let is_phantom = |e: &Event| e.track_ids == [PHANTOM_TRACK];
+    let fooled = run_rules_with(&video, &rules, "5", &phantom);
+    let starts = fooled.of("Room intrusion", EventPhase::Start);
+    assert_eq!(
+        starts.iter().filter(|e| is_phantom(e)).count(),
+        1,
+        "{starts:#?}"
+    );
+    assert!(starts.iter().any(|e| !is_phantom(e)), "{starts:#?}");
+    let with: Vec<&str> = phantom
+        .into_iter()
+        .chain(["--second-model", "person-192"])
+        .collect();
+    let confirmed = run_rules_with(&video, &rules, "5", &with);
+    let starts = confirmed.of("Room intrusion", EventPhase::Start);
+    assert_eq!(
+        starts.iter().filter(|e| is_phantom(e)).count(),
+        0,
+        "{starts:#?}"
+    );
+    let real: Vec<_> = starts.iter().filter(|e| !is_phantom(e)).collect();
+    assert!(
+        real.first()
+            .is_some_and(|e| (6_000..=10_000).contains(&e.start.unix_ms)),
+        "{starts:#?}\n{}",
+        confirmed.stdout
+    );
+    assert!(
+        confirmed.stdout.contains("1 never confirmed (suppressed)"),
+        "{}",
+        confirmed.stdout
+    );
+}
+
+/// A person-sized box on the walkway's empty floor at the left, where nobody walks in the first 20 s.
+const PHANTOM: &str = "person@0.04,0.40,0.16,0.85";
+/// The phantom's track id (`--phantom`).
+const PHANTOM_TRACK: u64 = 1 << 40;

@@ -321,6 +321,11 @@ pub struct AnalysisConfig {
     /// offline, degraded) and raise `camera_health` events (default on).
     #[serde(default = "AnalysisConfig::default_health")]
     pub health: bool,
+    /// An independent second detector (`nanodet`, `person-192`, `yolox-nano`) for the intrusion rules
+    /// with `second_opinion`: run only when such a rule needs it (an object's event about to start, or
+    /// unexplained motion in its armed zone), never on every frame. Absent: none.
+    #[serde(default)]
+    pub second_model: Option<String>,
 }
 
 /// Where a detector runs: ONNX Runtime's CPU provider, or a GPU/accelerator execution provider.
@@ -401,6 +406,7 @@ impl Default for AnalysisConfig {
             device: InferenceDevice::Cpu,
             relink_seconds: Self::default_relink(),
             health: Self::default_health(),
+            second_model: None,
         }
     }
 }

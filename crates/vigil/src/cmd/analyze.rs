@@ -84,6 +84,14 @@ pub struct Args {
     /// frozen) to this JSON-lines file: `kind`, `start` and `end` in seconds from the video's start.
     #[arg(long)]
     pub health: Option<PathBuf>,
+    /// The independent second detector (`nanodet`, `person-192`...) for the rules with `second_opinion`
+    /// (`[analysis] second_model` in vigil.toml).
+    #[arg(long)]
+    pub second_model: Option<String>,
+    /// A fault for measuring the second opinion: the main detector also reports a CLASS object at
+    /// X1,Y1,X2,Y2 (shares 0..1 of the frame) on every analysed frame, where there may be none.
+    #[arg(long, value_name = "CLASS@X1,Y1,X2,Y2")]
+    pub phantom: Option<super::analyze_rules::Phantom>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -178,6 +186,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )
         })
         .transpose()?;
+    let mut second_pool = None;
+    if let Some(name) = &args.second_model {
+        let Some(r) = rules.take() else {
+            anyhow::bail!(
+                "--second-model needs rules: give --rules FILE or --config vigil.toml --camera NAME"
+            );
+        };
+        let detector = vigil_vision::detector::DetectorConfig {
+            threads: Some(1),
+            device: args.device,
+            ..Default::default()
+        };
+        let pool = models::load(name, args.models.clone())?.pool(detector, 1)?;
+        let stage = vigil_pipeline::second_opinion::SecondOpinionStage::new(&pool, "file", fps);
+        rules = Some(r.with_second(stage));
+        second_pool = Some(pool);
+    } else if rules.as_ref().is_some_and(RulesRun::wants_second_opinion) {
+        eprintln!("vigil: rules with second_opinion run without one: give --second-model NAME");
+    }
     let mut last_pts = vigil_core::Time90k(0);
 
     eprintln!(
@@ -247,6 +274,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 analysis.ensure_bgr(&frame, &mut relink_converter)?;
             }
             r.apply(now, analysis.bgr.as_ref(), &mut analysis.tracks)?;
+        }
+        if let Some(p) = &args.phantom {
+            analysis
+                .tracks
+                .push(p.track(&spec.classes, analysis.frame_size)?);
         }
         let fields = match (identity.as_mut(), analysis.bgr.as_ref()) {
             (Some(id), Some(bgr)) => {
@@ -324,6 +356,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(rules) = rules {
         rules.finish(last_pts)?.print();
     }
+    drop(second_pool);
     if let Some(e) = file.take_ended_early() {
         return Err(anyhow::Error::new(e).context(format!(
             "the video ended early; the {} frames analysed before that are in the results above",

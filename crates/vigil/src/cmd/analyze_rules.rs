@@ -15,8 +15,9 @@ use vigil_pipeline::attributes::AttributeStage;
 use vigil_pipeline::crowd::{CrowdStage, CrowdStatus};
 use vigil_pipeline::faces::FaceStage;
 use vigil_pipeline::plates::PlateStage;
+use vigil_pipeline::second_opinion::SecondOpinionStage;
 use vigil_pipeline::snapshot::{take_snapshot, wants_snapshot};
-use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig};
+use vigil_rules::{FrameContext, LineCounts, RuleEngine, RulesConfig, SecondOpinionStats};
 use vigil_vision::model::ModelSpec;
 
 /// The rules being evaluated and where their events go.
@@ -26,6 +27,8 @@ pub struct RulesRun {
     faces: Option<FaceStage>,
     /// Plate reading, when the camera has it (`[plates.camera.NAME]`).
     plates: Option<PlateStage>,
+    /// The second detector of rules with `second_opinion` (`--second-model`).
+    second: Option<SecondOpinionStage>,
     /// Each track's attributes, carried by its events.
     attributes: AttributeStage,
     events: Option<(PathBuf, BufWriter<File>)>,
@@ -111,6 +114,7 @@ impl RulesRun {
             engine,
             faces: stages.faces,
             plates: stages.plates,
+            second: None,
             attributes: AttributeStage::new(classes),
             events,
             snapshots: snapshots.map(Path::to_path_buf),
@@ -120,10 +124,25 @@ impl RulesRun {
         })
     }
 
-    /// True when snapshots are written or faces looked at (the caller must then pass the frame's BGR
-    /// image).
+    /// Gives the rules with `second_opinion` their second detector.
+    pub fn with_second(mut self, stage: SecondOpinionStage) -> Self {
+        stage.attach(&mut self.engine);
+        self.second = Some(stage);
+        self
+    }
+
+    /// True when some rule has `second_opinion`.
+    pub fn wants_second_opinion(&self) -> bool {
+        self.engine.wants_second_opinion()
+    }
+
+    /// True when snapshots are written, faces looked at or a second detector may look (the caller must
+    /// then pass the frame's BGR image).
     pub fn wants_frames(&self) -> bool {
-        self.snapshots.is_some() || self.faces.is_some() || self.plates.is_some()
+        self.snapshots.is_some()
+            || self.faces.is_some()
+            || self.plates.is_some()
+            || self.second.is_some()
     }
 
     /// True when the frame at `pts` should be counted for the crowding rules ([`RulesRun::count_people`]
@@ -178,6 +197,12 @@ impl RulesRun {
         self.attributes
             .observe(&ctx, tracks, detected, || engine.occupancy());
         events.extend(self.engine.unclassified(&ctx, motion, tracks));
+        if let Some(stage) = self.second.as_mut() {
+            let req = self.engine.second_opinion_request();
+            if let (false, Some(image)) = (req.is_empty(), frame) {
+                events.extend(stage.consult(&mut self.engine, &req, image)?);
+            }
+        }
         if let Some(plates) = self.plates.as_mut() {
             events.extend(plates.update(&ctx, frame, tracks));
         }
@@ -249,8 +274,17 @@ impl RulesRun {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         let (attribute_cost, _) = self.attributes.cost();
+        let second = self.second.as_ref().map(|stage| {
+            let (cost, runs) = stage.cost();
+            SecondSummary {
+                model: stage.model().to_string(),
+                ms_per_look: cost.as_secs_f64() * 1e3 / runs.max(1) as f64,
+                stats: self.engine.second_opinion_stats(),
+            }
+        });
         Ok(RulesSummary {
             crowd: self.crowd.as_ref().map(|c| c.status().clone()),
+            second,
             attribute_us: attribute_cost.as_secs_f64() * 1e6,
             events_started: self.started,
             messages: self.messages,
@@ -258,6 +292,62 @@ impl RulesRun {
         })
     }
 }
+
+/// A fault for measurements (`--phantom CLASS@X1,Y1,X2,Y2`): a main detector that reports an object
+/// where there is none, on every analysed frame (corners as shares 0..1 of the frame).
+#[derive(Debug, Clone)]
+pub struct Phantom {
+    class: String,
+    corners: [f32; 4],
+}
+
+impl std::str::FromStr for Phantom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?}: expected CLASS@X1,Y1,X2,Y2 with corners in 0..1");
+        let (class, rest) = s.split_once('@').ok_or_else(bad)?;
+        let v: Vec<f32> = rest
+            .split(',')
+            .map(|x| x.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        match v.as_slice() {
+            &[x1, y1, x2, y2]
+                if x1 < x2 && y1 < y2 && v.iter().all(|c| (0.0..=1.0).contains(c)) =>
+            {
+                Ok(Phantom {
+                    class: class.trim().to_string(),
+                    corners: [x1, y1, x2, y2],
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Phantom {
+    /// The phantom as a confirmed track of a `w` x `h` frame of a model with `classes`.
+    pub fn track(&self, classes: &[String], (w, h): (u32, u32)) -> anyhow::Result<TrackedObject> {
+        let class_id = classes
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(&self.class))
+            .with_context(|| format!("--phantom: the model has no class {:?}", self.class))?;
+        let [x1, y1, x2, y2] = self.corners;
+        let (w, h) = (w as f32, h as f32);
+        Ok(TrackedObject {
+            id: PHANTOM_TRACK,
+            bbox: vigil_core::BBox::new(x1 * w, y1 * h, x2 * w, y2 * h),
+            score: 0.9,
+            class_id: class_id as u16,
+            age: 100,
+            matched: true,
+        })
+    }
+}
+
+/// The phantom's track id (far from the tracker's).
+const PHANTOM_TRACK: u64 = 1 << 40;
 
 /// The watchlists of the configuration's data directory (opened with its key store), for face
 /// recognition on `camera` as `vigil run` would run it.
@@ -293,6 +383,20 @@ pub struct RulesSummary {
     pub messages: u64,
     /// Line counters.
     pub lines: Vec<LineCounts>,
+    /// What the second detector did, when there was one.
+    #[serde(skip)]
+    pub second: Option<SecondSummary>,
+}
+
+/// What the second detector of `second_opinion` rules did over the file.
+#[derive(Debug)]
+pub struct SecondSummary {
+    /// The second model.
+    pub model: String,
+    /// Mean time of one look (all the regions of a frame), ms.
+    pub ms_per_look: f64,
+    /// The engine's figures.
+    pub stats: SecondOpinionStats,
 }
 
 impl RulesSummary {
@@ -317,6 +421,21 @@ impl RulesSummary {
         }
         for (rule, n) in &self.events_started {
             println!("rules: {n} event(s) of '{rule}'");
+        }
+        if let Some(s) = &self.second {
+            let st = &s.stats;
+            println!(
+                "second opinion ({}): looked in {} frames, {:.1} ms per look; confirm: {} checks, {} tracks confirmed, {} held, {} never confirmed (suppressed); catch: {} motion regions, {} events",
+                s.model,
+                st.looks,
+                s.ms_per_look,
+                st.confirm_checks,
+                st.confirmed,
+                st.held,
+                st.suppressed,
+                st.catch_checks,
+                st.caught_events
+            );
         }
         for l in &self.lines {
             println!(

@@ -121,6 +121,8 @@ pub struct Engine {
     rules_updates: RulesUpdates,
     event_writer: Option<EventWriter>,
     pool: Option<Arc<DetectorPool>>,
+    /// The second detector of rules with `second_opinion` (`[analysis] second_model`).
+    second_pool: Option<Arc<DetectorPool>>,
     streams: Vec<StreamHandle>,
     recorders: Vec<(String, Recorder)>,
     threads: Vec<(String, std::thread::JoinHandle<()>)>,
@@ -224,6 +226,20 @@ impl Engine {
         } else {
             None
         };
+        let second_pool = match (&pool, &config.analysis.second_model) {
+            (Some(_), Some(name)) => {
+                let loaded = models::load(name, options.models_dir.clone())
+                    .context("[analysis] second_model")?;
+                // One single-threaded session: it runs seldom (see vigil_rules::second).
+                let detector = vigil_vision::detector::DetectorConfig {
+                    threads: Some(1),
+                    device: config.analysis.device,
+                    ..Default::default()
+                };
+                Some(loaded.pool(detector, 1)?)
+            }
+            _ => None,
+        };
         // Consumers subscribe before any camera publishes.
         let bus = EventBus::new();
         let event_writer = match &store {
@@ -255,6 +271,7 @@ impl Engine {
             rules_updates: RulesUpdates::default(),
             event_writer,
             pool: pool.clone(),
+            second_pool,
             streams: Vec::new(),
             recorders: Vec::new(),
             threads: Vec::new(),
@@ -404,6 +421,13 @@ impl Engine {
                 ),
                 health: health_tz.clone().map(|tz| HealthStage::new(&name, tz)),
                 drift: health_tz.clone().map(|tz| DriftJudge::new(&name, tz)),
+                second: self.second_pool.as_ref().map(|p| {
+                    vigil_pipeline::second_opinion::SecondOpinionStage::new(
+                        p,
+                        &name,
+                        config.analysis.detect_fps,
+                    )
+                }),
                 overlay: Some(self.overlay.clone()),
                 rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
             };
@@ -582,6 +606,7 @@ impl Engine {
             bus,
             event_writer,
             pool,
+            second_pool,
             streams,
             recorders,
             threads,
@@ -596,7 +621,7 @@ impl Engine {
             onvif,
             rules_updates: _,
         } = self;
-        drop((cameras, pool));
+        drop((cameras, pool, second_pool));
         // Autotrackers stop their cameras, event readers end their open events (on the bus, still open).
         let onvif_panicked = onvif.stop();
         runtime.block_on(async {
