@@ -52,6 +52,7 @@ pub mod relink;
 pub mod snapshot;
 pub mod stats;
 mod track_events;
+pub mod trial;
 
 pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};
 pub use config::{DEFAULT_CLASSES, Gating, PipelineConfig};
