@@ -310,7 +310,7 @@ mod tests {
     use super::*;
     use vigil_core::BBox;
 
-    fn det(class_id: u32, x: f32, score: f32) -> Detection {
+    fn det(class_id: vigil_core::ClassId, x: f32, score: f32) -> Detection {
         Detection {
             bbox: BBox::new(x, 10.0, x + 40.0, 90.0),
             score,
