@@ -238,7 +238,7 @@ pub enum EventKind {
     /// frozen), its analysis (analytics_degraded) or its stream (offline, stream_quality). Starts when the condition has held for its time;
     /// ends when it has been gone for a while.
     CameraHealth {
-        /// The condition: one of [`HEALTH_STATES`].
+        /// The condition: one of [`HEALTH_STATES`], or information ([`INFO_HEALTH_STATES`]).
         state: String,
         /// For `moved`: the view's shift against its reference as shares of the width and height (`None`
         /// when it matches at no shift: turned or zoomed).
@@ -285,6 +285,14 @@ pub const HEALTH_STATES: [&str; 9] = [
     "offline",
     "stream_quality",
 ];
+
+/// A camera's switch to IR (night) mode: a [`EventKind::CameraHealth`] state that is information, not a
+/// problem (not one of [`HEALTH_STATES`]).
+pub const IR_MODE: &str = "ir_mode";
+
+/// The camera health states that are information, not problems: events of severity detection, no
+/// problem sensor, not among a camera's health problems.
+pub const INFO_HEALTH_STATES: [&str; 1] = [IR_MODE];
 
 /// The health states judged from a camera's stream (every camera has them); the others of
 /// [`HEALTH_STATES`] are judged from its analysed picture.

@@ -28,8 +28,8 @@ pub use controls::{CameraControls, Switch};
 pub use detection::{ClassId, Detection};
 pub use event::{
     BIOMETRIC_KINDS, BestObject, ClassCount, CrossingDirection, Event, EventId, EventKind,
-    EventPhase, EventTime, HEALTH_STATES, ONVIF_SIGNALS, OTHER_KINDS, RULE_KINDS,
-    STREAM_HEALTH_STATES, health_rule, onvif_rule,
+    EventPhase, EventTime, HEALTH_STATES, INFO_HEALTH_STATES, IR_MODE, ONVIF_SIGNALS, OTHER_KINDS,
+    RULE_KINDS, STREAM_HEALTH_STATES, health_rule, onvif_rule,
 };
 pub use geometry::{BBox, Point};
 pub use image::{BgrImage, GrayImage, ImageError};

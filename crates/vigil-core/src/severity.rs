@@ -17,9 +17,17 @@ pub enum Severity {
 impl Severity {
     /// The severity of an event of `kind` raised by `rule` when its rule sets none: intrusions (and the
     /// motion the detector could not explain there), watchlist faces, camera health problems and ONVIF
-    /// tamper signals are alerts; everything else is a detection.
+    /// tamper signals are alerts; everything else is a detection, a camera's switch to IR mode
+    /// (information) included.
     pub fn default_for(kind: &str, rule: &str) -> Severity {
         match kind {
+            "camera_health"
+                if crate::INFO_HEALTH_STATES
+                    .iter()
+                    .any(|s| rule.strip_prefix("health_") == Some(s)) =>
+            {
+                Severity::Detection
+            }
             "intrusion" | "unclassified_motion" | "face_recognized" | "camera_health" => {
                 Severity::Alert
             }
@@ -61,6 +69,14 @@ mod tests {
         assert_eq!(
             Severity::default_for("onvif_event", "onvif_tamper"),
             Severity::Alert
+        );
+        assert_eq!(
+            Severity::default_for("camera_health", "health_covered"),
+            Severity::Alert
+        );
+        assert_eq!(
+            Severity::default_for("camera_health", "health_ir_mode"),
+            Severity::Detection
         );
         assert!(Severity::Alert > Severity::Detection);
         assert_eq!(Severity::parse("alert"), Some(Severity::Alert));

@@ -6,7 +6,8 @@ use crate::convert::Converter;
 use ffmpeg_next::frame::Video as VideoFrame;
 use vigil_core::{BgrImage, GrayImage, Time90k};
 
-/// One decoded video frame.
+/// One decoded video frame (a clone copies its pixels).
+#[derive(Clone)]
 pub struct DecodedFrame {
     index: u64,
     pts: Time90k,
@@ -66,6 +67,62 @@ impl DecodedFrame {
         height: u32,
     ) -> Result<GrayImage, MediaError> {
         converter.gray(&self.frame, width, height)
+    }
+
+    /// How colourful the picture is: the mean distance of its chroma from neutral, `|U-128| + |V-128|`
+    /// (0 for a monochrome picture such as a camera's IR mode; a few levels to tens for a colour scene),
+    /// sampled on a grid of about 80 x 45 chroma pixels straight from the decoded planes (no conversion).
+    /// `None` for a pixel format without YUV chroma planes.
+    pub fn chroma(&self) -> Option<f32> {
+        use ffmpeg_next::format::Pixel;
+        let f = &self.frame;
+        let planar = match f.format() {
+            Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::YUV422P
+            | Pixel::YUVJ422P
+            | Pixel::YUV444P
+            | Pixel::YUVJ444P => true,
+            Pixel::NV12 | Pixel::NV21 => false,
+            _ => return None,
+        };
+        let (pw, ph) = (f.plane_width(1) as usize, f.plane_height(1) as usize);
+        if pw == 0 || ph == 0 {
+            return None;
+        }
+        let (sx, sy) = ((pw / 80).max(1), (ph / 45).max(1));
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        let mut add = |row: &[u8], x: usize| {
+            if let Some(&v) = row.get(x) {
+                sum += u64::from(v.abs_diff(128));
+            }
+        };
+        for y in (0..ph).step_by(sy) {
+            if planar {
+                let (u, v) = (f.data(1), f.data(2));
+                let (su, sv) = (f.stride(1), f.stride(2));
+                let (Some(ru), Some(rv)) = (u.get(y * su..), v.get(y * sv..)) else {
+                    break;
+                };
+                for x in (0..pw).step_by(sx) {
+                    add(ru, x);
+                    add(rv, x);
+                    n += 1;
+                }
+            } else {
+                let uv = f.data(1);
+                let Some(row) = uv.get(y * f.stride(1)..) else {
+                    break;
+                };
+                for x in (0..pw).step_by(sx) {
+                    add(row, 2 * x);
+                    add(row, 2 * x + 1);
+                    n += 1;
+                }
+            }
+        }
+        (n > 0).then(|| sum as f32 / n as f32)
     }
 
     /// The frame as packed BGR at `width` x `height`.

@@ -5,7 +5,8 @@
 //!
 //! Two sources judge a camera:
 //! - [`HealthStage`], on the camera's analysis thread: the picture (covered, blocked, dark, defocused,
-//!   moved, frozen; `vigil_vision::health`), on every analysed frame;
+//!   moved, frozen; `vigil_vision::health`), on every analysed frame, and its switches to IR mode
+//!   (`ir_mode`, information; `vigil_vision::day_night`);
 //! - [`StreamHealth`], fed by the server's status loop every few seconds: the stream (`offline` when it
 //!   has been disconnected for [`OFFLINE_AFTER_MS`], `stream_quality` when frames arrive at under half the
 //!   rate the camera usually sends for [`SLOW_AFTER_MS`]).
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use vigil_core::{Event, EventKind, EventPhase, EventTime, GrayImage, Time90k, health_rule};
 use vigil_media::{Converter, DecodedFrame, MediaError};
 use vigil_rules::{FrameContext, IdGen, TimeZone};
+use vigil_vision::day_night::{DayNightDetector, IR_MODE};
 use vigil_vision::health::{HealthConfig, HealthDetector, work_size};
 
 /// The open health events of one camera and one source, made and ended with the rules' lifecycle.
@@ -103,11 +105,14 @@ impl HealthEvents {
     }
 }
 
-/// The picture's health on a camera's analysis thread.
+/// The picture's health on a camera's analysis thread, and its switches to IR mode (information:
+/// `ir_mode` events of their own source, not among [`HealthStage::active`]).
 pub struct HealthStage {
     detector: HealthDetector,
     converter: Converter,
     events: HealthEvents,
+    day_night: DayNightDetector,
+    day_night_events: HealthEvents,
 }
 
 impl HealthStage {
@@ -116,7 +121,9 @@ impl HealthStage {
         HealthStage {
             detector: HealthDetector::new(HealthConfig::default()),
             converter: Converter::new(),
-            events: HealthEvents::new(camera, "health", tz),
+            events: HealthEvents::new(camera, "health", tz.clone()),
+            day_night: DayNightDetector::new(),
+            day_night_events: HealthEvents::new(camera, "day_night", tz),
         }
     }
 
@@ -141,17 +148,29 @@ impl HealthStage {
         let changes = self.detector.update(gray, ctx.time_unix_ms);
         let now = at(ctx);
         let mut out = Vec::new();
+        let when = |at_ms: i64| EventTime {
+            unix_ms: at_ms,
+            media: Time90k(ctx.media_time.0 - (ctx.time_unix_ms - at_ms) * 90),
+        };
+        if let Some(chroma) = frame.chroma()
+            && let Some(c) = self.day_night.update(gray, chroma, ctx.time_unix_ms)
+        {
+            out.extend(if c.on {
+                let (after, before) = c.brightness;
+                let detail = format!("brightness {before:.0} before, {after:.0} after (of 255)");
+                self.day_night_events
+                    .start(IR_MODE, when(c.at_ms), now, None, Some(detail))
+            } else {
+                self.day_night_events.end(IR_MODE, when(c.at_ms))
+            });
+        }
         for c in changes {
-            let when = EventTime {
-                unix_ms: c.at_ms,
-                media: Time90k(ctx.media_time.0 - (ctx.time_unix_ms - c.at_ms) * 90),
-            };
             let state = c.kind.name();
             let e = if c.on {
                 let shift = c.shift.map(|(dx, dy)| [round3(dx), round3(dy)]);
-                self.events.start(state, when, now, shift, None)
+                self.events.start(state, when(c.at_ms), now, shift, None)
             } else {
-                self.events.end(state, when)
+                self.events.end(state, when(c.at_ms))
             };
             out.extend(e);
         }
@@ -163,10 +182,13 @@ impl HealthStage {
         self.events.active()
     }
 
-    /// Ends the states on (analysis stops or pauses); the picture's reference is kept.
+    /// Ends the states on (analysis stops or pauses), IR mode too; the picture's reference is kept.
     pub fn close(&mut self, ctx: &FrameContext) -> Vec<Event> {
         self.detector.finish(ctx.time_unix_ms);
-        self.events.close(at(ctx))
+        self.day_night.finish(ctx.time_unix_ms);
+        let mut out = self.events.close(at(ctx));
+        out.extend(self.day_night_events.close(at(ctx)));
+        out
     }
 }
 

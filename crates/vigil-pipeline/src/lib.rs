@@ -54,6 +54,7 @@ pub mod second_opinion;
 pub mod snapshot;
 pub mod stats;
 mod track_events;
+pub mod trial;
 
 pub use analyzer::{Analyzer, DetectReason, FrameAnalysis, FrameTimings};
 pub use config::{DEFAULT_CLASSES, Gating, PipelineConfig};

@@ -187,6 +187,9 @@ pub struct LiveAnalysis {
     /// New rules for this camera while it runs (zones, lines, ignore masks, rules edited in the
     /// browser): applied at the next analysed frame, the old rules' open events ended first.
     pub rules_updates: Option<tokio::sync::watch::Receiver<RulesConfig>>,
+    /// Where each analysed frame is offered to a live model trial (taken only while one runs and is
+    /// free: `crate::trial`).
+    pub shadow: Option<crate::trial::ShadowSlot>,
 }
 
 /// A camera's analysis channel: the [`AnalysisFeed`] for its stream's sink, the receiver for
@@ -247,6 +250,7 @@ impl LiveAnalysis {
             mut second,
             overlay,
             mut rules_updates,
+            shadow,
         } = self;
         let classes = pool.spec().classes.clone();
         let fps = f64::from(pipeline.analysis_fps);
@@ -393,6 +397,9 @@ impl LiveAnalysis {
                         continue;
                     }
                 };
+                if let Some(slot) = &shadow {
+                    slot.offer(&decoded, unix_ms);
+                }
                 if let Some(r) = relink.as_mut() {
                     if r.wants_frame(unix_ms, &analysis.tracks, analysis.frame_size)
                         && let Err(e) = analysis.ensure_bgr(&decoded, &mut converter)

@@ -196,6 +196,7 @@ fn health_phrase(state: &str, shift: Option<[f32; 2]>) -> String {
         "analytics_degraded" => "analytics degraded".into(),
         "offline" => "offline".into(),
         "stream_quality" => "stream degraded".into(),
+        "ir_mode" => "in IR (night) mode".into(),
         other => other.replace('_', " "),
     }
 }

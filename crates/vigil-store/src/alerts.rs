@@ -34,6 +34,9 @@ pub enum AlertKind {
     /// At the current write rate a directory holds fewer days of footage than its cameras' retention
     /// (`max_days`) asks for: the oldest footage will be deleted before its time.
     ShortOfRetention,
+    /// Making segments durable in a directory takes far longer than it usually does there (its write
+    /// latency's 99th percentile over 10 minutes at least 10 times its median and 2 s; `write_latency.rs`).
+    SlowWrites,
 }
 
 /// How bad it is.
@@ -116,6 +119,7 @@ impl Alerts {
                 | AlertKind::RecorderBehind
                 | AlertKind::DamagedSegments
                 | AlertKind::ShortOfRetention
+                | AlertKind::SlowWrites
         );
         if is_condition {
             let key = (kind, alert.dir.clone(), alert.camera.clone());

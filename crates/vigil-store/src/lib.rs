@@ -69,6 +69,7 @@ mod segment_file;
 mod status;
 mod store;
 mod timing;
+mod write_latency;
 
 pub use alerts::{AlertKind, Severity, StorageAlert};
 pub use blur::{BlurProgress, BlurReport, BlurredSegment, Rewritten, SegmentRewriter};

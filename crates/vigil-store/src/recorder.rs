@@ -814,6 +814,7 @@ impl Writer {
         let path = seg.file.path().to_path_buf();
         let name = file_name(self.stream_id, seg.seq);
         let dir = &self.inner.dirs[self.dir];
+        let writing = std::time::Instant::now();
         let finished = seg.file.finish().and_then(|f| {
             sync_dir(&dir.path)?;
             Ok(f)
@@ -846,6 +847,7 @@ impl Writer {
         });
         match committed {
             Ok(_) => {
+                self.inner.judge_write_latency(self.dir, writing.elapsed());
                 self.stats.segments.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .last_end

@@ -38,6 +38,9 @@ pub(crate) struct State {
     /// Segments committed to each directory in the last [`crate::status::RATE_WINDOW_MS`] (time ms, bytes),
     /// for the write rate and the days-until-full forecast.
     pub dir_writes: HashMap<i64, std::collections::VecDeque<(i64, u64)>>,
+    /// How long making a segment durable took in each directory, by index in `Inner::dirs`, for the
+    /// `slow_writes` condition (write_latency.rs).
+    pub dir_latency: HashMap<usize, crate::write_latency::DirWrites>,
     pub camera_bytes: HashMap<i64, u64>,
     pub camera_budgets: HashMap<i64, u64>,
     /// Age limits per camera, in 90 kHz ticks.

@@ -22,6 +22,7 @@
 pub mod anomaly;
 pub mod colour;
 pub mod count;
+pub mod day_night;
 pub mod detector;
 pub mod device;
 pub mod face_embed;

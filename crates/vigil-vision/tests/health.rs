@@ -6,15 +6,28 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use vigil_vision::day_night::DayNightDetector;
 use vigil_vision::health::{HealthConfig, HealthDetector, HealthKind, work_size};
 
-/// (kind, start s, end s) of every health state in `video`.
-fn health_events(video: &Path) -> Vec<(HealthKind, f64, f64)> {
+/// The health states and IR-mode spells of a video.
+struct Found {
+    /// (kind, start s, end s) of every health state.
+    health: Vec<(HealthKind, f64, f64)>,
+    /// (start s, end s) of every spell in IR mode (information, not a health state).
+    ir: Vec<(f64, f64)>,
+    /// The camera's usual colourfulness at the end, and the lowest of any frame.
+    colour: (Option<f32>, f32),
+}
+
+/// Every health state and IR-mode spell in `video`.
+fn health_events(video: &Path) -> Found {
     let mut src = vigil_media::VideoSource::open(video).unwrap();
     let mut converter = vigil_media::Converter::new();
     let mut d = HealthDetector::new(HealthConfig::default());
+    let mut day_night = DayNightDetector::new();
     let mut open: Vec<(HealthKind, f64)> = Vec::new();
     let mut out = Vec::new();
+    let (mut ir, mut ir_on, mut lowest) = (Vec::new(), None, f32::MAX);
     let mut first = None;
     let mut last = 0i64;
     while let Some(frame) = src.next_frame().unwrap() {
@@ -23,6 +36,15 @@ fn health_events(video: &Path) -> Vec<(HealthKind, f64, f64)> {
         let first = *first.get_or_insert(frame.pts().0);
         let ms = (frame.pts().0 - first) / 90;
         last = ms;
+        let chroma = frame.chroma().expect("H.264 decodes to YUV");
+        lowest = lowest.min(chroma);
+        if let Some(c) = day_night.update(&gray, chroma, ms) {
+            let at = c.at_ms as f64 / 1000.0;
+            match ir_on.take() {
+                Some(start) if !c.on => ir.push((start, at)),
+                _ => ir_on = c.on.then_some(at),
+            }
+        }
         for c in d.update(&gray, ms) {
             let at = c.at_ms as f64 / 1000.0;
             if c.on {
@@ -39,7 +61,14 @@ fn health_events(video: &Path) -> Vec<(HealthKind, f64, f64)> {
             out.push((k, start, c.at_ms as f64 / 1000.0));
         }
     }
-    out
+    if let (Some(start), Some(c)) = (ir_on, day_night.finish(last)) {
+        ir.push((start, c.at_ms as f64 / 1000.0));
+    }
+    Found {
+        health: out,
+        ir,
+        colour: (day_night.usual(), lowest),
+    }
 }
 
 fn clips() -> Vec<PathBuf> {
@@ -59,6 +88,7 @@ fn clips() -> Vec<PathBuf> {
     out
 }
 
+/// Neither a health state nor a switch to IR mode (`vigil_vision::day_night`) on any untouched clip.
 #[test]
 fn untouched_shared_footage_raises_no_health_event() {
     let clips = clips();
@@ -68,10 +98,16 @@ fn untouched_shared_footage_raises_no_health_event() {
     }
     let mut raised = Vec::new();
     for clip in &clips {
-        let events = health_events(clip);
-        eprintln!("{}: {events:?}", clip.display());
-        if !events.is_empty() {
-            raised.push((clip.clone(), events));
+        let found = health_events(clip);
+        let (usual, lowest) = found.colour;
+        eprintln!(
+            "{}: {:?}, IR mode {:?}, colourfulness usual {usual:?} lowest {lowest:.2}",
+            clip.display(),
+            found.health,
+            found.ir
+        );
+        if !found.health.is_empty() || !found.ir.is_empty() {
+            raised.push((clip.clone(), found.health, found.ir));
         }
     }
     eprintln!("{} clips, {} with health events", clips.len(), raised.len());
@@ -162,8 +198,14 @@ fn each_tamper_made_with_ffmpeg_is_found_and_ended_in_time() {
         let Some(video) = tampered(dir.path(), name, filter) else {
             return;
         };
-        let events = health_events(&video);
-        eprintln!("{name}: {events:?}");
+        let found = health_events(&video);
+        let events = found.health;
+        eprintln!("{name}: {events:?}, IR mode {:?}", found.ir);
+        assert!(
+            found.ir.is_empty(),
+            "{name}: taken for IR mode: {:?}",
+            found.ir
+        );
         report.push((name, events.clone()));
         let found: Vec<_> = events.iter().filter(|(k, ..)| k == kind).collect();
         assert_eq!(found.len(), 1, "{name}: one {kind:?} state: {events:?}");

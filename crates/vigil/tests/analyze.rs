@@ -384,6 +384,75 @@ fn health_writes_each_state_as_a_json_line_with_start_and_end() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("health: 1 event(s) written"));
 }
 
+/// `vigil analyze VIDEO --health FILE` on a camera switching to IR mode: 40 s of the one-by-one clip
+/// turned monochrome with a brightness step (FFmpeg `hue=s=0`, `eq=brightness`) from 10 s to 25 s gives
+/// one `ir_mode` line of severity `information`, found within 10 s of the switch and ended within 15 s
+/// of the way back, with the brightness step, and no health state.
+#[test]
+fn a_switch_to_ir_mode_is_one_information_line_with_start_end_and_brightness_step() {
+    let video = shared().join("footage/intel/one-by-one-person-detection.mp4");
+    if !ready(&video) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ir = dir.path().join("ir.mp4");
+    let on = "enable='between(t,10,25)'";
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-t", "40", "-i"])
+        .arg(&video)
+        .args([
+            "-vf",
+            &format!("hue=s=0:{on},eq=brightness=0.12:{on}"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .arg(&ir)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: ffmpeg could not make the IR clip");
+        return;
+    }
+    let health = dir.path().join("health.jsonl");
+    let out = analyze(&[
+        ir.as_os_str(),
+        "--detect-fps".as_ref(),
+        "1".as_ref(),
+        "--health".as_ref(),
+        health.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&health).unwrap();
+    eprintln!("{text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let l = &lines[0];
+    assert_eq!(
+        (&l["kind"], &l["severity"]),
+        (&"ir_mode".into(), &"information".into()),
+        "{text}"
+    );
+    let (start, end) = (l["start"].as_f64().unwrap(), l["end"].as_f64().unwrap());
+    assert!(
+        (9.5..=20.0).contains(&start) && (24.5..=40.0).contains(&end),
+        "{text}"
+    );
+    assert!(l.get("ongoing").is_none(), "{text}");
+    let (before, after) = (
+        l["brightness"][0].as_f64().unwrap(),
+        l["brightness"][1].as_f64().unwrap(),
+    );
+    assert!(after > before + 15.0, "a brightness step: {text}");
+}
+
 /// The people visible in each frame of a MOT17 sequence (pedestrians and static people, at least a
 /// quarter visible: `vigil eval count`'s truth).
 fn visible_people(gt: &std::path::Path) -> std::collections::BTreeMap<u32, usize> {

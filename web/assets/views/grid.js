@@ -47,6 +47,8 @@ export function liveGrid(cameras, layout, { links = true, events = true } = {}) 
   const live = new Map(); // camera -> ids of its events in progress
   const health = new Map(); // camera -> Map(event id -> health state) in progress
   const mark = (e) => {
+    // A switch to IR (night) mode is information: no health badge, no highlight all night.
+    if (e.kind === 'camera_health' && e.facts && e.facts.state === 'ir_mode') return;
     if (e.kind === 'camera_health') {
       const states = health.get(e.camera) || new Map();
       if (e.end || e.phase === 'end') states.delete(e.id); else states.set(e.id, (e.facts && e.facts.state) || 'problem');

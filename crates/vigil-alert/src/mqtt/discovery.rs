@@ -98,8 +98,12 @@ pub struct CameraEntities {
     pub recorded: bool,
 }
 
-/// A health rule's name for people: `health_stream_quality` -> "Stream quality".
+/// A health rule's name for people: `health_stream_quality` -> "Stream quality", `health_ir_mode` ->
+/// "IR mode".
 fn health_name(rule: &str) -> String {
+    if rule == vigil_core::health_rule(vigil_core::IR_MODE) {
+        return "IR mode".into();
+    }
     let state = rule
         .strip_prefix("health_")
         .unwrap_or(rule)
@@ -250,7 +254,8 @@ impl Discovery<'_> {
     }
 
     /// `(topic, document)` for a rule: a binary sensor, or an event entity for a line crossing rule. A
-    /// camera health state (`health_covered`...) is a problem sensor named for people ("Covered").
+    /// camera health state (`health_covered`...) is a problem sensor named for people ("Covered"); the
+    /// switch to IR mode (`health_ir_mode`, information) a plain one ("IR mode"), from its first event.
     pub fn rule(&self, camera: &str, rule: &RuleEntity) -> (String, Value) {
         let name = &rule.name;
         let shown = match rule.kind.as_str() {
@@ -290,6 +295,13 @@ impl Discovery<'_> {
         match rule.kind.as_str() {
             "intrusion" => doc["device_class"] = "safety".into(),
             "loitering" | "crowding" => doc["device_class"] = "occupancy".into(),
+            "camera_health"
+                if vigil_core::INFO_HEALTH_STATES
+                    .iter()
+                    .any(|s| name.strip_prefix("health_") == Some(s)) =>
+            {
+                doc["icon"] = "mdi:weather-night".into()
+            }
             "queue" | "camera_health" => doc["device_class"] = "problem".into(),
             "onvif_event" if name == "onvif_motion" => doc["device_class"] = "motion".into(),
             "onvif_event" if name == "onvif_tamper" => doc["device_class"] = "tamper".into(),

@@ -602,13 +602,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Open camera-health events per site: (site, camera, what is wrong).
+    /// Open camera-health events per site: (site, camera, what is wrong); a switch to IR mode is
+    /// information, not a problem.
     pub async fn open_camera_problems(&self) -> Result<Vec<(String, String, String)>, HubError> {
+        let info: Vec<String> = vigil_core::INFO_HEALTH_STATES
+            .iter()
+            .map(|s| vigil_core::health_rule(s))
+            .collect();
         let rows = sqlx::query(
             "SELECT site, camera, description FROM events
              WHERE kind = 'camera_health' AND end_ms IS NULL AND (line->>'open')::boolean
+               AND rule <> ALL($1)
              ORDER BY site, camera",
         )
+        .bind(&info)
         .fetch_all(self.db.pool())
         .await
         .map_err(db_err("reading camera problems"))?;

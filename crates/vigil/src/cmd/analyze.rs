@@ -81,7 +81,8 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0)]
     pub relink_seconds: f64,
     /// Write the camera health states the picture shows (covered, blocked, dark, defocused, moved,
-    /// frozen) to this JSON-lines file: `kind`, `start` and `end` in seconds from the video's start.
+    /// frozen), and its switches to IR mode as information (`ir_mode`), to this JSON-lines file:
+    /// `kind`, `start` and `end` in seconds from the video's start.
     #[arg(long)]
     pub health: Option<PathBuf>,
     /// The independent second detector (`nanodet`, `person-192`...) for the rules with `second_opinion`

@@ -11,12 +11,12 @@ use crate::cmd::anomaly::ModelArgs;
 use crate::{models, report};
 use anyhow::{Context, bail};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use vigil_core::{Detection, Time90k};
+use vigil_core::Time90k;
+use vigil_pipeline::FileRun;
 use vigil_pipeline::stats::process_cpu_time;
-use vigil_pipeline::{Analyzer, FileRun, Gating, PipelineConfig};
-use vigil_rules::{FrameContext, RuleEngine, RulesConfig};
+use vigil_pipeline::trial::{Seen, SourceReport, TrialSide, compare};
+use vigil_rules::RulesConfig;
 use vigil_vision::model::ModelSpec;
 
 /// `vigil model` subcommands.
@@ -46,6 +46,10 @@ pub struct TrialArgs {
     /// Try it on these video files instead.
     #[arg(long, conflicts_with = "config")]
     pub video: Vec<PathBuf>,
+    /// Try it live instead: on the frames the running `vigil run` of `--config` analyses, for
+    /// `--minutes`, at low priority (frames are skipped, never waited for, while the trial is busy).
+    #[arg(long, requires = "config")]
+    pub live: bool,
     /// The current detector (default: `[analysis] model` of `--config`, else yolox-nano).
     #[arg(long)]
     pub current: Option<String>,
@@ -69,29 +73,6 @@ pub struct UseArgs {
     pub config: PathBuf,
 }
 
-/// One source's comparison.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SourceReport {
-    /// Camera or file.
-    pub source: String,
-    /// Frames compared.
-    pub frames: usize,
-    /// Detections both models found.
-    pub matched: usize,
-    /// Detections only the current model found.
-    pub lost: usize,
-    /// Detections only the candidate found.
-    pub gained: usize,
-    /// matched / (matched + lost + gained).
-    pub agreement: f64,
-    /// Per class: (matched, lost, gained).
-    pub by_class: BTreeMap<String, [usize; 3]>,
-    /// Event starts per rule with the current model and with the candidate (rules of `--config`).
-    pub events: BTreeMap<String, [usize; 2]>,
-    /// CPU per frame (ms): current, candidate.
-    pub cpu_ms_per_frame: [f64; 2],
-}
-
 /// Runs a `vigil model` subcommand.
 pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     match command {
@@ -100,13 +81,8 @@ pub fn run(command: ModelCommand) -> anyhow::Result<()> {
     }
 }
 
-/// What one model saw in a video: per analysed frame its detections and time, and the rules' events.
-struct Seen {
-    frames: Vec<Vec<(String, Detection)>>,
-    events: BTreeMap<String, usize>,
-    cpu_ms: f64,
-}
-
+/// What `model` sees in `video` at `fps`, with the camera's `rules`; its time per frame the process's
+/// CPU.
 fn analyse(
     video: &Path,
     model: &str,
@@ -119,113 +95,19 @@ fn analyse(
         models::tracking_detector_config(args.threads, Default::default()),
         1,
     )?;
-    let spec = pool.spec().clone();
     let mut file =
         FileRun::open(video, Some(fps)).with_context(|| format!("opening {}", video.display()))?;
-    let config = PipelineConfig {
-        gating: Gating::EveryFrame,
-        analysis_fps: file.analysis_fps(Some(fps)) as f32,
-        ..PipelineConfig::default()
-    };
-    let mut analyzer = Analyzer::new(config, pool)?;
-    let mut engine = rules
-        .map(|r| RuleEngine::new("trial", r, &spec.classes))
-        .transpose()
-        .context("the camera's rules")?;
-    let mut seen = Seen {
-        frames: Vec::new(),
-        events: BTreeMap::new(),
-        cpu_ms: 0.0,
-    };
+    let mut side = TrialSide::new(pool, file.analysis_fps(Some(fps)) as f32, rules)?;
     let cpu = process_cpu_time();
+    let mut frames = 0usize;
     while let Some(frame) = file.next_frame() {
-        let a = analyzer.process(&frame, false)?;
-        seen.frames.push(
-            a.detections
-                .iter()
-                .map(|d| (spec.class_name(d.class_id).to_string(), *d))
-                .collect(),
-        );
-        if let Some(engine) = engine.as_mut() {
-            let ctx = FrameContext {
-                time_unix_ms: (a.pts.as_secs_f64() * 1000.0) as i64,
-                media_time: a.pts,
-                frame_w: a.frame_size.0,
-                frame_h: a.frame_size.1,
-            };
-            for e in engine.update(&ctx, &a.tracks) {
-                if e.phase == vigil_core::EventPhase::Start {
-                    *seen.events.entry(e.rule.clone()).or_insert(0) += 1;
-                }
-            }
-        }
+        side.frame(&frame, 0)?;
+        frames += 1;
     }
-    seen.cpu_ms = process_cpu_time().saturating_sub(cpu).as_secs_f64() * 1000.0
-        / seen.frames.len().max(1) as f64;
+    let mut seen = side.finish();
+    seen.cpu_ms =
+        process_cpu_time().saturating_sub(cpu).as_secs_f64() * 1000.0 / frames.max(1) as f64;
     Ok(seen)
-}
-
-/// The two models' detections compared frame by frame: greedy matching by IoU within a class.
-fn compare(source: &str, current: &Seen, candidate: &Seen, score: f32) -> SourceReport {
-    let mut r = SourceReport {
-        source: source.to_string(),
-        frames: current.frames.len().min(candidate.frames.len()),
-        cpu_ms_per_frame: [current.cpu_ms, candidate.cpu_ms],
-        ..SourceReport::default()
-    };
-    for (a, b) in current.frames.iter().zip(&candidate.frames) {
-        let a: Vec<&(String, Detection)> = a.iter().filter(|d| d.1.score >= score).collect();
-        let b: Vec<&(String, Detection)> = b.iter().filter(|d| d.1.score >= score).collect();
-        let mut used = vec![false; b.len()];
-        for (class, d) in &a {
-            let best = b
-                .iter()
-                .enumerate()
-                .filter(|(j, (c, _))| !used[*j] && c == class)
-                .map(|(j, (_, e))| (j, d.bbox.iou(&e.bbox)))
-                .filter(|(_, iou)| *iou >= 0.5)
-                .max_by(|x, y| x.1.total_cmp(&y.1));
-            let slot = r.by_class.entry(class.clone()).or_insert([0; 3]);
-            match best {
-                Some((j, _)) => {
-                    used[j] = true;
-                    slot[0] += 1;
-                    r.matched += 1;
-                }
-                None => {
-                    slot[1] += 1;
-                    r.lost += 1;
-                }
-            }
-        }
-        for (j, (class, _)) in b.iter().enumerate() {
-            if !used[j] {
-                r.by_class.entry(class.clone()).or_insert([0; 3])[2] += 1;
-                r.gained += 1;
-            }
-        }
-    }
-    let total = r.matched + r.lost + r.gained;
-    r.agreement = if total == 0 {
-        1.0
-    } else {
-        r.matched as f64 / total as f64
-    };
-    let rules: std::collections::BTreeSet<&String> = current
-        .events
-        .keys()
-        .chain(candidate.events.keys())
-        .collect();
-    for rule in rules {
-        r.events.insert(
-            rule.clone(),
-            [
-                current.events.get(rule).copied().unwrap_or(0),
-                candidate.events.get(rule).copied().unwrap_or(0),
-            ],
-        );
-    }
-    r
 }
 
 fn trial(args: TrialArgs) -> anyhow::Result<()> {
@@ -245,6 +127,12 @@ fn trial(args: TrialArgs) -> anyhow::Result<()> {
         .detect_fps
         .or_else(|| config.as_ref().map(|c| c.analysis.detect_fps))
         .unwrap_or(5.0);
+    if args.live
+        && let Some(config) = &config
+    {
+        let reports = live_trial(&args, config)?;
+        return print_reports(&args, &current, &reports, "time");
+    }
     let tmp = tempfile::tempdir().context("a temporary folder for the recordings")?;
     // (source name, video, rules)
     let mut sources: Vec<(String, PathBuf, Option<RulesConfig>)> = args
@@ -271,9 +159,27 @@ fn trial(args: TrialArgs) -> anyhow::Result<()> {
     for (name, video, rules) in &sources {
         let a = analyse(video, &current, fps, rules.as_ref(), &args.model)?;
         let b = analyse(video, &args.candidate, fps, rules.as_ref(), &args.model)?;
-        let r = compare(name, &a, &b, args.score);
+        reports.push(compare(name, &a, &b, args.score));
+    }
+    print_reports(&args, &current, &reports, "CPU")
+}
+
+/// Prints each source's comparison, how to switch, and the JSON summary; `time` names what the time
+/// per frame is (`CPU`, or wall `time` on a live trial).
+fn print_reports(
+    args: &TrialArgs,
+    current: &str,
+    reports: &[SourceReport],
+    time: &str,
+) -> anyhow::Result<()> {
+    for r in reports {
+        let skipped = if r.skipped > 0 {
+            format!(" ({} skipped while busy)", r.skipped)
+        } else {
+            String::new()
+        };
         println!(
-            "{}: {} frames; agreement {:.1}% ({} matched, {} lost, {} gained); CPU {:.1} / {:.1} ms per frame",
+            "{}: {} frames{skipped}; agreement {:.1}% ({} matched, {} lost, {} gained); {time} {:.1} / {:.1} ms per frame",
             r.source,
             r.frames,
             r.agreement * 100.0,
@@ -293,7 +199,6 @@ fn trial(args: TrialArgs) -> anyhow::Result<()> {
                 args.candidate
             );
         }
-        reports.push(r);
     }
     println!(
         "to switch: vigil model use {} --config vigil.toml (and back: vigil model use {current} --config vigil.toml)",
@@ -302,16 +207,79 @@ fn trial(args: TrialArgs) -> anyhow::Result<()> {
     #[derive(Serialize)]
     struct Summary<'a> {
         command: &'static str,
+        live: bool,
         current: &'a str,
         candidate: &'a str,
         sources: &'a [SourceReport],
     }
     report::print_json_summary(&Summary {
         command: "model trial",
-        current: &current,
+        live: args.live,
+        current,
         candidate: &args.candidate,
-        sources: &reports,
+        sources: reports,
     })
+}
+
+/// Asks the running `vigil run` of `config` for a live trial (a request file in its data directory)
+/// and waits for its report.
+fn live_trial(
+    args: &TrialArgs,
+    config: &vigil_config::VigilConfig,
+) -> anyhow::Result<Vec<SourceReport>> {
+    use crate::engine::trial::{TrialReport, TrialRequest, folder};
+    use std::time::{Duration, Instant};
+    let dir = folder(&config.data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (request, report) = (dir.join("request.json"), dir.join("report.json"));
+    match std::fs::remove_file(&report) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing the old {}", report.display()));
+        }
+        _ => {}
+    }
+    let asked = TrialRequest {
+        candidate: args.candidate.clone(),
+        camera: args.camera.clone(),
+        minutes: args.minutes,
+        score: args.score,
+    };
+    let tmp = dir.join("request.json.new");
+    std::fs::write(&tmp, serde_json::to_vec(&asked)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &request).with_context(|| format!("writing {}", request.display()))?;
+    eprintln!(
+        "asked the running vigil for {} minute(s) of live frames{}",
+        args.minutes,
+        args.camera
+            .as_ref()
+            .map_or(String::new(), |c| format!(" of {c}"))
+    );
+    let started = Instant::now();
+    let limit = Duration::from_secs_f64(args.minutes.max(0.0) * 60.0) + Duration::from_secs(180);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        if request.exists() && started.elapsed() > Duration::from_secs(20) {
+            // Nobody took it: take it back, so that a later start does not run a stale request.
+            let _ = std::fs::remove_file(&request);
+            bail!(
+                "vigil run did not take the request within 20 s: is it running with {} as its data \
+                 directory, with a camera analysed?",
+                config.data_dir.display()
+            );
+        }
+        if let Ok(text) = std::fs::read_to_string(&report) {
+            let got: TrialReport = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", report.display()))?;
+            if let Some(e) = got.error {
+                bail!("the live trial failed: {e}");
+            }
+            return Ok(got.sources);
+        }
+        if started.elapsed() > limit {
+            bail!("no report in {} s: see vigil run's log", limit.as_secs());
+        }
+    }
 }
 
 /// The last `--minutes` of each recorded camera (or `--camera`), exported to MP4 files in `dir`, with

@@ -9,6 +9,7 @@
 pub mod camera;
 pub mod onvif;
 mod status;
+pub mod trial;
 
 use crate::models;
 use anyhow::Context;
@@ -138,6 +139,11 @@ pub struct Engine {
     plate_lists: Arc<PlateLists>,
     /// The cameras' ONVIF side: PTZ links, event readers, autotrackers.
     onvif: onvif::Onvif,
+    /// Each analysed camera's hand-off to a live model trial, and its rules (trial.rs).
+    trial_slots: std::collections::BTreeMap<
+        String,
+        (vigil_pipeline::trial::ShadowSlot, vigil_rules::RulesConfig),
+    >,
 }
 
 /// Each analysed camera's rules channel: a new `[rules.CAMERA]` sent here is applied by its analysis
@@ -286,6 +292,7 @@ impl Engine {
                     .context("opening the plate lists (identity database)")?,
             ),
             onvif: onvif::Onvif::default(),
+            trial_slots: Default::default(),
         };
         if let Some(task) = dead_letters {
             engine.background.push(engine.runtime.spawn(task));
@@ -295,6 +302,16 @@ impl Engine {
         }
         if let Some(alerts) = &engine.alerts {
             alerts.finish_registration();
+        }
+        if pool.is_some() {
+            let trials = trial::watch(trial::TrialContext {
+                data_dir: config.data_dir.clone(),
+                models_dir: options.models_dir.clone(),
+                current: config.analysis.model.clone(),
+                fps: config.analysis.detect_fps as f32,
+                cameras: std::mem::take(&mut engine.trial_slots),
+            });
+            engine.background.push(engine.runtime.spawn(trials));
         }
         let status = status::publish_status(
             engine.cameras.clone(),
@@ -400,6 +417,9 @@ impl Engine {
             if stages.plates.is_some() {
                 info!(camera = %name, "plate reading on");
             }
+            let shadow = vigil_pipeline::trial::ShadowSlot::default();
+            self.trial_slots
+                .insert(name.clone(), (shadow.clone(), config.rules_for(&name)));
             let analysis = LiveAnalysis {
                 camera: name.clone(),
                 pool: pool.clone(),
@@ -430,6 +450,7 @@ impl Engine {
                 }),
                 overlay: Some(self.overlay.clone()),
                 rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
+                shadow: Some(shadow),
             };
             self.spawn_thread(thread_name("ana", &name), move || analysis.run(rx))?;
             runtime_entry.analysis = Some(stats);
@@ -620,6 +641,7 @@ impl Engine {
             overlay: _,
             onvif,
             rules_updates: _,
+            trial_slots: _,
         } = self;
         drop((cameras, pool, second_pool));
         // Autotrackers stop their cameras, event readers end their open events (on the bus, still open).

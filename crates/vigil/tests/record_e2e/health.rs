@@ -1,6 +1,7 @@
 //! Camera health while `vigil run` runs, against the real RTSP server: a camera covered on the wire
-//! raises a `covered` event that ends when it is uncovered, and a camera whose server dies is `offline`
-//! until it is back; nothing else is raised.
+//! raises a `covered` event that ends when it is uncovered, a switch to IR mode an `ir_mode` event
+//! (information) until colour is back, and a camera whose server dies is `offline` until it is back;
+//! nothing else is raised.
 
 use super::*;
 use vigil_core::EventKind;
@@ -9,8 +10,12 @@ use vigil_store::{EventQuery, EventReader};
 /// Seconds into the tampered clip where the cover goes on and comes off.
 const COVER_ON: f64 = 12.0;
 const COVER_OFF: f64 = 26.0;
+/// Seconds into the clip where the camera switches to IR mode (monochrome, brighter) and back to day.
+const IR_ON: f64 = 30.0;
+const IR_OFF: f64 = 37.0;
 
-/// 40 s of the people clip (10 fps), covered by a flat gray card from [`COVER_ON`] to [`COVER_OFF`].
+/// 40 s of the people clip (10 fps), covered by a flat gray card from [`COVER_ON`] to [`COVER_OFF`],
+/// in IR mode from [`IR_ON`] to [`IR_OFF`].
 fn covered_clip(dir: &Path) -> Option<(PathBuf, PathBuf)> {
     let src = shared_footage()?.join("intel/one-by-one-person-detection.mp4");
     if !src.is_file() {
@@ -23,7 +28,8 @@ fn covered_clip(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         .args([
             "-vf",
             &format!(
-                "drawbox=x=0:y=0:w=iw:h=ih:color=0x505050:t=fill:enable='between(t,{COVER_ON},{COVER_OFF})'"
+                "drawbox=x=0:y=0:w=iw:h=ih:color=0x505050:t=fill:enable='between(t,{COVER_ON},{COVER_OFF})',\
+                 hue=s=0:enable='between(t,{IR_ON},{IR_OFF})',eq=brightness=0.12:enable='between(t,{IR_ON},{IR_OFF})'"
             ),
             "-c:v",
             "libx264",
@@ -119,6 +125,30 @@ fn a_covered_camera_and_a_dead_stream_are_health_events_that_end_when_they_are_o
         covered.event.description
     );
 
+    // The switch to IR mode and back: information, dated and ended like the cover.
+    wait_until("the ir_mode event to end", Duration::from_secs(40), || {
+        health_events(&data)
+            .iter()
+            .any(|e| state(e) == "ir_mode" && !e.open)
+    });
+    let events = health_events(&data);
+    let ir = events.iter().find(|e| state(e) == "ir_mode").unwrap();
+    let on = (ir.event.start.unix_ms - t0_ms) as f64 / 1000.0 - IR_ON;
+    let off = (ir.event.end.unwrap().unix_ms - t0_ms) as f64 / 1000.0 - IR_OFF;
+    eprintln!("ir_mode: dated {on:+.1} s from the switch, ended {off:+.1} s from the way back");
+    assert!(
+        (-1.0..10.0).contains(&on) && (-1.0..15.0).contains(&off),
+        "ir_mode {on:+.1} s after the switch, ended {off:+.1} s after the way back\n{}",
+        vigil.dump()
+    );
+    assert!(
+        ir.event
+            .description
+            .starts_with("Camera in IR (night) mode for"),
+        "{}",
+        ir.event.description
+    );
+
     // The server dies: offline after its 30 s (sampled every 10 s), dated from the disconnection.
     server.stop();
     let down_ms = now_90k() / 90;
@@ -131,6 +161,49 @@ fn a_covered_camera_and_a_dead_stream_are_health_events_that_end_when_they_are_o
             .iter()
             .any(|e| state(e) == "offline" && !e.open)
     });
+    // A live trial of a candidate detector on the camera's analysed frames while it runs (at low
+    // priority, frames skipped while it is busy): the same figures as on recordings, from the server.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args([
+            "model",
+            "trial",
+            "--candidate",
+            "nanodet",
+            "--live",
+            "--minutes",
+            "0.25",
+            "--quiet",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        vigil.dump()
+    );
+    eprintln!("{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap()).expect("JSON summary");
+    let live = &summary["sources"][0];
+    assert_eq!(
+        (&summary["live"], &live["source"]),
+        (&true.into(), &"gate".into()),
+        "{summary}"
+    );
+    let n = |k: &str| live[k].as_u64().unwrap();
+    assert!(n("frames") >= 5, "{summary}");
+    let total = n("matched") + n("lost") + n("gained");
+    assert!(
+        total > 0
+            && (live["agreement"].as_f64().unwrap() - n("matched") as f64 / total as f64).abs()
+                < 1e-9,
+        "{summary}"
+    );
+
     let log = stop(vigil);
     let events = health_events(&data);
     let offline = events.iter().find(|e| state(e) == "offline").unwrap();
@@ -143,7 +216,7 @@ fn a_covered_camera_and_a_dead_stream_are_health_events_that_end_when_they_are_o
     // Nothing else: the cover's edges, the reconnect and the clip's loop are not tamper.
     let other: Vec<(&str, &str)> = events
         .iter()
-        .filter(|e| !matches!(state(e), "covered" | "offline"))
+        .filter(|e| !matches!(state(e), "covered" | "offline" | "ir_mode"))
         .map(|e| (state(e), e.event.description.as_str()))
         .collect();
     assert!(
