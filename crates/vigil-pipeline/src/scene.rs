@@ -154,7 +154,7 @@ impl SceneStage {
                     value: round3(value),
                     usual_below: round3(usual_below(model, top)),
                     surprise: round3(surprise),
-                    detail: explain(model, top, value, p.height),
+                    detail: explain_all(model, &s, top, p, self.settings.release),
                 };
                 let e = start(
                     &self.camera,
@@ -275,6 +275,26 @@ pub fn usual_below(model: &SceneModel, i: usize) -> f32 {
         }
     }
     hi
+}
+
+/// The cause in plain language: the most surprising feature `top`, then any other above `also` (most
+/// surprising first), each with the learned normal.
+fn explain_all(
+    model: &SceneModel,
+    surprise: &[f32; 5],
+    top: usize,
+    p: &vigil_vision::anomaly::PersonFeatures,
+    also: f32,
+) -> String {
+    let mut others: Vec<usize> = (0..5)
+        .filter(|&i| i != top && surprise[i] >= also)
+        .collect();
+    others.sort_by(|a, b| surprise[*b].total_cmp(&surprise[*a]));
+    std::iter::once(top)
+        .chain(others)
+        .map(|i| explain(model, i, feature_value(model, i, p), p.height))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The cause in plain language, naming the feature and the learned normal.
