@@ -771,7 +771,9 @@ fn a_child_running_on_avenue_is_a_scene_anomaly_whose_explanation_names_the_caus
         .iter()
         .filter(|(_, e)| e.phase == vigil_core::EventPhase::Start)
         .collect();
-    let (at, first) = starts.first().expect("a scene_anomaly while the child runs");
+    let (at, first) = starts
+        .first()
+        .expect("a scene_anomaly while the child runs");
     eprintln!("frame {at}: {}", first.description);
     assert!((13..=65).contains(at), "started at frame {at}");
     let vigil_core::EventKind::SceneAnomaly {

@@ -404,6 +404,8 @@ impl Engine {
                 ),
                 health: health_tz.clone().map(|tz| HealthStage::new(&name, tz)),
                 drift: health_tz.clone().map(|tz| DriftJudge::new(&name, tz)),
+                activity: crate::stages::activity(config, &name, self.store.as_deref())?,
+                scene: crate::stages::scene(config, &name, &pool.spec().classes)?,
                 overlay: Some(self.overlay.clone()),
                 rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
             };
