@@ -63,7 +63,7 @@ pub const KINDS: [(&str, &[&str]); 12] = [
         "activity_anomaly",
         &["unusual", "anomaly", "anomalies", "abnormal"],
     ),
-    ("scene_anomaly", &["running", "odd", "strange"]),
+    ("scene_anomaly", &["scene anomaly", "scene anomalies"]),
 ];
 
 /// A class name's plural or the class name itself.
