@@ -532,6 +532,67 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
         }
     }
 
+    let anomaly = &config.analysis.anomaly;
+    let at = |k: &str| path(&["analysis", "anomaly", k]);
+    if anomaly.min_weeks == 0 {
+        problems.push(Problem::new(at("min_weeks"), "must be at least 1"));
+    }
+    if !(anomaly.sigma.is_finite() && anomaly.sigma > 0.0) {
+        problems.push(Problem::new(at("sigma"), "must be more than 0"));
+    }
+    if !(anomaly.min_change.is_finite() && anomaly.min_change >= 0.0) {
+        problems.push(Problem::new(at("min_change"), "must be 0 or more"));
+    }
+    if !(1..=60).contains(&anomaly.hold_minutes) {
+        problems.push(Problem::new(at("hold_minutes"), "must be 1 to 60"));
+    }
+    if !(anomaly.scene_learn_hours.is_finite() && anomaly.scene_learn_hours > 0.0) {
+        problems.push(Problem::new(at("scene_learn_hours"), "must be more than 0"));
+    }
+    if !(anomaly.scene_threshold.is_finite() && anomaly.scene_threshold > 1.0) {
+        problems.push(Problem::new(at("scene_threshold"), "must be more than 1"));
+    }
+    if !(anomaly.scene_cooldown_seconds.is_finite() && anomaly.scene_cooldown_seconds >= 0.0) {
+        problems.push(Problem::new(
+            at("scene_cooldown_seconds"),
+            "must be 0 or more",
+        ));
+    }
+    for (camera, file) in &anomaly.scene_models {
+        let item = vec![
+            key("analysis"),
+            key("anomaly"),
+            key("scene_models"),
+            key(camera.clone()),
+        ];
+        if !config.cameras.iter().any(|c| &c.name == camera) {
+            problems.push(Problem::new(
+                item,
+                format!("no [[camera]] is named {camera:?}"),
+            ));
+        } else if !file.is_file() {
+            problems.push(Problem::new(
+                item,
+                format!("{} is not a file", file.display()),
+            ));
+        }
+    }
+    if let Some(model) = &model {
+        for (i, class) in anomaly.classes.iter().enumerate() {
+            if model.class_id(class).is_none() {
+                problems.push(Problem::new(
+                    vec![
+                        key("analysis"),
+                        key("anomaly"),
+                        key("classes"),
+                        Seg::Index(i),
+                    ],
+                    format!("model {} has no class {class:?}", model.name),
+                ));
+            }
+        }
+    }
+
     for (camera, rules) in &config.rules {
         if !config.cameras.iter().any(|c| &c.name == camera) {
             problems.push(Problem::new(

@@ -697,3 +697,38 @@ fn camera_links_sit_beside_the_alert_urls_and_must_name_cameras() {
         errors_text(&text)
     );
 }
+
+#[test]
+fn the_learned_normal_learns_by_default_judges_scenes_only_when_asked_and_is_checked() {
+    let config = VigilConfig::parse(GOOD, "vigil.toml").unwrap();
+    let a = &config.analysis.anomaly;
+    assert!(a.baselines && a.min_weeks == 3 && !a.scene && a.scene_models.is_empty());
+    let on = format!(
+        "{GOOD}\n[analysis.anomaly]\nmin_weeks = 4\nclasses = [\"person\"]\nscene = true\n"
+    );
+    let c = VigilConfig::parse(&on, "vigil.toml").unwrap();
+    assert_eq!(c.analysis.anomaly.min_weeks, 4);
+    assert!(c.analysis.anomaly.scene);
+
+    let text = on.replace("[\"person\"]", "[\"unicorn\"]");
+    assert_one(
+        &text,
+        line_of(&text, "unicorn"),
+        "analysis.anomaly.classes[0]",
+        "no class \"unicorn\"",
+    );
+    let text = on.replace("min_weeks = 4", "min_weeks = 0");
+    assert_one(
+        &text,
+        line_of(&text, "min_weeks = 0"),
+        "analysis.anomaly.min_weeks",
+        "at least 1",
+    );
+    let text = format!("{on}scene_models = {{ back = \"/nonexistent/model.json\" }}\n");
+    assert_one(
+        &text,
+        line_of(&text, "scene_models"),
+        "analysis.anomaly.scene_models.back",
+        "no [[camera]] is named \"back\"",
+    );
+}

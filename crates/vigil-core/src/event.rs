@@ -261,6 +261,35 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
     },
+    /// Activity unlike the camera's learned normal for this hour of the week (activity baselines): more
+    /// or fewer objects of a class than usual in a zone or the view, a longer stay, or unusual flow in one
+    /// direction. Starts when the deviation has held for its time; ends when it has been gone for a while.
+    ActivityAnomaly {
+        /// What deviates: `count` (objects of `class_name` present), `dwell` (the longest stay, in
+        /// minutes) or `flow` (tracks moving in one direction a minute).
+        metric: String,
+        /// The value when the event started (`count`: objects, mean over the minute).
+        value: f64,
+        /// The learned usual range at this hour of the week.
+        usual: [f64; 2],
+        /// The cause in plain language: "12 people at 'Loading dock' at 03:00 on Tuesday; usually 0-1".
+        detail: String,
+    },
+    /// A person unlike the people of the camera's learned scene model (`vigil anomaly`): running, too
+    /// big or small for where they stand, an odd shape, staying too long. Starts when the surprise has
+    /// held for its time; ends when it has been low as long, or the person is gone.
+    SceneAnomaly {
+        /// The most surprising feature: `size`, `speed`, `aspect`, `inner` or `dwell`.
+        feature: String,
+        /// Its value (the feature's units: body heights a second for `speed`).
+        value: f32,
+        /// The value 95% of the learned people stay below.
+        usual_below: f32,
+        /// `-log10` of how rarely the learned normal reaches the value.
+        surprise: f32,
+        /// The cause in plain language: "speed 4.2 body heights/s where 95% of people move below 1.5".
+        detail: String,
+    },
 }
 
 /// What a camera's own ONVIF events are turned into ([`EventKind::OnvifEvent`]): motion, tamper.
@@ -315,7 +344,13 @@ pub const RULE_KINDS: [&str; 6] = [
 ];
 
 /// The kinds that are neither the rules' nor biometric.
-pub const OTHER_KINDS: [&str; 3] = ["plate_read", "camera_health", "onvif_event"];
+pub const OTHER_KINDS: [&str; 5] = [
+    "plate_read",
+    "camera_health",
+    "onvif_event",
+    "activity_anomaly",
+    "scene_anomaly",
+];
 
 /// The names of the biometric kinds (shown only to those with the `faces` permission).
 pub const BIOMETRIC_KINDS: [&str; 2] = ["face_recognized", "face_unknown"];
@@ -335,6 +370,8 @@ impl EventKind {
             Self::CameraHealth { .. } => "camera_health",
             Self::OnvifEvent { .. } => "onvif_event",
             Self::UnclassifiedMotion { .. } => "unclassified_motion",
+            Self::ActivityAnomaly { .. } => "activity_anomaly",
+            Self::SceneAnomaly { .. } => "scene_anomaly",
         }
     }
 

@@ -25,6 +25,8 @@
 //!   camera.
 //! - [`relink`]: people lost by the tracker for longer than its buffer given their earlier id again when
 //!   they look the same (re-identification).
+//! - [`activity`]: activity baselines by hour of the week (`activity_anomaly` events).
+//! - [`scene`]: people against a scene model (`scene_anomaly` events).
 //! - [`drift`]: analytics drift (`analytics_degraded`): the analysis against its own first hour.
 //! - [`health`]: camera health while running (`camera_health` events): the picture on the analysis thread,
 //!   the stream from the server's status loop.
@@ -32,6 +34,7 @@
 //! - [`autotrack`]: PTZ autotracking, keeping a tracked object centred from the overlay frames.
 //! - [`snapshot`]: event snapshots (whole frame and crop, privacy masks applied) as JPEG.
 
+pub mod activity;
 mod analyzer;
 pub mod attributes;
 pub mod autotrack;
@@ -50,6 +53,7 @@ pub mod plates;
 mod pool;
 pub mod redact;
 pub mod relink;
+pub mod scene;
 pub mod second_opinion;
 pub mod snapshot;
 pub mod stats;

@@ -181,6 +181,10 @@ pub struct LiveAnalysis {
     pub drift: Option<crate::drift::DriftJudge>,
     /// The independent second detector of rules with `second_opinion` (`[analysis] second_model`).
     pub second: Option<crate::second_opinion::SecondOpinionStage>,
+    /// Activity baselines by hour of the week (`[analysis.anomaly] baselines`).
+    pub activity: Option<crate::activity::ActivityStage>,
+    /// People judged against a scene model (`[analysis.anomaly] scene`, `scene_models`).
+    pub scene: Option<crate::scene::SceneStage>,
     /// Where each analysed frame's tracked objects go for drawing over live video (sent only while
     /// someone watches).
     pub overlay: Option<vigil_bus::OverlaySender>,
@@ -248,6 +252,8 @@ impl LiveAnalysis {
             mut health,
             mut drift,
             mut second,
+            mut activity,
+            mut scene,
             overlay,
             mut rules_updates,
             shadow,
@@ -306,7 +312,14 @@ impl LiveAnalysis {
                 if !paused {
                     paused = true;
                     info!(camera, "detection switched off");
-                    let stages = (&mut faces, &mut plates, &mut health, &mut drift);
+                    let stages = (
+                        &mut faces,
+                        &mut plates,
+                        &mut health,
+                        &mut drift,
+                        &mut activity,
+                        &mut scene,
+                    );
                     for mut e in close_all(&mut engine, stages, &last_ctx) {
                         attributes.fill(&mut e, Some(engine.timezone()));
                         publish(&e, None);
@@ -487,6 +500,13 @@ impl LiveAnalysis {
                         },
                     ));
                 }
+                if let Some(stage) = activity.as_mut().filter(|a| a.due(unix_ms)) {
+                    let zones = engine.occupancy();
+                    events.extend(stage.observe(&ctx, &analysis.tracks, &classes, &zones));
+                }
+                if let Some(stage) = scene.as_mut() {
+                    events.extend(stage.observe(&ctx, &analysis.tracks));
+                }
                 let identity_due = faces
                     .as_ref()
                     .is_some_and(|f| f.due(unix_ms, &analysis.tracks))
@@ -598,7 +618,14 @@ impl LiveAnalysis {
                 }
             }
         }
-        let stages = (&mut faces, &mut plates, &mut health, &mut drift);
+        let stages = (
+            &mut faces,
+            &mut plates,
+            &mut health,
+            &mut drift,
+            &mut activity,
+            &mut scene,
+        );
         for mut e in close_all(&mut engine, stages, &last_ctx) {
             attributes.fill(&mut e, Some(engine.timezone()));
             publish(&e, None);
@@ -617,16 +644,20 @@ type Stages<'a> = (
     &'a mut Option<crate::plates::PlateStage>,
     &'a mut Option<crate::health::HealthStage>,
     &'a mut Option<crate::drift::DriftJudge>,
+    &'a mut Option<crate::activity::ActivityStage>,
+    &'a mut Option<crate::scene::SceneStage>,
 );
 
 /// Ends every open event of the rules and the stages (analysis pauses or stops) at the last frame `ctx`.
 fn close_all(engine: &mut RuleEngine, stages: Stages<'_>, ctx: &FrameContext) -> Vec<Event> {
-    let (faces, plates, health, drift) = stages;
+    let (faces, plates, health, drift, activity, scene) = stages;
     let mut out = engine.close();
     out.extend(faces.iter_mut().flat_map(|f| f.close(ctx)));
     out.extend(plates.iter_mut().flat_map(|p| p.close(ctx)));
     out.extend(health.iter_mut().flat_map(|h| h.close(ctx)));
     out.extend(drift.iter_mut().flat_map(|d| d.close(ctx.time_unix_ms)));
+    out.extend(activity.iter_mut().flat_map(|a| a.close(ctx)));
+    out.extend(scene.iter_mut().flat_map(|s| s.close(ctx)));
     out
 }
 

@@ -387,6 +387,19 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
                 format!("Camera {what} since {}{why}", clock.at(start))
             }
         }
+        EventKind::ActivityAnomaly { detail, .. } if ended => format!(
+            "Unusual activity for {span} ({}): {detail}",
+            clock.range(start, end)
+        ),
+        EventKind::ActivityAnomaly { detail, .. } => format!("Unusual activity: {detail}"),
+        EventKind::SceneAnomaly { detail, .. } if ended => format!(
+            "A person unlike this scene's normal, for {span} ({}): {detail}",
+            clock.range(start, end)
+        ),
+        EventKind::SceneAnomaly { detail, .. } => format!(
+            "A person unlike this scene's normal at {}: {detail}",
+            clock.at(start)
+        ),
         EventKind::OnvifEvent { signal, source, .. } => {
             let what = match signal.as_str() {
                 "motion" => "motion".to_string(),

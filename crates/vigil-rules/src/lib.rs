@@ -140,6 +140,7 @@
 
 #![warn(missing_docs)]
 
+pub mod baseline;
 mod compile;
 pub mod config;
 mod describe;
@@ -157,6 +158,10 @@ pub mod second;
 pub mod tz;
 mod zones;
 
+pub use baseline::{
+    ActivityBaseline, BaselineParams, BaselinePersist, Deviation, Measure, Metric, SlotRecord,
+    SlotStats,
+};
 pub use compile::PrivacyMask;
 pub use config::{
     Anchor, ConfigDuration, DirectionFilter, EventGrouping, HeatmapConfig, LineConfig, MaskConfig,

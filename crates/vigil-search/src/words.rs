@@ -26,7 +26,7 @@ pub const MAPPABLE_CLASSES: [&str; 14] = [
 ];
 
 /// Event kinds and the words that name them exactly.
-pub const KINDS: [(&str, &[&str]); 10] = [
+pub const KINDS: [(&str, &[&str]); 12] = [
     (
         "line_crossing",
         &["crossing", "crossings", "crossed", "crosses", "cross"],
@@ -59,6 +59,11 @@ pub const KINDS: [(&str, &[&str]); 10] = [
         ],
     ),
     ("onvif_event", &["onvif"]),
+    (
+        "activity_anomaly",
+        &["unusual", "anomaly", "anomalies", "abnormal"],
+    ),
+    ("scene_anomaly", &["scene anomaly", "scene anomalies"]),
 ];
 
 /// A class name's plural or the class name itself.

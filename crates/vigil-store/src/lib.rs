@@ -45,6 +45,7 @@
 //! ```
 
 mod alerts;
+mod baselines;
 mod blur;
 mod config;
 mod crypt;
@@ -72,6 +73,7 @@ mod timing;
 mod write_latency;
 
 pub use alerts::{AlertKind, Severity, StorageAlert};
+pub use baselines::{BaselineStore, PersistedBaselines};
 pub use blur::{BlurProgress, BlurReport, BlurredSegment, Rewritten, SegmentRewriter};
 pub use config::{
     CameraStorageConfig, DirConfig, EventStoreConfig, StoreConfig, VerifyLevel, parse_bytes,

@@ -370,6 +370,22 @@ WHEN (SELECT value FROM meta WHERE key = 'uplink_outbox') = 'on' BEGIN
     VALUES (old.event_id, 'delete', CAST(unixepoch('subsec') * 1000 AS INTEGER));
 END;
 "#,
+    r#"
+-- Activity baselines (baselines.rs): per camera, measure (`count:person@Loading dock`, `dwell@Till 1`,
+-- `flow:3@` for the whole view) and hour-of-week slot (0 = Monday 00:00 in the camera's time zone), the
+-- weighted mean and variance `vigil run` learned, over how many samples and weeks.
+CREATE TABLE activity_baselines (
+    camera TEXT NOT NULL,
+    key TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    weeks INTEGER NOT NULL,
+    mean REAL NOT NULL,
+    var REAL NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (camera, key, slot)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Opens the index read-write, applies pending migrations and the connection settings.

@@ -285,6 +285,11 @@ impl Store {
         })
     }
 
+    /// A connection of its own for one analysis thread's activity baselines.
+    pub fn baselines(&self) -> Result<crate::PersistedBaselines, StoreError> {
+        crate::BaselineStore::open(&self.inner.db_path).map(crate::PersistedBaselines::new)
+    }
+
     /// Runs one retention pass now (the background thread does this on its own when enabled).
     pub fn run_retention(&self) -> Result<crate::RetentionReport, StoreError> {
         self.inner.run_retention()

@@ -21,14 +21,16 @@ fn round2(x: f32) -> f32 {
 }
 
 /// How sure an event's facts are: the detector's best score (the face similarity or plate vote for
-/// those; 0.95 for camera health and the camera's own ONVIF events, which are measured, not detected),
+/// those; 0.95 for camera health, activity anomalies and the camera's own ONVIF events, which are measured, not detected),
 /// lowered to 70 % when the event was interrupted (Vigil stopped before its end) and to 85 % while it
 /// is still open.
 pub fn event_confidence(e: &StoredEvent) -> f32 {
     let base = match &e.event.kind {
         EventKind::FaceRecognized { similarity, .. } => *similarity,
         EventKind::PlateRead { confidence, .. } => *confidence,
-        EventKind::CameraHealth { .. } | EventKind::OnvifEvent { .. } => 0.95,
+        EventKind::CameraHealth { .. }
+        | EventKind::OnvifEvent { .. }
+        | EventKind::ActivityAnomaly { .. } => 0.95,
         _ => e.event.best.map_or(0.5, |b| b.score),
     };
     let lifecycle = if e.interrupted {

@@ -186,3 +186,93 @@ pub fn for_camera(
     };
     Ok(Stages { faces, plates })
 }
+
+/// The activity baselines of `camera` (`[analysis.anomaly] baselines`), kept in `store`'s index when
+/// there is one (otherwise learned in memory and lost at exit).
+pub fn activity(
+    config: &VigilConfig,
+    camera: &str,
+    store: Option<&vigil_store::Store>,
+) -> anyhow::Result<Option<vigil_pipeline::activity::ActivityStage>> {
+    use vigil_pipeline::activity::{ActivitySettings, ActivityStage};
+    let a = &config.analysis.anomaly;
+    if !a.baselines {
+        return Ok(None);
+    }
+    let persist: Option<Box<dyn vigil_rules::BaselinePersist>> = match store {
+        Some(s) => {
+            Some(Box::new(s.baselines().with_context(|| {
+                format!("activity baselines of {camera}")
+            })?))
+        }
+        None => {
+            tracing::info!(
+                camera,
+                "no store: activity baselines are not kept across restarts"
+            );
+            None
+        }
+    };
+    let settings = ActivitySettings {
+        params: vigil_rules::BaselineParams {
+            min_weeks: a.min_weeks,
+            sigma: a.sigma,
+            min_change: a.min_change,
+        },
+        classes: a.classes.clone(),
+        hold_minutes: a.hold_minutes,
+    };
+    let tz = camera_tz(config, camera)?;
+    Ok(Some(ActivityStage::new(camera, tz, settings, persist)))
+}
+
+/// The scene model stage of `camera` (`[analysis.anomaly] scene`, or a model in `scene_models`), for a
+/// detector with `classes`; `None` when off or the detector has no person class.
+pub fn scene(
+    config: &VigilConfig,
+    camera: &str,
+    classes: &[String],
+) -> anyhow::Result<Option<vigil_pipeline::scene::SceneStage>> {
+    use vigil_pipeline::scene::{SceneSettings, SceneStage};
+    let a = &config.analysis.anomaly;
+    let file = a.scene_models.get(camera);
+    if !a.scene && file.is_none() {
+        return Ok(None);
+    }
+    let Some(person) = classes.iter().position(|c| c == "person") else {
+        tracing::warn!(
+            camera,
+            "no scene anomalies: the detector has no person class"
+        );
+        return Ok(None);
+    };
+    let model = match file {
+        Some(path) => Some(
+            crate::cmd::anomaly::load(path)
+                .with_context(|| format!("[analysis.anomaly] scene_models.{camera}"))?,
+        ),
+        None => None,
+    };
+    let settings = SceneSettings {
+        threshold: a.scene_threshold,
+        release: (a.scene_threshold / 2.0).max(1.0),
+        min_duration_ms: 1000,
+        cooldown_ms: (a.scene_cooldown_seconds * 1000.0) as i64,
+        learn: a.scene_learn,
+        learn_ms: (a.scene_learn_hours * 3_600_000.0) as i64,
+    };
+    let tz = camera_tz(config, camera)?;
+    tracing::info!(
+        camera,
+        loaded = model.is_some(),
+        learn = a.scene_learn,
+        "scene anomalies on"
+    );
+    Ok(Some(SceneStage::new(
+        camera,
+        tz,
+        settings,
+        person as vigil_core::ClassId,
+        model,
+    )))
+}

@@ -18,7 +18,7 @@ export async function render() {
   const camera = h('select', { name: 'camera', 'aria-label': 'Camera' }, h('option', { value: '' }, 'All cameras'),
     cameras.map((c) => h('option', { value: c.name }, c.name)));
   const kind = h('select', { name: 'kind', 'aria-label': 'Kind' }, h('option', { value: '' }, 'All kinds'),
-    ['intrusion', 'unclassified_motion', 'line_crossing', 'loitering', 'crowding', 'queue', 'plate_read', 'camera_health', 'onvif_event']
+    ['intrusion', 'unclassified_motion', 'line_crossing', 'loitering', 'crowding', 'queue', 'plate_read', 'camera_health', 'onvif_event', 'activity_anomaly', 'scene_anomaly']
       // Face events are biometric: only admins (the faces permission) are given them.
       .concat(hasRole('admin') ? ['face_recognized', 'face_unknown'] : [])
       .map((k) => h('option', { value: k }, k.replace('_', ' '))));

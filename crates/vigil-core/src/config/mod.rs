@@ -326,6 +326,110 @@ pub struct AnalysisConfig {
     /// unexplained motion in its armed zone), never on every frame. Absent: none.
     #[serde(default)]
     pub second_model: Option<String>,
+    /// A learned normal and anomalies against it (`[analysis.anomaly]`).
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+}
+
+/// `[analysis.anomaly]`: each analysed camera's activity baselines by hour of the week, and
+/// `activity_anomaly` events when now deviates beyond the learned variation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Learn the baselines (kept in the store's index) and judge against them (default true: learning
+    /// costs little, and nothing is raised before `min_weeks` of history).
+    #[serde(default = "default_true")]
+    pub baselines: bool,
+    /// Different weeks an hour of the week must have seen before it raises anything (default 3).
+    #[serde(default = "AnomalyConfig::default_min_weeks")]
+    pub min_weeks: u32,
+    /// A sample deviates beyond this many learned standard deviations from the mean... (default 4)
+    #[serde(default = "AnomalyConfig::default_sigma")]
+    pub sigma: f64,
+    /// ...and by at least this much: objects, minutes of stay or tracks a minute (default 3).
+    #[serde(default = "AnomalyConfig::default_min_change")]
+    pub min_change: f64,
+    /// Minutes a deviation must hold before its event starts, and be gone before it ends (default 2).
+    #[serde(default = "AnomalyConfig::default_hold")]
+    pub hold_minutes: u32,
+    /// Classes counted (default `person` and `car`).
+    #[serde(default = "AnomalyConfig::default_classes")]
+    pub classes: Vec<String>,
+    /// Judge every analysed camera's people against a scene model and raise `scene_anomaly` events
+    /// (default false: a scene model needs a day of the camera's normal before it is worth hearing).
+    #[serde(default)]
+    pub scene: bool,
+    /// Scene models from `vigil anomaly learn` per camera name (`lobby = "/var/lib/vigil/lobby.json"`):
+    /// those cameras judge from the start, whether or not `scene` is on.
+    #[serde(default)]
+    pub scene_models: std::collections::BTreeMap<String, std::path::PathBuf>,
+    /// Learn each scene model from the camera's own frames (default true), replacing a loaded one once
+    /// learned, and again every `scene_learn_hours`.
+    #[serde(default = "default_true")]
+    pub scene_learn: bool,
+    /// Hours of analysis a camera's own scene model is learned from (default 24).
+    #[serde(default = "AnomalyConfig::default_scene_learn_hours")]
+    pub scene_learn_hours: f64,
+    /// Surprise (`-log10` of how rarely the normal reaches a person's value) that starts a
+    /// `scene_anomaly` (default 4: rarer than 1 in 10,000 learned people).
+    #[serde(default = "AnomalyConfig::default_scene_threshold")]
+    pub scene_threshold: f32,
+    /// Seconds after a `scene_anomaly` starts before another may start on the camera (default 60).
+    #[serde(default = "AnomalyConfig::default_scene_cooldown")]
+    pub scene_cooldown_seconds: f64,
+}
+
+impl AnomalyConfig {
+    fn default_min_weeks() -> u32 {
+        3
+    }
+
+    fn default_sigma() -> f64 {
+        4.0
+    }
+
+    fn default_min_change() -> f64 {
+        3.0
+    }
+
+    fn default_hold() -> u32 {
+        2
+    }
+
+    fn default_classes() -> Vec<String> {
+        vec!["person".into(), "car".into()]
+    }
+
+    fn default_scene_learn_hours() -> f64 {
+        24.0
+    }
+
+    fn default_scene_threshold() -> f32 {
+        4.0
+    }
+
+    fn default_scene_cooldown() -> f64 {
+        60.0
+    }
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            baselines: true,
+            min_weeks: Self::default_min_weeks(),
+            sigma: Self::default_sigma(),
+            min_change: Self::default_min_change(),
+            hold_minutes: Self::default_hold(),
+            classes: Self::default_classes(),
+            scene: false,
+            scene_models: Default::default(),
+            scene_learn: true,
+            scene_learn_hours: Self::default_scene_learn_hours(),
+            scene_threshold: Self::default_scene_threshold(),
+            scene_cooldown_seconds: Self::default_scene_cooldown(),
+        }
+    }
 }
 
 /// Where a detector runs: ONNX Runtime's CPU provider, or a GPU/accelerator execution provider.
@@ -407,6 +511,7 @@ impl Default for AnalysisConfig {
             relink_seconds: Self::default_relink(),
             health: Self::default_health(),
             second_model: None,
+            anomaly: AnomalyConfig::default(),
         }
     }
 }

@@ -448,6 +448,8 @@ impl Engine {
                         config.analysis.detect_fps,
                     )
                 }),
+                activity: crate::stages::activity(config, &name, self.store.as_deref())?,
+                scene: crate::stages::scene(config, &name, &pool.spec().classes)?,
                 overlay: Some(self.overlay.clone()),
                 rules_updates: Some(self.rules_updates.add(&name, config.rules_for(&name))),
                 shadow: Some(shadow),
