@@ -1,4 +1,4 @@
-//! Thread names, as `top -H`, `/proc/PID/task/*/comm` and the logs show them.
+//! Thread names, as `top -H`, `/proc/PID/task/*/comm` and the logs show them, and thread priorities.
 
 /// `kind:what` (`rec:door/main`, `ana:door`), cut to the 15 bytes Linux keeps of a thread's name (at a
 /// character boundary).
@@ -12,6 +12,16 @@ pub fn thread_name(kind: &str, what: &str) -> String {
         name.truncate(end);
     }
     name
+}
+
+/// Lowers the calling thread's CPU priority to the nice value `nice` (Linux: the nice value is per thread,
+/// and the threads it starts afterwards inherit it); elsewhere does nothing.
+pub fn lower_priority(nice: i32) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -261,9 +261,7 @@ pub const TRIAL_NICE: i32 = 19;
 
 /// Lowers the calling thread's CPU priority to [`TRIAL_NICE`].
 pub fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), TRIAL_NICE)
-    {
+    if let Err(e) = vigil_core::thread::lower_priority(TRIAL_NICE) {
         tracing::warn!("the model trial keeps its CPU priority: {e}");
     }
 }

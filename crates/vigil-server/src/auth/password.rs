@@ -188,9 +188,7 @@ impl Drop for Waiting<'_> {
 
 /// Lowers the calling thread's CPU priority to [`HASH_NICE`] (Linux: the nice value is per thread).
 fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
-    {
+    if let Err(e) = vigil_core::thread::lower_priority(HASH_NICE) {
         tracing::debug!("password hashing keeps its CPU priority: {e}");
     }
 }
