@@ -326,51 +326,67 @@ fn identity_adds_reid_and_face_fields_to_the_person_tracks() {
     );
 }
 
+/// `vigil analyze CLIP --health FILE --detect-fps FPS` on `video` (its first `seconds`, or all of it)
+/// passed through the FFmpeg filter `filter`: the JSON lines written and the run's stderr; `None` (with a
+/// SKIP line) when the footage is absent or FFmpeg cannot make the clip.
+fn health_of_filtered(
+    video: &str,
+    seconds: Option<&str>,
+    filter: &str,
+    fps: &str,
+) -> Option<(Vec<serde_json::Value>, String, String)> {
+    let video = shared().join(video);
+    if !ready(&video) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg.args(["-v", "error", "-y"]);
+    if let Some(t) = seconds {
+        ffmpeg.args(["-t", t]);
+    }
+    let made = ffmpeg
+        .arg("-i")
+        .arg(&video)
+        .args(["-vf", filter, "-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&clip)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: ffmpeg could not make the clip ({filter})");
+        return None;
+    }
+    let health = dir.path().join("health.jsonl");
+    let out = analyze(&[
+        clip.as_os_str(),
+        "--detect-fps".as_ref(),
+        fps.as_ref(),
+        "--health".as_ref(),
+        health.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&health).unwrap();
+    eprintln!("{text}");
+    let lines = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Some((lines, text, stderr))
+}
+
 /// `vigil analyze VIDEO --health FILE`: the car clip with its lens covered from 10 s to 20 s (FFmpeg
 /// drawbox) gives one `covered` line with `start` and `end` in seconds from the video's start.
 #[test]
 fn health_writes_each_state_as_a_json_line_with_start_and_end() {
-    let video = shared().join("footage/intel/car-detection.mp4");
-    if !ready(&video) {
+    let Some((lines, text, stderr)) = health_of_filtered(
+        "footage/intel/car-detection.mp4",
+        None,
+        "drawbox=x=0:y=0:w=iw:h=ih:color=0x404040:t=fill:enable='between(t,10,20)'",
+        "2",
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let covered = dir.path().join("covered.mp4");
-    let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&video)
-        .args([
-            "-vf",
-            "drawbox=x=0:y=0:w=iw:h=ih:color=0x404040:t=fill:enable='between(t,10,20)'",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&covered)
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: ffmpeg could not make the covered clip");
-        return;
-    }
-    let health = dir.path().join("health.jsonl");
-    let out = analyze(&[
-        covered.as_os_str(),
-        "--detect-fps".as_ref(),
-        "2".as_ref(),
-        "--health".as_ref(),
-        health.as_os_str(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&health).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    };
     assert_eq!(lines.len(), 1, "{text}");
     assert_eq!(lines[0]["kind"], "covered", "{text}");
     let (start, end) = (
@@ -381,7 +397,7 @@ fn health_writes_each_state_as_a_json_line_with_start_and_end() {
         (9.5..=12.0).contains(&start) && (19.5..=23.0).contains(&end),
         "{text}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("health: 1 event(s) written"));
+    assert!(stderr.contains("health: 1 event(s) written"));
 }
 
 /// `vigil analyze VIDEO --health FILE` on a camera switching to IR mode: 40 s of the one-by-one clip
@@ -390,49 +406,15 @@ fn health_writes_each_state_as_a_json_line_with_start_and_end() {
 /// of the way back, with the brightness step, and no health state.
 #[test]
 fn a_switch_to_ir_mode_is_one_information_line_with_start_end_and_brightness_step() {
-    let video = shared().join("footage/intel/one-by-one-person-detection.mp4");
-    if !ready(&video) {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let ir = dir.path().join("ir.mp4");
     let on = "enable='between(t,10,25)'";
-    let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-t", "40", "-i"])
-        .arg(&video)
-        .args([
-            "-vf",
-            &format!("hue=s=0:{on},eq=brightness=0.12:{on}"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .arg(&ir)
-        .status();
-    if !made.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: ffmpeg could not make the IR clip");
+    let Some((lines, text, _)) = health_of_filtered(
+        "footage/intel/one-by-one-person-detection.mp4",
+        Some("40"),
+        &format!("hue=s=0:{on},eq=brightness=0.12:{on}"),
+        "1",
+    ) else {
         return;
-    }
-    let health = dir.path().join("health.jsonl");
-    let out = analyze(&[
-        ir.as_os_str(),
-        "--detect-fps".as_ref(),
-        "1".as_ref(),
-        "--health".as_ref(),
-        health.as_os_str(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&health).unwrap();
-    eprintln!("{text}");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    };
     assert_eq!(lines.len(), 1, "{text}");
     let l = &lines[0];
     assert_eq!(
