@@ -593,7 +593,36 @@ fn validate(config: &VigilConfig) -> Vec<Problem> {
         }
     }
 
+    if let Some(name) = &config.analysis.second_model
+        && vigil_vision::model::ModelSpec::builtin(name).is_none()
+    {
+        let known: Vec<String> = vigil_vision::model::builtin_models()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        problems.push(Problem::new(
+            path(&["analysis", "second_model"]),
+            format!("unknown model {name:?} (known: {})", known.join(", ")),
+        ));
+    }
     for (camera, rules) in &config.rules {
+        if config.analysis.second_model.is_none() {
+            for (i, rule) in rules.rule.iter().enumerate() {
+                if rule.second_opinion.is_some() {
+                    problems.push(Problem::new(
+                        vec![
+                            key("rules"),
+                            key(camera.clone()),
+                            key("rule"),
+                            Seg::Index(i),
+                            key("second_opinion"),
+                        ],
+                        "needs an independent second detector: set [analysis] second_model \
+                         (e.g. \"person-192\" or \"nanodet\")",
+                    ));
+                }
+            }
+        }
         if !config.cameras.iter().any(|c| &c.name == camera) {
             problems.push(Problem::new(
                 vec![key("rules"), key(camera.clone())],

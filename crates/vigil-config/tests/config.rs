@@ -732,3 +732,31 @@ fn the_learned_normal_learns_by_default_judges_scenes_only_when_asked_and_is_che
         "no [[camera]] is named \"back\"",
     );
 }
+
+#[test]
+fn a_second_opinion_needs_a_second_model_that_exists() {
+    let intrusion = broken(
+        "kind = \"loitering\"\nzone = \"Porch\"\nmin_dwell = \"2m\"",
+        "kind = \"intrusion\"\nzone = \"Porch\"\nsecond_opinion = \"confirm\"",
+    );
+    assert_one(
+        &intrusion,
+        line_of(&intrusion, "second_opinion"),
+        "rules.front-door.rule[0].second_opinion",
+        "set [analysis] second_model",
+    );
+    let with_model = intrusion.replacen(
+        "detect_fps = 4",
+        "detect_fps = 4\nsecond_model = \"person-192\"",
+        1,
+    );
+    let c = VigilConfig::parse(&with_model, "vigil.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.analysis.second_model.as_deref(), Some("person-192"));
+    let unknown = with_model.replace("\"person-192\"", "\"person-9000\"");
+    assert_one(
+        &unknown,
+        line_of(&unknown, "person-9000"),
+        "analysis.second_model",
+        "unknown model \"person-9000\"",
+    );
+}
