@@ -334,16 +334,8 @@ impl ActivityStage {
         }
     }
 
-    fn ended(&self, mut e: Event, at: EventTime) -> Event {
-        let at = EventTime {
-            unix_ms: at.unix_ms.max(e.start.unix_ms),
-            ..at
-        };
-        e.phase = EventPhase::End;
-        e.last = at;
-        e.end = Some(at);
-        e.description = vigil_rules::describe(&e, &self.tz);
-        e
+    fn ended(&self, e: Event, at: EventTime) -> Event {
+        vigil_rules::ended(e, at, &self.tz)
     }
 
     /// Ends every open episode (analysis stops) at `ctx`.

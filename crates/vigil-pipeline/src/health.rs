@@ -81,16 +81,8 @@ impl HealthEvents {
 
     /// The `end` of `state` at `at`, if it is on.
     pub fn end(&mut self, state: &str, at: EventTime) -> Option<Event> {
-        let mut e = self.open.remove(state)?;
-        let at = EventTime {
-            unix_ms: at.unix_ms.max(e.start.unix_ms),
-            ..at
-        };
-        e.phase = EventPhase::End;
-        e.last = at;
-        e.end = Some(at);
-        e.description = vigil_rules::describe(&e, &self.tz);
-        Some(e)
+        let e = self.open.remove(state)?;
+        Some(vigil_rules::ended(e, at, &self.tz))
     }
 
     /// Ends every state on (the source stops).

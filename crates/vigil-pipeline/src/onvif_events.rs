@@ -115,16 +115,8 @@ impl OnvifEvents {
     }
 
     fn end(&mut self, key: &(String, String), at: EventTime) -> Option<Event> {
-        let mut e = self.open.remove(key)?;
-        let at = EventTime {
-            unix_ms: at.unix_ms.max(e.start.unix_ms),
-            ..at
-        };
-        e.phase = EventPhase::End;
-        e.last = at;
-        e.end = Some(at);
-        e.description = vigil_rules::describe(&e, &self.tz);
-        Some(e)
+        let e = self.open.remove(key)?;
+        Some(vigil_rules::ended(e, at, &self.tz))
     }
 
     /// Ends every open event at `unix_ms` (the subscription was lost, or Vigil stops).

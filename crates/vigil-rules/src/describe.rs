@@ -3,7 +3,7 @@
 //! (14:02:31–14:05:43)".
 
 use crate::tz::TimeZone;
-use vigil_core::{Event, EventKind, EventPhase};
+use vigil_core::{Event, EventKind, EventPhase, EventTime};
 
 /// A duration for people: "under 1 s", "45 s", "3 min 12 s", "2 h 5 min", "3 d 4 h".
 pub fn humanize_duration(ms: u64) -> String {
@@ -420,10 +420,23 @@ pub fn describe(e: &Event, tz: &TimeZone) -> String {
     capitalize(text)
 }
 
+/// `e` ended at `at` (never before it started), with its description redone for the end.
+pub fn ended(mut e: Event, at: EventTime, tz: &TimeZone) -> Event {
+    let at = EventTime {
+        unix_ms: at.unix_ms.max(e.start.unix_ms),
+        ..at
+    };
+    e.phase = EventPhase::End;
+    e.last = at;
+    e.end = Some(at);
+    e.description = describe(&e, tz);
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_core::{ClassCount, CrossingDirection, EventId, EventTime};
+    use vigil_core::{ClassCount, CrossingDirection, EventId};
 
     /// 2024-06-07 12:02:31 UTC = 14:02:31 in Berlin (summer time).
     const T0: i64 = 1_717_761_751_000;

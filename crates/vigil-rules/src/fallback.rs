@@ -199,16 +199,8 @@ impl Fallback {
 
     /// Ends the open event at `at` (never before it started): the motion stopped, or the engine closes.
     pub(crate) fn close(&mut self, c: &Compiled, at: EventTime) -> Option<Event> {
-        let mut e = self.open.take()?;
-        let at = EventTime {
-            unix_ms: at.unix_ms.max(e.start.unix_ms),
-            ..at
-        };
-        e.phase = EventPhase::End;
-        e.last = at;
-        e.end = Some(at);
-        e.description = describe(&e, &c.tz);
-        Some(e)
+        let e = self.open.take()?;
+        Some(crate::describe::ended(e, at, &c.tz))
     }
 }
 

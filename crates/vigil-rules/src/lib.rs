@@ -168,7 +168,7 @@ pub use config::{
     MaskKind, OccupancyConfig, Outline, RuleConfig, RuleKind, RulesConfig, ScheduleWindow,
     SecondOpinion, ZoneConfig,
 };
-pub use describe::{clock_at, clock_range, describe, humanize_duration, plural};
+pub use describe::{clock_at, clock_range, describe, ended, humanize_duration, plural};
 pub use engine::{FrameContext, RuleEngine, ZoneMember, ZoneOccupancy};
 pub use episode::IdGen;
 pub use error::RulesError;
